@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the whole suite against SQLite and a throw-away PostgreSQL.
+# pytest's exit code 5 (no tests collected) counts as a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTEST_POSTGRES_URL=$(bash .ci/pg.sh start) || { echo "could not start PostgreSQL" >&2; exit 1; }
+export PYTEST_POSTGRES_URL
+trap 'bash .ci/pg.sh stop' EXIT
+.venv/bin/python -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$rc"

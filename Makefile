@@ -1,0 +1,43 @@
+# Iron River: `make run` serves the dashboard on the embedded SQLite data; `make test` runs everything.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8050
+
+.PHONY: run test lint typecheck pytest db system-deps screenshots bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Builds or updates the default database: migrations, then every embedded source whose input changed.
+db: $(STAMP)
+	$(BIN)/ironriver db upgrade
+	$(BIN)/ironriver etl run
+
+run: db
+	$(BIN)/ironriver serve --port $(PORT)
+
+system-deps:
+	bash .ci/system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy db etl geo dashboard/queries.py dashboard/figures.py
+
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+pytest: $(STAMP) system-deps
+	bash .ci/pytest.sh
+
+test: lint typecheck pytest
+
+screenshots: db system-deps
+	$(BIN)/python -m dashboard.screenshots docs/screenshots
+
+clean:
+	rm -rf $(VENV) data build *.egg-info

@@ -1,0 +1,1 @@
+"""Iron River's dashboard: Dash pages, figures, the download API, and the dataset catalogue."""

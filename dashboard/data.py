@@ -1,0 +1,57 @@
+"""The app's read-only data access: cached dataset queries keyed by the data version."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import flask
+import pandas as pd
+from flask_caching import Cache
+from sqlalchemy import Engine
+
+from dashboard import queries
+from dashboard.datasets import DATASETS, Filters, InvalidRequest
+
+EXTENSION = "ironriver"
+# The version is one cheap query, but every callback needs it; a short memo keeps it off the hot path.
+VERSION_TTL_SECONDS = 2.0
+
+
+@dataclass
+class AppData:
+    """Per-app state kept on the Flask app (never module globals): engine, cache, settings."""
+
+    engine: Engine
+    cache: Cache
+    export_max_rows: int
+    _version: tuple[float, str] = field(default=(0.0, ""))
+
+    def version(self) -> str:
+        checked, version = self._version
+        if time.monotonic() - checked > VERSION_TTL_SECONDS:
+            version = queries.data_version(self.engine)
+            self._version = (time.monotonic(), version)
+        return version
+
+    def dataset(self, name: str, filters: Filters | None = None) -> pd.DataFrame:
+        """Rows of dataset `name`: exactly what a chart draws and a download returns."""
+        if name not in DATASETS:
+            raise InvalidRequest(f"unknown dataset {name!r}")
+        filters = filters or Filters()
+        return self.cached(
+            f"dataset:{name}:{filters}", lambda: DATASETS[name].query(self.engine, filters)
+        )
+
+    def cached(self, key: str, compute: object) -> pd.DataFrame:
+        full_key = f"{self.version()}:{key}"
+        frame = self.cache.get(full_key)
+        if frame is None:
+            frame = compute()  # type: ignore[operator]
+            self.cache.set(full_key, frame)
+        return frame.copy()
+
+
+def current() -> AppData:
+    """The data access of the app serving this request."""
+    return flask.current_app.extensions[EXTENSION]

@@ -1,0 +1,158 @@
+"""The dataset catalogue shared by the pages, the `/api/v1` downloads and `ironriver export`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from dashboard import queries
+from dashboard.queries import Filters, InvalidRequest
+
+__all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "write_rows"]
+
+Query = Callable[[Engine, Filters], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named, downloadable dataset: published figures or aggregates of loaded trace files."""
+
+    name: str
+    title: str
+    query: Query
+    published: bool = True
+
+
+def _facts_query(dataset: str) -> Query:
+    def query(engine: Engine, filters: Filters) -> pd.DataFrame:
+        return queries.published_facts(engine, dataset, filters)
+
+    return query
+
+
+def _traces_query(dimension: str) -> Query:
+    def query(engine: Engine, filters: Filters) -> pd.DataFrame:
+        return queries.traces_by(engine, dimension, filters)
+
+    return query
+
+
+_CATALOGUE = (
+    Dataset(
+        "trace-totals", "ATF traces of firearms recovered in Mexico", _facts_query("trace-totals")
+    ),
+    Dataset(
+        "source-states",
+        "US source states of firearms recovered in Mexico",
+        _facts_query("source-states"),
+    ),
+    Dataset("recovery-states", "Firearms seized by Mexican state", _facts_query("recovery-states")),
+    Dataset("corridors", "US-state to Mexican-state corridors", _facts_query("corridors")),
+    Dataset(
+        "firearm-types", "Types of traced firearms and time-to-crime", _facts_query("firearm-types")
+    ),
+    Dataset(
+        "mx-seizures-national",
+        "National firearm seizures in Mexico",
+        _facts_query("mx-seizures-national"),
+    ),
+    Dataset(
+        "us-supply-context", "US counties and licensed dealers", _facts_query("us-supply-context")
+    ),
+    Dataset(
+        "merida-funding", "Mérida Initiative funding for Mexico", _facts_query("merida-funding")
+    ),
+    Dataset(
+        "estimates", "Estimates of trafficking: how many, what share, what value", queries.estimates
+    ),
+    Dataset("events", "GC-Armas and US-Mexico arms-trafficking timeline", queries.events),
+    Dataset("sources", "Sources: every publication a figure comes from", queries.sources),
+    Dataset(
+        "traces-by-source-state",
+        "Loaded traces by US source state",
+        _traces_query("source_state"),
+        False,
+    ),
+    Dataset(
+        "traces-by-recovery-state",
+        "Loaded traces by Mexican recovery state",
+        _traces_query("recovery_state"),
+        False,
+    ),
+    Dataset(
+        "traces-by-firearm-type",
+        "Loaded traces by firearm type",
+        _traces_query("firearm_type"),
+        False,
+    ),
+    Dataset(
+        "traces-by-time-to-crime",
+        "Loaded traces by time-to-crime band",
+        _traces_query("time_to_crime_band"),
+        False,
+    ),
+    Dataset("traces-by-year", "Loaded traces by recovery year", queries.traces_by_year, False),
+)
+DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in _CATALOGUE}
+
+# Spreadsheet programs run cells starting with these as formulas (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """Prefix text that a spreadsheet would run as a formula with a quote; numbers pass."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _jsonable(value: object) -> object:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # type: ignore[union-attr]
+    if hasattr(value, "item"):
+        return value.item()  # type: ignore[union-attr]
+    return value
+
+
+def write_rows(
+    frame: pd.DataFrame,
+    fmt: str,
+    *,
+    bom: bool = False,
+    meta: dict[str, object] | None = None,
+    chunk_rows: int = 2000,
+) -> Iterator[str]:
+    """Serialise `frame` as CSV (formula-safe) or JSON, in chunks, so large results stream."""
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        buffer.write("\ufeff" if bom else "")
+        writer.writerow(frame.columns)
+        # At least one pass, so an empty result still yields its header.
+        for start in range(0, max(len(frame), 1), chunk_rows):
+            for row in frame.iloc[start : start + chunk_rows].itertuples(index=False):
+                writer.writerow(["" if _jsonable(v) is None else neutralise(v) for v in row])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        return
+    if fmt != "json":
+        raise InvalidRequest(f"unknown format {fmt!r}; use csv or json")
+    yield (
+        "{"
+        + "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in (meta or {}).items())
+        + '"rows": ['
+    )
+    columns = list(frame.columns)
+    for index, row in enumerate(frame.itertuples(index=False)):
+        record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+        yield ("," if index else "") + json.dumps(record, ensure_ascii=False)
+    yield "]}\n"

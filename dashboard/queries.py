@@ -1,0 +1,547 @@
+"""Every SELECT the dashboard, the API and `ironriver export` run; each returns a DataFrame."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Engine, Select, and_, case, distinct, func, literal, select
+
+from db.models import (
+    DatasetInfo,
+    Estimate,
+    EtlRun,
+    Event,
+    Fact,
+    MxState,
+    RunStatus,
+    Source,
+    Trace,
+    TraceAggregate,
+    TraceFile,
+    UsState,
+)
+
+# Page-level measures: `count` keeps figures in their own unit, `share` keeps published percents.
+MEASURE_UNITS = {"count": None, "share": "percent"}
+# The origin categories ATF counts as "U.S.-sourced".
+US_SOURCED_CATEGORIES = ("us_imported", "us_manufactured")
+
+
+class InvalidRequest(ValueError):
+    """A filter that cannot be honoured; its message is one line fit for a 400 response."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters a page, an API call and an export share; all optional."""
+
+    year_from: int | None = None
+    year_to: int | None = None
+    year: int | None = None
+    measure: str | None = None
+    period: str | None = None
+    release: str | None = None
+    state: str | None = None
+    kinds: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, **values: object) -> Filters:
+        filters = cls(**{k: v for k, v in values.items() if v not in (None, "", ())})  # type: ignore[arg-type]
+        if (
+            filters.year_from is not None
+            and filters.year_to is not None
+            and filters.year_from > filters.year_to
+        ):
+            raise InvalidRequest(f"'from' ({filters.year_from}) is after 'to' ({filters.year_to})")
+        for year in (filters.year_from, filters.year_to, filters.year):
+            if year is not None and not 1900 <= year <= 2100:
+                raise InvalidRequest(f"year {year} is outside 1900-2100")
+        return filters
+
+    @classmethod
+    def from_args(cls, args: dict[str, str]) -> Filters:
+        """Parse URL query parameters (`from`, `to`, `year`, `measure`, `period`, ...)."""
+        known = {"from", "to", "year", "measure", "period", "release", "state", "kinds", "bom"}
+        unknown = sorted(set(args) - known)
+        if unknown:
+            raise InvalidRequest(f"unknown parameter(s): {', '.join(unknown)}")
+
+        def year(name: str) -> int | None:
+            text = args.get(name, "").strip()
+            if not text:
+                return None
+            if not text.isdigit():
+                raise InvalidRequest(f"'{name}' must be a year like 2014, not {text!r}")
+            return int(text)
+
+        kinds = tuple(k for k in args.get("kinds", "").split(",") if k)
+        return cls.build(
+            year_from=year("from"),
+            year_to=year("to"),
+            year=year("year"),
+            measure=args.get("measure"),
+            period=args.get("period"),
+            release=args.get("release"),
+            state=args.get("state"),
+            kinds=kinds,
+        )
+
+    def as_params(self) -> dict[str, str]:
+        """The URL query parameters that reproduce these filters."""
+        params = {
+            "from": self.year_from,
+            "to": self.year_to,
+            "year": self.year,
+            "measure": self.measure,
+            "period": self.period,
+            "release": self.release,
+            "state": self.state,
+            "kinds": ",".join(self.kinds) or None,
+        }
+        return {k: str(v) for k, v in params.items() if v is not None}
+
+
+def _read(engine: Engine, query: Select) -> pd.DataFrame:
+    with engine.connect() as connection:
+        return pd.read_sql(query, connection)
+
+
+def _whole_numbers(values: pd.Series) -> pd.Series:
+    """Counts stored as floats print as 17352, not 17352.0; NULL stays empty, never 0."""
+    return values.astype(object).map(
+        lambda v: None if pd.isna(v) else int(v) if float(v).is_integer() else float(v)
+    )
+
+
+def _year_window(query: Select, start: object, end: object, filters: Filters) -> Select:
+    if filters.year is not None:
+        query = query.where(start == filters.year, end == filters.year)
+    if filters.year_from is not None:
+        query = query.where(start >= filters.year_from)
+    if filters.year_to is not None:
+        query = query.where(end <= filters.year_to)
+    return query
+
+
+def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) -> pd.DataFrame:
+    """Rows of one published dataset with each row's source and citation."""
+    query = (
+        select(
+            Fact.measure,
+            Fact.period,
+            Fact.year_start,
+            Fact.year_end,
+            Fact.release,
+            Fact.geo_level,
+            Fact.geo_code,
+            Fact.geo_name,
+            Fact.partner_code,
+            Fact.partner_name,
+            Fact.category,
+            Fact.value,
+            Fact.value_qualifier,
+            Fact.unit,
+            Fact.status,
+            Fact.source_id,
+            Fact.also_source_ids,
+            Source.citation,
+            Source.url.label("source_url"),
+            Fact.note,
+        )
+        .join(Source, Source.id == Fact.source_id)
+        .where(Fact.dataset == dataset)
+        .order_by(Fact.id)
+    )
+    query = _year_window(query, Fact.year_start, Fact.year_end, filters)
+    if filters.measure == "count":
+        query = query.where(Fact.unit != "percent")
+    elif filters.measure == "share":
+        query = query.where(Fact.unit == "percent")
+    for column, wanted in (
+        (Fact.measure, None if filters.measure in MEASURE_UNITS else filters.measure),
+        (Fact.period, filters.period),
+        (Fact.release, filters.release),
+        (Fact.geo_code, filters.state),
+    ):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    frame = _read(engine, query)
+    frame["value"] = _whole_numbers(frame["value"])
+    frame["status"] = frame["status"].map(str)
+    return frame
+
+
+def estimates(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
+    query = (
+        select(
+            Estimate.question,
+            Estimate.measure,
+            Estimate.period,
+            Estimate.year_start,
+            Estimate.year_end,
+            Estimate.low,
+            Estimate.central,
+            Estimate.high,
+            Estimate.unit,
+            Estimate.value_qualifier,
+            Estimate.producer,
+            Estimate.method_note,
+            Estimate.why_differs,
+            Estimate.caveats,
+            Estimate.status,
+            Estimate.source_id,
+            Estimate.also_source_ids,
+            Source.citation,
+            Source.url.label("source_url"),
+        )
+        .join(Source, Source.id == Estimate.source_id)
+        .order_by(Estimate.question, Estimate.id)
+    )
+    query = _year_window(query, Estimate.year_start, Estimate.year_end, filters)
+    if filters.measure is not None:
+        query = query.where(Estimate.question == filters.measure)
+    frame = _read(engine, query)
+    for column in ("low", "central", "high"):
+        frame[column] = _whole_numbers(frame[column])
+    frame["status"] = frame["status"].map(str)
+    return frame
+
+
+def events(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
+    query = (
+        select(
+            Event.date_start,
+            Event.date_end,
+            Event.date_precision,
+            Event.date_label,
+            Event.kind,
+            Event.title_en,
+            Event.title_es,
+            Event.description,
+            Event.participants,
+            Event.status,
+            Event.source_id,
+            Event.also_source_ids,
+            Source.citation,
+            Source.url.label("source_url"),
+        )
+        .join(Source, Source.id == Event.source_id)
+        .order_by(Event.date_start, Event.id)
+    )
+    if filters.year_from is not None:
+        query = query.where(Event.date_start >= dt.date(filters.year_from, 1, 1))
+    if filters.year_to is not None:
+        query = query.where(Event.date_start <= dt.date(filters.year_to, 12, 31))
+    if filters.year is not None:
+        query = query.where(func.extract("year", Event.date_start) == filters.year)
+    if filters.kinds:
+        query = query.where(Event.kind.in_(filters.kinds))
+    frame = _read(engine, query)
+    frame["status"] = frame["status"].map(str)
+    return frame
+
+
+def sources(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
+    """Every source record; `status` says whether it is a primary or a secondary copy."""
+    query = select(
+        Source.id.label("source_id"),
+        Source.publisher,
+        Source.title,
+        Source.report_id,
+        Source.url,
+        Source.date_published,
+        Source.date_accessed,
+        Source.license,
+        Source.citation,
+        Source.caveats,
+        Source.source_type,
+        Source.cites_source_id,
+    ).order_by(Source.id)
+    return _read(engine, query)
+
+
+# Trace datasets come from loaded files, never from published figures; each row says which file.
+TRACE_DIMENSIONS = {
+    "source_state": "source_state",
+    "recovery_state": "recovery_state",
+    "firearm_type": "firearm_type",
+    "time_to_crime_band": "time_to_crime_band",
+}
+
+
+def _trace_file_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every row names its file: a loaded trace file is its own source, not a published figure."""
+    frame["status"] = frame.pop("synthetic").map(lambda s: "SYNTHETIC" if s else "LOADED_FILE")
+    frame["source_id"] = "trace-file:" + frame["file_checksum"].str[:12]
+    frame["citation"] = (
+        "eTrace-style export "
+        + frame["trace_file"]
+        + " (sha256 "
+        + frame["file_checksum"]
+        + "), loaded "
+        + frame["loaded_at"].astype(str).str[:10]
+        + "; record-level traces, not a published figure"
+    )
+    return frame
+
+
+def traces_by(engine: Engine, dimension: str, filters: Filters = Filters()) -> pd.DataFrame:
+    """Loaded traces counted by one dimension over the filtered years, per trace file."""
+    firearms = func.sum(TraceAggregate.firearms).label("firearms")
+    query = (
+        select(
+            TraceAggregate.key.label(dimension),
+            firearms,
+            TraceFile.file_name.label("trace_file"),
+            TraceFile.checksum.label("file_checksum"),
+            TraceFile.loaded_at,
+            TraceFile.synthetic,
+        )
+        .join(TraceFile, TraceFile.id == TraceAggregate.trace_file_id)
+        .where(TraceAggregate.dimension == dimension)
+        .group_by(TraceAggregate.key, TraceFile.id)
+        .order_by(TraceFile.id, firearms.desc(), TraceAggregate.key)
+    )
+    query = _year_window(query, TraceAggregate.year, TraceAggregate.year, filters)
+    query = _one_file(query, filters)
+    frame = _read(engine, query)
+    # The share is of the file's whole total for the years asked, so it is taken before `state`.
+    totals = frame.groupby("file_checksum")["firearms"].transform("sum")
+    frame.insert(2, "share_pct", (100 * frame["firearms"] / totals).round(2))
+    if filters.state is not None:
+        frame = frame[frame[dimension] == filters.state].reset_index(drop=True)
+    frame["year_from"] = filters.year if filters.year is not None else filters.year_from
+    frame["year_to"] = filters.year if filters.year is not None else filters.year_to
+    return _trace_file_columns(frame)
+
+
+def _one_file(query: Select, filters: Filters) -> Select:
+    """`release` names one trace file by its checksum (or a prefix, as in its `source_id`)."""
+    if filters.release is None:
+        return query
+    wanted = filters.release.removeprefix("trace-file:")
+    return query.where(func.substr(TraceFile.checksum, 1, len(wanted)) == wanted)
+
+
+def traces_by_year(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
+    """Loaded traces per recovery year, with the US-sourced count and share, per trace file.
+
+    With `state`, only traces of that state: first sold there (USPS code) or recovered there
+    (INEGI CVE_ENT code).
+    """
+    if filters.state is not None:
+        return _state_traces_by_year(engine, filters)
+    us = func.sum(TraceAggregate.firearms).filter(
+        TraceAggregate.dimension == "source_category",
+        TraceAggregate.key.in_(("us_manufactured", "us_imported")),
+    )
+    total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == "total")
+    query = (
+        select(
+            TraceAggregate.year,
+            total.label("firearms"),
+            us.label("us_sourced"),
+            TraceFile.file_name.label("trace_file"),
+            TraceFile.checksum.label("file_checksum"),
+            TraceFile.loaded_at,
+            TraceFile.synthetic,
+        )
+        .join(TraceFile, TraceFile.id == TraceAggregate.trace_file_id)
+        .group_by(TraceAggregate.year, TraceFile.id)
+        .order_by(TraceFile.id, TraceAggregate.year)
+    )
+    query = _year_window(query, TraceAggregate.year, TraceAggregate.year, filters)
+    return _with_us_share(_read(engine, _one_file(query, filters)))
+
+
+def _with_us_share(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["us_sourced"] = frame["us_sourced"].fillna(0).astype(int)
+    frame.insert(3, "us_sourced_pct", (100 * frame["us_sourced"] / frame["firearms"]).round(2))
+    return _trace_file_columns(frame)
+
+
+def _state_traces_by_year(engine: Engine, filters: Filters) -> pd.DataFrame:
+    state = filters.state or ""
+    column = Trace.recovery_state if state.isdigit() else Trace.source_state
+    us = func.sum(case((Trace.source_category.in_(US_SOURCED_CATEGORIES), 1), else_=0))
+    query = (
+        select(
+            Trace.recovery_year.label("year"),
+            func.count().label("firearms"),
+            us.label("us_sourced"),
+            TraceFile.file_name.label("trace_file"),
+            TraceFile.checksum.label("file_checksum"),
+            TraceFile.loaded_at,
+            TraceFile.synthetic,
+        )
+        .join(TraceFile, TraceFile.id == Trace.trace_file_id)
+        .where(column == state)
+        .group_by(Trace.recovery_year, TraceFile.id)
+        .order_by(TraceFile.id, Trace.recovery_year)
+    )
+    query = _year_window(query, Trace.recovery_year, Trace.recovery_year, filters)
+    return _with_us_share(_read(engine, _one_file(query, filters)))
+
+
+def dataset_infos(engine: Engine) -> pd.DataFrame:
+    """Title, description, caveats and last load of every published dataset."""
+    query = (
+        select(
+            DatasetInfo.name,
+            DatasetInfo.title,
+            DatasetInfo.description,
+            DatasetInfo.caveats,
+            DatasetInfo.source_module,
+            EtlRun.finished_at.label("loaded_at"),
+            EtlRun.id.label("run_id"),
+        )
+        .join(EtlRun, EtlRun.id == DatasetInfo.run_id)
+        .order_by(DatasetInfo.name)
+    )
+    return _read(engine, query)
+
+
+def dataset_source_ids(engine: Engine) -> pd.DataFrame:
+    """Which sources each published dataset cites, with how many rows cite each."""
+    parts = [
+        select(Fact.dataset.label("dataset"), Fact.source_id, func.count().label("rows")).group_by(
+            Fact.dataset, Fact.source_id
+        ),
+        select(literal("estimates"), Estimate.source_id, func.count()).group_by(Estimate.source_id),
+        select(literal("events"), Event.source_id, func.count()).group_by(Event.source_id),
+    ]
+    frames = [_read(engine, part) for part in parts]
+    for frame in frames:
+        frame.columns = ["dataset", "source_id", "rows"]
+    return pd.concat(frames, ignore_index=True)
+
+
+def data_version(engine: Engine) -> str:
+    """Identifies the loaded data: changes whenever a load commits new rows."""
+    query = select(func.max(EtlRun.id), func.max(EtlRun.finished_at)).where(
+        EtlRun.status == RunStatus.LOADED
+    )
+    with engine.connect() as connection:
+        run_id, finished = connection.execute(query).one()
+    if run_id is None:
+        return "empty"
+    stamp = finished.strftime("%Y%m%d") if finished else "unknown"
+    return f"{stamp}-r{run_id}"
+
+
+def state_names(engine: Engine) -> pd.DataFrame:
+    """Codes and names of every US and Mexican state, for labels and hover text."""
+    us = select(UsState.usps.label("code"), UsState.name, literal("US").label("country"))
+    mx = select(MxState.cve_ent, MxState.name, literal("MX"))
+    frames = [_read(engine, q) for q in (us, mx)]
+    frames[1].columns = frames[0].columns
+    return pd.concat(frames, ignore_index=True)
+
+
+def latest_runs_by_source(engine: Engine) -> pd.DataFrame:
+    """The newest successful run of every source, for freshness on the sources page."""
+    newest = (
+        select(EtlRun.source, func.max(EtlRun.id).label("run_id"))
+        .where(EtlRun.status == RunStatus.LOADED)
+        .group_by(EtlRun.source)
+        .subquery()
+    )
+    query = select(EtlRun.source, EtlRun.finished_at, EtlRun.rows_loaded).join(
+        newest, and_(newest.c.run_id == EtlRun.id)
+    )
+    return _read(engine, query)
+
+
+def map_series(engine: Engine) -> pd.DataFrame:
+    """Every published series with figures for single US or Mexican states, one row per unit."""
+    query = (
+        select(
+            Fact.dataset,
+            Fact.release,
+            Fact.period,
+            func.min(Fact.year_start).label("year_start"),
+            func.max(Fact.year_end).label("year_end"),
+            Fact.geo_level,
+            Fact.unit,
+            func.count(distinct(Fact.geo_code)).label("states"),
+            func.sum(case((Fact.status == "UNVERIFIED", 1), else_=0)).label("unverified"),
+        )
+        .where(Fact.geo_level.in_(("us_state", "mx_state")))
+        .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)
+        .order_by(Fact.dataset, func.max(Fact.year_end).desc(), Fact.release, Fact.period)
+    )
+    return _read(engine, query)
+
+
+def trace_files(engine: Engine) -> pd.DataFrame:
+    """Every loaded trace file with the recovery years it covers and its trace count."""
+    query = (
+        select(
+            TraceFile.id,
+            TraceFile.file_name,
+            TraceFile.checksum,
+            TraceFile.loaded_at,
+            TraceFile.synthetic,
+            func.min(TraceAggregate.year).label("year_min"),
+            func.max(TraceAggregate.year).label("year_max"),
+            func.sum(TraceAggregate.firearms).label("firearms"),
+        )
+        .join(TraceAggregate, TraceAggregate.trace_file_id == TraceFile.id)
+        .where(TraceAggregate.dimension == "total")
+        .group_by(TraceFile.id)
+        .order_by(TraceFile.id)
+    )
+    frame = _read(engine, query)
+    frame["synthetic"] = frame["synthetic"].astype(bool)
+    frame["source_id"] = "trace-file:" + frame["checksum"].str[:12]
+    return frame
+
+
+def trace_file_years(engine: Engine) -> pd.DataFrame:
+    """The recovery years each loaded trace file has traces for."""
+    query = (
+        select(TraceAggregate.trace_file_id, TraceAggregate.year)
+        .where(TraceAggregate.dimension == "total")
+        .order_by(TraceAggregate.trace_file_id, TraceAggregate.year)
+    )
+    return _read(engine, query)
+
+
+def dataset_status_counts(engine: Engine) -> pd.DataFrame:
+    """How many rows of each published dataset are VERIFIED, DERIVED or UNVERIFIED."""
+    parts = [
+        select(Fact.dataset, Fact.status, func.count()).group_by(Fact.dataset, Fact.status),
+        select(literal("estimates"), Estimate.status, func.count()).group_by(Estimate.status),
+        select(literal("events"), Event.status, func.count()).group_by(Event.status),
+    ]
+    frames = [_read(engine, part) for part in parts]
+    for frame in frames:
+        frame.columns = ["dataset", "status", "rows"]
+    frame = pd.concat(frames, ignore_index=True)
+    frame["status"] = frame["status"].map(lambda s: getattr(s, "value", s))
+    return frame
+
+
+def recent_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
+    """The newest `limit` ETL runs, newest first (what `ironriver etl status` prints)."""
+    query = (
+        select(
+            EtlRun.id.label("run"),
+            EtlRun.kind,
+            EtlRun.source,
+            EtlRun.status,
+            EtlRun.started_at,
+            EtlRun.finished_at,
+            EtlRun.rows_loaded.label("loaded"),
+            EtlRun.rows_rejected.label("rejected"),
+            EtlRun.rows_duplicate.label("duplicate"),
+            EtlRun.error,
+        )
+        .order_by(EtlRun.id.desc())
+        .limit(limit)
+    )
+    frame = _read(engine, query)
+    frame["status"] = frame["status"].map(lambda s: getattr(s, "value", s))
+    return frame

@@ -1,0 +1,1 @@
+"""Iron River's storage layer: settings, typed models, engine and migrations."""

@@ -1,0 +1,260 @@
+"""The `ironriver` command line: database, ETL, datasets, exports and the dashboard server."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+
+from db.engine import make_engine
+from db.migrate import is_current, upgrade
+from db.models import RunStatus
+from db.settings import Settings
+from etl import logs
+
+EXIT_REFUSED = 2
+# sysexits' EX_TEMPFAIL: schedulers read it as "try again later", not as a failed load.
+EXIT_LOCKED = 75
+
+
+class Context:
+    """Settings and a lazily made engine, shared by every command of one invocation."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """Created on first use, so commands that need no database never open one."""
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
+
+    def upgraded_engine(self) -> Engine:
+        """The engine after bringing the schema to the newest migration."""
+        if not is_current(self.engine):
+            upgrade(self.engine)
+        return self.engine
+
+    @contextmanager
+    def writing(self) -> Iterator[Engine]:
+        """The engine, holding the writer lock; exits with EXIT_LOCKED if another writer runs."""
+        from etl.lock import LockBusy, writer_lock
+
+        try:
+            with writer_lock(self.engine):
+                yield self.upgraded_engine()
+        except LockBusy as error:
+            click.echo(f"not started: {error}", err=True)
+            sys.exit(EXIT_LOCKED)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log format on stderr; overrides IRONRIVER_LOG_FORMAT.",
+)
+@click.version_option(package_name="ironriver")
+@click.pass_context
+def cli(ctx: click.Context, log_format: str | None) -> None:
+    """Iron River: cited statistics on firearms trafficked from the United States into Mexico."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    logs.configure(settings.log_level, log_format or settings.log_format)
+    ctx.obj = Context(settings)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema and maintenance."""
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(context: Context) -> None:
+    """Create or migrate the database schema to the newest revision."""
+    upgrade(context.engine)
+    click.echo(f"database at the newest revision: {context.engine.url.render_as_string()}")
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def db_backup(context: Context, path: Path) -> None:
+    """Write a consistent copy of the SQLite database to PATH (PostgreSQL: use pg_dump)."""
+    from db.backup import backup_sqlite
+
+    if not context.settings.is_sqlite:
+        url = context.engine.url
+        click.echo(
+            "PostgreSQL: back up with pg_dump, e.g. "
+            f"pg_dump --format=custom --file={path} --host={url.host} --port={url.port or 5432} "
+            f"--username={url.username} {url.database}  (restore: pg_restore --clean --dbname=...)",
+            err=True,
+        )
+        sys.exit(1)
+    size = backup_sqlite(context.engine, path)
+    click.echo(f"backup written: {path} ({size} bytes)")
+
+
+@cli.group()
+def etl() -> None:
+    """Load published figures and trace files."""
+
+
+@etl.command("run")
+@click.option(
+    "--only", "only", multiple=True, metavar="SOURCE", help="Load only this source (repeatable)."
+)
+@click.option("--force", is_flag=True, help="Reload sources even when their input is unchanged.")
+@pass_context
+def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
+    """Load the embedded datasets; unchanged inputs are skipped. Exit 1 if any source failed."""
+    from etl import sources
+    from etl.pipeline import run_embedded
+
+    for name in only:
+        try:
+            sources.get(name)
+        except KeyError as error:
+            raise click.BadParameter(error.args[0], param_hint="--only") from error
+    with context.writing() as engine:
+        outcomes = run_embedded(engine, only=only, force=force)
+    for outcome in outcomes:
+        detail = f" {outcome.rows_loaded} rows" if outcome.status == RunStatus.LOADED else ""
+        error = f": {outcome.error}" if outcome.error else ""
+        click.echo(f"{outcome.source:<22} {outcome.status.value}{detail}{error}")
+    failed = [o.source for o in outcomes if o.status == RunStatus.FAILED]
+    if failed:
+        click.echo(f"FAILED: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+@etl.command("load-traces")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@pass_context
+def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
+    """Load eTrace-style CSV exports. Exit 0 if accepted, 2 if a file was refused, 1 on error."""
+    from etl.traces import load_trace_file
+
+    statuses = set()
+    with context.writing() as engine:
+        for path in files:
+            result = load_trace_file(engine, path)
+            click.echo(result.summary())
+            statuses.add(result.status)
+    if RunStatus.FAILED in statuses:
+        sys.exit(1)
+    if RunStatus.REFUSED in statuses:
+        sys.exit(EXIT_REFUSED)
+
+
+@etl.command("status")
+@click.option("--limit", default=20, show_default=True, help="How many recent runs to show.")
+@pass_context
+def etl_status(context: Context, limit: int) -> None:
+    """The most recent ETL runs and their outcome."""
+    from etl.status import recent_runs
+
+    runs = recent_runs(context.upgraded_engine(), limit)
+    if runs.empty:
+        click.echo("no ETL runs yet: run `ironriver etl run`")
+        return
+    click.echo(runs.to_string(index=False))
+
+
+@cli.command("datasets")
+@pass_context
+def datasets(context: Context) -> None:
+    """List the dataset names `export` and the API accept, with titles and sources."""
+    from dashboard.datasets import DATASETS
+    from dashboard.queries import dataset_source_ids
+
+    cited = dataset_source_ids(context.upgraded_engine())
+    for dataset in DATASETS.values():
+        click.echo(f"{dataset.name:<26} {dataset.title}")
+        ids = sorted(set(cited.loc[cited.dataset == dataset.name, "source_id"]))
+        if ids:
+            click.echo(f"{'':<26} sources: {', '.join(ids)}")
+        elif dataset.name == "sources":
+            click.echo(f"{'':<26} the source records themselves")
+        elif not dataset.published:
+            click.echo(f"{'':<26} sources: loaded trace files (each row names its file)")
+        else:
+            click.echo(f"{'':<26} sources: none loaded yet (run `ironriver etl run`)")
+
+
+@cli.command("export")
+@click.argument("name")
+@click.option("--from", "year_from", type=int, help="First year to include.")
+@click.option("--to", "year_to", type=int, help="Last year to include.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default stdout).",
+)
+@pass_context
+def export(
+    context: Context,
+    name: str,
+    year_from: int | None,
+    year_to: int | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Write dataset NAME (see `ironriver datasets`) as CSV or JSON, with sources on every row."""
+    from dashboard.datasets import DATASETS, Filters, InvalidRequest, write_rows
+
+    if name not in DATASETS:
+        raise click.BadParameter(
+            f"unknown dataset {name!r}; see `ironriver datasets`", param_hint="NAME"
+        )
+    try:
+        filters = Filters.build(year_from=year_from, year_to=year_to)
+    except InvalidRequest as error:
+        raise click.UsageError(str(error)) from error
+    frame = DATASETS[name].query(
+        make_engine(context.settings.database_url, read_only=True), filters
+    )
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        for chunk in write_rows(frame, fmt):
+            stream.write(chunk)
+    finally:
+        if output:
+            stream.close()
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8050, show_default=True, type=int)
+@click.option("--debug", is_flag=True, help="Dash debug mode with hot reload (development only).")
+@pass_context
+def serve(context: Context, host: str, port: int, debug: bool) -> None:
+    """Serve the dashboard (default http://127.0.0.1:8050)."""
+    from dashboard.app import create_app
+
+    app = create_app(context.settings)
+    app.run(host=host, port=port, debug=debug)
+
+
+def main() -> None:
+    cli(prog_name="ironriver")

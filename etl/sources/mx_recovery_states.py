@@ -1,0 +1,23 @@
+"""Firearms seized by Mexican state."""
+
+from etl.source import (
+    DATA_DIR,
+    SECONDARY_COPIES,
+    SEIZURES_ARE_NOT_TRACES,
+    SourceModule,
+    facts_transform,
+)
+
+SOURCE = SourceModule(
+    name="mx_recovery_states",
+    title="Firearms seized by Mexican state",
+    description="Firearms seized by Mexican federal authorities per state (FGR 2006-2024, the ranked top ten per administration and other state figures). Nine states have no published figure in the 2006-2024 series.",
+    dataset="recovery-states",
+    files=(DATA_DIR / "mx_recovery_states.csv",),
+    module_file=__file__,
+    transform=facts_transform,
+    caveats=(
+        SEIZURES_ARE_NOT_TRACES,
+        SECONDARY_COPIES,
+    ),
+)

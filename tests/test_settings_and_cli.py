@@ -1,0 +1,60 @@
+"""Settings and the CLI: declared once, documented in the README, strict about bad values."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+import pytest
+
+from db.settings import SETTINGS, Settings, attribute_name
+from etl.cli import cli
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _command_paths(group: click.Group, prefix: str = "") -> list[str]:
+    paths = []
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            paths.extend(_command_paths(command, f"{path} "))
+        else:
+            paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.env)
+def test_readme_documents_every_setting(setting):
+    assert f"`{setting.env}`" in README
+
+
+@pytest.mark.parametrize("command", _command_paths(cli))
+def test_readme_documents_every_cli_command(command):
+    assert f"ironriver {command}" in README
+
+
+def test_every_declared_setting_fills_one_settings_field():
+    declared = {attribute_name(setting) for setting in SETTINGS}
+    assert declared == {field.name for field in dataclasses.fields(Settings)}
+
+
+def test_default_database_is_a_sqlite_file_in_the_data_directory(tmp_path):
+    settings = Settings.from_env({"IRONRIVER_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'ironriver.sqlite'}"
+    assert settings.is_sqlite
+
+
+def test_database_url_overrides_the_default():
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/app"
+    assert Settings.from_env({"DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [("IRONRIVER_LOG_FORMAT", "xml"), ("IRONRIVER_CACHE_SECONDS", "-1"), ("IRONRIVER_EXPORT_MAX_ROWS", "many")],
+)
+def test_settings_refuse_bad_values_naming_the_variable(env, value):
+    with pytest.raises(ValueError, match=env):
+        Settings.from_env({env: value})
