@@ -26,6 +26,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(f"must be 0 or 1, got {text!r}")
+    return text == "1"
+
+
 def _log_format(text: str) -> str:
     if text not in ("text", "json"):
         raise ValueError(f"must be 'text' or 'json', got {text!r}")
@@ -60,6 +66,31 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "IRONRIVER_STALE_AFTER_DAYS",
+        "30",
+        "A source whose last successful ETL run is older than this many days is flagged stale "
+        "on the Status page, in `ironriver etl status` and under its charts.",
+        _positive_int,
+    ),
+    Setting(
+        "IRONRIVER_INBOX_DIR",
+        "",
+        "Drop folder for trace files: `ironriver etl run` loads each file there and moves it "
+        "to `processed/` or `failed/` (with a reason file). Empty means IRONRIVER_DATA_DIR/inbox.",
+    ),
+    Setting(
+        "IRONRIVER_WEBHOOK_URL",
+        "",
+        "When set, a failed ETL run POSTs a JSON summary here (e.g. a chat or alerting webhook).",
+    ),
+    Setting(
+        "IRONRIVER_FETCH_REMOTE",
+        "0",
+        "`1` lets `ironriver etl run` download sources that name a remote URL (with retries and "
+        "conditional requests); `0` uses the committed copies only.",
+        _flag,
+    ),
+    Setting(
         "IRONRIVER_EXPORT_MAX_ROWS",
         "5000000",
         "Largest number of rows one CSV/JSON download may return; larger requests get a 400.",
@@ -82,6 +113,10 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     cache_seconds: int = 300
+    stale_after_days: int = 30
+    inbox_dir: Path = field(default_factory=lambda: Path("data/inbox"))
+    webhook_url: str = ""
+    fetch_remote: bool = False
     export_max_rows: int = 5_000_000
 
     @classmethod
@@ -95,6 +130,8 @@ class Settings:
             except ValueError as error:
                 raise ValueError(f"{setting.env}: {error}") from error
         values["data_dir"] = Path(values["data_dir"]).resolve()
+        inbox = values["inbox_dir"]
+        values["inbox_dir"] = Path(inbox).resolve() if inbox else values["data_dir"] / "inbox"
         if not values["database_url"]:
             values["database_url"] = f"sqlite:///{values['data_dir'] / 'ironriver.sqlite'}"
         return cls(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -246,10 +247,21 @@ def export(
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8050, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="More than 1 serves with gunicorn worker processes (for PostgreSQL deployments).",
+)
 @click.option("--debug", is_flag=True, help="Dash debug mode with hot reload (development only).")
 @pass_context
-def serve(context: Context, host: str, port: int, debug: bool) -> None:
+def serve(context: Context, host: str, port: int, workers: int, debug: bool) -> None:
     """Serve the dashboard (default http://127.0.0.1:8050)."""
+    if workers > 1:
+        # gunicorn takes over this process; each worker builds its own app from the environment.
+        gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
+        os.execv(sys.executable, [*gunicorn, "--bind", f"{host}:{port}", "dashboard.wsgi:server"])
     from dashboard.app import create_app
 
     app = create_app(context.settings)
@@ -258,3 +270,7 @@ def serve(context: Context, host: str, port: int, debug: bool) -> None:
 
 def main() -> None:
     cli(prog_name="ironriver")
+
+
+if __name__ == "__main__":
+    main()
