@@ -117,29 +117,54 @@ def etl() -> None:
 
 @etl.command("run")
 @click.option(
-    "--only", "only", multiple=True, metavar="SOURCE", help="Load only this source (repeatable)."
+    "--only",
+    "only",
+    multiple=True,
+    metavar="SOURCE",
+    help="Load only this source (repeatable); skips the inbox.",
 )
 @click.option("--force", is_flag=True, help="Reload sources even when their input is unchanged.")
 @pass_context
 def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
-    """Load the embedded datasets; unchanged inputs are skipped. Exit 1 if any source failed."""
+    """Load the embedded datasets and the inbox; unchanged inputs are skipped. Exit 1 on any failure."""
     from etl import sources
-    from etl.pipeline import run_embedded
+    from etl.inbox import process_inbox
+    from etl.notify import failure_payload, notify_failure
+    from etl.pipeline import remote_refresher, run_embedded
+    from etl.traces import load_trace_file
 
     for name in only:
         try:
             sources.get(name)
         except KeyError as error:
             raise click.BadParameter(error.args[0], param_hint="--only") from error
+    settings = context.settings
+    refresh = remote_refresher(settings.data_dir / "raw") if settings.fetch_remote else None
     with context.writing() as engine:
-        outcomes = run_embedded(engine, only=only, force=force)
+        outcomes = run_embedded(engine, only=only, force=force, refresh=refresh)
+        inbox = (
+            []
+            if only
+            else process_inbox(settings.inbox_dir, lambda path: load_trace_file(engine, path))
+        )
     for outcome in outcomes:
         detail = f" {outcome.rows_loaded} rows" if outcome.status == RunStatus.LOADED else ""
         error = f": {outcome.error}" if outcome.error else ""
         click.echo(f"{outcome.source:<22} {outcome.status.value}{detail}{error}")
-    failed = [o.source for o in outcomes if o.status == RunStatus.FAILED]
-    if failed:
-        click.echo(f"FAILED: {', '.join(failed)}", err=True)
+    for result in inbox:
+        click.echo(f"inbox {result.name}: {result.status.value} -> {result.moved_to}")
+    errors = {o.source: o.error or "" for o in outcomes if o.status == RunStatus.FAILED}
+    errors |= {f"inbox:{r.name}": r.message for r in inbox if not r.ok}
+    if errors:
+        notify_failure(
+            settings.webhook_url,
+            failure_payload(
+                failed_sources=sorted(errors),
+                errors=errors,
+                run_ids=[o.run_id for o in outcomes if o.status == RunStatus.FAILED],
+            ),
+        )
+        click.echo(f"FAILED: {', '.join(sorted(errors))}", err=True)
         sys.exit(1)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, update
@@ -31,22 +32,49 @@ log = logging.getLogger(__name__)
 class Outcome:
     source: str
     status: RunStatus
+    run_id: int
     rows_loaded: int = 0
     error: str | None = None
 
 
-def run_embedded(engine: Engine, *, only: Sequence[str] = (), force: bool = False) -> list[Outcome]:
-    """Load every registered source (or those in `only`); a failing source does not stop the rest."""
+def run_embedded(
+    engine: Engine,
+    *,
+    only: Sequence[str] = (),
+    force: bool = False,
+    refresh: Callable[[SourceModule], SourceModule] | None = None,
+) -> list[Outcome]:
+    """Load every registered source (or those in `only`); a failing source does not stop the rest.
+
+    `refresh`, when given, may swap a source's committed file for a newer download first.
+    """
     modules = [sources.get(name) for name in only] if only else list(sources.REGISTRY)
-    return [_run_one(engine, module, force=force) for module in modules]
+    outcomes = []
+    for module in modules:
+        if refresh is not None and module.remote is not None:
+            try:
+                module = refresh(module)
+            except Exception as error:  # a download that fails for good is that source's failure
+                run_id = start_run(engine, "embedded", module.name, None)
+                outcomes.append(_failed(engine, module, run_id, error))
+                continue
+        outcomes.append(_run_one(engine, module, force=force))
+    return outcomes
+
+
+def _failed(engine: Engine, module: SourceModule, run_id: int, error: Exception) -> Outcome:
+    message = f"{type(error).__name__}: {error}"
+    fail_run(engine, run_id, message)
+    log.error("source %s FAILED, previous rows kept: %s", module.name, message)
+    return Outcome(module.name, RunStatus.FAILED, run_id, error=message)
 
 
 def _run_one(engine: Engine, module: SourceModule, *, force: bool) -> Outcome:
     checksum = module.checksum()
     if not force and last_loaded_checksum(engine, module.name) == checksum:
-        record_skip(engine, "embedded", module.name, checksum, "input unchanged")
+        run_id = record_skip(engine, "embedded", module.name, checksum, "input unchanged")
         log.info("source %s: unchanged, skipped", module.name)
-        return Outcome(module.name, RunStatus.SKIPPED)
+        return Outcome(module.name, RunStatus.SKIPPED, run_id)
     run_id = start_run(engine, "embedded", module.name, checksum)
     try:
         tables = module.rows()
@@ -55,12 +83,9 @@ def _run_one(engine: Engine, module: SourceModule, *, force: bool) -> Outcome:
             _replace(connection, module, tables, run_id)
             finish_run(connection, run_id, RunStatus.LOADED, rows_read=loaded, rows_loaded=loaded)
     except Exception as error:  # any failure of one source is recorded, reported and survived
-        message = f"{type(error).__name__}: {error}"
-        fail_run(engine, run_id, message)
-        log.error("source %s FAILED, previous rows kept: %s", module.name, message)
-        return Outcome(module.name, RunStatus.FAILED, error=message)
+        return _failed(engine, module, run_id, error)
     log.info("source %s: loaded %d rows (run %d)", module.name, loaded, run_id)
-    return Outcome(module.name, RunStatus.LOADED, rows_loaded=loaded)
+    return Outcome(module.name, RunStatus.LOADED, run_id, rows_loaded=loaded)
 
 
 def _records(rows: pd.DataFrame, **extra: object) -> list[dict[str, object]]:
@@ -122,3 +147,28 @@ def _upsert_sources(connection: Connection, rows: pd.DataFrame) -> None:
             .where(Source.id == record["id"])
             .values(cites_source_id=record["cites_source_id"])
         )
+
+
+def remote_refresher(
+    raw_dir: Path, **fetch_options: float
+) -> Callable[[SourceModule], SourceModule]:
+    """A `refresh` for `run_embedded` that downloads each remote file into `raw_dir`.
+
+    `fetch_options` (timeout, retries, backoff) go to `etl.extract.fetch`.
+
+    Offline, the committed copy is used and the log says so; a download that no longer parses
+    then fails its source like any bad input, and the previous rows stay.
+    """
+    from etl.extract import fetch, latest_record
+
+    def refresh(module: SourceModule) -> SourceModule:
+        assert module.remote is not None
+        previous = latest_record(raw_dir, module.name)
+        result = fetch(module.remote.url, raw_dir, module.name, previous=previous, **fetch_options)
+        if result.status == "offline" or result.path is None:
+            log.warning("%s", result.message)
+            return module
+        log.info("source %s: remote file %s (%s)", module.name, result.status, result.path)
+        return module.with_input(module.remote.replaces, result.path)
+
+    return refresh

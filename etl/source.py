@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -28,6 +29,14 @@ class SourceError(ValueError):
 
 
 @dataclass(frozen=True)
+class RemoteFile:
+    """Where a source's raw file is published; a download stands in for the committed copy."""
+
+    url: str
+    replaces: str  # the name of the committed file in `SourceModule.files`
+
+
+@dataclass(frozen=True)
 class SourceModule:
     """One embedded data source: a module in `etl/sources/` and the files beside it.
 
@@ -44,6 +53,14 @@ class SourceModule:
     transform: Callable[[Frames], Frames] = field(compare=False)
     dataset: str | None = None
     caveats: tuple[str, ...] = ()
+    remote: RemoteFile | None = None
+
+    def with_input(self, name: str, path: Path) -> SourceModule:
+        """This source reading `path` in place of its committed file `name`."""
+        files = tuple(path if f.name == name else f for f in self.files)
+        if files == self.files:
+            raise ValueError(f"source {self.name} has no file named {name!r}")
+        return dataclasses.replace(self, files=files)
 
     def checksum(self) -> str:
         """sha256 over the data files and the module's code, so a change to either reloads."""
