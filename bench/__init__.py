@@ -1,0 +1,1 @@
+"""Benchmarks and synthetic inputs for the loaders (never real trace records)."""

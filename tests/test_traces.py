@@ -1,0 +1,711 @@
+"""The trace loader: format rules, rejected rows, idempotence, privacy, crash safety and aggregates."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import IntegrityError
+
+from bench.synthetic import file_name, generate
+from db.engine import make_engine
+from db.models import Base, EtlRun, RunStatus
+from etl.traces import describe_error, firearm_type_code, load_trace_file, parse_date
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLE = FIXTURES / "etrace-style-sample.csv"
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-c", "from etl.cli import main; main()"]
+
+CANARY_SERIAL = "CANARY-SN-7Q9X4Z"
+CANARY_NAME = "Zebulon Canarypurchaser"
+CANARY_ADDRESS = "1 Canary Lane Secretville"
+CANARY_NOTE = "canary-note-8812"
+CANARIES = (CANARY_SERIAL, CANARY_NAME, CANARY_ADDRESS, CANARY_NOTE)
+
+
+def dump(engine: Engine, *, skip: tuple[str, ...] = ("etl_runs",)) -> dict[str, list[tuple]]:
+    """Every row of every table (except `skip`), in a stable order: the database's logical content."""
+    with engine.connect() as connection:
+        return {
+            table.name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
+            for table in Base.metadata.sorted_tables
+            if table.name not in skip
+        }
+
+
+def runs(engine: Engine) -> list[tuple]:
+    columns = (
+        EtlRun.id,
+        EtlRun.status,
+        EtlRun.rows_read,
+        EtlRun.rows_loaded,
+        EtlRun.rows_rejected,
+        EtlRun.error,
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(select(*columns).order_by(EtlRun.id))]
+
+
+def run_cli(
+    *args: str, database_url: str, log_level: str = "INFO"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "IRONRIVER_LOG_LEVEL": log_level}
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def write_csv(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return path
+
+
+HEADER = (
+    "trace_number,recovery_date,recovery_country,recovery_state,recovery_city,firearm_type,"
+    "manufacturer,caliber,country_of_manufacture,source_category,source_state,purchase_date,"
+    "time_to_crime_days"
+)
+
+
+# --------------------------------------------------------------------------- the sample
+
+
+def test_sample_loads_17_rows_and_rejects_8_each_with_its_line_and_reason(engine):
+    result = load_trace_file(engine, SAMPLE)
+
+    assert result.status == RunStatus.LOADED
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected, result.rows_duplicate) == (
+        25,
+        17,
+        8,
+        0,
+    )
+    assert (
+        result.summary()
+        == "etrace-style-sample.csv: accepted — read 25, loaded 17, rejected 8, duplicate 0"
+    )
+    rejected = pd.read_sql("SELECT line_number, reason, fields FROM rejected_rows", engine)
+    expected = {
+        17: "bad recovery_date '2019-02-30'",
+        18: "unknown Mexican state 'Atlantis'",
+        19: "unknown firearm_type 'laser'",
+        20: "negative time_to_crime_days -5",
+        21: "recovery_date 2099-01-01 is in the future",
+        22: "source_state 'TX' given for a non_us row",
+        23: "duplicate trace_number 'SYN-0002'",
+        24: "unknown source_state 'ZZ'",
+    }
+    assert sorted(rejected["line_number"]) == sorted(expected)
+    for line, reason in zip(rejected["line_number"], rejected["reason"], strict=True):
+        assert expected[line] in reason, (line, reason)
+
+
+def test_sample_rows_are_stored_as_codes_with_derived_time_to_crime(engine):
+    load_trace_file(engine, SAMPLE)
+
+    traces = pd.read_sql("SELECT * FROM traces", engine).set_index("trace_number")
+    assert len(traces) == 17
+    first = traces.loc["SYN-0001"]
+    assert (first.recovery_state, first.source_state, first.time_to_crime_days) == ("28", "TX", 102)
+    assert str(traces.loc["SYN-0003", "recovery_date"]) == "2014-08-14"  # DD/MM/YYYY
+    assert traces.loc["SYN-0004", "recovery_state"] == "16"  # Michoacán
+    assert traces.loc["SYN-0006", "recovery_state"] == "09"  # Distrito Federal
+    assert traces.loc["SYN-0008", "firearm_type"] == "shotgun"  # escopeta
+    assert traces.loc["SYN-0010", "firearm_type"] == "pistol"  # pistola
+    assert traces.loc["SYN-0011", "time_to_crime_days"] == 5778  # derived from the two dates
+    assert pd.isna(traces.loc["SYN-0003", "time_to_crime_days"])  # no purchase date: unknown
+    assert set(traces["recovery_country"]) == {"MX"}
+    assert not {"serial_number", "purchaser_name"} & set(traces.columns)
+
+
+def test_loading_the_same_file_twice_changes_nothing(engine):
+    load_trace_file(engine, SAMPLE)
+    before = dump(engine)
+    runs_before = runs(engine)
+
+    again = load_trace_file(engine, SAMPLE)
+
+    assert again.status == RunStatus.SKIPPED
+    assert "no change" in again.summary()
+    assert dump(engine) == before
+    runs_after = runs(engine)
+    assert runs_after[: len(runs_before)] == runs_before
+    assert [run[1] for run in runs_after[len(runs_before) :]] == ["skipped"]
+
+
+# --------------------------------------------------------------------------- refusals and rules
+
+
+def test_file_missing_recovery_state_is_refused_with_exit_2_and_writes_only_the_run_row(engine):
+    load_trace_file(engine, SAMPLE)
+    before = dump(engine)
+    runs_before = runs(engine)
+    url = engine.url.render_as_string(hide_password=False)
+
+    completed = run_cli(
+        "etl", "load-traces", str(FIXTURES / "missing-recovery-state.csv"), database_url=url
+    )
+
+    assert completed.returncode == 2, completed.stderr
+    assert (
+        "missing-recovery-state.csv: REFUSED — missing required column recovery_state"
+        in completed.stdout
+    )
+    assert dump(engine) == before
+    new_runs = runs(engine)[len(runs_before) :]
+    assert [(run[1], run[5]) for run in new_runs] == [
+        ("refused", "missing required column recovery_state")
+    ]
+
+
+def test_refusal_names_every_missing_required_column(engine, tmp_path):
+    path = write_csv(tmp_path / "few.csv", ["trace_number,recovery_date", "A-1,2019-01-01"])
+
+    result = load_trace_file(engine, path)
+
+    assert result.status == RunStatus.REFUSED
+    assert (
+        result.message == "missing required columns recovery_state, firearm_type, source_category"
+    )
+
+
+def test_empty_file_and_a_column_named_twice_are_refused(engine, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    twice = write_csv(tmp_path / "twice.csv", [HEADER + ",Trace_Number", "A-1" + "," * 13])
+
+    assert load_trace_file(engine, empty).message == "the file is empty: no header row"
+    assert load_trace_file(engine, twice).message == (
+        "column(s) named more than once in the header: trace_number"
+    )
+    assert dump(engine)["trace_files"] == []
+
+
+def test_small_batches_give_the_same_result_as_one_batch(engine, monkeypatch):
+    import etl.traces
+
+    monkeypatch.setattr(etl.traces, "BATCH_ROWS", 3)
+
+    result = load_trace_file(engine, SAMPLE)
+
+    assert (result.rows_loaded, result.rows_rejected, result.rows_duplicate) == (17, 8, 0)
+    rejected = dict(pd.read_sql("SELECT line_number, reason FROM rejected_rows", engine).values)
+    # SYN-0002 of line 3 went in an earlier batch: the database tells the repeat apart.
+    assert rejected[23] == "duplicate trace_number 'SYN-0002' within this file"
+    assert len(rejected) == 8
+
+
+def test_rows_breaking_the_other_rules_are_rejected_with_their_reason(engine, tmp_path):
+    path = write_csv(
+        tmp_path / "rules.csv",
+        [
+            HEADER,
+            "R-01,2019-01-01,MX,Sonora,,pistol,,,,us_manufactured,AZ,2019-06-01,",
+            "R-02,2019-01-01,MX,Sonora,,pistol,,,,domestic,,,",
+            "R-03,2019-01-01,MX,Sonora,,pistol,,,,us_manufactured,AZ,01/13/2018,",
+            "R-04,2019-01-01,MX,Sonora,,pistol,,,,us_manufactured,AZ,,ten",
+            "R-05,2019-01-01,US,Sonora,,pistol,,,,us_manufactured,AZ,,",
+            "R-06,2019-01-01,MX,Sonora,,pistol,,,,undetermined,AZ,,",
+            "R-07,2019-01-01,MX,,,pistol,,,,undetermined,,,",
+            ",2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,",
+            "R-09,2019-01-01,MX,Sonora,pistol,,,,undetermined,,,",
+            '"R-10","2019-01-01","MX","Sonora","Nogales,',
+            'Sonora","pistol","","","","undetermined","","",""',
+            "R-11,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,,,",
+            "R-12,2019-01-01,MX,Sonora,,pistol,,,,us_manufactured,AZ,2018-01-01,5",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    rejected = dict(pd.read_sql("SELECT line_number, reason FROM rejected_rows", engine).values)
+    assert rejected == {
+        2: "purchase_date 2019-06-01 is after recovery_date 2019-01-01",
+        3: "unknown source_category 'domestic'",
+        4: "bad purchase_date '01/13/2018': not a real YYYY-MM-DD or DD/MM/YYYY date",
+        5: "time_to_crime_days 'ten' is not a whole number",
+        6: "recovery_country 'US' is not MX: only recoveries in Mexico load",
+        7: "source_state 'AZ' given for an undetermined row",
+        8: "recovery_state is blank",
+        9: "trace_number is blank",
+        10: "row has 12 fields, the header has 13",
+    }
+    # A quoted newline is one row that starts on line 11; the next row starts on line 13.
+    assert (result.rows_read, result.rows_loaded) == (12, 3)
+    loaded = pd.read_sql(
+        "SELECT trace_number, recovery_city, time_to_crime_days FROM traces", engine
+    )
+    assert set(loaded["trace_number"]) == {"R-10", "R-11", "R-12"}
+    assert loaded.set_index("trace_number").loc["R-10", "recovery_city"] == "Nogales,\nSonora"
+    # A given time-to-crime is kept as given, even when the dates would say otherwise.
+    assert loaded.set_index("trace_number").loc["R-12", "time_to_crime_days"] == 5
+
+
+def test_rejected_rows_keep_only_allow_listed_fields_and_misaligned_rows_keep_none(
+    engine, tmp_path
+):
+    path = write_csv(
+        tmp_path / "pii.csv",
+        [
+            HEADER + ",serial_number,purchaser_name",
+            f"P-1,2019-02-30,MX,Sonora,,pistol,,,,undetermined,,,,{CANARY_SERIAL},{CANARY_NAME}",
+            f"P-2,2019-01-01,MX,Sonora,pistol,,,,undetermined,,,,{CANARY_SERIAL},{CANARY_NAME}",
+        ],
+    )
+
+    load_trace_file(engine, path)
+
+    fields = pd.read_sql(
+        "SELECT line_number, fields FROM rejected_rows ORDER BY line_number", engine
+    )
+    first, second = (
+        json.loads(value) if isinstance(value, str) else value for value in fields["fields"]
+    )
+    assert set(first) == set(HEADER.split(","))
+    assert first["trace_number"] == "P-1"
+    assert second == {}
+
+
+def test_dates_are_iso_or_day_first_and_must_exist():
+    assert str(parse_date("2019-02-28")) == "2019-02-28"
+    assert str(parse_date("05/06/2017")) == "2017-06-05"
+    assert parse_date("2019-02-30") is None
+    assert parse_date("06-05-2017") is None
+    assert parse_date("2019-2-3") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("Pistola", "pistol"),
+        ("REVÓLVER", "revolver"),
+        ("revolver", "revolver"),
+        ("escopeta", "shotgun"),
+        ("Ametralladora", "machine_gun"),
+        ("machine gun", "machine_gun"),
+        (" Derringer ", "derringer"),
+        ("laser", None),
+    ],
+)
+def test_firearm_types_accept_english_and_spanish_in_any_case(raw, canonical):
+    assert firearm_type_code(raw) == canonical
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def test_cp1252_file_with_accents_and_crlf_loads_and_maps_states(engine):
+    result = load_trace_file(engine, FIXTURES / "latin1-crlf.csv")
+
+    assert (result.status, result.encoding, result.rows_loaded, result.rows_rejected) == (
+        RunStatus.LOADED,
+        "cp1252",
+        6,
+        0,
+    )
+    traces = pd.read_sql("SELECT * FROM traces", engine).set_index("trace_number")
+    assert traces["recovery_state"].to_dict() == {
+        "LAT-0001": "16",
+        "LAT-0002": "19",
+        "LAT-0003": "22",
+        "LAT-0004": "15",
+        "LAT-0005": "24",
+        "LAT-0006": "31",
+    }
+    assert traces.loc["LAT-0001", "recovery_city"] == "Apatzingán"
+    assert traces.loc["LAT-0006", "recovery_city"] == "Mérida"  # no stray "\r" from CRLF
+    assert traces["firearm_type"].to_dict() == {
+        "LAT-0001": "revolver",
+        "LAT-0002": "pistol",
+        "LAT-0003": "shotgun",
+        "LAT-0004": "machine_gun",
+        "LAT-0005": "rifle",
+        "LAT-0006": "revolver",
+    }
+    assert traces.loc["LAT-0002", "time_to_crime_days"] == 365
+    assert traces.loc["LAT-0005", "source_state"] == "TX"
+    assert traces.loc["LAT-0005", "recovery_country"] == "MX"  # blank means Mexico
+    assert pd.read_sql("SELECT encoding FROM trace_files", engine)["encoding"].tolist() == [
+        "cp1252"
+    ]
+
+
+def test_utf8_file_with_bom_and_a_reordered_mixed_case_header_loads(engine, caplog):
+    caplog.set_level(logging.INFO, logger="etl.traces")
+
+    result = load_trace_file(engine, FIXTURES / "utf8-bom.csv")
+
+    assert (result.status, result.encoding, result.rows_loaded, result.rows_rejected) == (
+        RunStatus.LOADED,
+        "utf-8-sig",
+        3,
+        0,
+    )
+    traces = pd.read_sql("SELECT * FROM traces ORDER BY trace_number", engine)
+    assert traces["recovery_state"].tolist() == ["09", "09", "30"]
+    assert traces["firearm_type"].tolist() == ["pistol", "rifle", "revolver"]
+    assert traces["source_category"].tolist() == ["us_manufactured", "undetermined", "us_imported"]
+    assert traces["source_state"].fillna("-").tolist() == ["TX", "-", "AZ"]
+    ignored = [r.getMessage() for r in caplog.records if "not in the format" in r.getMessage()]
+    assert ignored == ["utf8-bom.csv: ignoring columns not in the format: notes"]
+
+
+# --------------------------------------------------------------------------- duplicates across files
+
+
+def test_trace_number_seen_in_an_earlier_file_counts_as_duplicate_in_a_later_one(engine, tmp_path):
+    load_trace_file(engine, SAMPLE)
+    later = write_csv(
+        tmp_path / "later.csv",
+        [
+            HEADER,
+            "SYN-0001,2021-01-01,MX,Jalisco,,rifle,,,,undetermined,,,",
+            "NEW-0001,2021-01-02,MX,Jalisco,,rifle,,,,undetermined,,,",
+        ],
+    )
+
+    result = load_trace_file(engine, later)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected, result.rows_duplicate) == (
+        2,
+        1,
+        0,
+        1,
+    )
+    owners = pd.read_sql(
+        "SELECT t.trace_number, f.file_name, t.recovery_state FROM traces t "
+        "JOIN trace_files f ON f.id = t.trace_file_id WHERE t.trace_number IN ('SYN-0001', 'NEW-0001')",
+        engine,
+    ).set_index("trace_number")
+    assert owners.loc["SYN-0001"].tolist() == [
+        "etrace-style-sample.csv",
+        "28",
+    ]  # the first file's row stays
+    assert owners.loc["NEW-0001", "file_name"] == "later.csv"
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def test_source_state_aggregate_equals_a_pandas_groupby_of_the_loaded_traces(engine):
+    load_trace_file(engine, SAMPLE)
+
+    traces = pd.read_sql("SELECT * FROM traces", engine)
+    aggregates = pd.read_sql("SELECT dimension, year, key, firearms FROM trace_aggregates", engine)
+
+    def dimension(name: str) -> pd.Series:
+        rows = aggregates[aggregates["dimension"] == name]
+        return rows.set_index(["year", "key"])["firearms"].sort_index().rename(None)
+
+    us = traces[traces["source_category"].isin(["us_manufactured", "us_imported"])].dropna(
+        subset=["source_state"]
+    )
+    expected = us.groupby(["recovery_year", "source_state"]).size().sort_index()
+    expected.index.names = ["year", "key"]
+    pd.testing.assert_series_equal(dimension("source_state"), expected, check_names=False)
+
+    totals = (
+        aggregates[aggregates["dimension"] == "total"].set_index("year")["firearms"].sort_index()
+    )
+    assert aggregates.loc[aggregates["dimension"] == "total", "key"].isna().all()
+    assert totals.to_dict() == traces.groupby("recovery_year").size().to_dict()
+    for name in ("recovery_state", "firearm_type", "source_category", "time_to_crime_band"):
+        assert dimension(name).groupby(level="year").sum().to_dict() == totals.to_dict(), name
+
+    bands = pd.cut(
+        traces["time_to_crime_days"],
+        bins=[-1, 364, 3 * 365 - 1, 5 * 365 - 1, 10 * 365 - 1, 10**9],
+        labels=["<1y", "1-3y", "3-5y", "5-10y", "10y+"],
+    )
+    traces["band"] = bands.astype(object).where(bands.notna(), "unknown")
+    expected_bands = traces.groupby(["recovery_year", "band"]).size().sort_index()
+    expected_bands.index.names = ["year", "key"]
+    pd.testing.assert_series_equal(
+        dimension("time_to_crime_band"), expected_bands, check_names=False
+    )
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+def canary_file(directory: Path, prefix: str = "C") -> Path:
+    """A file whose sensitive and unknown columns carry canaries, on good, bad and misaligned rows."""
+    header = HEADER + ",serial_number,purchaser_name,purchaser_address,notes,possessor_dob"
+    pii = f"{CANARY_SERIAL},{CANARY_NAME},{CANARY_ADDRESS},{CANARY_NOTE},1970-01-01"
+    return write_csv(
+        directory / f"{prefix.lower()}-canary.csv",
+        [
+            header,
+            f"{prefix}-1,2019-01-01,MX,Sonora,Nogales,pistol,,,,us_manufactured,AZ,2018-01-01,,{pii}",
+            f"{prefix}-2,2019-02-30,MX,Sonora,Nogales,pistol,,,,us_manufactured,AZ,,,{pii}",
+            f"{prefix}-3,2019-01-01,MX,Sonora,pistol,,,,us_manufactured,AZ,,,{pii}",  # a cell short
+            f"{prefix}-1,2019-01-01,MX,Sonora,,pistol,,,,us_manufactured,AZ,,,{pii}",
+            f"{prefix}-4,2019-01-01,MX,Atlantis,,pistol,,,,us_manufactured,AZ,,,{pii}",
+        ],
+    )
+
+
+def headerless_canary_file(directory: Path) -> Path:
+    """A file whose first line is a data row: its cells must not be echoed as column names."""
+    return write_csv(
+        directory / "headerless.csv",
+        [f"C-9,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,,{CANARY_SERIAL},{CANARY_NAME}"],
+    )
+
+
+def assert_no_canary(text: str | bytes, where: str) -> None:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    for canary in CANARIES:
+        assert canary.encode("utf-8") not in data, f"{canary!r} leaked into {where}"
+
+
+def sqlite_file_bytes(engine: Engine) -> bytes:
+    """The raw bytes of a SQLite database and its journal or WAL, if any."""
+    path = Path(engine.url.database or "")
+    parts = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")]
+    return b"".join(part.read_bytes() for part in parts if part.exists())
+
+
+def test_canary_serials_and_names_appear_nowhere_in_the_database_or_the_logs(
+    backend_url, tmp_path, caplog
+):
+    completed = run_cli(
+        "etl",
+        "load-traces",
+        str(canary_file(tmp_path)),
+        str(headerless_canary_file(tmp_path)),
+        database_url=backend_url,
+        log_level="DEBUG",
+    )
+    assert completed.returncode == 2, completed.stderr  # the headerless file is refused
+    assert "c-canary.csv: accepted — read 5, loaded 1, rejected 4" in completed.stdout
+    assert "headerless.csv: REFUSED — missing required columns" in completed.stdout
+    assert_no_canary(completed.stdout + completed.stderr, "the CLI output")
+
+    caplog.set_level(logging.DEBUG)
+    engine = make_engine(backend_url)
+    result = load_trace_file(engine, canary_file(tmp_path, prefix="D"))
+    refused = load_trace_file(engine, headerless_canary_file(tmp_path))
+
+    assert (result.rows_loaded, result.rows_rejected) == (1, 4)
+    assert refused.status == RunStatus.REFUSED
+    assert_no_canary(refused.summary(), "the refusal message")
+    assert_no_canary("\n".join(r.getMessage() for r in caplog.records), "the log")
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        assert_no_canary(sqlite_file_bytes(engine), "the SQLite file")
+    engine.dispose()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("dashboard.datasets") is None,
+    reason="`ironriver export` not built yet",
+)
+@pytest.mark.parametrize(
+    "dataset", ["traces-by-source-state", "traces-by-recovery-state", "traces-by-year"]
+)
+def test_canaries_appear_in_no_export(dataset, backend_url, tmp_path):
+    loaded = run_cli("etl", "load-traces", str(canary_file(tmp_path)), database_url=backend_url)
+    assert loaded.returncode == 0, loaded.stderr
+
+    for fmt in ("csv", "json"):
+        completed = run_cli("export", dataset, "--format", fmt, database_url=backend_url)
+        assert completed.returncode == 0, completed.stderr
+        assert completed.stdout.strip()
+        assert_no_canary(completed.stdout + completed.stderr, f"export {dataset} {fmt}")
+
+
+def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
+    engine, monkeypatch, tmp_path
+):
+    import etl.traces
+
+    load_trace_file(engine, SAMPLE)
+    before = dump(engine)
+    path = generate(tmp_path / "big.csv", 25_000, seed=11, bad_rate=0.0).path
+    calls = []
+
+    def broken_insert(self, rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise ValueError(f"cannot store {rows[0][1]} {CANARY_SERIAL}")
+        original(self, rows)
+
+    original = etl.traces._FileLoader._insert
+    monkeypatch.setattr(etl.traces._FileLoader, "_insert", broken_insert)
+
+    result = load_trace_file(engine, path)
+
+    assert result.status == RunStatus.FAILED
+    assert re.fullmatch(
+        r"ValueError near line \d+; nothing from this file was kept", result.message
+    )
+    assert_no_canary(result.summary(), "the failure message")
+    assert "SYN-11-" not in result.summary()
+    assert dump(engine) == before
+    assert runs(engine)[-1][1] == "failed"
+
+
+def test_driver_errors_are_reported_without_the_values_they_quote():
+    class DriverError(Exception):
+        pass
+
+    orig = DriverError(
+        'duplicate key value violates unique constraint "uq_traces_trace_number"\n'
+        "DETAIL:  Key (trace_number)=(SYN-0001) already exists."
+    )
+    error = IntegrityError("INSERT INTO traces ...", (CANARY_SERIAL,), orig)
+    bad_date = IntegrityError(
+        "INSERT", (), DriverError('invalid input syntax for type date: "CANARY"')
+    )
+
+    assert describe_error(error) == (
+        'DriverError: duplicate key value violates unique constraint "uq_traces_trace_number"'
+    )
+    assert describe_error(bad_date) == "DriverError: invalid input syntax for type date: '…'"
+    assert describe_error(KeyError(CANARY_NAME)) == "KeyError"
+
+
+# --------------------------------------------------------------------------- crash safety
+
+
+def test_a_load_killed_part_way_leaves_the_database_unchanged_and_a_rerun_succeeds(
+    backend_url, tmp_path
+):
+    engine = make_engine(backend_url)
+    load_trace_file(engine, SAMPLE)
+    big = generate(tmp_path / file_name(300_000, 3), 300_000, seed=3)
+    before = dump(engine)
+    runs_before = runs(engine)
+    under_way = progress_probe(engine)
+
+    env = {**os.environ, "DATABASE_URL": backend_url}
+    process = subprocess.Popen(
+        [*CLI, "etl", "load-traces", str(big.path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and not under_way():
+            time.sleep(0.02)
+        assert process.poll() is None, "the load ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    assert dump(engine) == before
+    runs_after = runs(engine)
+    assert runs_after[: len(runs_before)] == runs_before
+    assert [run[1] for run in runs_after[len(runs_before) :]] == ["running"]
+
+    completed = run_cli("etl", "load-traces", str(big.path), database_url=backend_url)
+    assert completed.returncode == 0, completed.stderr
+    assert f"loaded {300_000 - big.bad_rows}, rejected {big.bad_rows}" in completed.stdout
+    engine.dispose()
+
+
+def progress_probe(engine: Engine) -> Callable[[], bool]:
+    """A check that a load's transaction has written a good part of its rows, not yet committed."""
+    if engine.dialect.name == "sqlite":
+        path = Path(engine.url.database or "")
+        wal = path.with_name(path.name + "-wal")
+
+        def written() -> int:
+            return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+        start = written()
+        # A big transaction spills pages into the file (or the WAL) long before it commits.
+        return lambda: written() > start + 4_000_000
+
+    def copying() -> bool:
+        with engine.connect() as connection:
+            return bool(
+                connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query LIKE 'COPY traces%'"
+                    )
+                ).scalar()
+            )
+
+    return copying
+
+
+# --------------------------------------------------------------------------- synthetic files
+
+
+def test_synthetic_files_are_deterministic_have_bad_rows_and_load_with_rejects(engine, tmp_path):
+    (tmp_path / "a").mkdir()
+    first = generate(tmp_path / "a" / file_name(4000, 5), 4000, seed=5)
+    second = generate(tmp_path / "b.csv", 4000, seed=5)
+    other = generate(tmp_path / "c.csv", 4000, seed=6)
+
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert first.path.read_bytes() != other.path.read_bytes()
+    assert 0.01 * 4000 <= first.bad_rows <= 0.03 * 4000
+    header = first.path.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert {"serial_number", "purchaser_name"} <= set(header)
+
+    result = load_trace_file(engine, first.path)
+
+    assert result.rows_read == 4000
+    assert result.rows_rejected == first.bad_rows > 0
+    assert result.rows_loaded == 4000 - first.bad_rows
+    assert pd.read_sql("SELECT synthetic FROM trace_files", engine)["synthetic"].tolist() == [1]
+
+
+def test_synthetic_cp1252_crlf_file_loads_like_the_utf8_one(engine, tmp_path):
+    utf8 = generate(tmp_path / "u.csv", 2000, seed=9)
+    cp1252 = generate(tmp_path / "w.csv", 2000, seed=9, encoding="cp1252", crlf=True)
+    assert b"\r\n" in cp1252.path.read_bytes()
+
+    result = load_trace_file(engine, cp1252.path)
+
+    assert (result.encoding, result.rows_rejected) == ("cp1252", utf8.bad_rows)
+    states = pd.read_sql("SELECT recovery_state, recovery_city FROM traces", engine)
+    assert states["recovery_state"].str.fullmatch(r"\d\d").all()
+    assert not states["recovery_city"].dropna().str.contains("\r|Ã").any()
+
+
+def test_synthetic_command_names_files_by_rows_and_seed(tmp_path):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.synthetic",
+            "--rows",
+            "50",
+            "--seed",
+            "4",
+            "-o",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    target = tmp_path / "SYNTHETIC-etrace-50-4.csv"
+    assert str(target) in completed.stdout
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 51
