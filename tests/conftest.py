@@ -70,9 +70,8 @@ def engine(backend_url: str) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def loaded_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built once per session: the embedded datasets plus the sample trace file."""
-    from etl.traces import load_trace_file
-
     from etl.pipeline import run_embedded
+    from etl.traces import load_trace_file
 
     path = tmp_path_factory.mktemp("template") / "ironriver.sqlite"
     engine = make_engine(sqlite_url(path))

@@ -17,7 +17,15 @@ from etl.pipeline import run_embedded
 from etl.source import SourceError
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
-REQUIRED_SOURCE_FIELDS = ("publisher", "title", "url", "date_published", "date_accessed", "license", "citation")
+REQUIRED_SOURCE_FIELDS = (
+    "publisher",
+    "title",
+    "url",
+    "date_published",
+    "date_accessed",
+    "license",
+    "citation",
+)
 
 
 def _all_rows():
@@ -101,16 +109,24 @@ def test_a_broken_source_fails_loudly_and_keeps_its_previous_rows(engine, tmp_pa
     broken = tmp_path / "corridors.csv"
     shutil.copy(module.files[0], broken)
     with broken.open("a", encoding="utf-8") as handle:
-        handle.write("corridor_firearms,2022-2023,2022,2023,x,us_state,Atlantis,Sonora,,5,exact,firearms,VERIFIED,S20a,,\n")
+        handle.write(
+            "corridor_firearms,2022-2023,2022,2023,x,us_state,Atlantis,Sonora,,5,exact,firearms,VERIFIED,S20a,,\n"
+        )
     patched = dataclasses.replace(module, files=(broken,))
-    monkeypatch.setattr(sources, "REGISTRY", tuple(patched if s.name == "corridors" else s for s in sources.REGISTRY))
+    monkeypatch.setattr(
+        sources,
+        "REGISTRY",
+        tuple(patched if s.name == "corridors" else s for s in sources.REGISTRY),
+    )
     before = _facts(engine, "corridors")
     (outcome,) = run_embedded(engine, only=["corridors"])
     assert outcome.status == RunStatus.FAILED
     assert "Atlantis" in (outcome.error or "")
     pd.testing.assert_frame_equal(_facts(engine, "corridors"), before)
     with engine.connect() as connection:
-        status = connection.execute(select(EtlRun.status).order_by(EtlRun.id.desc()).limit(1)).scalar_one()
+        status = connection.execute(
+            select(EtlRun.status).order_by(EtlRun.id.desc()).limit(1)
+        ).scalar_one()
     assert status == RunStatus.FAILED
 
 
@@ -121,7 +137,11 @@ def test_a_changed_source_replaces_only_its_own_rows(engine, tmp_path, monkeypat
     lines = module.files[0].read_text(encoding="utf-8").splitlines()
     changed.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
     patched = dataclasses.replace(module, files=(changed,))
-    monkeypatch.setattr(sources, "REGISTRY", tuple(patched if s.name == "corridors" else s for s in sources.REGISTRY))
+    monkeypatch.setattr(
+        sources,
+        "REGISTRY",
+        tuple(patched if s.name == "corridors" else s for s in sources.REGISTRY),
+    )
     others_before = _table_counts(engine)
     run_embedded(engine)
     after = _table_counts(engine)
@@ -135,12 +155,36 @@ def test_source_error_names_every_unknown_state_at_once():
     frame = pd.DataFrame(
         [
             dict.fromkeys(
-                ["measure", "period", "year_start", "year_end", "release", "geo_level", "geo_name",
-                 "partner_geo_name", "category", "value", "value_qualifier", "unit", "status",
-                 "source_id", "also_source_ids", "note"], ""
+                [
+                    "measure",
+                    "period",
+                    "year_start",
+                    "year_end",
+                    "release",
+                    "geo_level",
+                    "geo_name",
+                    "partner_geo_name",
+                    "category",
+                    "value",
+                    "value_qualifier",
+                    "unit",
+                    "status",
+                    "source_id",
+                    "also_source_ids",
+                    "note",
+                ],
+                "",
             )
-            | {"measure": "x", "period": "2000", "geo_level": "us_state", "geo_name": name,
-               "value_qualifier": "exact", "unit": "firearms", "status": "VERIFIED", "source_id": "S01"}
+            | {
+                "measure": "x",
+                "period": "2000",
+                "geo_level": "us_state",
+                "geo_name": name,
+                "value_qualifier": "exact",
+                "unit": "firearms",
+                "status": "VERIFIED",
+                "source_id": "S01",
+            }
             for name in ("Atlantis", "Texas", "Lemuria")
         ]
     )
@@ -152,16 +196,28 @@ def test_source_error_names_every_unknown_state_at_once():
 
 def _facts(engine, dataset: str) -> pd.DataFrame:
     with engine.connect() as connection:
-        frame = pd.read_sql(select(Fact).where(Fact.dataset == dataset).order_by(Fact.id), connection)
+        frame = pd.read_sql(
+            select(Fact).where(Fact.dataset == dataset).order_by(Fact.id), connection
+        )
     return frame.drop(columns=["id", "run_id"])
 
 
 def _table_counts(engine) -> dict[str, int]:
     counts = {}
     with engine.connect() as connection:
-        for table in ("sources", "estimates", "events", "us_states", "mx_states", "mx_state_aliases", "datasets"):
+        for table in (
+            "sources",
+            "estimates",
+            "events",
+            "us_states",
+            "mx_states",
+            "mx_state_aliases",
+            "datasets",
+        ):
             counts[table] = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-        for dataset, count in connection.execute(select(Fact.dataset, func.count()).group_by(Fact.dataset)):
+        for dataset, count in connection.execute(
+            select(Fact.dataset, func.count()).group_by(Fact.dataset)
+        ):
             counts[f"facts:{dataset}"] = count
     return counts
 

@@ -32,11 +32,15 @@ with writer_lock(make_engine(sys.argv[1])):
 
 def _ironriver(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.run([*IRONRIVER, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [*IRONRIVER, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 def _hold_lock(url: str) -> subprocess.Popen[str]:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, url], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, url], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
 
@@ -110,7 +114,9 @@ def test_the_web_service_command_is_a_valid_serve_invocation():
 
 def test_the_crontab_line_has_five_schedule_fields_and_runs_the_same_command():
     (line,) = [
-        line for line in (DEPLOY / "crontab").read_text().splitlines() if line.strip() and not line.startswith("#")
+        line
+        for line in (DEPLOY / "crontab").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
     ]
     fields = line.split(None, 5)
     assert fields[0] == "15" and fields[1] == "*/6" and fields[2:5] == ["*", "*", "*"]

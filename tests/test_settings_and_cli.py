@@ -53,7 +53,11 @@ def test_database_url_overrides_the_default():
 
 @pytest.mark.parametrize(
     ("env", "value"),
-    [("IRONRIVER_LOG_FORMAT", "xml"), ("IRONRIVER_CACHE_SECONDS", "-1"), ("IRONRIVER_EXPORT_MAX_ROWS", "many")],
+    [
+        ("IRONRIVER_LOG_FORMAT", "xml"),
+        ("IRONRIVER_CACHE_SECONDS", "-1"),
+        ("IRONRIVER_EXPORT_MAX_ROWS", "many"),
+    ],
 )
 def test_settings_refuse_bad_values_naming_the_variable(env, value):
     with pytest.raises(ValueError, match=env):
