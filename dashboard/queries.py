@@ -465,8 +465,11 @@ def map_series(engine: Engine) -> pd.DataFrame:
             func.max(Fact.year_end).label("year_end"),
             Fact.geo_level,
             Fact.unit,
-            func.count(distinct(Fact.geo_code)).label("states"),
-            func.sum(case((Fact.status == "UNVERIFIED", 1), else_=0)).label("unverified"),
+            # States with a figure; a NULL figure (not published) does not count.
+            func.count(distinct(case((Fact.value.is_not(None), Fact.geo_code)))).label("states"),
+            func.sum(
+                case((and_(Fact.status == "UNVERIFIED", Fact.value.is_not(None)), 1), else_=0)
+            ).label("unverified"),
         )
         .where(Fact.geo_level.in_(("us_state", "mx_state")))
         .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)

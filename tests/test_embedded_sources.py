@@ -190,7 +190,7 @@ def test_source_error_names_every_unknown_state_at_once():
     )
     from etl.source import facts_transform
 
-    with pytest.raises(SourceError, match="Atlantis.*Lemuria"):
+    with pytest.raises(SourceError, match=r"Atlantis.*Lemuria"):
         facts_transform({"f.csv": frame})
 
 
