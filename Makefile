@@ -4,13 +4,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8050
 
-.PHONY: run test lint typecheck pytest db system-deps screenshots bench clean
+.PHONY: venv run test lint typecheck pytest db system-deps screenshots bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+venv: $(STAMP)
 
 # Builds or updates the default database: migrations, then every embedded source whose input changed.
 db: $(STAMP)
