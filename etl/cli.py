@@ -148,9 +148,9 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
             else process_inbox(settings.inbox_dir, lambda path: load_trace_file(engine, path))
         )
     for outcome in outcomes:
-        detail = f" {outcome.rows_loaded} rows" if outcome.status == RunStatus.LOADED else ""
-        error = f": {outcome.error}" if outcome.error else ""
-        click.echo(f"{outcome.source:<22} {outcome.status.value}{detail}{error}")
+        rows = f" {outcome.rows_loaded} rows" if outcome.status == RunStatus.LOADED else ""
+        reason = f": {outcome.error}" if outcome.error else ""
+        click.echo(f"{outcome.source:<22} {outcome.status.value}{rows}{reason}")
     for result in inbox:
         click.echo(f"inbox {result.name}: {result.status.value} -> {result.moved_to}")
     errors = {o.source: o.error or "" for o in outcomes if o.status == RunStatus.FAILED}

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, update
@@ -89,7 +90,10 @@ def _run_one(engine: Engine, module: SourceModule, *, force: bool) -> Outcome:
 
 
 def _records(rows: pd.DataFrame, **extra: object) -> list[dict[str, object]]:
-    return [{**record, **extra} for record in rows.to_dict("records")]
+    return [
+        {str(key): value for key, value in record.items()} | extra
+        for record in rows.to_dict("records")
+    ]
 
 
 def _replace(
@@ -149,9 +153,7 @@ def _upsert_sources(connection: Connection, rows: pd.DataFrame) -> None:
         )
 
 
-def remote_refresher(
-    raw_dir: Path, **fetch_options: float
-) -> Callable[[SourceModule], SourceModule]:
+def remote_refresher(raw_dir: Path, **fetch_options: Any) -> Callable[[SourceModule], SourceModule]:
     """A `refresh` for `run_embedded` that downloads each remote file into `raw_dir`.
 
     `fetch_options` (timeout, retries, backoff) go to `etl.extract.fetch`.
