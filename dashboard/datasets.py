@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -127,7 +127,7 @@ def write_rows(
     fmt: str,
     *,
     bom: bool = False,
-    meta: dict[str, object] | None = None,
+    meta: Mapping[str, object] | None = None,
     chunk_rows: int = 2000,
 ) -> Iterator[str]:
     """Serialise `frame` as CSV (formula-safe) or JSON, in chunks, so large results stream."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, Select, and_, case, distinct, func, literal, select
@@ -115,7 +116,7 @@ def _whole_numbers(values: pd.Series) -> pd.Series:
     )
 
 
-def _year_window(query: Select, start: object, end: object, filters: Filters) -> Select:
+def _year_window(query: Select, start: Any, end: Any, filters: Filters) -> Select:
     if filters.year is not None:
         query = query.where(start == filters.year, end == filters.year)
     if filters.year_from is not None:
@@ -127,7 +128,7 @@ def _year_window(query: Select, start: object, end: object, filters: Filters) ->
 
 def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) -> pd.DataFrame:
     """Rows of one published dataset with each row's source and citation."""
-    query = (
+    query: Select = (
         select(
             Fact.measure,
             Fact.period,
@@ -174,7 +175,7 @@ def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) 
 
 
 def estimates(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
-    query = (
+    query: Select = (
         select(
             Estimate.question,
             Estimate.measure,
@@ -210,7 +211,7 @@ def estimates(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
 
 
 def events(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
-    query = (
+    query: Select = (
         select(
             Event.date_start,
             Event.date_end,
@@ -245,7 +246,7 @@ def events(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
 
 def sources(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
     """Every source record; `status` says whether it is a primary or a secondary copy."""
-    query = select(
+    query: Select = select(
         Source.id.label("source_id"),
         Source.publisher,
         Source.title,
@@ -290,7 +291,7 @@ def _trace_file_columns(frame: pd.DataFrame) -> pd.DataFrame:
 def traces_by(engine: Engine, dimension: str, filters: Filters = Filters()) -> pd.DataFrame:
     """Loaded traces counted by one dimension over the filtered years, per trace file."""
     firearms = func.sum(TraceAggregate.firearms).label("firearms")
-    query = (
+    query: Select = (
         select(
             TraceAggregate.key.label(dimension),
             firearms,
@@ -338,7 +339,7 @@ def traces_by_year(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame
         TraceAggregate.key.in_(("us_manufactured", "us_imported")),
     )
     total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == "total")
-    query = (
+    query: Select = (
         select(
             TraceAggregate.year,
             total.label("firearms"),
@@ -366,7 +367,7 @@ def _state_traces_by_year(engine: Engine, filters: Filters) -> pd.DataFrame:
     state = filters.state or ""
     column = Trace.recovery_state if state.isdigit() else Trace.source_state
     us = func.sum(case((Trace.source_category.in_(US_SOURCED_CATEGORIES), 1), else_=0))
-    query = (
+    query: Select = (
         select(
             Trace.recovery_year.label("year"),
             func.count().label("firearms"),
@@ -387,7 +388,7 @@ def _state_traces_by_year(engine: Engine, filters: Filters) -> pd.DataFrame:
 
 def dataset_infos(engine: Engine) -> pd.DataFrame:
     """Title, description, caveats and last load of every published dataset."""
-    query = (
+    query: Select = (
         select(
             DatasetInfo.name,
             DatasetInfo.title,
@@ -420,7 +421,7 @@ def dataset_source_ids(engine: Engine) -> pd.DataFrame:
 
 def data_version(engine: Engine) -> str:
     """Identifies the loaded data: changes whenever a load commits new rows."""
-    query = select(func.max(EtlRun.id), func.max(EtlRun.finished_at)).where(
+    query: Select = select(func.max(EtlRun.id), func.max(EtlRun.finished_at)).where(
         EtlRun.status == RunStatus.LOADED
     )
     with engine.connect() as connection:
@@ -448,7 +449,7 @@ def latest_runs_by_source(engine: Engine) -> pd.DataFrame:
         .group_by(EtlRun.source)
         .subquery()
     )
-    query = select(EtlRun.source, EtlRun.finished_at, EtlRun.rows_loaded).join(
+    query: Select = select(EtlRun.source, EtlRun.finished_at, EtlRun.rows_loaded).join(
         newest, and_(newest.c.run_id == EtlRun.id)
     )
     return _read(engine, query)
@@ -456,7 +457,7 @@ def latest_runs_by_source(engine: Engine) -> pd.DataFrame:
 
 def map_series(engine: Engine) -> pd.DataFrame:
     """Every published series with figures for single US or Mexican states, one row per unit."""
-    query = (
+    query: Select = (
         select(
             Fact.dataset,
             Fact.release,
@@ -480,7 +481,7 @@ def map_series(engine: Engine) -> pd.DataFrame:
 
 def trace_files(engine: Engine) -> pd.DataFrame:
     """Every loaded trace file with the recovery years it covers and its trace count."""
-    query = (
+    query: Select = (
         select(
             TraceFile.id,
             TraceFile.file_name,
@@ -504,7 +505,7 @@ def trace_files(engine: Engine) -> pd.DataFrame:
 
 def trace_file_years(engine: Engine) -> pd.DataFrame:
     """The recovery years each loaded trace file has traces for."""
-    query = (
+    query: Select = (
         select(TraceAggregate.trace_file_id, TraceAggregate.year)
         .where(TraceAggregate.dimension == "total")
         .order_by(TraceAggregate.trace_file_id, TraceAggregate.year)
@@ -529,7 +530,7 @@ def dataset_status_counts(engine: Engine) -> pd.DataFrame:
 
 def recent_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
     """The newest `limit` ETL runs, newest first (what `ironriver etl status` prints)."""
-    query = (
+    query: Select = (
         select(
             EtlRun.id.label("run"),
             EtlRun.kind,

@@ -16,7 +16,7 @@ from db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLE_TRACES = FIXTURES / "etrace-style-sample.csv"
+SAMPLE_TRACES = FIXTURES / "SYNTHETIC-etrace-style-sample.csv"
 
 
 def sqlite_url(path: Path) -> str:

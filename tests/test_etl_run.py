@@ -99,7 +99,7 @@ def _etl_run(db_url: str, inbox: Path, webhook: str = "") -> subprocess.Complete
 def test_inbox_files_are_loaded_and_filed_away(db_url, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    shutil.copy(FIXTURES / "etrace-style-sample.csv", inbox / "batch-1.csv")
+    shutil.copy(FIXTURES / "SYNTHETIC-etrace-style-sample.csv", inbox / "batch-1.csv")
     result = _etl_run(db_url, inbox)
     assert result.returncode == 0, result.stderr
     assert not (inbox / "batch-1.csv").exists()

@@ -12,7 +12,7 @@ from db.models import RunStatus
 from etl.inbox import pending_files, process_inbox
 from etl.traces import load_trace_file
 
-SAMPLE_TRACES = Path(__file__).parent / "fixtures" / "etrace-style-sample.csv"
+SAMPLE_TRACES = Path(__file__).parent / "fixtures" / "SYNTHETIC-etrace-style-sample.csv"
 NOON = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 

@@ -25,7 +25,7 @@ from db.models import Base, EtlRun, RunStatus
 from etl.traces import describe_error, firearm_type_code, load_trace_file, parse_date
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLE = FIXTURES / "etrace-style-sample.csv"
+SAMPLE = FIXTURES / "SYNTHETIC-etrace-style-sample.csv"
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from etl.cli import main; main()"]
 
@@ -95,7 +95,7 @@ def test_sample_loads_17_rows_and_rejects_8_each_with_its_line_and_reason(engine
     )
     assert (
         result.summary()
-        == "etrace-style-sample.csv: accepted — read 25, loaded 17, rejected 8, duplicate 0"
+        == "SYNTHETIC-etrace-style-sample.csv: accepted — read 25, loaded 17, rejected 8, duplicate 0"
     )
     rejected = pd.read_sql("SELECT line_number, reason, fields FROM rejected_rows", engine)
     expected = {
@@ -391,7 +391,7 @@ def test_trace_number_seen_in_an_earlier_file_counts_as_duplicate_in_a_later_one
         engine,
     ).set_index("trace_number")
     assert owners.loc["SYN-0001"].tolist() == [
-        "etrace-style-sample.csv",
+        "SYNTHETIC-etrace-style-sample.csv",
         "28",
     ]  # the first file's row stays
     assert owners.loc["NEW-0001", "file_name"] == "later.csv"

@@ -1,0 +1,126 @@
+"""The app factory: Dash Pages over a read-only database, the download API and the page shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import flask
+from dash import dcc, html
+from flask_caching import Cache
+
+from dashboard.api import api, not_found
+from dashboard.data import EXTENSION, AppData
+from db.engine import make_engine
+from db.settings import Settings
+from geo.states import BOUNDARY_FILES, boundary_path
+
+HERE = Path(__file__).parent
+NAV = (
+    ("/", "Map"),
+    ("/trends", "Trends"),
+    ("/estimates", "Estimates"),
+    ("/gc-armas", "GC-Armas"),
+    ("/sources", "Data & sources"),
+    ("/status", "Status"),
+)
+# Paths Dash and Flask serve themselves; anything else must be a registered page or it is a 404.
+_INTERNAL_PREFIXES = ("/_dash", "/_reload", "/_favicon", "/assets/", "/api/", "/geo/")
+# Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
+GEO_CACHE_SECONDS = 365 * 24 * 3600
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    """A new dashboard app reading `settings.database_url` read-only."""
+    settings = settings or Settings.from_env()
+    server = flask.Flask(__name__)
+    cache = Cache(
+        server,
+        config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": settings.cache_seconds},
+    )
+    server.extensions[EXTENSION] = AppData(
+        engine=make_engine(settings.database_url, read_only=True),
+        cache=cache,
+        export_max_rows=settings.export_max_rows,
+    )
+    server.register_blueprint(api)
+    _serve_boundaries(server)
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        serve_locally=True,
+        # gzip: plotly.js alone is 4.8 MB raw, about 1.4 MB compressed.
+        compress=True,
+        title="Iron River",
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    app.layout = _shell
+    # Screen readers pick their voice from the page language.
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
+    _answer_unknown_paths_with_404(server)
+    # Dash collects `dash.callback`s from a process-wide list at an app's first request; taking
+    # them now binds this app's page callbacks to it, so a second app (tests) never sees them twice.
+    app._setup_server()
+    return app
+
+
+def _serve_boundaries(server: flask.Flask) -> None:
+    """`/geo/us.geojson`, `/geo/mx.geojson`: the committed boundaries, fetched once per browser."""
+
+    @server.get("/geo/<country>.geojson")
+    def boundaries(country: str) -> flask.Response:
+        code = country.upper()
+        if code not in BOUNDARY_FILES:
+            flask.abort(404)
+        response = flask.send_file(
+            boundary_path(code),  # type: ignore[arg-type]
+            mimetype="application/geo+json",
+            max_age=GEO_CACHE_SECONDS,
+            conditional=True,
+        )
+        response.headers["Cache-Control"] = f"public, max-age={GEO_CACHE_SECONDS}, immutable"
+        return response
+
+
+def _shell() -> html.Div:
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            html.A("Skip to content", href="#main", className="skip-link"),
+            html.Header(
+                [
+                    html.A("Iron River", href="/", className="brand"),
+                    html.Nav(
+                        [dcc.Link(label, href=path, className="nav-link") for path, label in NAV],
+                        **{"aria-label": "Pages"},
+                    ),
+                ],
+                className="site-header",
+            ),
+            html.Main(dash.page_container, id="main"),
+            html.Footer(
+                [
+                    "Every figure carries its source; see ",
+                    dcc.Link("Data & sources", href="/sources"),
+                    " for citations, licences and caveats. ATF traces are not a random sample.",
+                ],
+                className="site-footer",
+            ),
+        ]
+    )
+
+
+def _answer_unknown_paths_with_404(server: flask.Flask) -> None:
+    @server.before_request
+    def _unknown_page() -> flask.Response | None:
+        path = flask.request.path
+        if path.startswith(_INTERNAL_PREFIXES):
+            return None
+        known = {page["path"] for page in dash.page_registry.values()}
+        if (path.rstrip("/") or "/") in known:
+            return None
+        return not_found(None)

@@ -1,0 +1,256 @@
+"""Shared page pieces: source lines read from the database, download links, badges, summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlencode
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from dashboard.data import AppData
+from dashboard.datasets import Filters
+
+# How many sources a source line names before it points at the sources page for the rest.
+SOURCES_SHOWN = 4
+TRACE_FILES_ANCHOR = "trace-files"
+
+
+def api_url(dataset: str, filters: Filters | None = None, fmt: str = "csv") -> str:
+    """The `/api/v1` download of exactly the rows a view of `dataset` with `filters` draws."""
+    query = urlencode((filters or Filters()).as_params())
+    return f"/api/v1/{dataset}.{fmt}" + (f"?{query}" if query else "")
+
+
+def download_links(dataset: str, filters: Filters | None = None, what: str = "") -> html.Span:
+    """ "Download CSV · JSON" for one chart; `what` names the chart for screen readers."""
+    label = f" ({what})" if what else ""
+    return html.Span(
+        [
+            html.A(
+                "Download CSV",
+                href=api_url(dataset, filters, "csv"),
+                className="download-link",
+                **{"aria-label": f"Download CSV{label}", "data-dataset": dataset},
+            ),
+            " · ",
+            html.A(
+                "JSON",
+                href=api_url(dataset, filters, "json"),
+                className="download-link",
+                **{"aria-label": f"Download JSON{label}", "data-dataset": dataset},
+            ),
+        ],
+        className="downloads",
+    )
+
+
+def source_labels(sources: pd.DataFrame) -> dict[str, str]:
+    """Short labels "Publisher (date)" per source id, for hover text."""
+    return {
+        row.source_id: f"{row.publisher} ({row.date_published})"
+        for row in sources.itertuples(index=False)
+    }
+
+
+def _cited_ids(rows: pd.DataFrame) -> list[str]:
+    """Source ids of `rows` in first-seen order, primary before the `also_source_ids` they add."""
+    seen: dict[str, None] = {}
+    if "source_id" not in rows:
+        return []
+    for value in rows["source_id"].dropna():
+        seen.setdefault(str(value), None)
+    if "also_source_ids" in rows:
+        for value in rows["also_source_ids"].dropna():
+            for part in str(value).replace(";", ",").split(","):
+                if part.strip():
+                    seen.setdefault(part.strip(), None)
+    return list(seen)
+
+
+def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "") -> html.P:
+    """ "Source: producer, title (date)" for every source the rows cite, linked to /sources."""
+    ids = _cited_ids(rows)
+    if not ids:
+        return html.P("Source: no figures in this view.", className="source-line")
+    by_id = sources.set_index("source_id") if not sources.empty else pd.DataFrame()
+    parts: list[object] = []
+    trace_rows = rows[rows["source_id"].astype(str).str.startswith("trace-file:")]
+    for source_id in ids[:SOURCES_SHOWN]:
+        if parts:
+            parts.append("; ")
+        if source_id.startswith("trace-file:"):
+            citation = trace_rows.loc[trace_rows["source_id"] == source_id, "citation"]
+            text = citation.iloc[0] if len(citation) else source_id
+            parts.append(dcc.Link(text, href=f"/sources#{TRACE_FILES_ANCHOR}"))
+        elif source_id in by_id.index:
+            record = by_id.loc[source_id]
+            parts.append(
+                dcc.Link(
+                    f"{record['publisher']}, “{record['title']}” ({record['date_published']})",
+                    href=f"/sources#{source_id}",
+                )
+            )
+            parts.append(f" [{source_id}]")
+        else:
+            parts.append(f"[{source_id}]")
+    rest = len(ids) - SOURCES_SHOWN
+    if rest > 0:
+        anchor = f"dataset-{dataset}" if dataset else ""
+        parts.append("; ")
+        parts.append(dcc.Link(f"and {rest} more sources", href=f"/sources#{anchor}"))
+    return html.P(["Source: ", *parts, "."], className="source-line")
+
+
+def status_badge(status: str | None) -> html.Span | None:
+    """A visible mark for figures that are not plainly verified (and for loaded files)."""
+    if status in (None, "", "VERIFIED"):
+        return None
+    return html.Span(status, className=f"badge badge-{str(status).lower()}")
+
+
+def summary(text: str, **attributes: str) -> html.P:
+    """A short plain-language reading of a chart, for screen readers and everyone else."""
+    return html.P(text, className="chart-summary", **attributes)
+
+
+def chart_footer(
+    rows: pd.DataFrame,
+    sources: pd.DataFrame,
+    dataset: str,
+    filters: Filters,
+    what: str = "",
+) -> html.Div:
+    """Source line and the downloads of exactly these rows, under a chart."""
+    return html.Div(
+        [source_line(rows, sources, dataset=dataset), download_links(dataset, filters, what)],
+        className="chart-footer",
+    )
+
+
+def synthetic_notice(trace_files: pd.DataFrame) -> html.Div | None:
+    """A visible SYNTHETIC label whenever a loaded trace file holds synthetic records."""
+    if trace_files.empty or not trace_files["synthetic"].any():
+        return None
+    names = ", ".join(trace_files.loc[trace_files["synthetic"], "file_name"])
+    return html.Div(
+        [
+            html.Span("SYNTHETIC", className="badge badge-synthetic"),
+            f" This database holds synthetic trace records ({names}). "
+            "Figures drawn from them are not data about the world.",
+        ],
+        className="notice notice-synthetic",
+        role="note",
+    )
+
+
+def page_notices(data: AppData, problems: Sequence[str] = ()) -> list[html.Div]:
+    """Notices every page shows on top: synthetic data, and URL parameters that were ignored."""
+    from dashboard import queries
+
+    notices: list[html.Div] = []
+    synthetic = synthetic_notice(
+        data.cached("trace_files", lambda: queries.trace_files(data.engine))
+    )
+    if synthetic is not None:
+        notices.append(synthetic)
+    if problems:
+        notices.append(
+            html.Div(
+                ["Some link parameters were ignored: ", "; ".join(problems), "."],
+                className="notice notice-warning",
+                role="status",
+            )
+        )
+    return notices
+
+
+def table(
+    frame: pd.DataFrame, columns: Iterable[tuple[str, str]], *, caption: str = "", **attrs: str
+) -> html.Table:
+    """A plain HTML table of `frame` with (column, header) pairs; cells may be components."""
+    columns = list(columns)
+    header = html.Thead(html.Tr([html.Th(label, scope="col") for _, label in columns]))
+    body = html.Tbody(
+        [
+            html.Tr([html.Td(_cell(row.get(column))) for column, _ in columns])
+            for row in frame.to_dict("records")
+        ]
+    )
+    parts: list[object] = [html.Caption(caption)] if caption else []
+    return html.Table([*parts, header, body], className="data-table", **attrs)
+
+
+def _cell(value: object) -> object:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return value
+
+
+def notice(text: object, kind: str = "info") -> html.Div:
+    """A boxed note, e.g. "No published figure for this selection"."""
+    return html.Div(text, className=f"notice notice-{kind}", role="status")
+
+
+def copy_link(id_prefix: str, href: str) -> html.Div:
+    """The "Copy link" control: the permalink in a read-only field and a button that copies it."""
+    return html.Div(
+        [
+            html.Label("Link to this view", htmlFor=f"{id_prefix}-permalink"),
+            dcc.Input(
+                id=f"{id_prefix}-permalink",
+                value=href,
+                readOnly=True,
+                type="text",
+                className="permalink",
+                debounce=True,
+            ),
+            html.Button("Copy link", id=f"{id_prefix}-copy", className="button", n_clicks=0),
+            html.Span(id=f"{id_prefix}-copy-status", className="copy-status", role="status"),
+        ],
+        className="copy-link",
+    )
+
+
+def register_url_sync(prefix: str) -> None:
+    """Keep the address bar equal to the view (`<prefix>-search` store) and wire "Copy link".
+
+    `history.replaceState` changes the URL without a navigation, so the page is not re-rendered
+    and Back still leaves the page; reopening the URL runs `layout(**query)` to the same view.
+    """
+    dash.clientside_callback(
+        """
+        function(search) {
+            if (typeof search !== "string") { return window.dash_clientside.no_update; }
+            const path = window.location.pathname + search;
+            if (window.location.pathname + window.location.search !== path) {
+                window.history.replaceState(window.history.state, "", path + window.location.hash);
+            }
+            return window.location.origin + path;
+        }
+        """,
+        Output(f"{prefix}-permalink", "value"),
+        Input(f"{prefix}-search", "data"),
+    )
+    dash.clientside_callback(
+        """
+        function(clicks, link) {
+            if (!clicks) { return ""; }
+            const field = document.getElementById(FIELD);
+            if (navigator.clipboard && window.isSecureContext) {
+                navigator.clipboard.writeText(link).catch(function() {
+                    if (field) { field.select(); }
+                });
+                return "Link copied.";
+            }
+            if (field) { field.select(); }
+            return document.execCommand && document.execCommand("copy")
+                ? "Link copied." : "Select the link and copy it.";
+        }
+        """.replace("FIELD", f'"{prefix}-permalink"'),
+        Output(f"{prefix}-copy-status", "children"),
+        Input(f"{prefix}-copy", "n_clicks"),
+        State(f"{prefix}-permalink", "value"),
+        prevent_initial_call=True,
+    )

@@ -1,0 +1,903 @@
+"""Every figure of the dashboard: plain functions from query DataFrames to plotly figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import shapely
+from plotly.subplots import make_subplots
+from shapely.geometry import shape
+
+from geo.states import BOUNDARY_FILES, load_boundaries, manifest, mx_states, us_states
+
+# Colour-blind-safe single-hue sequential scales (ColorBrewer), trimmed so the lightest value
+# still reads as a colour next to the grey of "no published figure".
+US_SCALE = [
+    [0.0, "#c6dbef"],
+    [0.25, "#9ecae1"],
+    [0.5, "#6baed6"],
+    [0.75, "#2171b5"],
+    [1.0, "#08306b"],
+]
+MX_SCALE = [
+    [0.0, "#fdd0a2"],
+    [0.25, "#fdae6b"],
+    [0.5, "#f16913"],
+    [0.75, "#d94801"],
+    [1.0, "#7f2704"],
+]
+NO_FIGURE = "#d4d4d4"
+NO_FIGURE_TEXT = "no published figure"
+INK = "#222222"
+MUTED = "#666666"
+# Okabe-Ito: distinguishable under the common colour-vision deficiencies.
+SERIES_COLOURS = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#000000",
+    "#F0E442",
+)
+KIND_SYMBOLS = {
+    "gc_armas": "diamond",
+    "bilateral_dialogue": "circle",
+    "policy": "square",
+    "funding": "triangle-up",
+    "enforcement": "x",
+    "legal": "star",
+    "data_release": "triangle-down",
+    "report": "hexagon",
+}
+KIND_LABELS = {
+    "gc_armas": "GC-Armas",
+    "bilateral_dialogue": "Bilateral dialogue",
+    "policy": "Policy",
+    "funding": "Funding",
+    "enforcement": "Enforcement",
+    "legal": "Court cases",
+    "data_release": "Data releases",
+    "report": "Reports",
+}
+QUALIFIER_PREFIX = {
+    "approx": "≈",
+    "more_than": ">",
+    "less_than": "<",
+    "at_least": "≥",
+    "at_most": "≤",
+}
+UNIT_WORDS = {
+    "firearms": "firearms",
+    "sites": "dealer sites",
+    "years": "years",
+    "usd_millions": "USD million",
+}
+LAYER_COLUMNS = ["code", "name", "value", "text", "period", "status", "source", "note"]
+FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=13, color=INK)
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
+def _rows(frame: pd.DataFrame) -> list[Any]:
+    """A frame's rows as named tuples (typed loosely: columns differ per dataset)."""
+    return list(frame.itertuples(index=False))
+
+
+def format_value(value: object, unit: str | None, qualifier: str | None = None) -> str:
+    """ "≈4,800 firearms", "41%", "USD 127.2 million"; a missing value says so, never 0."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return NO_FIGURE_TEXT
+    text = format_number(value)
+    prefix = QUALIFIER_PREFIX.get(qualifier or "", "")
+    if unit == "percent":
+        return f"{prefix}{text}%"
+    if unit == "usd_millions":
+        return f"{prefix}USD {text} million"
+    word = UNIT_WORDS.get(unit or "", unit or "")
+    return f"{prefix}{text} {word}".strip()
+
+
+def format_number(value: object) -> str:
+    """17352 -> "17,352"; 67.13 -> "67.13"; 68.40 -> "68.4"."""
+    number = float(value)  # type: ignore[arg-type]
+    if number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.2f}".rstrip("0").rstrip(".")
+
+
+def measure_label(measure: str) -> str:
+    """`us_sourced_pct` -> "US-sourced %": readable names of fact measures for legends."""
+    text = measure.replace("_pct", " %").replace("_", " ").replace("us ", "US-")
+    return text[:1].upper() + text[1:]
+
+
+@cache
+def state_names() -> dict[str, str]:
+    """USPS and CVE_ENT codes to state names (both code sets are disjoint)."""
+    names = dict(zip(us_states()["usps"], us_states()["name"], strict=True))
+    names.update(zip(mx_states()["cve_ent"], mx_states()["short_name"], strict=True))
+    return names
+
+
+@cache
+def state_centroids() -> dict[str, tuple[float, float]]:
+    """A point inside each state (lon, lat), for corridor lines and labels; computed once."""
+    points: dict[str, tuple[float, float]] = {}
+    for country in ("US", "MX"):
+        for feature in load_boundaries(country)["features"]:  # type: ignore[arg-type]
+            geometry = shape(feature["geometry"])
+            largest = max(shapely.get_parts(geometry), key=lambda part: part.area)
+            point = largest.centroid
+            if not largest.contains(point):
+                point = largest.representative_point()
+            points[feature["properties"]["code"]] = (round(point.x, 3), round(point.y, 3))
+    return points
+
+
+@cache
+def all_codes(country: str) -> tuple[str, ...]:
+    return tuple(f["properties"]["code"] for f in load_boundaries(country)["features"])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- map
+
+
+@cache
+def geojson_urls() -> dict[str, str]:
+    """Where the app serves each country's boundaries; the version changes with the file."""
+    digests = {entry["path"].rsplit("/", 1)[-1]: entry["sha256"] for entry in manifest()["files"]}
+    return {
+        country: f"/geo/{country.lower()}.geojson?v={digests.get(name, 'dev')[:12]}"
+        for country, name in BOUNDARY_FILES.items()
+    }
+
+
+def map_layer(
+    rows: pd.DataFrame, *, country: str, measure: str, sources: dict[str, str]
+) -> pd.DataFrame:
+    """One country's drawable rows (code, name, value, text, period, status, source).
+
+    `rows` are the rows of a published dataset or of a `traces-by-*` dataset, exactly as the
+    download returns them; rows for groups of states or other places are left out here and
+    listed by the page instead.
+    """
+    names = state_names()
+    if rows.empty:
+        return pd.DataFrame(columns=LAYER_COLUMNS)
+    if "geo_level" in rows:
+        level = "us_state" if country == "US" else "mx_state"
+        own = rows[rows["geo_level"] == level]
+        layer = pd.DataFrame(
+            {
+                "code": own["geo_code"],
+                "name": own["geo_code"].map(names).fillna(own["geo_name"]),
+                "value": own["value"].astype(float),
+                "text": [
+                    format_value(v, u, q)
+                    for v, u, q in zip(
+                        own["value"], own["unit"], own["value_qualifier"], strict=True
+                    )
+                ],
+                "period": own["period"] + " · " + own["release"].fillna(""),
+                "status": own["status"],
+                "source": [f"{sources.get(s, s)} [{s}]" for s in own["source_id"]],
+                "note": own["note"].fillna(""),
+            }
+        )
+    else:
+        key = "source_state" if country == "US" else "recovery_state"
+        share = measure == "share"
+        value = rows["share_pct"] if share else rows["firearms"]
+        years = (
+            rows["year_from"].astype("Int64").astype(str)
+            + "–"
+            + rows["year_to"].astype("Int64").astype(str)
+        )
+        years = years.where(rows["year_from"] != rows["year_to"], rows["year_from"].astype(str))
+        layer = pd.DataFrame(
+            {
+                "code": rows[key],
+                "name": rows[key].map(names).fillna(rows[key]),
+                "value": value.astype(float),
+                "text": [format_value(v, "percent" if share else "firearms") for v in value],
+                "period": years.str.replace("<NA>", "all years"),
+                "status": rows["status"],
+                "source": "Loaded file " + rows["trace_file"],
+                "note": "",
+            }
+        )
+    # One colour per state: if a series gives a state twice, the first is drawn and both are
+    # listed in its hover text, so nothing is silently dropped. Rows without a value stay, so the
+    # map can say why a state is grey.
+    layer = layer.iloc[layer["value"].isna().to_numpy().argsort(kind="stable")]
+    if layer["code"].duplicated().any():
+        texts = layer.groupby("code", sort=False)["text"].agg(" / ".join)
+        layer = layer.drop_duplicates("code").assign(text=lambda f: f["code"].map(texts))
+    return layer.reset_index(drop=True)[LAYER_COLUMNS]
+
+
+def _hover(layer: pd.DataFrame) -> list[list[str]]:
+    return layer[["name", "text", "period", "status", "source", "code"]].astype(str).values.tolist()
+
+
+HOVER = (
+    "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>Period: %{customdata[2]}"
+    "<br>Status: %{customdata[3]}<br>Source: %{customdata[4]}<extra></extra>"
+)
+
+
+def drawn(layer: pd.DataFrame) -> pd.DataFrame:
+    """The states of a layer that have a figure (a NULL figure is never drawn as a colour)."""
+    return layer.dropna(subset=["value"])
+
+
+MISSING_TEXT = "No published figure in this series"
+
+
+def _no_figure_reason(row: pd.Series | None, missing: str) -> str:
+    if row is None:
+        return missing
+    note = str(row["note"] or "")
+    return missing + (f":<br>{note[:90]}" if note else "")
+
+
+def _country_traces(
+    layer: pd.DataFrame,
+    *,
+    country: str,
+    geojson: str,
+    title: str,
+    colourbar_y: float,
+    missing_text: str = MISSING_TEXT,
+) -> list[go.BaseTraceType]:
+    names = state_names()
+    listed = {row["code"]: row for _, row in layer.iterrows() if pd.isna(row["value"])}
+    layer = drawn(layer)
+    missing = [code for code in all_codes(country) if code not in set(layer["code"])]
+    scale = US_SCALE if country == "US" else MX_SCALE
+    traces: list[go.BaseTraceType] = [
+        go.Choropleth(
+            geojson=geojson,
+            locations=missing,
+            z=[0] * len(missing),
+            colorscale=[[0, NO_FIGURE], [1, NO_FIGURE]],
+            showscale=False,
+            marker_line_color="#ffffff",
+            marker_line_width=0.6,
+            customdata=[
+                [names.get(c, c), _no_figure_reason(listed.get(c), missing_text), "", "", "", c]
+                for c in missing
+            ],
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
+            name=f"{country}: {NO_FIGURE_TEXT}",
+        )
+    ]
+    if not layer.empty:
+        traces.append(
+            go.Choropleth(
+                geojson=geojson,
+                locations=layer["code"].tolist(),
+                z=layer["value"].tolist(),
+                zmin=0,
+                zmax=max(float(layer["value"].max()), 1.0),
+                colorscale=scale,
+                marker_line_color="#ffffff",
+                marker_line_width=0.6,
+                customdata=_hover(layer),
+                hovertemplate=HOVER,
+                name=title,
+                colorbar=dict(
+                    title=dict(text=title, side="top", font=dict(size=12)),
+                    len=0.42,
+                    y=colourbar_y,
+                    yanchor="middle",
+                    x=1.0,
+                    thickness=14,
+                    tickfont=dict(size=11),
+                ),
+            )
+        )
+    return traces
+
+
+def _labels(layer: pd.DataFrame, limit: int = 12) -> go.Scattergeo | None:
+    layer = drawn(layer)
+    if layer.empty or len(layer) > limit:
+        return None
+    centroids = state_centroids()
+    shown = layer[layer["code"].isin(centroids)]
+    return go.Scattergeo(
+        lon=[centroids[c][0] for c in shown["code"]],
+        lat=[centroids[c][1] for c in shown["code"]],
+        text=[t.split(" ")[0] for t in shown["text"]],
+        mode="text",
+        textfont=dict(size=11, color=INK),
+        hoverinfo="skip",
+        showlegend=False,
+        name="labels",
+    )
+
+
+def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go.Scattergeo]:
+    """US-state -> Mexican-state corridors as lines between state centroids, width by value."""
+    centroids = state_centroids()
+    rows = corridors[
+        corridors["geo_code"].isin(centroids) & corridors["partner_code"].isin(centroids)
+    ]
+    rows = rows.dropna(subset=["value"])
+    if rows.empty:
+        return []
+    top = float(rows["value"].max()) or 1.0
+    names = state_names()
+    traces: list[go.Scattergeo] = []
+    for index, row in enumerate(_rows(rows)):
+        start, end = centroids[row.geo_code], centroids[row.partner_code]
+        traces.append(
+            go.Scattergeo(
+                lon=[start[0], end[0]],
+                lat=[start[1], end[1]],
+                mode="lines",
+                line=dict(width=1 + 4 * float(row.value) / top, color="rgba(40,20,60,0.8)"),
+                hoverinfo="skip",
+                name="Corridor (US state of purchase → Mexican state of recovery)",
+                legendgroup="corridors",
+                showlegend=index == 0,
+            )
+        )
+    mid_lon = [
+        (centroids[a][0] + centroids[b][0]) / 2
+        for a, b in zip(rows.geo_code, rows.partner_code, strict=True)
+    ]
+    mid_lat = [
+        (centroids[a][1] + centroids[b][1]) / 2
+        for a, b in zip(rows.geo_code, rows.partner_code, strict=True)
+    ]
+    traces.append(
+        go.Scattergeo(
+            lon=mid_lon,
+            lat=mid_lat,
+            mode="markers",
+            marker=dict(size=9, color="#ffffff", line=dict(color=INK, width=1.5)),
+            customdata=[
+                [
+                    f"{names.get(r.geo_code, r.geo_code)} → {names.get(r.partner_code, r.partner_code)}",
+                    format_value(r.value, r.unit, r.value_qualifier),
+                    f"{r.period} · {r.release}",
+                    r.status,
+                    f"{sources.get(r.source_id, r.source_id)} [{r.source_id}]",
+                ]
+                for r in _rows(rows)
+            ],
+            hovertemplate=HOVER,
+            name="Corridor",
+            legendgroup="corridors",
+            showlegend=False,
+        )
+    )
+    return traces
+
+
+def map_figure(
+    us: pd.DataFrame,
+    mx: pd.DataFrame,
+    *,
+    us_title: str,
+    mx_title: str,
+    geojson_urls: dict[str, str],
+    corridors: pd.DataFrame | None = None,
+    sources: dict[str, str] | None = None,
+    missing: dict[str, str] | None = None,
+) -> go.Figure:
+    """US and Mexican states in one North America projection; grey = no published figure.
+
+    `missing` may say, per country, why a grey state has no figure (e.g. no traces that year).
+    """
+    figure = go.Figure()
+    for layer, country, title, y in ((us, "US", us_title, 0.76), (mx, "MX", mx_title, 0.26)):
+        for trace in _country_traces(
+            layer,
+            country=country,
+            geojson=geojson_urls[country],
+            title=title,
+            colourbar_y=y,
+            missing_text=(missing or {}).get(country, MISSING_TEXT),
+        ):
+            figure.add_trace(trace)
+    if corridors is not None and not corridors.empty:
+        for trace in corridor_traces(corridors, sources or {}):
+            figure.add_trace(trace)
+    for layer in (us, mx):
+        labels = _labels(layer)
+        if labels is not None:
+            figure.add_trace(labels)
+    figure.update_geos(
+        scope="north america",
+        projection=dict(type="albers", parallels=[20, 45], rotation=dict(lon=-97)),
+        lonaxis_range=[-125, -67],
+        lataxis_range=[14.3, 49.6],
+        showland=True,
+        landcolor="#f4f3ef",
+        showocean=True,
+        oceancolor="#eef3f7",
+        showlakes=False,
+        showcountries=True,
+        countrycolor="#8a8a8a",
+        countrywidth=0.8,
+        showcoastlines=True,
+        coastlinecolor="#9a9a9a",
+        showsubunits=False,
+        showframe=False,
+        bgcolor="rgba(0,0,0,0)",
+    )
+    figure.update_layout(
+        margin=dict(l=0, r=0, t=8, b=0),
+        font=FONT,
+        legend=dict(orientation="h", x=0, y=0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)"),
+        paper_bgcolor="rgba(0,0,0,0)",
+        hoverlabel=dict(bgcolor="#ffffff", font_size=13),
+        uirevision="map",
+    )
+    return figure
+
+
+# ---------------------------------------------------------------------------- trends
+
+
+def _mid_year(year: object) -> dt.date:
+    return dt.date(int(year), 7, 1)  # type: ignore[call-overload]
+
+
+def _colour(index: int) -> str:
+    return SERIES_COLOURS[index % len(SERIES_COLOURS)]
+
+
+def _published_series(
+    figure: go.Figure,
+    rows: pd.DataFrame,
+    *,
+    row: int,
+    percent: bool,
+    colours: dict[str, str],
+    shown: set[str],
+    main_measures: tuple[str, ...] = (),
+) -> int:
+    """Each release (and measure) is its own line: vintages are never joined.
+
+    Single years are points joined within their release; shares over several years are bars
+    across those years. Counts over several years are not drawn: a total is not a yearly count.
+    """
+    drawn = 0
+    wanted = rows[(rows["unit"] == "percent") == percent]
+    wanted = wanted.dropna(subset=["value", "year_start", "year_end"])
+    template = (
+        "<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[4]}"
+        "<br>Status: %{customdata[2]} · Source [%{customdata[3]}]<extra></extra>"
+    )
+    for (release, measure), group in wanted.groupby(
+        ["release", "measure"], sort=False, dropna=False
+    ):
+        colour = colours.setdefault(str(release), _colour(len(colours)))
+        unverified = (group["status"] == "UNVERIFIED").all()
+        name = str(release)
+        if str(measure) not in main_measures:
+            name += f" — {measure_label(str(measure))}"
+        if unverified:
+            name += " (UNVERIFIED)"
+        single = group[group["year_start"] == group["year_end"]].sort_values("year_start")
+        spans = group[group["year_start"] != group["year_end"]] if percent else group.head(0)
+
+        def hover(frame: pd.DataFrame, release: object = release) -> list[list[str]]:
+            return [
+                [
+                    str(r.period),
+                    format_value(r.value, r.unit, r.value_qualifier),
+                    str(r.status),
+                    str(r.source_id),
+                    str(release),
+                ]
+                for r in _rows(frame)
+            ]
+
+        if len(single):
+            figure.add_trace(
+                go.Scatter(
+                    x=[_mid_year(y) for y in single["year_start"]],
+                    y=single["value"].astype(float),
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=str(release),
+                    showlegend=name not in shown,
+                    line=dict(color=colour, width=2, dash="dot" if unverified else "solid"),
+                    marker=dict(
+                        size=8,
+                        color=colour,
+                        line=dict(color=colour, width=2),
+                        symbol=[
+                            "circle-open" if s == "UNVERIFIED" else "circle"
+                            for s in single["status"]
+                        ],
+                    ),
+                    customdata=hover(single),
+                    hovertemplate=template,
+                ),
+                row=row,
+                col=1,
+            )
+            shown.add(name)
+            drawn += 1
+        for span in _rows(spans):
+            start, end = dt.date(int(span.year_start), 1, 1), dt.date(int(span.year_end), 12, 31)
+            figure.add_trace(
+                go.Scatter(
+                    x=[start, end],
+                    y=[float(span.value)] * 2,
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=str(release),
+                    showlegend=name not in shown,
+                    line=dict(
+                        color=colour,
+                        width=4,
+                        dash="dot" if span.status == "UNVERIFIED" else "solid",
+                    ),
+                    marker=dict(symbol="line-ns", size=10, line=dict(color=colour, width=2)),
+                    customdata=hover(spans[spans["period"] == span.period].head(1)) * 2,
+                    hovertemplate=template,
+                ),
+                row=row,
+                col=1,
+            )
+            shown.add(name)
+            drawn += 1
+    return drawn
+
+
+def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool = True) -> int:
+    drawn = 0
+    for index, (checksum, group) in enumerate(traces.groupby("file_checksum", sort=False)):
+        colour = SERIES_COLOURS[-(index % 3) - 2]
+        status = str(group["status"].iloc[0])
+        name = f"Loaded file {group['trace_file'].iloc[0]} ({status})"
+        x = [_mid_year(y) for y in group["year"]]
+        custom = [
+            [int(y), f"{int(n):,}", f"{p:.1f}", status, str(checksum)[:12]]
+            for y, n, p in zip(
+                group["year"], group["firearms"], group["us_sourced_pct"], strict=True
+            )
+        ]
+        rows = [(1, "firearms", "%{customdata[1]} traced firearms")]
+        if shares:
+            rows.append((2, "us_sourced_pct", "%{customdata[2]}% US-sourced"))
+        for row, column, text in rows:
+            figure.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=group[column].astype(float),
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=row == 1,
+                    line=dict(color=colour, width=2, dash="dash"),
+                    marker=dict(symbol="square", size=7, color=colour),
+                    customdata=custom,
+                    hovertemplate="<b>%{customdata[0]}</b>: "
+                    + text
+                    + "<br>"
+                    + name
+                    + "<br>Status: %{customdata[3]}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+            drawn += 1
+    return drawn
+
+
+def _event_hover(row: Any, sources: dict[str, str]) -> str:
+    source_id = row.source_id
+    lines = [
+        f"<b>{row.title_en}</b>",
+        f"{row.date_label} · {KIND_LABELS.get(row.kind, row.kind)}",
+        f"Status: {row.status}",
+        f"Source: {sources.get(source_id, source_id)} [{source_id}]",
+    ]
+    return "<br>".join(lines)
+
+
+def _to_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def add_events(
+    figure: go.Figure,
+    events: pd.DataFrame,
+    sources: dict[str, str],
+    *,
+    row: int,
+    band_rows: tuple[int, ...],
+    band_kinds: tuple[str, ...] = ("gc_armas",),
+) -> None:
+    """Events as markers in lanes by kind; ranged events of `band_kinds` shade every row."""
+    if events.empty:
+        return
+    kinds = [k for k in KIND_LABELS if k in set(events["kind"])] + sorted(
+        set(events["kind"]) - set(KIND_LABELS)
+    )
+    lanes = {kind: KIND_LABELS.get(kind, kind) for kind in kinds}
+    for kind in kinds:
+        group = events[events["kind"] == kind]
+        points = group[group["date_end"].isna()]
+        unverified = points["status"] == "UNVERIFIED"
+        figure.add_trace(
+            go.Scatter(
+                x=[_to_date(d) for d in points["date_start"]],
+                y=[lanes[kind]] * len(points),
+                mode="markers",
+                name=f"Events: {lanes[kind]}",
+                legendgroup=f"events-{kind}",
+                showlegend=False,
+                marker=dict(
+                    symbol=[
+                        KIND_SYMBOLS.get(kind, "circle") + ("-open" if u else "")
+                        for u in unverified
+                    ],
+                    size=11,
+                    color=INK if kind == "gc_armas" else MUTED,
+                    line=dict(width=1.5, color=INK if kind == "gc_armas" else MUTED),
+                ),
+                text=[_event_hover(r, sources) for r in _rows(points)],
+                hovertemplate="%{text}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        for span in _rows(group[group["date_end"].notna()]):
+            start, end = _to_date(span.date_start), _to_date(span.date_end)
+            hover = _event_hover(span, sources)
+            figure.add_trace(
+                go.Scatter(
+                    x=[start, end],
+                    y=[lanes[kind]] * 2,
+                    mode="lines",
+                    line=dict(width=7, color="rgba(90,90,90,0.55)"),
+                    showlegend=False,
+                    text=[hover, hover],
+                    hovertemplate="%{text}<extra></extra>",
+                    name=str(span.title_en),
+                ),
+                row=row,
+                col=1,
+            )
+            if kind in band_kinds:
+                for band_row in band_rows:
+                    figure.add_vrect(
+                        x0=start,
+                        x1=end,
+                        fillcolor="rgba(120,120,120,0.16)",
+                        line_width=0,
+                        layer="below",
+                        row=band_row,  # type: ignore[arg-type]
+                        col=1,
+                    )
+                axis = "" if row == 1 else str(row)
+                figure.add_annotation(
+                    x=start + (end - start) / 2,
+                    y=1,
+                    yref=f"y{axis} domain",
+                    xref=f"x{axis}",
+                    text=str(span.title_en)
+                    + (" (UNVERIFIED)" if span.status == "UNVERIFIED" else ""),
+                    showarrow=False,
+                    yanchor="top",
+                    font=dict(size=11, color=MUTED),
+                    hovertext=hover,
+                )
+    figure.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(reversed(list(lanes.values()))),
+        row=row,
+        col=1,
+    )
+
+
+def trends_figure(
+    published: pd.DataFrame,
+    traces: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    sources: dict[str, str],
+    count_title: str = "Traced firearms",
+    share_title: str = "US-sourced share (%)",
+    x_range: tuple[int, int] | None = None,
+    main_measures: tuple[str, ...] = (),
+    trace_shares: bool = True,
+) -> go.Figure:
+    """Counts, shares and the event timeline on one time axis; one line per release."""
+    figure = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.4, 0.34, 0.26],
+        vertical_spacing=0.05,
+        subplot_titles=(count_title, share_title, "Events"),
+    )
+    colours: dict[str, str] = {}
+    shown: set[str] = set()
+    if not published.empty:
+        for row, percent in ((1, False), (2, True)):
+            _published_series(
+                figure,
+                published,
+                row=row,
+                percent=percent,
+                colours=colours,
+                shown=shown,
+                main_measures=main_measures,
+            )
+    if not traces.empty:
+        _trace_file_series(figure, traces, shares=trace_shares)
+    add_events(figure, events, sources, row=3, band_rows=(1, 2, 3))
+    figure.update_yaxes(rangemode="tozero", row=1, col=1, tickformat=",")
+    figure.update_yaxes(range=[0, 100], row=2, col=1, ticksuffix="%")
+    figure.update_xaxes(showgrid=True, gridcolor="#ececec")
+    figure.update_yaxes(gridcolor="#ececec")
+    if x_range is not None:
+        figure.update_xaxes(range=[dt.date(x_range[0], 1, 1), dt.date(x_range[1], 12, 31)])
+    figure.update_layout(
+        height=760,
+        margin=dict(l=10, r=10, t=30, b=10),
+        font=FONT,
+        legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, font=dict(size=11)),
+        hovermode="closest",
+        plot_bgcolor="#ffffff",
+        paper_bgcolor="rgba(0,0,0,0)",
+        uirevision="trends",
+    )
+    figure.update_annotations(font=dict(size=13), selector=dict(text=count_title))
+    return figure
+
+
+def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
+    """The events alone on a time axis, lanes by kind; the GC-Armas suspension shaded."""
+    figure = make_subplots(rows=1, cols=1)
+    add_events(figure, events, sources, row=1, band_rows=(1,))
+    lanes = events["kind"].nunique() if not events.empty else 1
+    figure.update_layout(
+        height=140 + 46 * lanes,
+        margin=dict(l=10, r=10, t=30, b=30),
+        font=FONT,
+        plot_bgcolor="#ffffff",
+        paper_bgcolor="rgba(0,0,0,0)",
+        showlegend=False,
+        hovermode="closest",
+    )
+    figure.update_xaxes(showgrid=True, gridcolor="#ececec")
+    return figure
+
+
+# ---------------------------------------------------------------------------- estimates
+
+
+def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
+    """One answer per row, side by side: ranges as ranges, central values as dots."""
+    rows = rows.reset_index(drop=True)
+    labels = [
+        f"{r.producer[:58]}{'…' if len(r.producer) > 58 else ''}<br><sub>{r.period}</sub>"
+        for r in _rows(rows)
+    ]
+    # Plotly needs unique category labels; two rows of one producer and period get a suffix.
+    seen: dict[str, int] = {}
+    for index, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            labels[index] = f"{label} ({seen[label]})"
+    figure = go.Figure()
+    for index, r in enumerate(_rows(rows)):
+        unverified = r.status == "UNVERIFIED"
+        colour = "#D55E00" if unverified else "#0072B2"
+        low, central, high = (None if pd.isna(v) else float(v) for v in (r.low, r.central, r.high))
+        hover = "<br>".join(
+            [
+                f"<b>{r.producer}</b>",
+                f"{r.period}: {estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}",
+                f"Status: {r.status}",
+                f"Source: {sources.get(r.source_id, r.source_id)} [{r.source_id}]",
+            ]
+        )
+        if low is not None and high is not None:
+            figure.add_trace(
+                go.Scatter(
+                    x=[low, high],
+                    y=[labels[index]] * 2,
+                    mode="lines+markers",
+                    line=dict(color=colour, width=6, dash="dot" if unverified else "solid"),
+                    marker=dict(symbol="line-ns", size=14, line=dict(width=2, color=colour)),
+                    hovertext=[hover, hover],
+                    hoverinfo="text",
+                    showlegend=False,
+                    opacity=0.55 if central is not None else 0.9,
+                )
+            )
+            if central is None:
+                figure.add_trace(
+                    go.Scatter(
+                        x=[high],
+                        y=[labels[index]],
+                        mode="text",
+                        text=["  range only" + (" · UNVERIFIED" if unverified else "")],
+                        textposition="middle right",
+                        textfont=dict(size=11, color=colour),
+                        hoverinfo="skip",
+                        showlegend=False,
+                    )
+                )
+        if central is not None:
+            figure.add_trace(
+                go.Scatter(
+                    x=[central],
+                    y=[labels[index]],
+                    mode="markers+text",
+                    marker=dict(
+                        size=12,
+                        color="#ffffff" if unverified else colour,
+                        line=dict(width=2.5, color=colour),
+                        symbol="diamond-open" if unverified else "circle",
+                    ),
+                    text=[
+                        format_value(central, r.unit, r.value_qualifier)
+                        + (" UNVERIFIED" if unverified else "")
+                    ],
+                    textposition="middle right",
+                    textfont=dict(size=11, color=colour),
+                    hovertext=[hover],
+                    hoverinfo="text",
+                    showlegend=False,
+                )
+            )
+    unit = rows["unit"].iloc[0] if len(rows) else ""
+    figure.update_layout(
+        height=90 + 58 * max(len(rows), 1),
+        margin=dict(l=10, r=40, t=10, b=40),
+        font=FONT,
+        plot_bgcolor="#ffffff",
+        paper_bgcolor="rgba(0,0,0,0)",
+        xaxis=dict(
+            rangemode="tozero",
+            gridcolor="#ececec",
+            title=dict(text=UNIT_WORDS.get(unit, "%" if unit == "percent" else unit)),
+            ticksuffix="%" if unit == "percent" else "",
+            tickformat=",",
+        ),
+        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=labels),
+    )
+    # Room on the right for the value labels, so none is cut.
+    top = (
+        pd.concat([rows["high"], rows["central"]]).dropna().astype(float).max() if len(rows) else 1
+    )
+    figure.update_xaxes(range=[0, 118 if unit == "percent" else float(top) * 1.3])
+    return figure
+
+
+def estimate_text(
+    low: object, central: object, high: object, unit: str, qualifier: str | None = None
+) -> str:
+    """ "253,000 firearms (range 89,816–359,205)"; missing parts are left out, never zeroed."""
+    parts = []
+    if central is not None and not pd.isna(central):  # type: ignore[call-overload]
+        parts.append(format_value(central, unit, qualifier))
+    has_range = all(v is not None and not pd.isna(v) for v in (low, high))  # type: ignore[call-overload]
+    if has_range:
+        span = f"{format_number(low)}–{format_value(high, unit)}"
+        parts.append(f"(range {span})" if parts else span)
+    return " ".join(parts) or NO_FIGURE_TEXT

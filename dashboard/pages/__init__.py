@@ -1,0 +1,1 @@
+"""One module per page, registered with Dash Pages."""

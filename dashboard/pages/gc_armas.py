@@ -1,0 +1,201 @@
+"""GC-Armas: the arms-trafficking working group's meetings and milestones, as timeline and table."""
+
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import Input, Output, dcc, html
+
+from dashboard import components, figures
+from dashboard.data import AppData, current
+from dashboard.datasets import Filters
+
+dash.register_page(
+    __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3
+)
+
+DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue")
+GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+def _known_kinds(data: AppData) -> list[str]:
+    kinds = set(data.dataset("events")["kind"])
+    return [k for k in figures.KIND_LABELS if k in kinds] + sorted(kinds - set(figures.KIND_LABELS))
+
+
+def _table(events: pd.DataFrame) -> html.Table | html.P:
+    if events.empty:
+        return html.P("No events of the chosen kinds.")
+    frame = events.copy()
+    frame["what"] = [
+        html.Div([html.Strong(r.title_en), html.Br(), html.Span(r.title_es, lang="es")])
+        for r in events.itertuples(index=False)
+    ]
+    frame["kind_label"] = events["kind"].map(lambda k: figures.KIND_LABELS.get(k, k))
+    frame["status_cell"] = [components.status_badge(s) or s for s in events["status"]]
+    frame["source"] = [dcc.Link(s, href=f"/sources#{s}") for s in events["source_id"]]
+    return components.table(
+        frame,
+        [
+            ("date_label", "When"),
+            ("kind_label", "Kind"),
+            ("what", "What"),
+            ("description", "Details"),
+            ("participants", "Who"),
+            ("status_cell", "Status"),
+            ("source", "Source"),
+        ],
+        caption="Meetings and milestones, oldest first",
+    )
+
+
+def _origin_accounts(data: AppData) -> html.Section | None:
+    """The dataset's own caveats say where accounts differ; each account is an event row."""
+    infos = data.cached("dataset_infos", lambda: _dataset_infos(data))
+    caveats = infos.loc[infos["name"] == "events", "caveats"]
+    notes = list(caveats.iloc[0]) if len(caveats) else []
+    if not notes:
+        return None
+    gc = data.dataset("events", Filters(kinds=("gc_armas",)))
+    accounts = gc.sort_values("date_start").head(0)
+    origin = gc[gc["title_en"].str.contains("creat|born|origin", case=False, regex=True)]
+    accounts = origin if not origin.empty else accounts
+    cards = [
+        html.Div(
+            [
+                html.H3(f"{r.date_label}: {r.title_en}"),
+                html.P(r.description or ""),
+                html.P(
+                    [
+                        "Source: ",
+                        dcc.Link(r.citation, href=f"/sources#{r.source_id}"),
+                        " ",
+                        components.status_badge(r.status),
+                    ],
+                    className="source-line",
+                ),
+            ]
+        )
+        for r in accounts.itertuples(index=False)
+    ]
+    return html.Section(
+        [
+            html.H2("Where the accounts differ"),
+            html.Ul([html.Li(n) for n in notes], className="caveats"),
+            html.Div(cards, className="origin-accounts"),
+        ]
+    )
+
+
+def _dataset_infos(data: AppData) -> pd.DataFrame:
+    from dashboard import queries
+
+    return queries.dataset_infos(data.engine)
+
+
+def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
+    sources = data.dataset("sources")
+    filters = Filters(kinds=kinds)
+    events = data.dataset("events", filters) if kinds else data.dataset("events").head(0)
+    figure = figures.timeline_figure(events, sources=components.source_labels(sources))
+    unverified = int((events["status"] == "UNVERIFIED").sum())
+    first = events["date_label"].iloc[0] if len(events) else ""
+    last = events["date_label"].iloc[-1] if len(events) else ""
+    summary = (
+        f"{len(events)} events from {first} to {last}"
+        + (f"; {unverified} UNVERIFIED (hollow markers)" if unverified else "")
+        + "."
+        if len(events)
+        else "No events of the chosen kinds."
+    )
+    search = "?kinds=" + ",".join(kinds)
+    footer = (
+        components.chart_footer(events, sources, "events", filters, "events") if kinds else None
+    )
+    return {
+        "figure": figure,
+        "summary": summary,
+        "footer": footer,
+        "table": _table(events),
+        "search": search,
+    }
+
+
+def layout(kinds: object = None, **other: object) -> html.Div:
+    data = current()
+    problems = [f"unknown parameter {k}" for k in other]
+    known = _known_kinds(data)
+    if kinds is None:
+        chosen = tuple(k for k in DEFAULT_KINDS if k in known)
+    else:
+        wanted = [k for k in str(kinds).split(",") if k]
+        if any(k not in known for k in wanted):
+            problems.append(
+                "unknown event kind(s): " + ", ".join(k for k in wanted if k not in known)
+            )
+        chosen = tuple(k for k in known if k in wanted)
+    view = build_view(data, chosen)
+    return html.Div(
+        [
+            *components.page_notices(data, problems),
+            html.H1("GC-Armas: the bilateral arms-trafficking group"),
+            html.P(
+                "Meetings and milestones of the Grupo de Coordinación contra el Tráfico de Armas "
+                "(GC-Armas) and the bilateral dialogues around it. Hollow markers are UNVERIFIED; "
+                "the shaded band is the reported 2012–2015 suspension.",
+                className="lede",
+            ),
+            html.Section(
+                html.Fieldset(
+                    [
+                        html.Legend("Events shown"),
+                        dcc.Checklist(
+                            id="gc-kinds",
+                            options=[
+                                {"label": figures.KIND_LABELS.get(k, k), "value": k} for k in known
+                            ],
+                            value=list(chosen),
+                            inline=True,
+                            className="checklist",
+                        ),
+                    ],
+                    className="control",
+                ),
+                className="controls",
+                **{"aria-label": "Timeline controls"},
+            ),
+            html.Figure(
+                [
+                    dcc.Graph(id="gc-graph", figure=view["figure"], config=GRAPH_CONFIG),
+                    components.summary(view["summary"], id="gc-summary"),
+                ],
+                className="chart",
+            ),
+            html.Div(view["footer"], id="gc-footer"),
+            _origin_accounts(data),
+            html.H2("Table"),
+            html.Div(view["table"], id="gc-table"),
+            components.copy_link("gc", view["search"]),
+            dcc.Store(id="gc-search", data=view["search"]),
+        ],
+        className="page page-gc-armas",
+    )
+
+
+@dash.callback(
+    Output("gc-graph", "figure"),
+    Output("gc-summary", "children"),
+    Output("gc-footer", "children"),
+    Output("gc-table", "children"),
+    Output("gc-search", "data"),
+    Input("gc-kinds", "value"),
+    prevent_initial_call=True,
+)
+def update_timeline(kinds: list[str]) -> tuple[Any, ...]:
+    data = current()
+    chosen = tuple(k for k in _known_kinds(data) if k in (kinds or []))
+    view = build_view(data, chosen)
+    return view["figure"], view["summary"], view["footer"], view["table"], view["search"]
+
+
+components.register_url_sync("gc")

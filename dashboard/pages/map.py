@@ -1,0 +1,665 @@
+"""Home: US states and Mexico's 32 states on one North America map, with the corridors between."""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, dcc, html
+
+from dashboard import components, figures, queries
+from dashboard.data import AppData, current
+from dashboard.datasets import Filters
+
+dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
+
+# Every geo graph reads plotly's base topojson from our assets, never from a CDN.
+GRAPH_CONFIG = {
+    "topojsonURL": "/assets/topojson/",
+    "displaylogo": False,
+    "scrollZoom": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+}
+COUNTRY_NAMES = {"US": "United States", "MX": "Mexico"}
+# Which dataset a country's default comes from; other datasets with state figures are options.
+PRIMARY = {"US": "source-states", "MX": "recovery-states"}
+SHORT_TITLES = {
+    "source-states": "US source states",
+    "us-supply-context": "Licensed dealers",
+    "recovery-states": "Seizures by Mexican state",
+}
+MEASURES = {"count": "Count", "share": "Share of the period's total"}
+OVERLAY = "corridors"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One choice of what colours a country: a published series or one loaded trace file."""
+
+    key: str
+    country: str
+    dataset: str
+    label: str
+    release: str | None = None
+    period: str | None = None
+    years: tuple[int, ...] = ()
+    units: tuple[str, ...] = ()
+    synthetic: bool = False
+
+    @property
+    def annual(self) -> bool:
+        return bool(self.years)
+
+    def filters(self, measure: str, year: int | None) -> Filters:
+        """Exactly the filters the chart and its download use."""
+        if self.annual:
+            return Filters(release=self.release, year=year)
+        return Filters(release=self.release, period=self.period, measure=measure)
+
+    def has(self, measure: str) -> bool:
+        if self.annual:
+            return True
+        percent = "percent" in self.units
+        return percent if measure == "share" else any(u != "percent" for u in self.units)
+
+
+def slug(text: object) -> str:
+    """A stable, readable URL token: "ATF NFCTA Vol IV" -> "atf-nfcta-vol-iv"."""
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:60] or "x"
+
+
+def catalogue(data: AppData) -> dict[str, Series]:
+    """Every series the map can draw, keyed by its URL token, defaults first per country."""
+    rows = data.cached("map_series", lambda: queries.map_series(data.engine))
+    rows = rows[rows["dataset"] != OVERLAY]
+    found: dict[str, Series] = {}
+    ranked: list[tuple[Any, ...]] = []
+    for (dataset, release, period), group in rows.groupby(
+        ["dataset", "release", "period"], sort=False, dropna=False
+    ):
+        country = "US" if (group["geo_level"] == "us_state").any() else "MX"
+        units = tuple(sorted(set(group["unit"])))
+        what = " & ".join(
+            ["counts"] * any(u != "percent" for u in units) + ["shares"] * ("percent" in units)
+        )
+        unverified = " · UNVERIFIED" if group["unverified"].sum() else ""
+        key = f"{dataset}.{slug(release)}.{slug(period)}"
+        label = (
+            f"{SHORT_TITLES.get(str(dataset), dataset)}: {period} · {release} "
+            f"({int(group['states'].max())} states, {what}){unverified}"
+        )
+        found[key] = Series(key, country, str(dataset), label, release, period, units=units)
+        end = group["year_end"].max()
+        ranked.append(
+            (
+                country,
+                dataset != PRIMARY[country],
+                -(0 if pd.isna(end) else end),
+                -int(group["states"].max()),
+                key,
+            )
+        )
+    ordered = {item[-1]: found[item[-1]] for item in sorted(ranked)}
+    files = data.cached("trace_files", lambda: queries.trace_files(data.engine))
+    years = data.cached("trace_file_years", lambda: queries.trace_file_years(data.engine))
+    for file in files.itertuples(index=False):
+        file_years = tuple(int(y) for y in years.loc[years["trace_file_id"] == file.id, "year"])
+        tag = " · SYNTHETIC" if file.synthetic else ""
+        span = f"{file_years[0]}–{file_years[-1]}" if file_years else "no years"
+        for country, dataset, what in (
+            ("US", "traces-by-source-state", "by US source state"),
+            ("MX", "traces-by-recovery-state", "by Mexican recovery state"),
+        ):
+            key = f"traces.{file.checksum[:12]}"
+            ordered[f"{country}:{key}"] = Series(
+                key,
+                country,
+                dataset,
+                f"Loaded trace file {file.file_name} {what}, {span}, annual{tag}",
+                release=file.checksum[:12],
+                years=file_years,
+                synthetic=bool(file.synthetic),
+            )
+    return ordered
+
+
+def _for_country(series: dict[str, Series], country: str) -> dict[str, Series]:
+    return {s.key: s for s in series.values() if s.country == country}
+
+
+def _pick(
+    options: dict[str, Series], wanted: object, problems: list[str], name: str
+) -> Series | None:
+    if isinstance(wanted, str) and wanted in options:
+        return options[wanted]
+    if wanted not in (None, ""):
+        problems.append(f"{name}={wanted!s:.60} is not a series on this map; showing the default")
+    return next(iter(options.values()), None)
+
+
+def _year(text: object, problems: list[str]) -> int | None:
+    if text in (None, ""):
+        return None
+    if isinstance(text, str) and text.isdigit():
+        return int(text)
+    problems.append(f"year={text!s:.20} is not a year")
+    return None
+
+
+def _years(*sides: Series | None) -> list[int]:
+    return sorted({y for side in sides if side is not None for y in side.years})
+
+
+def _resolve_year(year: float | None, *sides: Series | None) -> int | None:
+    """The year to show: the one asked if the files span it (even with no traces), else the last."""
+    years = _years(*sides)
+    if not years:
+        return None
+    if year is not None and years[0] <= round(year) <= years[-1]:
+        return round(year)
+    return years[-1]
+
+
+def search_string(us: Series | None, mx: Series | None, measure: str, year: int | None) -> str:
+    params = {"us": us.key if us else None, "mx": mx.key if mx else None, "measure": measure}
+    if year is not None and _years(us, mx):
+        params["year"] = str(year)
+    return "?" + urlencode({k: v for k, v in params.items() if v})
+
+
+# ---------------------------------------------------------------------------- the view
+
+
+@dataclass
+class Side:
+    series: Series | None
+    rows: pd.DataFrame
+    layer: pd.DataFrame
+    filters: Filters
+
+
+def _side(
+    data: AppData,
+    series: Series | None,
+    country: str,
+    measure: str,
+    year: int | None,
+    labels: dict[str, str],
+) -> Side:
+    if series is None:
+        empty = pd.DataFrame(columns=figures.LAYER_COLUMNS)
+        return Side(None, empty, empty, Filters())
+    filters = series.filters(measure, year if series.annual else None)
+    rows = data.dataset(series.dataset, filters)
+    layer = figures.map_layer(rows, country=country, measure=measure, sources=labels)
+    return Side(series, rows, layer, filters)
+
+
+def _unit_title(side: Side, measure: str) -> str:
+    if side.series is None:
+        return ""
+    name = SHORT_TITLES.get(side.series.dataset, "Loaded traces")
+    if measure == "share":
+        return f"{name}<br>% share"
+    units = [u for u in side.series.units if u != "percent"] or ["firearms"]
+    return f"{name}<br>{figures.UNIT_WORDS.get(units[0], units[0])}"
+
+
+def _summary_text(side: Side, country: str, measure: str) -> str:
+    if side.series is None:
+        return f"{COUNTRY_NAMES[country]}: no series to show."
+    total = len(figures.all_codes(country))
+    ranked = figures.drawn(side.layer).sort_values("value", ascending=False)
+    top = ", ".join(f"{r.name} {r.text}" for r in ranked.head(5).itertuples(index=False))
+    more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
+    missing = total - len(ranked)
+    label = side.series.label
+    if ranked.empty and side.series.annual:
+        return f"{COUNTRY_NAMES[country]}, {label}: no traces in {side.filters.year} in this file."
+    if ranked.empty:
+        kind = "share" if measure == "share" else "count"
+        return f"{COUNTRY_NAMES[country]}, {label}: no published {kind} for any state."
+    lacking = (
+        f"no traces in {side.filters.year} in this file"
+        if side.series.annual
+        else "no published figure in this series"
+    )
+    return f"{COUNTRY_NAMES[country]}, {label}: {top}{more}. {missing} of {total} states have {lacking}."
+
+
+def _not_drawn(side: Side) -> html.Div | None:
+    """Figures of the series that are not single states (groups, municipalities), listed."""
+    rows = side.rows
+    if rows.empty or "geo_level" not in rows:
+        return None
+    level = "us_state" if side.series and side.series.country == "US" else "mx_state"
+    other = rows[rows["geo_level"] != level]
+    if other.empty:
+        return None
+    items = [
+        html.Li(
+            f"{r.geo_name}: {figures.format_value(r.value, r.unit, r.value_qualifier)} "
+            f"({r.period}; {r.status})"
+        )
+        for r in other.itertuples(index=False)
+    ]
+    return html.Div(
+        [html.P("Also in this series, not drawn on the map (not a single state):"), html.Ul(items)],
+        className="not-drawn",
+    )
+
+
+def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) -> html.Div:
+    if side.series is None:
+        return components.notice(f"No series available for {COUNTRY_NAMES[country]}.")
+    parts: list[Any] = [
+        html.H3(
+            [COUNTRY_NAMES[country], ": ", side.series.label],
+            className="series-title",
+        )
+    ]
+    if not side.series.has(measure):
+        other = "count" if measure == "share" else "share"
+        parts.append(
+            components.notice(
+                f"This series publishes no {'share' if measure == 'share' else 'count'}; "
+                f"its states are shown grey. Switch the measure to “{MEASURES[other]}”.",
+                "warning",
+            )
+        )
+    elif figures.drawn(side.layer).empty and side.series.annual:
+        parts.append(
+            components.notice(f"No traces in {side.filters.year} in this file.", "warning")
+        )
+    elif figures.drawn(side.layer).empty:
+        parts.append(components.notice("No figure for any state in this selection.", "warning"))
+    parts.append(
+        components.chart_footer(
+            side.rows, sources, side.series.dataset, side.filters, f"{COUNTRY_NAMES[country]} layer"
+        )
+    )
+    extra = _not_drawn(side)
+    if extra is not None:
+        parts.append(extra)
+    return html.Div(parts, className=f"side side-{country.lower()}")
+
+
+def _corridors(
+    data: AppData, us: Series | None, mx: Series | None, measure: str
+) -> tuple[pd.DataFrame, Filters | None]:
+    """The corridors of the same release and period as a drawn series, if the dataset has them."""
+    for side in (us, mx):
+        if side is None or side.annual:
+            continue
+        filters = Filters(release=side.release, period=side.period, measure=measure)
+        rows = data.dataset(OVERLAY, filters)
+        if not rows.empty:
+            return rows, filters
+    return pd.DataFrame(), None
+
+
+def _state_table(side: Side, country: str) -> html.Div | None:
+    frame = figures.drawn(side.layer).sort_values("value", ascending=False)
+    if frame.empty:
+        return None
+    frame["state"] = [
+        dcc.Link(name, href=f"/trends?state={code}")
+        for name, code in zip(frame["name"], frame["code"], strict=True)
+    ]
+    return components.table(
+        frame,
+        [
+            ("state", "State"),
+            ("text", "Figure"),
+            ("period", "Period"),
+            ("status", "Status"),
+            ("source", "Source"),
+        ],
+        caption=f"{COUNTRY_NAMES[country]}: states with a figure (each links to its trend)",
+    )
+
+
+def build_view(
+    data: AppData, us: Series | None, mx: Series | None, measure: str, year: int | None
+) -> dict[str, Any]:
+    """Everything the map shows for one URL; the layout and the callback both call this."""
+    sources = data.dataset("sources")
+    labels = components.source_labels(sources)
+    year = _resolve_year(year, us, mx)
+    us_side = _side(data, us, "US", measure, year, labels)
+    mx_side = _side(data, mx, "MX", measure, year, labels)
+    corridor_rows, corridor_filters = _corridors(data, us, mx, measure)
+    figure = figures.map_figure(
+        us_side.layer,
+        mx_side.layer,
+        us_title=_unit_title(us_side, measure),
+        mx_title=_unit_title(mx_side, measure),
+        geojson_urls=figures.geojson_urls(),
+        corridors=corridor_rows,
+        sources=labels,
+        missing={
+            side.series.country: f"No traces in {year} in this file"
+            for side in (us_side, mx_side)
+            if side.series is not None and side.series.annual
+        },
+    )
+    corridor_footer: Any = None
+    if corridor_filters is not None:
+        corridor_footer = html.Div(
+            [
+                html.H3(
+                    f"Corridors: {corridor_filters.period} · {corridor_filters.release}",
+                    className="series-title",
+                ),
+                components.chart_footer(
+                    corridor_rows, sources, OVERLAY, corridor_filters, "corridor lines"
+                ),
+            ],
+            className="side side-corridors",
+        )
+    summary = " ".join(
+        [_summary_text(us_side, "US", measure), _summary_text(mx_side, "MX", measure)]
+    )
+    if corridor_filters is not None:
+        summary += f" Lines: {len(corridor_rows)} corridors from the same release."
+    tables = [t for t in (_state_table(us_side, "US"), _state_table(mx_side, "MX")) if t]
+    return {
+        "figure": figure,
+        "summary": summary,
+        "us_footer": _side_footer(us_side, "US", measure, sources),
+        "mx_footer": _side_footer(mx_side, "MX", measure, sources),
+        "corridor_footer": corridor_footer,
+        "tables": tables or [html.P("No state has a figure in this view.")],
+        "search": search_string(us, mx, measure, year),
+        "year": year,
+        "years": _years(us, mx),
+    }
+
+
+def _slider_props(years: list[int], year: int | None) -> dict[str, Any]:
+    if not years:
+        return {"min": 0, "max": 0, "marks": {}, "value": None, "style": {"display": "none"}}
+    return {
+        "min": years[0],
+        "max": years[-1],
+        "marks": {y: str(y) for y in years},
+        "value": year,
+        "style": {},
+    }
+
+
+# ---------------------------------------------------------------------------- layout
+
+
+def layout(
+    us: object = None,
+    mx: object = None,
+    measure: object = None,
+    year: object = None,
+    **other: object,
+) -> html.Div:
+    data = current()
+    problems = [f"unknown parameter {name}" for name in other]
+    series = catalogue(data)
+    us_options, mx_options = _for_country(series, "US"), _for_country(series, "MX")
+    us_series = _pick(us_options, us, problems, "us")
+    mx_series = _pick(mx_options, mx, problems, "mx")
+    if measure not in (None, *MEASURES):
+        problems.append(f"measure={measure!s:.20} is not count or share")
+    measure = measure if measure in MEASURES else "count"
+    view = build_view(data, us_series, mx_series, str(measure), _year(year, problems))
+    slider = _slider_props(view["years"], view["year"])
+    return html.Div(
+        [
+            *components.page_notices(data, problems),
+            html.H1("Where traced guns come from, and where guns are seized"),
+            html.P(
+                "US states coloured by a published series of traced firearms' US source state; "
+                "Mexican states by a published series of seizures (or both by a loaded trace file). "
+                "Each series comes from one release only; grey means no published figure. "
+                "Click a state, or use the table below, to open its trend.",
+                className="lede",
+            ),
+            html.Section(
+                [
+                    html.Div(
+                        [
+                            html.Label("US states", htmlFor="map-us", id="map-us-label"),
+                            dcc.Dropdown(
+                                id="map-us",
+                                options=[
+                                    {"label": s.label, "value": k} for k, s in us_options.items()
+                                ],
+                                value=us_series.key if us_series else None,
+                                clearable=False,
+                                searchable=False,
+                            ),
+                        ],
+                        className="control control-wide",
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Mexican states", htmlFor="map-mx", id="map-mx-label"),
+                            dcc.Dropdown(
+                                id="map-mx",
+                                options=[
+                                    {"label": s.label, "value": k} for k, s in mx_options.items()
+                                ],
+                                value=mx_series.key if mx_series else None,
+                                clearable=False,
+                                searchable=False,
+                            ),
+                        ],
+                        className="control control-wide",
+                    ),
+                    html.Fieldset(
+                        [
+                            html.Legend("Measure"),
+                            dcc.RadioItems(
+                                id="map-measure",
+                                options=[{"label": v, "value": k} for k, v in MEASURES.items()],
+                                value=measure,
+                                inline=True,
+                                className="radio",
+                            ),
+                        ],
+                        className="control",
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Year (loaded trace files are annual)", htmlFor="map-year"),
+                            html.Div(
+                                [
+                                    html.Button(
+                                        "▶ Play",
+                                        id="map-play",
+                                        n_clicks=0,
+                                        className="button",
+                                        **{"aria-pressed": "false"},
+                                    ),
+                                    html.Div(
+                                        dcc.Slider(
+                                            id="map-year",
+                                            min=slider["min"],
+                                            max=slider["max"],
+                                            marks=slider["marks"],
+                                            value=slider["value"],
+                                            step=1,
+                                            included=False,
+                                        ),
+                                        className="slider",
+                                    ),
+                                ],
+                                className="year-row",
+                            ),
+                            dcc.Interval(id="map-interval", interval=1400, disabled=True),
+                        ],
+                        id="map-year-box",
+                        className="control control-wide",
+                        style=slider["style"],
+                    ),
+                ],
+                className="controls",
+                **{"aria-label": "Map controls"},
+            ),
+            html.Figure(
+                [
+                    dcc.Graph(
+                        id="map-graph",
+                        figure=view["figure"],
+                        config=GRAPH_CONFIG,
+                        className="map-graph",
+                        responsive=True,
+                        style={"height": "min(680px, 80vh)", "minHeight": "460px"},
+                    ),
+                    html.Figcaption(
+                        [
+                            html.Span(className="swatch swatch-none"),
+                            " grey: no published figure (never zero). Alaska, Hawaii and Puerto "
+                            "Rico are outside this view; their figures are in the table and the "
+                            "downloads.",
+                        ],
+                        className="map-legend",
+                    ),
+                    components.summary(view["summary"], id="map-summary"),
+                ],
+                className="chart",
+            ),
+            html.Div(
+                [
+                    html.Div(view["us_footer"], id="map-us-footer"),
+                    html.Div(view["mx_footer"], id="map-mx-footer"),
+                    html.Div(view["corridor_footer"], id="map-corridor-footer"),
+                ],
+                className="footers",
+            ),
+            html.Details(
+                [
+                    html.Summary("Table of the figures on this map"),
+                    html.Div(view["tables"], id="map-tables"),
+                ],
+                className="table-details",
+            ),
+            components.copy_link("map", view["search"]),
+            dcc.Store(id="map-search", data=view["search"]),
+        ],
+        className="page page-map",
+    )
+
+
+# ---------------------------------------------------------------------------- callbacks
+
+
+@dash.callback(
+    Output("map-year", "min"),
+    Output("map-year", "max"),
+    Output("map-year", "marks"),
+    Output("map-year", "value"),
+    Output("map-year-box", "style"),
+    Input("map-us", "value"),
+    Input("map-mx", "value"),
+    State("map-year", "value"),
+    prevent_initial_call=True,
+)
+def update_slider(us: str, mx: str, year: int | None) -> tuple[Any, ...]:
+    series = catalogue(current())
+    us_series = _for_country(series, "US").get(us)
+    mx_series = _for_country(series, "MX").get(mx)
+    years = _years(us_series, mx_series)
+    props = _slider_props(years, _resolve_year(year, us_series, mx_series))
+    return props["min"], props["max"], props["marks"], props["value"], props["style"]
+
+
+@dash.callback(
+    Output("map-graph", "figure"),
+    Output("map-summary", "children"),
+    Output("map-us-footer", "children"),
+    Output("map-mx-footer", "children"),
+    Output("map-corridor-footer", "children"),
+    Output("map-tables", "children"),
+    Output("map-search", "data"),
+    Input("map-us", "value"),
+    Input("map-mx", "value"),
+    Input("map-measure", "value"),
+    Input("map-year", "value"),
+    prevent_initial_call=True,
+)
+def update_map(us: str, mx: str, measure: str, year: int | None) -> tuple[Any, ...]:
+    data = current()
+    series = catalogue(data)
+    view = build_view(
+        data,
+        _for_country(series, "US").get(us),
+        _for_country(series, "MX").get(mx),
+        measure if measure in MEASURES else "count",
+        year,
+    )
+    return (
+        view["figure"],
+        view["summary"],
+        view["us_footer"],
+        view["mx_footer"],
+        view["corridor_footer"],
+        view["tables"],
+        view["search"],
+    )
+
+
+# A click on a state opens its trend; runs in the browser, so it costs no round trip.
+dash.clientside_callback(
+    """
+    function(click) {
+        const point = click && click.points && click.points[0];
+        const code = point && (point.location || (point.customdata && point.customdata[5]));
+        if (!code) { return window.dash_clientside.no_update; }
+        return "/trends?state=" + encodeURIComponent(code);
+    }
+    """,
+    Output("url", "href", allow_duplicate=True),
+    Input("map-graph", "clickData"),
+    prevent_initial_call=True,
+)
+
+# Play steps the year slider through the file's years, then stops at the last one.
+dash.clientside_callback(
+    """
+    function(clicks, disabled) {
+        const playing = disabled === false;
+        return [playing, playing ? "▶ Play" : "❚❚ Pause", playing ? "false" : "true"];
+    }
+    """,
+    Output("map-interval", "disabled"),
+    Output("map-play", "children"),
+    Output("map-play", "aria-pressed"),
+    Input("map-play", "n_clicks"),
+    State("map-interval", "disabled"),
+    prevent_initial_call=True,
+)
+
+dash.clientside_callback(
+    """
+    function(ticks, marks, value) {
+        const years = Object.keys(marks || {}).map(Number).sort((a, b) => a - b);
+        if (!years.length) { return [window.dash_clientside.no_update, true, "▶ Play", "false"]; }
+        const index = years.indexOf(value);
+        if (index === -1 || index === years.length - 1) {
+            return [years[0], false, "❚❚ Pause", "true"];
+        }
+        const next = years[index + 1];
+        const last = index + 1 === years.length - 1;
+        return [next, last, last ? "▶ Play" : "❚❚ Pause", last ? "false" : "true"];
+    }
+    """,
+    Output("map-year", "value", allow_duplicate=True),
+    Output("map-interval", "disabled", allow_duplicate=True),
+    Output("map-play", "children", allow_duplicate=True),
+    Output("map-play", "aria-pressed", allow_duplicate=True),
+    Input("map-interval", "n_intervals"),
+    State("map-year", "marks"),
+    State("map-year", "value"),
+    prevent_initial_call=True,
+)
+
+components.register_url_sync("map")

@@ -1,0 +1,238 @@
+"""Data & sources: every dataset with its sources, licence, status, last load and downloads."""
+
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import dcc, html
+
+from dashboard import components, queries
+from dashboard.data import AppData, current
+from dashboard.datasets import DATASETS
+
+dash.register_page(
+    __name__, path="/sources", title="Iron River · Data & sources", name="Data & sources", order=4
+)
+
+
+def _cached(data: AppData, name: str) -> pd.DataFrame:
+    query = getattr(queries, name)
+    return data.cached(name, lambda: query(data.engine))
+
+
+def _status_text(counts: pd.DataFrame, dataset: str) -> list[Any]:
+    rows = counts[counts["dataset"] == dataset]
+    if rows.empty:
+        return ["no rows"]
+    parts: list[Any] = []
+    for status in ("VERIFIED", "DERIVED", "UNVERIFIED"):
+        n = int(rows.loc[rows["status"] == status, "rows"].sum())
+        if n:
+            parts += [", " if parts else "", f"{n} ", components.status_badge(status) or status]
+    return parts
+
+
+def _dataset_card(
+    name: str,
+    info: pd.Series | None,
+    cited: pd.DataFrame,
+    sources: pd.DataFrame,
+    counts: pd.DataFrame,
+) -> html.Section:
+    dataset = DATASETS[name]
+    title = info["title"] if info is not None else dataset.title
+    description = info["description"] if info is not None else ""
+    caveats = list(info["caveats"]) if info is not None and info["caveats"] is not None else []
+    loaded = str(info["loaded_at"])[:19] if info is not None else "never"
+    ids = cited.loc[cited["dataset"] == name].sort_values("rows", ascending=False)
+    by_id = sources.set_index("source_id")
+    licences = sorted({by_id.loc[s, "license"] for s in ids["source_id"] if s in by_id.index})
+    return html.Section(
+        [
+            html.H3([title, " ", html.Code(name)]),
+            html.P(description),
+            html.P(
+                [
+                    html.Strong("Status: "),
+                    *_status_text(counts, name),
+                    html.Br(),
+                    html.Strong("Last ETL run: "),
+                    f"{loaded} (run {info['run_id']})" if info is not None else loaded,
+                    html.Br(),
+                    html.Strong("Licence: "),
+                    "; ".join(licences) or "see each source",
+                    html.Br(),
+                    html.Strong("Download: "),
+                    components.download_links(name, what=name),
+                ],
+                className="meta",
+            ),
+            html.Details(
+                [
+                    html.Summary(f"{len(ids)} sources cited"),
+                    html.Ul(
+                        [
+                            html.Li(
+                                [
+                                    dcc.Link(s, href=f"#{s}"),
+                                    f" ({int(n)} rows) ",
+                                    by_id.loc[s, "citation"] if s in by_id.index else "",
+                                ]
+                            )
+                            for s, n in zip(ids["source_id"], ids["rows"], strict=True)
+                        ]
+                    ),
+                ]
+            )
+            if len(ids)
+            else None,
+            html.Ul([html.Li(c) for c in caveats], className="caveats") if caveats else None,
+        ],
+        className="dataset-card",
+        id=f"dataset-{name}",
+    )
+
+
+def _trace_section(files: pd.DataFrame) -> html.Section:
+    trace_sets = [d for d in DATASETS.values() if not d.published]
+    if files.empty:
+        body: Any = html.P(
+            "No trace files are loaded. Load eTrace-style exports with "
+            "`ironriver etl load-traces FILE.csv`; they appear here and on the map as their own "
+            "series, never merged with published figures."
+        )
+    else:
+        frame = files.copy()
+        frame["status"] = [
+            components.status_badge("SYNTHETIC" if s else "LOADED_FILE") for s in files["synthetic"]
+        ]
+        frame["loaded"] = files["loaded_at"].astype(str).str[:19]
+        frame["years"] = files["year_min"].astype(str) + "–" + files["year_max"].astype(str)
+        body = components.table(
+            frame,
+            [
+                ("file_name", "File"),
+                ("source_id", "Source id"),
+                ("checksum", "sha256"),
+                ("years", "Recovery years"),
+                ("firearms", "Traces"),
+                ("loaded", "Loaded"),
+                ("status", "Status"),
+            ],
+            caption="Loaded trace files",
+        )
+    return html.Section(
+        [
+            html.H2("Loaded trace files"),
+            html.P(
+                "Record-level traces are not public. Files loaded here are counted per file; each "
+                "row of a trace dataset names its file and checksum. Synthetic files are labelled."
+            ),
+            body,
+            html.Ul(
+                [
+                    html.Li(
+                        [html.Code(d.name), f": {d.title} — ", components.download_links(d.name)]
+                    )
+                    for d in trace_sets
+                ]
+            ),
+        ],
+        id=components.TRACE_FILES_ANCHOR,
+        className="dataset-card",
+    )
+
+
+def _source_entry(row: Any) -> html.Div:
+    cites = (
+        [" Secondary copy of ", dcc.Link(row.cites_source_id, href=f"#{row.cites_source_id}"), "."]
+        if isinstance(row.cites_source_id, str) and row.cites_source_id
+        else []
+    )
+    return html.Div(
+        [
+            html.Strong(f"[{row.source_id}] "),
+            row.citation,
+            html.Br(),
+            html.Span(
+                [
+                    f"Publisher: {row.publisher}. Published {row.date_published}; accessed "
+                    f"{row.date_accessed}. Licence: {row.license}. Type: {row.source_type}.",
+                    *cites,
+                    " ",
+                    html.A("Original", href=row.url, rel="noopener noreferrer", target="_blank"),
+                ],
+                className="meta",
+            ),
+            html.P(row.caveats, className="meta") if isinstance(row.caveats, str) else None,
+        ],
+        id=row.source_id,
+        className="source-entry",
+        tabIndex="-1",
+    )
+
+
+def layout(**other: object) -> html.Div:
+    data = current()
+    problems = [f"unknown parameter {k}" for k in other]
+    sources = data.dataset("sources")
+    infos = _cached(data, "dataset_infos")
+    cited = _cached(data, "dataset_source_ids")
+    counts = _cached(data, "dataset_status_counts")
+    files = _cached(data, "trace_files")
+    runs = _cached(data, "latest_runs_by_source")
+    published = [d.name for d in DATASETS.values() if d.published and d.name != "sources"]
+    cards = []
+    for name in published:
+        match = infos[infos["name"] == name]
+        cards.append(
+            _dataset_card(name, match.iloc[0] if len(match) else None, cited, sources, counts)
+        )
+    caveats = list(dict.fromkeys(c for row in infos["caveats"] if row is not None for c in row))
+    last_run = runs["finished_at"].max() if not runs.empty else None
+    return html.Div(
+        [
+            *components.page_notices(data, problems),
+            html.H1("Data & sources"),
+            html.P(
+                [
+                    f"Data version {data.version()}; last successful load "
+                    f"{str(last_run)[:19] if last_run is not None else 'never'}. Every figure "
+                    "keeps its status (VERIFIED: read as written in a public copy; DERIVED: "
+                    "arithmetic on verified figures; UNVERIFIED: not found in a readable source) "
+                    "and its source. The ",
+                    html.Code("/api/v1/<dataset>.csv"),
+                    " downloads take the same filters as the pages (",
+                    html.Code("from, to, year, measure, period, release, state, kinds"),
+                    "); ",
+                    html.A("the catalogue", href="/api/v1/datasets.json"),
+                    " lists them.",
+                ],
+                className="lede",
+            ),
+            html.Section(
+                [
+                    html.H2("Methodology: read before comparing"),
+                    html.Ul([html.Li(c) for c in caveats], className="methodology"),
+                ],
+                id="methodology",
+            ),
+            html.H2("Published datasets"),
+            *cards,
+            _trace_section(files),
+            html.Section(
+                [
+                    html.H2(f"Sources ({len(sources)})"),
+                    html.P(
+                        [
+                            "Full citations. ",
+                            components.download_links("sources", what="sources"),
+                        ]
+                    ),
+                    *[_source_entry(r) for r in sources.itertuples(index=False)],
+                ],
+                id="sources",
+            ),
+        ],
+        className="page page-sources",
+    )

@@ -1,0 +1,289 @@
+"""Journeys in real headless Chromium (Debian's), with every request beyond 127.0.0.1 aborted."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from sqlalchemy import Engine
+
+from dashboard import queries
+from dashboard.datasets import DATASETS, Filters, neutralise
+from dashboard.screenshots import NetworkLog, browser, wait_for_charts
+from db.engine import make_engine
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["/", "/trends", "/trends?state=TX", "/estimates", "/gc-armas", "/sources", "/status"]
+SERVE = (
+    "import sys\n"
+    "from dashboard.app import create_app\n"
+    "from db.settings import Settings\n"
+    "app = create_app(Settings.from_env({'DATABASE_URL': sys.argv[1]}))\n"
+    "app.run(host='127.0.0.1', port=int(sys.argv[2]))\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def database(loaded_db_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("browser") / "ironriver.sqlite"
+    shutil.copy(loaded_db_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def base_url(database: str) -> Iterator[str]:
+    """The app in its own process on a free loopback port, over a copy of the loaded database."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, database, str(port)],
+        cwd=ROOT,
+        env={**os.environ, "IRONRIVER_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "dashboard did not start: "
+                        + (process.stderr.read() or b"").decode()[-2000:]  # type: ignore[union-attr]
+                    ) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# Module scope: Playwright's sync API keeps an event loop on this thread while the browser lives,
+# and Dash layouts run through asgiref when it is installed, which refuses a running loop.
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with browser() as instance:
+        yield instance
+
+
+@pytest.fixture
+def context(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def open_page(context: Any, base_url: str) -> Iterator[Any]:
+    """Opens a path and waits for its charts; every page's network log must stay clean."""
+    logs: list[tuple[str, NetworkLog]] = []
+
+    def opener(path: str) -> Any:
+        page = context.new_page()
+        log = NetworkLog()
+        log.watch(page)
+        logs.append((path, log))
+        page.goto(base_url + path, wait_until="networkidle")
+        wait_for_charts(page)
+        return page
+
+    yield opener
+    for path, log in logs:
+        assert log.external == [], f"{path} tried to reach the network: {log.external}"
+        assert log.failed == [], f"{path} had failed requests: {log.failed}"
+        assert log.errors == [], f"{path} logged errors: {log.errors}"
+
+
+@pytest.fixture
+def engine(database: str) -> Iterator[Engine]:
+    engine = make_engine(database, read_only=True)
+    yield engine
+    engine.dispose()
+
+
+def plot_data(page: Any, graph_id: str) -> list[dict[str, Any]]:
+    return page.evaluate(
+        """id => document.querySelector('#' + id + ' .js-plotly-plot').data.map(t => ({
+            type: t.type, name: t.name, geojson: t.geojson, showscale: t.showscale,
+            locations: t.locations ? Array.from(t.locations) : null,
+            z: t.z ? Array.from(t.z) : null}))""",
+        graph_id,
+    )
+
+
+def coloured(page: Any, country: str) -> dict[str, float]:
+    """The states a country's choropleth colours, with their values (grey ones excluded)."""
+    for trace in plot_data(page, "map-graph"):
+        ours = trace["type"] == "choropleth" and f"/{country}." in trace["geojson"]
+        if ours and trace["showscale"] is not False:
+            return dict(zip(trace["locations"], trace["z"], strict=True))
+    return {}
+
+
+def wait_for_query(page: Any, text: str) -> None:
+    page.wait_for_function("t => window.location.search.includes(t)", arg=text, timeout=15_000)
+
+
+def trace_key(engine: Engine) -> str:
+    return "traces." + queries.trace_files(engine)["checksum"].iloc[0][:12]
+
+
+# ---------------------------------------------------------------------------- journeys
+
+
+def test_map_draws_both_choropleths_offline(open_page: Any) -> None:
+    page = open_page("/")
+    paths = page.locator(".choroplethlayer path").count()
+    assert paths >= 52 + 32
+    assert coloured(page, "us") and coloured(page, "mx")
+    assert "no published figure" in page.inner_text("#map-summary")
+
+
+def test_year_slider_and_play_change_the_trace_file_view(open_page: Any, engine: Engine) -> None:
+    key = trace_key(engine)
+    page = open_page(f"/?us={key}&mx={key}&year=2014")
+    before = coloured(page, "mx")
+    assert set(before) == {"28", "02", "26"}  # the sample's 2014 recoveries
+    thumb = page.locator("#map-year [role=slider]")
+    thumb.focus()
+    page.keyboard.press("ArrowRight")
+    wait_for_query(page, "year=2015")
+    page.wait_for_function(
+        "() => document.querySelector('#map-summary').innerText.includes('Michoacán')"
+    )
+    assert set(coloured(page, "mx")) == {"16", "09"}
+    page.click("#map-play")
+    wait_for_query(page, "year=2016")
+    page.click("#map-play")  # pause again
+
+
+def test_clicking_texas_opens_its_trend(open_page: Any) -> None:
+    page = open_page("/")
+    box = page.evaluate(
+        """() => {
+            const path = [...document.querySelectorAll('.choroplethlayer path')]
+                .find(p => p.__data__ && p.__data__.loc === 'TX');
+            const r = path.getBoundingClientRect();
+            return {x: r.x, y: r.y, width: r.width, height: r.height};
+        }"""
+    )
+    # The panhandle: inside Texas, away from its label and the corridor lines.
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.12)
+    page.wait_for_url("**/trends?state=TX**", timeout=15_000)
+    page.wait_for_function(
+        "() => document.querySelector('#trends-title') &&"
+        " document.querySelector('#trends-title').innerText.includes('Texas')"
+    )
+    wait_for_charts(page)
+    assert page.locator("#trends-graph .main-svg").count() > 0
+
+
+def test_downloaded_csv_equals_the_rows_the_map_draws(
+    open_page: Any, engine: Engine, base_url: str
+) -> None:
+    page = open_page("/")
+    link = page.locator("#map-us-footer a", has_text="Download CSV")
+    href = link.get_attribute("href")
+    with page.expect_download() as download:
+        link.click()
+    body = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(body)))
+    header, rows = rows[0], rows[1:]
+    name = urlsplit(href).path.rsplit("/", 1)[-1].removesuffix(".csv")
+    assert download.value.suggested_filename.startswith(f"ironriver-{name}-")
+    expected = DATASETS[name].query(
+        engine, Filters.from_args(dict(parse_qsl(urlsplit(href).query)))
+    )
+    assert rows == [
+        ["" if v is None or v != v else str(neutralise(v)) for v in r]
+        for r in expected.itertuples(index=False)
+    ]
+    drawn = {
+        r[header.index("geo_code")]: float(r[header.index("value")])
+        for r in rows
+        if r[header.index("geo_level")] == "us_state" and r[header.index("value")]
+    }
+    assert coloured(page, "us") == drawn
+
+
+def test_a_permalink_reopens_the_same_view(open_page: Any, context: Any) -> None:
+    page = open_page("/")
+    page.get_by_label("Share of the period's total").check()
+    wait_for_query(page, "measure=share")
+    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
+    page.wait_for_timeout(300)
+    summary, drawn = page.inner_text("#map-summary"), coloured(page, "us")
+    link = page.input_value("#map-permalink")
+    assert link == page.url
+    page.click("#map-copy")
+    page.wait_for_function("() => document.querySelector('#map-copy-status').innerText !== ''")
+    assert page.inner_text("#map-copy-status") in ("Link copied.", "Select the link and copy it.")
+
+    again = open_page(urlsplit(link).path + "?" + urlsplit(link).query)
+    assert again.inner_text("#map-summary") == summary
+    assert coloured(again, "us") == drawn
+    assert again.get_by_label("Share of the period's total").is_checked()
+
+
+def test_trend_event_kinds_live_in_the_url(open_page: Any) -> None:
+    page = open_page("/trends?kinds=gc_armas")
+    page.get_by_label("Court cases").check()
+    wait_for_query(page, "kinds=gc_armas%2Clegal")
+    link = page.input_value("#trends-permalink")
+    again = open_page(urlsplit(link).path + "?" + urlsplit(link).query)
+    assert again.get_by_label("Court cases").is_checked()
+    assert again.get_by_label("GC-Armas").is_checked()
+    assert not again.get_by_label("Funding").is_checked()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_works_with_the_network_off(open_page: Any, path: str) -> None:
+    page = open_page(path)
+    assert page.locator("h1").count() >= 1
+    # `open_page` asserts no request left 127.0.0.1, none failed, and nothing was logged.
+
+
+def test_map_controls_are_reachable_by_keyboard(open_page: Any, engine: Engine) -> None:
+    key = trace_key(engine)
+    page = open_page(f"/?us={key}&mx={key}")
+    reached = []
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate(
+                "() => { const e = document.activeElement;"
+                " return (e.id || '') + '|' + (e.getAttribute('role') || '') + '|' + e.tagName; }"
+            )
+        )
+    joined = " ".join(reached)
+    for wanted in ("map-us|", "map-mx|", "|INPUT", "map-play|", "|slider|"):
+        assert wanted in joined, (wanted, reached)
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
