@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         engine=make_engine(settings.database_url, read_only=True),
         cache=cache,
         export_max_rows=settings.export_max_rows,
+        stale_after_days=settings.stale_after_days,
     )
     server.register_blueprint(api)
     _serve_boundaries(server)

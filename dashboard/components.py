@@ -124,8 +124,42 @@ def chart_footer(
 ) -> html.Div:
     """Source line and the downloads of exactly these rows, under a chart."""
     return html.Div(
-        [source_line(rows, sources, dataset=dataset), download_links(dataset, filters, what)],
+        [
+            source_line(rows, sources, dataset=dataset),
+            stale_notice(dataset),
+            download_links(dataset, filters, what),
+        ],
         className="chart-footer",
+    )
+
+
+def stale_notice(dataset: str) -> html.P | None:
+    """A warning under a chart whose source has not been refreshed within the stale limit."""
+    from dashboard import queries
+    from dashboard.data import current
+
+    data = current()
+    freshness = data.cached(
+        "freshness", lambda: queries.source_freshness(data.engine, data.stale_after_days)
+    )
+    row = freshness[(freshness["dataset"] == dataset) & freshness["stale"]]
+    if row.empty:
+        return None
+    record = row.iloc[0]
+    when = (
+        f"last refreshed {record['age_days']:.0f} days ago"
+        if record["age_days"] is not None and pd.notna(record["age_days"])
+        else "never loaded successfully"
+    )
+    return html.P(
+        [
+            html.Span("STALE", className="badge badge-stale"),
+            f" Source {record['source']} {when} (limit {data.stale_after_days} days); see ",
+            dcc.Link("Status", href="/status"),
+            ".",
+        ],
+        className="stale-notice",
+        role="status",
     )
 
 

@@ -25,6 +25,7 @@ class AppData:
     engine: Engine
     cache: Cache
     export_max_rows: int
+    stale_after_days: int = 30
     _version: tuple[float, str] = field(default=(0.0, ""))
 
     def version(self) -> str:

@@ -549,3 +549,61 @@ def recent_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
     frame = _read(engine, query)
     frame["status"] = frame["status"].map(lambda s: getattr(s, "value", s))
     return frame
+
+
+def source_freshness(
+    engine: Engine, stale_after_days: int, now: dt.datetime | None = None
+) -> pd.DataFrame:
+    """Per embedded source: last successful run (a load, or a check that found it unchanged),
+    its age, the rows of its last load, failures since, and whether it is stale."""
+    runs = _read(
+        engine,
+        select(
+            EtlRun.id,
+            EtlRun.source,
+            EtlRun.status,
+            EtlRun.finished_at,
+            EtlRun.rows_loaded,
+            EtlRun.error,
+        )
+        .where(EtlRun.kind == "embedded")
+        .order_by(EtlRun.id),
+    )
+    datasets = _read(
+        engine, select(DatasetInfo.name.label("dataset"), DatasetInfo.source_module.label("source"))
+    )
+    now = now or dt.datetime.now(dt.UTC)
+    runs["status"] = runs["status"].map(lambda s: getattr(s, "value", s))
+    runs["finished_at"] = pd.to_datetime(runs["finished_at"], utc=True)
+    records = []
+    for source, group in runs.groupby("source", sort=True):
+        ok = group[group.status.isin([RunStatus.LOADED.value, RunStatus.SKIPPED.value])]
+        loaded = group[group.status == RunStatus.LOADED.value]
+        last_ok_id = ok["id"].max() if not ok.empty else -1
+        failures = group[(group.status == RunStatus.FAILED.value) & (group["id"] > last_ok_id)]
+        last_success = ok["finished_at"].max() if not ok.empty else pd.NaT
+        age = (now - last_success).total_seconds() / 86400 if pd.notna(last_success) else None
+        records.append(
+            {
+                "source": source,
+                "last_success": last_success,
+                "age_days": None if age is None else round(age, 1),
+                "rows": int(loaded["rows_loaded"].iloc[-1]) if not loaded.empty else None,
+                "failures_since": len(failures),
+                "last_error": failures["error"].iloc[-1] if not failures.empty else None,
+                "stale": age is None or age > stale_after_days,
+            }
+        )
+    frame = pd.DataFrame(
+        records,
+        columns=[
+            "source",
+            "last_success",
+            "age_days",
+            "rows",
+            "failures_since",
+            "last_error",
+            "stale",
+        ],
+    )
+    return frame.merge(datasets, on="source", how="left")

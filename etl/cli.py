@@ -191,16 +191,38 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
 
 @etl.command("status")
 @click.option("--limit", default=20, show_default=True, help="How many recent runs to show.")
+@click.option(
+    "--check", is_flag=True, help="Exit 1 when a source is stale or failing (for monitoring)."
+)
 @pass_context
-def etl_status(context: Context, limit: int) -> None:
-    """The most recent ETL runs and their outcome."""
-    from etl.status import recent_runs
+def etl_status(context: Context, limit: int, check: bool) -> None:
+    """Freshness of every source and the most recent ETL runs with their outcome."""
+    from dashboard.queries import recent_runs, source_freshness
 
-    runs = recent_runs(context.upgraded_engine(), limit)
-    if runs.empty:
+    engine = context.upgraded_engine()
+    freshness = source_freshness(engine, context.settings.stale_after_days)
+    if freshness.empty:
         click.echo("no ETL runs yet: run `ironriver etl run`")
-        return
-    click.echo(runs.to_string(index=False))
+        sys.exit(1 if check else 0)
+    shown = freshness.assign(
+        state=freshness["stale"].map({True: "STALE", False: "fresh"}),
+        last_success=freshness["last_success"].astype(str).str[:19],
+    )
+    columns = [
+        "source",
+        "state",
+        "last_success",
+        "age_days",
+        "rows",
+        "failures_since",
+        "last_error",
+    ]
+    click.echo(f"sources (stale after {context.settings.stale_after_days} days):")
+    click.echo(shown[columns].fillna("").to_string(index=False))
+    click.echo("\nrecent runs:")
+    click.echo(recent_runs(engine, limit).fillna("").to_string(index=False))
+    if check and (freshness["stale"].any() or (freshness["failures_since"] > 0).any()):
+        sys.exit(1)
 
 
 @cli.command("datasets")

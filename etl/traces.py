@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import ctypes
 import datetime as dt
 import hashlib
 import logging
+import multiprocessing
+import os
+import pickle
 import re
+import signal
+import sys
+import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -251,14 +260,14 @@ def _shown_name(name: str) -> str:
 # ---------------------------------------------------------------------------- value lookups
 
 
-class _Lookup(dict[str, Any]):
+class _Lookup(dict[Any, Any]):
     """Raw cell text -> parsed value, computed once per distinct text (up to CACHE_LIMIT texts)."""
 
-    def __init__(self, compute: Callable[[str], Any]) -> None:
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
         super().__init__()
         self.compute = compute
 
-    def __missing__(self, key: str) -> Any:
+    def __missing__(self, key: Any) -> Any:
         value = self.compute(key)
         if len(self) < CACHE_LIMIT:
             self[key] = value
@@ -349,6 +358,10 @@ def _integer(raw: str) -> Any:
     return int(text) if _INTEGER.fullmatch(text) else None
 
 
+def _optional_text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
 def _show(text: str) -> str:
     """A cell of an allow-listed column quoted for a reason text, cut short."""
     text = text.strip()
@@ -411,9 +424,10 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
                 )
                 .returning(TraceFile.id)
             ).scalar_one()
-            loader = _FileLoader(connection, header, file_id, run_id, file_name)
+            parallel = _can_fork() and path.stat().st_size >= PARALLEL_MIN_BYTES
+            loader = _FileLoader(connection, header, file_id, run_id, file_name, parallel=parallel)
             loader.load(reader)
-            refresh_aggregates(connection, file_id)
+            loader.write_aggregates()
             finish_run(
                 connection,
                 run_id,
@@ -513,27 +527,393 @@ def describe_error(error: BaseException) -> str:
     return type(error).__name__
 
 
+# ---------------------------------------------------------------------------- parsing
+
+
+@dataclass
+class _Batch:
+    """A stretch of the file, read and checked: good rows ready to insert, and bad rows."""
+
+    rows: list[tuple[Any, ...]]  # in _INSERT_COLUMNS order
+    lines: list[int]  # the line each good row starts on
+    values: list[Any]  # each good row's allow-listed cells, should it be rejected later
+    rejects: list[tuple[int, str, tuple[str, ...] | None]]  # line, reason, cells
+    rows_read: int  # rows read from the start of the file to the end of this batch
+    line: int  # the line of the last row read
+    counts: _AggregateCounts | None = None  # on the last batch only: every good row sent
+
+
+class _Progress:
+    """The line the parser is reading, for the "near line N" of a failure."""
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line = 0
+
+
+def _parse(
+    reader: Iterator[list[str]],
+    header: _Header,
+    file_id: int,
+    postgres: bool,
+    batch_rows: int,
+    progress: _Progress,
+) -> Iterator[_Batch]:
+    """Check every row after the header; yield good and bad rows in batches of `batch_rows`.
+
+    Pure work on the text: it touches no database, so it can run in a worker process. Rows
+    whose trace number is already in the database are told apart later, by the inserter.
+    """
+    # One long loop on purpose: per-row function calls would cost more than the checks.
+    width = header.width
+    pad = not all(header.present)
+    pick = itemgetter(*header.indices)
+    today = dt.datetime.now(dt.UTC).date().toordinal()
+    dates = _date_lookup(as_text=not postgres)
+    countries = _Lookup(_country)
+    mx_states = _Lookup(mx_state_code)
+    us_states = _Lookup(_blank_or(us_state_code))
+    firearms = _Lookup(firearm_type_code)
+    categories = _Lookup(source_category_code)
+    integers = _Lookup(_integer)
+    texts = _Lookup(_optional_text)
+    pending: list[tuple[Any, ...]] = []
+    pending_lines: list[int] = []
+    pending_values: list[tuple[str, ...]] = []
+    rejects: list[tuple[int, str, tuple[str, ...] | None]] = []
+    counts = _AggregateCounts()
+    rows_read = 0
+
+    def reject(line: int, reason: str, values: tuple[str, ...] | None) -> None:
+        rejects.append((line, reason, values))
+
+    seen: set[str] = set()  # trace numbers of the current batch; earlier batches are in the DB
+    max_tn = MAX_LENGTHS["trace_number"]
+    max_city = MAX_LENGTHS["recovery_city"]
+    max_manufacturer = MAX_LENGTHS["manufacturer"]
+    max_caliber = MAX_LENGTHS["caliber"]
+    max_country = MAX_LENGTHS["country_of_manufacture"]
+    # csv counts physical lines, so a quoted newline still gives the right number.
+    line_num = reader.line_num  # type: ignore[attr-defined]
+    line = line_num
+
+    for row in reader:
+        line = line_num + 1
+        line_num = reader.line_num  # type: ignore[attr-defined]
+        progress.line = line
+        if not row:
+            continue
+        rows_read += 1
+        if len(rejects) >= batch_rows:  # a file of nothing but bad rows stays bounded too
+            counts.add(pending)
+            yield _Batch(pending, pending_lines, pending_values, rejects, rows_read - 1, line)
+            pending, pending_lines, pending_values, rejects = [], [], [], []
+            seen.clear()
+        if len(row) != width and (len(row) < width or any(cell.strip() for cell in row[width:])):
+            # A row whose cells do not line up may carry a sensitive value in an allowed column.
+            cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
+            reject(line, f"row has {cells}, the header has {width}", None)
+            continue
+        if pad:
+            row.append("")
+        values = pick(row)
+        (
+            tn,
+            r_date,
+            r_country,
+            r_state,
+            city,
+            f_type,
+            maker,
+            calibre,
+            made_in,
+            category,
+            s_state,
+            p_date,
+            ttc,
+        ) = values
+        tn = tn.strip()
+        if not tn:
+            reject(line, "trace_number is blank", values)
+            continue
+        if len(tn) > max_tn:
+            reject(line, f"trace_number longer than {max_tn} characters", values)
+            continue
+        recovered = dates[r_date]
+        if not recovered:
+            if recovered is None:
+                reject(
+                    line,
+                    f"bad recovery_date {_show(r_date)}: not a real YYYY-MM-DD or DD/MM/YYYY date",
+                    values,
+                )
+            else:
+                reject(line, "recovery_date is blank", values)
+            continue
+        if recovered[2] > today:
+            reject(line, f"recovery_date {recovered[0]} is in the future", values)
+            continue
+        country = countries[r_country]
+        if country is None:
+            reject(
+                line,
+                f"recovery_country {_show(r_country)} is not MX: only recoveries in Mexico load",
+                values,
+            )
+            continue
+        state = mx_states[r_state]
+        if state is None:
+            if r_state.strip():
+                reject(line, f"unknown Mexican state {_show(r_state)} in recovery_state", values)
+            else:
+                reject(line, "recovery_state is blank", values)
+            continue
+        firearm = firearms[f_type]
+        if firearm is None:
+            reject(line, f"unknown firearm_type {_show(f_type)}", values)
+            continue
+        source = categories[category]
+        if source is None:
+            reject(line, f"unknown source_category {_show(category)}", values)
+            continue
+        us_state = us_states[s_state]
+        if us_state is None:
+            reject(line, f"unknown source_state {_show(s_state)}: not a US state code", values)
+            continue
+        if us_state is BLANK:
+            us_state = None
+        elif source not in US_SOURCED:
+            article = "an" if source[0] in "aeiou" else "a"
+            reject(line, f"source_state {_show(s_state)} given for {article} {source} row", values)
+            continue
+        purchased = dates[p_date]
+        if purchased is None:
+            reject(
+                line,
+                f"bad purchase_date {_show(p_date)}: not a real YYYY-MM-DD or DD/MM/YYYY date",
+                values,
+            )
+            continue
+        if purchased and purchased[2] > recovered[2]:
+            reject(
+                line,
+                f"purchase_date {purchased[0]} is after recovery_date {recovered[0]}",
+                values,
+            )
+            continue
+        days = integers[ttc]
+        if days is None:
+            reject(line, f"time_to_crime_days {_show(ttc)} is not a whole number", values)
+            continue
+        if days is BLANK:
+            days = recovered[2] - purchased[2] if purchased else None
+        elif days < 0:
+            reject(line, f"negative time_to_crime_days {days}", values)
+            continue
+        elif days > MAX_TTC_DAYS:
+            reject(line, f"time_to_crime_days {days} is over {MAX_TTC_DAYS} (150 years)", values)
+            continue
+        # One shared object per distinct text: cheaper to send to the inserter and to bind.
+        city = texts[city]
+        maker = texts[maker]
+        calibre = texts[calibre]
+        made_in = texts[made_in]
+        if (
+            (city and len(city) > max_city)
+            or (maker and len(maker) > max_manufacturer)
+            or (calibre and len(calibre) > max_caliber)
+            or (made_in and len(made_in) > max_country)
+        ):
+            reject(line, "a text field is longer than its column allows", values)
+            continue
+        if tn in seen:
+            reject(line, f"duplicate trace_number {_show(tn)} within this file", values)
+            continue
+        seen.add(tn)
+        pending.append(
+            (
+                file_id,
+                tn,
+                recovered[0],
+                recovered[1],
+                country,
+                state,
+                city,
+                firearm,
+                maker,
+                calibre,
+                made_in,
+                source,
+                us_state,
+                purchased[0] if purchased else None,
+                days,
+            )
+        )
+        pending_lines.append(line)
+        pending_values.append(values)
+        if len(pending) >= batch_rows:
+            counts.add(pending)
+            yield _Batch(pending, pending_lines, pending_values, rejects, rows_read, line)
+            pending, pending_lines, pending_values, rejects = [], [], [], []
+            seen.clear()
+    counts.add(pending)
+    yield _Batch(pending, pending_lines, pending_values, rejects, rows_read, line, counts)
+
+
+class ParserDied(RuntimeError):
+    """The parsing process ended without sending its result."""
+
+
+@dataclass
+class _Failure:
+    """What the parsing process sends instead of a batch when reading the file fails."""
+
+    error: BaseException
+    line: int
+
+
+# A file at least this big is parsed in a forked process while this one inserts (2 cores);
+# for a smaller file, starting a process would cost more than it saves.
+PARALLEL_MIN_BYTES = 0
+
+
+def _can_fork() -> bool:
+    """A worker is forked only where that is cheap and safe: Linux-like, 2+ CPUs, one thread."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cpus or 1) > 1 and threading.active_count() == 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A killed loader must not leave its parser behind (it shares the writer lock's file)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _portable(error: BaseException) -> BaseException:
+    try:
+        pickle.dumps(error)
+    except Exception:
+        return RuntimeError(f"{type(error).__name__} in the parsing process")
+    return error
+
+
+# Cells of a row travel to the inserter as one string (a tuple of 13 costs it 3x as much to
+# unpickle); they are only unpacked for the rare row the database then rejects.
+_SEPARATOR = "\x1f"
+
+
+def _pack(values: tuple[str, ...]) -> tuple[str, ...] | str:
+    text = _SEPARATOR.join(values)
+    return text if text.count(_SEPARATOR) == len(values) - 1 else values
+
+
+def _unpack(values: tuple[str, ...] | str) -> tuple[str, ...]:
+    return tuple(values.split(_SEPARATOR)) if isinstance(values, str) else values
+
+
+def _parse_worker(
+    send: Any,
+    reader: Iterator[list[str]],
+    header: _Header,
+    file_id: int,
+    postgres: bool,
+    batch_rows: int,
+    parent: int,
+) -> None:
+    _die_with_parent(parent)
+    progress = _Progress()
+    try:
+        for batch in _parse(reader, header, file_id, postgres, batch_rows, progress):
+            batch.values = list(map(_pack, batch.values))
+            send.send(batch)
+    except BrokenPipeError:  # the loader is gone: nobody to tell
+        return
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            send.send(_Failure(_portable(error), progress.line))
+    finally:
+        send.close()
+
+
+def _parse_in_worker(
+    reader: Iterator[list[str]],
+    header: _Header,
+    file_id: int,
+    postgres: bool,
+    batch_rows: int,
+    progress: _Progress,
+) -> Iterator[_Batch]:
+    """`_parse` run in a forked process, its batches received here as this process inserts.
+
+    The fork inherits the open reader where the header left it. At most one batch waits in
+    the pipe while the next is parsed, so memory stays bounded.
+    """
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_parse_worker,
+        args=(send, reader, header, file_id, postgres, batch_rows, os.getpid()),
+        name="ironriver-trace-parser",
+        daemon=True,
+    )
+    worker.start()
+    send.close()
+    try:
+        while True:
+            try:
+                message = receive.recv()
+            except EOFError:
+                worker.join(5)
+                raise ParserDied(
+                    f"the parsing process ended without a result (exit code {worker.exitcode})"
+                ) from None
+            if isinstance(message, _Failure):
+                progress.line = message.line
+                raise message.error
+            yield message
+            if message.counts is not None:
+                return
+    finally:
+        receive.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+
+
 class _FileLoader:
-    """Reads the rows of one file, sets bad ones aside and inserts good ones in batches."""
+    """Inserts the checked rows of one file in batches and records the bad ones with reasons."""
 
     def __init__(
-        self, connection: Connection, header: _Header, file_id: int, run_id: int, file_name: str
+        self,
+        connection: Connection,
+        header: _Header,
+        file_id: int,
+        run_id: int,
+        file_name: str,
+        *,
+        parallel: bool = False,
     ) -> None:
         self.connection = connection
         self.header = header
         self.file_id = file_id
         self.run_id = run_id
         self.file_name = file_name
+        self.parallel = parallel
         self.postgres = connection.dialect.name == "postgresql"
         self.line = 0
         self.rows_read = 0
         self.rows_loaded = 0
         self.rows_rejected = 0
         self.rows_duplicate = 0
-        self._pending: list[tuple[Any, ...]] = []
-        self._pending_lines: list[int] = []
-        self._pending_values: list[tuple[str, ...]] = []
         self._rejects: list[dict[str, Any]] = []
+        self._counts = _AggregateCounts()
+        self._dropped = _AggregateCounts()  # rows the parser counted but the database refused
         placeholder = "%s" if connection.dialect.paramstyle in ("format", "pyformat") else "?"
         self._insert_sql = (
             f"INSERT INTO {Trace.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
@@ -561,194 +941,28 @@ class _FileLoader:
             self._write_rejects()
 
     def load(self, reader: Iterator[list[str]]) -> None:
-        # One long loop on purpose: per-row function calls would cost more than the checks.
-        header = self.header
-        width = header.width
-        pad = not all(header.present)
-        pick = itemgetter(*header.indices)
-        today = dt.datetime.now(dt.UTC).date().toordinal()
-        dates = _date_lookup(as_text=not self.postgres)
-        countries = _Lookup(_country)
-        mx_states = _Lookup(mx_state_code)
-        us_states = _Lookup(_blank_or(us_state_code))
-        firearms = _Lookup(firearm_type_code)
-        categories = _Lookup(source_category_code)
-        integers = _Lookup(_integer)
-        reject = self.reject
-        pending = self._pending
-        pending_lines = self._pending_lines
-        pending_values = self._pending_values
-        seen: set[str] = set()  # trace numbers of the current batch; earlier batches are in the DB
-        file_id = self.file_id
-        max_tn = MAX_LENGTHS["trace_number"]
-        max_city = MAX_LENGTHS["recovery_city"]
-        max_manufacturer = MAX_LENGTHS["manufacturer"]
-        max_caliber = MAX_LENGTHS["caliber"]
-        max_country = MAX_LENGTHS["country_of_manufacture"]
-        line_num = 1  # csv counts physical lines, so a quoted newline still gives the right number
-
-        for row in reader:
-            line = line_num + 1
-            line_num = reader.line_num  # type: ignore[attr-defined]
-            self.line = line
-            if not row:
-                continue
-            self.rows_read += 1
-            if len(row) != width and (
-                len(row) < width or any(cell.strip() for cell in row[width:])
-            ):
-                # A row whose cells do not line up may carry a sensitive value in an allowed column.
-                cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
-                reject(line, f"row has {cells}, the header has {width}", None)
-                continue
-            if pad:
-                row.append("")
-            values = pick(row)
-            (
-                tn,
-                r_date,
-                r_country,
-                r_state,
-                city,
-                f_type,
-                maker,
-                calibre,
-                made_in,
-                category,
-                s_state,
-                p_date,
-                ttc,
-            ) = values
-            tn = tn.strip()
-            if not tn:
-                reject(line, "trace_number is blank", values)
-                continue
-            if len(tn) > max_tn:
-                reject(line, f"trace_number longer than {max_tn} characters", values)
-                continue
-            recovered = dates[r_date]
-            if not recovered:
-                if recovered is None:
-                    reject(
-                        line,
-                        f"bad recovery_date {_show(r_date)}: not a real YYYY-MM-DD or DD/MM/YYYY date",
-                        values,
-                    )
-                else:
-                    reject(line, "recovery_date is blank", values)
-                continue
-            if recovered[2] > today:
-                reject(line, f"recovery_date {recovered[0]} is in the future", values)
-                continue
-            country = countries[r_country]
-            if country is None:
-                reject(
-                    line,
-                    f"recovery_country {_show(r_country)} is not MX: only recoveries in Mexico load",
-                    values,
-                )
-                continue
-            state = mx_states[r_state]
-            if state is None:
-                if r_state.strip():
-                    reject(
-                        line, f"unknown Mexican state {_show(r_state)} in recovery_state", values
-                    )
-                else:
-                    reject(line, "recovery_state is blank", values)
-                continue
-            firearm = firearms[f_type]
-            if firearm is None:
-                reject(line, f"unknown firearm_type {_show(f_type)}", values)
-                continue
-            source = categories[category]
-            if source is None:
-                reject(line, f"unknown source_category {_show(category)}", values)
-                continue
-            us_state = us_states[s_state]
-            if us_state is None:
-                reject(line, f"unknown source_state {_show(s_state)}: not a US state code", values)
-                continue
-            if us_state is BLANK:
-                us_state = None
-            elif source not in US_SOURCED:
-                article = "an" if source[0] in "aeiou" else "a"
-                reject(
-                    line, f"source_state {_show(s_state)} given for {article} {source} row", values
-                )
-                continue
-            purchased = dates[p_date]
-            if purchased is None:
-                reject(
-                    line,
-                    f"bad purchase_date {_show(p_date)}: not a real YYYY-MM-DD or DD/MM/YYYY date",
-                    values,
-                )
-                continue
-            if purchased and purchased[2] > recovered[2]:
-                reject(
-                    line,
-                    f"purchase_date {purchased[0]} is after recovery_date {recovered[0]}",
-                    values,
-                )
-                continue
-            days = integers[ttc]
-            if days is None:
-                reject(line, f"time_to_crime_days {_show(ttc)} is not a whole number", values)
-                continue
-            if days is BLANK:
-                days = recovered[2] - purchased[2] if purchased else None
-            elif days < 0:
-                reject(line, f"negative time_to_crime_days {days}", values)
-                continue
-            elif days > MAX_TTC_DAYS:
-                reject(
-                    line, f"time_to_crime_days {days} is over {MAX_TTC_DAYS} (150 years)", values
-                )
-                continue
-            city = city.strip() or None
-            maker = maker.strip() or None
-            calibre = calibre.strip() or None
-            made_in = made_in.strip() or None
-            if (
-                (city and len(city) > max_city)
-                or (maker and len(maker) > max_manufacturer)
-                or (calibre and len(calibre) > max_caliber)
-                or (made_in and len(made_in) > max_country)
-            ):
-                reject(line, "a text field is longer than its column allows", values)
-                continue
-            if tn in seen:
-                reject(line, f"duplicate trace_number {_show(tn)} within this file", values)
-                continue
-            seen.add(tn)
-            pending.append(
-                (
-                    file_id,
-                    tn,
-                    recovered[0],
-                    recovered[1],
-                    country,
-                    state,
-                    city,
-                    firearm,
-                    maker,
-                    calibre,
-                    made_in,
-                    source,
-                    us_state,
-                    purchased[0] if purchased else None,
-                    days,
-                )
-            )
-            pending_lines.append(line)
-            pending_values.append(values)
-            if len(pending) >= BATCH_ROWS:
-                self.flush()
-                seen.clear()
+        """Parse (here or in a worker process) and insert every batch of the file."""
+        progress = _Progress()
+        parse = _parse_in_worker if self.parallel else _parse
+        batches = parse(reader, self.header, self.file_id, self.postgres, BATCH_ROWS, progress)
+        try:
+            for batch in batches:
+                self.rows_read = batch.rows_read
+                self.line = batch.line
+                for line, reason, values in batch.rejects:
+                    self.reject(line, reason, values)
+                self.flush(batch)
+                if batch.counts is not None:
+                    self._counts = batch.counts
                 if self.rows_read % 100_000 < BATCH_ROWS:
                     log.debug("%s: %d rows read", self.file_name, self.rows_read)
-        self.flush()
+        except BaseException:
+            # A failure while reading is at the parser's line; one while inserting, the batch's.
+            self.line = max(self.line, progress.line)
+            raise
+        finally:
+            batches.close()  # type: ignore[attr-defined]
+        self._counts.subtract(self._dropped)
         self.line = 0  # what fails from here on (aggregates, commit) is not at a line
 
     def _already_loaded(self, numbers: list[str]) -> dict[str, int]:
@@ -769,32 +983,39 @@ class _FileLoader:
             found.update(self.connection.exec_driver_sql(query, tuple(chunk)).tuples().all())
         return found
 
-    def flush(self) -> None:
-        rows = self._pending
+    def flush(self, batch: _Batch) -> None:
+        """Insert a batch's rows, but those whose trace number the database already has."""
+        rows = batch.rows
         if rows:
-            existing = self._already_loaded([row[1] for row in rows])
+            existing = self._already_loaded(list(map(_TRACE_NUMBER, rows)))
             if existing:
                 keep = []
-                for line, row, values in zip(
-                    self._pending_lines, rows, self._pending_values, strict=True
-                ):
+                dropped = []
+                for line, row, values in zip(batch.lines, rows, batch.values, strict=True):
                     owner = existing.get(row[1])
                     if owner is None:
                         keep.append(row)
-                    elif owner == self.file_id:
-                        self.reject(
-                            line, f"duplicate trace_number {_show(row[1])} within this file", values
-                        )
+                        continue
+                    dropped.append(row)
+                    if owner == self.file_id:
+                        reason = f"duplicate trace_number {_show(row[1])} within this file"
+                        self.reject(line, reason, _unpack(values))
                     else:
                         self.rows_duplicate += 1
+                self._dropped.add(dropped)
                 rows = keep
             if rows:
                 self._insert(rows)
                 self.rows_loaded += len(rows)
-        self._pending.clear()
-        self._pending_lines.clear()
-        self._pending_values.clear()
         self._write_rejects()
+
+    def write_aggregates(self) -> None:
+        """Replace this file's rows of trace_aggregates with the counts of what was inserted."""
+        table = TraceAggregate
+        self.connection.execute(delete(table).where(table.trace_file_id == self.file_id))
+        rows = self._counts.rows(self.file_id)
+        if rows:
+            self.connection.execute(insert(table), rows)
 
     def _write_rejects(self) -> None:
         if self._rejects:
@@ -815,6 +1036,86 @@ class _FileLoader:
 
 # ---------------------------------------------------------------------------- aggregates
 
+AGGREGATE_DIMENSIONS: tuple[str, ...] = (
+    "total",
+    "recovery_state",
+    "firearm_type",
+    "source_category",
+    "source_state",
+    "time_to_crime_band",
+)
+# Positions in an insert row (see _INSERT_COLUMNS) of what the aggregates count by.
+_YEAR = itemgetter(3)
+_YEAR_AND = {
+    "recovery_state": itemgetter(3, 5),
+    "firearm_type": itemgetter(3, 7),
+    "source_category": itemgetter(3, 11),
+}
+_DAYS = itemgetter(14)
+_TRACE_NUMBER = itemgetter(1)
+
+
+def ttc_band(days: int | None) -> str:
+    """The time-to-crime band of a number of days, the same as `refresh_aggregates` gives in SQL."""
+    if days is None:
+        return TTC_UNKNOWN_BAND
+    for limit, label in TTC_BANDS:
+        if days < limit:
+            return label
+    return TTC_TOP_BAND
+
+
+class _AggregateCounts:
+    """One file's inserted rows counted per year and dimension, batch by batch, as they go in.
+
+    The numbers `refresh_aggregates` gets in SQL, without scanning the file's rows once per
+    dimension after the load (a fifth of the load time at 1M rows). Memory is bounded by
+    years x keys, not by rows.
+    """
+
+    def __init__(self) -> None:
+        self.counters: dict[str, Counter[Any]] = {name: Counter() for name in AGGREGATE_DIMENSIONS}
+        self._bands = _Lookup(ttc_band)
+
+    def add(self, rows: list[tuple[Any, ...]]) -> None:
+        # Counter.update over map/zip counts in C; only source_state needs a per-row test.
+        counters = self.counters
+        years = list(map(_YEAR, rows))
+        counters["total"].update(years)
+        for dimension, pick in _YEAR_AND.items():
+            counters[dimension].update(map(pick, rows))
+        counters["source_state"].update(
+            (row[3], row[12]) for row in rows if row[12] is not None and row[11] in US_SOURCED
+        )
+        bands = map(self._bands.__getitem__, map(_DAYS, rows))
+        counters["time_to_crime_band"].update(zip(years, bands, strict=True))
+
+    def subtract(self, other: _AggregateCounts) -> None:
+        for dimension, counter in self.counters.items():
+            counter.subtract(other.counters[dimension])
+            self.counters[dimension] = +counter  # drops keys counted down to zero
+
+    def rows(self, trace_file_id: int) -> list[dict[str, Any]]:
+        """trace_aggregates rows, by dimension, year and key."""
+        rows: list[dict[str, Any]] = []
+        for dimension in AGGREGATE_DIMENSIONS:
+            counts = self.counters[dimension]
+            if dimension == "total":
+                items = sorted(((year, None), n) for year, n in counts.items())
+            else:
+                items = sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+            rows.extend(
+                {
+                    "trace_file_id": trace_file_id,
+                    "dimension": dimension,
+                    "year": year,
+                    "key": key,
+                    "firearms": firearms,
+                }
+                for (year, key), firearms in items
+            )
+        return rows
+
 
 def _ttc_band() -> Any:
     days = Trace.time_to_crime_days
@@ -826,7 +1127,11 @@ def _ttc_band() -> Any:
 
 
 def refresh_aggregates(connection: Connection, trace_file_id: int) -> None:
-    """Recount one file's traces per year and dimension into trace_aggregates, in SQL."""
+    """Recount one file's traces per year and dimension into trace_aggregates, in SQL.
+
+    The loader counts as it inserts instead (`_AggregateCounts`); this is the recount from the
+    stored rows, for repairs and for checking the loader's counts.
+    """
     connection.execute(delete(TraceAggregate).where(TraceAggregate.trace_file_id == trace_file_id))
     of_file = Trace.trace_file_id == trace_file_id
     dimensions: list[tuple[str, Any, tuple[Any, ...]]] = [

@@ -1,4 +1,4 @@
-"""Status: the most recent ETL runs (what `ironriver etl status` prints), newest first."""
+"""Status: how fresh each source is, and the most recent ETL runs (as `ironriver etl status`)."""
 
 import dash
 from dash import html
@@ -38,11 +38,48 @@ def layout(**other: object) -> html.Div:
         if not runs.empty
         else components.notice("No ETL runs yet: run `ironriver etl run`.", "warning")
     )
+    freshness = data.cached(
+        "freshness", lambda: queries.source_freshness(data.engine, data.stale_after_days)
+    ).copy()
+    stale = freshness[freshness["stale"]]
+    freshness["state"] = [
+        components.status_badge("STALE") if is_stale else "fresh" for is_stale in freshness["stale"]
+    ]
+    freshness["last_success"] = (
+        freshness["last_success"].astype(str).str[:19].replace({"NaT": "never"})
+    )
+    sources_table = components.table(
+        freshness,
+        [
+            ("source", "Source"),
+            ("dataset", "Dataset"),
+            ("state", "State"),
+            ("last_success", "Last successful run (UTC)"),
+            ("age_days", "Age (days)"),
+            ("rows", "Rows"),
+            ("failures_since", "Failures since"),
+            ("last_error", "Last error"),
+        ],
+        caption=f"Sources: stale after {data.stale_after_days} days without a successful run",
+    )
+    warning = (
+        components.notice(
+            f"{len(stale)} source(s) stale: {', '.join(stale['source'])}. Charts built on them "
+            "carry a STALE mark.",
+            "warning",
+        )
+        if not stale.empty
+        else None
+    )
     return html.Div(
         [
             *components.page_notices(data, problems),
             html.H1("Status"),
             html.P(f"Data version {data.version()}.", className="lede"),
+            warning,
+            html.H2("Sources"),
+            sources_table,
+            html.H2("Recent runs"),
             body,
         ],
         className="page page-status",
