@@ -111,8 +111,11 @@ def _read(engine: Engine, query: Select) -> pd.DataFrame:
 
 def _whole_numbers(values: pd.Series) -> pd.Series:
     """Counts stored as floats print as 17352, not 17352.0; NULL stays empty, never 0."""
-    return values.astype(object).map(
-        lambda v: None if pd.isna(v) else int(v) if float(v).is_integer() else float(v)
+    # Built as an object Series on purpose: pandas would infer float64 back from a `.map`.
+    return pd.Series(
+        [None if pd.isna(v) else int(v) if float(v).is_integer() else float(v) for v in values],
+        index=values.index,
+        dtype=object,
     )
 
 
@@ -169,7 +172,8 @@ def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) 
         if wanted is not None:
             query = query.where(column == wanted)
     frame = _read(engine, query)
-    frame["value"] = _whole_numbers(frame["value"])
+    for column in ("value", "year_start", "year_end"):
+        frame[column] = _whole_numbers(frame[column])
     frame["status"] = frame["status"].map(str)
     return frame
 
@@ -204,7 +208,7 @@ def estimates(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
     if filters.measure is not None:
         query = query.where(Estimate.question == filters.measure)
     frame = _read(engine, query)
-    for column in ("low", "central", "high"):
+    for column in ("low", "central", "high", "year_start", "year_end"):
         frame[column] = _whole_numbers(frame[column])
     frame["status"] = frame["status"].map(str)
     return frame

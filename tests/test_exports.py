@@ -108,3 +108,11 @@ def test_datasets_lists_every_catalogue_name(loaded_db_url):
     assert result.exit_code == 0
     for name in DATASETS:
         assert name in result.output
+
+
+@pytest.mark.parametrize("name", ["trace-totals", "source-states", "recovery-states", "estimates"])
+def test_whole_numbers_export_without_a_decimal_point(loaded_db_url, name):
+    _, output = _export(loaded_db_url, name)
+    cells = [cell for row in csv.reader(io.StringIO(output)) for cell in row]
+    assert not [cell for cell in cells if cell.endswith(".0") and cell[:-2].isdigit()]
+    assert "17352" in cells or name != "trace-totals"
