@@ -258,7 +258,7 @@ def _save(
         "http_status": response.status_code,
         "date_accessed": accessed.isoformat(timespec="seconds"),
     }
-    _write_atomically(meta_path(target), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomically(meta_path(target), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     record = FetchRecord(etag, last_modified, sha256, target)
     message = f"{source}: downloaded {size} bytes to {target}"
     log.info(message)
@@ -281,7 +281,8 @@ def _check_complete(response: requests.Response) -> None:
         raise _IncompleteBody(f"body incomplete: {received} of {announced} bytes")
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the whole new one, never half."""
     descriptor, partial_name = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".part"
     )

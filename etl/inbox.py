@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from db.models import RunStatus
+from etl.extract import write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _file_away(
     if not ok:
         # The reason is written first, so a file in failed/ always has one beside it.
         reason_file = target.with_name(target.name + REASON_SUFFIX)
-        _write_atomically(reason_file, f"{status.value}: {message}\n")
+        write_text_atomically(reason_file, f"{status.value}: {message}\n")
     # Same file system (failed/ and processed/ are inside the inbox), so the rename is atomic.
     os.rename(path, target)
     if ok:
@@ -126,14 +126,3 @@ def _free_name(folder: Path, name: str, when: dt.datetime) -> Path:
         counter += 1
         target = folder / f"{stamp}.{counter}-{name}"
     return target
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
