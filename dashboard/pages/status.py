@@ -31,7 +31,7 @@ def layout(**other: object) -> html.Div:
                 ("loaded", "Rows loaded"),
                 ("rejected", "Rejected"),
                 ("duplicate", "Duplicate"),
-                ("error", "Error"),
+                ("error", "Message"),
             ],
             caption=f"The {min(len(runs), RUNS_SHOWN)} most recent ETL runs",
         )
