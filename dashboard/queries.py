@@ -172,8 +172,8 @@ def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) 
         if wanted is not None:
             query = query.where(column == wanted)
     frame = _read(engine, query)
-    for column in ("value", "year_start", "year_end"):
-        frame[column] = _whole_numbers(frame[column])
+    for name in ("value", "year_start", "year_end"):
+        frame[name] = _whole_numbers(frame[name])
     frame["status"] = frame["status"].map(str)
     return frame
 

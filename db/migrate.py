@@ -40,3 +40,22 @@ def is_current(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision() == head
+
+
+def is_ready(database_url: str) -> bool:
+    """True when the database exists and is at the newest migration; never creates a file."""
+    from sqlalchemy.engine import make_url
+
+    from db.engine import make_engine
+
+    url = make_url(database_url)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).exists():
+        return False
+    engine = make_engine(database_url, read_only=True)
+    try:
+        return is_current(engine)
+    except Exception:  # unreachable server, wrong credentials: not ready, the caller says so
+        return False
+    finally:
+        engine.dispose()

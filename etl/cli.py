@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from db.engine import make_engine
-from db.migrate import is_current, upgrade
+from db.migrate import is_current, is_ready, upgrade
 from db.models import RunStatus
 from db.settings import Settings
 from etl import logs
@@ -41,6 +42,18 @@ class Context:
         if not is_current(self.engine):
             upgrade(self.engine)
         return self.engine
+
+    def reading(self) -> Engine:
+        """A read-only engine on a database that exists and is migrated, or a one-line error."""
+        if not is_ready(self.settings.database_url):
+            raise click.ClickException(
+                f"no Iron River database at {self._shown_url()}: "
+                "run `ironriver etl run` (or `make run`) first"
+            )
+        return make_engine(self.settings.database_url, read_only=True)
+
+    def _shown_url(self) -> str:
+        return make_url(self.settings.database_url).render_as_string(hide_password=True)
 
     @contextmanager
     def writing(self) -> Iterator[Engine]:
@@ -279,9 +292,7 @@ def export(
         filters = Filters.build(year_from=year_from, year_to=year_to)
     except InvalidRequest as error:
         raise click.UsageError(str(error)) from error
-    frame = DATASETS[name].query(
-        make_engine(context.settings.database_url, read_only=True), filters
-    )
+    frame = DATASETS[name].query(context.reading(), filters)
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         for chunk in write_rows(frame, fmt):
@@ -305,6 +316,7 @@ def export(
 @pass_context
 def serve(context: Context, host: str, port: int, workers: int, debug: bool) -> None:
     """Serve the dashboard (default http://127.0.0.1:8050)."""
+    context.reading().dispose()
     if workers > 1:
         # gunicorn takes over this process; each worker builds its own app from the environment.
         gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]

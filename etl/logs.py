@@ -30,3 +30,5 @@ def configure(level: str, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces its dialect at INFO on every schema check; only real migrations matter.
+    logging.getLogger("alembic.runtime.migration").setLevel(max(root.level, logging.WARNING))

@@ -20,7 +20,7 @@ VOLATILE_COLUMNS = {"loaded_at", "citation"}
 
 def _export(url: str, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["export", *args], env={"DATABASE_URL": url})
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
 def _stable(text: str) -> str:

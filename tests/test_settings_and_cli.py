@@ -62,3 +62,16 @@ def test_database_url_overrides_the_default():
 def test_settings_refuse_bad_values_naming_the_variable(env, value):
     with pytest.raises(ValueError, match=env):
         Settings.from_env({env: value})
+
+
+@pytest.mark.parametrize("command", [["export", "trace-totals"], ["serve", "--port", "1"]])
+def test_reading_commands_refuse_a_missing_database_in_one_line_without_creating_it(
+    tmp_path, command
+):
+    from click.testing import CliRunner
+
+    missing = tmp_path / "nowhere.sqlite"
+    result = CliRunner().invoke(cli, command, env={"DATABASE_URL": f"sqlite:///{missing}"})
+    assert result.exit_code == 1
+    assert "no Iron River database" in result.output and "Traceback" not in result.output
+    assert not missing.exists()
