@@ -249,7 +249,7 @@ def events(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
 
 
 def sources(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
-    """Every source record; `status` says whether it is a primary or a secondary copy."""
+    """Every source record; `status` says whether it is a PRIMARY document or a SECONDARY copy."""
     query: Select = select(
         Source.id.label("source_id"),
         Source.publisher,
@@ -264,18 +264,12 @@ def sources(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
         Source.source_type,
         Source.cites_source_id,
     ).order_by(Source.id)
-    return _read(engine, query)
+    frame = _read(engine, query)
+    frame["status"] = frame["source_type"].str.upper()
+    return frame
 
 
 # Trace datasets come from loaded files, never from published figures; each row says which file.
-TRACE_DIMENSIONS = {
-    "source_state": "source_state",
-    "recovery_state": "recovery_state",
-    "firearm_type": "firearm_type",
-    "time_to_crime_band": "time_to_crime_band",
-}
-
-
 def _trace_file_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Every row names its file: a loaded trace file is its own source, not a published figure."""
     frame["status"] = frame.pop("synthetic").map(lambda s: "SYNTHETIC" if s else "LOADED_FILE")
