@@ -92,3 +92,27 @@ def test_serve_with_workers_runs_gunicorn_processes_against_postgresql(loaded_po
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_db_backup_writes_a_consistent_copy_with_the_same_content(loaded_db_url, tmp_path):
+    import sqlite3
+
+    target = tmp_path / "backups" / "ironriver.sqlite"
+    result = CliRunner().invoke(
+        cli, ["db", "backup", str(target)], env={"DATABASE_URL": loaded_db_url}
+    )
+    assert result.exit_code == 0, result.output
+    assert not target.with_name(target.name + ".part").exists()
+    source = sqlite3.connect(loaded_db_url.removeprefix("sqlite:///"))
+    copy = sqlite3.connect(target)
+    for table in ("facts", "sources", "traces", "etl_runs", "alembic_version"):
+        query = f"SELECT * FROM {table} ORDER BY 1"
+        assert copy.execute(query).fetchall() == source.execute(query).fetchall(), table
+    assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_db_backup_on_postgresql_prints_the_pg_dump_command_and_exits_1():
+    url = "postgresql+psycopg://ironriver@db.example:5433/ironriver"
+    result = CliRunner().invoke(cli, ["db", "backup", "out.dump"], env={"DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "pg_dump --format=custom --file=out.dump --host=db.example --port=5433" in result.output
