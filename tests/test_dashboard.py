@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from dash import html
 from sqlalchemy import Engine, insert, select
@@ -332,7 +333,8 @@ def test_map_draws_exactly_the_rows_its_download_link_returns(app: Any, client: 
     response = client.get(href)
     assert response.status_code == 200
     header, rows = read_csv(response.data)
-    drawn = find(layout, "map-graph").figure
+    # Views are cached as plain dicts; a go.Figure reads them back the way plotly.js would.
+    drawn = go.Figure(find(layout, "map-graph").figure)
     coloured = next(t for t in drawn.data if t.type == "choropleth" and t.showscale is not False)
     from_csv = {
         r[header.index("geo_code")]: float(r[header.index("value")])

@@ -80,7 +80,8 @@ def _question_section(question: str, rows: pd.DataFrame, sources: pd.DataFrame) 
         )
         charts.append(
             dcc.Graph(
-                figure=figures.estimates_figure(group, sources=labels),
+                # A plain dict: the section is cached, and a pickled go.Figure re-validates.
+                figure=figures.estimates_figure(group, sources=labels).to_plotly_json(),
                 config=GRAPH_CONFIG,
                 id=f"estimates-{question}-{measure}",
             )
@@ -115,10 +116,13 @@ def layout(question: object = None, **other: object) -> html.Div:
         question = None
     shown = [question] if question else known
     search = f"?question={question}" if question else ""
-    sections = [
-        _question_section(str(q), data.dataset("estimates", Filters(measure=str(q))), sources)
-        for q in shown
-    ]
+    sections = data.memo(
+        f"estimates-sections:{tuple(shown)!r}",
+        lambda: [
+            _question_section(str(q), data.dataset("estimates", Filters(measure=str(q))), sources)
+            for q in shown
+        ],
+    )
     return html.Div(
         [
             *components.page_notices(data, problems),

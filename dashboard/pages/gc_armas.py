@@ -7,7 +7,7 @@ import pandas as pd
 from dash import Input, Output, dcc, html
 
 from dashboard import components, figures
-from dashboard.data import AppData, current
+from dashboard.data import AppData, current, memoized_view
 from dashboard.datasets import Filters
 
 dash.register_page(
@@ -93,6 +93,7 @@ def _dataset_infos(data: AppData) -> pd.DataFrame:
     return queries.dataset_infos(data.engine)
 
 
+@memoized_view("gc_armas")
 def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
     sources = data.dataset("sources")
     filters = Filters(kinds=kinds)

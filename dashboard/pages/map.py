@@ -10,7 +10,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 
 from dashboard import components, figures, queries
-from dashboard.data import AppData, current
+from dashboard.data import AppData, current, memoized_view
 from dashboard.datasets import Filters
 
 dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
@@ -321,6 +321,7 @@ def _state_table(side: Side, country: str) -> html.Div | None:
     )
 
 
+@memoized_view("map")
 def build_view(
     data: AppData, us: Series | None, mx: Series | None, measure: str, year: int | None
 ) -> dict[str, Any]:

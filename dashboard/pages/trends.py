@@ -9,7 +9,7 @@ import pandas as pd
 from dash import Input, Output, dcc, html
 
 from dashboard import components, figures
-from dashboard.data import AppData, current
+from dashboard.data import AppData, current, memoized_view
 from dashboard.datasets import Filters
 
 dash.register_page(__name__, path="/trends", title="Iron River · Trends", name="Trends", order=1)
@@ -164,6 +164,7 @@ def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
     )
 
 
+@memoized_view("trends")
 def build_view(
     data: AppData, state: str | None, kinds: tuple[str, ...], window: tuple[int, int] | None
 ) -> dict[str, Any]:
