@@ -613,3 +613,14 @@ def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
         assert len(queries.recent_runs(engine, 3)) == 3
     finally:
         engine.dispose()
+
+
+def test_boundaries_and_scripts_are_served_compressed(client: Any) -> None:
+    boundaries = client.get("/geo/mx.geojson", headers={"Accept-Encoding": "gzip"})
+    assert boundaries.status_code == 200
+    assert boundaries.headers["Content-Encoding"] == "gzip"
+    assert "immutable" in boundaries.headers["Cache-Control"]
+    import gzip
+    import json
+
+    assert len(json.loads(gzip.decompress(boundaries.data))["features"]) == 32
