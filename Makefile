@@ -9,7 +9,7 @@ PORT ?= 8050
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -37,6 +37,13 @@ pytest: $(STAMP) system-deps
 	bash .ci/pytest.sh
 
 test: lint typecheck pytest
+
+# Benchmarks of issue 5 against sqlite3 .import, sqlite-utils and Datasette (bench/README.md):
+# writes bench/results/latest.json and latest.md; under 15 minutes on 2 cores.
+bench: $(STAMP) system-deps
+	bash bench/system-deps.sh
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python -m bench.run
 
 screenshots: db system-deps
 	$(BIN)/python -m dashboard.screenshots docs/screenshots

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import json
 import random
 import sys
 from bisect import bisect
@@ -353,6 +354,30 @@ def generate(
                 block.clear()
         writer.writerows(block)
     return result
+
+
+def ensure(directory: str | Path, rows: int, *, seed: int = 1) -> Generated:
+    """The file `generate` writes for (rows, seed) in `directory`, written only if not there yet.
+
+    A file is written under a temporary name and renamed when complete, with a JSON sidecar of
+    its bad-row counts, so an interrupted run never leaves a partial file to be reused.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / file_name(rows, seed)
+    sidecar = target.with_name(target.name + ".json")
+    if target.exists() and sidecar.exists():
+        counts = json.loads(sidecar.read_text(encoding="utf-8"))
+        if counts.get("rows") == rows and counts.get("seed") == seed:
+            return Generated(path=target, rows=rows, bad_by_kind=Counter(counts["bad_by_kind"]))
+    partial = target.with_name(target.name + ".partial")
+    result = generate(partial, rows, seed=seed)
+    partial.replace(target)
+    sidecar.write_text(
+        json.dumps({"rows": rows, "seed": seed, "bad_by_kind": dict(result.bad_by_kind)}),
+        encoding="utf-8",
+    )
+    return Generated(path=target, rows=rows, bad_by_kind=result.bad_by_kind)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -540,7 +540,7 @@ class _Batch:
     rejects: list[tuple[int, str, tuple[str, ...] | None]]  # line, reason, cells
     rows_read: int  # rows read from the start of the file to the end of this batch
     line: int  # the line of the last row read
-    counts: _AggregateCounts | None = None  # on the last batch only: every good row sent
+    last: bool = False  # the file has no more rows
 
 
 class _Progress:
@@ -582,7 +582,6 @@ def _parse(
     pending_lines: list[int] = []
     pending_values: list[tuple[str, ...]] = []
     rejects: list[tuple[int, str, tuple[str, ...] | None]] = []
-    counts = _AggregateCounts()
     rows_read = 0
 
     def reject(line: int, reason: str, values: tuple[str, ...] | None) -> None:
@@ -606,7 +605,6 @@ def _parse(
             continue
         rows_read += 1
         if len(rejects) >= batch_rows:  # a file of nothing but bad rows stays bounded too
-            counts.add(pending)
             yield _Batch(pending, pending_lines, pending_values, rejects, rows_read - 1, line)
             pending, pending_lines, pending_values, rejects = [], [], [], []
             seen.clear()
@@ -753,12 +751,10 @@ def _parse(
         pending_lines.append(line)
         pending_values.append(values)
         if len(pending) >= batch_rows:
-            counts.add(pending)
             yield _Batch(pending, pending_lines, pending_values, rejects, rows_read, line)
             pending, pending_lines, pending_values, rejects = [], [], [], []
             seen.clear()
-    counts.add(pending)
-    yield _Batch(pending, pending_lines, pending_values, rejects, rows_read, line, counts)
+    yield _Batch(pending, pending_lines, pending_values, rejects, rows_read, line, last=True)
 
 
 class ParserDied(RuntimeError):
@@ -775,7 +771,7 @@ class _Failure:
 
 # A file at least this big is parsed in a forked process while this one inserts (2 cores);
 # for a smaller file, starting a process would cost more than it saves.
-PARALLEL_MIN_BYTES = 0
+PARALLEL_MIN_BYTES = 8 << 20
 
 
 def _can_fork() -> bool:
@@ -877,13 +873,15 @@ def _parse_in_worker(
                 progress.line = message.line
                 raise message.error
             yield message
-            if message.counts is not None:
+            if message.last:
                 return
     finally:
+        # Closing the pipe ends a worker still sending (BrokenPipeError); one that hangs is killed.
         receive.close()
+        worker.join(5)
         if worker.is_alive():
             worker.kill()
-        worker.join()
+            worker.join()
 
 
 class _FileLoader:
@@ -913,7 +911,6 @@ class _FileLoader:
         self.rows_duplicate = 0
         self._rejects: list[dict[str, Any]] = []
         self._counts = _AggregateCounts()
-        self._dropped = _AggregateCounts()  # rows the parser counted but the database refused
         placeholder = "%s" if connection.dialect.paramstyle in ("format", "pyformat") else "?"
         self._insert_sql = (
             f"INSERT INTO {Trace.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
@@ -952,8 +949,6 @@ class _FileLoader:
                 for line, reason, values in batch.rejects:
                     self.reject(line, reason, values)
                 self.flush(batch)
-                if batch.counts is not None:
-                    self._counts = batch.counts
                 if self.rows_read % 100_000 < BATCH_ROWS:
                     log.debug("%s: %d rows read", self.file_name, self.rows_read)
         except BaseException:
@@ -962,7 +957,6 @@ class _FileLoader:
             raise
         finally:
             batches.close()  # type: ignore[attr-defined]
-        self._counts.subtract(self._dropped)
         self.line = 0  # what fails from here on (aggregates, commit) is not at a line
 
     def _already_loaded(self, numbers: list[str]) -> dict[str, int]:
@@ -990,22 +984,19 @@ class _FileLoader:
             existing = self._already_loaded(list(map(_TRACE_NUMBER, rows)))
             if existing:
                 keep = []
-                dropped = []
                 for line, row, values in zip(batch.lines, rows, batch.values, strict=True):
                     owner = existing.get(row[1])
                     if owner is None:
                         keep.append(row)
-                        continue
-                    dropped.append(row)
-                    if owner == self.file_id:
+                    elif owner == self.file_id:
                         reason = f"duplicate trace_number {_show(row[1])} within this file"
                         self.reject(line, reason, _unpack(values))
                     else:
                         self.rows_duplicate += 1
-                self._dropped.add(dropped)
                 rows = keep
             if rows:
                 self._insert(rows)
+                self._counts.add(rows)
                 self.rows_loaded += len(rows)
         self._write_rejects()
 
@@ -1089,11 +1080,6 @@ class _AggregateCounts:
         )
         bands = map(self._bands.__getitem__, map(_DAYS, rows))
         counters["time_to_crime_band"].update(zip(years, bands, strict=True))
-
-    def subtract(self, other: _AggregateCounts) -> None:
-        for dimension, counter in self.counters.items():
-            counter.subtract(other.counters[dimension])
-            self.counters[dimension] = +counter  # drops keys counted down to zero
 
     def rows(self, trace_file_id: int) -> list[dict[str, Any]]:
         """trace_aggregates rows, by dimension, year and key."""

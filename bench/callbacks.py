@@ -1,0 +1,382 @@
+"""Server-side time of every dashboard callback, found from `/_dash-dependencies` and the pages.
+
+    DATABASE_URL=sqlite:///bench.sqlite python -m bench.callbacks --out callbacks.json
+
+Runs the app in this process and posts to `/_dash-update-component` through Flask's test
+client, so the times are the server's own (no network, no browser). Callbacks are discovered,
+not listed: every page path linked from the shell layout is rendered through Dash Pages' own
+callback, each callback's inputs and states are looked up in those layouts, and inputs with
+options (dropdowns, radio items, checklists, sliders) are also tried at other values. A
+callback that cannot be called that way is reported with the reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.measure import percentile
+
+UPDATE = "/_dash-update-component"
+_SKIP_PREFIXES = ("/api/", "/assets/", "/_dash", "/geo/")
+
+
+@dataclass
+class Component:
+    type: str
+    props: dict[str, Any]
+    page: str
+
+
+@dataclass
+class Variant:
+    label: str
+    values: dict[tuple[str, str], Any]  # (component id, property) -> value
+    changed: list[tuple[str, str]]
+
+
+@dataclass
+class Result:
+    output: str
+    kind: str = "server"
+    exercised: bool = True
+    reason: str | None = None
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    cold_ms: list[float] = field(default_factory=list)
+    warm_ms: list[float] = field(default_factory=list)
+
+
+def walk(node: Any, page: str) -> Iterator[tuple[str, Component]]:
+    """Every component with a string id in a layout given as Dash's JSON."""
+    if isinstance(node, list):
+        for item in node:
+            yield from walk(item, page)
+    elif isinstance(node, dict):
+        if "props" in node and "type" in node:
+            props = node.get("props") or {}
+            if isinstance(props.get("id"), str):
+                yield props["id"], Component(node["type"], props, page)
+            for value in props.values():
+                yield from walk(value, page)
+        else:
+            for value in node.values():
+                yield from walk(value, page)
+
+
+def hrefs(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= hrefs(item)
+    elif isinstance(node, dict):
+        props = node.get("props") if "type" in node else None
+        if isinstance(props, dict):
+            href = props.get("href")
+            if (
+                isinstance(href, str)
+                and href.startswith("/")
+                and not href.startswith(_SKIP_PREFIXES)
+            ):
+                found.add(href.split("?")[0].split("#")[0] or "/")
+        for value in node.values():
+            found |= hrefs(value)
+    return found
+
+
+def split_output(output: str) -> tuple[list[tuple[str, str]], bool]:
+    """`..a.b...c.d..` -> [(a, b), (c, d)], multi; `a.b` -> [(a, b)], single."""
+    multi = output.startswith("..") and output.endswith("..")
+    parts = output[2:-2].split("...") if multi else [output]
+    pairs = []
+    for part in parts:
+        ident, _, prop = part.rpartition(".")
+        pairs.append((ident, prop.split("@")[0]))
+    return pairs, multi
+
+
+def option_values(props: dict[str, Any]) -> list[Any]:
+    options = props.get("options")
+    if isinstance(options, dict):
+        return list(options)
+    values = []
+    for option in options or []:
+        if isinstance(option, dict):
+            if not option.get("disabled"):
+                values.append(option.get("value"))
+        else:
+            values.append(option)
+    return values
+
+
+def alternatives(component: Component, prop: str, paths: list[str]) -> list[Any]:
+    """Other values a user could give this input, besides the one in the layout."""
+    props = component.props
+    if component.type == "Location" and prop == "pathname":
+        return paths
+    if prop != "value":
+        return []
+    current = props.get("value")
+    choices = option_values(props)
+    if choices:
+        if isinstance(current, list):
+            return [[], choices[:1], choices]
+        return [c for c in choices if c != current]
+    if "min" in props and "max" in props:
+        low, high = props["min"], props["max"]
+        if isinstance(current, list):
+            return [[low, high], [high, high]]
+        return [v for v in (low, high) if v != current]
+    return []
+
+
+def spread(values: list[Any], most: int = 6) -> list[Any]:
+    """Up to `most` of `values`, last and first first, then evenly between."""
+    if len(values) <= 2:
+        return values[::-1]
+    step = (len(values) - 1) / (most - 1)
+    picked = sorted(
+        {round(i * step) for i in range(most)} if len(values) > most else range(len(values))
+    )
+    ordered = [picked[-1], picked[0], *picked[1:-1]]
+    return [values[i] for i in ordered]
+
+
+def build_payload(dep: dict[str, Any], variant: Variant) -> dict[str, Any]:
+    outputs, multi = split_output(dep["output"])
+    out_spec = [{"id": ident, "property": prop} for ident, prop in outputs]
+
+    def spec(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": item["id"],
+                "property": item["property"],
+                "value": variant.values.get((item["id"], item["property"])),
+            }
+            for item in items
+        ]
+
+    return {
+        "output": dep["output"],
+        "outputs": out_spec if multi else out_spec[0],
+        "inputs": spec(dep.get("inputs", [])),
+        "state": spec(dep.get("state", [])),
+        "changedPropIds": [f"{ident}.{prop}" for ident, prop in variant.changed],
+    }
+
+
+class Bench:
+    """The app under test, its callback map and the components of every page."""
+
+    def __init__(self, repeat: int, max_variants: int) -> None:
+        from dashboard.app import create_app
+        from db.settings import Settings
+
+        self.repeat = repeat
+        self.max_variants = max_variants
+        self.app = create_app(Settings.from_env())
+        self.client = self.app.server.test_client()
+        self.clear_cache = self._cache_clearer()
+        self.deps: list[dict[str, Any]] = self._get_json("/_dash-dependencies")
+        shell = self._get_json("/_dash-layout")
+        self.components: dict[str, Component] = dict(walk(shell, "(shell)"))
+        self.paths = sorted(hrefs(shell) | {"/"})
+        self.page_errors: dict[str, str] = {}
+
+    def _cache_clearer(self) -> Any:
+        try:
+            from dashboard.data import EXTENSION
+
+            data = self.app.server.extensions[EXTENSION]
+            return data.cache.clear
+        except (ImportError, KeyError, AttributeError):
+            return None
+
+    def _get_json(self, path: str) -> Any:
+        response = self.client.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path}: {response.status_code}")
+        return response.get_json()
+
+    def post(self, payload: dict[str, Any]) -> tuple[int, int, float]:
+        started = time.perf_counter()
+        response = self.client.post(UPDATE, json=payload)
+        body = response.get_data()
+        return response.status_code, len(body), (time.perf_counter() - started) * 1000
+
+    def pages_dep(self) -> dict[str, Any] | None:
+        for dep in self.deps:
+            outputs, _ = split_output(dep["output"])
+            if any(prop == "children" and ident == "_pages_content" for ident, prop in outputs):
+                return dep
+        return None
+
+    def render_pages(self) -> None:
+        """Each page's layout, as Dash Pages' own callback renders it, adds its components."""
+        dep = self.pages_dep()
+        if dep is None:
+            return
+        for path in self.paths:
+            values = {(d["id"], d["property"]): None for d in dep["inputs"] + dep.get("state", [])}
+            location = next(
+                (d["id"] for d in dep["inputs"] if d["property"] == "pathname"), "_pages_location"
+            )
+            values[(location, "pathname")] = path
+            values[(location, "search")] = ""
+            payload = build_payload(dep, Variant(path, values, [(location, "pathname")]))
+            response = self.client.post(UPDATE, json=payload)
+            if response.status_code != 200:
+                self.page_errors[path] = f"HTTP {response.status_code}"
+                continue
+            content = response.get_json().get("response", {})
+            for ident, component in walk(content, path):
+                self.components.setdefault(ident, component)
+
+    def variants(self, dep: dict[str, Any]) -> tuple[list[Variant], str | None]:
+        items = dep.get("inputs", []) + dep.get("state", [])
+        defaults: dict[tuple[str, str], Any] = {}
+        missing = []
+        for item in items:
+            ident = item["id"]
+            if not isinstance(ident, str) or ident.startswith("{"):
+                return [], f"pattern-matching id {ident!r} is not supported by this harness"
+            component = self.components.get(ident)
+            if component is None:
+                missing.append(ident)
+                continue
+            value = component.props.get(item["property"])
+            if component.type == "Location" and value is None:
+                # A Location's URL parts are set by the browser, never in the layout.
+                value = {"pathname": "/", "search": "", "hash": ""}.get(item["property"])
+            defaults[(ident, item["property"])] = value
+        if missing:
+            return [], f"no page layout has component(s) {', '.join(sorted(set(missing)))}"
+        inputs = [(i["id"], i["property"]) for i in dep.get("inputs", [])]
+        changed = [key for key in inputs if defaults.get(key) is not None] or inputs[:1]
+        found = [Variant("layout values", defaults, changed)]
+        # Other values, taken in turn from each input and spread over each input's choices, so
+        # a cap on variants still reaches every input and both ends of its options.
+        queues = [
+            [
+                (key, value)
+                for value in spread(alternatives(self.components[key[0]], key[1], self.paths))
+            ]
+            for key in inputs
+        ]
+        while len(found) < self.max_variants and any(queues):
+            for queue in queues:
+                if queue and len(found) < self.max_variants:
+                    key, value = queue.pop(0)
+                    values = dict(defaults)
+                    values[key] = value
+                    label = f"{key[0]}.{key[1]}={json.dumps(value, default=str)[:60]}"
+                    found.append(Variant(label, values, [key]))
+        return found, None
+
+    def measure(self, dep: dict[str, Any]) -> Result:
+        result = Result(output=dep["output"])
+        if dep.get("clientside_function"):
+            result.kind = "clientside"
+            result.exercised = False
+            result.reason = "clientside callback: runs in the browser, no server time"
+            return result
+        variants, reason = self.variants(dep)
+        if reason:
+            result.exercised = False
+            result.reason = reason
+            return result
+        for variant in variants:
+            payload = build_payload(dep, variant)
+            statuses: set[int] = set()
+            sizes: set[int] = set()
+            cold: list[float] = []
+            warm: list[float] = []
+            for _ in range(self.repeat):
+                if self.clear_cache is not None:
+                    self.clear_cache()
+                status, size, ms = self.post(payload)
+                statuses.add(status)
+                sizes.add(size)
+                cold.append(ms)
+            self.post(payload)
+            for _ in range(self.repeat):
+                status, size, ms = self.post(payload)
+                statuses.add(status)
+                warm.append(ms)
+            ok = statuses <= {200, 204}
+            result.variants.append(
+                {
+                    "label": variant.label,
+                    "statuses": sorted(statuses),
+                    "ok": ok,
+                    "response_bytes": max(sizes),
+                    "cold_p50_ms": round(percentile(cold, 50), 2),
+                    "warm_p50_ms": round(percentile(warm, 50), 2),
+                    "cold_max_ms": round(max(cold), 2),
+                }
+            )
+            if ok:
+                result.cold_ms.extend(cold)
+                result.warm_ms.extend(warm)
+        if not result.cold_ms:
+            result.exercised = False
+            statuses_seen = sorted({s for v in result.variants for s in v["statuses"]})
+            result.reason = f"every call failed (HTTP {statuses_seen})"
+        return result
+
+
+def summary(result: Result) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "output": result.output,
+        "kind": result.kind,
+        "exercised": result.exercised,
+        "reason": result.reason,
+        "variants": result.variants,
+    }
+    if result.cold_ms:
+        data.update(
+            calls=len(result.cold_ms) + len(result.warm_ms),
+            cold_p50_ms=round(percentile(result.cold_ms, 50), 2),
+            cold_p95_ms=round(percentile(result.cold_ms, 95), 2),
+            warm_p50_ms=round(percentile(result.warm_ms, 50), 2),
+            warm_p95_ms=round(percentile(result.warm_ms, 95), 2),
+            failed_variants=sum(1 for v in result.variants if not v["ok"]),
+        )
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.callbacks", description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--repeat", type=int, default=7, help="calls per variant, cold and warm")
+    parser.add_argument("--max-variants", type=int, default=6, help="input variants per callback")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    bench = Bench(args.repeat, args.max_variants)
+    bench.render_pages()
+    results = [summary(bench.measure(dep)) for dep in bench.deps]
+    args.out.write_text(
+        json.dumps(
+            {
+                "paths": bench.paths,
+                "page_errors": bench.page_errors,
+                "cache_cleared_for_cold_calls": bench.clear_cache is not None,
+                "repeat": args.repeat,
+                "callbacks": results,
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+            indent=2,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Load benchmarks: `ironriver etl load-traces` vs `sqlite3 .import` and `sqlite-utils insert`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.measure import Run, median, run_measured
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SQLITE_UTILS = BIN / "sqlite-utils"
+_SUMMARY = re.compile(r"accepted — read (\d+), loaded (\d+), rejected (\d+), duplicate (\d+)")
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run as designed; the message says why."""
+
+
+def ironriver_command() -> list[str]:
+    script = BIN / "ironriver"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from etl.cli import main; main()"]
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def app_env(database: Path, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment our CLI and server run with: a bench database, never the default one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRONRIVER_")}
+    env.update(
+        DATABASE_URL=sqlite_url(database),
+        IRONRIVER_DATA_DIR=str(data_dir),
+        IRONRIVER_LOG_LEVEL="INFO",
+        IRONRIVER_FETCH_REMOTE="0",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(extra)
+    return env
+
+
+def remove_database(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm", ".lock"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def build_template(work: Path) -> Path:
+    """A database at the newest schema with the embedded published datasets: what a user has."""
+    template = work / "template.sqlite"
+    remove_database(template)
+    env = app_env(template, work / "datadir")
+    for args in (("db", "upgrade"), ("etl", "run")):
+        completed = subprocess.run(
+            [*ironriver_command(), *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise BenchError(f"ironriver {' '.join(args)} failed: {completed.stderr[-2000:]}")
+    Path(str(template) + ".lock").unlink(missing_ok=True)
+    return template
+
+
+def warm_file(path: Path) -> None:
+    """Read a file once so every tool finds it in the page cache, not only the second one."""
+    with path.open("rb") as stream:
+        while stream.read(1 << 23):
+            pass
+
+
+def count_rows(database: Path, table: str) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+@dataclass
+class Tool:
+    """One way of loading a CSV file into a fresh SQLite database."""
+
+    name: str
+    label: str
+    run: Callable[[Path, Path], tuple[Run, int]]  # (csv, database) -> run, rows stored
+
+
+def _ours(template: Path, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
+    def run(csv_path: Path, database: Path) -> tuple[Run, int]:
+        remove_database(database)
+        shutil.copyfile(template, database)
+        env = app_env(database, data_dir)
+        result = run_measured([*ironriver_command(), "etl", "load-traces", csv_path], env=env)
+        match = _SUMMARY.search(result.stdout)
+        if result.returncode != 0 or match is None:
+            raise BenchError(
+                f"ironriver etl load-traces exited {result.returncode}: "
+                f"{(result.stdout + result.stderr)[-2000:]}"
+            )
+        return result, int(match.group(2))
+
+    return run
+
+
+def _sqlite_import(csv_path: Path, database: Path) -> tuple[Run, int]:
+    remove_database(database)
+    result = run_measured(["sqlite3", database, f".import --csv {csv_path} raw"])
+    if result.returncode != 0:
+        raise BenchError(f"sqlite3 .import exited {result.returncode}: {result.stderr[-2000:]}")
+    return result, count_rows(database, "raw")
+
+
+def _sqlite_utils(csv_path: Path, database: Path) -> tuple[Run, int]:
+    remove_database(database)
+    result = run_measured([SQLITE_UTILS, "insert", database, "raw", csv_path, "--csv"])
+    if result.returncode != 0:
+        raise BenchError(f"sqlite-utils exited {result.returncode}: {result.stderr[-2000:]}")
+    return result, count_rows(database, "raw")
+
+
+def tools(template: Path, data_dir: Path) -> dict[str, Tool]:
+    found = {
+        "ours": Tool("ours", "ironriver etl load-traces", _ours(template, data_dir)),
+    }
+    if shutil.which("sqlite3"):
+        found["sqlite3_import"] = Tool("sqlite3_import", "sqlite3 .import --csv", _sqlite_import)
+    if SQLITE_UTILS.exists():
+        found["sqlite_utils"] = Tool("sqlite_utils", "sqlite-utils insert --csv", _sqlite_utils)
+    return found
+
+
+def summarise(runs: list[tuple[Run, int]], file_rows: int) -> dict[str, Any]:
+    """Median time and memory of repeated runs of one tool on one file, with every run kept."""
+    seconds = [run.seconds for run, _ in runs]
+    peaks = [run.peak_rss_bytes for run, _ in runs]
+    mains = [run.main_max_rss_bytes for run, _ in runs]
+    rows_stored = runs[-1][1]
+    med = median(seconds)
+    return {
+        "repetitions": len(runs),
+        "median_seconds": round(med, 3),
+        "min_seconds": round(min(seconds), 3),
+        "max_seconds": round(max(seconds), 3),
+        "file_rows_per_second": round(file_rows / med) if med else None,
+        "rows_stored": rows_stored,
+        "median_peak_rss_mb": round(median(peaks) / 1e6, 1),
+        "max_peak_rss_mb": round(max(peaks) / 1e6, 1),
+        "median_main_max_rss_mb": round(median(mains) / 1e6, 1),
+        "max_main_max_rss_mb": round(max(mains) / 1e6, 1),
+        "max_peak_pss_mb": round(max(run.peak_pss_bytes for run, _ in runs) / 1e6, 1),
+        "median_cpu_seconds": round(median([run.cpu_seconds for run, _ in runs]), 3),
+        "runs": [run.as_dict() for run, _ in runs],
+    }
+
+
+def measure_load(
+    csv_path: Path,
+    file_rows: int,
+    chosen: list[Tool],
+    work: Path,
+    repetitions: int,
+    *,
+    keep_ours: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:
+    """Each tool `repetitions` times on one file, interleaved so drift hits every tool alike."""
+    warm_file(csv_path)
+    results: dict[str, list[tuple[Run, int]]] = {tool.name: [] for tool in chosen}
+    for repetition in range(repetitions):
+        for tool in chosen:
+            database = work / f"load-{tool.name}.sqlite"
+            run, stored = tool.run(csv_path, database)
+            results[tool.name].append((run, stored))
+            log(
+                f"  {tool.label}: {file_rows:,} rows, run {repetition + 1}/{repetitions}: "
+                f"{run.seconds:.2f} s, peak RSS {run.peak_rss_bytes / 1e6:.0f} MB"
+            )
+            if tool.name == "ours" and keep_ours is not None and repetition == repetitions - 1:
+                remove_database(keep_ours)
+                database.rename(keep_ours)
+            else:
+                remove_database(database)
+    return {name: summarise(runs, file_rows) for name, runs in results.items()}

@@ -1,0 +1,179 @@
+"""Timing and memory of child processes: wall time, peak RSS of the process tree, medians."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+POLL_SECONDS = 0.05
+
+
+@dataclass
+class Run:
+    """One finished command: how long it took and the most memory it held."""
+
+    seconds: float
+    returncode: int
+    peak_rss_bytes: int  # the whole process tree, sampled every POLL_SECONDS
+    peak_pss_bytes: int  # the same, shared pages split between processes (every 4th sample)
+    main_max_rss_bytes: int  # the command's own process, exact (wait4's ru_maxrss)
+    cpu_seconds: float  # user + system of the command and its waited-for children
+    stdout: str = ""
+    stderr: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 4),
+            "returncode": self.returncode,
+            "peak_rss_mb": mb(self.peak_rss_bytes),
+            "peak_pss_mb": mb(self.peak_pss_bytes),
+            "main_max_rss_mb": mb(self.main_max_rss_bytes),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+        }
+
+
+@dataclass
+class _TreeSampler:
+    """Samples the summed RSS of a process and its descendants on a thread until stopped."""
+
+    pid: int
+    peak: int = 0
+    peak_pss: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._loop, daemon=True)
+        thread.start()
+        return thread
+
+    def _loop(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        samples = 0
+        procs = [root]
+        while not self._stop.is_set():
+            total = pss = 0
+            # Finding children scans every process and PSS reads smaps (about 2 ms a process):
+            # both every fourth sample (0.2 s), so the sampler itself stays near 1% of a core.
+            slow = samples % 4 == 0
+            if slow:
+                try:
+                    procs = [root, *root.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    return
+            with_pss = slow
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+                    if with_pss:
+                        pss += proc.memory_full_info().pss
+            self.peak = max(self.peak, total)
+            self.peak_pss = max(self.peak_pss, pss)
+            samples += 1
+            self._stop.wait(POLL_SECONDS)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run_measured(
+    command: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 1800,
+    stdin_path: Path | None = None,
+) -> Run:
+    """Run `command` to completion, timing it and sampling its memory; output is captured."""
+    stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(part) for part in command],
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    sampler = _TreeSampler(process.pid)
+    thread = sampler.start()
+    # Output is drained on threads so a chatty command never blocks on a full pipe.
+    out: list[bytes] = []
+    err: list[bytes] = []
+    readers = [
+        threading.Thread(target=lambda: out.append(process.stdout.read()), daemon=True),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: err.append(process.stderr.read()), daemon=True),  # type: ignore[union-attr]
+    ]
+    for reader in readers:
+        reader.start()
+    # wait4 on its own thread: it blocks until the child ends and gives the child's exact rusage.
+    waited: list[tuple[int, int, Any]] = []
+    ended = [0.0]
+
+    def wait() -> None:
+        waited.append(os.wait4(process.pid, 0))
+        ended[0] = time.perf_counter()
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    waiter.join(timeout)
+    if waiter.is_alive():
+        process.kill()
+        waiter.join()
+    _, status, rusage = waited[0]
+    seconds = ended[0] - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    sampler.stop()
+    thread.join()
+    for reader in readers:
+        reader.join()
+    if stdin_path:
+        stdin.close()  # type: ignore[union-attr]
+    assert rusage is not None
+    return Run(
+        seconds=seconds,
+        returncode=process.returncode,
+        peak_rss_bytes=sampler.peak,
+        peak_pss_bytes=sampler.peak_pss,
+        main_max_rss_bytes=rusage.ru_maxrss * 1024,
+        cpu_seconds=rusage.ru_utime + rusage.ru_stime,
+        stdout=(out[0] if out else b"").decode("utf-8", "replace"),
+        stderr=(err[0] if err else b"").decode("utf-8", "replace"),
+    )
+
+
+def mb(size: float) -> float:
+    return round(size / 1_000_000, 1)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation, as numpy's default."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def ratio(ours: float | None, peer: float | None) -> float | None:
+    if ours is None or peer is None or peer == 0:
+        return None
+    return round(ours / peer, 3)

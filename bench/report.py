@@ -1,0 +1,586 @@
+"""Turn raw benchmark results into the table of targets (met or not, and why) and `latest.md`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LOAD_IMPORT_TARGET = 1.5  # ours / sqlite3 .import, time
+RSS_TARGET_MB = 300.0
+RSS_FLAT_TARGET = 1.10  # peak RSS at the largest size / at the load size
+LINEAR_TARGET = 1.20  # per-row time at the largest size / at the load size (our threshold)
+API_TARGET = 1.0  # ours / Datasette, requests per second
+CALLBACK_P95_MS = 50.0
+PAGE_MS = 1500.0
+PAGE_BYTES = 2_000_000
+
+LOAD_WHY = (
+    "our loader decodes every row in Python, checks it against the format's rules, maps names "
+    "to codes and stores it in a table with a UNIQUE index on trace_number, an index on "
+    "trace_file_id, a foreign key and a CHECK, checks each batch for trace numbers already "
+    "loaded and counts the aggregates; `.import` copies raw text into a bare table in C. "
+    "Measured apart (bench/README.md), the INSERT of already-checked rows into the real table "
+    "alone takes more CPU than the whole `.import`, and parsing plus checking in Python about "
+    "twice as much again, which the loader spreads over two processes"
+)
+
+
+def _row(
+    ident: str,
+    name: str,
+    ours: float | None,
+    unit: str,
+    target: str,
+    met: bool | None,
+    *,
+    peer: float | None = None,
+    peer_name: str | None = None,
+    ratio: float | None = None,
+    why: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "name": name,
+        "ours": ours,
+        "peer": peer,
+        "peer_name": peer_name,
+        "unit": unit,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "why": None if met else why,
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return round(a / b, 3)
+
+
+def _load_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    load = results.get("load")
+    if not load:
+        return []
+    tools = load["tools"]
+    rows_label = f"{load['rows']:,} rows"
+    ours = tools["ours"]
+    out = []
+    imp = tools.get("sqlite3_import")
+    su = tools.get("sqlite_utils")
+    ratio = _ratio(ours["median_seconds"], imp and imp["median_seconds"])
+    out.append(
+        _row(
+            "load-vs-sqlite3-import",
+            f"Load {rows_label}: `ironriver etl load-traces` vs `sqlite3 .import`",
+            ours["median_seconds"],
+            "s",
+            f"<= {LOAD_IMPORT_TARGET}x",
+            None if ratio is None else ratio <= LOAD_IMPORT_TARGET,
+            peer=imp and imp["median_seconds"],
+            peer_name="sqlite3 .import --csv",
+            ratio=ratio,
+            why=(
+                "sqlite3 CLI not installed"
+                if imp is None
+                else f"{ratio}x: {LOAD_WHY}. In this run our loader used "
+                f"{ours['median_cpu_seconds']} s of CPU, `.import` {imp['median_cpu_seconds']} s"
+            ),
+        )
+    )
+    ratio = _ratio(ours["median_seconds"], su and su["median_seconds"])
+    out.append(
+        _row(
+            "load-vs-sqlite-utils",
+            f"Load {rows_label}: `ironriver etl load-traces` vs `sqlite-utils insert --csv`",
+            ours["median_seconds"],
+            "s",
+            "< 1.0x (faster)",
+            None if ratio is None else ratio < 1.0,
+            peer=su and su["median_seconds"],
+            peer_name="sqlite-utils insert --csv",
+            ratio=ratio,
+            why="sqlite-utils not installed" if su is None else f"{ratio}x",
+        )
+    )
+    rss = ours["max_peak_rss_mb"]
+    out.append(
+        _row(
+            "load-peak-rss",
+            f"Peak RSS of our loader, {rows_label} (process tree, highest of the runs)",
+            rss,
+            "MB",
+            f"<= {RSS_TARGET_MB:.0f} MB",
+            rss <= RSS_TARGET_MB,
+            peer=imp and imp["max_peak_rss_mb"],
+            peer_name="sqlite3 .import --csv",
+            ratio=_ratio(rss, imp and imp["max_peak_rss_mb"]),
+            why=f"{rss} MB",
+        )
+    )
+    return out
+
+
+def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    scaling = results.get("scaling")
+    load = results.get("load")
+    if not scaling or not scaling["sizes"] or not load:
+        return []
+    sizes = scaling["sizes"]
+    base = next((s for s in sizes if s["rows"] == load["rows"]), sizes[0])
+    top = sizes[-1]
+    if top is base:
+        return []
+    out = []
+    peak_top = top["ours"]["max_peak_rss_mb"]
+    peak_base = base["ours"]["max_peak_rss_mb"]
+    flat = _ratio(peak_top, peak_base)
+    out.append(
+        _row(
+            "rss-flat",
+            f"Peak RSS of our loader at {top['rows']:,} rows vs {base['rows']:,}",
+            peak_top,
+            "MB",
+            f"<= {RSS_FLAT_TARGET:.2f}x (flat)",
+            None if flat is None else flat <= RSS_FLAT_TARGET,
+            peer=peak_base,
+            peer_name=f"ours at {base['rows']:,} rows",
+            ratio=flat,
+            why=f"memory grew {flat}x from {base['rows']:,} to {top['rows']:,} rows",
+        )
+    )
+
+    def per_million(size: dict[str, Any], tool: str) -> float | None:
+        measured = size.get(tool)
+        if not measured:
+            return None
+        return round(measured["median_seconds"] / size["rows"] * 1e6, 3)
+
+    ours_top, ours_base = per_million(top, "ours"), per_million(base, "ours")
+    slope = _ratio(ours_top, ours_base)
+    imp_slope = _ratio(per_million(top, "sqlite3_import"), per_million(base, "sqlite3_import"))
+    out.append(
+        _row(
+            "scaling-linear",
+            f"Load time per 1M rows at {top['rows']:,} rows vs at {base['rows']:,} "
+            f"(`.import`: {imp_slope}x)",
+            ours_top,
+            "s per 1M rows",
+            f"<= {LINEAR_TARGET:.2f}x (linear)",
+            None if slope is None else slope <= LINEAR_TARGET,
+            peer=ours_base,
+            peer_name=f"ours at {base['rows']:,} rows",
+            ratio=slope,
+            why=f"per-row time grew {slope}x (`.import`: {imp_slope}x)",
+        )
+    )
+    return out
+
+
+def _api_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    measured = results.get("api")
+    if not measured:
+        return []
+    out = []
+    for entry in measured["endpoints"]:
+        ours = entry["ours"]
+        peer = entry.get("peer")
+        rate = _ratio(ours["requests_per_second"], peer and peer["requests_per_second"])
+        same = entry.get("equivalence", {}).get("same")
+        note = "" if same is None else (" (same rows)" if same else " (ROWS DIFFER)")
+        out.append(
+            _row(
+                f"api-{entry['name']}-rps",
+                f"API `{entry['ours_path']}` requests/s{note}",
+                ours["requests_per_second"],
+                "req/s",
+                f">= {API_TARGET:.1f}x",
+                None if rate is None else rate >= API_TARGET,
+                peer=peer and peer["requests_per_second"],
+                peer_name="Datasette, same SQL as a canned query (.csv)",
+                ratio=rate,
+                why=("Datasette not installed" if peer is None else f"{rate}x: {API_WHY}"),
+            )
+        )
+        out.append(
+            _row(
+                f"api-{entry['name']}-p99",
+                f"API `{entry['ours_path']}` p99 latency under the same load",
+                ours["p99_ms"],
+                "ms",
+                "reported",
+                None,
+                peer=peer and peer["p99_ms"],
+                peer_name="Datasette",
+                ratio=_ratio(ours["p99_ms"], peer and peer["p99_ms"]),
+            )
+        )
+    return out
+
+
+API_WHY = (
+    "each request runs the app's own path even when the query result is cached: the data "
+    "version check, a copy of the cached DataFrame, a row-by-row CSV writer over "
+    "`itertuples` and Flask's streamed response, in 2 sync gunicorn workers; Datasette runs "
+    "the SQL on a pooled connection and streams rows from the cursor (see bench/README.md)"
+)
+
+
+def short_output(output: str) -> str:
+    if output.startswith(".."):
+        parts = output[2:-2].split("...")
+        more = f" (+{len(parts) - 1} outputs)" if len(parts) > 1 else ""
+        return parts[0].split("@")[0] + more
+    return output.split("@")[0]
+
+
+def _callback_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    measured = results.get("callbacks")
+    if not measured:
+        return []
+    if "error" in measured:
+        return [
+            _row(
+                "callbacks",
+                "Dashboard callbacks",
+                None,
+                "ms",
+                f"p95 <= {CALLBACK_P95_MS:.0f} ms",
+                False,
+                why="the callback harness failed: " + measured["error"][-300:],
+            )
+        ]
+    out = []
+    skipped = []
+    for callback in measured["callbacks"]:
+        if callback["kind"] == "clientside":
+            continue
+        name = short_output(callback["output"])
+        if not callback["exercised"]:
+            skipped.append(f"{name}: {callback['reason']}")
+            continue
+        p95 = callback["cold_p95_ms"]
+        slowest = max(callback["variants"], key=lambda v: v["cold_max_ms"])
+        failed = callback.get("failed_variants", 0)
+        out.append(
+            _row(
+                f"callback-{name}",
+                f"Callback `{name}` server time, p95 of {callback['calls'] // 2} uncached calls "
+                f"(cached p95 {callback['warm_p95_ms']} ms)"
+                + (f", {failed} variant(s) failed" if failed else ""),
+                p95,
+                "ms",
+                f"p95 <= {CALLBACK_P95_MS:.0f} ms",
+                p95 <= CALLBACK_P95_MS and not failed,
+                why=(
+                    f"slowest input: {slowest['label']} ({slowest['cold_p50_ms']} ms uncached, "
+                    f"{slowest['warm_p50_ms']} ms cached; response {slowest['response_bytes']:,} B)"
+                ),
+            )
+        )
+    if skipped:
+        out.append(
+            _row(
+                "callbacks-not-exercised",
+                f"Server callbacks the harness could not call: {len(skipped)}",
+                len(skipped),
+                "callbacks",
+                "0",
+                False,
+                why="; ".join(skipped),
+            )
+        )
+    return out
+
+
+def _page_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    measured = results.get("page")
+    if not measured:
+        return []
+    if "skipped" in measured:
+        return [
+            _row(
+                "page",
+                "Map page in headless Chromium",
+                None,
+                "",
+                f"<= {PAGE_MS:.0f} ms, <= 2 MB",
+                None,
+                why=measured["skipped"],
+            )
+        ]
+    out = []
+    for phase in ("cold", "warm"):
+        runs = measured[f"{phase}_runs"]
+        last = runs[-1]
+        biggest = ", ".join(
+            f"{item['url'].split('?')[0]} {item['bytes'] / 1e6:.2f} MB"
+            + (f" ({item['content_encoding']})" if item.get("content_encoding") else "")
+            for item in last["largest"][:3]
+        )
+        compressed = f"{last['compressed_responses']} of {last['responses']} responses compressed"
+        ms = measured[f"{phase}_maps_drawn_ms"]
+        size = measured[f"{phase}_bytes_transferred"]
+        what = "new context, empty cache" if phase == "cold" else "reload, same context"
+        out.append(
+            _row(
+                f"page-{phase}-time",
+                f"Map page `/` {phase} ({what}): until all {last['map_layers']} map layers drawn",
+                ms,
+                "ms",
+                f"<= {PAGE_MS:.0f} ms",
+                ms <= PAGE_MS,
+                why=(
+                    f"{ms:.0f} ms; DOMContentLoaded at {last['dom_content_loaded_ms']:.0f} ms, "
+                    f"{size / 1e6:.2f} MB to fetch and parse first ({biggest})"
+                ),
+            )
+        )
+        out.append(
+            _row(
+                f"page-{phase}-bytes",
+                f"Map page `/` {phase}: bytes transferred ({last['requests']} requests)",
+                round(size / 1e6, 3),
+                "MB",
+                f"<= {PAGE_BYTES / 1e6:.0f} MB",
+                size <= PAGE_BYTES,
+                why=f"largest: {biggest}; {compressed}",
+            )
+        )
+    return out
+
+
+def benchmarks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target: ours, the peer measured in the same run, the ratio, met or not."""
+    return [
+        *_load_rows(results),
+        *_scaling_rows(results),
+        *_api_rows(results),
+        *_callback_rows(results),
+        *_page_rows(results),
+    ]
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and value >= 100:
+        text = f"{value:,.0f}"
+    elif isinstance(value, float):
+        text = f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    else:
+        text = f"{value:,}"
+    return f"{text} {unit}".strip()
+
+
+def _met(row: dict[str, Any]) -> str:
+    if row["met"] is None:
+        return "—"
+    return "yes" if row["met"] else "**no**"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| Benchmark | Ours | Peer | Ratio | Target | Met? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        peer = _fmt(row["peer"], row["unit"]) if row["peer"] is not None else "—"
+        if row["peer_name"] and row["peer"] is not None:
+            peer += f" ({row['peer_name']})"
+        ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "—"
+        lines.append(
+            f"| {row['name']} | {_fmt(row['ours'], row['unit'])} | {peer} | {ratio} "
+            f"| {row['target']} | {_met(row)} |"
+        )
+    return "\n".join(lines)
+
+
+def _machine(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    tools = m["tools"]
+    return (
+        f"Run {m['date']} on {m['cpu_model']}, {m['cores']} cores, {m['ram_gb']} GB RAM, "
+        f"{m['os']}; Python {m['python']} (SQLite {m['python_sqlite']}), sqlite3 CLI "
+        f"{(m['sqlite3_cli'] or '—').split(' ')[0]}; commit {m['git_commit']}. Load average "
+        f"{m['load_average_at_start']} at the start, {results.get('load_average_at_end')} at "
+        f"the end (other work on the machine shows here). Tools: "
+        + ", ".join(f"{k} {v}" for k, v in tools.items() if v)
+        + f". The whole run took {results.get('duration_seconds', 0):.0f} s."
+    )
+
+
+def _details(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    s = results["settings"]
+    load = results.get("load")
+    if load:
+        out += [
+            "",
+            "## Load",
+            "",
+            f"`{load['file']}` ({load['file_bytes'] / 1e6:.0f} MB, {load['rows']:,} rows of which "
+            f"{load['bad_rows']:,} are bad on purpose); each tool loads it into a fresh database "
+            f"{s['repetitions']} times, interleaved; ours into a copy of a migrated database "
+            "holding the embedded published datasets (the copy is not timed), the peers into an "
+            "empty file. Peak RSS is the whole process tree's, sampled every 50 ms.",
+            "",
+            "| Tool | Median s | Min–max s | Rows/s (file) | Rows stored | CPU s "
+            "| Peak RSS MB (tree) | Peak PSS MB (tree) | Max RSS MB (main process) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, t in load["tools"].items():
+            out.append(
+                f"| {name} | {t['median_seconds']} | {t['min_seconds']}–{t['max_seconds']} "
+                f"| {t['file_rows_per_second']:,} | {t['rows_stored']:,} "
+                f"| {t['median_cpu_seconds']} | {t['max_peak_rss_mb']} | {t.get('max_peak_pss_mb', '—')} "
+                f"| {t.get('max_main_max_rss_mb', '—')} |"
+            )
+        out += [
+            "",
+            "CPU s is user + system time of the command and the processes it waited for (our "
+            "loader forks one parser for files of 8 MB and more). RSS summed over processes "
+            "counts pages the parser shares with the loader twice; PSS splits them.",
+        ]
+    scaling = results.get("scaling")
+    if scaling and scaling["sizes"]:
+        out += [
+            "",
+            "## Scaling",
+            "",
+            f"Sizes up to the load size run {s['repetitions']} times, larger ones "
+            f"{s['large_repetitions']} time(s) (medians).",
+            "",
+            "| Rows | Ours s | Ours rows/s | Ours s per 1M | Ours peak RSS MB (PSS) | `.import` s "
+            "| `.import` rows/s | Ratio |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for size in scaling["sizes"]:
+            ours = size["ours"]
+            imp = size.get("sqlite3_import")
+            per = ours["median_seconds"] / size["rows"] * 1e6
+            imp_seconds = imp["median_seconds"] if imp else "—"
+            imp_rate = f"{imp['file_rows_per_second']:,}" if imp else "—"
+            vs = _ratio(ours["median_seconds"], imp and imp["median_seconds"]) or "—"
+            out.append(
+                f"| {size['rows']:,} | {ours['median_seconds']} | {ours['file_rows_per_second']:,} "
+                f"| {per:.2f} | {ours['max_peak_rss_mb']} ({ours.get('max_peak_pss_mb', '—')}) "
+                f"| {imp_seconds} | {imp_rate} | {vs} |"
+            )
+    measured = results.get("api")
+    if measured:
+        out += [
+            "",
+            "## API",
+            "",
+            f"{measured['tool']} with {measured['connections']} keep-alive connections for "
+            f"{measured['seconds']:.0f} s per run, {measured['repetitions']} runs per endpoint "
+            f"and server, alternating; after a warm-up. Ours: gunicorn, {measured['workers']} "
+            "sync workers. Datasette: `datasette serve --immutable` with the same SQL as canned "
+            "queries (bench/api.py); both answers are compared row by row before the load.",
+            "",
+            "| Endpoint | Ours req/s | Ours p50 / p99 ms | Datasette req/s | Datasette p50 / p99 ms "
+            "| Same rows |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in measured["endpoints"]:
+            ours, peer = e["ours"], e.get("peer")
+            same = e.get("equivalence", {}).get("same")
+            peer_rate = peer["requests_per_second"] if peer else "—"
+            peer_latency = f"{peer['p50_ms']} / {peer['p99_ms']}" if peer else "—"
+            same_text = "yes" if same else "no" if same is False else "—"
+            out.append(
+                f"| `{e['ours_path']}` | {ours['requests_per_second']} "
+                f"| {ours['p50_ms']} / {ours['p99_ms']} | {peer_rate} | {peer_latency} "
+                f"| {same_text} |"
+            )
+    callbacks = results.get("callbacks")
+    if callbacks and "callbacks" in callbacks:
+        out += [
+            "",
+            "## Callbacks",
+            "",
+            f"Found from `/_dash-dependencies` and the layouts of {', '.join(callbacks['paths'])}; "
+            f"each variant (layout values, then other values of one input at a time) called "
+            f"{callbacks['repeat']} times with the app's cache cleared (uncached) and "
+            f"{callbacks['repeat']} times cached, through Flask's test client (server time only).",
+            "",
+            "| Callback | Kind | Uncached p50 / p95 ms | Cached p50 / p95 ms | Variants | Note |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in callbacks["callbacks"]:
+            name = short_output(c["output"])
+            if c.get("cold_p95_ms") is not None:
+                out.append(
+                    f"| `{name}` | {c['kind']} | {c['cold_p50_ms']} / {c['cold_p95_ms']} "
+                    f"| {c['warm_p50_ms']} / {c['warm_p95_ms']} | {len(c['variants'])} "
+                    f"| {c.get('failed_variants') or ''} |"
+                )
+            else:
+                out.append(f"| `{name}` | {c['kind']} | — | — | — | {c['reason']} |")
+    measured = results.get("page")
+    if measured and "cold_runs" in measured:
+        out += [
+            "",
+            "## Page",
+            "",
+            f"{measured['repetitions']} cold loads (new browser context) each followed by a warm "
+            "reload in the same context; headless Chromium via Playwright against the gunicorn "
+            "server above. Time is `performance.now()` at the first frame where every "
+            "choropleth trace of every graph has paths.",
+            "",
+            "| Phase | Maps drawn ms (median) | Transferred MB (median) | Requests | From cache |",
+            "|---|---|---|---|---|",
+        ]
+        for phase in ("cold", "warm"):
+            last = measured[f"{phase}_runs"][-1]
+            out.append(
+                f"| {phase} | {measured[f'{phase}_maps_drawn_ms']:.0f} "
+                f"| {measured[f'{phase}_bytes_transferred'] / 1e6:.2f} | {last['requests']} "
+                f"| {last['from_cache']} |"
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render `latest.md` (and the targets in `latest.json`) from the measurements kept."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("results", type=Path, nargs="?", default=Path("bench/results/latest.json"))
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    results["benchmarks"] = benchmarks(results)
+    args.results.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    args.results.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
+    return 0
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = benchmarks(results)
+    s = results["settings"]
+    unmet = [row for row in rows if row["met"] is False]
+    lines = [
+        "# Iron River benchmarks" + (" (quick smoke run)" if results.get("quick") else ""),
+        "",
+        _machine(results),
+        "",
+        f"Each number is the median of {s['repetitions']} runs (scaling sizes above "
+        f"{s['load_rows']:,} rows: {s['large_repetitions']}), the peer measured in the same run. "
+        "Ratio is ours / peer: lower is better for times and memory, higher for requests/s.",
+        "",
+        table(rows),
+        "",
+        "## Targets not met, and why",
+        "",
+    ]
+    lines += [f"- **{row['name']}**: {row['why']}" for row in unmet] or ["Every target is met."]
+    lines += _details(results)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""Run every benchmark of issue 5 and write `bench/results/latest.json` and `latest.md`.
+
+    python -m bench.run                 # the full suite (what `make bench` runs)
+    python -m bench.run --quick         # a tiny smoke run of the harness (seconds)
+    python -m bench.run --only load,api # some benchmarks only
+
+Each measurement is the median of several runs (`--repetitions`, default 3; the scaling
+sizes above the load size run `--large-repetitions` times, default 1) and every peer is
+measured in the same run, interleaved with ours. Synthetic inputs are written once under
+`bench/data/` and reused; databases live in `bench/data/work/` and are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import api, load, machine, page, report
+from bench.measure import median
+from bench.synthetic import ensure
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ("load", "scaling", "api", "callbacks", "page")
+
+
+def log(message: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def parse_sizes(text: str) -> list[int]:
+    return sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run: a smoke test")
+    parser.add_argument("--rows", help="scaling sizes, e.g. 100000,1000000,10000000")
+    parser.add_argument("--load-rows", type=int, help="rows of the load benchmark (1000000)")
+    parser.add_argument("--repetitions", type=int, help="runs per measurement (3)")
+    parser.add_argument(
+        "--large-repetitions", type=int, help="runs per scaling size above --load-rows (1)"
+    )
+    parser.add_argument(
+        "--api-seconds", type=float, help="load per endpoint and server, seconds (10)"
+    )
+    parser.add_argument("--api-connections", type=int, default=8, help="open connections (8)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument("--callback-repeat", type=int, help="calls per callback variant (7)")
+    parser.add_argument("--callback-variants", type=int, help="variants per callback (6)")
+    parser.add_argument("--page-repetitions", type=int, help="cold and warm page loads (5)")
+    parser.add_argument("--seed", type=int, default=1, help="synthetic data seed (1)")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    defaults = {
+        "rows": "1000,2000,4000" if quick else "100000,1000000,10000000",
+        "load_rows": 2000 if quick else 1_000_000,
+        "repetitions": 1 if quick else 3,
+        "large_repetitions": 1,
+        "api_seconds": 1.0 if quick else 10.0,
+        "callback_repeat": 2 if quick else 7,
+        "callback_variants": 2 if quick else 6,
+        "page_repetitions": 1 if quick else 5,
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.sizes = parse_sizes(args.rows)
+    args.only = [b.strip() for b in args.only.split(",")] if args.only else list(BENCHMARKS)
+    unknown = set(args.only) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(sorted(unknown))}")
+    return args
+
+
+def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> Path:
+    """The load benchmark, then the other scaling sizes; returns the database kept for serving."""
+    log("building the template database (schema + embedded published datasets)")
+    template = load.build_template(work)
+    tools = load.tools(template, work / "datadir")
+    serve_db = work / "serve.sqlite"
+    if "load" not in args.only and "scaling" not in args.only:
+        # Only the database the other benchmarks serve: one run of our loader, no peers.
+        generated = ensure(args.data_dir, args.load_rows, seed=args.seed)
+        load.measure_load(
+            generated.path, args.load_rows, [tools["ours"]], work, 1, keep_ours=serve_db, log=log
+        )
+        return serve_db
+    missing = [name for name in ("sqlite3_import", "sqlite_utils") if name not in tools]
+    results["load"] = {"rows": args.load_rows, "missing_tools": missing, "tools": {}}
+    generated = ensure(args.data_dir, args.load_rows, seed=args.seed)
+    results["load"]["file"] = generated.path.name
+    results["load"]["file_bytes"] = generated.path.stat().st_size
+    results["load"]["bad_rows"] = generated.bad_rows
+    log(f"load: {args.load_rows:,} rows, {args.repetitions} runs of each tool")
+    by_tool = load.measure_load(
+        generated.path,
+        args.load_rows,
+        list(tools.values()),
+        work,
+        args.repetitions,
+        keep_ours=serve_db,
+        log=log,
+    )
+    results["load"]["tools"] = by_tool
+    expected = args.load_rows - generated.bad_rows
+    if by_tool["ours"]["rows_stored"] != expected:
+        raise load.BenchError(
+            f"our loader stored {by_tool['ours']['rows_stored']} rows, expected {expected}"
+        )
+
+    if "scaling" in args.only:
+        results["scaling"] = {"sizes": [], "repetitions": args.repetitions}
+        peers = [tools[name] for name in ("sqlite3_import",) if name in tools]
+        for size in args.sizes:
+            if size == args.load_rows:
+                measured = {k: v for k, v in by_tool.items() if k in ("ours", "sqlite3_import")}
+            else:
+                file = ensure(args.data_dir, size, seed=args.seed).path
+                reps = args.large_repetitions if size > args.load_rows else args.repetitions
+                log(f"scaling: {size:,} rows, {reps} run(s) each")
+                measured = load.measure_load(
+                    file, size, [tools["ours"], *peers], work, reps, log=log
+                )
+            results["scaling"]["sizes"].append({"rows": size, **measured})
+    return serve_db
+
+
+def run_api_and_page(
+    args: argparse.Namespace, work: Path, db: Path, results: dict[str, Any]
+) -> None:
+    metadata = api.write_metadata(work / "datasette-metadata.json", db.stem)
+    endpoints = api.endpoints(db.stem)
+    want_api = "api" in args.only
+    want_page = "page" in args.only
+    datasette_ok = shutil.which("datasette") or _importable("datasette")
+    with api.ours_server(db, work / "datadir", args.workers, work / "gunicorn.log") as ours:
+        peer_cm = (
+            api.datasette_server(db, metadata, work / "datasette.log")
+            if want_api and datasette_ok
+            else _null_context()
+        )
+        with peer_cm as peer:
+            if want_api:
+                results["api"] = _measure_api(args, endpoints, ours, peer)
+        if want_page:
+            reason = page.available()
+            if reason:
+                results["page"] = {"skipped": reason}
+            else:
+                log(f"page: {args.page_repetitions} cold and warm loads of / in Chromium")
+                results["page"] = page.measure_page(ours, "/", args.page_repetitions)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+class _null_context:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _measure_api(
+    args: argparse.Namespace, endpoints: list[api.Endpoint], ours: str, peer: str | None
+) -> dict[str, Any]:
+    tool = api.load_tool()
+    out: dict[str, Any] = {
+        "tool": tool,
+        "connections": args.api_connections,
+        "seconds": args.api_seconds,
+        "workers": args.workers,
+        "repetitions": args.repetitions,
+        "peer": "datasette" if peer else None,
+        "endpoints": [],
+    }
+    warmup = min(2.0, args.api_seconds)
+    for endpoint in endpoints:
+        entry: dict[str, Any] = {"name": endpoint.name, "ours_path": endpoint.ours}
+        ours_status, ours_body = api.get(ours + endpoint.ours)
+        entry["ours_status"] = ours_status
+        servers = {"ours": ours + endpoint.ours}
+        if peer:
+            entry["peer_path"] = endpoint.datasette
+            peer_status, peer_body = api.get(peer + endpoint.datasette)
+            entry["peer_status"] = peer_status
+            entry["equivalence"] = api.same_rows(ours_body, peer_body)
+            servers["peer"] = peer + endpoint.datasette
+        for url in servers.values():
+            api.hammer(url, warmup, args.api_connections)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+        for repetition in range(args.repetitions):
+            for name, url in servers.items():
+                measured = api.hammer(url, args.api_seconds, args.api_connections)
+                runs[name].append(measured)
+                log(
+                    f"  api {endpoint.name} {name} run {repetition + 1}/{args.repetitions}: "
+                    f"{measured['requests_per_second']:.0f} req/s, p99 {measured['p99_ms']:.1f} ms"
+                )
+        for name, measured in runs.items():
+            entry[name] = {
+                "requests_per_second": median([m["requests_per_second"] for m in measured]),
+                "p50_ms": median([m["p50_ms"] for m in measured]),
+                "p99_ms": median([m["p99_ms"] for m in measured]),
+                "non_2xx": sum(m["non_2xx"] for m in measured),
+                "runs": measured,
+            }
+        out["endpoints"].append(entry)
+    return out
+
+
+def run_callbacks(args: argparse.Namespace, work: Path, db: Path, results: dict[str, Any]) -> None:
+    out = work / "callbacks.json"
+    env = load.app_env(db, work / "datadir", IRONRIVER_LOG_LEVEL="WARNING")
+    log(f"callbacks: every server callback, {args.callback_repeat} cold + warm calls per variant")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.callbacks",
+            "--out",
+            str(out),
+            "--repeat",
+            str(args.callback_repeat),
+            "--max-variants",
+            str(args.callback_variants),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1200,
+    )
+    if completed.returncode != 0:
+        results["callbacks"] = {"error": completed.stderr[-3000:]}
+        return
+    results["callbacks"] = json.loads(out.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    started = time.perf_counter()
+    work = args.data_dir / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "datadir").mkdir(parents=True)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "schema": 1,
+        "quick": args.quick,
+        "machine": machine.describe(),
+        "settings": {
+            "load_rows": args.load_rows,
+            "scaling_rows": args.sizes,
+            "repetitions": args.repetitions,
+            "large_repetitions": args.large_repetitions,
+            "api_seconds": args.api_seconds,
+            "api_connections": args.api_connections,
+            "workers": args.workers,
+            "callback_repeat": args.callback_repeat,
+            "callback_variants": args.callback_variants,
+            "page_repetitions": args.page_repetitions,
+            "seed": args.seed,
+            "only": args.only,
+        },
+    }
+    log(f"machine: {results['machine']['cpu_model']}, {results['machine']['cores']} cores")
+    try:
+        db = run_load_and_scaling(args, work, results)
+        if "api" in args.only or "page" in args.only:
+            run_api_and_page(args, work, db, results)
+        if "callbacks" in args.only:
+            run_callbacks(args, work, db, results)
+    finally:
+        results["duration_seconds"] = round(time.perf_counter() - started, 1)
+        results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        results["load_average_at_end"] = machine.load_average()
+        results["benchmarks"] = report.benchmarks(results)
+        _write(args.out_dir / "latest.json", json.dumps(results, indent=2, default=str) + "\n")
+        _write(args.out_dir / "latest.md", report.markdown(results))
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"done in {results['duration_seconds']:.0f} s: {args.out_dir / 'latest.md'}")
+    print(report.table(results["benchmarks"]))
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    """Write beside the target, then rename: a results file is never half written."""
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

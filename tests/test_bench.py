@@ -1,0 +1,165 @@
+"""A tiny run of the benchmark harness (`python -m bench.run --quick`): every benchmark reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import page, report
+from bench.callbacks import split_output, spread
+from bench.measure import percentile
+from bench.synthetic import ensure
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The harness on 2,000 rows, one run of everything, results in a temporary directory."""
+    base = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--data-dir",
+            str(base / "data"),
+            "--out-dir",
+            str(base / "results"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads((base / "results" / "latest.json").read_text(encoding="utf-8"))
+    results["_markdown"] = (base / "results" / "latest.md").read_text(encoding="utf-8")
+    results["_data"] = base / "data"
+    return results
+
+
+def by_id(results: dict) -> dict[str, dict]:
+    return {row["id"]: row for row in results["benchmarks"]}
+
+
+def test_quick_run_reports_every_benchmark_with_numbers_and_ratios(quick_run):
+    rows = by_id(quick_run)
+    with_peer = [
+        "load-vs-sqlite3-import",
+        "load-vs-sqlite-utils",
+        "load-peak-rss",
+        "api-traces-by-source-state-rps",
+        "api-traces-by-source-state-p99",
+        "api-source-states-rps",
+        "api-source-states-p99",
+    ]
+    own_only = ["rss-flat", "scaling-linear"]
+    for ident in with_peer + own_only:
+        assert ident in rows, ident
+        row = rows[ident]
+        assert isinstance(row["ours"], int | float) and row["ours"] > 0, row
+        assert isinstance(row["peer"], int | float) and row["peer"] > 0, row
+        assert isinstance(row["ratio"], int | float) and row["ratio"] > 0, row
+        assert row["met"] in (True, False, None), row
+        assert row["met"] is not False or row["why"], row
+    callbacks = [r for r in rows.values() if r["id"].startswith("callback-")]
+    assert callbacks, "no dashboard callback was timed"
+    assert all(isinstance(r["ours"], int | float) and r["ours"] > 0 for r in callbacks)
+
+
+def test_quick_run_times_the_map_page_cold_and_warm(quick_run):
+    reason = page.available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    rows = by_id(quick_run)
+    for ident in ("page-cold-time", "page-cold-bytes", "page-warm-time", "page-warm-bytes"):
+        assert rows[ident]["ours"] > 0, rows[ident]
+    assert quick_run["page"]["cold_runs"][0]["map_layers"] >= page.MIN_MAP_LAYERS
+
+
+def test_our_api_and_datasette_answer_with_the_same_rows(quick_run):
+    for endpoint in quick_run["api"]["endpoints"]:
+        assert endpoint["equivalence"]["same"], endpoint["equivalence"]
+        assert endpoint["ours"]["non_2xx"] == 0
+        assert endpoint["peer"]["non_2xx"] == 0
+
+
+def test_every_server_callback_is_timed_or_said_why_not(quick_run):
+    callbacks = quick_run["callbacks"]["callbacks"]
+    assert any(c["output"].startswith("..map-graph.figure") for c in callbacks)
+    for callback in callbacks:
+        if callback["exercised"]:
+            assert callback["cold_p95_ms"] > 0
+        else:
+            assert callback["reason"], callback
+
+
+def test_results_markdown_has_the_table_the_machine_and_the_reasons(quick_run):
+    text = quick_run["_markdown"]
+    assert "| Benchmark | Ours | Peer | Ratio | Target | Met? |" in text
+    assert quick_run["machine"]["cpu_model"] in text
+    assert "## Targets not met, and why" in text
+    assert quick_run["machine"]["python_sqlite"] in text
+
+
+def test_synthetic_inputs_are_reused_and_named_synthetic(quick_run):
+    data = quick_run["_data"]
+    files = sorted(p.name for p in data.glob("*.csv"))
+    assert files and all(name.startswith("SYNTHETIC-") for name in files)
+    before = (data / files[0]).stat().st_mtime_ns
+    rows = int(files[0].split("-")[2])
+    again = ensure(data, rows)
+    assert again.path.stat().st_mtime_ns == before
+    assert again.bad_rows > 0
+    assert not list(data.glob("work"))  # databases are removed after the run
+
+
+def test_percentiles_interpolate_like_numpy():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([10, 20, 30, 40, 50], 95) == pytest.approx(48.0)
+    assert percentile([7], 99) == 7
+
+
+def test_callback_outputs_split_like_dash_names_them():
+    assert split_output("..a.b...c.d@x1..") == ([("a", "b"), ("c", "d")], True)
+    assert split_output("url.href@abc") == ([("url", "href")], False)
+    assert spread(list(range(10)), most=4) == [9, 0, 3, 6]
+
+
+def test_report_marks_a_missed_target_and_keeps_its_reason():
+    rows = report.benchmarks(
+        {
+            "settings": {"repetitions": 3, "load_rows": 100, "large_repetitions": 1},
+            "load": {
+                "rows": 100,
+                "tools": {
+                    name: {
+                        "median_seconds": seconds,
+                        "median_cpu_seconds": seconds,
+                        "max_peak_rss_mb": 50.0,
+                    }
+                    for name, seconds in (
+                        ("ours", 3.0),
+                        ("sqlite3_import", 1.0),
+                        ("sqlite_utils", 6.0),
+                    )
+                },
+            },
+        }
+    )
+    found = {row["id"]: row for row in rows}
+    assert found["load-vs-sqlite3-import"]["ratio"] == 3.0
+    assert found["load-vs-sqlite3-import"]["met"] is False
+    assert found["load-vs-sqlite3-import"]["why"]
+    assert found["load-vs-sqlite-utils"]["met"] is True
+    assert found["load-vs-sqlite-utils"]["why"] is None

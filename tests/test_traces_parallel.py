@@ -1,0 +1,137 @@
+"""The trace loader's two ways of running (issue 5): parsing in a forked worker gives the same data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from sqlalchemy import Engine, select, text
+
+from bench.synthetic import file_name, generate
+from db.models import Base, RunStatus
+from etl import traces
+from etl.traces import load_trace_file, refresh_aggregates
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-c", "from etl.cli import main; main()"]
+
+
+def content(engine: Engine) -> dict[str, list[tuple]]:
+    """Every table but the run log and ids: what a load put in the database."""
+    skip = {"etl_runs"}
+    out = {}
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            if table.name in skip:
+                continue
+            ids = ("id", "trace_file_id", "loaded_at", "run_id")  # sequences differ per backend
+            columns = [c for c in table.columns if c.name not in ids]
+            rows = connection.execute(select(*columns)).all()
+            out[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return out
+
+
+@pytest.fixture
+def forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file parsed in a worker process, and small batches so duplicates cross batches."""
+    monkeypatch.setattr(traces, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(traces, "_can_fork", lambda: True)
+    monkeypatch.setattr(traces, "BATCH_ROWS", 97)
+
+
+def wipe_loads(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in ("trace_aggregates", "traces", "rejected_rows", "trace_files"):
+            connection.execute(text(f"DELETE FROM {table}"))
+
+
+def test_parsing_in_a_worker_stores_exactly_what_one_process_stores(engine, tmp_path, monkeypatch):
+    source = generate(tmp_path / file_name(3000, 21), 3000, seed=21, bad_rate=0.08)
+    monkeypatch.setattr(traces, "_can_fork", lambda: True)
+    monkeypatch.setattr(traces, "BATCH_ROWS", 97)
+    stored = []
+    for threshold in (1 << 60, 0):  # one process, then a worker
+        monkeypatch.setattr(traces, "PARALLEL_MIN_BYTES", threshold)
+        result = load_trace_file(engine, source.path)
+        assert result.status == RunStatus.LOADED
+        assert result.rows_rejected == source.bad_rows
+        counts = (result.rows_read, result.rows_loaded, result.rows_rejected, result.rows_duplicate)
+        stored.append((counts, content(engine)))
+        wipe_loads(engine)
+
+    assert stored[0] == stored[1]
+    rejected = stored[0][1]["rejected_rows"]
+    assert any("duplicate trace_number" in repr(row) for row in rejected)
+
+
+def test_aggregates_counted_while_loading_equal_the_sql_recount(engine, tmp_path, forced):
+    source = generate(tmp_path / "agg.csv", 2500, seed=8)
+    load_trace_file(engine, source.path)
+    query = text("SELECT dimension, year, key, firearms FROM trace_aggregates")
+    with engine.connect() as connection:
+        counted = sorted(connection.execute(query).all(), key=repr)
+    with engine.begin() as connection:
+        file_id = connection.execute(text("SELECT id FROM trace_files")).scalar_one()
+        refresh_aggregates(connection, file_id)
+    with engine.connect() as connection:
+        recounted = sorted(connection.execute(query).all(), key=repr)
+    assert counted == recounted
+    assert {row[0] for row in counted} == set(traces.AGGREGATE_DIMENSIONS)
+
+
+@pytest.mark.parametrize("threshold", [1 << 60, 0], ids=["one process", "worker"])
+def test_a_read_error_fails_the_load_near_its_line_and_keeps_nothing(
+    engine, tmp_path, forced, monkeypatch, threshold
+):
+    monkeypatch.setattr(traces, "PARALLEL_MIN_BYTES", threshold)
+    source = generate(tmp_path / "big-cell.csv", 400, seed=4, bad_rate=0.0)
+    lines = source.path.read_text(encoding="utf-8").splitlines()
+    cells = lines[300].split(",")
+    cells[4] = "x" * 200_000  # over the csv module's field size limit
+    lines[300] = ",".join(cells)
+    source.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = load_trace_file(engine, source.path)
+
+    assert result.status == RunStatus.FAILED
+    assert result.message == (
+        "Error: field larger than field limit (131072) near line 300; "
+        "nothing from this file was kept"
+    )
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM traces")).scalar() == 0
+
+
+@pytest.mark.skipif(not traces._can_fork(), reason="one CPU: the loader never forks here")
+def test_a_killed_loader_leaves_no_parser_process_behind(db_url, tmp_path):
+    big = generate(tmp_path / file_name(200_000, 6), 200_000, seed=6)
+    assert big.path.stat().st_size >= traces.PARALLEL_MIN_BYTES
+    process = subprocess.Popen(
+        [*CLI, "etl", "load-traces", str(big.path)],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        parent = psutil.Process(process.pid)
+        deadline = time.monotonic() + 60
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline and process.poll() is None and not children:
+            children = parent.children()
+            time.sleep(0.02)
+        assert children, "no parser process was started"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"parser still running after its loader was killed: {alive}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
