@@ -18,7 +18,6 @@ from db.models import (
     MxState,
     RunStatus,
     Source,
-    Trace,
     TraceAggregate,
     TraceFile,
     UsState,
@@ -362,25 +361,33 @@ def _with_us_share(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _state_traces_by_year(engine: Engine, filters: Filters) -> pd.DataFrame:
+    """One state's traces per year from the aggregates: a US state counts the traces first sold
+    there (all US-sourced by definition), a Mexican state those recovered there."""
     state = filters.state or ""
-    column = Trace.recovery_state if state.isdigit() else Trace.source_state
-    us = func.sum(case((Trace.source_category.in_(US_SOURCED_CATEGORIES), 1), else_=0))
+    total_dimension, us_dimension = (
+        ("recovery_state", "us_sourced_by_mx_state")
+        if state.isdigit()
+        else ("source_state", "source_state")
+    )
+    of_state = TraceAggregate.key == state
+    total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == total_dimension)
+    us = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == us_dimension)
     query: Select = (
         select(
-            Trace.recovery_year.label("year"),
-            func.count().label("firearms"),
+            TraceAggregate.year,
+            total.label("firearms"),
             us.label("us_sourced"),
             TraceFile.file_name.label("trace_file"),
             TraceFile.checksum.label("file_checksum"),
             TraceFile.loaded_at,
             TraceFile.synthetic,
         )
-        .join(TraceFile, TraceFile.id == Trace.trace_file_id)
-        .where(column == state)
-        .group_by(Trace.recovery_year, TraceFile.id)
-        .order_by(TraceFile.id, Trace.recovery_year)
+        .join(TraceFile, TraceFile.id == TraceAggregate.trace_file_id)
+        .where(of_state, TraceAggregate.dimension.in_((total_dimension, us_dimension)))
+        .group_by(TraceAggregate.year, TraceFile.id)
+        .order_by(TraceFile.id, TraceAggregate.year)
     )
-    query = _year_window(query, Trace.recovery_year, Trace.recovery_year, filters)
+    query = _year_window(query, TraceAggregate.year, TraceAggregate.year, filters)
     return _with_us_share(_read(engine, _one_file(query, filters)))
 
 

@@ -1033,6 +1033,7 @@ AGGREGATE_DIMENSIONS: tuple[str, ...] = (
     "firearm_type",
     "source_category",
     "source_state",
+    "us_sourced_by_mx_state",
     "time_to_crime_band",
 )
 # Positions in an insert row (see _INSERT_COLUMNS) of what the aggregates count by.
@@ -1077,6 +1078,10 @@ class _AggregateCounts:
             counters[dimension].update(map(pick, rows))
         counters["source_state"].update(
             (row[3], row[12]) for row in rows if row[12] is not None and row[11] in US_SOURCED
+        )
+        # A Mexican state's US-sourced share needs this pair; the trends page reads it per state.
+        counters["us_sourced_by_mx_state"].update(
+            (row[3], row[5]) for row in rows if row[11] in US_SOURCED
         )
         bands = map(self._bands.__getitem__, map(_DAYS, rows))
         counters["time_to_crime_band"].update(zip(years, bands, strict=True))
@@ -1129,6 +1134,11 @@ def refresh_aggregates(connection: Connection, trace_file_id: int) -> None:
             "source_state",
             Trace.source_state,
             (Trace.source_state.is_not(None), Trace.source_category.in_(sorted(US_SOURCED))),
+        ),
+        (
+            "us_sourced_by_mx_state",
+            Trace.recovery_state,
+            (Trace.source_category.in_(sorted(US_SOURCED)),),
         ),
         ("time_to_crime_band", _ttc_band(), ()),
     ]

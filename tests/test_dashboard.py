@@ -624,3 +624,22 @@ def test_boundaries_and_scripts_are_served_compressed(client: Any) -> None:
     import json
 
     assert len(json.loads(gzip.decompress(boundaries.data))["features"]) == 32
+
+
+@pytest.mark.parametrize("state", ["TX", "AZ", "26", "28"])
+def test_a_states_traces_per_year_match_the_loaded_rows(engine: Engine, state: str) -> None:
+    from dashboard.queries import traces_by_year
+    from db.models import Trace
+
+    with engine.connect() as connection:
+        traces = pd.read_sql(select(Trace), connection)
+    column = "recovery_state" if state.isdigit() else "source_state"
+    mine = traces[traces[column] == state]
+    us = mine["source_category"].isin(["us_manufactured", "us_imported"])
+    expected = {
+        int(year): (len(group), int(us[group.index].sum()))
+        for year, group in mine.groupby("recovery_year")
+    }
+    got = traces_by_year(engine, Filters(state=state))
+    assert expected, f"the sample has no traces for {state}"
+    assert {int(r.year): (r.firearms, r.us_sourced) for r in got.itertuples()} == expected

@@ -709,3 +709,11 @@ def test_synthetic_command_names_files_by_rows_and_seed(tmp_path):
     target = tmp_path / "SYNTHETIC-etrace-50-4.csv"
     assert str(target) in completed.stdout
     assert len(target.read_text(encoding="utf-8").splitlines()) == 51
+
+
+def test_every_aggregate_dimension_name_fits_its_column():
+    from db.models import TraceAggregate
+    from etl.traces import AGGREGATE_DIMENSIONS
+
+    width = TraceAggregate.__table__.c.dimension.type.length
+    assert all(len(name) <= width for name in AGGREGATE_DIMENSIONS)
