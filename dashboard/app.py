@@ -45,9 +45,11 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         export_max_rows=settings.export_max_rows,
         stale_after_days=settings.stale_after_days,
     )
+    # Dash serves its bundles (plotly.js: 4.8 MB raw) as text/javascript.
     server.config["COMPRESS_MIMETYPES"] = [
         "text/html",
         "text/css",
+        "text/javascript",
         "application/javascript",
         "application/json",
         "application/geo+json",

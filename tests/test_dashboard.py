@@ -624,6 +624,12 @@ def test_boundaries_and_scripts_are_served_compressed(client: Any) -> None:
     import json
 
     assert len(json.loads(gzip.decompress(boundaries.data))["features"]) == 32
+    plotly_js = client.get(
+        "/_dash-component-suites/plotly/package_data/plotly.min.js",
+        headers={"Accept-Encoding": "gzip"},
+    )
+    assert plotly_js.headers["Content-Encoding"] == "gzip"
+    assert len(plotly_js.data) < 2_000_000
 
 
 @pytest.mark.parametrize("state", ["TX", "AZ", "26", "28"])
