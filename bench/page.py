@@ -15,19 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import median
+from dashboard.screenshots import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
 MIN_MAP_LAYERS = 2  # the map page draws US states and Mexican states
 
 # Every Plotly graph has drawn each of its choropleth traces; records the time once.

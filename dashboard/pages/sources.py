@@ -175,6 +175,14 @@ def _source_entry(row: Any) -> html.Div:
 def layout(**other: object) -> html.Div:
     data = current()
     problems = [f"unknown parameter {k}" for k in other]
+    # The page depends on nothing but the data: built once per data version.
+    body = data.memo("sources-page", lambda: _body(data))
+    return html.Div(
+        [*components.page_notices(data, problems), *body.children], className=body.className
+    )
+
+
+def _body(data: AppData) -> html.Div:
     sources = data.dataset("sources")
     infos = _cached(data, "dataset_infos")
     cited = _cached(data, "dataset_source_ids")
@@ -192,7 +200,6 @@ def layout(**other: object) -> html.Div:
     last_run = runs["finished_at"].max() if not runs.empty else None
     return html.Div(
         [
-            *components.page_notices(data, problems),
             html.H1("Data & sources"),
             html.P(
                 [
