@@ -394,6 +394,25 @@ def _slider_props(years: list[int], year: int | None) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- layout
 
 
+def _series_control(
+    country: str, label: str, options: dict[str, Series], chosen: Series | None
+) -> html.Div:
+    """The series dropdown of one country (`country` is the id suffix: us or mx)."""
+    return html.Div(
+        [
+            html.Label(label, htmlFor=f"map-{country}", id=f"map-{country}-label"),
+            dcc.Dropdown(
+                id=f"map-{country}",
+                options=[{"label": s.label, "value": k} for k, s in options.items()],
+                value=chosen.key if chosen else None,
+                clearable=False,
+                searchable=False,
+            ),
+        ],
+        className="control control-wide",
+    )
+
+
 def layout(
     us: object = None,
     mx: object = None,
@@ -425,36 +444,8 @@ def layout(
             ),
             html.Section(
                 [
-                    html.Div(
-                        [
-                            html.Label("US states", htmlFor="map-us", id="map-us-label"),
-                            dcc.Dropdown(
-                                id="map-us",
-                                options=[
-                                    {"label": s.label, "value": k} for k, s in us_options.items()
-                                ],
-                                value=us_series.key if us_series else None,
-                                clearable=False,
-                                searchable=False,
-                            ),
-                        ],
-                        className="control control-wide",
-                    ),
-                    html.Div(
-                        [
-                            html.Label("Mexican states", htmlFor="map-mx", id="map-mx-label"),
-                            dcc.Dropdown(
-                                id="map-mx",
-                                options=[
-                                    {"label": s.label, "value": k} for k, s in mx_options.items()
-                                ],
-                                value=mx_series.key if mx_series else None,
-                                clearable=False,
-                                searchable=False,
-                            ),
-                        ],
-                        className="control control-wide",
-                    ),
+                    _series_control("us", "US states", us_options, us_series),
+                    _series_control("mx", "Mexican states", mx_options, mx_series),
                     html.Fieldset(
                         [
                             html.Legend("Measure"),
