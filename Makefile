@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8050
 
-.PHONY: venv run test lint typecheck pytest db system-deps screenshots bench clean
+.PHONY: venv run test lint typecheck pytest db system-deps screenshots bench fuzz clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: $(STAMP) system-deps
 	bash bench/system-deps.sh
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m bench.run
+
+# The long reliability campaigns (tests/reliability): kill trials, loader and web fuzzing, concurrency.
+fuzz: $(STAMP) system-deps
+	PYTEST_POSTGRES_URL=$$(bash .ci/pg.sh start) $(BIN)/python -m tests.reliability; rc=$$?; bash .ci/pg.sh stop; exit $$rc
 
 screenshots: db system-deps
 	$(BIN)/python -m dashboard.screenshots docs/screenshots
