@@ -195,9 +195,9 @@ def test_empty_file_and_a_column_named_twice_are_refused(engine, tmp_path):
 
 
 def test_small_batches_give_the_same_result_as_one_batch(engine, monkeypatch):
-    import etl.traces
+    from etl.traces import insert
 
-    monkeypatch.setattr(etl.traces, "BATCH_ROWS", 3)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 3)
 
     result = load_trace_file(engine, SAMPLE)
 
@@ -532,7 +532,7 @@ def test_canaries_appear_in_no_export(dataset, backend_url, tmp_path):
 def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     engine, monkeypatch, tmp_path
 ):
-    import etl.traces
+    from etl.traces.insert import FileLoader
 
     load_trace_file(engine, SAMPLE)
     before = dump(engine)
@@ -542,11 +542,11 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     def broken_insert(self, rows):
         calls.append(len(rows))
         if len(calls) == 2:
-            raise ValueError(f"cannot store {rows[0][1]} {CANARY_SERIAL}")
+            raise ValueError(f"cannot store {rows[0].trace_number} {CANARY_SERIAL}")
         original(self, rows)
 
-    original = etl.traces._FileLoader._insert
-    monkeypatch.setattr(etl.traces._FileLoader, "_insert", broken_insert)
+    original = FileLoader._insert
+    monkeypatch.setattr(FileLoader, "_insert", broken_insert)
 
     result = load_trace_file(engine, path)
 
