@@ -542,7 +542,7 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     def broken_insert(self, rows):
         calls.append(len(rows))
         if len(calls) == 2:
-            raise ValueError(f"cannot store {rows[0].trace_number} {CANARY_SERIAL}")
+            raise ValueError(f"cannot store {rows[0][1]} {CANARY_SERIAL}")
         original(self, rows)
 
     original = FileLoader._insert

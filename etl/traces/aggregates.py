@@ -11,7 +11,7 @@ from etl.traces.columns import (
     TTC_TOP_BAND,
     TTC_UNKNOWN_BAND,
     US_SOURCED,
-    TraceRow,
+    Row,
     fields_of,
 )
 
@@ -31,6 +31,9 @@ _YEAR_AND = {
     "source_category": fields_of("recovery_year", "source_category"),
 }
 _DAYS = fields_of("time_to_crime_days")
+_CATEGORY_AND_STATES = fields_of(
+    "source_category", "recovery_year", "recovery_state", "source_state"
+)
 
 
 def ttc_band(days: int | None) -> str:
@@ -54,7 +57,7 @@ class AggregateCounts:
         self.counters: dict[str, Counter[Any]] = {name: Counter() for name in AGGREGATE_DIMENSIONS}
         self._bands = Lookup(ttc_band)
 
-    def add(self, rows: list[TraceRow]) -> None:
+    def add(self, rows: list[Row]) -> None:
         """Count a batch of inserted rows."""
         # Counter.update over map/zip counts in C; only source_state needs a per-row test.
         counters = self.counters
@@ -62,16 +65,17 @@ class AggregateCounts:
         counters["total"].update(years)
         for dimension, pick in _YEAR_AND.items():
             counters[dimension].update(map(pick, rows))
+        us_sourced = [
+            (year, mx_state, us_state)
+            for category, year, mx_state, us_state in map(_CATEGORY_AND_STATES, rows)
+            if category in US_SOURCED
+        ]
         counters["source_state"].update(
-            (row.recovery_year, row.source_state)
-            for row in rows
-            if row.source_state is not None and row.source_category in US_SOURCED
+            (year, us_state) for year, _, us_state in us_sourced if us_state is not None
         )
         # A Mexican state's US-sourced share needs this pair; the trends page reads it per state.
         counters["us_sourced_by_mx_state"].update(
-            (row.recovery_year, row.recovery_state)
-            for row in rows
-            if row.source_category in US_SOURCED
+            (year, mx_state) for year, mx_state, _ in us_sourced
         )
         bands = map(self._bands.__getitem__, map(_DAYS, rows))
         counters["time_to_crime_band"].update(zip(years, bands, strict=True))

@@ -11,14 +11,15 @@ from operator import itemgetter
 from typing import Any
 
 from etl.traces.columns import (
+    ALLOWED_COLUMNS,
     FIREARM_TYPES,
     MAX_LENGTHS,
     MAX_TTC_DAYS,
     SOURCE_CATEGORIES,
     SPANISH_FIREARM_TYPES,
     US_SOURCED,
-    Cells,
-    TraceRow,
+    Row,
+    as_row,
 )
 from etl.traces.privacy import Header
 from geo.states import mx_state_code, us_state_code
@@ -135,14 +136,15 @@ def show(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
-Reject = tuple[int, str, Cells | None]  # line, reason, the row's allow-listed cells if aligned
+RawCells = tuple[str, ...]  # a row's allow-listed cells in Cells order, as a plain tuple
+Reject = tuple[int, str, RawCells | None]  # line, reason, the row's allow-listed cells if aligned
 
 
 @dataclass
 class Batch:
     """A stretch of the file, read and checked: good rows ready to insert, and bad rows."""
 
-    rows: list[TraceRow]
+    rows: list[Row]  # TraceRow's columns as plain tuples
     lines: list[int]  # the line each good row starts on
     values: list[Any]  # each good row's allow-listed cells, should it be rejected later
     rejects: list[Reject]
@@ -176,8 +178,23 @@ def parse(
     # One long loop on purpose: per-row function calls would cost more than the checks.
     width = header.width
     pad = not all(header.present)
-    pick = itemgetter(*header.indices)
-    as_cells = tuple.__new__  # Cells(*...) without its Python-level __new__
+    pick = itemgetter(*header.indices)  # a row's allow-listed cells, in Cells order
+    # Where each column sits in a row. Cells are read by plain index: a Cells per row costs the
+    # loop a fifth more (tuple subclasses stay tracked by the garbage collector).
+    at = dict(zip(ALLOWED_COLUMNS, header.indices, strict=True))
+    at_trace_number = at["trace_number"]
+    at_recovery_date = at["recovery_date"]
+    at_recovery_country = at["recovery_country"]
+    at_recovery_state = at["recovery_state"]
+    at_recovery_city = at["recovery_city"]
+    at_firearm_type = at["firearm_type"]
+    at_manufacturer = at["manufacturer"]
+    at_caliber = at["caliber"]
+    at_country_of_manufacture = at["country_of_manufacture"]
+    at_source_category = at["source_category"]
+    at_source_state = at["source_state"]
+    at_purchase_date = at["purchase_date"]
+    at_time_to_crime_days = at["time_to_crime_days"]
     today = dt.datetime.now(dt.UTC).date().toordinal()
     dates = _date_lookup(as_text=not postgres)
     countries = Lookup(_country)
@@ -187,13 +204,13 @@ def parse(
     categories = Lookup(source_category_code)
     integers = Lookup(_integer)
     texts = Lookup(_optional_text)
-    pending: list[TraceRow] = []
+    pending: list[Row] = []
     pending_lines: list[int] = []
-    pending_values: list[Cells] = []
+    pending_values: list[RawCells] = []
     rejects: list[Reject] = []
     rows_read = 0
 
-    def reject(line: int, reason: str, values: Cells | None) -> None:
+    def reject(line: int, reason: str, values: RawCells | None) -> None:
         rejects.append((line, reason, values))
 
     seen: set[str] = set()  # trace numbers of the current batch; earlier batches are in the DB
@@ -224,15 +241,15 @@ def parse(
             continue
         if pad:
             row.append("")
-        values: Cells = as_cells(Cells, pick(row))
-        tn = values.trace_number.strip()
+        values = pick(row)
+        tn = row[at_trace_number].strip()
         if not tn:
             reject(line, "trace_number is blank", values)
             continue
         if len(tn) > max_tn:
             reject(line, f"trace_number longer than {max_tn} characters", values)
             continue
-        r_date = values.recovery_date
+        r_date = row[at_recovery_date]
         recovered = dates[r_date]
         if not recovered:
             if recovered is None:
@@ -247,16 +264,16 @@ def parse(
         if recovered[2] > today:
             reject(line, f"recovery_date {recovered[0]} is in the future", values)
             continue
-        country = countries[values.recovery_country]
+        country = countries[row[at_recovery_country]]
         if country is None:
             reject(
                 line,
-                f"recovery_country {show(values.recovery_country)} is not MX: "
+                f"recovery_country {show(row[at_recovery_country])} is not MX: "
                 "only recoveries in Mexico load",
                 values,
             )
             continue
-        r_state = values.recovery_state
+        r_state = row[at_recovery_state]
         state = mx_states[r_state]
         if state is None:
             if r_state.strip():
@@ -264,15 +281,15 @@ def parse(
             else:
                 reject(line, "recovery_state is blank", values)
             continue
-        firearm = firearms[values.firearm_type]
+        firearm = firearms[row[at_firearm_type]]
         if firearm is None:
-            reject(line, f"unknown firearm_type {show(values.firearm_type)}", values)
+            reject(line, f"unknown firearm_type {show(row[at_firearm_type])}", values)
             continue
-        source = categories[values.source_category]
+        source = categories[row[at_source_category]]
         if source is None:
-            reject(line, f"unknown source_category {show(values.source_category)}", values)
+            reject(line, f"unknown source_category {show(row[at_source_category])}", values)
             continue
-        s_state = values.source_state
+        s_state = row[at_source_state]
         us_state = us_states[s_state]
         if us_state is None:
             reject(line, f"unknown source_state {show(s_state)}: not a US state code", values)
@@ -283,7 +300,7 @@ def parse(
             article = "an" if source[0] in "aeiou" else "a"
             reject(line, f"source_state {show(s_state)} given for {article} {source} row", values)
             continue
-        p_date = values.purchase_date
+        p_date = row[at_purchase_date]
         purchased = dates[p_date]
         if purchased is None:
             reject(
@@ -299,7 +316,7 @@ def parse(
                 values,
             )
             continue
-        ttc = values.time_to_crime_days
+        ttc = row[at_time_to_crime_days]
         days = integers[ttc]
         if days is None:
             reject(line, f"time_to_crime_days {show(ttc)} is not a whole number", values)
@@ -313,10 +330,10 @@ def parse(
             reject(line, f"time_to_crime_days {days} is over {MAX_TTC_DAYS} (150 years)", values)
             continue
         # One shared object per distinct text: cheaper to send to the inserter and to bind.
-        city = texts[values.recovery_city]
-        maker = texts[values.manufacturer]
-        calibre = texts[values.caliber]
-        made_in = texts[values.country_of_manufacture]
+        city = texts[row[at_recovery_city]]
+        maker = texts[row[at_manufacturer]]
+        calibre = texts[row[at_caliber]]
+        made_in = texts[row[at_country_of_manufacture]]
         if (
             (city and len(city) > max_city)
             or (maker and len(maker) > max_manufacturer)
@@ -330,22 +347,24 @@ def parse(
             continue
         seen.add(tn)
         pending.append(
-            TraceRow(
-                trace_file_id=file_id,
-                trace_number=tn,
-                recovery_date=recovered[0],
-                recovery_year=recovered[1],
-                recovery_country=country,
-                recovery_state=state,
-                recovery_city=city,
-                firearm_type=firearm,
-                manufacturer=maker,
-                caliber=calibre,
-                country_of_manufacture=made_in,
-                source_category=source,
-                source_state=us_state,
-                purchase_date=purchased[0] if purchased else None,
-                time_to_crime_days=days,
+            as_row(
+                {
+                    "trace_file_id": file_id,
+                    "trace_number": tn,
+                    "recovery_date": recovered[0],
+                    "recovery_year": recovered[1],
+                    "recovery_country": country,
+                    "recovery_state": state,
+                    "recovery_city": city,
+                    "firearm_type": firearm,
+                    "manufacturer": maker,
+                    "caliber": calibre,
+                    "country_of_manufacture": made_in,
+                    "source_category": source,
+                    "source_state": us_state,
+                    "purchase_date": purchased[0] if purchased else None,
+                    "time_to_crime_days": days,
+                }
             )
         )
         pending_lines.append(line)

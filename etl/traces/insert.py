@@ -9,8 +9,8 @@ from sqlalchemy import Connection, delete, insert
 
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
-from etl.traces.checks import Batch, Progress, parse, show
-from etl.traces.columns import INSERT_COLUMNS, Cells, TraceRow, fields_of
+from etl.traces.checks import Batch, Progress, RawCells, parse, show
+from etl.traces.columns import INSERT_COLUMNS, Cells, Row, fields_of
 from etl.traces.parallel import parse_in_worker, unpack
 from etl.traces.privacy import Header
 
@@ -54,14 +54,14 @@ class FileLoader:
             f"VALUES ({', '.join([placeholder] * len(INSERT_COLUMNS))})"
         )
 
-    def reject(self, line: int, reason: str, values: Cells | None) -> None:
+    def reject(self, line: int, reason: str, values: RawCells | None) -> None:
         """Set a row aside with its reason and the cells of the allow-listed columns it has."""
         fields = {}
         if values is not None:
             fields = {
                 name: cell
                 for (name, cell), present in zip(
-                    values._asdict().items(), self.header.present, strict=True
+                    Cells._make(values)._asdict().items(), self.header.present, strict=True
                 )
                 if present
             }
@@ -127,11 +127,12 @@ class FileLoader:
             if existing:
                 keep = []
                 for line, row, values in zip(batch.lines, rows, batch.values, strict=True):
-                    owner = existing.get(row.trace_number)
+                    number = _TRACE_NUMBER(row)
+                    owner = existing.get(number)
                     if owner is None:
                         keep.append(row)
                     elif owner == self.file_id:
-                        reason = f"duplicate trace_number {show(row.trace_number)} within this file"
+                        reason = f"duplicate trace_number {show(number)} within this file"
                         self.reject(line, reason, unpack(values))
                     else:
                         self.rows_duplicate += 1
@@ -155,7 +156,7 @@ class FileLoader:
             self.connection.execute(insert(RejectedRow), self._rejects)
             self._rejects.clear()
 
-    def _insert(self, rows: list[TraceRow]) -> None:
+    def _insert(self, rows: list[Row]) -> None:
         if self.postgres:
             # COPY is the fast path on PostgreSQL; it runs inside the same transaction.
             driver = self.connection.connection.driver_connection

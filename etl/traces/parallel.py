@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from etl.traces.checks import Batch, Progress, parse
-from etl.traces.columns import Cells
+from etl.traces.checks import Batch, Progress, RawCells, parse
 from etl.traces.privacy import Header
 
 # A file at least this big is parsed in a forked process while this one inserts (2 cores);
@@ -70,14 +69,14 @@ def _portable(error: BaseException) -> BaseException:
 _SEPARATOR = "\x1f"
 
 
-def _pack(values: Cells) -> Cells | str:
+def _pack(values: RawCells) -> RawCells | str:
     text = _SEPARATOR.join(values)
     return text if text.count(_SEPARATOR) == len(values) - 1 else values
 
 
-def unpack(values: Cells | str) -> Cells:
+def unpack(values: RawCells | str) -> RawCells:
     """A row's cells as the parser read them, from what `_pack` sent."""
-    return Cells._make(values.split(_SEPARATOR)) if isinstance(values, str) else values
+    return tuple(values.split(_SEPARATOR)) if isinstance(values, str) else values
 
 
 def _parse_worker(
