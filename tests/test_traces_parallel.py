@@ -125,7 +125,7 @@ def test_aggregates_counted_while_loading_equal_the_sql_recount(engine, tmp_path
 
 
 @pytest.mark.parametrize("threshold", [1 << 60, 0], ids=["one process", "worker"])
-def test_a_read_error_fails_the_load_near_its_line_and_keeps_nothing(
+def test_an_oversized_cell_or_number_rejects_its_row_at_its_line_and_keeps_the_rest(
     engine, tmp_path, forced, monkeypatch, threshold
 ):
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", threshold)
@@ -134,17 +134,24 @@ def test_a_read_error_fails_the_load_near_its_line_and_keeps_nothing(
     cells = lines[300].split(",")
     cells[4] = "x" * 200_000  # over the csv module's field size limit
     lines[300] = ",".join(cells)
+    cells = lines[350].split(",")
+    cells[13] = "9" * 5000  # int() refuses numbers of 4,300+ digits
+    lines[350] = ",".join(cells)
     source.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     result = load_trace_file(engine, source.path)
 
-    assert result.status == RunStatus.FAILED
-    assert result.message == (
-        "Error: field larger than field limit (131072) near line 300; "
-        "nothing from this file was kept"
-    )
+    assert result.status == RunStatus.LOADED
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (400, 398, 2)
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM traces")).scalar() == 0
+        rejected = connection.execute(
+            text("SELECT line_number, reason FROM rejected_rows ORDER BY line_number")
+        ).all()
+    # lines[300] is the file's line 301 (the header is line 1).
+    assert [tuple(row) for row in rejected] == [
+        (301, "the row cannot be read as CSV: field larger than field limit (131072)"),
+        (351, "time_to_crime_days is not a whole number of at most 9 digits"),
+    ]
 
 
 @pytest.mark.skipif(not parallel.can_fork(), reason="one CPU: the loader never forks here")

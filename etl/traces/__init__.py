@@ -6,9 +6,9 @@ One module per step: `reading` (bytes, encodings), `privacy` (header and allow-l
 
 from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band
 from etl.traces.checks import firearm_type_code, parse_date, source_category_code
-from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS
+from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS, Refused
 from etl.traces.load import KIND, TraceLoadResult, load_trace_file
-from etl.traces.privacy import Refused, describe_error
+from etl.traces.privacy import describe_error
 
 __all__ = [
     "AGGREGATE_DIMENSIONS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import re
 import unicodedata
@@ -12,9 +13,9 @@ from typing import Any
 
 from etl.traces.columns import (
     ALLOWED_COLUMNS,
+    EARLIEST_DATE,
     FIREARM_TYPES,
     MAX_LENGTHS,
-    MAX_TTC_DAYS,
     SOURCE_CATEGORIES,
     SPANISH_FIREARM_TYPES,
     US_SOURCED,
@@ -22,7 +23,11 @@ from etl.traces.columns import (
     as_row,
 )
 from etl.traces.privacy import Header
+from etl.traces.reading import LineFeed
 from geo.states import mx_state_code, us_state_code
+
+RawCells = tuple[str, ...]  # a row's allow-listed cells in Cells order, as a plain tuple
+Reject = tuple[int, str, RawCells | None]  # line, reason, the row's allow-listed cells if aligned
 
 CACHE_LIMIT = 100_000  # distinct raw values remembered per lookup; bounds memory on hostile input
 
@@ -56,7 +61,17 @@ class _Blank:
 BLANK: Any = _Blank()
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DMY_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
-_INTEGER = re.compile(r"[-+]?[0-9]+")
+# Nine digits at most: a day count fits easily, and int() never meets a 4,300-digit number.
+_INTEGER = re.compile(r"[-+]?[0-9]{1,9}")
+# What a state cell may look like before it is looked up: a 1-2 digit code, or words of letters
+# joined by spaces, dots, hyphens or apostrophes ("Edo. de México"); not "-5", "+7", "Jalisco!!".
+_STATE_SHAPE = re.compile(r"[0-9]{1,2}|[^\W\d_]+(?:[ .'\-]+[^\W\d_]+)*\.?")
+_LONGEST_STATE = 60
+# Shapes of the cells a reason may quote: dates, short codes and numbers cannot be a name, an
+# address or a serial number; anything else that failed its check is never echoed.
+_DATE_SHAPE = re.compile(r"[0-9]{1,4}[-/][0-9]{1,2}[-/][0-9]{1,4}")
+_CODE_SHAPE = re.compile(r"[A-Za-z]{1,3}|[-+]?[0-9]{1,3}")
+_SMALL_NUMBER = re.compile(r"[-+]?[0-9]{1,6}")
 
 
 def parse_date(text: str) -> dt.date | None:
@@ -107,6 +122,23 @@ def source_category_code(raw: str) -> str | None:
     return _CATEGORY_INDEX.get(_fold(raw))
 
 
+def _state_shaped(raw: str) -> str | None:
+    text = raw.strip()
+    return text if len(text) <= _LONGEST_STATE and _STATE_SHAPE.fullmatch(text) else None
+
+
+def mx_state(raw: str) -> str | None:
+    """INEGI code of a recovery_state cell of the accepted shape; None if unknown or ill-formed."""
+    text = _state_shaped(raw)
+    return None if text is None else mx_state_code(text)
+
+
+def us_state(raw: str) -> str | None:
+    """USPS code of a source_state cell of the accepted shape; None if unknown or ill-formed."""
+    text = _state_shaped(raw)
+    return None if text is None else us_state_code(text)
+
+
 def _blank_or(compute: Callable[[str], str | None]) -> Callable[[str], Any]:
     def wrapped(raw: str) -> Any:
         return BLANK if not raw.strip() else compute(raw)
@@ -131,13 +163,73 @@ def _optional_text(raw: str) -> str | None:
 
 
 def show(text: str) -> str:
-    """A cell of an allow-listed column quoted for a reason text, cut short."""
+    """A cell that passed its column's check, quoted for a reason text, cut short."""
     text = text.strip()
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
-RawCells = tuple[str, ...]  # a row's allow-listed cells in Cells order, as a plain tuple
-Reject = tuple[int, str, RawCells | None]  # line, reason, the row's allow-listed cells if aligned
+def quoted(text: str, shape: re.Pattern[str]) -> str:
+    """ " 'cell'" for a reason text if the cell has `shape` (so it cannot be personal data), else ""."""
+    text = text.strip()
+    return f" {text!r}" if shape.fullmatch(text) else ""
+
+
+def _is_date(cell: str) -> bool:
+    return parse_date(cell) is not None
+
+
+def _is_small_integer(cell: str) -> bool:
+    return _SMALL_NUMBER.fullmatch(cell.strip()) is not None
+
+
+def _is_country(cell: str) -> bool:
+    return bool(cell.strip()) and _country(cell) is not None
+
+
+def _known(lookup: Callable[[str], str | None]) -> Callable[[str], bool]:
+    return lambda cell: lookup(cell) is not None
+
+
+# The check a rejected row's cell must pass to be kept. Free-text columns (city, manufacturer,
+# caliber, country of manufacture) have none: they are never kept for a rejected row.
+_KEEPABLE: dict[str, Callable[[str], bool]] = {
+    "recovery_date": _is_date,
+    "recovery_country": _is_country,
+    "recovery_state": _known(mx_state),
+    "firearm_type": _known(firearm_type_code),
+    "source_category": _known(source_category_code),
+    "source_state": _known(us_state),
+    "purchase_date": _is_date,
+    "time_to_crime_days": _is_small_integer,
+}
+_TRACE_NUMBER_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
+
+
+def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
+    """The cells of a rejected row that may be stored: each passed its column's check.
+
+    The trace number is free text: it is kept only when every other non-blank checked cell of
+    the row passed, so a row whose cells shifted (a missing cell, a stray comma) keeps none of it.
+    """
+    kept: dict[str, str] = {}
+    aligned = True
+    trace_number = ""
+    for name, cell, here in zip(ALLOWED_COLUMNS, values, present, strict=True):
+        if not here:
+            continue
+        if name == "trace_number":
+            trace_number = cell.strip()
+            continue
+        check = _KEEPABLE.get(name)
+        if check is None:
+            continue
+        if check(cell):
+            kept[name] = cell.strip()
+        elif cell.strip():
+            aligned = False
+    if aligned and _TRACE_NUMBER_SHAPE.fullmatch(trace_number):
+        kept["trace_number"] = trace_number
+    return kept
 
 
 @dataclass
@@ -163,6 +255,7 @@ class Progress:
 
 
 def parse(
+    feed: LineFeed,
     reader: Iterator[list[str]],
     header: Header,
     file_id: int,
@@ -170,10 +263,11 @@ def parse(
     batch_rows: int,
     progress: Progress,
 ) -> Iterator[Batch]:
-    """Check every row after the header; yield good and bad rows in batches of `batch_rows`.
+    """Check every record after the header; yield good and bad rows in batches of `batch_rows`.
 
     Pure work on the text: it touches no database, so it can run in a worker process. Rows
     whose trace number is already in the database are told apart later, by the inserter.
+    Every non-blank line is one record, counted as read, and either kept or rejected.
     """
     # One long loop on purpose: per-row function calls would cost more than the checks.
     width = header.width
@@ -196,10 +290,11 @@ def parse(
     at_purchase_date = at["purchase_date"]
     at_time_to_crime_days = at["time_to_crime_days"]
     today = dt.datetime.now(dt.UTC).date().toordinal()
+    earliest = EARLIEST_DATE.toordinal()
     dates = _date_lookup(as_text=not postgres)
     countries = Lookup(_country)
-    mx_states = Lookup(mx_state_code)
-    us_states = Lookup(_blank_or(us_state_code))
+    mx_states = Lookup(mx_state)
+    us_states = Lookup(_blank_or(us_state))
     firearms = Lookup(firearm_type_code)
     categories = Lookup(source_category_code)
     integers = Lookup(_integer)
@@ -219,23 +314,37 @@ def parse(
     max_manufacturer = MAX_LENGTHS["manufacturer"]
     max_caliber = MAX_LENGTHS["caliber"]
     max_country = MAX_LENGTHS["country_of_manufacture"]
-    # csv counts physical lines, so a quoted newline still gives the right number.
-    line_num = reader.line_num  # type: ignore[attr-defined]
-    line = line_num
+    next_record = reader.__next__
+    returned = feed.returned
+    line = feed.line
 
-    for row in reader:
-        line = line_num + 1
-        line_num = reader.line_num  # type: ignore[attr-defined]
+    while True:
+        try:
+            row = next_record()
+        except StopIteration:
+            break
+        except csv.Error as error:  # a field over the csv module's limit: this record only
+            returned()
+            row = None
+            problem: str | None = f"the row cannot be read as CSV: {error}"
+        else:
+            returned()
+            problem = feed.problem
+            if not row and problem is None:
+                continue  # a blank line is not a record
+        line = feed.line
         progress.line = line
-        if not row:
-            continue
         rows_read += 1
         if len(rejects) >= batch_rows:  # a file of nothing but bad rows stays bounded too
             yield Batch(pending, pending_lines, pending_values, rejects, rows_read - 1, line)
             pending, pending_lines, pending_values, rejects = [], [], [], []
             seen.clear()
-        if len(row) != width and (len(row) < width or any(cell.strip() for cell in row[width:])):
-            # A row whose cells do not line up may carry a sensitive value in an allowed column.
+        if problem is not None or row is None:
+            reject(line, problem or "the row cannot be read", None)
+            continue
+        if len(row) != width:
+            # Cells that do not line up with the header may carry a sensitive value in an
+            # allowed column: none of them is kept, not even blank trailing ones.
             cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
             reject(line, f"row has {cells}, the header has {width}", None)
             continue
@@ -255,7 +364,8 @@ def parse(
             if recovered is None:
                 reject(
                     line,
-                    f"bad recovery_date {show(r_date)}: not a real YYYY-MM-DD or DD/MM/YYYY date",
+                    f"bad recovery_date{quoted(r_date, _DATE_SHAPE)}: "
+                    "not a real YYYY-MM-DD or DD/MM/YYYY date",
                     values,
                 )
             else:
@@ -264,11 +374,15 @@ def parse(
         if recovered[2] > today:
             reject(line, f"recovery_date {recovered[0]} is in the future", values)
             continue
-        country = countries[row[at_recovery_country]]
+        if recovered[2] < earliest:
+            reject(line, f"recovery_date {recovered[0]} is before {EARLIEST_DATE}", values)
+            continue
+        r_country = row[at_recovery_country]
+        country = countries[r_country]
         if country is None:
             reject(
                 line,
-                f"recovery_country {show(row[at_recovery_country])} is not MX: "
+                f"recovery_country{quoted(r_country, _CODE_SHAPE)} is not MX: "
                 "only recoveries in Mexico load",
                 values,
             )
@@ -277,25 +391,35 @@ def parse(
         state = mx_states[r_state]
         if state is None:
             if r_state.strip():
-                reject(line, f"unknown Mexican state {show(r_state)} in recovery_state", values)
+                reject(
+                    line,
+                    f"unknown Mexican state{quoted(r_state, _CODE_SHAPE)} in recovery_state",
+                    values,
+                )
             else:
                 reject(line, "recovery_state is blank", values)
             continue
-        firearm = firearms[row[at_firearm_type]]
+        f_type = row[at_firearm_type]
+        firearm = firearms[f_type]
         if firearm is None:
-            reject(line, f"unknown firearm_type {show(row[at_firearm_type])}", values)
+            reject(line, f"unknown firearm_type{quoted(f_type, _CODE_SHAPE)}", values)
             continue
-        source = categories[row[at_source_category]]
+        category = row[at_source_category]
+        source = categories[category]
         if source is None:
-            reject(line, f"unknown source_category {show(row[at_source_category])}", values)
+            reject(line, f"unknown source_category{quoted(category, _CODE_SHAPE)}", values)
             continue
         s_state = row[at_source_state]
-        us_state = us_states[s_state]
-        if us_state is None:
-            reject(line, f"unknown source_state {show(s_state)}: not a US state code", values)
+        us_code = us_states[s_state]
+        if us_code is None:
+            reject(
+                line,
+                f"unknown source_state{quoted(s_state, _CODE_SHAPE)}: not a US state code",
+                values,
+            )
             continue
-        if us_state is BLANK:
-            us_state = None
+        if us_code is BLANK:
+            us_code = None
         elif source not in US_SOURCED:
             article = "an" if source[0] in "aeiou" else "a"
             reject(line, f"source_state {show(s_state)} given for {article} {source} row", values)
@@ -305,30 +429,43 @@ def parse(
         if purchased is None:
             reject(
                 line,
-                f"bad purchase_date {show(p_date)}: not a real YYYY-MM-DD or DD/MM/YYYY date",
+                f"bad purchase_date{quoted(p_date, _DATE_SHAPE)}: "
+                "not a real YYYY-MM-DD or DD/MM/YYYY date",
                 values,
             )
             continue
-        if purchased and purchased[2] > recovered[2]:
-            reject(
-                line,
-                f"purchase_date {purchased[0]} is after recovery_date {recovered[0]}",
-                values,
-            )
-            continue
+        if purchased:
+            if purchased[2] > recovered[2]:
+                reject(
+                    line,
+                    f"purchase_date {purchased[0]} is after recovery_date {recovered[0]}",
+                    values,
+                )
+                continue
+            if purchased[2] < earliest:
+                reject(line, f"purchase_date {purchased[0]} is before {EARLIEST_DATE}", values)
+                continue
         ttc = row[at_time_to_crime_days]
         days = integers[ttc]
         if days is None:
-            reject(line, f"time_to_crime_days {show(ttc)} is not a whole number", values)
+            reject(line, "time_to_crime_days is not a whole number of at most 9 digits", values)
             continue
         if days is BLANK:
             days = recovered[2] - purchased[2] if purchased else None
-        elif days < 0:
-            reject(line, f"negative time_to_crime_days {days}", values)
-            continue
-        elif days > MAX_TTC_DAYS:
-            reject(line, f"time_to_crime_days {days} is over {MAX_TTC_DAYS} (150 years)", values)
-            continue
+        # Given or derived, a time-to-crime must put the first sale between 1900 and recovery.
+        if days is not None:
+            if days < 0:
+                shown = f" {days}" if days > -1_000_000 else ""  # a long number may be a serial
+                reject(line, f"negative time_to_crime_days{shown}", values)
+                continue
+            if recovered[2] - days < earliest:
+                reject(
+                    line,
+                    f"time_to_crime_days{quoted(ttc, _SMALL_NUMBER)} puts the first retail sale "
+                    f"before {EARLIEST_DATE}",
+                    values,
+                )
+                continue
         # One shared object per distinct text: cheaper to send to the inserter and to bind.
         city = texts[row[at_recovery_city]]
         maker = texts[row[at_manufacturer]]
@@ -361,7 +498,7 @@ def parse(
                     "caliber": calibre,
                     "country_of_manufacture": made_in,
                     "source_category": source,
-                    "source_state": us_state,
+                    "source_state": us_code,
                     "purchase_date": purchased[0] if purchased else None,
                     "time_to_crime_days": days,
                 }

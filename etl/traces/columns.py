@@ -23,6 +23,12 @@ ALLOWED_COLUMNS: tuple[str, ...] = (
     "purchase_date",
     "time_to_crime_days",
 )
+
+
+class Refused(Exception):
+    """The file as a whole cannot be loaded (not CSV text, no header, a missing required column)."""
+
+
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "trace_number",
     "recovery_date",
@@ -118,7 +124,10 @@ TTC_BANDS: tuple[tuple[int, str], ...] = (
 )
 TTC_TOP_BAND = "10y+"
 TTC_UNKNOWN_BAND = "unknown"
-MAX_TTC_DAYS = 150 * 365  # beyond this a value is a typo, and it must still fit a 32-bit integer
+
+# Recovery and purchase dates must fall between this day and today: anything earlier is a typo
+# (or a spreadsheet's zero date), and pages must never have to draw year 1 or year 9999.
+EARLIEST_DATE = dt.date(1900, 1, 1)
 
 # Column widths of the traces table: a longer value is rejected, never truncated.
 MAX_LENGTHS = {

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert
 
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
-from etl.traces.checks import Batch, Progress, RawCells, parse, show
-from etl.traces.columns import INSERT_COLUMNS, Cells, Row, fields_of
+from etl.traces.checks import Batch, Progress, RawCells, kept_fields, parse, show
+from etl.traces.columns import INSERT_COLUMNS, Row, fields_of
 from etl.traces.parallel import parse_in_worker, unpack
 from etl.traces.privacy import Header
+from etl.traces.reading import LineFeed
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +58,7 @@ class FileLoader:
 
     def reject(self, line: int, reason: str, values: RawCells | None) -> None:
         """Set a row aside with its reason and the cells of the allow-listed columns it has."""
-        fields = {}
-        if values is not None:
-            fields = {
-                name: cell
-                for (name, cell), present in zip(
-                    Cells._make(values)._asdict().items(), self.header.present, strict=True
-                )
-                if present
-            }
+        fields = {} if values is None else kept_fields(values, self.header.present)
         self._rejects.append(
             {
                 "run_id": self.run_id,
@@ -79,11 +73,13 @@ class FileLoader:
         if len(self._rejects) >= BATCH_ROWS:  # a file of nothing but bad rows stays bounded too
             self._write_rejects()
 
-    def load(self, reader: Any) -> None:
+    def load(self, feed: LineFeed, reader: Iterator[list[str]]) -> None:
         """Parse (here or in a worker process) and insert every batch of the file."""
         progress = Progress()
         run_parser = parse_in_worker if self.parallel else parse
-        batches = run_parser(reader, self.header, self.file_id, self.postgres, BATCH_ROWS, progress)
+        batches = run_parser(
+            feed, reader, self.header, self.file_id, self.postgres, BATCH_ROWS, progress
+        )
         try:
             for batch in batches:
                 self.rows_read = batch.rows_read

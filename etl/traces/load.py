@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +11,11 @@ from sqlalchemy import Engine, insert, select
 
 from db.models import RunStatus, TraceFile
 from etl.runs import fail_run, finish_run, now, record_skip, start_run
+from etl.traces.columns import Refused
 from etl.traces.insert import FileLoader
 from etl.traces.parallel import worth_a_worker
-from etl.traces.privacy import Refused, describe_error, log_dropped_columns, read_header
-from etl.traces.reading import inspect_file, open_text
+from etl.traces.privacy import describe_error, log_dropped_columns, read_header
+from etl.traces.reading import header_row, inspect_file, open_text, record_reader
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +50,38 @@ class TraceLoadResult:
         return f"{self.file_name}: {self.status.value.upper()} — {self.message}"
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def shown_file_name(path: Path) -> str:
+    """The file's name as logged, printed and stored: control characters escaped, so a name with a
+    newline cannot forge a log line, and undecodable bytes cannot break a UTF-8 log."""
+    return _UNPRINTABLE.sub(
+        lambda m: m.group(0).encode("unicode_escape").decode("ascii"), path.name
+    )
+
+
 def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
     """Load one eTrace-style CSV in one transaction; an identical file loaded before is skipped."""
     path = Path(path)
-    file_name = path.name[:200]
+    file_name = shown_file_name(path)[:200]
     try:
-        checksum, encoding = inspect_file(path)
+        inspection = inspect_file(path)
+    except Refused as refusal:  # not a regular file, or not CSV text: refused before hashing
+        run_id = start_run(engine, KIND, file_name, None)
+        with engine.begin() as connection:
+            finish_run(connection, run_id, RunStatus.REFUSED, error=str(refusal))
+        log.error("%s: REFUSED, %s", file_name, refusal)
+        return TraceLoadResult(
+            file_name, None, RunStatus.REFUSED, message=str(refusal), run_id=run_id
+        )
     except OSError as error:
         message = f"cannot read the file: {type(error).__name__}: {error.strerror}"
         run_id = start_run(engine, KIND, file_name, None)
         fail_run(engine, run_id, message)
         log.error("%s: FAILED, %s", file_name, message)
         return TraceLoadResult(file_name, None, RunStatus.FAILED, message=message, run_id=run_id)
+    checksum, encoding = inspection.checksum, inspection.encoding
 
     previous = _loaded_file(engine, checksum)
     if previous is not None:
@@ -74,10 +95,10 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
     run_id = start_run(engine, KIND, file_name, checksum)
     loader: FileLoader | None = None
     try:
-        with engine.begin() as connection, open_text(path, encoding) as stream:
-            reader = csv.reader(stream)
+        with engine.begin() as connection, open_text(path, inspection) as stream:
+            feed, reader = record_reader(stream, inspection)
             try:
-                header = read_header(next(reader, None))
+                header = read_header(header_row(feed, reader))
             except Refused as refusal:
                 finish_run(connection, run_id, RunStatus.REFUSED, error=str(refusal))
                 log.error("%s: REFUSED, %s", file_name, refusal)
@@ -93,7 +114,7 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
             file_id = connection.execute(
                 insert(TraceFile)
                 .values(
-                    file_name=path.name[:255],
+                    file_name=shown_file_name(path)[:255],
                     checksum=checksum,
                     loaded_at=now(),
                     run_id=run_id,
@@ -104,7 +125,7 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
             ).scalar_one()
             parallel = worth_a_worker(path.stat().st_size)
             loader = FileLoader(connection, header, file_id, run_id, file_name, parallel=parallel)
-            loader.load(reader)
+            loader.load(feed, reader)
             loader.write_aggregates()
             finish_run(
                 connection,

@@ -16,6 +16,7 @@ from typing import Any
 
 from etl.traces.checks import Batch, Progress, RawCells, parse
 from etl.traces.privacy import Header
+from etl.traces.reading import LineFeed
 
 # A file at least this big is parsed in a forked process while this one inserts (2 cores);
 # for a smaller file, starting a process would cost more than it saves.
@@ -81,6 +82,7 @@ def unpack(values: RawCells | str) -> RawCells:
 
 def _parse_worker(
     send: Any,
+    feed: LineFeed,
     reader: Iterator[list[str]],
     header: Header,
     file_id: int,
@@ -91,7 +93,7 @@ def _parse_worker(
     _die_with_parent(parent)
     progress = Progress()
     try:
-        for batch in parse(reader, header, file_id, postgres, batch_rows, progress):
+        for batch in parse(feed, reader, header, file_id, postgres, batch_rows, progress):
             batch.values = list(map(_pack, batch.values))
             send.send(batch)
     except BrokenPipeError:  # the loader is gone: nobody to tell
@@ -104,6 +106,7 @@ def _parse_worker(
 
 
 def parse_in_worker(
+    feed: LineFeed,
     reader: Iterator[list[str]],
     header: Header,
     file_id: int,
@@ -120,7 +123,7 @@ def parse_in_worker(
     receive, send = context.Pipe(duplex=False)
     worker = context.Process(
         target=_parse_worker,
-        args=(send, reader, header, file_id, postgres, batch_rows, os.getpid()),
+        args=(send, feed, reader, header, file_id, postgres, batch_rows, os.getpid()),
         name="ironriver-trace-parser",
         daemon=True,
     )

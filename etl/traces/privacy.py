@@ -11,7 +11,7 @@ from functools import cache
 from sqlalchemy.exc import DBAPIError
 
 from db.models import Trace
-from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS
+from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS, Refused
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,6 @@ SENSITIVE_COLUMNS = frozenset(
     }
 )
 SENSITIVE_PARTS: tuple[str, ...] = ("name", "address", "dob", "serial")
-
-
-class Refused(Exception):
-    """The file as a whole cannot be loaded (a missing required column, no header)."""
 
 
 @dataclass(frozen=True)
