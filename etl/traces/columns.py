@@ -7,23 +7,6 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-# The format's columns, in the order the loader reads them. Nothing else ever leaves the reader.
-ALLOWED_COLUMNS: tuple[str, ...] = (
-    "trace_number",
-    "recovery_date",
-    "recovery_country",
-    "recovery_state",
-    "recovery_city",
-    "firearm_type",
-    "manufacturer",
-    "caliber",
-    "country_of_manufacture",
-    "source_category",
-    "source_state",
-    "purchase_date",
-    "time_to_crime_days",
-)
-
 
 class Refused(Exception):
     """The file as a whole cannot be loaded (not CSV text, no header, a missing required column)."""
@@ -39,7 +22,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 
 
 class Cells(NamedTuple):
-    """One row's allow-listed cells as read, addressed by column name (ALLOWED_COLUMNS order)."""
+    """The allow-list: one row's cells as read, by column name; the only declaration of them."""
 
     trace_number: str
     recovery_date: str
@@ -56,7 +39,8 @@ class Cells(NamedTuple):
     time_to_crime_days: str
 
 
-assert Cells._fields == ALLOWED_COLUMNS, "Cells must list exactly the allow-listed columns"
+# The format's columns, in the order the loader reads them. Nothing else ever leaves the reader.
+ALLOWED_COLUMNS: tuple[str, ...] = Cells._fields
 
 
 class TraceRow(NamedTuple):
