@@ -315,7 +315,6 @@ def parse(
     max_caliber = MAX_LENGTHS["caliber"]
     max_country = MAX_LENGTHS["country_of_manufacture"]
     next_record = reader.__next__
-    returned = feed.returned
     line = feed.line
 
     while True:
@@ -324,13 +323,16 @@ def parse(
         except StopIteration:
             break
         except csv.Error as error:  # a field over the csv module's limit: this record only
-            returned()
+            feed.waiting = False
+            feed.problem = None
             row = None
             problem: str | None = f"the row cannot be read as CSV: {error}"
         else:
-            returned()
+            feed.waiting = False
             problem = feed.problem
-            if not row and problem is None:
+            if problem is not None:
+                feed.problem = None
+            elif not row:
                 continue  # a blank line is not a record
         line = feed.line
         progress.line = line

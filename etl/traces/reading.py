@@ -191,41 +191,43 @@ class LineFeed:
     The format allows no line break inside a field: a quote left open at the end of a line is
     closed there, and the record is rejected, so the next line is still read as its own
     record. A line with a NUL byte, or bytes that are not valid UTF-8 in a UTF-8 file, reaches
-    the reader as a blank line and is rejected with its reason. The consumer calls `returned()`
-    after each record, and reads `line` (where that record is) and `problem`.
+    the reader as a blank line and is rejected with its reason. After each record the reader
+    returns, the consumer sets `waiting` to False, reads `line` (where the record is), and
+    takes `problem` (what is wrong with it, or None) with `take_problem()`.
     """
 
     UNCLOSED_QUOTE = "a quoted field is not closed on its line: a record cannot span lines"
     NUL_BYTE = "the row contains a NUL byte"
     NOT_UTF8 = "the row has bytes that are not valid UTF-8 (the rest of the file is UTF-8)"
 
-    __slots__ = ("_check_utf8", "_lines", "_waiting", "line", "problem")
+    __slots__ = ("_check_utf8", "_lines", "line", "problem", "waiting")
 
     def __init__(self, lines: Iterable[str], *, check_utf8: bool) -> None:
         self._lines = lines
         self._check_utf8 = check_utf8
-        self._waiting = False
+        self.waiting = False
         self.line = 0
         self.problem: str | None = None
 
-    def returned(self) -> None:
-        """The reader returned a record: the next line it asks for starts a new one."""
-        self._waiting = False
+    def take_problem(self) -> str | None:
+        """What is wrong with the record just returned, if anything; cleared for the next."""
+        problem, self.problem = self.problem, None
+        return problem
 
     def __iter__(self) -> Iterator[str]:
+        # Per line as little as possible: this runs once for each of millions of lines.
         check_utf8 = self._check_utf8
         for number, text in enumerate(self._lines, 1):
             self.line = number
-            self.problem = None
             if "\x00" in text:
                 self.problem = self.NUL_BYTE
                 text = "\n"
             elif check_utf8 and not text.isascii() and _has_surrogates(text):
                 self.problem = self.NOT_UTF8
                 text = "\n"
-            self._waiting = True
+            self.waiting = True
             yield text
-            if self._waiting:  # asked for more before returning a record: a quote is open
+            if self.waiting:  # asked for more before returning a record: a quote is open
                 self.problem = self.UNCLOSED_QUOTE
                 yield '"\n'
 
@@ -250,7 +252,8 @@ def header_row(feed: LineFeed, reader: Iterator[list[str]]) -> list[str] | None:
         row = next(reader, None)
     except csv.Error as error:  # the csv module's messages name no cell
         raise Refused(f"the header row cannot be read as CSV: {error}") from None
-    feed.returned()
-    if feed.problem:
-        raise Refused(f"the header row cannot be read: {feed.problem}")
+    feed.waiting = False
+    problem = feed.take_problem()
+    if problem:
+        raise Refused(f"the header row cannot be read: {problem}")
     return row
