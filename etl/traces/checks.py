@@ -169,7 +169,7 @@ def show(text: str) -> str:
 
 
 def quoted(text: str, shape: re.Pattern[str]) -> str:
-    """ " 'cell'" for a reason text if the cell has `shape` (so it cannot be personal data), else ""."""
+    """The cell, quoted after a space, if it has `shape` (so cannot be personal data); else ""."""
     text = text.strip()
     return f" {text!r}" if shape.fullmatch(text) else ""
 
