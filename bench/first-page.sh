@@ -13,7 +13,7 @@ ln -s "$repo/../shared" "$work/shared"
 started=$(date +%s.%N)
 (cd "$work/ironriver" && setsid make run PORT="$port" >"$work/run.log" 2>&1) &
 server=$!
-until curl -fsS -o /dev/null "http://127.0.0.1:$port/"; do
+until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do
   kill -0 "$server" 2>/dev/null || { cat "$work/run.log" >&2; exit 1; }
   sleep 0.5
 done
