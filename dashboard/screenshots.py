@@ -147,7 +147,7 @@ def pages(trace_key: str | None) -> list[tuple[str, str]]:
 
 
 def _trace_key(database_url: str | None) -> str | None:
-    from dashboard import queries
+    from db import queries
     from db.engine import make_engine
     from db.settings import Settings
 

@@ -210,7 +210,7 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
 @pass_context
 def etl_status(context: Context, limit: int, check: bool) -> None:
     """Freshness of every source and the most recent ETL runs with their outcome."""
-    from dashboard.queries import recent_runs, source_freshness
+    from db.queries import recent_runs, source_freshness
 
     engine = context.upgraded_engine()
     freshness = source_freshness(engine, context.settings.stale_after_days)
@@ -242,8 +242,8 @@ def etl_status(context: Context, limit: int, check: bool) -> None:
 @pass_context
 def datasets(context: Context) -> None:
     """List the dataset names `export` and the API accept, with titles and sources."""
-    from dashboard.datasets import DATASETS
-    from dashboard.queries import dataset_source_ids
+    from db.datasets import DATASETS
+    from db.queries import dataset_source_ids
 
     cited = dataset_source_ids(context.upgraded_engine())
     for dataset in DATASETS.values():
@@ -282,7 +282,7 @@ def export(
     output: Path | None,
 ) -> None:
     """Write dataset NAME (see `ironriver datasets`) as CSV or JSON, with sources on every row."""
-    from dashboard.datasets import DATASETS, Filters, InvalidRequest, write_rows
+    from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
 
     if name not in DATASETS:
         raise click.BadParameter(

@@ -19,9 +19,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from sqlalchemy import Engine
 
-from dashboard import queries
-from dashboard.datasets import DATASETS, Filters, neutralise
 from dashboard.screenshots import NetworkLog, browser, wait_for_charts
+from db import queries
+from db.datasets import DATASETS, Filters, neutralise
 from db.engine import make_engine
 
 pytestmark = pytest.mark.browser

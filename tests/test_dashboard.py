@@ -18,9 +18,10 @@ import pytest
 from dash import html
 from sqlalchemy import Engine, insert, select
 
-from dashboard import components, figures, queries
+from dashboard import components, figures
 from dashboard.app import create_app
-from dashboard.datasets import DATASETS, Filters, InvalidRequest, neutralise
+from db import queries
+from db.datasets import DATASETS, Filters, InvalidRequest, neutralise
 from db.engine import make_engine
 from db.models import EtlRun, Fact
 from db.settings import Settings
@@ -634,8 +635,8 @@ def test_boundaries_and_scripts_are_served_compressed(client: Any) -> None:
 
 @pytest.mark.parametrize("state", ["TX", "AZ", "26", "28"])
 def test_a_states_traces_per_year_match_the_loaded_rows(engine: Engine, state: str) -> None:
-    from dashboard.queries import traces_by_year
     from db.models import Trace
+    from db.queries import traces_by_year
 
     with engine.connect() as connection:
         traces = pd.read_sql(select(Trace), connection)

@@ -512,7 +512,7 @@ def test_canary_serials_and_names_appear_nowhere_in_the_database_or_the_logs(
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("dashboard.datasets") is None,
+    importlib.util.find_spec("db.datasets") is None,
     reason="`ironriver export` not built yet",
 )
 @pytest.mark.parametrize(
