@@ -212,7 +212,7 @@ def etl_status(context: Context, limit: int, check: bool) -> None:
     """Freshness of every source and the most recent ETL runs with their outcome."""
     from db.queries import recent_runs, source_freshness
 
-    engine = context.upgraded_engine()
+    engine = context.reading()
     freshness = source_freshness(engine, context.settings.stale_after_days)
     if freshness.empty:
         click.echo("no ETL runs yet: run `ironriver etl run`")
@@ -245,7 +245,7 @@ def datasets(context: Context) -> None:
     from db.datasets import DATASETS
     from db.queries import dataset_source_ids
 
-    cited = dataset_source_ids(context.upgraded_engine())
+    cited = dataset_source_ids(context.reading())
     for dataset in DATASETS.values():
         click.echo(f"{dataset.name:<26} {dataset.title}")
         ids = sorted(set(cited.loc[cited.dataset == dataset.name, "source_id"]))

@@ -64,7 +64,16 @@ def test_settings_refuse_bad_values_naming_the_variable(env, value):
         Settings.from_env({env: value})
 
 
-@pytest.mark.parametrize("command", [["export", "trace-totals"], ["serve", "--port", "1"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "trace-totals"],
+        ["serve", "--port", "1"],
+        ["datasets"],
+        ["etl", "status"],
+        ["etl", "status", "--check"],
+    ],
+)
 def test_reading_commands_refuse_a_missing_database_in_one_line_without_creating_it(
     tmp_path, command
 ):
@@ -73,5 +82,22 @@ def test_reading_commands_refuse_a_missing_database_in_one_line_without_creating
     missing = tmp_path / "nowhere.sqlite"
     result = CliRunner().invoke(cli, command, env={"DATABASE_URL": f"sqlite:///{missing}"})
     assert result.exit_code == 1
-    assert "no Iron River database" in result.output and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: no Iron River database")
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", [["datasets"], ["etl", "status"]])
+def test_reading_commands_leave_an_unmigrated_database_unmigrated(tmp_path, command):
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    result = CliRunner().invoke(cli, command, env={"DATABASE_URL": f"sqlite:///{empty}"})
+    assert result.exit_code == 1
+    assert "no Iron River database" in result.output
+    with sqlite3.connect(empty) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []
