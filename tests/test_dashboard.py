@@ -217,7 +217,14 @@ def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> Non
     assert len(coloured.locations) == 23
     assert 0 not in list(coloured.z)
     assert len(grey.locations) == 9  # unpublished states are drawn, but grey
-    assert "not readable" in " ".join(str(c[1]) for c in grey.customdata).lower() or grey.customdata
+    # Each grey state's hover says there is no figure and gives its row's reason.
+    unpublished = rows[rows["value"].isna()]
+    notes = dict(zip(unpublished["geo_code"], unpublished["note"], strict=True))
+    hover = {custom[-1]: custom[1] for custom in grey.customdata}
+    assert set(hover) == set(notes)
+    for code, note in notes.items():
+        assert hover[code].startswith(figures.MISSING_TEXT)
+        assert note[:90] in hover[code]
     assert "09" in coloured.locations  # Ciudad de México
     assert all(
         isinstance(t.geojson, str) and t.geojson.startswith("/geo/") for t in (grey, coloured)
@@ -581,10 +588,24 @@ def test_query_params_of_download_links_round_trip_through_filters() -> None:
     assert Filters.from_args(query) == filters
 
 
-@pytest.mark.parametrize("path", ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"])
-def test_pages_say_so_when_the_database_is_empty(db_url: str, path: str) -> None:
-    app = create_app(Settings.from_env({"DATABASE_URL": db_url}))
-    assert texts(render(app, path))
+@pytest.mark.parametrize(
+    ("path", "empty_notice"),
+    [
+        ("/", "no series to show"),
+        ("/trends", "no published figures in this view"),
+        ("/estimates", "no estimates are loaded"),
+        ("/gc-armas", "no events of the chosen kinds"),
+        ("/sources", "last successful load never"),
+        ("/status", "no etl runs yet"),
+    ],
+)
+def test_pages_say_so_when_the_database_is_empty(
+    db_url: str, app: Any, path: str, empty_notice: str
+) -> None:
+    empty = create_app(Settings.from_env({"DATABASE_URL": db_url}))
+    assert empty_notice in texts(render(empty, path)).lower()
+    # The notice belongs to the empty state: the loaded database's page does not show it.
+    assert empty_notice not in texts(render(app, path)).lower()
 
 
 def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
