@@ -455,6 +455,21 @@ def test_bom_parameter_prefixes_the_csv_for_excel(client: Any) -> None:
     assert not client.get("/api/v1/corridors.csv").data.startswith(b"\xef\xbb\xbf")
 
 
+def test_a_download_over_the_export_row_limit_is_a_400(loaded_db_url: str, client: Any) -> None:
+    _, rows = read_csv(client.get("/api/v1/corridors.csv").data)
+
+    def limited(limit: int) -> Any:
+        env = {"DATABASE_URL": loaded_db_url, "IRONRIVER_EXPORT_MAX_ROWS": str(limit)}
+        return create_app(Settings.from_env(env)).server.test_client()
+
+    refused = limited(len(rows) - 1).get("/api/v1/corridors.csv")
+    assert refused.status_code == 400
+    assert str(len(rows) - 1) in refused.get_data(as_text=True)
+    allowed = limited(len(rows)).get("/api/v1/corridors.csv")
+    assert allowed.status_code == 200
+    assert read_csv(allowed.data)[1] == rows
+
+
 def test_trace_downloads_name_their_file_on_every_row(client: Any) -> None:
     header, rows = read_csv(client.get("/api/v1/traces-by-source-state.csv?year=2014").data)
     status = {r[header.index("status")] for r in rows}

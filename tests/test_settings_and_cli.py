@@ -101,3 +101,58 @@ def test_reading_commands_leave_an_unmigrated_database_unmigrated(tmp_path, comm
     with sqlite3.connect(empty) as connection:
         tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database nobody has migrated: a SQLite path not created yet, or an empty PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'new' / 'ironriver.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def _schema(url: str) -> list[tuple[str, str]]:
+    from sqlalchemy import inspect
+
+    from db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        inspector = inspect(engine)
+        return sorted(
+            (table, column["name"])
+            for table in inspector.get_table_names()
+            for column in inspector.get_columns(table)
+        )
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_command_migrates_a_new_database_and_a_second_run_changes_nothing(
+    new_database_url,
+):
+    from click.testing import CliRunner
+
+    from db.migrate import is_ready
+
+    assert not is_ready(new_database_url)
+    env = {"DATABASE_URL": new_database_url}
+    first = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "database at the newest revision" in first.output
+    assert is_ready(new_database_url)
+    schema = _schema(new_database_url)
+    assert ("sources", "citation") in schema and ("facts", "source_id") in schema
+    second = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert second.exit_code == 0, second.output
+    assert _schema(new_database_url) == schema
+
+
+def test_db_upgrade_never_prints_the_database_password(postgres_url):
+    from click.testing import CliRunner
+
+    # The throw-away server trusts local connections, so a password is accepted and ignored.
+    with_password = postgres_url.replace("postgres@", "postgres:hunter2-secret@", 1)
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env={"DATABASE_URL": with_password})
+    assert result.exit_code == 0, result.output
+    assert "hunter2-secret" not in result.output
