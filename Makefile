@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8050
 
-.PHONY: venv run test lint typecheck pytest db system-deps screenshots bench fuzz clean
+.PHONY: venv run test lint typecheck pytest readme db system-deps screenshots bench fuzz clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy db etl geo dashboard/figures.py
+
+# The README's command and settings tables come from the click tree and db/settings.py (cog).
+readme: $(STAMP)
+	$(BIN)/cog -r README.md
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 pytest: $(STAMP) system-deps

@@ -187,7 +187,10 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
 )
 @pass_context
 def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
-    """Load eTrace-style CSV exports. Exit 0 if accepted, 2 if a file was refused, 1 on error."""
+    """Load eTrace-style CSV exports; print read, loaded, rejected and duplicate rows per file.
+
+    Exit 0 if accepted, 2 if a file was refused, 1 on error.
+    """
     from etl.traces import load_trace_file
 
     statuses = set()
@@ -261,10 +264,15 @@ def datasets(context: Context) -> None:
 
 @cli.command("export")
 @click.argument("name")
-@click.option("--from", "year_from", type=int, help="First year to include.")
-@click.option("--to", "year_to", type=int, help="Last year to include.")
+@click.option("--from", "year_from", type=int, metavar="YEAR", help="First year to include.")
+@click.option("--to", "year_to", type=int, metavar="YEAR", help="Last year to include.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default="csv",
+    show_default=True,
+    help="Output format.",
 )
 @click.option(
     "-o",
@@ -303,13 +311,18 @@ def export(
 
 
 @cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8050, show_default=True, type=int)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, metavar="HOST", help="Address to listen on."
+)
+@click.option(
+    "--port", default=8050, show_default=True, type=int, metavar="PORT", help="Port to listen on."
+)
 @click.option(
     "--workers",
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
+    metavar="N",
     help="More than 1 serves with gunicorn worker processes (for PostgreSQL deployments).",
 )
 @click.option("--debug", is_flag=True, help="Dash debug mode with hot reload (development only).")

@@ -11,7 +11,8 @@ import pytest
 from db.settings import SETTINGS, Settings, attribute_name
 from etl.cli import cli
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _command_paths(group: click.Group, prefix: str = "") -> list[str]:
@@ -156,3 +157,21 @@ def test_db_upgrade_never_prints_the_database_password(postgres_url):
     result = CliRunner().invoke(cli, ["db", "upgrade"], env={"DATABASE_URL": with_password})
     assert result.exit_code == 0, result.output
     assert "hunter2-secret" not in result.output
+
+
+def _cog_check() -> int:
+    from cogapp import Cog
+
+    return Cog().main(["cog", "--check", str(ROOT / "README.md")])
+
+
+def test_readme_tables_are_what_cog_generates_from_the_declarations():
+    assert _cog_check() == 0, "README tables are stale: run `.venv/bin/cog -r README.md`"
+
+
+def test_a_changed_setting_help_makes_the_readme_check_fail(monkeypatch):
+    import db.settings
+
+    changed = dataclasses.replace(db.settings.SETTINGS[0], help="A reworded help text.")
+    monkeypatch.setattr(db.settings, "SETTINGS", (changed, *db.settings.SETTINGS[1:]))
+    assert _cog_check() != 0
