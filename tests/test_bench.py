@@ -16,8 +16,6 @@ from bench.measure import percentile
 from bench.synthetic import ensure
 
 ROOT = Path(__file__).resolve().parent.parent
-# One worker runs this module, so the harness's quick run (a module fixture) happens once.
-pytestmark = pytest.mark.xdist_group("bench")
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,7 @@ from db import queries
 from db.datasets import DATASETS, Filters, neutralise
 from db.engine import make_engine
 
-# One worker runs every journey: they share one dashboard process and one Chromium.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["/", "/trends", "/trends?state=TX", "/estimates", "/gc-armas", "/sources", "/status"]
