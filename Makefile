@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dev-stamp
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PORT ?= 8050
 
-.PHONY: venv run test lint typecheck pytest db system-deps screenshots bench fuzz clean
+.PHONY: venv run test lint typecheck pytest readme db system-deps screenshots bench fuzz clean
 
 $(SERVE_STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,7 +37,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy db etl geo dashboard/queries.py dashboard/figures.py
+	$(BIN)/mypy db etl geo dashboard/figures.py
+
+# The README's command and settings tables come from the click tree and db/settings.py (cog).
+readme: $(STAMP)
+	$(BIN)/cog -r README.md
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 pytest: $(STAMP) system-deps

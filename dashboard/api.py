@@ -5,7 +5,7 @@ from __future__ import annotations
 import flask
 
 from dashboard.data import current
-from dashboard.datasets import DATASETS, Filters, InvalidRequest, write_rows
+from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
 

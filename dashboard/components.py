@@ -10,7 +10,7 @@ import pandas as pd
 from dash import Input, Output, State, dcc, html
 
 from dashboard.data import AppData
-from dashboard.datasets import Filters
+from db.datasets import Filters
 
 # How many sources a source line names before it points at the sources page for the rest.
 SOURCES_SHOWN = 4
@@ -135,8 +135,8 @@ def chart_footer(
 
 def stale_notice(dataset: str) -> html.P | None:
     """A warning under a chart whose source has not been refreshed within the stale limit."""
-    from dashboard import queries
     from dashboard.data import current
+    from db import queries
 
     data = current()
     freshness = data.cached(
@@ -181,7 +181,7 @@ def synthetic_notice(trace_files: pd.DataFrame) -> html.Div | None:
 
 def page_notices(data: AppData, problems: Sequence[str] = ()) -> list[html.Div]:
     """Notices every page shows on top: synthetic data, and URL parameters that were ignored."""
-    from dashboard import queries
+    from db import queries
 
     notices: list[html.Div] = []
     synthetic = synthetic_notice(

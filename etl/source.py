@@ -13,9 +13,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from db.models import Status
-from geo.states import mx_state_codes, us_state_codes
+from geo.states import GEO_DIR, mx_state_codes, us_state_codes
 
 DATA_DIR = Path(__file__).parent / "sources" / "data"
+# This module holds the transforms, schemas and caveats every source shares.
+SHARED_CODE = Path(__file__)
 
 STATUSES = [s.value for s in Status]
 # "not_published": the row exists so a map can say "no published figure"; its value is NULL.
@@ -63,9 +65,15 @@ class SourceModule:
         return dataclasses.replace(self, files=files)
 
     def checksum(self) -> str:
-        """sha256 over the data files and the module's code, so a change to either reloads."""
+        """sha256 over every input of the rows, so a change to any one reloads the source.
+
+        The inputs: the data files and any other file of this source beside them (caveats), the
+        module's code, the shared transforms, schemas and caveats, and the geo lookups.
+        """
         digest = hashlib.sha256()
-        for path in [*self.files, Path(self.module_file)]:
+        beside = sorted(p for p in DATA_DIR.glob(f"{self.name}.*") if p.suffix != ".csv")
+        lookups = [GEO_DIR / "states.py", *sorted(GEO_DIR.glob("*.csv"))]
+        for path in [*self.files, *beside, Path(self.module_file), SHARED_CODE, *lookups]:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()

@@ -18,9 +18,10 @@ import pytest
 from dash import html
 from sqlalchemy import Engine, insert, select
 
-from dashboard import components, figures, queries
+from dashboard import components, figures
 from dashboard.app import create_app
-from dashboard.datasets import DATASETS, Filters, InvalidRequest, neutralise
+from db import queries
+from db.datasets import DATASETS, Filters, InvalidRequest, neutralise
 from db.engine import make_engine
 from db.models import EtlRun, Fact
 from db.settings import Settings
@@ -216,7 +217,14 @@ def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> Non
     assert len(coloured.locations) == 23
     assert 0 not in list(coloured.z)
     assert len(grey.locations) == 9  # unpublished states are drawn, but grey
-    assert "not readable" in " ".join(str(c[1]) for c in grey.customdata).lower() or grey.customdata
+    # Each grey state's hover says there is no figure and gives its row's reason.
+    unpublished = rows[rows["value"].isna()]
+    notes = dict(zip(unpublished["geo_code"], unpublished["note"], strict=True))
+    hover = {custom[-1]: custom[1] for custom in grey.customdata}
+    assert set(hover) == set(notes)
+    for code, note in notes.items():
+        assert hover[code].startswith(figures.MISSING_TEXT)
+        assert note[:90] in hover[code]
     assert "09" in coloured.locations  # Ciudad de México
     assert all(
         isinstance(t.geojson, str) and t.geojson.startswith("/geo/") for t in (grey, coloured)
@@ -447,6 +455,21 @@ def test_bom_parameter_prefixes_the_csv_for_excel(client: Any) -> None:
     assert not client.get("/api/v1/corridors.csv").data.startswith(b"\xef\xbb\xbf")
 
 
+def test_a_download_over_the_export_row_limit_is_a_400(loaded_db_url: str, client: Any) -> None:
+    _, rows = read_csv(client.get("/api/v1/corridors.csv").data)
+
+    def limited(limit: int) -> Any:
+        env = {"DATABASE_URL": loaded_db_url, "IRONRIVER_EXPORT_MAX_ROWS": str(limit)}
+        return create_app(Settings.from_env(env)).server.test_client()
+
+    refused = limited(len(rows) - 1).get("/api/v1/corridors.csv")
+    assert refused.status_code == 400
+    assert str(len(rows) - 1) in refused.get_data(as_text=True)
+    allowed = limited(len(rows)).get("/api/v1/corridors.csv")
+    assert allowed.status_code == 200
+    assert read_csv(allowed.data)[1] == rows
+
+
 def test_trace_downloads_name_their_file_on_every_row(client: Any) -> None:
     header, rows = read_csv(client.get("/api/v1/traces-by-source-state.csv?year=2014").data)
     status = {r[header.index("status")] for r in rows}
@@ -580,10 +603,24 @@ def test_query_params_of_download_links_round_trip_through_filters() -> None:
     assert Filters.from_args(query) == filters
 
 
-@pytest.mark.parametrize("path", ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"])
-def test_pages_say_so_when_the_database_is_empty(db_url: str, path: str) -> None:
-    app = create_app(Settings.from_env({"DATABASE_URL": db_url}))
-    assert texts(render(app, path))
+@pytest.mark.parametrize(
+    ("path", "empty_notice"),
+    [
+        ("/", "no series to show"),
+        ("/trends", "no published figures in this view"),
+        ("/estimates", "no estimates are loaded"),
+        ("/gc-armas", "no events of the chosen kinds"),
+        ("/sources", "last successful load never"),
+        ("/status", "no etl runs yet"),
+    ],
+)
+def test_pages_say_so_when_the_database_is_empty(
+    db_url: str, app: Any, path: str, empty_notice: str
+) -> None:
+    empty = create_app(Settings.from_env({"DATABASE_URL": db_url}))
+    assert empty_notice in texts(render(empty, path)).lower()
+    # The notice belongs to the empty state: the loaded database's page does not show it.
+    assert empty_notice not in texts(render(app, path)).lower()
 
 
 def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
@@ -634,8 +671,8 @@ def test_boundaries_and_scripts_are_served_compressed(client: Any) -> None:
 
 @pytest.mark.parametrize("state", ["TX", "AZ", "26", "28"])
 def test_a_states_traces_per_year_match_the_loaded_rows(engine: Engine, state: str) -> None:
-    from dashboard.queries import traces_by_year
     from db.models import Trace
+    from db.queries import traces_by_year
 
     with engine.connect() as connection:
         traces = pd.read_sql(select(Trace), connection)

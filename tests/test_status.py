@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from dashboard.app import create_app
-from dashboard.queries import source_freshness
 from db.engine import make_engine
 from db.models import EtlRun
+from db.queries import source_freshness
 from db.settings import Settings
 from etl.cli import cli
 from etl.runs import fail_run, start_run

@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from dashboard import components, figures
 from dashboard.data import current
-from dashboard.datasets import Filters
+from db.datasets import Filters
 
 dash.register_page(
     __name__, path="/estimates", title="Iron River · Estimates", name="Estimates", order=2

@@ -8,7 +8,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
-from dashboard.datasets import Filters
+from db.datasets import Filters
 
 dash.register_page(
     __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3
@@ -88,7 +88,7 @@ def _origin_accounts(data: AppData) -> html.Section | None:
 
 
 def _dataset_infos(data: AppData) -> pd.DataFrame:
-    from dashboard import queries
+    from db import queries
 
     return queries.dataset_infos(data.engine)
 

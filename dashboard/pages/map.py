@@ -9,9 +9,10 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
-from dashboard import components, figures, queries
+from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
-from dashboard.datasets import Filters
+from db import queries
+from db.datasets import Filters
 
 dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
 

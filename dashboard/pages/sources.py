@@ -6,9 +6,10 @@ import dash
 import pandas as pd
 from dash import dcc, html
 
-from dashboard import components, queries
+from dashboard import components
 from dashboard.data import AppData, current
-from dashboard.datasets import DATASETS
+from db import queries
+from db.datasets import DATASETS
 
 dash.register_page(
     __name__, path="/sources", title="Iron River · Data & sources", name="Data & sources", order=4

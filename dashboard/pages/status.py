@@ -3,8 +3,9 @@
 import dash
 from dash import html
 
-from dashboard import components, queries
+from dashboard import components
 from dashboard.data import current
+from db import queries
 
 dash.register_page(__name__, path="/status", title="Iron River · Status", name="Status", order=5)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard import queries
-from dashboard.queries import Filters, InvalidRequest
+from db import queries
+from db.queries import Filters, InvalidRequest
 
 __all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "write_rows"]
 
