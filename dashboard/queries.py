@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -61,32 +62,11 @@ class Filters:
         return filters
 
     @classmethod
-    def from_args(cls, args: dict[str, str]) -> Filters:
-        """Parse URL query parameters (`from`, `to`, `year`, `measure`, `period`, ...)."""
-        known = {"from", "to", "year", "measure", "period", "release", "state", "kinds", "bom"}
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise InvalidRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    def from_args(cls, args: Mapping[str, object]) -> Filters:
+        """Parse URL query parameters through the one strict parser every view uses."""
+        from dashboard.datasets import parse_filters
 
-        def year(name: str) -> int | None:
-            text = args.get(name, "").strip()
-            if not text:
-                return None
-            if not text.isdigit():
-                raise InvalidRequest(f"'{name}' must be a year like 2014, not {text!r}")
-            return int(text)
-
-        kinds = tuple(k for k in args.get("kinds", "").split(",") if k)
-        return cls.build(
-            year_from=year("from"),
-            year_to=year("to"),
-            year=year("year"),
-            measure=args.get("measure"),
-            period=args.get("period"),
-            release=args.get("release"),
-            state=args.get("state"),
-            kinds=kinds,
-        )
+        return parse_filters(args)
 
     def as_params(self) -> dict[str, str]:
         """The URL query parameters that reproduce these filters."""

@@ -290,6 +290,7 @@ def export(
         )
     try:
         filters = Filters.build(year_from=year_from, year_to=year_to)
+        DATASETS[name].refuse_unapplied(filters)
     except InvalidRequest as error:
         raise click.UsageError(str(error)) from error
     frame = DATASETS[name].query(context.reading(), filters)
