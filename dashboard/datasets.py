@@ -15,7 +15,15 @@ from dashboard import queries
 from dashboard.queries import Filters, InvalidRequest
 from dashboard.state import ViewState, parse
 
-__all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "filters_of", "parse_filters", "write_rows"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "Filters",
+    "InvalidRequest",
+    "filters_of",
+    "parse_filters",
+    "write_rows",
+]
 
 Query = Callable[[Engine, Filters], pd.DataFrame]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -56,9 +56,11 @@ class Filters:
             and filters.year_from > filters.year_to
         ):
             raise InvalidRequest(f"'from' ({filters.year_from}) is after 'to' ({filters.year_to})")
+        from dashboard.state import YEAR_MAX, YEAR_MIN
+
         for year in (filters.year_from, filters.year_to, filters.year):
-            if year is not None and not 1900 <= year <= 2100:
-                raise InvalidRequest(f"year {year} is outside 1900-2100")
+            if year is not None and not YEAR_MIN <= year <= YEAR_MAX:
+                raise InvalidRequest(f"year {year} is outside {YEAR_MIN}-{YEAR_MAX}")
         return filters
 
     @classmethod

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlencode
 
-YEAR_MIN, YEAR_MAX = 1900, 2100
+# Any year a date can hold, so every value the database can hold stays addressable; pages and
+# charts apply their own plausible window on top.
+YEAR_MIN, YEAR_MAX = 1, 9999
 # Bounds on what a parameter may be, so hostile input costs nothing to refuse.
 MAX_PARAMETERS = 30
 MAX_TEXT = 200
