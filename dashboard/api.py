@@ -86,15 +86,8 @@ def catalogue() -> flask.Response:
     return flask.jsonify({"data_version": current().version(), "datasets": listing})
 
 
-@api.app_errorhandler(404)
-def not_found(_error: Exception) -> flask.Response:
-    if flask.request.path.startswith("/api/"):
-        return flask.Response(
-            "not found: see /api/v1/datasets.json\n", status=404, mimetype="text/plain"
-        )
+def not_found() -> flask.Response:
+    """The API's 404: one plain line pointing at the catalogue."""
     return flask.Response(
-        "<!doctype html><title>Not found · Iron River</title><h1>Page not found</h1>"
-        '<p>Try the <a href="/">map</a> or the <a href="/sources">data and sources</a>.</p>',
-        status=404,
-        mimetype="text/html",
+        "not found: see /api/v1/datasets.json\n", status=404, mimetype="text/plain"
     )

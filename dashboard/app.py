@@ -9,6 +9,7 @@ import flask
 from dash import dcc, html
 from flask_caching import Cache
 
+from dashboard import guard
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
@@ -27,6 +28,7 @@ NAV = (
 )
 # Paths Dash and Flask serve themselves; anything else must be a registered page or it is a 404.
 _INTERNAL_PREFIXES = ("/_dash", "/_reload", "/_favicon", "/assets/", "/api/", "/geo/")
+NOT_FOUND_TITLE = "Iron River · Page not found"
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
 
@@ -76,7 +78,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = _shell
     # Screen readers pick their voice from the page language.
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
-    _answer_unknown_paths_with_404(server)
+    guard.install(app)
+    _answer_unknown_paths_with_404(app)
     # Dash collects `dash.callback`s from a process-wide list at an app's first request; taking
     # them now binds this app's page callbacks to it, so a second app (tests) never sees them twice.
     app._setup_server()
@@ -128,13 +131,31 @@ def _shell() -> html.Div:
     )
 
 
-def _answer_unknown_paths_with_404(server: flask.Flask) -> None:
+def _answer_unknown_paths_with_404(app: dash.Dash) -> None:
+    server = app.server
+
+    def not_found_page(_error: Exception | None = None) -> flask.Response:
+        path = flask.request.path
+        if path.startswith("/api/"):
+            return not_found()
+        if path.startswith(_INTERNAL_PREFIXES) or flask.request.method != "GET":
+            return flask.Response("not found\n", status=404, mimetype="text/plain")
+        # The site's own page (header, language, viewport): Dash Pages renders its 404 layout.
+        page = app.index().replace(
+            f"<title>{app.title}</title>", f"<title>{NOT_FOUND_TITLE}</title>", 1
+        )
+        return flask.Response(page, status=404, mimetype="text/html")
+
+    server.register_error_handler(404, not_found_page)
+
     @server.before_request
     def _unknown_page() -> flask.Response | None:
         path = flask.request.path
+        if path.startswith("/api/") and flask.request.blueprint != api.name:
+            return not_found()  # Dash's catch-all route would answer with the page shell
         if path.startswith(_INTERNAL_PREFIXES):
             return None
         known = {page["path"] for page in dash.page_registry.values()}
         if (path.rstrip("/") or "/") in known:
             return None
-        return not_found(None)
+        return not_found_page()

@@ -6,7 +6,7 @@ from typing import Any
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import components, figures, queries
 from dashboard.data import AppData, current, memoized_view
@@ -592,14 +592,7 @@ def update_map(us: object, mx: object, measure: object, year: object) -> tuple[A
 
 # A click on a state opens its trend; runs in the browser, so it costs no round trip.
 dash.clientside_callback(
-    """
-    function(click) {
-        const point = click && click.points && click.points[0];
-        const code = point && (point.location || (point.customdata && point.customdata[5]));
-        if (!code) { return window.dash_clientside.no_update; }
-        return "/trends?state=" + encodeURIComponent(code);
-    }
-    """,
+    ClientsideFunction("ironriver", "openStateTrend"),
     Output("url", "href", allow_duplicate=True),
     Input("map-graph", "clickData"),
     prevent_initial_call=True,
@@ -607,12 +600,7 @@ dash.clientside_callback(
 
 # Play steps the year slider through the file's years, then stops at the last one.
 dash.clientside_callback(
-    """
-    function(clicks, disabled) {
-        const playing = disabled === false;
-        return [playing, playing ? "▶ Play" : "❚❚ Pause", playing ? "false" : "true"];
-    }
-    """,
+    ClientsideFunction("ironriver", "togglePlay"),
     Output("map-interval", "disabled"),
     Output("map-play", "children"),
     Output("map-play", "aria-pressed"),
@@ -622,19 +610,7 @@ dash.clientside_callback(
 )
 
 dash.clientside_callback(
-    """
-    function(ticks, marks, value) {
-        const years = Object.keys(marks || {}).map(Number).sort((a, b) => a - b);
-        if (!years.length) { return [window.dash_clientside.no_update, true, "▶ Play", "false"]; }
-        const index = years.indexOf(value);
-        if (index === -1 || index === years.length - 1) {
-            return [years[0], false, "❚❚ Pause", "true"];
-        }
-        const next = years[index + 1];
-        const last = index + 1 === years.length - 1;
-        return [next, last, last ? "▶ Play" : "❚❚ Pause", last ? "false" : "true"];
-    }
-    """,
+    ClientsideFunction("ironriver", "stepYear"),
     Output("map-year", "value", allow_duplicate=True),
     Output("map-interval", "disabled", allow_duplicate=True),
     Output("map-play", "children", allow_duplicate=True),
