@@ -17,6 +17,25 @@ SOURCES_SHOWN = 4
 TRACE_FILES_ANCHOR = "trace-files"
 
 
+# plotly.js 3 shows a "Share chart..." button that uploads the figure to Plotly's cloud by default;
+# nothing the app draws may offer to send data elsewhere.
+NO_UPLOAD_BUTTONS = ("sendChartToCloud", "sendDataToCloud", "editInChartStudio")
+
+
+def graph_config(**options: object) -> dict[str, object]:
+    """A dcc.Graph `config`: no plotly logo, no upload to any cloud, plus `options`."""
+    removed = [*options.pop("modeBarButtonsToRemove", ()), *NO_UPLOAD_BUTTONS]  # type: ignore[misc]
+    return {
+        "displaylogo": False,
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "showLink": False,
+        "plotlyServerURL": "",
+        **options,
+        "modeBarButtonsToRemove": removed,
+    }
+
+
 def api_url(dataset: str, filters: Filters | None = None, fmt: str = "csv") -> str:
     """The `/api/v1` download of exactly the rows a view of `dataset` with `filters` draws."""
     query = urlencode((filters or Filters()).as_params())

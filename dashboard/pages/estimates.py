@@ -23,11 +23,9 @@ QUESTIONS = {
     "dealer_dependence_share": "How many US dealers depend on it?",
     "share_intercepted": "What share is intercepted?",
 }
-GRAPH_CONFIG = {
-    "displaylogo": False,
-    "staticPlot": False,
-    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
-}
+GRAPH_CONFIG = components.graph_config(
+    staticPlot=False, modeBarButtonsToRemove=["select2d", "lasso2d"]
+)
 
 
 def _ledger_table(rows: pd.DataFrame) -> html.Table:

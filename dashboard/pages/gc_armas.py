@@ -16,7 +16,7 @@ dash.register_page(
 )
 
 DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue")
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _known_kinds(data: AppData) -> list[str]:

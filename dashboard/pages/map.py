@@ -16,12 +16,11 @@ from dashboard.state import ViewState, from_callback, parse, shown
 dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
 
 # Every geo graph reads plotly's base topojson from our assets, never from a CDN.
-GRAPH_CONFIG = {
-    "topojsonURL": "/assets/topojson/",
-    "displaylogo": False,
-    "scrollZoom": False,
-    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
-}
+GRAPH_CONFIG = components.graph_config(
+    topojsonURL="/assets/topojson/",
+    scrollZoom=False,
+    modeBarButtonsToRemove=["select2d", "lasso2d"],
+)
 COUNTRY_NAMES = {"US": "United States", "MX": "Mexico"}
 # Which dataset a country's default comes from; other datasets with state figures are options.
 PRIMARY = {"US": "source-states", "MX": "recovery-states"}

@@ -18,7 +18,7 @@ DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue", "data_release")
 # National trend: the measures that are annual counts of traced firearms or the US-sourced share.
 NATIONAL_MEASURES = ("traced_firearms", "trace_requests", "us_sourced_pct")
 EARLIEST, LATEST = 1980, dt.date.today().year + 1
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _state_label(code: str) -> str:
