@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dash
 import flask
-from dash import dcc, html
+from dash import ClientsideFunction, Input, Output, dcc, html
 from flask_caching import Cache
 
 from dashboard import guard
@@ -18,14 +18,6 @@ from db.settings import Settings
 from geo.states import BOUNDARY_FILES, boundary_path
 
 HERE = Path(__file__).parent
-NAV = (
-    ("/", "Map"),
-    ("/trends", "Trends"),
-    ("/estimates", "Estimates"),
-    ("/gc-armas", "GC-Armas"),
-    ("/sources", "Data & sources"),
-    ("/status", "Status"),
-)
 # Paths Dash and Flask serve themselves; anything else must be a registered page or it is a 404.
 _INTERNAL_PREFIXES = ("/_dash", "/_reload", "/_favicon", "/assets/", "/api/", "/geo/")
 NOT_FOUND_TITLE = "Iron River · Page not found"
@@ -76,6 +68,12 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
     )
     app.layout = _shell
+    # The current page's link gets aria-current="page" in the browser (assets/ironriver.js).
+    app.clientside_callback(
+        ClientsideFunction("ironriver", "markCurrentPage"),
+        Output("nav-current", "data"),
+        Input("url", "pathname"),
+    )
     # Screen readers pick their voice from the page language.
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     guard.install(app)
@@ -107,14 +105,12 @@ def _shell() -> html.Div:
     return html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="nav-current"),
             html.A("Skip to content", href="#main", className="skip-link"),
             html.Header(
                 [
                     html.A("Iron River", href="/", className="brand"),
-                    html.Nav(
-                        [dcc.Link(label, href=path, className="nav-link") for path, label in NAV],
-                        **{"aria-label": "Pages"},
-                    ),
+                    html.Nav(_nav_links(), id="site-nav", **{"aria-label": "Pages"}),
                 ],
                 className="site-header",
             ),
@@ -129,6 +125,15 @@ def _shell() -> html.Div:
             ),
         ]
     )
+
+
+def _nav_links() -> list[dcc.Link]:
+    """One link per registered page with an `order`, in that order: adding a page adds its link."""
+    pages = sorted(
+        (page for page in dash.page_registry.values() if page.get("order") is not None),
+        key=lambda page: page["order"],
+    )
+    return [dcc.Link(page["name"], href=page["path"], className="nav-link") for page in pages]
 
 
 def _answer_unknown_paths_with_404(app: dash.Dash) -> None:

@@ -28,6 +28,19 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         ? "Link copied." : "Select the link and copy it.";
     },
 
+    /* The navigation link of the page shown says so to screen readers (and the stylesheet). */
+    markCurrentPage: function (pathname) {
+      const links = document.querySelectorAll("#site-nav a");
+      links.forEach(function (link) {
+        if (new URL(link.href).pathname === pathname) {
+          link.setAttribute("aria-current", "page");
+        } else {
+          link.removeAttribute("aria-current");
+        }
+      });
+      return pathname;
+    },
+
     /* A click on a map state opens its trend, without a round trip. */
     openStateTrend: function (click) {
       const point = click && click.points && click.points[0];
