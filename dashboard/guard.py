@@ -93,6 +93,15 @@ def _output_count(output: str) -> int:
     return output.count("...") + 1 if output.startswith("..") else 1
 
 
+def _is_location(part: str, value: object) -> bool:
+    """A pathname starts with "/", a search with "?" (or is empty), as the browser sends them."""
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    return value.startswith("/") if part == "pathname" else value == "" or value.startswith("?")
+
+
 def _check_items(name: str, items: object, declared: list[dict[str, Any]]) -> None:
     """`inputs` / `state` of a post: exactly the declared ids and properties, in order."""
     if not isinstance(items, list) or len(items) != len(declared):
@@ -104,8 +113,12 @@ def _check_items(name: str, items: object, declared: list[dict[str, Any]]) -> No
             or item.get("property") != wanted["property"]
         ):
             raise InvalidInput([f"{name} do not match the callback's {name}"])
-        if wanted["id"] in _ROUTER_INPUTS and not isinstance(item.get("value"), str | None):
-            raise InvalidInput([f"{wanted['id']}.{wanted['property']} must be text"])
+        if wanted["id"] in _ROUTER_INPUTS and not _is_location(
+            wanted["property"], item.get("value")
+        ):
+            raise InvalidInput(
+                [f"{wanted['id']}.{wanted['property']} is not a {wanted['property']}"]
+            )
 
 
 def check_callback_body(app: dash.Dash, raw: bytes) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from dash import Input, Output, dcc, html
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from dashboard.datasets import Filters
-from dashboard.state import ViewState, from_callback, parse, window_inputs
+from dashboard.state import InvalidInput, ViewState, from_callback, parse, window_inputs
 
 dash.register_page(__name__, path="/trends", title="Iron River · Trends", name="Trends", order=1)
 
@@ -45,7 +45,9 @@ def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int,
     years += list(traces["year"]) if not traces.empty else []
     if not years:
         return 2004, dt.date.today().year
-    return int(min(years)) - 1, max(int(max(years)) + 1, dt.date.today().year)
+    # Within the slider's years, whatever the database holds (a year 1 would make year 0).
+    start = min(max(int(min(years)) - 1, EARLIEST), LATEST)
+    return start, min(max(int(max(years)) + 1, dt.date.today().year, start), LATEST)
 
 
 def _year_param(year: int | None, name: str, problems: list[str]) -> int | None:
@@ -367,6 +369,8 @@ def update_trends(state: object, kinds: object, window: object) -> tuple[Any, ..
     known = _known_kinds(data)
     chosen = tuple(k for k in known if k in (asked.kinds or ()))
     span = (asked.year_from, asked.year_to) if window is not None else None
+    if span and not all(EARLIEST <= year <= LATEST for year in span if year is not None):
+        raise InvalidInput([f"window={span} is outside the slider's {EARLIEST} to {LATEST}"])
     view = build_view(data, code, chosen, span)
     return (
         view["title"],
