@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dash
 import flask
@@ -23,6 +24,20 @@ _INTERNAL_PREFIXES = ("/_dash", "/_reload", "/_favicon", "/assets/", "/api/", "/
 NOT_FOUND_TITLE = "Iron River · Page not found"
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
+
+
+class _Dash(dash.Dash):
+    """Dash without the server's Python version in every page's front-end config.
+
+    Dash 4 writes `sys.version` (and its version-check URL, used only by dev tools) into the
+    `_dash-config` script of each page; the renderer does not need either in production.
+    """
+
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super()._config()
+        config.pop("python_version", None)
+        config.pop("dash_version_url", None)
+        return config
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -54,7 +69,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.config["COMPRESS_BR_LEVEL"] = 6
     server.register_blueprint(api)
     _serve_boundaries(server)
-    app = dash.Dash(
+    app = _Dash(
         __name__,
         server=server,
         use_pages=True,
