@@ -78,6 +78,7 @@ def catalogue() -> flask.Response:
             "name": d.name,
             "title": d.title,
             "published": d.published,
+            "filters": list(d.filters),
             "csv": f"/api/v1/{d.name}.csv",
             "json": f"/api/v1/{d.name}.json",
         }

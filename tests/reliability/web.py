@@ -352,8 +352,8 @@ class Fuzzer:
         output = self.rng.choice(self.callbacks)
         spec = self.app.callback_map[output]
         values = [self.value_for(i["id"]) for i in [*spec["inputs"], *spec["state"]]]
-        body: object = callback_body(self.app, output, values)
-        body = self._mutate(body) if self.rng.random() < 0.3 else body
+        valid = callback_body(self.app, output, values)
+        body = self._mutate(valid) if self.rng.random() < 0.3 else valid
         if isinstance(body, bytes):
             return self.client.post(CALLBACK_PATH, data=body, content_type="application/json")
         return self.client.post(CALLBACK_PATH, json=body)
