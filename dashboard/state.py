@@ -97,10 +97,6 @@ class ViewState:
         params = self.params()
         return "?" + urlencode(params) if params else ""
 
-    def given(self) -> frozenset[str]:
-        """URL names of the parameters this state sets."""
-        return frozenset(self.params())
-
 
 @dataclass(frozen=True)
 class Parsed:
@@ -108,12 +104,6 @@ class Parsed:
 
     state: ViewState
     problems: tuple[str, ...] = field(default=())
-
-    def strict(self) -> ViewState:
-        """The state, or `InvalidInput` listing the problems (for the API and callbacks)."""
-        if self.problems:
-            raise InvalidInput(self.problems)
-        return self.state
 
 
 def shown(value: object) -> str:
@@ -229,14 +219,6 @@ def parse(query: Mapping[str, object], allowed: Iterable[str] = PARAMETERS) -> P
         problems.append(f"from ({start}) is after to ({end})")
         del values["year_from"], values["year_to"]
     return Parsed(ViewState(**values), tuple(problems))  # type: ignore[arg-type]
-
-
-def parse_multi(pairs: Iterable[tuple[str, str]], allowed: Iterable[str] = PARAMETERS) -> Parsed:
-    """Parse `(name, value)` pairs (e.g. a MultiDict's `items(multi=True)`), repeats kept."""
-    grouped: dict[str, list[str]] = {}
-    for name, value in pairs:
-        grouped.setdefault(name, []).append(value)
-    return parse({k: v[0] if len(v) == 1 else v for k, v in grouped.items()}, allowed)
 
 
 def from_callback(**inputs: object) -> ViewState:
