@@ -195,6 +195,35 @@ def test_downloads_are_cached_by_data_version_and_revalidated(client: Any) -> No
     assert again.status_code == 304 and again.data == b""
 
 
+def hrefs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["href"]] if isinstance(node.get("href"), str) else []
+        return found + [h for value in node.values() for h in hrefs(value)]
+    if isinstance(node, list):
+        return [h for value in node for h in hrefs(value)]
+    return []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *[p for p in PAGES if p != "/status"],  # the status page offers no download
+        "/?measure=share",
+        "/?us=traces.c24c5c6f11da&mx=traces.c24c5c6f11da&year=2019",
+        "/trends?state=TX&kinds=gc_armas,legal&from=2010&to=2020",
+        "/trends?state=14",
+    ],
+)
+def test_every_download_link_a_page_draws_is_answered(app: Any, client: Any, path: str) -> None:
+    page, _, search = path.partition("?")
+    content = page_content(render(client, app, page, "?" + search if search else ""))
+    links = [h for h in hrefs(content) if h.startswith("/api/v1/")]
+    assert links
+    for link in links:
+        response = client.get(link, buffered=True)
+        assert response.status_code == 200, (link, response.data[:200])
+
+
 def test_export_refuses_filters_its_dataset_does_not_apply(loaded_db_url: str) -> None:
     result = CliRunner().invoke(
         cli, ["export", "sources", "--from", "1977"], env={"DATABASE_URL": loaded_db_url}
