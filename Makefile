@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy db etl geo dashboard/queries.py dashboard/figures.py dashboard/state.py dashboard/guard.py \
+	$(BIN)/mypy db etl geo dashboard/queries.py dashboard/figures.py dashboard/guard.py \
 		dashboard/api.py dashboard/datasets.py
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.

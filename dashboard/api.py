@@ -5,8 +5,8 @@ from __future__ import annotations
 import flask
 
 from dashboard.data import current
-from dashboard.datasets import DATASETS, InvalidRequest, parse_filters, write_rows
-from dashboard.state import shown
+from dashboard.datasets import DATASETS, Filters, InvalidRequest, write_rows
+from db.viewstate import shown
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -36,7 +36,7 @@ def download(name: str, fmt: str) -> flask.Response:
     args = flask.request.args.copy()
     try:
         bom = _bom(args.poplist("bom"))
-        filters = parse_filters(args.to_dict(flat=False))
+        filters = Filters.from_args(args.to_dict(flat=False))
         dataset.refuse_unapplied(filters)
     except InvalidRequest as error:
         return _bad_request(str(error))

@@ -13,24 +13,14 @@ from sqlalchemy import Engine
 
 from dashboard import queries
 from dashboard.queries import Filters, InvalidRequest
-from dashboard.state import ViewState, parse
 
-__all__ = [
-    "DATASETS",
-    "Dataset",
-    "Filters",
-    "InvalidRequest",
-    "filters_of",
-    "parse_filters",
-    "write_rows",
-]
+__all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "write_rows"]
 
 Query = Callable[[Engine, Filters], pd.DataFrame]
 
 # The URL filters each kind of dataset applies; any other is refused, never echoed as applied.
 FACT_FILTERS = ("from", "to", "year", "measure", "period", "release", "state")
 TRACE_FILTERS = ("from", "to", "year", "release", "state")
-API_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "kinds")
 
 
 @dataclass(frozen=True)
@@ -52,28 +42,6 @@ class Dataset:
             raise InvalidRequest(
                 f"dataset {self.name} does not filter by {', '.join(ignored)} (it takes {takes})"
             )
-
-
-def parse_filters(args: Mapping[str, object]) -> Filters:
-    """The filters of an API query string, or `InvalidRequest` listing every problem."""
-    parsed = parse(args, allowed=API_FILTERS)
-    if parsed.problems:
-        raise InvalidRequest("; ".join(parsed.problems))
-    return filters_of(parsed.state)
-
-
-def filters_of(state: ViewState) -> Filters:
-    """The dataset filters a parsed URL asks for."""
-    return Filters(
-        year_from=state.year_from,
-        year_to=state.year_to,
-        year=state.year,
-        measure=state.measure,
-        period=state.period,
-        release=state.release,
-        state=state.state,
-        kinds=state.kinds or (),
-    )
 
 
 def _facts_query(dataset: str) -> Query:

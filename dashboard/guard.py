@@ -11,8 +11,7 @@ import flask
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler
 
-from dashboard.queries import InvalidRequest
-from dashboard.state import InvalidInput, shown
+from db.viewstate import InvalidInput, InvalidRequest, shown
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def install(app: dash.Dash) -> None:
         if flask.request.path == CALLBACK_PATH and flask.request.method == "POST":
             check_callback_body(app, flask.request.get_data(cache=True))
 
-    server.register_error_handler(InvalidInput, _refuse)
+    # Callback inputs (InvalidInput) and filters (InvalidRequest) that describe no view.
     server.register_error_handler(InvalidRequest, _refuse)
     server.register_error_handler(RequestEntityTooLarge, _too_large)
 
@@ -59,7 +58,7 @@ def install(app: dash.Dash) -> None:
         return secure_headers(app, response)
 
 
-def _refuse(error: ValueError) -> flask.Response:
+def _refuse(error: InvalidRequest) -> flask.Response:
     problems = getattr(error, "problems", None) or (str(error),)
     message = "; ".join(problems)
     # One line per refused request: hostile input is expected, a traceback would be noise.

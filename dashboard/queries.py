@@ -23,15 +23,14 @@ from db.models import (
     TraceFile,
     UsState,
 )
+from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
 
 # Page-level measures: `count` keeps figures in their own unit, `share` keeps published percents.
 MEASURE_UNITS = {"count": None, "share": "percent"}
+# The URL parameters a `Filters` is made of.
+URL_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "kinds")
 # The origin categories ATF counts as "U.S.-sourced".
 US_SOURCED_CATEGORIES = ("us_imported", "us_manufactured")
-
-
-class InvalidRequest(ValueError):
-    """A filter that cannot be honoured; its message is one line fit for a 400 response."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,6 @@ class Filters:
             and filters.year_from > filters.year_to
         ):
             raise InvalidRequest(f"'from' ({filters.year_from}) is after 'to' ({filters.year_to})")
-        from dashboard.state import YEAR_MAX, YEAR_MIN
-
         for year in (filters.year_from, filters.year_to, filters.year):
             if year is not None and not YEAR_MIN <= year <= YEAR_MAX:
                 raise InvalidRequest(f"year {year} is outside {YEAR_MIN}-{YEAR_MAX}")
@@ -66,9 +63,24 @@ class Filters:
     @classmethod
     def from_args(cls, args: Mapping[str, object]) -> Filters:
         """Parse URL query parameters through the one strict parser every view uses."""
-        from dashboard.datasets import parse_filters
+        parsed = parse(args, allowed=URL_FILTERS)
+        if parsed.problems:
+            raise InvalidRequest("; ".join(parsed.problems))
+        return cls.of(parsed.state)
 
-        return parse_filters(args)
+    @classmethod
+    def of(cls, state: ViewState) -> Filters:
+        """The dataset filters a parsed URL asks for."""
+        return cls(
+            year_from=state.year_from,
+            year_to=state.year_to,
+            year=state.year,
+            measure=state.measure,
+            period=state.period,
+            release=state.release,
+            state=state.state,
+            kinds=state.kinds or (),
+        )
 
     def as_params(self) -> dict[str, str]:
         """The URL query parameters that reproduce these filters."""

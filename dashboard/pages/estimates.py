@@ -9,7 +9,7 @@ from dash import dcc, html
 from dashboard import components, figures
 from dashboard.data import current
 from dashboard.datasets import Filters
-from dashboard.state import ViewState, parse
+from db.viewstate import ViewState, parse
 
 dash.register_page(
     __name__, path="/estimates", title="Iron River · Estimates", name="Estimates", order=2

@@ -9,7 +9,7 @@ from dash import Input, Output, dcc, html
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from dashboard.datasets import Filters
-from dashboard.state import ViewState, from_callback, parse
+from db.viewstate import ViewState, from_callback, parse
 
 dash.register_page(
     __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3

@@ -11,7 +11,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from dashboard import components, figures, queries
 from dashboard.data import AppData, current, memoized_view
 from dashboard.datasets import Filters
-from dashboard.state import ViewState, from_callback, parse, shown
+from db.viewstate import ViewState, from_callback, parse, shown
 
 dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
 

@@ -9,7 +9,7 @@ from dash import dcc, html
 from dashboard import components, queries
 from dashboard.data import AppData, current
 from dashboard.datasets import DATASETS
-from dashboard.state import parse
+from db.viewstate import parse
 
 dash.register_page(
     __name__, path="/sources", title="Iron River · Data & sources", name="Data & sources", order=4

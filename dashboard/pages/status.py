@@ -5,7 +5,7 @@ from dash import html
 
 from dashboard import components, queries
 from dashboard.data import current
-from dashboard.state import parse
+from db.viewstate import parse
 
 dash.register_page(__name__, path="/status", title="Iron River · Status", name="Status", order=5)
 

@@ -10,7 +10,7 @@ from dash import Input, Output, dcc, html
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from dashboard.datasets import Filters
-from dashboard.state import InvalidInput, ViewState, from_callback, parse, window_inputs
+from db.viewstate import InvalidInput, ViewState, from_callback, parse, window_inputs
 
 dash.register_page(__name__, path="/trends", title="Iron River · Trends", name="Trends", order=1)
 

@@ -293,9 +293,8 @@ class Fuzzer:
         self.client.get("/")  # the first request sets up Dash Pages' router callback
         self.callbacks = sorted(k for k, v in app.callback_map.items() if "callback" in v)
         self.pages = sorted(page["path"] for page in dash.page_registry.values())
-        from dashboard.datasets import DATASETS
-
-        self.datasets = sorted(DATASETS)
+        catalogue = self.client.get("/api/v1/datasets.json").json
+        self.datasets = sorted(d["name"] for d in catalogue["datasets"])
         self.good = self._good_values()
 
     def _good_values(self) -> dict[str, list[object]]:

@@ -2,8 +2,8 @@
 
 A view is one frozen `ViewState`, parsed once from a query string and written back to one by the
 same value. Every problem is listed (never dropped silently) so a page can show it and the API can
-answer 400 with it. The module imports nothing but the standard library: it belongs to the read
-side, which can move out of `dashboard/` without it.
+answer 400 with it. It lives with the read side in `db/` and imports only the standard library,
+so the dashboard, the API and `ironriver export` share it.
 """
 
 from __future__ import annotations
@@ -56,8 +56,12 @@ PARAMETERS = (
 Check = Callable[[str, str, list[str]], object]
 
 
-class InvalidInput(ValueError):
-    """Input that cannot describe a view: a 400 for the API and for callback posts."""
+class InvalidRequest(ValueError):
+    """A filter that cannot be honoured; its message is one line fit for a 400 response."""
+
+
+class InvalidInput(InvalidRequest):
+    """Input that cannot describe a view, with every problem listed: a 400 for callback posts."""
 
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)
