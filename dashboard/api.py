@@ -84,7 +84,12 @@ def catalogue() -> flask.Response:
         }
         for d in DATASETS.values()
     ]
-    return flask.jsonify({"data_version": current().version(), "datasets": listing})
+    version = current().version()
+    response = flask.jsonify({"data_version": version, "datasets": listing})
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.set_etag(f"{version}-catalogue")
+    response.make_conditional(flask.request)
+    return response
 
 
 def not_found() -> flask.Response:

@@ -224,6 +224,15 @@ def test_every_download_link_a_page_draws_is_answered(app: Any, client: Any, pat
         assert response.status_code == 200, (link, response.data[:200])
 
 
+def test_the_catalogue_lists_each_datasets_filters_and_is_revalidated(client: Any) -> None:
+    first = client.get("/api/v1/datasets.json")
+    by_name = {d["name"]: d for d in first.json["datasets"]}
+    assert by_name["sources"]["filters"] == []
+    assert by_name["events"]["filters"] == ["from", "to", "year", "kinds"]
+    again = client.get("/api/v1/datasets.json", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+
+
 def test_export_refuses_filters_its_dataset_does_not_apply(loaded_db_url: str) -> None:
     result = CliRunner().invoke(
         cli, ["export", "sources", "--from", "1977"], env={"DATABASE_URL": loaded_db_url}
