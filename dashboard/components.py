@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard.data import AppData
 from db.datasets import Filters
@@ -15,6 +15,25 @@ from db.datasets import Filters
 # How many sources a source line names before it points at the sources page for the rest.
 SOURCES_SHOWN = 4
 TRACE_FILES_ANCHOR = "trace-files"
+
+
+# plotly.js 3 shows a "Share chart..." button that uploads the figure to Plotly's cloud by default;
+# nothing the app draws may offer to send data elsewhere.
+NO_UPLOAD_BUTTONS = ("sendChartToCloud", "sendDataToCloud", "editInChartStudio")
+
+
+def graph_config(**options: object) -> dict[str, object]:
+    """A dcc.Graph `config`: no plotly logo, no upload to any cloud, plus `options`."""
+    removed = [*options.pop("modeBarButtonsToRemove", ()), *NO_UPLOAD_BUTTONS]  # type: ignore[misc]
+    return {
+        "displaylogo": False,
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "showLink": False,
+        "plotlyServerURL": "",
+        **options,
+        "modeBarButtonsToRemove": removed,
+    }
 
 
 def api_url(dataset: str, filters: Filters | None = None, fmt: str = "csv") -> str:
@@ -250,41 +269,19 @@ def copy_link(id_prefix: str, href: str) -> html.Div:
 def register_url_sync(prefix: str) -> None:
     """Keep the address bar equal to the view (`<prefix>-search` store) and wire "Copy link".
 
-    `history.replaceState` changes the URL without a navigation, so the page is not re-rendered
-    and Back still leaves the page; reopening the URL runs `layout(**query)` to the same view.
+    The functions live in `assets/ironriver.js`; reopening the URL runs `layout(**query)` to the
+    same view.
     """
     dash.clientside_callback(
-        """
-        function(search) {
-            if (typeof search !== "string") { return window.dash_clientside.no_update; }
-            const path = window.location.pathname + search;
-            if (window.location.pathname + window.location.search !== path) {
-                window.history.replaceState(window.history.state, "", path + window.location.hash);
-            }
-            return window.location.origin + path;
-        }
-        """,
+        ClientsideFunction("ironriver", "syncUrl"),
         Output(f"{prefix}-permalink", "value"),
         Input(f"{prefix}-search", "data"),
     )
     dash.clientside_callback(
-        """
-        function(clicks, link) {
-            if (!clicks) { return ""; }
-            const field = document.getElementById(FIELD);
-            if (navigator.clipboard && window.isSecureContext) {
-                navigator.clipboard.writeText(link).catch(function() {
-                    if (field) { field.select(); }
-                });
-                return "Link copied.";
-            }
-            if (field) { field.select(); }
-            return document.execCommand && document.execCommand("copy")
-                ? "Link copied." : "Select the link and copy it.";
-        }
-        """.replace("FIELD", f'"{prefix}-permalink"'),
+        ClientsideFunction("ironriver", "copyLink"),
         Output(f"{prefix}-copy-status", "children"),
         Input(f"{prefix}-copy", "n_clicks"),
         State(f"{prefix}-permalink", "value"),
+        State(f"{prefix}-permalink", "id"),
         prevent_initial_call=True,
     )

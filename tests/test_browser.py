@@ -303,3 +303,32 @@ def test_map_controls_are_reachable_by_keyboard(open_page: Any, engine: Engine) 
         assert wanted in joined, (wanted, reached)
     outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_runs_under_its_content_security_policy_without_a_cloud_button(
+    context: Any, base_url: str, path: str
+) -> None:
+    page = context.new_page()
+    log = NetworkLog()
+    log.watch(page)
+    response = page.goto(base_url + path, wait_until="networkidle")
+    wait_for_drawn(page)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    # A script the policy blocked, or a callback that failed for it, is a console error.
+    assert log.errors == []
+    page.locator(".js-plotly-plot").first.hover() if page.locator(
+        ".js-plotly-plot"
+    ).count() else None
+    titles = page.eval_on_selector_all(".modebar-btn", "els => els.map(e => e.dataset.title)")
+    assert not [t for t in titles if "Share" in t or "Cloud" in t or "Studio" in t]
+
+
+def test_navigation_marks_the_current_page_as_the_user_moves(open_page: Any) -> None:
+    page = open_page("/trends")
+    current = page.locator("#site-nav a[aria-current='page']")
+    current.wait_for()
+    assert current.inner_text() == "Trends"
+    page.locator("#site-nav a", has_text="Status").click()
+    page.wait_for_selector("#site-nav a[aria-current='page']:text('Status')")
+    assert page.locator("#site-nav a[aria-current='page']").count() == 1

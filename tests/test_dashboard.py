@@ -515,7 +515,7 @@ def test_formula_cells_are_neutralised_in_downloads(loaded_db_url: str, writable
     ("url", "message"),
     [
         ("/api/v1/no-such-dataset.csv", "unknown dataset"),
-        ("/api/v1/corridors.csv?year=abc", "'year' must be a year"),
+        ("/api/v1/corridors.csv?year=abc", "year=abc is not a year"),
         ("/api/v1/corridors.csv?from=2015&to=2010", "is after"),
         ("/api/v1/corridors.csv?colour=red", "unknown parameter"),
         ("/api/v1/corridors.xlsx", "unknown format"),

@@ -9,6 +9,7 @@ from dash import dcc, html
 from dashboard import components, figures
 from dashboard.data import current
 from db.datasets import Filters
+from db.viewstate import ViewState, parse
 
 dash.register_page(
     __name__, path="/estimates", title="Iron River · Estimates", name="Estimates", order=2
@@ -22,11 +23,9 @@ QUESTIONS = {
     "dealer_dependence_share": "How many US dealers depend on it?",
     "share_intercepted": "What share is intercepted?",
 }
-GRAPH_CONFIG = {
-    "displaylogo": False,
-    "staticPlot": False,
-    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
-}
+GRAPH_CONFIG = components.graph_config(
+    staticPlot=False, modeBarButtonsToRemove=["select2d", "lasso2d"]
+)
 
 
 def _ledger_table(rows: pd.DataFrame) -> html.Table:
@@ -101,9 +100,11 @@ def _question_section(question: str, rows: pd.DataFrame, sources: pd.DataFrame) 
     )
 
 
-def layout(question: object = None, **other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    parsed = parse(query, allowed=("question",))
+    problems = list(parsed.problems)
+    question = parsed.state.question
     rows = data.dataset("estimates")
     sources = data.dataset("sources")
     order = list(QUESTIONS)
@@ -111,11 +112,11 @@ def layout(question: object = None, **other: object) -> html.Div:
         dict.fromkeys(rows["question"]),
         key=lambda q: (order.index(q) if q in order else len(order), q),
     )
-    if question not in (None, "") and question not in known:
-        problems.append(f"question={question!s:.40} is not a question in the ledger")
+    if question is not None and question not in known:
+        problems.append(f"question={question} is not a question in the ledger")
         question = None
     shown = [question] if question else known
-    search = f"?question={question}" if question else ""
+    search = ViewState(question=question).query_string()
     sections = data.memo(
         f"estimates-sections:{tuple(shown)!r}",
         lambda: [

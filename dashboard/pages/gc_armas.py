@@ -9,13 +9,14 @@ from dash import Input, Output, dcc, html
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from db.datasets import Filters
+from db.viewstate import ViewState, from_callback, parse
 
 dash.register_page(
     __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3
 )
 
 DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue")
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _known_kinds(data: AppData) -> list[str]:
@@ -109,7 +110,7 @@ def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
         if len(events)
         else "No events of the chosen kinds."
     )
-    search = "?kinds=" + ",".join(kinds)
+    search = ViewState(kinds=kinds).query_string()
     footer = (
         components.chart_footer(events, sources, "events", filters, "events") if kinds else None
     )
@@ -122,14 +123,15 @@ def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def layout(kinds: object = None, **other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    parsed = parse(query, allowed=("kinds",))
+    problems = list(parsed.problems)
     known = _known_kinds(data)
-    if kinds is None:
+    wanted = parsed.state.kinds
+    if wanted is None:
         chosen = tuple(k for k in DEFAULT_KINDS if k in known)
     else:
-        wanted = [k for k in str(kinds).split(",") if k]
         if any(k not in known for k in wanted):
             problems.append(
                 "unknown event kind(s): " + ", ".join(k for k in wanted if k not in known)
@@ -192,9 +194,10 @@ def layout(kinds: object = None, **other: object) -> html.Div:
     Input("gc-kinds", "value"),
     prevent_initial_call=True,
 )
-def update_timeline(kinds: list[str]) -> tuple[Any, ...]:
+def update_timeline(kinds: object) -> tuple[Any, ...]:
+    asked = from_callback(kinds=kinds).kinds or ()
     data = current()
-    chosen = tuple(k for k in _known_kinds(data) if k in (kinds or []))
+    chosen = tuple(k for k in _known_kinds(data) if k in asked)
     view = build_view(data, chosen)
     return view["figure"], view["summary"], view["footer"], view["table"], view["search"]
 

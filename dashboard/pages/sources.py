@@ -10,6 +10,7 @@ from dashboard import components
 from dashboard.data import AppData, current
 from db import queries
 from db.datasets import DATASETS
+from db.viewstate import parse
 
 dash.register_page(
     __name__, path="/sources", title="Iron River · Data & sources", name="Data & sources", order=4
@@ -173,9 +174,9 @@ def _source_entry(row: Any) -> html.Div:
     )
 
 
-def layout(**other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    problems = list(parse(query, allowed=()).problems)
     # The page depends on nothing but the data: built once per data version.
     body = data.memo("sources-page", lambda: _body(data))
     return html.Div(

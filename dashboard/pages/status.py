@@ -6,15 +6,16 @@ from dash import html
 from dashboard import components
 from dashboard.data import current
 from db import queries
+from db.viewstate import parse
 
 dash.register_page(__name__, path="/status", title="Iron River · Status", name="Status", order=5)
 
 RUNS_SHOWN = 50
 
 
-def layout(**other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    problems = list(parse(query, allowed=()).problems)
     runs = data.cached("recent_runs", lambda: queries.recent_runs(data.engine, RUNS_SHOWN))
     frame = runs.copy()
     for column in ("started_at", "finished_at"):

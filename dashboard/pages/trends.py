@@ -2,7 +2,6 @@
 
 import datetime as dt
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 import pandas as pd
@@ -11,6 +10,7 @@ from dash import Input, Output, dcc, html
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from db.datasets import Filters
+from db.viewstate import InvalidInput, ViewState, from_callback, parse, window_inputs
 
 dash.register_page(__name__, path="/trends", title="Iron River · Trends", name="Trends", order=1)
 
@@ -18,7 +18,7 @@ DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue", "data_release")
 # National trend: the measures that are annual counts of traced firearms or the US-sourced share.
 NATIONAL_MEASURES = ("traced_firearms", "trace_requests", "us_sourced_pct")
 EARLIEST, LATEST = 1980, dt.date.today().year + 1
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _state_label(code: str) -> str:
@@ -45,35 +45,33 @@ def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int,
     years += list(traces["year"]) if not traces.empty else []
     if not years:
         return 2004, dt.date.today().year
-    return int(min(years)) - 1, max(int(max(years)) + 1, dt.date.today().year)
+    # Within the slider's years, whatever the database holds (a year 1 would make year 0).
+    start = min(max(int(min(years)) - 1, EARLIEST), LATEST)
+    return start, min(max(int(max(years)) + 1, dt.date.today().year, start), LATEST)
 
 
-def _year_param(text: object, name: str, problems: list[str]) -> int | None:
-    if text in (None, ""):
-        return None
-    if isinstance(text, str) and text.isdigit() and EARLIEST <= int(text) <= LATEST:
-        return int(text)
-    problems.append(f"{name}={text!s:.20} is not a year between {EARLIEST} and {LATEST}")
+def _year_param(year: int | None, name: str, problems: list[str]) -> int | None:
+    if year is None or EARLIEST <= year <= LATEST:
+        return year
+    problems.append(f"{name}={year} is outside the chart's years {EARLIEST} to {LATEST}")
     return None
 
 
-def _kinds_param(text: object, known: list[str], problems: list[str]) -> tuple[str, ...]:
-    if text is None:
+def _kinds_param(
+    wanted: tuple[str, ...] | None, known: list[str], problems: list[str]
+) -> tuple[str, ...]:
+    if wanted is None:
         return tuple(k for k in DEFAULT_KINDS if k in known)
-    wanted = [k for k in str(text).split(",") if k]
     unknown = [k for k in wanted if k not in known]
     if unknown:
         problems.append(f"unknown event kind(s): {', '.join(unknown)}")
     return tuple(k for k in wanted if k in known)
 
 
-def _state_param(text: object, problems: list[str]) -> str | None:
-    if text in (None, ""):
-        return None
-    code = str(text).upper()
-    if code in figures.state_names():
+def _state_param(code: str | None, problems: list[str]) -> str | None:
+    if code is None or code in figures.state_names():
         return code
-    problems.append(f"state={text!s:.20} is not a USPS or INEGI state code")
+    problems.append(f"state={code} is not a USPS or INEGI state code")
     return None
 
 
@@ -83,8 +81,21 @@ def _known_kinds(data: AppData) -> list[str]:
 
 
 def search_string(state: str | None, kinds: tuple[str, ...], window: tuple[int, int]) -> str:
-    params = {"state": state, "kinds": ",".join(kinds), "from": window[0], "to": window[1]}
-    return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return ViewState(
+        state=state, kinds=kinds, year_from=window[0], year_to=window[1]
+    ).query_string()
+
+
+def _fill_window(
+    asked: tuple[int | None, int | None] | None, default: tuple[int, int]
+) -> tuple[int, int]:
+    """The window drawn: each end asked for is honoured, a missing end is the default's."""
+    start, end = asked or (None, None)
+    if start is None:
+        start = default[0] if end is None else min(default[0], end)
+    if end is None:
+        end = max(default[1], start)
+    return start, end
 
 
 def _span(group: pd.DataFrame) -> str:
@@ -166,7 +177,10 @@ def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
 
 @memoized_view("trends")
 def build_view(
-    data: AppData, state: str | None, kinds: tuple[str, ...], window: tuple[int, int] | None
+    data: AppData,
+    state: str | None,
+    kinds: tuple[str, ...],
+    window: tuple[int | None, int | None] | None,
 ) -> dict[str, Any]:
     """The chart, its text and its downloads for one URL; layout and callback both call this."""
     sources = data.dataset("sources")
@@ -176,7 +190,7 @@ def build_view(
     published = data.dataset(published_name, published_filters)
     trace_filters = Filters(state=state)
     traces = data.dataset("traces-by-year", trace_filters)
-    window = window or _default_window(_drawable(published, state), traces)
+    window = _fill_window(window, _default_window(_drawable(published, state), traces))
     event_filters = Filters(kinds=kinds, year_from=window[0], year_to=window[1])
     events = data.dataset("events", event_filters) if kinds else data.dataset("events").head(0)
     where = _state_label(state) if state else "Mexico (national)"
@@ -236,17 +250,16 @@ def _state_options(data: AppData) -> list[dict[str, str]]:
     return options
 
 
-def layout(state: object = None, kinds: object = None, **other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other if k not in ("from", "to")]
-    code = _state_param(state, problems)
+    parsed = parse(query, allowed=("state", "kinds", "from", "to"))
+    problems = list(parsed.problems)
+    code = _state_param(parsed.state.state, problems)
     known = _known_kinds(data)
-    chosen = _kinds_param(kinds, known, problems)
-    start = _year_param(other.get("from"), "from", problems)
-    end = _year_param(other.get("to"), "to", problems)
-    window = (start, end) if start is not None and end is not None and start <= end else None
-    if start is not None and end is not None and start > end:
-        problems.append("from is after to")
+    chosen = _kinds_param(parsed.state.kinds, known, problems)
+    start = _year_param(parsed.state.year_from, "from", problems)
+    end = _year_param(parsed.state.year_to, "to", problems)
+    window = (start, end) if start is not None or end is not None else None
     view = build_view(data, code, chosen, window)
     options = _state_options(data)
     if code and code not in {o["value"] for o in options}:
@@ -348,12 +361,16 @@ def layout(state: object = None, kinds: object = None, **other: object) -> html.
     Input("trends-window", "value"),
     prevent_initial_call=True,
 )
-def update_trends(state: str, kinds: list[str], window: list[int]) -> tuple[Any, ...]:
+def update_trends(state: object, kinds: object, window: object) -> tuple[Any, ...]:
+    start, end = window_inputs(window)
+    asked = from_callback(state=state or None, kinds=kinds, **{"from": start, "to": end})
     data = current()
-    code = state if state in figures.state_names() else None
+    code = asked.state if asked.state in figures.state_names() else None
     known = _known_kinds(data)
-    chosen = tuple(k for k in known if k in (kinds or []))
-    span = (int(window[0]), int(window[1])) if window and len(window) == 2 else None
+    chosen = tuple(k for k in known if k in (asked.kinds or ()))
+    span = (asked.year_from, asked.year_to) if window is not None else None
+    if span and not all(EARLIEST <= year <= LATEST for year in span if year is not None):
+        raise InvalidInput([f"window={span} is outside the slider's {EARLIEST} to {LATEST}"])
     view = build_view(data, code, chosen, span)
     return (
         view["title"],
