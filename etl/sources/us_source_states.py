@@ -1,6 +1,6 @@
 """US source states of firearms recovered in Mexico."""
 
-from etl.source import DATA_DIR, SECONDARY_COPIES, TRACES_NOT_RANDOM, SourceModule, facts_transform
+from etl.source import DATA_DIR, SourceModule, facts_transform, read_caveats
 
 SOURCE = SourceModule(
     name="us_source_states",
@@ -10,8 +10,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "us_source_states.csv",),
     module_file=__file__,
     transform=facts_transform,
-    caveats=(
-        TRACES_NOT_RANDOM,
-        SECONDARY_COPIES,
-    ),
+    caveats=read_caveats("us_source_states"),
 )
