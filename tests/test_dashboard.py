@@ -237,7 +237,7 @@ def test_map_figure_draws_both_countries_in_one_north_america_projection(engine:
     )
     assert figure.layout.geo.scope == "north america"
     assert figure.layout.geo.projection.type != "albers usa"
-    lines = [t for t in figure.data if t.type == "scattergeo" and t.mode == "lines"]
+    lines = [t for t in figure.data if t.type == "scattergeo" and t.mode.startswith("lines")]
     assert len(lines) == len(corridors)
     drawn = dict(zip(figure.data[1].locations, figure.data[1].z, strict=True))
     assert drawn["TX"] == 7825
@@ -274,6 +274,8 @@ def test_estimates_figure_draws_ranges_and_marks_unverified(engine: Engine) -> N
     assert sorted(tuple(t.x) for t in ranges) == sorted(
         (float(r.low), float(r.high)) for r in ranged.itertuples()
     )
+    shares = queries.estimates(engine, Filters(measure="us_sourced_share"))
+    figure = figures.estimates_figure(shares, sources={})
     labels = " ".join(str(t.text) for t in figure.data if t.text is not None)
     assert "UNVERIFIED" in labels
 
@@ -609,6 +611,7 @@ def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
             "VERIFIED",
             "DERIVED",
             "UNVERIFIED",
+            "NO_FIGURE",
         }
         assert len(queries.recent_runs(engine, 3)) == 3
     finally:
