@@ -107,7 +107,8 @@ def status_badge(status: str | None) -> html.Span | None:
     """A visible mark for figures that are not plainly verified (and for loaded files)."""
     if status in (None, "", "VERIFIED"):
         return None
-    return html.Span(status, className=f"badge badge-{str(status).lower()}")
+    text = "no published figure" if status == "NO_FIGURE" else status
+    return html.Span(text, className=f"badge badge-{str(status).lower()}")
 
 
 def summary(text: str, **attributes: str) -> html.P:

@@ -274,6 +274,31 @@ def wrap(text: object, width: int = 60) -> str:
     return "<br>".join(textwrap.wrap(str(text or ""), width))
 
 
+def derived_share(layer: pd.DataFrame) -> pd.DataFrame:
+    """Each state's count as a DERIVED share of the series' own total (of the states drawn).
+
+    For a series that publishes counts only: the share is arithmetic on its own figures, labelled
+    as such, never presented as a published share.
+    """
+    values = drawn(layer)
+    total = float(values["value"].sum())
+    if values.empty or total <= 0:
+        return layer.iloc[0:0]
+    out = values.copy()
+    out["value"] = (100 * values["value"] / total).round(1)
+    method = (
+        f"DERIVED: this state's count divided by the total of the {len(values)} states with a "
+        f"figure in this series ({format_number(total)})"
+    )
+    out["text"] = [f"{format_number(v)}% (DERIVED)" for v in out["value"]]
+    out["status"] = "DERIVED"
+    out["note"] = [
+        f"{method}; published figure: {count}" + (f"; {note}" if note else "")
+        for count, note in zip(values["text"], values["note"], strict=True)
+    ]
+    return out.reset_index(drop=True)
+
+
 def _hover(layer: pd.DataFrame) -> list[list[str]]:
     rows = layer[["name", "text", "period", "status", "source", "code"]].astype(str).values.tolist()
     return [
@@ -906,9 +931,10 @@ def trends_figure(
     )
     colours: dict[str, int] = {}
     shown: set[str] = set()
+    drawn = {1: 0, 2: 0}
     if not published.empty:
         for row, percent in ((1, False), (2, True)):
-            _published_series(
+            drawn[row] = _published_series(
                 figure,
                 published,
                 row=row,
@@ -919,7 +945,22 @@ def trends_figure(
                 count_spans=count_spans,
             )
     if not traces.empty:
-        _trace_file_series(figure, traces, shares=trace_shares)
+        files = _trace_file_series(figure, traces, shares=trace_shares)
+        drawn[1] += files
+        drawn[2] += files if trace_shares else 0
+    # An empty panel says so in words rather than showing bare axes.
+    for row, what in ((1, "counts"), (2, "shares")):
+        if not drawn[row]:
+            axis = "" if row == 1 else str(row)
+            figure.add_annotation(
+                text=f"No published {what} in this view",
+                xref=f"x{axis} domain",
+                yref=f"y{axis} domain",
+                x=0.5,
+                y=0.5,
+                showarrow=False,
+                font=dict(size=13, color=MUTED),
+            )
     add_events(figure, events, sources, row=3, band_rows=(1, 2, 3))
     figure.update_yaxes(rangemode="tozero", row=1, col=1, tickformat=",")
     figure.update_yaxes(range=[0, 100], row=2, col=1, ticksuffix="%")
