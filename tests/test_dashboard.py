@@ -387,7 +387,8 @@ def test_sources_page_lists_every_dataset_with_downloads_and_citations(
 
 def test_status_page_lists_recent_runs(app: Any) -> None:
     shown = texts(render(app, "/status"))
-    assert "atf_trace_totals" in shown and "loaded" in shown
+    assert "ATF traces of firearms recovered in Mexico" in shown and "loaded" in shown
+    assert "atf_trace_totals" not in shown
 
 
 def test_a_synthetic_trace_file_is_labelled_on_every_page(
