@@ -92,7 +92,7 @@ def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "")
                     href=f"/sources#{source_id}",
                 )
             )
-            parts.append(f" [{source_id}]")
+            parts += [" [", dcc.Link(source_id, href=f"/sources#{source_id}"), "]"]
         else:
             parts.append(f"[{source_id}]")
     rest = len(ids) - SOURCES_SHOWN

@@ -85,7 +85,7 @@ UNIT_WORDS = {
     "years": "years",
     "usd_millions": "USD million",
 }
-LAYER_COLUMNS = ["code", "name", "value", "text", "period", "status", "source", "note"]
+LAYER_COLUMNS = ["code", "name", "value", "text", "period", "status", "source", "note", "source_id"]
 STATUS_WORDS = {"NO_FIGURE": NO_FIGURE_TEXT}
 MEASURE_LABELS = {
     "us_sourced_pct": "US-sourced share of guns submitted for tracing (%)",
@@ -235,6 +235,7 @@ def map_layer(
                 "status": own["status"].map(status_text),
                 "source": [f"{sources.get(s, s)} [{s}]" for s in own["source_id"]],
                 "note": own["note"].fillna(""),
+                "source_id": own["source_id"],
             }
         )
     else:
@@ -257,6 +258,7 @@ def map_layer(
                 "status": rows["status"],
                 "source": "Loaded file " + rows["trace_file"],
                 "note": "",
+                "source_id": "",
             }
         )
     # One colour per state: if a series gives a state twice, the first is drawn and both are

@@ -326,6 +326,13 @@ def _state_table(side: Side, country: str) -> html.Div | None:
         dcc.Link(name, href=f"/trends?state={code}")
         for name, code in zip(frame["name"], frame["code"], strict=True)
     ]
+    # A source id is shown only as the label of the link to its entry.
+    frame["source"] = [
+        html.Span([text.removesuffix(f" [{sid}]"), " [", dcc.Link(sid, href=f"/sources#{sid}"), "]"])
+        if sid
+        else text
+        for text, sid in zip(frame["source"], frame["source_id"], strict=True)
+    ]
     return components.table(
         frame,
         [
