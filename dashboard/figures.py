@@ -726,7 +726,7 @@ def _published_series(
                     line=dict(
                         color=colour,
                         width=4,
-                        dash=UNVERIFIED_DASH if span.status == "UNVERIFIED" else "solid",
+                        dash=UNVERIFIED_DASH if span.status == "UNVERIFIED" else dash,
                     ),
                     marker=dict(symbol="line-ns", size=10, line=dict(color=colour, width=2)),
                     customdata=hover(spans[spans["period"] == span.period].head(1), total=total)

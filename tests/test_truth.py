@@ -68,7 +68,12 @@ def line_traces(figure: Any) -> list[Any]:
     return [
         t
         for t in figure.data
-        if t.type == "scatter" and t.mode and "lines" in t.mode and t.x is not None and len(t.x) > 2
+        if t.type == "scatter"
+        and t.mode
+        and "lines" in t.mode
+        and t.x is not None
+        and len(t.x) >= 2
+        and t.marker.symbol != "line-ns"  # a period bar, not a line through years
     ]
 
 
@@ -285,6 +290,15 @@ def test_no_working_notes_on_any_page(app: Any, path: str) -> None:
     assert not re.search(r"\[[A-Z][a-z]+ [^\]]*\]", shown), "no bracketed placeholder titles"
     bare = [s for s in plain_strings(layout) if SOURCE_ID.search(s)]
     assert bare == [], "a source id appears only as the label of a link"
+
+
+def test_status_page_names_sources_as_readers_know_them(app: Any) -> None:
+    shown = texts(render(app, "/status"))
+    # Dataset names (corridors, events...) are the download names readers use; modules are not.
+    internal = [s.name for s in REGISTRY if s.name not in DATASETS]
+    modules = [name for name in internal if re.search(rf"\b{name}\b", shown)]
+    assert modules == []
+    assert "ATF traces of firearms recovered in Mexico" in shown
 
 
 @pytest.mark.parametrize("name", sorted(d for d, spec in DATASETS.items() if spec.published))
