@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import textwrap
 from functools import cache
 from typing import Any
@@ -145,11 +146,13 @@ def with_category(text: str, category: object) -> str:
     return f"{text} ({category} only)"
 
 
-def is_part_year(period: object, year_start: object, year_end: object) -> bool:
+def is_part_year(period: object, year_start: float | None, year_end: float | None) -> bool:
     """A single-year row whose period is not the plain year ("2018 (Jan-Aug)", "FY2023 H1")."""
-    if pd.isna(year_start) or pd.isna(year_end) or int(year_start) != int(year_end):  # type: ignore[arg-type]
+    if year_start is None or year_end is None or pd.isna(year_start) or pd.isna(year_end):
         return False
-    return str(period).strip() != str(int(year_start))  # type: ignore[arg-type]
+    if int(year_start) != int(year_end):
+        return False
+    return str(period).strip() != str(int(year_start))
 
 
 def measure_label(measure: str) -> str:
@@ -404,7 +407,7 @@ def contrast_ratio(first: str, second: str) -> float:
 def scale_colour(scale: list[list[Any]], position: float) -> str:
     """The colour a plotly colourscale gives at `position` (0-1), interpolated in RGB."""
     position = min(max(position, 0.0), 1.0)
-    for (x0, c0), (x1, c1) in zip(scale, scale[1:], strict=False):
+    for (x0, c0), (x1, c1) in itertools.pairwise(scale):
         if x0 <= position <= x1:
             t = 0 if x1 == x0 else (position - x0) / (x1 - x0)
             a = [int(c0[i : i + 2], 16) for i in (1, 3, 5)]
@@ -576,7 +579,9 @@ def series_style(index: int) -> tuple[str, str, str]:
     )
 
 
-def gapped(years: list[int], values: list[float]) -> tuple[list[dt.date | None], list[float | None]]:
+def gapped(
+    years: list[int], values: list[float]
+) -> tuple[list[dt.date | None], list[float | None]]:
     """Points of one line, with a break (None) wherever a year is missing between two points."""
     xs: list[dt.date | None] = []
     ys: list[float | None] = []
@@ -640,7 +645,9 @@ def _published_series(
         parts = group[pd.Series(partial, index=group.index)]
         spans = group[~one_year] if percent or count_spans else group.head(0)
 
-        def hover(frame: pd.DataFrame, release: object = release, total: bool = False) -> list[list[str]]:
+        def hover(
+            frame: pd.DataFrame, release: object = release, total: bool = False
+        ) -> list[list[str]]:
             return [
                 [
                     str(r.period),

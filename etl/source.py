@@ -348,4 +348,6 @@ def bibliography_transform(frames: Frames) -> Frames:
 def read_caveats(name: str) -> tuple[str, ...]:
     """The caveats of source `name`, one per line of `data/<name>.caveats.txt` (prose lives in data)."""
     path = DATA_DIR / f"{name}.caveats.txt"
-    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return tuple(
+        line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -15,9 +17,12 @@ from dash import dcc, html
 from sqlalchemy import Engine
 
 from dashboard import figures, queries
+from dashboard.app import create_app
 from dashboard.datasets import DATASETS, Filters
+from db.engine import make_engine
+from db.settings import Settings
 from etl.sources import REGISTRY
-from tests.test_dashboard import app, client, engine, find, render, texts  # noqa: F401
+from tests.test_dashboard import find, render, texts
 
 NFCTA = {"release": "ATF NFCTA Vol IV", "period": "2022-2023"}
 PAGES = ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"]
@@ -49,6 +54,23 @@ PROSE_COLUMNS = (
     "release",
 )
 LINK_TYPES = (dcc.Link, html.A)
+
+
+@pytest.fixture
+def app(loaded_db_url: str) -> Any:
+    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url}))
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.server.test_client()
+
+
+@pytest.fixture
+def engine(loaded_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(loaded_db_url, read_only=True)
+    yield engine
+    engine.dispose()
 
 
 def graph(layout: Any, graph_id: str) -> go.Figure:
@@ -98,7 +120,7 @@ def test_trend_lines_break_at_every_missing_year(engine: Engine) -> None:
     joined = []
     for trace in line_traces(national_trends(engine)):
         points = list(trace.x)
-        for left, right in zip(points, points[1:], strict=False):
+        for left, right in itertools.pairwise(points):
             if left is not None and right is not None and right.year - left.year != 1:
                 joined.append((trace.name, left.year, right.year))
     assert joined == []
@@ -125,9 +147,7 @@ def test_no_map_series_mixes_firearm_categories(engine: Engine) -> None:
     for dataset in ("source-states", "recovery-states"):
         rows = queries.published_facts(engine, dataset)
         rows = rows[rows["geo_level"].isin(["us_state", "mx_state"])]
-        mixed = rows.fillna({"category": ""}).groupby(["release", "period", "measure"])[
-            "category"
-        ]
+        mixed = rows.fillna({"category": ""}).groupby(["release", "period", "measure"])["category"]
         assert (mixed.nunique() <= 1).all(), mixed.unique()[mixed.nunique() > 1]
 
 
@@ -280,7 +300,7 @@ def test_sources_page_says_reports_on_and_defines_statuses_as_the_data_does(app:
 # ---------------------------------------------------------------------------- working notes
 
 
-@pytest.mark.parametrize("path", PAGES + ["/trends?state=TX", "/trends?state=14"])
+@pytest.mark.parametrize("path", [*PAGES, "/trends?state=TX", "/trends?state=14"])
 def test_no_working_notes_on_any_page(app: Any, path: str) -> None:
     route, _, query = path.partition("?")
     params = dict(p.split("=") for p in query.split("&") if p)

@@ -106,7 +106,11 @@ def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
     last = dated["date_label"].iloc[-1] if len(dated) else ""
     summary = (
         f"{len(dated)} dated events from {first} to {last}"
-        + (f"; {undated} undated account{'s' if undated > 1 else ''}, in the table only" if undated else "")
+        + (
+            f"; {undated} undated account{'s' if undated > 1 else ''}, in the table only"
+            if undated
+            else ""
+        )
         + (f"; {unverified} UNVERIFIED (hollow markers)" if unverified else "")
         + "."
         if len(events)

@@ -251,7 +251,8 @@ def _not_drawn(side: Side) -> html.Div | None:
         html.Li(
             f"{r.geo_name}: "
             f"{figures.with_category(figures.format_value(r.value, r.unit, r.value_qualifier), r.category)} "
-            f"({r.period}; {figures.status_text(r.status)})" + (f". Note: {r.note}" if r.note else "")
+            f"({r.period}; {figures.status_text(r.status)})"
+            + (f". Note: {r.note}" if r.note else "")
         )
         for r in other.itertuples(index=False)
     ]
@@ -328,7 +329,9 @@ def _state_table(side: Side, country: str) -> html.Div | None:
     ]
     # A source id is shown only as the label of the link to its entry.
     frame["source"] = [
-        html.Span([text.removesuffix(f" [{sid}]"), " [", dcc.Link(sid, href=f"/sources#{sid}"), "]"])
+        html.Span(
+            [text.removesuffix(f" [{sid}]"), " [", dcc.Link(sid, href=f"/sources#{sid}"), "]"]
+        )
         if sid
         else text
         for text, sid in zip(frame["source"], frame["source_id"], strict=True)

@@ -170,7 +170,9 @@ def _context_text(context: pd.DataFrame, where: str) -> str | None:
         f"{figures.format_value(r.value, r.unit, r.value_qualifier)} ({r.period}, {r.release})"
         for r in context.itertuples(index=False)
     )
-    return f"Also about {where}, not drawn because it is not comparable with the lines above: {items}."
+    return (
+        f"Also about {where}, not drawn because it is not comparable with the lines above: {items}."
+    )
 
 
 def _figures_table(published: pd.DataFrame) -> html.Table | html.P:

@@ -15,7 +15,11 @@ depends_on = None
 
 OLD = ("VERIFIED", "DERIVED", "UNVERIFIED")
 NEW = (*OLD, "NO_FIGURE")
-STATUS_CHECKS = (("facts", "fact_status"), ("estimates", "estimate_status"), ("events", "event_status"))
+STATUS_CHECKS = (
+    ("facts", "fact_status"),
+    ("estimates", "estimate_status"),
+    ("events", "event_status"),
+)
 
 
 def _status_check(values: tuple[str, ...]) -> str:
