@@ -899,7 +899,7 @@ def add_events(
                     xref=f"x{axis}",
                     text=str(span.title_en)
                     + (
-                        f" (UNVERIFIED, per {sources.get(span.source_id, span.source_id)})"
+                        " (UNVERIFIED: a single secondary source)"
                         if span.status == "UNVERIFIED"
                         else ""
                     ),

@@ -219,7 +219,11 @@ def build_view(
     event_filters = Filters(kinds=kinds, year_from=window[0], year_to=window[1])
     events = data.dataset("events", event_filters) if kinds else data.dataset("events").head(0)
     where = _state_label(state) if state else "Mexico (national)"
-    count_title = "Traced firearms per year" if state is None else f"{where}: counts per year"
+    count_title = (
+        "Traced firearms per year"
+        if state is None
+        else f"{where}: counts (single years as points, multi-year totals as bars)"
+    )
     share_title = (
         "US-sourced share of traced firearms (%)" if state is None else f"{where}: shares (%)"
     )
