@@ -398,3 +398,44 @@ def test_share_on_the_landing_view_colours_both_maps_with_a_labelled_derived_sha
         assert sum(trace.z) == pytest.approx(100, abs=0.5)
         assert all("DERIVED" in str(row[3]) for row in trace.customdata)
     assert "DERIVED" in texts(layout)
+
+
+# ---------------------------------------------------------------------------- schema
+
+
+UNDATED_EVENT = (
+    "INSERT INTO events (date_start, date_precision, date_label, kind, title_en, title_es,"
+    " status, source_id, run_id) VALUES (NULL, 'undated', 'no date given', 'policy', 't', 't',"
+    " 'UNVERIFIED', 'P1', 1)"
+)
+NO_FIGURE_FACT = (
+    "INSERT INTO facts (dataset, measure, period, release, geo_level, geo_code, geo_name,"
+    " value_qualifier, unit, status, source_id, run_id) VALUES ('recovery-states',"
+    " 'firearms_seized', '2006-2024', 'r', 'mx_state', '01', 'Aguascalientes', 'not_published',"
+    " 'firearms', 'NO_FIGURE', 'S82', 1)"
+)
+
+
+def test_the_migration_admits_no_figure_rows_and_undated_events(tmp_path: Any) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from db.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(engine, "0001")
+    # Foreign keys off (pysqlite runs the PRAGMA before its lazy BEGIN): only the rules under
+    # test, NOT NULL and CHECK, can refuse these rows.
+    off = "PRAGMA foreign_keys=OFF"
+    for statement, rule in ((UNDATED_EVENT, "NOT NULL"), (NO_FIGURE_FACT, "CHECK")):
+        with pytest.raises(IntegrityError, match=rule), engine.begin() as connection:
+            connection.execute(text(off))
+            connection.execute(text(statement))
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text(off))
+        connection.execute(text(UNDATED_EVENT))
+        connection.execute(text(NO_FIGURE_FACT))
+    with pytest.raises(IntegrityError, match="CHECK"), engine.begin() as connection:
+        connection.execute(text("UPDATE facts SET status = 'MAYBE'"))
+    engine.dispose()

@@ -28,7 +28,7 @@ def _status_check(values: tuple[str, ...]) -> str:
 
 def _replace_checks(values: tuple[str, ...]) -> None:
     for table, name in STATUS_CHECKS:
-        with op.batch_alter_table(table, recreate="always") as batch_op:
+        with op.batch_alter_table(table) as batch_op:
             batch_op.drop_constraint(op.f(f"ck_{table}_{name}"), type_="check")
             batch_op.create_check_constraint(name, _status_check(values))
 
