@@ -754,12 +754,18 @@ def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool 
         colour = SERIES_COLOURS[-(index % 3) - 2]
         status = str(group["status"].iloc[0])
         name = f"Loaded file {group['trace_file'].iloc[0]} ({status})"
-        x = [_mid_year(y) for y in group["year"]]
-        custom = [
+        group = group.sort_values("year")
+        years = [int(y) for y in group["year"]]
+        points = iter(
             [int(y), f"{int(n):,}", f"{p:.1f}", status, str(checksum)[:12]]
             for y, n, p in zip(
                 group["year"], group["firearms"], group["us_sourced_pct"], strict=True
             )
+        )
+        x, _ = gapped(years, [0.0] * len(years))
+        # A year without traces in the file breaks the line; the break point is never hovered.
+        custom = [
+            ["", "", "", status, str(checksum)[:12]] if d is None else next(points) for d in x
         ]
         rows = [(1, "firearms", "%{customdata[1]} traced firearms")]
         if shares:
@@ -768,7 +774,8 @@ def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool 
             figure.add_trace(
                 go.Scatter(
                     x=x,
-                    y=group[column].astype(float),
+                    y=gapped(years, group[column].astype(float).tolist())[1],
+                    connectgaps=False,
                     mode="lines+markers",
                     name=name,
                     legendgroup=name,

@@ -188,11 +188,28 @@ def _check_unknown_names(frame: pd.DataFrame) -> None:
         raise SourceError("; ".join(problems))
 
 
+def _check_one_category_per_state_series(frame: pd.DataFrame) -> None:
+    """A map series (measure, release, period of state figures) counts one firearm category.
+
+    Long guns in one state and short guns in another on one colour scale would compare
+    different things; such rows must come as separate series (e.g. by release).
+    """
+    states = frame[frame.geo_level.isin(["us_state", "mx_state"])]
+    counts = states.groupby(["measure", "release", "period"])["category"].nunique()
+    mixed = counts[counts > 1]
+    if not mixed.empty:
+        raise SourceError(
+            "state series mixing firearm categories (split them): "
+            + "; ".join(" / ".join(key) for key in mixed.index)
+        )
+
+
 def facts_transform(frames: Frames) -> Frames:
     """Validate a facts file and code its geographies; the result has the `facts` columns."""
     (frame,) = frames.values()
     _validated(frame, FACT_FILE_SCHEMA, "facts")
     _check_unknown_names(frame)
+    _check_one_category_per_state_series(frame)
     out = pd.DataFrame(
         {
             "measure": frame.measure,

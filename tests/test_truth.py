@@ -439,3 +439,16 @@ def test_the_migration_admits_no_figure_rows_and_undated_events(tmp_path: Any) -
     with pytest.raises(IntegrityError, match="CHECK"), engine.begin() as connection:
         connection.execute(text("UPDATE facts SET status = 'MAYBE'"))
     engine.dispose()
+
+
+def test_a_state_series_mixing_firearm_categories_is_refused() -> None:
+    from etl.source import DATA_DIR, SourceError, facts_transform
+
+    frame = pd.read_csv(
+        DATA_DIR / "mx_recovery_states.csv", dtype=str, keep_default_na=False, encoding="utf-8"
+    )
+    assert facts_transform({"f": frame})["facts"].shape[0] == len(frame)
+    inegi = frame["source_id"] == "S87"
+    frame.loc[inegi, "release"] = "INEGI censos de procuración de justicia (one series)"
+    with pytest.raises(SourceError, match="mixing firearm categories"):
+        facts_transform({"f": frame})
