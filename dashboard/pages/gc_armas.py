@@ -45,7 +45,7 @@ def _table(events: pd.DataFrame) -> html.Table | html.P:
             ("status_cell", "Status"),
             ("source", "Source"),
         ],
-        caption="Meetings and milestones, oldest first (undated accounts say 'no date given')",
+        caption="Meetings and milestones, oldest first; accounts the sources do not date come last",
     )
 
 

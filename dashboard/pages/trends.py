@@ -151,9 +151,7 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
                 for release, group in rows.groupby("release", sort=False)
             ]
             if clauses:
-                shown = "; ".join(clauses)
-                more = ""
-                parts.append(f"{label[:1].upper()}{label[1:]} — {shown}{more}.")
+                parts.append(f"{label[:1].upper()}{label[1:]} — {'; '.join(clauses)}.")
     if not traces.empty:
         parts.append(f"Loaded trace files: {int(traces['firearms'].sum()):,} traces.")
     if not parts:
@@ -225,7 +223,9 @@ def build_view(
         else f"{where}: counts (single years as points, multi-year totals as bars)"
     )
     share_title = (
-        "US-sourced share of traced firearms (%)" if state is None else f"{where}: shares (%)"
+        "US-sourced share (%): of guns submitted for tracing unless the line says otherwise"
+        if state is None
+        else f"{where}: shares (%)"
     )
     figure = figures.trends_figure(
         _drawable(published, state),
