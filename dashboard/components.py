@@ -111,7 +111,7 @@ def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "")
                     href=f"/sources#{source_id}",
                 )
             )
-            parts.append(f" [{source_id}]")
+            parts += [" [", dcc.Link(source_id, href=f"/sources#{source_id}"), "]"]
         else:
             parts.append(f"[{source_id}]")
     rest = len(ids) - SOURCES_SHOWN
@@ -126,7 +126,8 @@ def status_badge(status: str | None) -> html.Span | None:
     """A visible mark for figures that are not plainly verified (and for loaded files)."""
     if status in (None, "", "VERIFIED"):
         return None
-    return html.Span(status, className=f"badge badge-{str(status).lower()}")
+    text = "no published figure" if status == "NO_FIGURE" else status
+    return html.Span(text, className=f"badge badge-{str(status).lower()}")
 
 
 def summary(text: str, **attributes: str) -> html.P:

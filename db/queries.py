@@ -226,7 +226,8 @@ def events(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
             Source.url.label("source_url"),
         )
         .join(Source, Source.id == Event.source_id)
-        .order_by(Event.date_start, Event.id)
+        # Undated accounts last on every backend (SQLite sorts NULL first, PostgreSQL last).
+        .order_by(Event.date_start.is_(None), Event.date_start, Event.id)
     )
     if filters.year_from is not None:
         query = query.where(Event.date_start >= dt.date(filters.year_from, 1, 1))

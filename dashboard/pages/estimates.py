@@ -18,6 +18,8 @@ dash.register_page(
 QUESTIONS = {
     "how_many_per_year": "How many guns are trafficked from the US into Mexico?",
     "us_sourced_share": "What share of the guns Mexico traces is US-sourced?",
+    "us_origin_share_of_seizures": "What share of the guns Mexico seizes is of US origin? "
+    "(shares of seizures, not of traces)",
     "market_value_usd": "What is the traffic worth to US sellers?",
     "share_of_us_sales": "What share of US gun sales does it represent?",
     "dealer_dependence_share": "How many US dealers depend on it?",
@@ -131,7 +133,10 @@ def layout(**query: object) -> html.Div:
             html.P(
                 "The same questions answered by different producers, with different methods "
                 "and periods. Ranges are drawn as ranges and central values as dots; UNVERIFIED "
-                "figures (reported only by a secondary paper) are hollow, dotted and labelled. "
+                "figures (recalled or inferred, or reported only by a secondary paper whose own "
+                "source could not be read) are hollow, dotted and labelled. Shares with different "
+                "denominators (guns successfully traced, guns submitted for tracing, guns seized) "
+                "are drawn in separate charts. "
                 "Read the method note and the “why it differs” line before comparing.",
                 className="lede",
             ),

@@ -46,7 +46,7 @@ def _table(events: pd.DataFrame) -> html.Table | html.P:
             ("status_cell", "Status"),
             ("source", "Source"),
         ],
-        caption="Meetings and milestones, oldest first",
+        caption="Meetings and milestones, oldest first; accounts the sources do not date come last",
     )
 
 
@@ -101,10 +101,17 @@ def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
     events = data.dataset("events", filters) if kinds else data.dataset("events").head(0)
     figure = figures.timeline_figure(events, sources=components.source_labels(sources))
     unverified = int((events["status"] == "UNVERIFIED").sum())
-    first = events["date_label"].iloc[0] if len(events) else ""
-    last = events["date_label"].iloc[-1] if len(events) else ""
+    dated = events.dropna(subset=["date_start"]).sort_values("date_start")
+    undated = len(events) - len(dated)
+    first = dated["date_label"].iloc[0] if len(dated) else ""
+    last = dated["date_label"].iloc[-1] if len(dated) else ""
     summary = (
-        f"{len(events)} events from {first} to {last}"
+        f"{len(dated)} dated events from {first} to {last}"
+        + (
+            f"; {undated} undated account{'s' if undated > 1 else ''}, in the table only"
+            if undated
+            else ""
+        )
         + (f"; {unverified} UNVERIFIED (hollow markers)" if unverified else "")
         + "."
         if len(events)
@@ -141,11 +148,17 @@ def layout(**query: object) -> html.Div:
     return html.Div(
         [
             *components.page_notices(data, problems),
-            html.H1("GC-Armas: the bilateral arms-trafficking group"),
+            html.H1("GC-Armas: the arms-trafficking coordination group"),
             html.P(
-                "Meetings and milestones of the Grupo de Coordinación contra el Tráfico de Armas "
-                "(GC-Armas) and the bilateral dialogues around it. Hollow markers are UNVERIFIED; "
-                "the shaded band is the reported 2012–2015 suspension.",
+                "Meetings and milestones of GC-Armas and the bilateral dialogues around it. "
+                "Mexico's 2010 report to the UN calls it the Grupo de Coordinación "
+                "Interinstitucional para la Prevención y el Control del Tráfico Ilícito de Armas "
+                "de Fuego, created in 1995; a U.S. Embassy cable of 2009 describes a bilateral "
+                "implementation group of that name born in March 2009; the 2019 Taskforce white "
+                "paper gives a name ending “Tráfico de Armas de Fuego, Municiones, y Explosivos”. The "
+                "sources differ and this page does not choose between them. Hollow markers are "
+                "UNVERIFIED; the dotted band is the 2012–2015 suspension, which only the white "
+                "paper reports. Accounts without a date are in the table, not on the time axis.",
                 className="lede",
             ),
             html.Section(

@@ -184,6 +184,13 @@ def _side(
     if series is None:
         empty = pd.DataFrame(columns=figures.LAYER_COLUMNS)
         return Side(None, empty, empty, Filters())
+    if measure == "share" and not series.has("share"):
+        # No published share: colour by a DERIVED share of the series' own total, labelled so;
+        # the download is the published counts it is computed from.
+        filters = series.filters("count", None)
+        rows = data.dataset(series.dataset, filters)
+        counts = figures.map_layer(rows, country=country, measure="count", sources=labels)
+        return Side(series, rows, figures.derived_share(counts), filters)
     filters = series.filters(measure, year if series.annual else None)
     rows = data.dataset(series.dataset, filters)
     layer = figures.map_layer(rows, country=country, measure=measure, sources=labels)
@@ -194,6 +201,8 @@ def _unit_title(side: Side, measure: str) -> str:
     if side.series is None:
         return ""
     name = SHORT_TITLES.get(side.series.dataset, "Loaded traces")
+    if measure == "share" and not side.series.has("share"):
+        return f"{name}<br>% of the series' total<br>(DERIVED)"
     if measure == "share":
         return f"{name}<br>% share"
     units = [u for u in side.series.units if u != "percent"] or ["firearms"]
@@ -233,8 +242,10 @@ def _not_drawn(side: Side) -> html.Div | None:
         return None
     items = [
         html.Li(
-            f"{r.geo_name}: {figures.format_value(r.value, r.unit, r.value_qualifier)} "
-            f"({r.period}; {r.status})"
+            f"{r.geo_name}: "
+            f"{figures.with_category(figures.format_value(r.value, r.unit, r.value_qualifier), r.category)} "
+            f"({r.period}; {figures.status_text(r.status)})"
+            + (f". Note: {r.note}" if r.note else "")
         )
         for r in other.itertuples(index=False)
     ]
@@ -253,12 +264,20 @@ def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) 
             className="series-title",
         )
     ]
-    if not side.series.has(measure):
-        other = "count" if measure == "share" else "share"
+    if measure == "share" and not side.series.has("share"):
         parts.append(
             components.notice(
-                f"This series publishes no {'share' if measure == 'share' else 'count'}; "
-                f"its states are shown grey. Switch the measure to “{MEASURES[other]}”.",
+                "This series publishes counts, not shares: the colours are DERIVED shares, each "
+                "state's count divided by the total of the states in this series. The download "
+                "gives the published counts.",
+                "info",
+            )
+        )
+    elif not side.series.has(measure):
+        parts.append(
+            components.notice(
+                f"This series publishes no count; its states are shown grey. Switch the measure "
+                f"to “{MEASURES['share']}”.",
                 "warning",
             )
         )
@@ -301,6 +320,15 @@ def _state_table(side: Side, country: str) -> html.Div | None:
         dcc.Link(name, href=f"/trends?state={code}")
         for name, code in zip(frame["name"], frame["code"], strict=True)
     ]
+    # A source id is shown only as the label of the link to its entry.
+    frame["source"] = [
+        html.Span(
+            [text.removesuffix(f" [{sid}]"), " [", dcc.Link(sid, href=f"/sources#{sid}"), "]"]
+        )
+        if sid
+        else text
+        for text, sid in zip(frame["source"], frame["source_id"], strict=True)
+    ]
     return components.table(
         frame,
         [
@@ -308,6 +336,7 @@ def _state_table(side: Side, country: str) -> html.Div | None:
             ("text", "Figure"),
             ("period", "Period"),
             ("status", "Status"),
+            ("note", "Note"),
             ("source", "Source"),
         ],
         caption=f"{COUNTRY_NAMES[country]}: states with a figure (each links to its trend)",

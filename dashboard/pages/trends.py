@@ -16,7 +16,15 @@ dash.register_page(__name__, path="/trends", title="Iron River · Trends", name=
 
 DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue", "data_release")
 # National trend: the measures that are annual counts of traced firearms or the US-sourced share.
-NATIONAL_MEASURES = ("traced_firearms", "trace_requests", "us_sourced_pct")
+NATIONAL_MEASURES = (
+    "traced_firearms",
+    "trace_requests",
+    "us_sourced_pct",
+    "us_sourced_of_successful_traces_pct",
+)
+# Rows about a state that are not source-state or seizure figures of that state (a transit claim,
+# one seizure, a four-country total): listed in words, never drawn on the state's axes.
+CONTEXT_PREFIXES = ("transit_", "single_seizure_", "four_country_")
 EARLIEST, LATEST = 1980, dt.date.today().year + 1
 GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
@@ -37,7 +45,14 @@ def _drawable(published: pd.DataFrame, state: str | None) -> pd.DataFrame:
         return published
     if state is None:
         return published[published["measure"].isin(NATIONAL_MEASURES)]
-    return published
+    return published[~published["measure"].str.startswith(CONTEXT_PREFIXES)]
+
+
+def _context(published: pd.DataFrame) -> pd.DataFrame:
+    """A state's rows that are not comparable with its trend (see CONTEXT_PREFIXES)."""
+    if published.empty:
+        return published
+    return published[published["measure"].str.startswith(CONTEXT_PREFIXES)]
 
 
 def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int, int]:
@@ -112,9 +127,12 @@ def _span(group: pd.DataFrame) -> str:
             f"{first}{figures.format_number(low.value)}–"
             f"{figures.format_value(high.value, high.unit, high.value_qualifier)}"
         )
-    periods = sorted(group["period"].astype(str))
+    periods = sorted(
+        f"{p} ({c} only)" if c else str(p)
+        for p, c in zip(group["period"], group["category"].fillna(""), strict=True)
+    )
     when = periods[0] if len(periods) == 1 else f"{periods[0]}–{periods[-1]}"
-    flags = sorted(set(group["status"]) - {"VERIFIED"})
+    flags = sorted(figures.status_text(s) for s in set(group["status"]) - {"VERIFIED"})
     return f"{values} ({when}{', ' + '/'.join(flags) if flags else ''})"
 
 
@@ -128,10 +146,15 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
         counts = valued[(valued["unit"] != "percent") & single]
         totals = valued[(valued["unit"] != "percent") & ~single]
         shares = valued[valued["unit"] == "percent"]
+        totals_label = (
+            "totals over several years (in the table, not drawn)"
+            if state is None
+            else "totals over several years (drawn as bars across their years, not per year)"
+        )
         groups = (
-            ("counts per year", counts),
+            ("counts of single years", counts),
             ("shares", shares),
-            ("totals over several years (in the table, not drawn)", totals),
+            (totals_label, totals),
         )
         for label, rows in groups:
             clauses = [
@@ -139,9 +162,7 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
                 for release, group in rows.groupby("release", sort=False)
             ]
             if clauses:
-                shown = "; ".join(clauses[:4])
-                more = f"; and {len(clauses) - 4} more releases" if len(clauses) > 4 else ""
-                parts.append(f"{label[:1].upper()}{label[1:]} — {shown}{more}.")
+                parts.append(f"{label[:1].upper()}{label[1:]} — {'; '.join(clauses)}.")
     if not traces.empty:
         parts.append(f"Loaded trace files: {int(traces['firearms'].sum()):,} traces.")
     if not parts:
@@ -149,13 +170,29 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
     return f"{where}. " + " ".join(parts)
 
 
+def _context_text(context: pd.DataFrame, where: str) -> str | None:
+    """Figures about a state that are not comparable with its trend, said in words."""
+    if context.empty:
+        return None
+    items = "; ".join(
+        f"{figures.measure_label(r.measure)}: "
+        f"{figures.format_value(r.value, r.unit, r.value_qualifier)} ({r.period}, {r.release})"
+        for r in context.itertuples(index=False)
+    )
+    return (
+        f"Also about {where}, not drawn because it is not comparable with the lines above: {items}."
+    )
+
+
 def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
     if published.empty:
         return html.P("No published figures in this view.")
     frame = published.copy()
     frame["figure"] = [
-        figures.format_value(v, u, q)
-        for v, u, q in zip(frame["value"], frame["unit"], frame["value_qualifier"], strict=True)
+        figures.with_category(figures.format_value(v, u, q), c)
+        for v, u, q, c in zip(
+            frame["value"], frame["unit"], frame["value_qualifier"], frame["category"], strict=True
+        )
     ]
     frame["what"] = frame["measure"].map(figures.measure_label)
     frame["status_cell"] = [components.status_badge(s) or s for s in frame["status"]]
@@ -168,10 +205,10 @@ def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
             ("figure", "Figure"),
             ("release", "Release"),
             ("status_cell", "Status"),
+            ("note", "Note"),
             ("source", "Source"),
         ],
-        caption="Every figure in this view (multi-year totals are listed here, not drawn on "
-        "the annual axis)",
+        caption="Every figure in this view, with its note",
     )
 
 
@@ -194,9 +231,15 @@ def build_view(
     event_filters = Filters(kinds=kinds, year_from=window[0], year_to=window[1])
     events = data.dataset("events", event_filters) if kinds else data.dataset("events").head(0)
     where = _state_label(state) if state else "Mexico (national)"
-    count_title = "Traced firearms per year" if state is None else f"{where}: counts per year"
+    count_title = (
+        "Traced firearms per year"
+        if state is None
+        else f"{where}: counts (single years as points, multi-year totals as bars)"
+    )
     share_title = (
-        "US-sourced share of traced firearms (%)" if state is None else f"{where}: shares (%)"
+        "US-sourced share (%): of guns submitted for tracing unless the line says otherwise"
+        if state is None
+        else f"{where}: shares (%)"
     )
     figure = figures.trends_figure(
         _drawable(published, state),
@@ -209,6 +252,8 @@ def build_view(
         main_measures=("traced_firearms", "us_sourced_pct") if state is None else (),
         # A state's shares are shares of traces or seizures; the files' US-sourced share is not.
         trace_shares=state is None,
+        # A state's figures are mostly multi-year totals: drawn as bars, so its trend is not empty.
+        count_spans=state is not None,
     )
     footers = [
         components.chart_footer(
@@ -226,10 +271,13 @@ def build_view(
         notices.append(
             components.notice(f"No published figure for {where} in the database.", "warning")
         )
+    context = _context_text(_context(published), where) if state else None
     return {
         "figure": figure,
         "title": f"Trends: {where}",
-        "summary": _summary(_drawable(published, state), traces, state),
+        "summary": " ".join(
+            t for t in (_summary(_drawable(published, state), traces, state), context) if t
+        ),
         "footers": [f for f in footers if f is not None],
         "notices": notices,
         "table": _figures_table(published),
@@ -270,9 +318,12 @@ def layout(**query: object) -> html.Div:
             html.H1(view["title"], id="trends-title"),
             html.P(
                 "Each line is one release: the same year is counted differently by different "
-                "releases, so vintages are never joined. Multi-year shares are drawn as bars "
-                "across their years. Events share the time axis; the shaded band is the GC-Armas "
-                "suspension.",
+                "releases, so vintages are never joined, and a line breaks wherever a year is "
+                "missing. Part-year figures are hollow points labelled with their months. "
+                "Multi-year shares (and a state's multi-year totals) are drawn as bars across "
+                "their years. Events share the time axis; the dotted band marks the 2012-2015 "
+                "GC-Armas suspension, which only the 2019 Taskforce white paper reports "
+                "(UNVERIFIED).",
                 className="lede",
             ),
             html.Section(
