@@ -1,21 +1,28 @@
 # Iron River: `make run` serves the dashboard on the embedded SQLite data; `make test` runs everything.
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Two stamps: `make run` installs only what serving needs; tests, lint and benchmarks add the dev and bench extras.
+SERVE_STAMP := $(VENV)/.serve-stamp
+STAMP := $(VENV)/.dev-stamp
+PIP := $(BIN)/pip install -q --disable-pip-version-check
 PORT ?= 8050
 
-.PHONY: venv run test lint typecheck pytest db system-deps screenshots bench fuzz clean
+.PHONY: venv run test lint typecheck pytest readme db system-deps screenshots bench fuzz clean
 
-$(STAMP): pyproject.toml
+$(SERVE_STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP)
+	$(PIP) -e '.[dev,bench]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 # Builds or updates the default database: migrations, then every embedded source whose input changed.
-db: $(STAMP)
+db: $(SERVE_STAMP)
 	$(BIN)/ironriver db upgrade
 	$(BIN)/ironriver etl run
 
@@ -30,7 +37,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy db etl geo dashboard/queries.py dashboard/figures.py
+	$(BIN)/mypy db etl geo dashboard/figures.py dashboard/guard.py dashboard/api.py
+
+# The README's command and settings tables come from the click tree and db/settings.py (cog).
+readme: $(STAMP)
+	$(BIN)/cog -r README.md
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 pytest: $(STAMP) system-deps
@@ -42,7 +53,6 @@ test: lint typecheck pytest
 # writes bench/results/latest.json and latest.md; under 15 minutes on 2 cores.
 bench: $(STAMP) system-deps
 	bash bench/system-deps.sh
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m bench.run
 
 # The long reliability campaigns (tests/reliability): kill trials, loader and web fuzzing, concurrency.

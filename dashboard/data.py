@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from flask_caching import Cache
 from sqlalchemy import Engine
 
-from dashboard import queries
-from dashboard.datasets import DATASETS, Filters, InvalidRequest
+from db import queries
+from db.datasets import DATASETS, Filters, InvalidRequest
 
 EXTENSION = "ironriver"
 T = TypeVar("T")

@@ -115,6 +115,12 @@ def browser() -> Iterator[Any]:
 
 
 def wait_for_charts(page: Any, timeout: float = 20_000) -> None:
+    """Until every chart has drawn, then a moment for a picture: plotly's transitions settle."""
+    wait_for_drawn(page, timeout)
+    page.wait_for_timeout(400)
+
+
+def wait_for_drawn(page: Any, timeout: float = 20_000) -> None:
     """Until Dash has rendered the page and every plotly graph on it has drawn."""
     page.wait_for_selector("#_pages_content > *", timeout=timeout)
     page.wait_for_function(
@@ -128,7 +134,6 @@ def wait_for_charts(page: Any, timeout: float = 20_000) -> None:
         }""",
         timeout=timeout,
     )
-    page.wait_for_timeout(400)  # plotly's transitions settle
 
 
 def pages(trace_key: str | None) -> list[tuple[str, str]]:
@@ -147,7 +152,7 @@ def pages(trace_key: str | None) -> list[tuple[str, str]]:
 
 
 def _trace_key(database_url: str | None) -> str | None:
-    from dashboard import queries
+    from db import queries
     from db.engine import make_engine
     from db.settings import Settings
 

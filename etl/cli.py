@@ -187,7 +187,10 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
 )
 @pass_context
 def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
-    """Load eTrace-style CSV exports. Exit 0 if accepted, 2 if a file was refused, 1 on error."""
+    """Load eTrace-style CSV exports; print read, loaded, rejected and duplicate rows per file.
+
+    Exit 0 if accepted, 2 if a file was refused, 1 on error.
+    """
     from etl.traces import load_trace_file
 
     statuses = set()
@@ -210,9 +213,9 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
 @pass_context
 def etl_status(context: Context, limit: int, check: bool) -> None:
     """Freshness of every source and the most recent ETL runs with their outcome."""
-    from dashboard.queries import recent_runs, source_freshness
+    from db.queries import recent_runs, source_freshness
 
-    engine = context.upgraded_engine()
+    engine = context.reading()
     freshness = source_freshness(engine, context.settings.stale_after_days)
     if freshness.empty:
         click.echo("no ETL runs yet: run `ironriver etl run`")
@@ -242,10 +245,10 @@ def etl_status(context: Context, limit: int, check: bool) -> None:
 @pass_context
 def datasets(context: Context) -> None:
     """List the dataset names `export` and the API accept, with titles and sources."""
-    from dashboard.datasets import DATASETS
-    from dashboard.queries import dataset_source_ids
+    from db.datasets import DATASETS
+    from db.queries import dataset_source_ids
 
-    cited = dataset_source_ids(context.upgraded_engine())
+    cited = dataset_source_ids(context.reading())
     for dataset in DATASETS.values():
         click.echo(f"{dataset.name:<26} {dataset.title}")
         ids = sorted(set(cited.loc[cited.dataset == dataset.name, "source_id"]))
@@ -261,10 +264,15 @@ def datasets(context: Context) -> None:
 
 @cli.command("export")
 @click.argument("name")
-@click.option("--from", "year_from", type=int, help="First year to include.")
-@click.option("--to", "year_to", type=int, help="Last year to include.")
+@click.option("--from", "year_from", type=int, metavar="YEAR", help="First year to include.")
+@click.option("--to", "year_to", type=int, metavar="YEAR", help="Last year to include.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default="csv",
+    show_default=True,
+    help="Output format.",
 )
 @click.option(
     "-o",
@@ -282,7 +290,7 @@ def export(
     output: Path | None,
 ) -> None:
     """Write dataset NAME (see `ironriver datasets`) as CSV or JSON, with sources on every row."""
-    from dashboard.datasets import DATASETS, Filters, InvalidRequest, write_rows
+    from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
 
     if name not in DATASETS:
         raise click.BadParameter(
@@ -290,6 +298,7 @@ def export(
         )
     try:
         filters = Filters.build(year_from=year_from, year_to=year_to)
+        DATASETS[name].refuse_unapplied(filters)
     except InvalidRequest as error:
         raise click.UsageError(str(error)) from error
     frame = DATASETS[name].query(context.reading(), filters)
@@ -303,13 +312,18 @@ def export(
 
 
 @cli.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8050, show_default=True, type=int)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, metavar="HOST", help="Address to listen on."
+)
+@click.option(
+    "--port", default=8050, show_default=True, type=int, metavar="PORT", help="Port to listen on."
+)
 @click.option(
     "--workers",
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
+    metavar="N",
     help="More than 1 serves with gunicorn worker processes (for PostgreSQL deployments).",
 )
 @click.option("--debug", is_flag=True, help="Dash debug mode with hot reload (development only).")
@@ -322,9 +336,10 @@ def serve(context: Context, host: str, port: int, workers: int, debug: bool) -> 
         gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
         os.execv(sys.executable, [*gunicorn, "--bind", f"{host}:{port}", "dashboard.wsgi:server"])
     from dashboard.app import create_app
+    from dashboard.guard import QuietRequestHandler
 
     app = create_app(context.settings)
-    app.run(host=host, port=port, debug=debug)
+    app.run(host=host, port=port, debug=debug, request_handler=QuietRequestHandler)
 
 
 def main() -> None:

@@ -13,9 +13,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from db.models import Status
-from geo.states import mx_state_codes, us_state_codes
+from geo.states import GEO_DIR, mx_state_codes, us_state_codes
 
 DATA_DIR = Path(__file__).parent / "sources" / "data"
+# This module holds the transforms, schemas and caveats every source shares.
+SHARED_CODE = Path(__file__)
 
 STATUSES = [s.value for s in Status]
 # "not_published": the row exists so a map can say "no published figure"; its value is NULL.
@@ -63,11 +65,19 @@ class SourceModule:
         return dataclasses.replace(self, files=files)
 
     def checksum(self) -> str:
-        """sha256 over the data files and the module's code, so a change to either reloads."""
+        """sha256 over every input of the rows, so a change to any one reloads the source.
+
+        The inputs: the data files and any other file of this source beside them (caveats), the
+        module's code, the shared transforms, schemas and caveats, and the geo lookups.
+        """
         digest = hashlib.sha256()
-        for path in [*self.files, Path(self.module_file)]:
+        beside = sorted(p for p in DATA_DIR.glob(f"{self.name}.*") if p.suffix != ".csv")
+        lookups = [GEO_DIR / "states.py", *sorted(GEO_DIR.glob("*.csv"))]
+        for path in [*self.files, *beside, Path(self.module_file), SHARED_CODE, *lookups]:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
+        # Caveats are read from their own file: a reworded caveat reloads the dataset's record.
+        digest.update("\n".join(self.caveats).encode())
         return digest.hexdigest()
 
     def rows(self) -> Frames:
@@ -186,11 +196,28 @@ def _check_unknown_names(frame: pd.DataFrame) -> None:
         raise SourceError("; ".join(problems))
 
 
+def _check_one_category_per_state_series(frame: pd.DataFrame) -> None:
+    """A map series (measure, release, period of state figures) counts one firearm category.
+
+    Long guns in one state and short guns in another on one colour scale would compare
+    different things; such rows must come as separate series (e.g. by release).
+    """
+    states = frame[frame.geo_level.isin(["us_state", "mx_state"])]
+    counts = states.groupby(["measure", "release", "period"])["category"].nunique()
+    mixed = counts[counts > 1]
+    if not mixed.empty:
+        raise SourceError(
+            "state series mixing firearm categories (split them): "
+            + "; ".join(" / ".join(key) for key in mixed.index)
+        )
+
+
 def facts_transform(frames: Frames) -> Frames:
     """Validate a facts file and code its geographies; the result has the `facts` columns."""
     (frame,) = frames.values()
     _validated(frame, FACT_FILE_SCHEMA, "facts")
     _check_unknown_names(frame)
+    _check_one_category_per_state_series(frame)
     out = pd.DataFrame(
         {
             "measure": frame.measure,
@@ -228,6 +255,7 @@ ESTIMATE_FILE_SCHEMA = pa.DataFrameSchema(
                     "share_of_us_sales",
                     "dealer_dependence_share",
                     "share_intercepted",
+                    "us_origin_share_of_seizures",
                 ]
             ),
         ),
@@ -265,9 +293,10 @@ def estimates_transform(frames: Frames) -> Frames:
 
 EVENT_FILE_SCHEMA = pa.DataFrameSchema(
     {
-        "date_start": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
+        # Empty only for an undated account (precision "undated"): it is never placed on a time axis.
+        "date_start": pa.Column(str, pa.Check.str_matches(r"^(\d{4}-\d{2}-\d{2})?$")),
         "date_end": pa.Column(str, pa.Check.str_matches(r"^(\d{4}-\d{2}-\d{2})?$")),
-        "date_precision": pa.Column(str, pa.Check.isin(["year", "month", "day"])),
+        "date_precision": pa.Column(str, pa.Check.isin(["year", "month", "day", "undated"])),
         "date_label": pa.Column(str, pa.Check.str_length(min_value=1)),
         "kind": pa.Column(
             str,
@@ -299,8 +328,11 @@ EVENT_FILE_SCHEMA = pa.DataFrameSchema(
 def events_transform(frames: Frames) -> Frames:
     (frame,) = frames.values()
     _validated(frame, EVENT_FILE_SCHEMA, "events")
+    undated = frame.date_precision == "undated"
+    if ((frame.date_start == "") != undated).any():
+        raise SourceError("an event has no start date exactly when its precision is 'undated'")
     out = frame.copy()
-    out["date_start"] = out.date_start.map(dt.date.fromisoformat)
+    out["date_start"] = out.date_start.map(lambda d: dt.date.fromisoformat(d) if d else None)
     out["date_end"] = out.date_end.map(lambda d: dt.date.fromisoformat(d) if d else None)
     return {"events": _nulls(out)}
 
@@ -338,24 +370,9 @@ def bibliography_transform(frames: Frames) -> Frames:
     return {"sources": _nulls(out)}
 
 
-# Methodology caveats from the data README, attached to every dataset they apply to.
-TRACES_NOT_RANDOM = (
-    "ATF trace data are not a random sample of guns in Mexico: only guns Mexican authorities "
-    "submit are traced, and only Mexico's federal Attorney General's office submits requests."
-)
-VINTAGES_DIFFER = (
-    "ATF re-issues multi-year Mexico reports; the same year has different counts in different "
-    "releases. Each figure keeps its release; series from different releases are never joined."
-)
-US_SOURCED_MEANS = (
-    "'U.S.-sourced' means manufactured in the U.S. or legally imported into the U.S. by a "
-    "federal firearms licensee (ATF definition)."
-)
-SEIZURES_ARE_NOT_TRACES = (
-    "Seizures are not traces: these count guns Mexican authorities seized, not guns traced to "
-    "the U.S., and not all seized guns are U.S.-sourced."
-)
-SECONDARY_COPIES = (
-    "Several figures are verified only through press write-ups of the primary report "
-    "(source type 'secondary' in the source record)."
-)
+def read_caveats(name: str) -> tuple[str, ...]:
+    """The caveats of source `name`, one per line of `data/<name>.caveats.txt` (prose lives in data)."""
+    path = DATA_DIR / f"{name}.caveats.txt"
+    return tuple(
+        line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    )

@@ -1,6 +1,6 @@
 """Rebuild committed state boundaries, plotly.js topojson assets and their manifest from pins.
 
-Run with ``python -m geo.build_boundaries``. Needs the ``geo-build`` extra (plotly-geo) and ``npm``
+Run with ``python -m geo.build_boundaries``. Needs the ``geo-build`` extra (geopandas, plotly-geo) and ``npm``
 on PATH; the app itself never runs this and never fetches geometry at run time.
 """
 

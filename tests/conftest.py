@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -90,6 +91,27 @@ def loaded_db_url(loaded_db_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "loaded.sqlite"
     shutil.copy(loaded_db_template, path)
     return sqlite_url(path)
+
+
+# Files whose tests share a costly fixture (one dashboard process and Chromium; the bench harness's
+# quick run): under `--dist loadgroup` each runs whole on one worker, every other test spreads.
+ONE_WORKER_FILES = {"tests/test_browser.py", "tests/test_bench.py"}
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` grouping by file: pytest-xdist 3.8 drops xdist_group marks under
+    pytest 9.2 (pytest-dev/pytest-xdist#1386), so the groups are named here by path."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER_FILES else nodeid
+
+    return FileGroupScheduling(config, log)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

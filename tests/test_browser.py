@@ -19,9 +19,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from sqlalchemy import Engine
 
-from dashboard import queries
-from dashboard.datasets import DATASETS, Filters, neutralise
-from dashboard.screenshots import NetworkLog, browser, wait_for_charts
+from dashboard.screenshots import NetworkLog, browser, wait_for_drawn
+from db import queries
+from db.datasets import DATASETS, Filters, neutralise
 from db.engine import make_engine
 
 pytestmark = pytest.mark.browser
@@ -111,7 +111,7 @@ def open_page(context: Any, base_url: str) -> Iterator[Any]:
         log.watch(page)
         logs.append((path, log))
         page.goto(base_url + path, wait_until="networkidle")
-        wait_for_charts(page)
+        wait_for_drawn(page)
         return page
 
     yield opener
@@ -147,6 +147,22 @@ def coloured(page: Any, country: str) -> dict[str, float]:
     return {}
 
 
+# What a map draws, as one string: it changes exactly when plotly receives a new figure.
+DRAWN_DATA = """id => JSON.stringify(document.querySelector('#' + id + ' .js-plotly-plot').data
+    .map(t => [t.locations, t.z]))"""
+
+
+def wait_for_redraw(page: Any, graph_id: str, before: str) -> None:
+    """Until the graph draws other data than `before` (a DRAWN_DATA value) and nothing loads."""
+    page.wait_for_function(
+        f"""before => ({DRAWN_DATA})({graph_id!r}) !== before
+            && !document.querySelector('[data-dash-is-loading="true"]')""",
+        arg=before,
+        timeout=15_000,
+    )
+    wait_for_drawn(page)
+
+
 def wait_for_query(page: Any, text: str) -> None:
     page.wait_for_function("t => window.location.search.includes(t)", arg=text, timeout=15_000)
 
@@ -171,13 +187,13 @@ def test_year_slider_and_play_change_the_trace_file_view(open_page: Any, engine:
     page = open_page(f"/?us={key}&mx={key}&year=2014")
     before = coloured(page, "mx")
     assert set(before) == {"28", "02", "26"}  # the sample's 2014 recoveries
+    drawn_2014 = page.evaluate(DRAWN_DATA, "map-graph")
     thumb = page.locator("#map-year [role=slider]")
     thumb.focus()
     page.keyboard.press("ArrowRight")
     wait_for_query(page, "year=2015")
-    page.wait_for_function(
-        "() => document.querySelector('#map-summary').innerText.includes('Michoacán')"
-    )
+    wait_for_redraw(page, "map-graph", drawn_2014)
+    assert "Michoacán" in page.inner_text("#map-summary")
     assert set(coloured(page, "mx")) == {"16", "09"}
     page.click("#map-play")
     wait_for_query(page, "year=2016")
@@ -201,7 +217,7 @@ def test_clicking_texas_opens_its_trend(open_page: Any) -> None:
         "() => document.querySelector('#trends-title') &&"
         " document.querySelector('#trends-title').innerText.includes('Texas')"
     )
-    wait_for_charts(page)
+    wait_for_drawn(page)
     assert page.locator("#trends-graph .main-svg").count() > 0
 
 
@@ -235,10 +251,10 @@ def test_downloaded_csv_equals_the_rows_the_map_draws(
 
 def test_a_permalink_reopens_the_same_view(open_page: Any, context: Any) -> None:
     page = open_page("/")
+    counts = page.evaluate(DRAWN_DATA, "map-graph")
     page.get_by_label("Share of the period's total").check()
     wait_for_query(page, "measure=share")
-    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
-    page.wait_for_timeout(300)
+    wait_for_redraw(page, "map-graph", counts)
     summary, drawn = page.inner_text("#map-summary"), coloured(page, "us")
     link = page.input_value("#map-permalink")
     assert link == page.url
@@ -287,3 +303,71 @@ def test_map_controls_are_reachable_by_keyboard(open_page: Any, engine: Engine) 
         assert wanted in joined, (wanted, reached)
     outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_runs_under_its_content_security_policy_without_a_cloud_button(
+    context: Any, base_url: str, path: str
+) -> None:
+    page = context.new_page()
+    log = NetworkLog()
+    log.watch(page)
+    response = page.goto(base_url + path, wait_until="networkidle")
+    wait_for_drawn(page)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    # A script the policy blocked, or a callback that failed for it, is a console error.
+    assert log.errors == []
+    # The modebar is drawn on hover.
+    if page.locator(".js-plotly-plot").count():
+        page.locator(".js-plotly-plot").first.hover()
+    titles = page.eval_on_selector_all(".modebar-btn", "els => els.map(e => e.dataset.title)")
+    assert not [t for t in titles if "Share" in t or "Cloud" in t or "Studio" in t]
+
+
+def test_navigation_marks_the_current_page_as_the_user_moves(open_page: Any) -> None:
+    page = open_page("/trends")
+    current = page.locator("#site-nav a[aria-current='page']")
+    current.wait_for()
+    assert current.inner_text() == "Trends"
+    page.locator("#site-nav a", has_text="Status").click()
+    page.wait_for_selector("#site-nav a[aria-current='page']:text('Status')")
+    assert page.locator("#site-nav a[aria-current='page']").count() == 1
+
+
+IN_VIEW = """id => {
+    const entry = document.getElementById(id);
+    if (!entry || !entry.classList.contains('anchor-target')) return false;
+    const box = entry.getBoundingClientRect();
+    return box.top >= 0 && box.top < window.innerHeight / 2;
+}"""
+
+
+def test_a_citation_link_from_outside_lands_on_its_entry(open_page: Any) -> None:
+    page = open_page("/sources#S14c")
+    page.wait_for_function(IN_VIEW, arg="S14c", timeout=15_000)
+    assert page.evaluate("() => window.scrollY") > 2000  # far down a long page, not its top
+
+
+def test_a_citation_link_inside_the_app_lands_on_its_entry(open_page: Any) -> None:
+    page = open_page("/")
+    link = page.locator("#map-us-footer a[href^='/sources#S']").first
+    target = link.get_attribute("href").split("#", 1)[1]
+    link.click()
+    page.wait_for_url(f"**/sources#{target}", timeout=15_000)
+    page.wait_for_function(IN_VIEW, arg=target, timeout=15_000)
+
+
+def test_the_sources_filter_box_narrows_the_list(open_page: Any) -> None:
+    page = open_page("/sources")
+    total = page.locator(".source-entry").count()
+    page.fill("#sources-filter", "el paso times")
+    page.wait_for_function(
+        "() => document.querySelector('#sources-filter-count').innerText.includes(' of ')"
+    )
+    visible = page.locator(".source-entry:not([hidden])")
+    assert 0 < visible.count() < total
+    assert all("el paso times" in t.lower() for t in visible.all_inner_texts())
+    page.fill("#sources-filter", "")
+    page.wait_for_function(
+        "n => document.querySelectorAll('.source-entry:not([hidden])').length === n", arg=total
+    )

@@ -18,9 +18,10 @@ import pytest
 from dash import html
 from sqlalchemy import Engine, insert, select
 
-from dashboard import components, figures, queries
+from dashboard import components, figures
 from dashboard.app import create_app
-from dashboard.datasets import DATASETS, Filters, InvalidRequest, neutralise
+from db import queries
+from db.datasets import DATASETS, Filters, InvalidRequest, neutralise
 from db.engine import make_engine
 from db.models import EtlRun, Fact
 from db.settings import Settings
@@ -216,7 +217,14 @@ def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> Non
     assert len(coloured.locations) == 23
     assert 0 not in list(coloured.z)
     assert len(grey.locations) == 9  # unpublished states are drawn, but grey
-    assert "not readable" in " ".join(str(c[1]) for c in grey.customdata).lower() or grey.customdata
+    # Each grey state's hover says there is no figure and gives its row's reason.
+    unpublished = rows[rows["value"].isna()]
+    notes = dict(zip(unpublished["geo_code"], unpublished["note"], strict=True))
+    hover = {custom[-1]: custom[1] for custom in grey.customdata}
+    assert set(hover) == set(notes)
+    for code, note in notes.items():
+        assert hover[code].startswith(figures.MISSING_TEXT)
+        assert note[:90] in hover[code].replace("<br>", " ")
     assert "09" in coloured.locations  # Ciudad de México
     assert all(
         isinstance(t.geojson, str) and t.geojson.startswith("/geo/") for t in (grey, coloured)
@@ -237,7 +245,7 @@ def test_map_figure_draws_both_countries_in_one_north_america_projection(engine:
     )
     assert figure.layout.geo.scope == "north america"
     assert figure.layout.geo.projection.type != "albers usa"
-    lines = [t for t in figure.data if t.type == "scattergeo" and t.mode == "lines"]
+    lines = [t for t in figure.data if t.type == "scattergeo" and t.mode.startswith("lines")]
     assert len(lines) == len(corridors)
     drawn = dict(zip(figure.data[1].locations, figure.data[1].z, strict=True))
     assert drawn["TX"] == 7825
@@ -274,6 +282,8 @@ def test_estimates_figure_draws_ranges_and_marks_unverified(engine: Engine) -> N
     assert sorted(tuple(t.x) for t in ranges) == sorted(
         (float(r.low), float(r.high)) for r in ranged.itertuples()
     )
+    shares = queries.estimates(engine, Filters(measure="us_sourced_share"))
+    figure = figures.estimates_figure(shares, sources={})
     labels = " ".join(str(t.text) for t in figure.data if t.text is not None)
     assert "UNVERIFIED" in labels
 
@@ -385,7 +395,8 @@ def test_sources_page_lists_every_dataset_with_downloads_and_citations(
 
 def test_status_page_lists_recent_runs(app: Any) -> None:
     shown = texts(render(app, "/status"))
-    assert "atf_trace_totals" in shown and "loaded" in shown
+    assert "ATF traces of firearms recovered in Mexico" in shown and "loaded" in shown
+    assert "atf_trace_totals" not in shown
 
 
 def test_a_synthetic_trace_file_is_labelled_on_every_page(
@@ -447,6 +458,21 @@ def test_bom_parameter_prefixes_the_csv_for_excel(client: Any) -> None:
     assert not client.get("/api/v1/corridors.csv").data.startswith(b"\xef\xbb\xbf")
 
 
+def test_a_download_over_the_export_row_limit_is_a_400(loaded_db_url: str, client: Any) -> None:
+    _, rows = read_csv(client.get("/api/v1/corridors.csv").data)
+
+    def limited(limit: int) -> Any:
+        env = {"DATABASE_URL": loaded_db_url, "IRONRIVER_EXPORT_MAX_ROWS": str(limit)}
+        return create_app(Settings.from_env(env)).server.test_client()
+
+    refused = limited(len(rows) - 1).get("/api/v1/corridors.csv")
+    assert refused.status_code == 400
+    assert str(len(rows) - 1) in refused.get_data(as_text=True)
+    allowed = limited(len(rows)).get("/api/v1/corridors.csv")
+    assert allowed.status_code == 200
+    assert read_csv(allowed.data)[1] == rows
+
+
 def test_trace_downloads_name_their_file_on_every_row(client: Any) -> None:
     header, rows = read_csv(client.get("/api/v1/traces-by-source-state.csv?year=2014").data)
     status = {r[header.index("status")] for r in rows}
@@ -492,7 +518,7 @@ def test_formula_cells_are_neutralised_in_downloads(loaded_db_url: str, writable
     ("url", "message"),
     [
         ("/api/v1/no-such-dataset.csv", "unknown dataset"),
-        ("/api/v1/corridors.csv?year=abc", "'year' must be a year"),
+        ("/api/v1/corridors.csv?year=abc", "year=abc is not a year"),
         ("/api/v1/corridors.csv?from=2015&to=2010", "is after"),
         ("/api/v1/corridors.csv?colour=red", "unknown parameter"),
         ("/api/v1/corridors.xlsx", "unknown format"),
@@ -580,10 +606,24 @@ def test_query_params_of_download_links_round_trip_through_filters() -> None:
     assert Filters.from_args(query) == filters
 
 
-@pytest.mark.parametrize("path", ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"])
-def test_pages_say_so_when_the_database_is_empty(db_url: str, path: str) -> None:
-    app = create_app(Settings.from_env({"DATABASE_URL": db_url}))
-    assert texts(render(app, path))
+@pytest.mark.parametrize(
+    ("path", "empty_notice"),
+    [
+        ("/", "no series to show"),
+        ("/trends", "no published figures in this view"),
+        ("/estimates", "no estimates are loaded"),
+        ("/gc-armas", "no events of the chosen kinds"),
+        ("/sources", "last successful load never"),
+        ("/status", "no etl runs yet"),
+    ],
+)
+def test_pages_say_so_when_the_database_is_empty(
+    db_url: str, app: Any, path: str, empty_notice: str
+) -> None:
+    empty = create_app(Settings.from_env({"DATABASE_URL": db_url}))
+    assert empty_notice in texts(render(empty, path)).lower()
+    # The notice belongs to the empty state: the loaded database's page does not show it.
+    assert empty_notice not in texts(render(app, path)).lower()
 
 
 def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
@@ -609,6 +649,7 @@ def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
             "VERIFIED",
             "DERIVED",
             "UNVERIFIED",
+            "NO_FIGURE",
         }
         assert len(queries.recent_runs(engine, 3)) == 3
     finally:
@@ -634,8 +675,8 @@ def test_boundaries_and_scripts_are_served_compressed(client: Any) -> None:
 
 @pytest.mark.parametrize("state", ["TX", "AZ", "26", "28"])
 def test_a_states_traces_per_year_match_the_loaded_rows(engine: Engine, state: str) -> None:
-    from dashboard.queries import traces_by_year
     from db.models import Trace
+    from db.queries import traces_by_year
 
     with engine.connect() as connection:
         traces = pd.read_sql(select(Trace), connection)

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from dashboard.datasets import DATASETS
+from db.datasets import DATASETS
 from db.engine import make_engine
 from etl.cli import cli
 from etl.pipeline import run_embedded

@@ -11,10 +11,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from db.engine import make_engine
 from db.models import Fact, RunStatus
 from etl import sources
+from etl.cli import cli
 from etl.pipeline import remote_refresher, run_embedded
 from etl.source import RemoteFile
 from tests.conftest import FIXTURES, ROOT
@@ -121,3 +125,32 @@ def test_a_refused_inbox_file_is_filed_as_failed_exits_1_and_calls_the_webhook(d
     payload = json.loads(request.body)
     assert payload["event"] == "etl_failed"
     assert payload["failed_sources"] == ["inbox:bad.csv"]
+
+
+@pytest.mark.parametrize("fetch_remote", ["1", "0"])
+def test_fetch_remote_setting_decides_whether_etl_run_downloads(
+    db_url, tmp_path, monkeypatch, fetch_remote
+):
+    committed = COMMITTED.read_bytes()
+    changed = b"\n".join(committed.rstrip(b"\n").split(b"\n")[:-2]) + b"\n"
+    env = {
+        "DATABASE_URL": db_url,
+        "IRONRIVER_DATA_DIR": str(tmp_path),
+        "IRONRIVER_FETCH_REMOTE": fetch_remote,
+    }
+    command = ["etl", "run", "--only", "reference", "--only", "bibliography", "--only", "corridors"]
+    with serve([Reply(200, changed, {"ETag": '"v2"'})]) as server:
+        _with_remote(monkeypatch, server.url("/corridors.csv"))
+        result = CliRunner().invoke(cli, command, env=env)
+    assert result.exit_code == 0, result.output
+    downloaded = list((tmp_path / "raw").glob("corridors/*/corridors.csv"))
+    engine = make_engine(db_url)
+    rows = _corridor_rows(engine)
+    engine.dispose()
+    if fetch_remote == "1":
+        assert [request.path for request in server.requests] == ["/corridors.csv"]
+        assert [path.read_bytes() for path in downloaded] == [changed]
+        assert rows == len(pd.read_csv(COMMITTED)) - 2
+    else:
+        assert server.requests == [] and downloaded == []
+        assert rows == len(pd.read_csv(COMMITTED))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dashboard.datasets import DATASETS
+from db.datasets import DATASETS
 from etl.cli import cli
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "exports"

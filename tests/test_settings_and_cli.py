@@ -11,7 +11,8 @@ import pytest
 from db.settings import SETTINGS, Settings, attribute_name
 from etl.cli import cli
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _command_paths(group: click.Group, prefix: str = "") -> list[str]:
@@ -64,7 +65,16 @@ def test_settings_refuse_bad_values_naming_the_variable(env, value):
         Settings.from_env({env: value})
 
 
-@pytest.mark.parametrize("command", [["export", "trace-totals"], ["serve", "--port", "1"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "trace-totals"],
+        ["serve", "--port", "1"],
+        ["datasets"],
+        ["etl", "status"],
+        ["etl", "status", "--check"],
+    ],
+)
 def test_reading_commands_refuse_a_missing_database_in_one_line_without_creating_it(
     tmp_path, command
 ):
@@ -73,5 +83,95 @@ def test_reading_commands_refuse_a_missing_database_in_one_line_without_creating
     missing = tmp_path / "nowhere.sqlite"
     result = CliRunner().invoke(cli, command, env={"DATABASE_URL": f"sqlite:///{missing}"})
     assert result.exit_code == 1
-    assert "no Iron River database" in result.output and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: no Iron River database")
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", [["datasets"], ["etl", "status"]])
+def test_reading_commands_leave_an_unmigrated_database_unmigrated(tmp_path, command):
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    result = CliRunner().invoke(cli, command, env={"DATABASE_URL": f"sqlite:///{empty}"})
+    assert result.exit_code == 1
+    assert "no Iron River database" in result.output
+    with sqlite3.connect(empty) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database nobody has migrated: a SQLite path not created yet, or an empty PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'new' / 'ironriver.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def _schema(url: str) -> list[tuple[str, str]]:
+    from sqlalchemy import inspect
+
+    from db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        inspector = inspect(engine)
+        return sorted(
+            (table, column["name"])
+            for table in inspector.get_table_names()
+            for column in inspector.get_columns(table)
+        )
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_command_migrates_a_new_database_and_a_second_run_changes_nothing(
+    new_database_url,
+):
+    from click.testing import CliRunner
+
+    from db.migrate import is_ready
+
+    assert not is_ready(new_database_url)
+    env = {"DATABASE_URL": new_database_url}
+    first = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "database at the newest revision" in first.output
+    assert is_ready(new_database_url)
+    schema = _schema(new_database_url)
+    assert ("sources", "citation") in schema and ("facts", "source_id") in schema
+    second = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert second.exit_code == 0, second.output
+    assert _schema(new_database_url) == schema
+
+
+def test_db_upgrade_never_prints_the_database_password(postgres_url):
+    from click.testing import CliRunner
+
+    # The throw-away server trusts local connections, so a password is accepted and ignored.
+    with_password = postgres_url.replace("postgres@", "postgres:hunter2-secret@", 1)
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env={"DATABASE_URL": with_password})
+    assert result.exit_code == 0, result.output
+    assert "hunter2-secret" not in result.output
+
+
+def _cog_check() -> int:
+    from cogapp import Cog
+
+    return Cog().main(["cog", "--check", str(ROOT / "README.md")])
+
+
+def test_readme_tables_are_what_cog_generates_from_the_declarations():
+    assert _cog_check() == 0, "README tables are stale: run `.venv/bin/cog -r README.md`"
+
+
+def test_a_changed_setting_help_makes_the_readme_check_fail(monkeypatch):
+    import db.settings
+
+    changed = dataclasses.replace(db.settings.SETTINGS[0], help="A reworded help text.")
+    monkeypatch.setattr(db.settings, "SETTINGS", (changed, *db.settings.SETTINGS[1:]))
+    assert _cog_check() != 0

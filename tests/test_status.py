@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from dashboard.app import create_app
-from dashboard.queries import source_freshness
 from db.engine import make_engine
 from db.models import EtlRun
+from db.queries import source_freshness
 from db.settings import Settings
 from etl.cli import cli
 from etl.runs import fail_run, start_run
@@ -68,7 +68,8 @@ def test_the_status_page_and_the_charts_of_a_stale_source_warn(loaded_db_url):
         Settings.from_env({"DATABASE_URL": loaded_db_url, "IRONRIVER_STALE_AFTER_DAYS": "60"})
     )
     status = texts(render(app, "/status"))
-    assert "1 source(s) stale: us_source_states" in status
+    assert "1 source(s) stale: US source states of firearms recovered in Mexico" in status
+    assert "us_source_states" not in status
     estimates = texts(render(app, "/estimates"))
     assert "STALE" not in estimates
     fresh_app = create_app(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import logging
 import os
@@ -520,10 +519,6 @@ def test_canary_serials_and_names_appear_nowhere_in_the_database_or_the_logs(
     engine.dispose()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("dashboard.datasets") is None,
-    reason="`ironriver export` not built yet",
-)
 @pytest.mark.parametrize(
     "dataset", ["traces-by-source-state", "traces-by-recovery-state", "traces-by-year"]
 )
