@@ -23,7 +23,7 @@ IRONRIVER = [sys.executable, "-m", "etl.cli"]
 HOLD_LOCK = """
 import sys, time
 from db.engine import make_engine
-from etl.lock import writer_lock
+from db.lock import writer_lock
 with writer_lock(make_engine(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)

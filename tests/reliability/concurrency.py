@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from . import Outcome, Scale
-from .serving import Server, build_database, served
+from .serving import build_database, served
 
 SECONDS: dict[Scale, float] = {"ci": 12.0, "long": 60.0}
 CLIENTS = 16
