@@ -1,0 +1,275 @@
+"""Issue 8 item 2: SIGKILL a writer at random points; the data stays, and readers never notice.
+
+Each trial starts `ironriver etl load-traces BIG` or `ironriver etl run --force` (with BIG in the
+inbox) and kills its process group after a random delay within the time a complete load takes.
+Throughout, reader threads fetch every dataset from a running `ironriver serve` and compare
+each answer with the one before the trials; after each kill, `ironriver export` must still
+work and every table must hold the rows it held. SQLite always, PostgreSQL when
+PYTEST_POSTGRES_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, func, select, text
+
+from bench.synthetic import ensure
+from db.engine import make_engine
+from db.models import Base
+
+from . import Outcome, Scale
+from .serving import CLI, ROOT, build_database, ironriver, served
+
+TRIALS: dict[Scale, int] = {"ci": 5, "long": 20}
+ROWS: dict[Scale, int] = {"ci": 100_000, "long": 300_000}
+READERS = 3
+# Readers pause like visitors between pages: a writer that finds gaps between readers can spill
+# its transaction into the file, which is what leaves a rollback journal behind when it is killed.
+READER_PAUSE_SECONDS = (0.05, 0.3)
+# Kill points are drawn from this share of a complete load's time, so every trial is killed.
+KILL_WINDOW = 0.8
+EXPORTS = ("traces-by-year", "source-states")
+
+
+@dataclass
+class Readers:
+    """Threads fetching every dataset from the server, comparing each answer with `expected`."""
+
+    base_url: str
+    expected: dict[str, bytes]
+    requests: int = 0
+    errors: int = 0
+    changed: int = 0
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _read(self, seed: int) -> None:
+        chooser = random.Random(seed)
+        paths = sorted(self.expected)
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                path = chooser.choice(paths)
+                try:
+                    response = session.get(self.base_url + path, timeout=60)
+                    outcome = (
+                        "ok"
+                        if response.status_code == 200 and response.content == self.expected[path]
+                        else "changed"
+                        if response.status_code == 200
+                        else f"HTTP {response.status_code}"
+                    )
+                except requests.RequestException as error:
+                    outcome = type(error).__name__
+                with self._lock:
+                    self.requests += 1
+                    if outcome == "changed":
+                        self.changed += 1
+                    elif outcome != "ok":
+                        self.errors += 1
+                    if outcome != "ok" and len(self.failures) < 10:
+                        self.failures.append(f"{path}: {outcome}")
+                self._stop.wait(chooser.uniform(*READER_PAUSE_SECONDS))
+
+    @contextmanager
+    def running(self) -> Iterator[Readers]:
+        threads = [threading.Thread(target=self._read, args=(seed,)) for seed in range(READERS)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join()
+
+
+@dataclass
+class Tally:
+    trials: int = 0
+    killed_clean: int = 0
+    data_changed: int = 0
+    export_failures: int = 0
+    reader_requests: int = 0
+    reader_errors: int = 0
+    reader_changed: int = 0
+    server_deaths: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def run(scale: Scale) -> Outcome:
+    tally = Tally()
+    seed = random.randrange(1 << 30)
+    with tempfile.TemporaryDirectory(prefix="ironriver-kill-") as folder:
+        work = Path(folder)
+        backends = [f"sqlite:///{work / 'ironriver.sqlite'}"]
+        server_url = os.environ.get("PYTEST_POSTGRES_URL")
+        with _postgres_database(server_url) as postgres_url:
+            if postgres_url:
+                backends.append(postgres_url)
+            for database_url in backends:
+                trials(database_url, work, scale, random.Random(seed), tally)
+    detail = (
+        f"{tally.trials} SIGKILLs ({', '.join(_backend(u) for u in backends)}; seed {seed}), "
+        f"{tally.data_changed} changed the data, {tally.export_failures} failed exports; readers: "
+        f"{tally.reader_requests:,} requests, {tally.reader_errors} errors, "
+        f"{tally.reader_changed} answers differing from before, {tally.server_deaths} server deaths"
+        + (f"; {'; '.join(tally.notes[:5])}" if tally.notes else "")
+    )
+    return Outcome(
+        campaign="kill",
+        tried=tally.trials,
+        crashed=tally.reader_errors + tally.export_failures + tally.server_deaths,
+        clean=tally.killed_clean,
+        lost=tally.data_changed + tally.reader_changed,
+        detail=detail,
+    )
+
+
+def trials(
+    database_url: str, work: Path, scale: Scale, chooser: random.Random, tally: Tally
+) -> None:
+    """`TRIALS[scale]` killed writers on one database, with readers on a running server."""
+    name = _backend(database_url)
+    build_database(database_url)
+    # A complete load first: it sizes the kill window (and makes the database less trivial).
+    calibration = ensure(work / "files", ROWS[scale], seed=1)
+    started = time.monotonic()
+    loaded = ironriver(database_url, "etl", "load-traces", str(calibration.path))
+    if loaded.returncode != 0:
+        raise RuntimeError(f"calibration load failed: {loaded.stderr[-2000:]}")
+    window = (time.monotonic() - started) * KILL_WINDOW
+    big = ensure(work / "files", ROWS[scale], seed=2)
+    inbox = work / f"inbox-{name}"
+    inbox.mkdir()
+    counts = table_counts(database_url)
+    exports = {dataset: _export(database_url, dataset) for dataset in EXPORTS}
+    with served(database_url, work / f"serve-{name}.log") as server:
+        expected = {path: _get(server.url + path) for path in _dataset_paths(server.url)}
+        readers = Readers(server.url, expected)
+        with readers.running():
+            for number in range(TRIALS[scale]):
+                command = ["etl", "load-traces", str(big.path)]
+                if number % 2:
+                    (inbox / big.path.name).write_bytes(big.path.read_bytes())
+                    command = ["etl", "run", "--force"]
+                delay = chooser.uniform(0, window)
+                returncode = kill_after(database_url, command, delay, inbox)
+                tally.trials += 1
+                problems = []
+                if returncode != -signal.SIGKILL:
+                    raise RuntimeError(
+                        f"{' '.join(command)} ended with {returncode} before the kill at "
+                        f"{delay:.1f} s: the kill window ({window:.1f} s) is too long"
+                    )
+                if table_counts(database_url) != counts:
+                    tally.data_changed += 1
+                    problems.append("table rows changed")
+                for dataset, before in exports.items():
+                    if _export(database_url, dataset) != before:
+                        tally.export_failures += 1
+                        problems.append(f"export {dataset} failed or differs")
+                if not server.alive():
+                    tally.server_deaths += 1
+                    problems.append("server died")
+                    break
+                if problems:
+                    tally.notes.append(f"{name} trial {number} at {delay:.1f} s: {problems}")
+                else:
+                    tally.killed_clean += 1
+        tally.reader_requests += readers.requests
+        tally.reader_errors += readers.errors
+        tally.reader_changed += readers.changed
+        tally.notes.extend(f"{name} reader {failure}" for failure in readers.failures[:3])
+    # After the last kill, before any writer repairs anything: a new server starts and answers.
+    with served(database_url, work / f"serve-after-{name}.log") as fresh:
+        path = sorted(expected)[0]
+        if _get(fresh.url + path) != expected[path]:
+            tally.data_changed += 1
+            tally.notes.append(f"{name}: a server started after the kills answered differently")
+    for leftover in inbox.glob("*.csv"):
+        leftover.unlink()
+
+
+def kill_after(database_url: str, command: list[str], delay: float, inbox: Path) -> int | None:
+    """Start `ironriver COMMAND`, SIGKILL its whole process group after `delay` seconds."""
+    env = {**os.environ, "DATABASE_URL": database_url, "IRONRIVER_INBOX_DIR": str(inbox)}
+    process = subprocess.Popen(
+        [*CLI, *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the loader's forked parser dies with it
+    )
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return process.returncode
+
+
+def table_counts(database_url: str) -> dict[str, int]:
+    """Rows in every table but the run log (each killed run adds its `running` row there)."""
+    engine = make_engine(database_url, read_only=True)
+    try:
+        with engine.connect() as connection:
+            return {
+                table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in Base.metadata.sorted_tables
+                if table.name != "etl_runs"
+            }
+    finally:
+        engine.dispose()
+
+
+def _export(database_url: str, dataset: str) -> str | None:
+    result = ironriver(database_url, "export", dataset, timeout=120)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _dataset_paths(base_url: str) -> list[str]:
+    catalogue = requests.get(base_url + "/api/v1/datasets.json", timeout=60).json()
+    return [dataset["csv"] for dataset in catalogue["datasets"]]
+
+
+def _get(url: str) -> bytes:
+    response = requests.get(url, timeout=60)
+    response.raise_for_status()
+    return response.content
+
+
+def _backend(database_url: str) -> str:
+    return database_url.split(":", 1)[0].split("+", 1)[0]
+
+
+@contextmanager
+def _postgres_database(server_url: str | None) -> Iterator[str | None]:
+    """A fresh database on the throw-away server, dropped afterwards; None without a server."""
+    if not server_url:
+        yield None
+        return
+    name = f"ironriver_kill_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{server_url}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
