@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ class Tally:
 
     statuses: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+    by_kind_ms: dict[str, list[float]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,6 +53,7 @@ class Tally:
         with self.lock:
             self.statuses[status] += 1
             self.latencies_ms.append(milliseconds)
+            self.by_kind_ms.setdefault(call.kind, []).append(milliseconds)
             if not status.startswith("2") and len(self.failures) < 20:
                 self.failures.append(f"{call.method} {call.path}: {status}")
 
@@ -84,8 +86,16 @@ def campaign(scale: Scale, clients: int = CLIENTS) -> Report:
         return summarise(tally, exit_code=exit_code, log=log, seconds=SECONDS[scale])
 
 
-def hammer(base_url: str, calls: list[Call], *, clients: int, seconds: float) -> Tally:
-    """`clients` threads, each sending random calls back to back until `seconds` have passed."""
+def hammer(
+    base_url: str,
+    calls: list[Call],
+    *,
+    clients: int,
+    seconds: float,
+    stop: Callable[[], bool] = lambda: False,
+) -> Tally:
+    """`clients` threads, each sending random calls back to back until `seconds` have passed
+    (or `stop()` says so)."""
     tally = Tally()
     by_kind: dict[str, list[Call]] = {}
     for call in calls:
@@ -97,7 +107,7 @@ def hammer(base_url: str, calls: list[Call], *, clients: int, seconds: float) ->
         chooser = random.Random(seed)
         with requests.Session() as session:
             start.wait()
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not stop():
                 # Kinds first, so the many API filter variants do not crowd out pages and callbacks.
                 call = chooser.choice(by_kind[chooser.choice(sorted(by_kind))])
                 started = time.perf_counter()
@@ -130,9 +140,7 @@ def summarise(tally: Tally, *, exit_code: int | None, log: str, seconds: float) 
     server_errors = sum(
         n for status, n in tally.statuses.items() if status.startswith("5") or not status.isdigit()
     )
-    latencies = sorted(tally.latencies_ms) or [0.0]
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    p50, p99 = percentile(tally.latencies_ms, 50), percentile(tally.latencies_ms, 99)
     rate = total / seconds
     detail = (
         f"{total:,} requests from {CLIENTS} clients in {seconds:.0f} s ({rate:.0f}/s), "
@@ -149,6 +157,14 @@ def summarise(tally: Tally, *, exit_code: int | None, log: str, seconds: float) 
         detail=detail,
     )
     return Report(outcome, alive, rate, p50, p99, (*tally.failures, *_last_error_lines(log)))
+
+
+def percentile(values: list[float], rank: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(len(ordered) * rank / 100))]
 
 
 def _last_error_lines(log: str) -> list[str]:

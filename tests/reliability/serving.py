@@ -62,10 +62,12 @@ class Server:
 
 
 @contextmanager
-def served(database_url: str, log_path: Path) -> Iterator[Server]:
+def served(
+    database_url: str, log_path: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
     """`ironriver serve` (one process, the `make run` server) on a free port, stopped on exit."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, **(env or {}), "DATABASE_URL": database_url}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*CLI, "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
