@@ -40,7 +40,7 @@ READERS = 3
 # its transaction into the file, which is what leaves a rollback journal behind when it is killed.
 READER_PAUSE_SECONDS = (0.05, 0.3)
 # Kill points are drawn from this share of a complete load's time, so every trial is killed.
-KILL_WINDOW = 0.8
+KILL_WINDOW = 0.7
 EXPORTS = ("traces-by-year", "source-states")
 
 
