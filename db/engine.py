@@ -149,7 +149,8 @@ def recover_rollback_journal(path: Path) -> None:
     if not journal.exists() or journal.stat().st_size == 0:
         return
     try:
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=10)
+        # Short: a hot journal needs only the readers of the moment to finish their query.
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=2)
         try:
             # Reading the header rolls back a hot journal; the mode change keeps it from recurring.
             connection.execute("PRAGMA journal_mode=WAL")
