@@ -127,7 +127,11 @@ def reader_uri(path: Path) -> tuple[str, bool]:
     """
     recover_rollback_journal(path)
     uri = f"{path.as_uri()}?mode=ro"
-    if not _is_wal_file(path) or _sidecar(path, "-shm").exists() or _can_create_in(path.parent):
+    # The header is read last, and only here: closing any descriptor of the database file drops
+    # every POSIX lock this process holds on it, the SHARED locks of its live SQLite connections
+    # included; a writer then believes it is alone and removes the WAL index under them (stale
+    # and "malformed" reads). Where the index can be created, no writer can be missing it.
+    if _sidecar(path, "-shm").exists() or _can_create_in(path.parent) or not _is_wal_file(path):
         return uri, False
     wal = _sidecar(path, "-wal")
     if wal.exists() and wal.stat().st_size > 0:
@@ -171,7 +175,7 @@ def _sidecar(path: Path, suffix: str) -> Path:
 
 
 def _is_wal_file(path: Path) -> bool:
-    """Bytes 18 and 19 of the SQLite header are 2 in WAL mode."""
+    """Bytes 18 and 19 of the SQLite header are 2 in WAL mode (see `reader_uri` before use)."""
     try:
         with path.open("rb") as handle:
             header = handle.read(20)

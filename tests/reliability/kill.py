@@ -29,6 +29,7 @@ import requests
 from sqlalchemy import create_engine, func, select, text
 
 from bench.synthetic import ensure
+from dashboard.queries import data_version
 from db.engine import make_engine
 from db.models import Base, EtlRun, RunStatus
 
@@ -203,6 +204,7 @@ def trials(
                     tally.committed_first += 1
                     if after.counts["traces"] != before.counts["traces"] + committed:
                         problems.append("a committed load is missing rows")
+                    _wait_for_version(server.url, database_url)
                     for path in paths:
                         readers.accept(path, _get(server.url + path))
                     next_seed += 1
@@ -284,6 +286,25 @@ def _committed_rows(database_url: str, file_name: str) -> int | None:
             ).scalar_one_or_none()
     finally:
         engine.dispose()
+
+
+def _wait_for_version(base_url: str, database_url: str, timeout: float = 30) -> None:
+    """Until the server answers from the database's current data version (it memoises the
+    version for a moment, so right after a commit it may still serve the previous answers)."""
+    engine = make_engine(database_url, read_only=True)
+    try:
+        current = data_version(engine)
+    finally:
+        engine.dispose()
+    deadline = time.monotonic() + timeout
+    answered = ""
+    while time.monotonic() < deadline:
+        answered = requests.get(f"{base_url}/api/v1/datasets.json", timeout=60).json()
+        answered = answered["data_version"]
+        if answered == current:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the server answers data version {answered}, the database {current}")
 
 
 def _digest(body: bytes) -> str:

@@ -191,3 +191,29 @@ def test_readers_answer_from_the_last_commit_while_a_big_load_writes(db_url, tmp
     with reader.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Trace)).scalar_one() > 0
     reader.dispose()
+
+
+def test_readers_opened_during_loads_keep_seeing_each_commit(db_url, tmp_path):
+    path = _path(db_url)
+    long_lived = make_engine(db_url, read_only=True)
+    env = {**os.environ, "DATABASE_URL": db_url}
+    for seed in range(3):
+        with long_lived.connect() as connection:
+            connection.execute(select(func.count()).select_from(Trace)).scalar_one()
+        big = ensure(tmp_path, 20_000, seed=seed)
+        load = subprocess.run(
+            [*CLI, "etl", "load-traces", str(big.path)], env=env, cwd=ROOT, capture_output=True
+        )
+        assert load.returncode == 0
+        # A new reader in this process (a pool opening one more connection does the same) must
+        # not release the locks that tell writers the long-lived readers are there.
+        fresh = make_engine(db_url, read_only=True)
+        with fresh.connect() as connection:
+            expected = connection.execute(select(func.count()).select_from(Trace)).scalar_one()
+        fresh.dispose()
+        assert path.with_name(path.name + "-shm").exists()
+        with long_lived.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(Trace)).scalar_one() == (
+                expected
+            )
+    long_lived.dispose()
