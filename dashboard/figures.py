@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import textwrap
 from functools import cache
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-import shapely
 from plotly.subplots import make_subplots
-from shapely.geometry import shape
 
-from geo.states import BOUNDARY_FILES, load_boundaries, manifest, mx_states, us_states
+from dashboard.text import (
+    NO_FIGURE_TEXT,
+    estimate_text,
+    format_number,
+    format_value,
+    is_part_year,
+    kind_label,
+    measure_label,
+    status_text,
+    unit_label,
+    with_category,
+    wrap,
+)
+from db.vocabulary import EVENT_KINDS, MEASURES, STATE_LEVELS
+from geo.states import BOUNDARY_FILES, all_codes, manifest, state_centroids, state_names
 
 # Colour-blind-safe single-hue sequential scales (ColorBrewer), trimmed so the lightest value
 # still reads as a colour next to the grey of "no published figure".
@@ -33,7 +44,6 @@ MX_SCALE = [
     [1.0, "#7f2704"],
 ]
 NO_FIGURE = "#d4d4d4"
-NO_FIGURE_TEXT = "no published figure"
 INK = "#222222"
 MUTED = "#666666"
 # Okabe-Ito hues, darkened where needed so every line has >= 3:1 contrast on white (WCAG
@@ -53,142 +63,13 @@ SERIES_DASHES = ("solid", "dash", "longdash", "dashdot", "longdashdot")
 SERIES_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "star")
 # "dot" is kept for UNVERIFIED lines only.
 UNVERIFIED_DASH = "dot"
-KIND_SYMBOLS = {
-    "gc_armas": "diamond",
-    "bilateral_dialogue": "circle",
-    "policy": "square",
-    "funding": "triangle-up",
-    "enforcement": "x",
-    "legal": "star",
-    "data_release": "triangle-down",
-    "report": "hexagon",
-}
-KIND_LABELS = {
-    "gc_armas": "GC-Armas",
-    "bilateral_dialogue": "Bilateral dialogue",
-    "policy": "Policy",
-    "funding": "Funding",
-    "enforcement": "Enforcement",
-    "legal": "Court cases",
-    "data_release": "Data releases",
-    "report": "Reports",
-}
-QUALIFIER_PREFIX = {
-    "approx": "≈",
-    "more_than": ">",
-    "less_than": "<",
-    "at_least": "≥",
-    "at_most": "≤",
-}
-UNIT_WORDS = {
-    "firearms": "firearms",
-    "sites": "dealer sites",
-    "years": "years",
-    "usd_millions": "USD million",
-}
 LAYER_COLUMNS = ["code", "name", "value", "text", "period", "status", "source", "note", "source_id"]
-STATUS_WORDS = {"NO_FIGURE": NO_FIGURE_TEXT}
-MEASURE_LABELS = {
-    "us_sourced_pct": "US-sourced share of guns submitted for tracing (%)",
-    "us_sourced_of_successful_traces_pct": "US-sourced share of guns successfully traced (%)",
-    "us_manufactured_of_successful_traces_pct": "US-made share of guns successfully traced (%)",
-    "us_imported_of_successful_traces_pct": "US-imported share of guns successfully traced (%)",
-    "us_origin_of_seized_pct": "US-origin share of seized guns (%)",
-    "us_origin_of_seized_firearms": "Seized guns of US origin",
-    "transit_state_pct": "Transit claim: share passing through the state (%)",
-    "single_seizure_source_state_pct": "One seizure: share of its traced guns from the state (%)",
-    "single_seizure_source_state_firearms": "One seizure: traced guns from the state",
-    "four_country_source_state_pct": "Share of guns traced in Mexico + Guatemala + El Salvador + Honduras (%)",
-    "four_country_source_state_firearms": "Guns traced in Mexico + Guatemala + El Salvador + Honduras",
-}
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=13, color=INK)
-
-
-# ---------------------------------------------------------------------------- formatting
 
 
 def _rows(frame: pd.DataFrame) -> list[Any]:
     """A frame's rows as named tuples (typed loosely: columns differ per dataset)."""
     return list(frame.itertuples(index=False))
-
-
-def format_value(value: object, unit: str | None, qualifier: str | None = None) -> str:
-    """ "≈4,800 firearms", "41%", "USD 127.2 million"; a missing value says so, never 0."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return NO_FIGURE_TEXT
-    text = format_number(value)
-    prefix = QUALIFIER_PREFIX.get(qualifier or "", "")
-    if unit == "percent":
-        return f"{prefix}{text}%"
-    if unit == "usd_millions":
-        return f"{prefix}USD {text} million"
-    word = UNIT_WORDS.get(unit or "", unit or "")
-    return f"{prefix}{text} {word}".strip()
-
-
-def format_number(value: object) -> str:
-    """17352 -> "17,352"; 67.13 -> "67.13"; 68.40 -> "68.4"."""
-    number = float(value)  # type: ignore[arg-type]
-    if number.is_integer():
-        return f"{number:,.0f}"
-    return f"{number:,.2f}".rstrip("0").rstrip(".")
-
-
-def status_text(status: object) -> str:
-    """A status as readers see it: "NO_FIGURE" reads "no published figure"."""
-    return STATUS_WORDS.get(str(status), str(status))
-
-
-def with_category(text: str, category: object) -> str:
-    """ "1,316 firearms" + "long guns" -> "1,316 firearms (long guns only)"; no category, no change."""
-    if category is None or (isinstance(category, float) and pd.isna(category)) or not category:
-        return text
-    return f"{text} ({category} only)"
-
-
-def is_part_year(period: object, year_start: float | None, year_end: float | None) -> bool:
-    """A single-year row whose period is not the plain year ("2018 (Jan-Aug)", "FY2023 H1")."""
-    if year_start is None or year_end is None or pd.isna(year_start) or pd.isna(year_end):
-        return False
-    if int(year_start) != int(year_end):
-        return False
-    return str(period).strip() != str(int(year_start))
-
-
-def measure_label(measure: str) -> str:
-    """`us_sourced_pct` -> "US-sourced %": readable names of fact measures for legends."""
-    if measure in MEASURE_LABELS:
-        return MEASURE_LABELS[measure]
-    text = measure.replace("_pct", " %").replace("_", " ").replace("us ", "US-")
-    return text[:1].upper() + text[1:]
-
-
-@cache
-def state_names() -> dict[str, str]:
-    """USPS and CVE_ENT codes to state names (both code sets are disjoint)."""
-    names = dict(zip(us_states()["usps"], us_states()["name"], strict=True))
-    names.update(zip(mx_states()["cve_ent"], mx_states()["short_name"], strict=True))
-    return names
-
-
-@cache
-def state_centroids() -> dict[str, tuple[float, float]]:
-    """A point inside each state (lon, lat), for corridor lines and labels; computed once."""
-    points: dict[str, tuple[float, float]] = {}
-    for country in ("US", "MX"):
-        for feature in load_boundaries(country)["features"]:  # type: ignore[arg-type]
-            geometry = shape(feature["geometry"])
-            largest = max(shapely.get_parts(geometry), key=lambda part: part.area)
-            point = largest.centroid
-            if not largest.contains(point):
-                point = largest.representative_point()
-            points[feature["properties"]["code"]] = (round(point.x, 3), round(point.y, 3))
-    return points
-
-
-@cache
-def all_codes(country: str) -> tuple[str, ...]:
-    return tuple(f["properties"]["code"] for f in load_boundaries(country)["features"])  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- map
@@ -217,7 +98,7 @@ def map_layer(
     if rows.empty:
         return pd.DataFrame(columns=LAYER_COLUMNS)
     if "geo_level" in rows:
-        level = "us_state" if country == "US" else "mx_state"
+        level = STATE_LEVELS[country]
         own = rows[rows["geo_level"] == level]
         layer = pd.DataFrame(
             {
@@ -272,11 +153,6 @@ def map_layer(
         texts = layer.groupby("code", sort=False)["text"].agg(" / ".join)
         layer = layer.drop_duplicates("code").assign(text=lambda f: f["code"].map(texts))
     return layer.reset_index(drop=True)[LAYER_COLUMNS]
-
-
-def wrap(text: object, width: int = 60) -> str:
-    """Long notes broken into hover-sized lines (plotly hover boxes do not wrap)."""
-    return "<br>".join(textwrap.wrap(str(text or ""), width))
 
 
 def derived_share(layer: pd.DataFrame) -> pd.DataFrame:
@@ -800,7 +676,7 @@ def _event_hover(row: Any, sources: dict[str, str]) -> str:
     source_id = row.source_id
     lines = [
         f"<b>{row.title_en}</b>",
-        f"{row.date_label} · {KIND_LABELS.get(row.kind, row.kind)}",
+        f"{row.date_label} · {kind_label(row.kind)}",
         f"Status: {status_text(row.status)}",
         f"Source: {sources.get(source_id, source_id)} [{source_id}]",
     ]
@@ -833,10 +709,10 @@ def add_events(
     events = events[events["date_start"].notna()]
     if events.empty:
         return
-    kinds = [k for k in KIND_LABELS if k in set(events["kind"])] + sorted(
-        set(events["kind"]) - set(KIND_LABELS)
+    kinds = [k for k in EVENT_KINDS if k in set(events["kind"])] + sorted(
+        set(events["kind"]) - set(EVENT_KINDS)
     )
-    lanes = {kind: KIND_LABELS.get(kind, kind) for kind in kinds}
+    lanes = {kind: kind_label(kind) for kind in kinds}
     for kind in kinds:
         group = events[events["kind"] == kind]
         points = group[group["date_end"].isna()]
@@ -851,7 +727,8 @@ def add_events(
                 showlegend=False,
                 marker=dict(
                     symbol=[
-                        KIND_SYMBOLS.get(kind, "circle") + ("-open" if u else "")
+                        (EVENT_KINDS[kind].symbol if kind in EVENT_KINDS else "circle")
+                        + ("-open" if u else "")
                         for u in unverified
                     ],
                     size=11,
@@ -929,7 +806,7 @@ def trends_figure(
     events: pd.DataFrame,
     *,
     sources: dict[str, str],
-    count_title: str = "Traced firearms",
+    count_title: str = MEASURES["traced_firearms"].en,
     share_title: str = "US-sourced share (%)",
     x_range: tuple[int, int] | None = None,
     main_measures: tuple[str, ...] = (),
@@ -1106,7 +983,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
         xaxis=dict(
             rangemode="tozero",
             gridcolor="#ececec",
-            title=dict(text=UNIT_WORDS.get(unit, "%" if unit == "percent" else unit)),
+            title=dict(text=unit_label(unit)),
             ticksuffix="%" if unit == "percent" else "",
             tickformat=",",
         ),
@@ -1118,17 +995,3 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
     )
     figure.update_xaxes(range=[0, 118 if unit == "percent" else float(top) * 1.3])
     return figure
-
-
-def estimate_text(
-    low: object, central: object, high: object, unit: str, qualifier: str | None = None
-) -> str:
-    """ "253,000 firearms (range 89,816–359,205)"; missing parts are left out, never zeroed."""
-    parts = []
-    if central is not None and not pd.isna(central):  # type: ignore[call-overload]
-        parts.append(format_value(central, unit, qualifier))
-    has_range = all(v is not None and not pd.isna(v) for v in (low, high))  # type: ignore[call-overload]
-    if has_range:
-        span = f"{format_number(low)}–{format_value(high, unit)}"
-        parts.append(f"(range {span})" if parts else span)
-    return " ".join(parts) or NO_FIGURE_TEXT

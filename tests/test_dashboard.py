@@ -18,7 +18,7 @@ import pytest
 from dash import html
 from sqlalchemy import Engine, insert, select
 
-from dashboard import components, figures
+from dashboard import components, figures, text
 from dashboard.app import create_app
 from db import queries
 from db.datasets import DATASETS, Filters, InvalidRequest, neutralise
@@ -197,10 +197,10 @@ def test_recent_runs_lists_newest_first(engine: Engine) -> None:
 
 
 def test_format_value_never_prints_a_missing_figure_as_zero() -> None:
-    assert figures.format_value(None, "firearms") == "no published figure"
-    assert figures.format_value(float("nan"), "percent") == "no published figure"
-    assert figures.format_value(4800, "firearms", "approx") == "≈4,800 firearms"
-    assert figures.format_value(40, "percent", "more_than") == ">40%"
+    assert text.format_value(None, "firearms") == "no published figure"
+    assert text.format_value(float("nan"), "percent") == "no published figure"
+    assert text.format_value(4800, "firearms", "approx") == "≈4,800 firearms"
+    assert text.format_value(40, "percent", "more_than") == ">40%"
 
 
 def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> None:

@@ -6,25 +6,16 @@ import dash
 import pandas as pd
 from dash import dcc, html
 
-from dashboard import components, figures
+from dashboard import components, figures, text
 from dashboard.data import current
 from db.datasets import Filters
 from db.viewstate import ViewState, parse
+from db.vocabulary import ESTIMATE_QUESTIONS, label
 
 dash.register_page(
     __name__, path="/estimates", title="Iron River · Estimates", name="Estimates", order=2
 )
 
-QUESTIONS = {
-    "how_many_per_year": "How many guns are trafficked from the US into Mexico?",
-    "us_sourced_share": "What share of the guns Mexico traces is US-sourced?",
-    "us_origin_share_of_seizures": "What share of the guns Mexico seizes is of US origin? "
-    "(shares of seizures, not of traces)",
-    "market_value_usd": "What is the traffic worth to US sellers?",
-    "share_of_us_sales": "What share of US gun sales does it represent?",
-    "dealer_dependence_share": "How many US dealers depend on it?",
-    "share_intercepted": "What share is intercepted?",
-}
 GRAPH_CONFIG = components.graph_config(
     staticPlot=False, modeBarButtonsToRemove=["select2d", "lasso2d"]
 )
@@ -35,7 +26,7 @@ def _ledger_table(rows: pd.DataFrame) -> html.Table:
     frame["estimate"] = [
         html.Span(
             [
-                figures.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier),
+                text.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier),
                 " ",
                 components.status_badge(r.status),
             ]
@@ -43,7 +34,7 @@ def _ledger_table(rows: pd.DataFrame) -> html.Table:
         for r in rows.itertuples(index=False)
     ]
     frame["source"] = [dcc.Link(s, href=f"/sources#{s}") for s in rows["source_id"]]
-    frame["what"] = rows["measure"].map(figures.measure_label)
+    frame["what"] = rows["measure"].map(text.measure_label)
     return components.table(
         frame,
         [
@@ -65,14 +56,14 @@ def _question_section(question: str, rows: pd.DataFrame, sources: pd.DataFrame) 
     charts: list[Any] = []
     for measure, group in rows.groupby("measure", sort=False):
         if len(rows["measure"].unique()) > 1:
-            charts.append(html.H3(figures.measure_label(str(measure))))
+            charts.append(html.H3(text.measure_label(str(measure))))
         unverified = int((group["status"] == "UNVERIFIED").sum())
         ranged = group.dropna(subset=["low", "high"])
-        text = (
+        reading = (
             f"{len(group)} answer{'s' if len(group) > 1 else ''}: "
             + ", ".join(
                 f"{r.producer.split(' (')[0]}: "
-                f"{figures.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}"
+                f"{text.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}"
                 f" ({r.period}{', ' + r.status if r.status != 'VERIFIED' else ''})"
                 for r in group.itertuples(index=False)
             )
@@ -87,14 +78,14 @@ def _question_section(question: str, rows: pd.DataFrame, sources: pd.DataFrame) 
                 id=f"estimates-{question}-{measure}",
             )
         )
-        charts.append(components.summary(text))
+        charts.append(components.summary(reading))
     filters = Filters(measure=question)
     return html.Section(
         [
-            html.H2(QUESTIONS.get(question, question.replace("_", " ")), id=question),
+            html.H2(label(ESTIMATE_QUESTIONS, question), id=question),
             *charts,
             components.chart_footer(
-                rows, sources, "estimates", filters, QUESTIONS.get(question, "")
+                rows, sources, "estimates", filters, label(ESTIMATE_QUESTIONS, question)
             ),
             _ledger_table(rows),
         ],
@@ -109,7 +100,7 @@ def layout(**query: object) -> html.Div:
     question = parsed.state.question
     rows = data.dataset("estimates")
     sources = data.dataset("sources")
-    order = list(QUESTIONS)
+    order = list(ESTIMATE_QUESTIONS)
     known = sorted(
         dict.fromkeys(rows["question"]),
         key=lambda q: (order.index(q) if q in order else len(order), q),
@@ -143,7 +134,9 @@ def layout(**query: object) -> html.Div:
             html.Nav(
                 html.Ul(
                     [
-                        html.Li(dcc.Link(QUESTIONS.get(q, q), href=f"/estimates?question={q}"))
+                        html.Li(
+                            dcc.Link(label(ESTIMATE_QUESTIONS, q), href=f"/estimates?question={q}")
+                        )
                         for q in known
                     ]
                 ),

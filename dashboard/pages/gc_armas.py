@@ -6,10 +6,11 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import components, figures
+from dashboard import components, figures, text
 from dashboard.data import AppData, current, memoized_view
 from db.datasets import Filters
 from db.viewstate import ViewState, from_callback, parse
+from db.vocabulary import EVENT_KINDS
 
 dash.register_page(
     __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3
@@ -21,7 +22,7 @@ GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lass
 
 def _known_kinds(data: AppData) -> list[str]:
     kinds = set(data.dataset("events")["kind"])
-    return [k for k in figures.KIND_LABELS if k in kinds] + sorted(kinds - set(figures.KIND_LABELS))
+    return [k for k in EVENT_KINDS if k in kinds] + sorted(kinds - set(EVENT_KINDS))
 
 
 def _table(events: pd.DataFrame) -> html.Table | html.P:
@@ -32,7 +33,7 @@ def _table(events: pd.DataFrame) -> html.Table | html.P:
         html.Div([html.Strong(r.title_en), html.Br(), html.Span(r.title_es, lang="es")])
         for r in events.itertuples(index=False)
     ]
-    frame["kind_label"] = events["kind"].map(lambda k: figures.KIND_LABELS.get(k, k))
+    frame["kind_label"] = events["kind"].map(text.kind_label)
     frame["status_cell"] = [components.status_badge(s) or s for s in events["status"]]
     frame["source"] = [dcc.Link(s, href=f"/sources#{s}") for s in events["source_id"]]
     return components.table(
@@ -167,9 +168,7 @@ def layout(**query: object) -> html.Div:
                         html.Legend("Events shown"),
                         dcc.Checklist(
                             id="gc-kinds",
-                            options=[
-                                {"label": figures.KIND_LABELS.get(k, k), "value": k} for k in known
-                            ],
+                            options=[{"label": text.kind_label(k), "value": k} for k in known],
                             value=list(chosen),
                             inline=True,
                             className="checklist",

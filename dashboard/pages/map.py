@@ -8,11 +8,13 @@ import dash
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from dashboard import components, figures
+from dashboard import components, figures, text
 from dashboard.data import AppData, current, memoized_view
 from db import queries
 from db.datasets import Filters
 from db.viewstate import ViewState, from_callback, parse, shown
+from db.vocabulary import STATE_LEVELS
+from geo.states import all_codes
 
 dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
 
@@ -79,7 +81,7 @@ def catalogue(data: AppData) -> dict[str, Series]:
     for (dataset, release, period), group in rows.groupby(
         ["dataset", "release", "period"], sort=False, dropna=False
     ):
-        country = "US" if (group["geo_level"] == "us_state").any() else "MX"
+        country = "US" if (group["geo_level"] == STATE_LEVELS["US"]).any() else "MX"
         units = tuple(sorted(set(group["unit"])))
         what = " & ".join(
             ["counts"] * any(u != "percent" for u in units) + ["shares"] * ("percent" in units)
@@ -206,13 +208,13 @@ def _unit_title(side: Side, measure: str) -> str:
     if measure == "share":
         return f"{name}<br>% share"
     units = [u for u in side.series.units if u != "percent"] or ["firearms"]
-    return f"{name}<br>{figures.UNIT_WORDS.get(units[0], units[0])}"
+    return f"{name}<br>{text.unit_label(units[0])}"
 
 
 def _summary_text(side: Side, country: str, measure: str) -> str:
     if side.series is None:
         return f"{COUNTRY_NAMES[country]}: no series to show."
-    total = len(figures.all_codes(country))
+    total = len(all_codes(country))
     ranked = figures.drawn(side.layer).sort_values("value", ascending=False)
     top = ", ".join(f"{r.name} {r.text}" for r in ranked.head(5).itertuples(index=False))
     more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
@@ -236,16 +238,15 @@ def _not_drawn(side: Side) -> html.Div | None:
     rows = side.rows
     if rows.empty or "geo_level" not in rows:
         return None
-    level = "us_state" if side.series and side.series.country == "US" else "mx_state"
+    level = STATE_LEVELS["US" if side.series and side.series.country == "US" else "MX"]
     other = rows[rows["geo_level"] != level]
     if other.empty:
         return None
     items = [
         html.Li(
             f"{r.geo_name}: "
-            f"{figures.with_category(figures.format_value(r.value, r.unit, r.value_qualifier), r.category)} "
-            f"({r.period}; {figures.status_text(r.status)})"
-            + (f". Note: {r.note}" if r.note else "")
+            f"{text.with_category(text.format_value(r.value, r.unit, r.value_qualifier), r.category)} "
+            f"({r.period}; {text.status_text(r.status)})" + (f". Note: {r.note}" if r.note else "")
         )
         for r in other.itertuples(index=False)
     ]

@@ -7,10 +7,12 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import components, figures
+from dashboard import components, figures, text
 from dashboard.data import AppData, current, memoized_view
 from db.datasets import Filters
 from db.viewstate import InvalidInput, ViewState, from_callback, parse, window_inputs
+from db.vocabulary import EVENT_KINDS
+from geo.states import state_names
 
 dash.register_page(__name__, path="/trends", title="Iron River · Trends", name="Trends", order=1)
 
@@ -30,7 +32,7 @@ GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lass
 
 
 def _state_label(code: str) -> str:
-    return figures.state_names().get(code, code)
+    return state_names().get(code, code)
 
 
 def _published_dataset(state: str | None) -> str:
@@ -84,7 +86,7 @@ def _kinds_param(
 
 
 def _state_param(code: str | None, problems: list[str]) -> str | None:
-    if code is None or code in figures.state_names():
+    if code is None or code in state_names():
         return code
     problems.append(f"state={code} is not a USPS or INEGI state code")
     return None
@@ -92,7 +94,7 @@ def _state_param(code: str | None, problems: list[str]) -> str | None:
 
 def _known_kinds(data: AppData) -> list[str]:
     kinds = set(data.dataset("events")["kind"])
-    return [k for k in figures.KIND_LABELS if k in kinds] + sorted(kinds - set(figures.KIND_LABELS))
+    return [k for k in EVENT_KINDS if k in kinds] + sorted(kinds - set(EVENT_KINDS))
 
 
 def search_string(state: str | None, kinds: tuple[str, ...], window: tuple[int, int]) -> str:
@@ -120,19 +122,19 @@ def _span(group: pd.DataFrame) -> str:
         group.loc[group["value"].astype(float).idxmin()],
         group.loc[group["value"].astype(float).idxmax()],
     )
-    values = figures.format_value(low.value, low.unit, low.value_qualifier)
+    values = text.format_value(low.value, low.unit, low.value_qualifier)
     if len(group) > 1 and low.value != high.value:
-        first = figures.QUALIFIER_PREFIX.get(str(low.value_qualifier), "")
+        first = text.QUALIFIER_PREFIX.get(str(low.value_qualifier), "")
         values = (
-            f"{first}{figures.format_number(low.value)}–"
-            f"{figures.format_value(high.value, high.unit, high.value_qualifier)}"
+            f"{first}{text.format_number(low.value)}–"
+            f"{text.format_value(high.value, high.unit, high.value_qualifier)}"
         )
     periods = sorted(
         f"{p} ({c} only)" if c else str(p)
         for p, c in zip(group["period"], group["category"].fillna(""), strict=True)
     )
     when = periods[0] if len(periods) == 1 else f"{periods[0]}–{periods[-1]}"
-    flags = sorted(figures.status_text(s) for s in set(group["status"]) - {"VERIFIED"})
+    flags = sorted(text.status_text(s) for s in set(group["status"]) - {"VERIFIED"})
     return f"{values} ({when}{', ' + '/'.join(flags) if flags else ''})"
 
 
@@ -175,8 +177,8 @@ def _context_text(context: pd.DataFrame, where: str) -> str | None:
     if context.empty:
         return None
     items = "; ".join(
-        f"{figures.measure_label(r.measure)}: "
-        f"{figures.format_value(r.value, r.unit, r.value_qualifier)} ({r.period}, {r.release})"
+        f"{text.measure_label(r.measure)}: "
+        f"{text.format_value(r.value, r.unit, r.value_qualifier)} ({r.period}, {r.release})"
         for r in context.itertuples(index=False)
     )
     return (
@@ -189,12 +191,12 @@ def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
         return html.P("No published figures in this view.")
     frame = published.copy()
     frame["figure"] = [
-        figures.with_category(figures.format_value(v, u, q), c)
+        text.with_category(text.format_value(v, u, q), c)
         for v, u, q, c in zip(
             frame["value"], frame["unit"], frame["value_qualifier"], frame["category"], strict=True
         )
     ]
-    frame["what"] = frame["measure"].map(figures.measure_label)
+    frame["what"] = frame["measure"].map(text.measure_label)
     frame["status_cell"] = [components.status_badge(s) or s for s in frame["status"]]
     frame["source"] = [dcc.Link(s, href=f"/sources#{s}") for s in frame["source_id"]]
     return components.table(
@@ -345,10 +347,7 @@ def layout(**query: object) -> html.Div:
                             html.Legend("Events shown"),
                             dcc.Checklist(
                                 id="trends-kinds",
-                                options=[
-                                    {"label": figures.KIND_LABELS.get(k, k), "value": k}
-                                    for k in known
-                                ],
+                                options=[{"label": text.kind_label(k), "value": k} for k in known],
                                 value=list(chosen),
                                 inline=True,
                                 className="checklist",
@@ -416,7 +415,7 @@ def update_trends(state: object, kinds: object, window: object) -> tuple[Any, ..
     start, end = window_inputs(window)
     asked = from_callback(state=state or None, kinds=kinds, **{"from": start, "to": end})
     data = current()
-    code = asked.state if asked.state in figures.state_names() else None
+    code = asked.state if asked.state in state_names() else None
     known = _known_kinds(data)
     chosen = tuple(k for k in known if k in (asked.kinds or ()))
     span = (asked.year_from, asked.year_to) if window is not None else None
