@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import flask
 import pandas as pd
-import plotly.graph_objects as go
 from flask_caching import Cache
 from sqlalchemy import Engine
 
 from db import queries
-from db.datasets import DATASETS, Filters, InvalidRequest
+from db.datasets import Filters, Selection
 
 EXTENSION = "ironriver"
 T = TypeVar("T")
@@ -40,14 +38,13 @@ class AppData:
             self._version = (time.monotonic(), version)
         return version
 
+    def rows(self, selection: Selection) -> pd.DataFrame:
+        """The rows of `selection`: exactly what a chart draws and its download returns."""
+        return self.cached(f"rows:{selection!r}", lambda: selection.rows(self.engine))
+
     def dataset(self, name: str, filters: Filters | None = None) -> pd.DataFrame:
-        """Rows of dataset `name`: exactly what a chart draws and a download returns."""
-        if name not in DATASETS:
-            raise InvalidRequest(f"unknown dataset {name!r}")
-        filters = filters or Filters()
-        return self.cached(
-            f"dataset:{name}:{filters}", lambda: DATASETS[name].query(self.engine, filters)
-        )
+        """Rows of dataset `name` with `filters` (the selection of those)."""
+        return self.rows(Selection(name, filters or Filters()))
 
     def cached(self, key: str, compute: object) -> pd.DataFrame:
         full_key = f"{self.version()}:{key}"
@@ -65,30 +62,6 @@ class AppData:
             value = compute()
             self.cache.set(full_key, value)
         return value
-
-
-def memoized_view(
-    page: str,
-) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
-    """Cache a page's `build_view(data, *args)` per arguments and data version.
-
-    Layouts and callbacks rebuild the same view for the same URL; building the plotly figures is
-    most of their time. Figures are kept as plain dicts: a pickled go.Figure is validated again
-    on every load, a dict is not.
-    """
-
-    def decorate(build: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        @functools.wraps(build)
-        def cached(data: AppData, *args: object) -> dict[str, Any]:
-            return data.memo(f"view:{page}:{args!r}", lambda: _plain(build(data, *args)))
-
-        return cached
-
-    return decorate
-
-
-def _plain(view: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.to_plotly_json() if isinstance(v, go.Figure) else v for k, v in view.items()}
 
 
 def current() -> AppData:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, insert, select
 from dashboard import components, figures, text
 from dashboard.app import create_app
 from db import queries
-from db.datasets import DATASETS, Filters, InvalidRequest, neutralise
+from db.datasets import DATASETS, Filters, InvalidRequest, Selection, neutralise
 from db.engine import make_engine
 from db.models import EtlRun, Fact
 from db.settings import Settings
@@ -551,8 +551,21 @@ def test_boundaries_are_served_locally_with_long_cache_headers(client: Any) -> N
 # ---------------------------------------------------------------------------- callbacks
 
 
+def props(node: object, component_id: str) -> Any:
+    """The props of component `component_id` in a callback's JSON answer."""
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == component_id:
+            return node["props"]
+        node = node.get("props", {}).get("children")
+    for child in node if isinstance(node, list) else [node] if isinstance(node, dict) else []:
+        found = props(child, component_id)
+        if found is not None:
+            return found
+    return None
+
+
 def callback(
-    client: Any, output: str, outputs: list[dict[str, str]], inputs: list[dict[str, Any]]
+    client: Any, output: str, outputs: object, inputs: list[dict[str, Any]]
 ) -> Any:
     payload = {
         "output": output,
@@ -567,16 +580,8 @@ def callback(
 def test_map_callback_answers_with_a_small_figure_that_references_the_geometry(
     app: Any, client: Any
 ) -> None:
-    outputs = [
-        {"id": "map-graph", "property": "figure"},
-        {"id": "map-summary", "property": "children"},
-        {"id": "map-us-footer", "property": "children"},
-        {"id": "map-mx-footer", "property": "children"},
-        {"id": "map-corridor-footer", "property": "children"},
-        {"id": "map-tables", "property": "children"},
-        {"id": "map-search", "property": "data"},
-    ]
-    output = next(k for k in app.callback_map if k.startswith("..map-graph.figure"))
+    outputs = {"id": "map-view", "property": "children"}
+    output = "map-view.children"
     response = callback(
         client,
         output,
@@ -593,15 +598,17 @@ def test_map_callback_answers_with_a_small_figure_that_references_the_geometry(
         ],
     )
     assert response.status_code == 200, response.data[:300]
-    assert len(response.data) < 60_000  # the geometry is a URL, not inlined
-    body = response.json["response"]
-    assert body["map-search"]["data"].endswith("measure=share")
-    assert "/geo/us.geojson" in json.dumps(body["map-graph"]["figure"])
+    # One container answers: every output of the view comes back in it.
+    content = response.json["response"]["map-view"]["children"]
+    assert props(content, "map-search")["data"].endswith("measure=share")
+    figure = json.dumps(props(content, "map-graph")["figure"])
+    assert "/geo/us.geojson" in figure
+    assert len(figure) < 60_000  # the geometry is a URL, not inlined
 
 
 def test_query_params_of_download_links_round_trip_through_filters() -> None:
     filters = Filters(release="ATF NFCTA Vol IV", period="2022-2023", measure="count")
-    url = components.api_url("source-states", filters)
+    url = Selection("source-states", filters).url()
     query = dict(parse_qsl(urlsplit(url).query))
     assert Filters.from_args(query) == filters
 

@@ -6,10 +6,9 @@ import dash
 import pandas as pd
 from dash import dcc, html
 
-from dashboard import components, figures, text
+from dashboard import components, text
 from dashboard.data import current
-from db.datasets import Filters
-from db.viewstate import ViewState, parse
+from dashboard.views.estimates import EstimatesView, Question, build_view, state_from_url
 from db.vocabulary import ESTIMATE_QUESTIONS, label
 
 dash.register_page(
@@ -51,72 +50,44 @@ def _ledger_table(rows: pd.DataFrame) -> html.Table:
     )
 
 
-def _question_section(question: str, rows: pd.DataFrame, sources: pd.DataFrame) -> html.Section:
-    labels = components.source_labels(sources)
+def _section(question: Question, sources: pd.DataFrame) -> html.Section:
+    several = len(question.charts) > 1
     charts: list[Any] = []
-    for measure, group in rows.groupby("measure", sort=False):
-        if len(rows["measure"].unique()) > 1:
-            charts.append(html.H3(text.measure_label(str(measure))))
-        unverified = int((group["status"] == "UNVERIFIED").sum())
-        ranged = group.dropna(subset=["low", "high"])
-        reading = (
-            f"{len(group)} answer{'s' if len(group) > 1 else ''}: "
-            + ", ".join(
-                f"{r.producer.split(' (')[0]}: "
-                f"{text.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}"
-                f" ({r.period}{', ' + r.status if r.status != 'VERIFIED' else ''})"
-                for r in group.itertuples(index=False)
-            )
-            + (f". {len(ranged)} drawn as ranges" if len(ranged) else "")
-            + (f"; {unverified} UNVERIFIED, drawn hollow and dotted." if unverified else ".")
-        )
+    for chart in question.charts:
+        if several:
+            charts.append(html.H3(text.measure_label(chart.measure)))
         charts.append(
             dcc.Graph(
-                # A plain dict: the section is cached, and a pickled go.Figure re-validates.
-                figure=figures.estimates_figure(group, sources=labels).to_plotly_json(),
+                figure=chart.figure,
                 config=GRAPH_CONFIG,
-                id=f"estimates-{question}-{measure}",
+                id=f"estimates-{question.question}-{chart.measure}",
             )
         )
-        charts.append(components.summary(reading))
-    filters = Filters(measure=question)
+        charts.append(components.summary(chart.reading))
     return html.Section(
         [
-            html.H2(label(ESTIMATE_QUESTIONS, question), id=question),
+            html.H2(label(ESTIMATE_QUESTIONS, question.question), id=question.question),
             *charts,
-            components.chart_footer(
-                rows, sources, "estimates", filters, label(ESTIMATE_QUESTIONS, question)
-            ),
-            _ledger_table(rows),
+            components.chart_footer(question.data, sources),
+            _ledger_table(question.data.rows),
         ],
         className="question",
     )
 
 
+def render(view: EstimatesView) -> list[Any]:
+    """The page's changing part for one view."""
+    sections = [_section(q, view.sources) for q in view.questions]
+    return [
+        *(sections or [components.notice("No estimates are loaded.", "warning")]),
+        dcc.Store(id="estimates-search", data=view.state.query_string()),
+    ]
+
+
 def layout(**query: object) -> html.Div:
     data = current()
-    parsed = parse(query, allowed=("question",))
-    problems = list(parsed.problems)
-    question = parsed.state.question
-    rows = data.dataset("estimates")
-    sources = data.dataset("sources")
-    order = list(ESTIMATE_QUESTIONS)
-    known = sorted(
-        dict.fromkeys(rows["question"]),
-        key=lambda q: (order.index(q) if q in order else len(order), q),
-    )
-    if question is not None and question not in known:
-        problems.append(f"question={question} is not a question in the ledger")
-        question = None
-    shown = [question] if question else known
-    search = ViewState(question=question).query_string()
-    sections = data.memo(
-        f"estimates-sections:{tuple(shown)!r}",
-        lambda: [
-            _question_section(str(q), data.dataset("estimates", Filters(measure=str(q))), sources)
-            for q in shown
-        ],
-    )
+    state, problems = state_from_url(data, query)
+    view = build_view(data, state)
     return html.Div(
         [
             *components.page_notices(data, problems),
@@ -137,15 +108,14 @@ def layout(**query: object) -> html.Div:
                         html.Li(
                             dcc.Link(label(ESTIMATE_QUESTIONS, q), href=f"/estimates?question={q}")
                         )
-                        for q in known
+                        for q in view.known
                     ]
                 ),
                 **{"aria-label": "Questions"},
                 className="question-index",
             ),
-            *(sections or [components.notice("No estimates are loaded.", "warning")]),
-            components.copy_link("estimates", search),
-            dcc.Store(id="estimates-search", data=search),
+            html.Div(render(view), id="estimates-view"),
+            components.copy_link("estimates", view.state.query_string()),
         ],
         className="page page-estimates",
     )

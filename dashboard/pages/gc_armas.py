@@ -6,23 +6,18 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import components, figures, text
-from dashboard.data import AppData, current, memoized_view
+from dashboard import components, text
+from dashboard.data import AppData, current
+from dashboard.views import known_kinds
+from dashboard.views.gc_armas import TimelineView, build_view, normalise, state_from_url
 from db.datasets import Filters
-from db.viewstate import ViewState, from_callback, parse
-from db.vocabulary import EVENT_KINDS
+from db.viewstate import InvalidInput, from_callback
 
 dash.register_page(
     __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3
 )
 
-DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue")
 GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
-
-
-def _known_kinds(data: AppData) -> list[str]:
-    kinds = set(data.dataset("events")["kind"])
-    return [k for k in EVENT_KINDS if k in kinds] + sorted(kinds - set(EVENT_KINDS))
 
 
 def _table(events: pd.DataFrame) -> html.Table | html.P:
@@ -95,57 +90,27 @@ def _dataset_infos(data: AppData) -> pd.DataFrame:
     return queries.dataset_infos(data.engine)
 
 
-@memoized_view("gc_armas")
-def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
-    sources = data.dataset("sources")
-    filters = Filters(kinds=kinds)
-    events = data.dataset("events", filters) if kinds else data.dataset("events").head(0)
-    figure = figures.timeline_figure(events, sources=components.source_labels(sources))
-    unverified = int((events["status"] == "UNVERIFIED").sum())
-    dated = events.dropna(subset=["date_start"]).sort_values("date_start")
-    undated = len(events) - len(dated)
-    first = dated["date_label"].iloc[0] if len(dated) else ""
-    last = dated["date_label"].iloc[-1] if len(dated) else ""
-    summary = (
-        f"{len(dated)} dated events from {first} to {last}"
-        + (
-            f"; {undated} undated account{'s' if undated > 1 else ''}, in the table only"
-            if undated
-            else ""
-        )
-        + (f"; {unverified} UNVERIFIED (hollow markers)" if unverified else "")
-        + "."
-        if len(events)
-        else "No events of the chosen kinds."
-    )
-    search = ViewState(kinds=kinds).query_string()
-    footer = (
-        components.chart_footer(events, sources, "events", filters, "events") if kinds else None
-    )
-    return {
-        "figure": figure,
-        "summary": summary,
-        "footer": footer,
-        "table": _table(events),
-        "search": search,
-    }
+def render(view: TimelineView) -> list[Any]:
+    """The page's changing part for one view: what the layout and the callback both return."""
+    return [
+        html.Figure(
+            [
+                dcc.Graph(id="gc-graph", figure=view.figure, config=GRAPH_CONFIG),
+                components.summary(view.summary, id="gc-summary"),
+            ],
+            className="chart",
+        ),
+        html.Div([components.chart_footer(c, view.sources) for c in view.charts], id="gc-footer"),
+        html.H2("Table"),
+        html.Div(_table(view.rows), id="gc-table"),
+        dcc.Store(id="gc-search", data=view.state.query_string()),
+    ]
 
 
 def layout(**query: object) -> html.Div:
     data = current()
-    parsed = parse(query, allowed=("kinds",))
-    problems = list(parsed.problems)
-    known = _known_kinds(data)
-    wanted = parsed.state.kinds
-    if wanted is None:
-        chosen = tuple(k for k in DEFAULT_KINDS if k in known)
-    else:
-        if any(k not in known for k in wanted):
-            problems.append(
-                "unknown event kind(s): " + ", ".join(k for k in wanted if k not in known)
-            )
-        chosen = tuple(k for k in known if k in wanted)
-    view = build_view(data, chosen)
+    state, problems = state_from_url(data, query)
+    view = build_view(data, state)
     return html.Div(
         [
             *components.page_notices(data, problems),
@@ -168,8 +133,10 @@ def layout(**query: object) -> html.Div:
                         html.Legend("Events shown"),
                         dcc.Checklist(
                             id="gc-kinds",
-                            options=[{"label": text.kind_label(k), "value": k} for k in known],
-                            value=list(chosen),
+                            options=[
+                                {"label": text.kind_label(k), "value": k} for k in known_kinds(data)
+                            ],
+                            value=list(view.state.kinds or ()),
                             inline=True,
                             className="checklist",
                         ),
@@ -179,39 +146,21 @@ def layout(**query: object) -> html.Div:
                 className="controls",
                 **{"aria-label": "Timeline controls"},
             ),
-            html.Figure(
-                [
-                    dcc.Graph(id="gc-graph", figure=view["figure"], config=GRAPH_CONFIG),
-                    components.summary(view["summary"], id="gc-summary"),
-                ],
-                className="chart",
-            ),
-            html.Div(view["footer"], id="gc-footer"),
+            html.Div(render(view), id="gc-view"),
             _origin_accounts(data),
-            html.H2("Table"),
-            html.Div(view["table"], id="gc-table"),
-            components.copy_link("gc", view["search"]),
-            dcc.Store(id="gc-search", data=view["search"]),
+            components.copy_link("gc", view.state.query_string()),
         ],
         className="page page-gc-armas",
     )
 
 
-@dash.callback(
-    Output("gc-graph", "figure"),
-    Output("gc-summary", "children"),
-    Output("gc-footer", "children"),
-    Output("gc-table", "children"),
-    Output("gc-search", "data"),
-    Input("gc-kinds", "value"),
-    prevent_initial_call=True,
-)
-def update_timeline(kinds: object) -> tuple[Any, ...]:
-    asked = from_callback(kinds=kinds).kinds or ()
+@dash.callback(Output("gc-view", "children"), Input("gc-kinds", "value"), prevent_initial_call=True)
+def update_timeline(kinds: object) -> list[Any]:
     data = current()
-    chosen = tuple(k for k in _known_kinds(data) if k in asked)
-    view = build_view(data, chosen)
-    return view["figure"], view["summary"], view["footer"], view["table"], view["search"]
+    state, problems = normalise(data, from_callback(kinds=kinds))
+    if problems:
+        raise InvalidInput(problems)
+    return render(build_view(data, state))
 
 
 components.register_url_sync("gc")

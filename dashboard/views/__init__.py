@@ -1,0 +1,76 @@
+"""What every page is made of: state -> build_view(state) -> render(view), and a chart's data.
+
+A page parses its URL (or its controls' values) into one `ViewState`, builds a plain frozen view
+value from it (cached per state and data version) and renders that value into one container,
+so the layout and the callback cannot show different things for the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.data import AppData
+from db.datasets import Selection
+from db.viewstate import ViewState
+from db.vocabulary import EVENT_KINDS
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, eq=False)
+class ChartData:
+    """A chart's selection and the rows drawn from it: its footer cites and links exactly these."""
+
+    selection: Selection
+    rows: pd.DataFrame
+    what: str
+
+    @classmethod
+    def of(cls, data: AppData, selection: Selection, what: str) -> ChartData:
+        return cls(selection, data.rows(selection), what)
+
+
+def plain(figure: go.Figure) -> dict[str, Any]:
+    """A figure as the dict plotly.js reads: cached views keep dicts, which load without
+    re-validation (a pickled go.Figure is validated again on every load)."""
+    return figure.to_plotly_json()
+
+
+def memoized(page: str) -> Callable[[Callable[[AppData, ViewState], V]], Callable[..., V]]:
+    """Cache a page's `build_view(data, state)` per normalised state and data version."""
+
+    def decorate(build: Callable[[AppData, ViewState], V]) -> Callable[[AppData, ViewState], V]:
+        def cached(data: AppData, state: ViewState) -> V:
+            return data.memo(f"view:{page}:{state!r}", lambda: build(data, state))
+
+        cached.__doc__ = build.__doc__
+        cached.__wrapped__ = build  # type: ignore[attr-defined]
+        return cached
+
+    return decorate
+
+
+def known_kinds(data: AppData) -> list[str]:
+    """Event kinds in the database, in the vocabulary's order (undeclared ones last)."""
+    kinds = set(data.dataset("events")["kind"])
+    return [k for k in EVENT_KINDS if k in kinds] + sorted(kinds - set(EVENT_KINDS))
+
+
+def chosen_kinds(
+    wanted: tuple[str, ...] | None,
+    known: list[str],
+    default: tuple[str, ...],
+    problems: list[str],
+) -> tuple[str, ...]:
+    """The kinds a view shows, in one canonical order (so one view has one cache key)."""
+    if wanted is None:
+        return tuple(k for k in default if k in known)
+    unknown = [k for k in wanted if k not in known]
+    if unknown:
+        problems.append(f"unknown event kind(s): {', '.join(unknown)}")
+    return tuple(k for k in known if k in wanted)
