@@ -564,9 +564,7 @@ def props(node: object, component_id: str) -> Any:
     return None
 
 
-def callback(
-    client: Any, output: str, outputs: object, inputs: list[dict[str, Any]]
-) -> Any:
+def callback(client: Any, output: str, outputs: object, inputs: list[dict[str, Any]]) -> Any:
     payload = {
         "output": output,
         "outputs": outputs,
