@@ -276,3 +276,36 @@ def register_url_sync(prefix: str) -> None:
         State(f"{prefix}-permalink", "id"),
         prevent_initial_call=True,
     )
+
+
+def view_page(
+    prefix: str,
+    *,
+    data: AppData,
+    problems: Sequence[str],
+    heading: str,
+    lede: str,
+    controls: object,
+    controls_label: str | None,
+    content: Sequence[object],
+    search: str,
+    after: Sequence[object] = (),
+    name: str = "",
+) -> html.Div:
+    """A page with a view: notices, heading, lede, its controls (in a labelled section unless
+    `controls_label` is None), the `<prefix>-view` container (what `render(view)` returns, and
+    what the page's callback replaces) and "Copy link"; `name` is the page's CSS name."""
+    if controls_label is not None:
+        controls = html.Section(controls, className="controls", **{"aria-label": controls_label})
+    return html.Div(
+        [
+            *page_notices(data, problems),
+            html.H1(heading),
+            html.P(lede, className="lede"),
+            controls,
+            html.Div(list(content), id=f"{prefix}-view"),
+            *after,
+            copy_link(prefix, search),
+        ],
+        className=f"page page-{name or prefix}",
+    )

@@ -88,36 +88,33 @@ def layout(**query: object) -> html.Div:
     data = current()
     state, problems = state_from_url(data, query)
     view = build_view(data, state)
-    return html.Div(
-        [
-            *components.page_notices(data, problems),
-            html.H1("The estimates ledger"),
-            html.P(
-                "The same questions answered by different producers, with different methods "
-                "and periods. Ranges are drawn as ranges and central values as dots; UNVERIFIED "
-                "figures (recalled or inferred, or reported only by a secondary paper whose own "
-                "source could not be read) are hollow, dotted and labelled. Shares with different "
-                "denominators (guns successfully traced, guns submitted for tracing, guns seized) "
-                "are drawn in separate charts. "
-                "Read the method note and the “why it differs” line before comparing.",
-                className="lede",
+    return components.view_page(
+        "estimates",
+        data=data,
+        problems=problems,
+        heading="The estimates ledger",
+        lede=(
+            "The same questions answered by different producers, with different methods "
+            "and periods. Ranges are drawn as ranges and central values as dots; UNVERIFIED "
+            "figures (recalled or inferred, or reported only by a secondary paper whose own "
+            "source could not be read) are hollow, dotted and labelled. Shares with different "
+            "denominators (guns successfully traced, guns submitted for tracing, guns seized) "
+            "are drawn in separate charts. "
+            "Read the method note and the “why it differs” line before comparing."
+        ),
+        controls=html.Nav(
+            html.Ul(
+                [
+                    html.Li(dcc.Link(label(ESTIMATE_QUESTIONS, q), href=f"/estimates?question={q}"))
+                    for q in view.known
+                ]
             ),
-            html.Nav(
-                html.Ul(
-                    [
-                        html.Li(
-                            dcc.Link(label(ESTIMATE_QUESTIONS, q), href=f"/estimates?question={q}")
-                        )
-                        for q in view.known
-                    ]
-                ),
-                **{"aria-label": "Questions"},
-                className="question-index",
-            ),
-            html.Div(render(view), id="estimates-view"),
-            components.copy_link("estimates", view.state.query_string()),
-        ],
-        className="page page-estimates",
+            **{"aria-label": "Questions"},
+            className="question-index",
+        ),
+        controls_label=None,
+        content=render(view),
+        search=view.state.query_string(),
     )
 
 

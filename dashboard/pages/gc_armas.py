@@ -111,46 +111,40 @@ def layout(**query: object) -> html.Div:
     data = current()
     state, problems = state_from_url(data, query)
     view = build_view(data, state)
-    return html.Div(
-        [
-            *components.page_notices(data, problems),
-            html.H1("GC-Armas: the arms-trafficking coordination group"),
-            html.P(
-                "Meetings and milestones of GC-Armas and the bilateral dialogues around it. "
-                "Mexico's 2010 report to the UN calls it the Grupo de Coordinación "
-                "Interinstitucional para la Prevención y el Control del Tráfico Ilícito de Armas "
-                "de Fuego, created in 1995; a U.S. Embassy cable of 2009 describes a bilateral "
-                "implementation group of that name born in March 2009; the 2019 Taskforce white "
-                "paper gives a name ending “Tráfico de Armas de Fuego, Municiones, y Explosivos”. The "
-                "sources differ and this page does not choose between them. Hollow markers are "
-                "UNVERIFIED; the dotted band is the 2012–2015 suspension, which only the white "
-                "paper reports. Accounts without a date are in the table, not on the time axis.",
-                className="lede",
-            ),
-            html.Section(
-                html.Fieldset(
-                    [
-                        html.Legend("Events shown"),
-                        dcc.Checklist(
-                            id="gc-kinds",
-                            options=[
-                                {"label": text.kind_label(k), "value": k} for k in known_kinds(data)
-                            ],
-                            value=list(view.state.kinds or ()),
-                            inline=True,
-                            className="checklist",
-                        ),
-                    ],
-                    className="control",
+    return components.view_page(
+        "gc",
+        data=data,
+        problems=problems,
+        heading="GC-Armas: the arms-trafficking coordination group",
+        lede=(
+            "Meetings and milestones of GC-Armas and the bilateral dialogues around it. "
+            "Mexico's 2010 report to the UN calls it the Grupo de Coordinación "
+            "Interinstitucional para la Prevención y el Control del Tráfico Ilícito de Armas "
+            "de Fuego, created in 1995; a U.S. Embassy cable of 2009 describes a bilateral "
+            "implementation group of that name born in March 2009; the 2019 Taskforce white "
+            "paper gives a name ending “Tráfico de Armas de Fuego, Municiones, y Explosivos”. The "
+            "sources differ and this page does not choose between them. Hollow markers are "
+            "UNVERIFIED; the dotted band is the 2012–2015 suspension, which only the white "
+            "paper reports. Accounts without a date are in the table, not on the time axis."
+        ),
+        controls=html.Fieldset(
+            [
+                html.Legend("Events shown"),
+                dcc.Checklist(
+                    id="gc-kinds",
+                    options=[{"label": text.kind_label(k), "value": k} for k in known_kinds(data)],
+                    value=list(view.state.kinds or ()),
+                    inline=True,
+                    className="checklist",
                 ),
-                className="controls",
-                **{"aria-label": "Timeline controls"},
-            ),
-            html.Div(render(view), id="gc-view"),
-            _origin_accounts(data),
-            components.copy_link("gc", view.state.query_string()),
-        ],
-        className="page page-gc-armas",
+            ],
+            className="control",
+        ),
+        controls_label="Timeline controls",
+        content=render(view),
+        search=view.state.query_string(),
+        after=[_origin_accounts(data)],
+        name="gc-armas",
     )
 
 

@@ -230,75 +230,70 @@ def layout(**query: object) -> html.Div:
     series = catalogue(data)
     us_options, mx_options = for_country(series, "US"), for_country(series, "MX")
     slider = _slider_props(list(view.years), view.state.year)
-    return html.Div(
-        [
-            *components.page_notices(data, problems),
-            html.H1("Where traced guns come from, and where guns are seized"),
-            html.P(
-                "US states coloured by a published series of traced firearms' US source state; "
-                "Mexican states by a published series of seizures (or both by a loaded trace file). "
-                "Each series comes from one release only; grey means no published figure. "
-                "Click a state, or use the table below, to open its trend.",
-                className="lede",
-            ),
-            html.Section(
+    return components.view_page(
+        "map",
+        data=data,
+        problems=problems,
+        heading="Where traced guns come from, and where guns are seized",
+        lede=(
+            "US states coloured by a published series of traced firearms' US source state; "
+            "Mexican states by a published series of seizures (or both by a loaded trace file). "
+            "Each series comes from one release only; grey means no published figure. "
+            "Click a state, or use the table below, to open its trend."
+        ),
+        controls=[
+            _series_control("us", "US states", us_options, view.us.series),
+            _series_control("mx", "Mexican states", mx_options, view.mx.series),
+            html.Fieldset(
                 [
-                    _series_control("us", "US states", us_options, view.us.series),
-                    _series_control("mx", "Mexican states", mx_options, view.mx.series),
-                    html.Fieldset(
-                        [
-                            html.Legend("Measure"),
-                            dcc.RadioItems(
-                                id="map-measure",
-                                options=[{"label": v, "value": k} for k, v in MEASURES.items()],
-                                value=view.measure,
-                                inline=True,
-                                className="radio",
-                            ),
-                        ],
-                        className="control",
-                    ),
-                    html.Div(
-                        [
-                            html.Label("Year (loaded trace files are annual)", htmlFor="map-year"),
-                            html.Div(
-                                [
-                                    html.Button(
-                                        "▶ Play",
-                                        id="map-play",
-                                        n_clicks=0,
-                                        className="button",
-                                        **{"aria-pressed": "false"},
-                                    ),
-                                    html.Div(
-                                        dcc.Slider(
-                                            id="map-year",
-                                            min=slider["min"],
-                                            max=slider["max"],
-                                            marks=slider["marks"],
-                                            value=slider["value"],
-                                            step=1,
-                                            included=False,
-                                        ),
-                                        className="slider",
-                                    ),
-                                ],
-                                className="year-row",
-                            ),
-                            dcc.Interval(id="map-interval", interval=1400, disabled=True),
-                        ],
-                        id="map-year-box",
-                        className="control control-wide",
-                        style=slider["style"],
+                    html.Legend("Measure"),
+                    dcc.RadioItems(
+                        id="map-measure",
+                        options=[{"label": v, "value": k} for k, v in MEASURES.items()],
+                        value=view.measure,
+                        inline=True,
+                        className="radio",
                     ),
                 ],
-                className="controls",
-                **{"aria-label": "Map controls"},
+                className="control",
             ),
-            html.Div(render(view), id="map-view"),
-            components.copy_link("map", view.state.query_string()),
+            html.Div(
+                [
+                    html.Label("Year (loaded trace files are annual)", htmlFor="map-year"),
+                    html.Div(
+                        [
+                            html.Button(
+                                "▶ Play",
+                                id="map-play",
+                                n_clicks=0,
+                                className="button",
+                                **{"aria-pressed": "false"},
+                            ),
+                            html.Div(
+                                dcc.Slider(
+                                    id="map-year",
+                                    min=slider["min"],
+                                    max=slider["max"],
+                                    marks=slider["marks"],
+                                    value=slider["value"],
+                                    step=1,
+                                    included=False,
+                                ),
+                                className="slider",
+                            ),
+                        ],
+                        className="year-row",
+                    ),
+                    dcc.Interval(id="map-interval", interval=1400, disabled=True),
+                ],
+                id="map-year-box",
+                className="control control-wide",
+                style=slider["style"],
+            ),
         ],
-        className="page page-map",
+        controls_label="Map controls",
+        content=render(view),
+        search=view.state.query_string(),
     )
 
 

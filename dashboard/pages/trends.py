@@ -99,74 +99,68 @@ def layout(**query: object) -> html.Div:
     options = _state_options(data)
     if code and code not in {o["value"] for o in options}:
         options.append({"label": state_label(code), "value": code})
-    return html.Div(
-        [
-            *components.page_notices(data, problems),
-            html.H1("Trends"),
-            html.P(
-                "Each line is one release: the same year is counted differently by different "
-                "releases, so vintages are never joined, and a line breaks wherever a year is "
-                "missing. Part-year figures are hollow points labelled with their months. "
-                "Multi-year shares (and a state's multi-year totals) are drawn as bars across "
-                "their years. Events share the time axis; the dotted band marks the 2012-2015 "
-                "GC-Armas suspension, which only the 2019 Taskforce white paper reports "
-                "(UNVERIFIED). The table and the downloads hold the figures of the years shown.",
-                className="lede",
-            ),
-            html.Section(
+    return components.view_page(
+        "trends",
+        data=data,
+        problems=problems,
+        heading="Trends",
+        lede=(
+            "Each line is one release: the same year is counted differently by different "
+            "releases, so vintages are never joined, and a line breaks wherever a year is "
+            "missing. Part-year figures are hollow points labelled with their months. "
+            "Multi-year shares (and a state's multi-year totals) are drawn as bars across "
+            "their years. Events share the time axis; the dotted band marks the 2012-2015 "
+            "GC-Armas suspension, which only the 2019 Taskforce white paper reports "
+            "(UNVERIFIED). The table and the downloads hold the figures of the years shown."
+        ),
+        controls=[
+            html.Div(
                 [
-                    html.Div(
-                        [
-                            html.Label("State", htmlFor="trends-state"),
-                            dcc.Dropdown(
-                                id="trends-state",
-                                options=options,
-                                value=code or "",
-                                clearable=False,
-                            ),
-                        ],
-                        className="control",
-                    ),
-                    html.Fieldset(
-                        [
-                            html.Legend("Events shown"),
-                            dcc.Checklist(
-                                id="trends-kinds",
-                                options=[
-                                    {"label": text.kind_label(k), "value": k}
-                                    for k in known_kinds(data)
-                                ],
-                                value=list(view.state.kinds or ()),
-                                inline=True,
-                                className="checklist",
-                            ),
-                        ],
-                        className="control control-wide",
-                    ),
-                    html.Div(
-                        [
-                            html.Label("Years", htmlFor="trends-window"),
-                            dcc.RangeSlider(
-                                id="trends-window",
-                                min=EARLIEST,
-                                max=LATEST,
-                                step=1,
-                                value=list(view.window),
-                                marks={y: str(y) for y in range(EARLIEST, LATEST + 1, 10)},
-                                tooltip={"placement": "bottom"},
-                                allow_direct_input=False,
-                            ),
-                        ],
-                        className="control control-wide",
+                    html.Label("State", htmlFor="trends-state"),
+                    dcc.Dropdown(
+                        id="trends-state",
+                        options=options,
+                        value=code or "",
+                        clearable=False,
                     ),
                 ],
-                className="controls",
-                **{"aria-label": "Trend controls"},
+                className="control",
             ),
-            html.Div(render(view), id="trends-view"),
-            components.copy_link("trends", view.state.query_string()),
+            html.Fieldset(
+                [
+                    html.Legend("Events shown"),
+                    dcc.Checklist(
+                        id="trends-kinds",
+                        options=[
+                            {"label": text.kind_label(k), "value": k} for k in known_kinds(data)
+                        ],
+                        value=list(view.state.kinds or ()),
+                        inline=True,
+                        className="checklist",
+                    ),
+                ],
+                className="control control-wide",
+            ),
+            html.Div(
+                [
+                    html.Label("Years", htmlFor="trends-window"),
+                    dcc.RangeSlider(
+                        id="trends-window",
+                        min=EARLIEST,
+                        max=LATEST,
+                        step=1,
+                        value=list(view.window),
+                        marks={y: str(y) for y in range(EARLIEST, LATEST + 1, 10)},
+                        tooltip={"placement": "bottom"},
+                        allow_direct_input=False,
+                    ),
+                ],
+                className="control control-wide",
+            ),
         ],
-        className="page page-trends",
+        controls_label="Trend controls",
+        content=render(view),
+        search=view.state.query_string(),
     )
 
 
