@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -19,6 +21,8 @@ EXTENSION = "ironriver"
 T = TypeVar("T")
 # The version is one cheap query, but every callback needs it; a short memo keeps it off the hot path.
 VERSION_TTL_SECONDS = 2.0
+# How many page views (and their rendered components) a process keeps, least recently used out.
+KEPT_VIEWS = 256
 
 
 @dataclass
@@ -30,6 +34,8 @@ class AppData:
     export_max_rows: int
     stale_after_days: int = 30
     _version: tuple[float, str] = field(default=(0.0, ""))
+    _kept: OrderedDict[str, object] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def version(self) -> str:
         checked, version = self._version
@@ -53,6 +59,24 @@ class AppData:
             frame = compute()  # type: ignore[operator]
             self.cache.set(full_key, frame)
         return frame.copy()
+
+    def kept(self, key: str, compute: Callable[[], T]) -> T:
+        """A value computed once per data version and kept in this process, unpickled.
+
+        For page views: frozen values and rendered components that every request for the same
+        state reuses as they are, so a repeated view costs a dictionary look-up.
+        """
+        full_key = f"{self.version()}:{key}"
+        with self._lock:
+            if full_key in self._kept:
+                self._kept.move_to_end(full_key)
+                return self._kept[full_key]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            self._kept[full_key] = value
+            while len(self._kept) > KEPT_VIEWS:
+                self._kept.popitem(last=False)
+        return value
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """Any value computed once per data version (page views: figures, text, footers)."""

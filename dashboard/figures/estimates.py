@@ -7,7 +7,9 @@ import plotly.graph_objects as go
 
 from dashboard.figures.style import (
     FONT,
+    UNVALIDATED,
     rows_of,
+    unvalidated,
 )
 from dashboard.text import (
     estimate_text,
@@ -31,7 +33,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             labels[index] = f"{label} ({seen[label]})"
-    figure = go.Figure()
+    figure = unvalidated(go.Figure(**UNVALIDATED))
     for index, r in enumerate(rows_of(rows)):
         unverified = r.status == "UNVERIFIED"
         colour = "#D55E00" if unverified else "#0072B2"
@@ -48,6 +50,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
         if low is not None and high is not None:
             figure.add_trace(
                 go.Scatter(
+                    **UNVALIDATED,
                     x=[low, high],
                     y=[labels[index]] * 2,
                     mode="lines+markers",
@@ -62,6 +65,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
             if central is None:
                 figure.add_trace(
                     go.Scatter(
+                        **UNVALIDATED,
                         x=[high],
                         y=[labels[index]],
                         mode="text",
@@ -75,6 +79,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
         if central is not None:
             figure.add_trace(
                 go.Scatter(
+                    **UNVALIDATED,
                     x=[central],
                     y=[labels[index]],
                     mode="markers+text",

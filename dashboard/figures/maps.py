@@ -14,8 +14,10 @@ from dashboard.figures.style import (
     LAYER_COLUMNS,
     MX_SCALE,
     NO_FIGURE,
+    UNVALIDATED,
     US_SCALE,
     rows_of,
+    unvalidated,
 )
 from dashboard.text import (
     NO_FIGURE_TEXT,
@@ -179,6 +181,7 @@ def _country_traces(
     scale = US_SCALE if country == "US" else MX_SCALE
     traces: list[go.BaseTraceType] = [
         go.Choropleth(
+            **UNVALIDATED,
             geojson=geojson,
             locations=missing,
             z=[0] * len(missing),
@@ -197,6 +200,7 @@ def _country_traces(
     if not layer.empty:
         traces.append(
             go.Choropleth(
+                **UNVALIDATED,
                 geojson=geojson,
                 locations=layer["code"].tolist(),
                 z=layer["value"].tolist(),
@@ -261,6 +265,7 @@ def _labels(layer: pd.DataFrame, country: str, limit: int = 12) -> go.Scattergeo
     top = max(float(layer["value"].max()), 1.0)
     inks = [label_colour(scale_colour(scale, float(v) / top)) for v in shown["value"]]
     return go.Scattergeo(
+        **UNVALIDATED,
         lon=[centroids[c][0] for c in shown["code"]],
         lat=[centroids[c][1] for c in shown["code"]],
         text=[t.split(" ")[0] for t in shown["text"]],
@@ -309,6 +314,7 @@ def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go
         colour = "rgba(40,20,60,0.85)"
         traces.append(
             go.Scattergeo(
+                **UNVALIDATED,
                 lon=[p[0] for p in points],
                 lat=[p[1] for p in points],
                 mode="lines+markers",
@@ -345,7 +351,7 @@ def map_figure(
 
     `missing` may say, per country, why a grey state has no figure (e.g. no traces that year).
     """
-    figure = go.Figure()
+    figure = unvalidated(go.Figure(**UNVALIDATED))
     for layer, country, title, y in ((us, "US", us_title, 0.76), (mx, "MX", mx_title, 0.26)):
         for trace in _country_traces(
             layer,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 # Colour-blind-safe single-hue sequential scales (ColorBrewer), trimmed so the lightest value
 # still reads as a colour next to the grey of "no published figure".
@@ -49,3 +53,42 @@ FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", s
 def rows_of(frame: pd.DataFrame) -> list[Any]:
     """A frame's rows as named tuples (typed loosely: columns differ per dataset)."""
     return list(frame.itertuples(index=False))
+
+
+# Plotly validates every property as it is set, which is most of the time a figure takes to build.
+# Our figures are built by our own code only, and the tests validate the dicts they yield (by
+# reading them back with go.Figure), so the drawing path skips it.
+UNVALIDATED: dict[str, Any] = {"_validate": False}
+
+
+def unvalidated(figure: go.Figure) -> go.Figure:
+    """`figure`, with later traces and layout updates set without re-validation."""
+    figure._validate = False  # type: ignore[attr-defined]
+    figure.layout._validate = False  # type: ignore[attr-defined]
+    return figure
+
+
+@cache
+def _skeleton(rows: int, row_heights: tuple[float, ...] | None, titles: tuple[str, ...]) -> dict:
+    figure = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=rows > 1,
+        row_heights=list(row_heights) if row_heights else None,
+        vertical_spacing=0.05 if rows > 1 else None,
+        subplot_titles=titles or None,
+    )
+    return {
+        **figure.to_dict(),
+        "_grid_ref": figure._grid_ref,  # type: ignore[attr-defined]
+        "_grid_str": figure._grid_str,  # type: ignore[attr-defined]
+    }
+
+
+def stacked(
+    rows: int, *, row_heights: tuple[float, ...] | None = None, titles: tuple[str, ...] = ()
+) -> go.Figure:
+    """Rows of charts on one shared x axis: `make_subplots`, laid out once per arguments."""
+    return unvalidated(
+        go.Figure(copy.deepcopy(_skeleton(rows, row_heights, titles)), **UNVALIDATED)
+    )

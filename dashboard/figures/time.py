@@ -7,7 +7,6 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboard.figures.style import (
     FONT,
@@ -16,8 +15,10 @@ from dashboard.figures.style import (
     SERIES_COLOURS,
     SERIES_DASHES,
     SERIES_SYMBOLS,
+    UNVALIDATED,
     UNVERIFIED_DASH,
     rows_of,
+    stacked,
 )
 from dashboard.text import (
     format_value,
@@ -138,6 +139,7 @@ def _published_series(
             padded = [blank if x is None else next(points) for x in xs]
             figure.add_trace(
                 go.Scatter(
+                    **UNVALIDATED,
                     x=xs,
                     y=ys,
                     connectgaps=False,
@@ -166,6 +168,7 @@ def _published_series(
         if len(parts):
             figure.add_trace(
                 go.Scatter(
+                    **UNVALIDATED,
                     x=[_mid_year(y) for y in parts["year_start"]],
                     y=parts["value"].astype(float),
                     mode="markers+text",
@@ -189,6 +192,7 @@ def _published_series(
             span_name = name + (" — total over the period" if total else "")
             figure.add_trace(
                 go.Scatter(
+                    **UNVALIDATED,
                     x=[start, end],
                     y=[float(span.value)] * 2,
                     mode="lines+markers",
@@ -238,6 +242,7 @@ def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool 
         for row, column, text in rows:
             figure.add_trace(
                 go.Scatter(
+                    **UNVALIDATED,
                     x=x,
                     y=gapped(years, group[column].astype(float).tolist())[1],
                     connectgaps=False,
@@ -308,6 +313,7 @@ def add_events(
         unverified = points["status"] == "UNVERIFIED"
         figure.add_trace(
             go.Scatter(
+                **UNVALIDATED,
                 x=[_to_date(d) for d in points["date_start"]],
                 y=[lanes[kind]] * len(points),
                 mode="markers",
@@ -335,6 +341,7 @@ def add_events(
             hover = _event_hover(span, sources)
             figure.add_trace(
                 go.Scatter(
+                    **UNVALIDATED,
                     x=[start, end],
                     y=[lanes[kind]] * 2,
                     mode="lines",
@@ -403,14 +410,7 @@ def trends_figure(
     count_spans: bool = False,
 ) -> go.Figure:
     """Counts, shares and the event timeline on one time axis; one line per release."""
-    figure = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=[0.4, 0.34, 0.26],
-        vertical_spacing=0.05,
-        subplot_titles=(count_title, share_title, "Events"),
-    )
+    figure = stacked(3, row_heights=(0.4, 0.34, 0.26), titles=(count_title, share_title, "Events"))
     colours: dict[str, int] = {}
     shown: set[str] = set()
     drawn = {1: 0, 2: 0}
@@ -466,7 +466,7 @@ def trends_figure(
 
 def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
     """The events alone on a time axis, lanes by kind; the GC-Armas suspension shaded."""
-    figure = make_subplots(rows=1, cols=1)
+    figure = stacked(1)
     add_events(figure, events, sources, row=1, band_rows=(1,))
     lanes = events["kind"].nunique() if not events.empty else 1
     figure.update_layout(

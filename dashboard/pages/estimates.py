@@ -8,6 +8,7 @@ from dash import dcc, html
 
 from dashboard import components, text
 from dashboard.data import current
+from dashboard.views import shown
 from dashboard.views.estimates import EstimatesView, Question, build_view, state_from_url
 from db.vocabulary import ESTIMATE_QUESTIONS, label
 
@@ -87,7 +88,7 @@ def render(view: EstimatesView) -> list[Any]:
 def layout(**query: object) -> html.Div:
     data = current()
     state, problems = state_from_url(data, query)
-    view = build_view(data, state)
+    view, content = shown(data, "estimates", state, build_view, render)
     return components.view_page(
         "estimates",
         data=data,
@@ -113,7 +114,7 @@ def layout(**query: object) -> html.Div:
             className="question-index",
         ),
         controls_label=None,
-        content=render(view),
+        content=content,
         search=view.state.query_string(),
     )
 

@@ -8,7 +8,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import components, text
 from dashboard.data import AppData, current
-from dashboard.views import known_kinds
+from dashboard.views import known_kinds, shown
 from dashboard.views.gc_armas import TimelineView, build_view, normalise, state_from_url
 from db.datasets import Filters
 from db.viewstate import InvalidInput, from_callback
@@ -110,7 +110,7 @@ def render(view: TimelineView) -> list[Any]:
 def layout(**query: object) -> html.Div:
     data = current()
     state, problems = state_from_url(data, query)
-    view = build_view(data, state)
+    view, content = shown(data, "gc_armas", state, build_view, render)
     return components.view_page(
         "gc",
         data=data,
@@ -141,7 +141,7 @@ def layout(**query: object) -> html.Div:
             className="control",
         ),
         controls_label="Timeline controls",
-        content=render(view),
+        content=content,
         search=view.state.query_string(),
         after=[_origin_accounts(data)],
         name="gc-armas",
@@ -154,7 +154,7 @@ def update_timeline(kinds: object) -> list[Any]:
     state, problems = normalise(data, from_callback(kinds=kinds))
     if problems:
         raise InvalidInput(problems)
-    return render(build_view(data, state))
+    return shown(data, "gc_armas", state, build_view, render)[1]
 
 
 components.register_url_sync("gc")

@@ -8,6 +8,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import components, figures, text
 from dashboard.data import current
+from dashboard.views import shown
 from dashboard.views.map import (
     COUNTRY_NAMES,
     MEASURES,
@@ -226,7 +227,7 @@ def _series_control(
 def layout(**query: object) -> html.Div:
     data = current()
     state, problems = state_from_url(data, query)
-    view = build_view(data, state)
+    view, content = shown(data, "map", state, build_view, render)
     series = catalogue(data)
     us_options, mx_options = for_country(series, "US"), for_country(series, "MX")
     slider = _slider_props(list(view.years), view.state.year)
@@ -292,7 +293,7 @@ def layout(**query: object) -> html.Div:
             ),
         ],
         controls_label="Map controls",
-        content=render(view),
+        content=content,
         search=view.state.query_string(),
     )
 
@@ -334,7 +335,7 @@ def update_slider(us: object, mx: object, year: object) -> tuple[Any, ...]:
 def update_map(us: object, mx: object, measure: object, year: object) -> list[Any]:
     data = current()
     state, _ = normalise(data, from_callback(us=us, mx=mx, measure=measure, year=year))
-    return render(build_view(data, state))
+    return shown(data, "map", state, build_view, render)[1]
 
 
 # A click on a state opens its trend; runs in the browser, so it costs no round trip.

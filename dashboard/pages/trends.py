@@ -8,7 +8,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import components, text
 from dashboard.data import AppData, current
-from dashboard.views import known_kinds
+from dashboard.views import known_kinds, shown
 from dashboard.views.trends import (
     EARLIEST,
     LATEST,
@@ -94,7 +94,7 @@ def _state_options(data: AppData) -> list[dict[str, str]]:
 def layout(**query: object) -> html.Div:
     data = current()
     state, problems = state_from_url(data, query)
-    view = build_view(data, state)
+    view, content = shown(data, "trends", state, build_view, render)
     code = view.state.state
     options = _state_options(data)
     if code and code not in {o["value"] for o in options}:
@@ -159,7 +159,7 @@ def layout(**query: object) -> html.Div:
             ),
         ],
         controls_label="Trend controls",
-        content=render(view),
+        content=content,
         search=view.state.query_string(),
     )
 
@@ -178,7 +178,7 @@ def update_trends(state: object, kinds: object, window: object) -> list[Any]:
     normal, problems = normalise(data, asked)
     if problems:
         raise InvalidInput(problems)
-    return render(build_view(data, normal))
+    return shown(data, "trends", normal, build_view, render)[1]
 
 
 components.register_url_sync("trends")

@@ -36,23 +36,22 @@ class ChartData:
 
 
 def plain(figure: go.Figure) -> dict[str, Any]:
-    """A figure as the dict plotly.js reads: cached views keep dicts, which load without
-    re-validation (a pickled go.Figure is validated again on every load)."""
+    """A figure as the dict plotly.js reads, which Dash serialises without validating it again."""
     return figure.to_plotly_json()
 
 
-def memoized(page: str) -> Callable[[Callable[[AppData, ViewState], V]], Callable[..., V]]:
-    """Cache a page's `build_view(data, state)` per normalised state and data version."""
-
-    def decorate(build: Callable[[AppData, ViewState], V]) -> Callable[[AppData, ViewState], V]:
-        def cached(data: AppData, state: ViewState) -> V:
-            return data.memo(f"view:{page}:{state!r}", lambda: build(data, state))
-
-        cached.__doc__ = build.__doc__
-        cached.__wrapped__ = build  # type: ignore[attr-defined]
-        return cached
-
-    return decorate
+def shown(
+    data: AppData,
+    page: str,
+    state: ViewState,
+    build: Callable[[AppData, ViewState], V],
+    render: Callable[[V], list[Any]],
+) -> tuple[V, list[Any]]:
+    """The view of a normalised state and its rendered container, each built once per state and
+    data version and then reused in this process (layouts and callbacks share them)."""
+    view = data.kept(f"view:{page}:{state!r}", lambda: build(data, state))
+    content = data.kept(f"render:{page}:{state!r}", lambda: render(view))
+    return view, content
 
 
 def known_kinds(data: AppData) -> list[str]:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from dashboard import components, figures, text
 from dashboard.data import AppData
-from dashboard.views import ChartData, memoized, plain
+from dashboard.views import ChartData, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from db.vocabulary import ESTIMATE_QUESTIONS
@@ -95,7 +95,6 @@ def _question(data: AppData, question: str, labels: dict[str, str]) -> Question:
     return Question(question, chart, charts)
 
 
-@memoized("estimates")
 def build_view(data: AppData, state: ViewState) -> EstimatesView:
     """One question's section, or every question's when none is chosen."""
     sources = data.dataset("sources")

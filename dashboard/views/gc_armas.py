@@ -9,7 +9,7 @@ import pandas as pd
 
 from dashboard import components, figures
 from dashboard.data import AppData
-from dashboard.views import ChartData, chosen_kinds, known_kinds, memoized, plain
+from dashboard.views import ChartData, chosen_kinds, known_kinds, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 
@@ -68,7 +68,6 @@ def _summary(events: pd.DataFrame) -> str:
     )
 
 
-@memoized("gc_armas")
 def build_view(data: AppData, state: ViewState) -> TimelineView:
     """The timeline of the chosen kinds (none chosen: an empty timeline, no download)."""
     sources = data.dataset("sources")

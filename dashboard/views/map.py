@@ -10,7 +10,7 @@ import pandas as pd
 
 from dashboard import components, figures, text
 from dashboard.data import AppData
-from dashboard.views import ChartData, memoized, plain
+from dashboard.views import ChartData, plain
 from db import queries
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse, shown
@@ -286,7 +286,6 @@ class MapView:
         return tuple(c for c in sides if c is not None)
 
 
-@memoized("map")
 def build_view(data: AppData, state: ViewState) -> MapView:
     """Both countries' layers, the corridors and the words for one normalised state."""
     sources = data.dataset("sources")

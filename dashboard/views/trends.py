@@ -8,7 +8,7 @@ import pandas as pd
 
 from dashboard import components, figures, text
 from dashboard.data import AppData
-from dashboard.views import ChartData, chosen_kinds, known_kinds, memoized, plain
+from dashboard.views import ChartData, chosen_kinds, known_kinds, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from geo.states import state_names
@@ -194,7 +194,6 @@ class TrendsView:
         return tuple(c for c in (self.published, self.traces, self.events) if c is not None)
 
 
-@memoized("trends")
 def build_view(data: AppData, state: ViewState) -> TrendsView:
     """The chart, its text and its downloads for one normalised state."""
     sources = data.dataset("sources")
