@@ -8,8 +8,7 @@ import dash
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from dashboard.data import AppData
-from dashboard.views import ChartData
+from dashboard.data import AppData, ChartData
 from db.datasets import Selection
 
 # How many sources a source line names before it points at the sources page for the rest.

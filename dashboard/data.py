@@ -60,6 +60,12 @@ class AppData:
             self.cache.set(full_key, frame)
         return frame.copy()
 
+    def clear(self) -> None:
+        """Forget every cached query result and kept view (benchmarks measure uncached views)."""
+        self.cache.clear()
+        with self._lock:
+            self._kept.clear()
+
     def kept(self, key: str, compute: Callable[[], T]) -> T:
         """A value computed once per data version and kept in this process, unpickled.
 
@@ -86,6 +92,19 @@ class AppData:
             value = compute()
             self.cache.set(full_key, value)
         return value
+
+
+@dataclass(frozen=True, eq=False)
+class ChartData:
+    """A chart's selection and the rows drawn from it: its footer cites and links exactly these."""
+
+    selection: Selection
+    rows: pd.DataFrame
+    what: str
+
+    @classmethod
+    def of(cls, data: AppData, selection: Selection, what: str) -> ChartData:
+        return cls(selection, data.rows(selection), what)
 
 
 def current() -> AppData:

@@ -1,4 +1,4 @@
-"""What every page is made of: state -> build_view(state) -> render(view), and a chart's data.
+"""What every page is made of: state -> build_view(state) -> render(view).
 
 A page parses its URL (or its controls' values) into one `ViewState`, builds a plain frozen view
 value from it (cached per state and data version) and renders that value into one container,
@@ -8,31 +8,15 @@ so the layout and the callback cannot show different things for the same state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.data import AppData
-from db.datasets import Selection
 from db.viewstate import ViewState
 from db.vocabulary import EVENT_KINDS
 
 V = TypeVar("V")
-
-
-@dataclass(frozen=True, eq=False)
-class ChartData:
-    """A chart's selection and the rows drawn from it: its footer cites and links exactly these."""
-
-    selection: Selection
-    rows: pd.DataFrame
-    what: str
-
-    @classmethod
-    def of(cls, data: AppData, selection: Selection, what: str) -> ChartData:
-        return cls(selection, data.rows(selection), what)
 
 
 def plain(figure: go.Figure) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 
 from dashboard import components, figures, text
-from dashboard.data import AppData
-from dashboard.views import ChartData, plain
+from dashboard.data import AppData, ChartData
+from dashboard.views import plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from db.vocabulary import ESTIMATE_QUESTIONS

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 
 from dashboard import components, figures, text
-from dashboard.data import AppData
-from dashboard.views import ChartData, plain
+from dashboard.data import AppData, ChartData
+from dashboard.views import plain
 from db import queries
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse, shown
@@ -67,6 +67,10 @@ def slug(text: object) -> str:
 
 def catalogue(data: AppData) -> dict[str, Series]:
     """Every series the map can draw, keyed by its URL token, defaults first per country."""
+    return data.kept("map-catalogue", lambda: _catalogue(data))
+
+
+def _catalogue(data: AppData) -> dict[str, Series]:
     rows = data.cached("map_series", lambda: queries.map_series(data.engine))
     rows = rows[rows["dataset"] != OVERLAY]
     found: dict[str, Series] = {}

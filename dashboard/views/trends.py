@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 
 from dashboard import components, figures, text
-from dashboard.data import AppData
-from dashboard.views import ChartData, chosen_kinds, known_kinds, plain
+from dashboard.data import AppData, ChartData
+from dashboard.views import chosen_kinds, known_kinds, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from geo.states import state_names
