@@ -19,7 +19,7 @@ def _app_sources() -> dict[Path, str]:
         path: path.read_text(encoding="utf-8")
         for folder in APP_DIRS
         for path in (ROOT / folder).rglob("*.py")
-        if path.name != "vocabulary.py" and not path.name.startswith("traces")
+        if path.name != "vocabulary.py"
     }
 
 
