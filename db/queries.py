@@ -24,13 +24,12 @@ from db.models import (
     UsState,
 )
 from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
+from db.vocabulary import STATE_LEVELS, US_SOURCED_CATEGORIES
 
 # Page-level measures: `count` keeps figures in their own unit, `share` keeps published percents.
 MEASURE_UNITS = {"count": None, "share": "percent"}
 # The URL parameters a `Filters` is made of.
 URL_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "kinds")
-# The origin categories ATF counts as "U.S.-sourced".
-US_SOURCED_CATEGORIES = ("us_imported", "us_manufactured")
 
 
 @dataclass(frozen=True)
@@ -328,7 +327,7 @@ def traces_by_year(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame
         return _state_traces_by_year(engine, filters)
     us = func.sum(TraceAggregate.firearms).filter(
         TraceAggregate.dimension == "source_category",
-        TraceAggregate.key.in_(("us_manufactured", "us_imported")),
+        TraceAggregate.key.in_(US_SOURCED_CATEGORIES),
     )
     total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == "total")
     query: Select = (
@@ -472,7 +471,7 @@ def map_series(engine: Engine) -> pd.DataFrame:
                 case((and_(Fact.status == "UNVERIFIED", Fact.value.is_not(None)), 1), else_=0)
             ).label("unverified"),
         )
-        .where(Fact.geo_level.in_(("us_state", "mx_state")))
+        .where(Fact.geo_level.in_(STATE_LEVELS.values()))
         .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)
         .order_by(Fact.dataset, func.max(Fact.year_end).desc(), Fact.release, Fact.period)
     )
