@@ -33,10 +33,11 @@ banner="/**
 * Built by plotlyjs/build.sh of Iron River from plotly.js@${version} on npm.
 */"
 # The options of plotly.js's own esbuild-config.js (iife named Plotly, es2016, global=window,
-# no AMD), minified as its dist bundles are; its CSS and GLSL plugins serve traces not included.
+# no AMD), minified as its dist bundles are. Its GLSL plugin serves WebGL traces, not included;
+# its CSS plugin inlines maplibre-gl.css (83 kB), which only `map` subplots use: dropped here.
 ./node_modules/.bin/esbuild entry.js \
     --bundle --minify --format=iife --global-name=Plotly --target=es2016 \
-    --define:global=window --define:define.amd=false \
+    --define:global=window --define:define.amd=false --loader:.css=empty \
     --legal-comments=eof --log-level=warning \
     --banner:js="$banner" --outfile="$out"
 echo "wrote $out ($(wc -c <"$out") bytes): plotly.js v${version}, traces core+${traces}"
