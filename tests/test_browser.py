@@ -286,6 +286,31 @@ def test_every_page_works_with_the_network_off(open_page: Any, path: str) -> Non
     # `open_page` asserts no request left 127.0.0.1, none failed, and nothing was logged.
 
 
+# Every trace plotly was asked to draw, as the type asked for and the type drawn: plotly quietly
+# turns a trace whose type its bundle lacks into an invisible scatter.
+TRACE_TYPES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+    svg: gd.querySelectorAll('.main-svg').length,
+    traces: gd._fullData.map(t => [t._input.type || 'scatter', t.type, Boolean(t._module)]),
+}))"""
+PAGES_WITH_GRAPHS = {"/", "/trends", "/trends?state=TX", "/estimates", "/gc-armas"}
+FULL_PLOTLY = "/_dash-component-suites/plotly/package_data/plotly.min.js"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_graph_draws_with_the_custom_plotly_bundle(open_page: Any, path: str) -> None:
+    page = open_page(path)
+    graphs = page.evaluate(TRACE_TYPES_JS)
+    assert bool(graphs) == (path in PAGES_WITH_GRAPHS), graphs
+    for graph in graphs:
+        assert graph["svg"] > 0 and graph["traces"], graph
+        for asked, drawn, has_module in graph["traces"]:
+            assert asked == drawn and has_module, f"{path}: no {asked!r} in the bundle"
+    fetched = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [url for url in fetched if FULL_PLOTLY in url]
+    assert [url for url in fetched if "/assets/plotly-custom.min.js" in url]
+    # `open_page` asserts no console error, no failed request and nothing beyond 127.0.0.1.
+
+
 def test_map_controls_are_reachable_by_keyboard(open_page: Any, engine: Engine) -> None:
     key = trace_key(engine)
     page = open_page(f"/?us={key}&mx={key}")
