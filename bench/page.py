@@ -20,6 +20,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ from bench.measure import median
 from dashboard.screenshots import CHROMIUM, CHROMIUM_ARGS
 
 MIN_MAP_LAYERS = 2  # the map page draws US states and Mexican states
+QUIET_S = 0.5  # a load is over when the network has been quiet this long (as "networkidle")
+QUIET_TIMEOUT_S = 60.0
 
 # Every Plotly graph has drawn each of its choropleth traces; records the time once.
 DRAWN_JS = """
@@ -83,10 +86,8 @@ async () => {
   };
 }
 """
-PLOTLY_SCRIPT = (
-    "plotly",
-    ".js",
-)  # a script whose file name holds the first and ends with the second
+# A script whose file name holds the first and ends with the second.
+PLOTLY_SCRIPT = ("plotly", ".js")
 DATA_FILES = (".json", ".geojson")
 FLOOR_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Floor: the same maps, static</title></head>
@@ -118,21 +119,29 @@ class _Traffic:
         self.decoded: dict[str, int] = {}
         self.from_cache: set[str] = set()
         self.encodings: dict[str, str] = {}
+        self.done: set[str] = set()
+        self.last_event = time.monotonic()
         cdp.on("Network.requestWillBeSent", self._sent)
         cdp.on("Network.responseReceived", self._response)
         cdp.on("Network.dataReceived", self._data)
         cdp.on("Network.loadingFinished", self._finished)
+        cdp.on("Network.loadingFailed", self._failed)
         cdp.on("Network.requestServedFromCache", self._cached)
 
     def reset(self) -> None:
+        self.done.clear()
         self.urls.clear()
         self.encoded.clear()
         self.decoded.clear()
         self.from_cache.clear()
         self.encodings.clear()
 
+    def in_flight(self) -> list[str]:
+        return [url for rid, url in self.urls.items() if rid not in self.done]
+
     def _sent(self, event: dict[str, Any]) -> None:
         self.urls[event["requestId"]] = event["request"]["url"]
+        self.last_event = time.monotonic()
 
     def _response(self, event: dict[str, Any]) -> None:
         headers = {k.lower(): v for k, v in event["response"].get("headers", {}).items()}
@@ -144,6 +153,12 @@ class _Traffic:
 
     def _finished(self, event: dict[str, Any]) -> None:
         self.encoded[event["requestId"]] = int(event.get("encodedDataLength", 0))
+        self.done.add(event["requestId"])
+        self.last_event = time.monotonic()
+
+    def _failed(self, event: dict[str, Any]) -> None:
+        self.done.add(event["requestId"])
+        self.last_event = time.monotonic()
 
     def _cached(self, event: dict[str, Any]) -> None:
         self.from_cache.add(event["requestId"])
@@ -168,6 +183,19 @@ class _Traffic:
         }
 
 
+def _wait_for_quiet_network(page: Any, traffic: _Traffic) -> None:
+    """Until no request of the load is in flight and none started or ended for QUIET_S.
+
+    From Chromium's own network events: Playwright's "networkidle" sometimes never fires on a
+    page that has long finished (seen on the static floor page with the full plotly.js).
+    """
+    deadline = time.monotonic() + QUIET_TIMEOUT_S
+    while traffic.in_flight() or time.monotonic() - traffic.last_event < QUIET_S:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"requests still in flight: {traffic.in_flight()}")
+        page.wait_for_timeout(50)  # lets Playwright deliver the network events meanwhile
+
+
 def _load(page: Any, traffic: _Traffic, base: str, url: str | None) -> dict[str, Any]:
     """Open `url` in `page`, or reload it when `url` is None, and wait for the maps."""
     traffic.reset()
@@ -179,7 +207,7 @@ def _load(page: Any, traffic: _Traffic, base: str, url: str | None) -> dict[str,
     drawn_ms = page.evaluate("window.__benchDrawnAt")
     layers = page.evaluate("window.__benchLayers")
     # Requests still under way when the maps appear count too (their bytes were needed).
-    page.wait_for_load_state("networkidle", timeout=60_000)
+    _wait_for_quiet_network(page, traffic)
     timing = page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0] || {})")
     navigation = json.loads(timing)
     return {
@@ -264,9 +292,12 @@ def _extract(browser: Any, url: str) -> dict[str, Any]:
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        traffic = _Traffic(cdp)
         page.goto(url, wait_until="commit")
         page.wait_for_function(DRAWN_JS, arg=MIN_MAP_LAYERS, polling="raf", timeout=60_000)
-        page.wait_for_load_state("networkidle", timeout=60_000)
+        _wait_for_quiet_network(page, traffic)
         extracted: dict[str, Any] = page.evaluate(EXTRACT_JS)
         return extracted
     finally:
