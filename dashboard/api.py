@@ -6,35 +6,59 @@ import flask
 
 from dashboard.data import current
 from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
+from db.viewstate import shown
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
 
-MIMETYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json; charset=utf-8"}
+# Flask adds "; charset=utf-8" to text mimetypes itself: naming it here doubled it.
+MIMETYPES = {"csv": "text/csv", "json": "application/json"}
+# Downloads are keyed by the data version (their ETag): caches keep them and revalidate each time.
+CACHE_CONTROL = "public, no-cache"
 
 
 def _bad_request(message: str) -> flask.Response:
     return flask.Response(message + "\n", status=400, mimetype="text/plain")
 
 
+def _bom(values: list[str]) -> bool:
+    if values not in ([], ["0"], ["1"]):
+        raise InvalidRequest("bom must be 0 or 1")
+    return values == ["1"]
+
+
 @api.get("/<name>.<fmt>")
 def download(name: str, fmt: str) -> flask.Response:
     if fmt not in MIMETYPES:
-        return _bad_request(f"unknown format {fmt!r}: use .csv or .json")
+        return _bad_request(f"unknown format {shown(fmt)!r}: use .csv or .json")
     if name not in DATASETS:
-        return _bad_request(f"unknown dataset {name!r}: see /api/v1/datasets.json")
-    args = dict(flask.request.args)
-    bom = args.pop("bom", "0") == "1"
+        return _bad_request(f"unknown dataset {shown(name)!r}: see /api/v1/datasets.json")
+    dataset = DATASETS[name]
+    args = flask.request.args.copy()
     try:
-        filters = Filters.from_args(args)
+        bom = _bom(args.poplist("bom"))
+        filters = Filters.from_args(args.to_dict(flat=False))
+        dataset.refuse_unapplied(filters)
     except InvalidRequest as error:
         return _bad_request(str(error))
     data = current()
+    version = data.version()
+    # The version names the data, so an unchanged copy is confirmed without running the query.
+    etag = f"{version}-{fmt}"
+    if etag in flask.request.if_none_match:
+        response = flask.Response(status=304)
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = CACHE_CONTROL
+        return response
     frame = data.dataset(name, filters)
     if len(frame) > data.export_max_rows:
-        return _bad_request(
-            f"{len(frame)} rows exceed the limit of {data.export_max_rows}; narrow the filters"
+        remedy = (
+            "narrow the filters"
+            if dataset.filters
+            else f"this dataset takes no filters; use `ironriver export {name}`"
         )
-    version = data.version()
+        return _bad_request(
+            f"{len(frame)} rows exceed the limit of {data.export_max_rows}; {remedy}"
+        )
     meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
     body = write_rows(frame, fmt, bom=bom, meta=meta)
     response = flask.Response(flask.stream_with_context(body), mimetype=MIMETYPES[fmt])
@@ -42,6 +66,8 @@ def download(name: str, fmt: str) -> flask.Response:
         f'attachment; filename="ironriver-{name}-{version}.{fmt}"'
     )
     response.headers["X-Data-Version"] = version
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.set_etag(etag)
     return response
 
 
@@ -52,23 +78,22 @@ def catalogue() -> flask.Response:
             "name": d.name,
             "title": d.title,
             "published": d.published,
+            "filters": list(d.filters),
             "csv": f"/api/v1/{d.name}.csv",
             "json": f"/api/v1/{d.name}.json",
         }
         for d in DATASETS.values()
     ]
-    return flask.jsonify({"data_version": current().version(), "datasets": listing})
+    version = current().version()
+    response = flask.jsonify({"data_version": version, "datasets": listing})
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.set_etag(f"{version}-catalogue")
+    response.make_conditional(flask.request)
+    return response
 
 
-@api.app_errorhandler(404)
-def not_found(_error: Exception) -> flask.Response:
-    if flask.request.path.startswith("/api/"):
-        return flask.Response(
-            "not found: see /api/v1/datasets.json\n", status=404, mimetype="text/plain"
-        )
+def not_found() -> flask.Response:
+    """The API's 404: one plain line pointing at the catalogue."""
     return flask.Response(
-        "<!doctype html><title>Not found · Iron River</title><h1>Page not found</h1>"
-        '<p>Try the <a href="/">map</a> or the <a href="/sources">data and sources</a>.</p>',
-        status=404,
-        mimetype="text/html",
+        "not found: see /api/v1/datasets.json\n", status=404, mimetype="text/plain"
     )

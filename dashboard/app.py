@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dash
 import flask
-from dash import dcc, html
+from dash import ClientsideFunction, Input, Output, dcc, html
 from flask_caching import Cache
 
+from dashboard import guard
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
@@ -17,18 +19,25 @@ from db.settings import Settings
 from geo.states import BOUNDARY_FILES, boundary_path
 
 HERE = Path(__file__).parent
-NAV = (
-    ("/", "Map"),
-    ("/trends", "Trends"),
-    ("/estimates", "Estimates"),
-    ("/gc-armas", "GC-Armas"),
-    ("/sources", "Data & sources"),
-    ("/status", "Status"),
-)
 # Paths Dash and Flask serve themselves; anything else must be a registered page or it is a 404.
 _INTERNAL_PREFIXES = ("/_dash", "/_reload", "/_favicon", "/assets/", "/api/", "/geo/")
+NOT_FOUND_TITLE = "Iron River · Page not found"
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
+
+
+class _Dash(dash.Dash):
+    """Dash without the server's Python version in every page's front-end config.
+
+    Dash 4 writes `sys.version` (and its version-check URL, used only by dev tools) into the
+    `_dash-config` script of each page; the renderer does not need either in production.
+    """
+
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super()._config()
+        config.pop("python_version", None)
+        config.pop("dash_version_url", None)
+        return config
 
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
@@ -63,7 +72,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.config["COMPRESS_STREAMING_ENDPOINT_CONDITIONAL"] = ["static", "_dash_assets.static"]
     server.register_blueprint(api)
     _serve_boundaries(server)
-    app = dash.Dash(
+    app = _Dash(
         __name__,
         server=server,
         use_pages=True,
@@ -77,9 +86,16 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
     )
     app.layout = _shell
+    # The current page's link gets aria-current="page" in the browser (assets/ironriver.js).
+    app.clientside_callback(
+        ClientsideFunction("ironriver", "markCurrentPage"),
+        Output("nav-current", "data"),
+        Input("url", "pathname"),
+    )
     # Screen readers pick their voice from the page language.
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
-    _answer_unknown_paths_with_404(server)
+    guard.install(app)
+    _answer_unknown_paths_with_404(app)
     # Dash collects `dash.callback`s from a process-wide list at an app's first request; taking
     # them now binds this app's page callbacks to it, so a second app (tests) never sees them twice.
     app._setup_server()
@@ -107,14 +123,12 @@ def _shell() -> html.Div:
     return html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="nav-current"),
             html.A("Skip to content", href="#main", className="skip-link"),
             html.Header(
                 [
                     html.A("Iron River", href="/", className="brand"),
-                    html.Nav(
-                        [dcc.Link(label, href=path, className="nav-link") for path, label in NAV],
-                        **{"aria-label": "Pages"},
-                    ),
+                    html.Nav(_nav_links(), id="site-nav", **{"aria-label": "Pages"}),
                 ],
                 className="site-header",
             ),
@@ -131,13 +145,40 @@ def _shell() -> html.Div:
     )
 
 
-def _answer_unknown_paths_with_404(server: flask.Flask) -> None:
+def _nav_links() -> list[dcc.Link]:
+    """One link per registered page with an `order`, in that order: adding a page adds its link."""
+    pages = sorted(
+        (page for page in dash.page_registry.values() if page.get("order") is not None),
+        key=lambda page: page["order"],
+    )
+    return [dcc.Link(page["name"], href=page["path"], className="nav-link") for page in pages]
+
+
+def _answer_unknown_paths_with_404(app: dash.Dash) -> None:
+    server = app.server
+
+    def not_found_page(_error: Exception | None = None) -> flask.Response:
+        path = flask.request.path
+        if path.startswith("/api/"):
+            return not_found()
+        if path.startswith(_INTERNAL_PREFIXES) or flask.request.method != "GET":
+            return flask.Response("not found\n", status=404, mimetype="text/plain")
+        # The site's own page (header, language, viewport): Dash Pages renders its 404 layout.
+        page = app.index().replace(
+            f"<title>{app.title}</title>", f"<title>{NOT_FOUND_TITLE}</title>", 1
+        )
+        return flask.Response(page, status=404, mimetype="text/html")
+
+    server.register_error_handler(404, not_found_page)
+
     @server.before_request
     def _unknown_page() -> flask.Response | None:
         path = flask.request.path
+        if path.startswith("/api/") and flask.request.blueprint != api.name:
+            return not_found()  # Dash's catch-all route would answer with the page shell
         if path.startswith(_INTERNAL_PREFIXES):
             return None
         known = {page["path"] for page in dash.page_registry.values()}
         if (path.rstrip("/") or "/") in known:
             return None
-        return not_found(None)
+        return not_found_page()

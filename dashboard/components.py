@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard.data import AppData
 from db.datasets import Filters
@@ -15,6 +15,25 @@ from db.datasets import Filters
 # How many sources a source line names before it points at the sources page for the rest.
 SOURCES_SHOWN = 4
 TRACE_FILES_ANCHOR = "trace-files"
+
+
+# plotly.js 3 shows a "Share chart..." button that uploads the figure to Plotly's cloud by default;
+# nothing the app draws may offer to send data elsewhere.
+NO_UPLOAD_BUTTONS = ("sendChartToCloud", "sendDataToCloud", "editInChartStudio")
+
+
+def graph_config(**options: object) -> dict[str, object]:
+    """A dcc.Graph `config`: no plotly logo, no upload to any cloud, plus `options`."""
+    removed = [*options.pop("modeBarButtonsToRemove", ()), *NO_UPLOAD_BUTTONS]  # type: ignore[misc]
+    return {
+        "displaylogo": False,
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "showLink": False,
+        "plotlyServerURL": "",
+        **options,
+        "modeBarButtonsToRemove": removed,
+    }
 
 
 def api_url(dataset: str, filters: Filters | None = None, fmt: str = "csv") -> str:
@@ -92,7 +111,7 @@ def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "")
                     href=f"/sources#{source_id}",
                 )
             )
-            parts.append(f" [{source_id}]")
+            parts += [" [", dcc.Link(source_id, href=f"/sources#{source_id}"), "]"]
         else:
             parts.append(f"[{source_id}]")
     rest = len(ids) - SOURCES_SHOWN
@@ -107,7 +126,8 @@ def status_badge(status: str | None) -> html.Span | None:
     """A visible mark for figures that are not plainly verified (and for loaded files)."""
     if status in (None, "", "VERIFIED"):
         return None
-    return html.Span(status, className=f"badge badge-{str(status).lower()}")
+    text = "no published figure" if status == "NO_FIGURE" else status
+    return html.Span(text, className=f"badge badge-{str(status).lower()}")
 
 
 def summary(text: str, **attributes: str) -> html.P:
@@ -250,41 +270,19 @@ def copy_link(id_prefix: str, href: str) -> html.Div:
 def register_url_sync(prefix: str) -> None:
     """Keep the address bar equal to the view (`<prefix>-search` store) and wire "Copy link".
 
-    `history.replaceState` changes the URL without a navigation, so the page is not re-rendered
-    and Back still leaves the page; reopening the URL runs `layout(**query)` to the same view.
+    The functions live in `assets/ironriver.js`; reopening the URL runs `layout(**query)` to the
+    same view.
     """
     dash.clientside_callback(
-        """
-        function(search) {
-            if (typeof search !== "string") { return window.dash_clientside.no_update; }
-            const path = window.location.pathname + search;
-            if (window.location.pathname + window.location.search !== path) {
-                window.history.replaceState(window.history.state, "", path + window.location.hash);
-            }
-            return window.location.origin + path;
-        }
-        """,
+        ClientsideFunction("ironriver", "syncUrl"),
         Output(f"{prefix}-permalink", "value"),
         Input(f"{prefix}-search", "data"),
     )
     dash.clientside_callback(
-        """
-        function(clicks, link) {
-            if (!clicks) { return ""; }
-            const field = document.getElementById(FIELD);
-            if (navigator.clipboard && window.isSecureContext) {
-                navigator.clipboard.writeText(link).catch(function() {
-                    if (field) { field.select(); }
-                });
-                return "Link copied.";
-            }
-            if (field) { field.select(); }
-            return document.execCommand && document.execCommand("copy")
-                ? "Link copied." : "Select the link and copy it.";
-        }
-        """.replace("FIELD", f'"{prefix}-permalink"'),
+        ClientsideFunction("ironriver", "copyLink"),
         Output(f"{prefix}-copy-status", "children"),
         Input(f"{prefix}-copy", "n_clicks"),
         State(f"{prefix}-permalink", "value"),
+        State(f"{prefix}-permalink", "id"),
         prevent_initial_call=True,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import textwrap
 from functools import cache
 from typing import Any
 
@@ -34,17 +36,23 @@ NO_FIGURE = "#d4d4d4"
 NO_FIGURE_TEXT = "no published figure"
 INK = "#222222"
 MUTED = "#666666"
-# Okabe-Ito: distinguishable under the common colour-vision deficiencies.
+# Okabe-Ito hues, darkened where needed so every line has >= 3:1 contrast on white (WCAG
+# non-text contrast); colour is never the only cue: each line also has its own dash and symbol.
 SERIES_COLOURS = (
     "#0072B2",
-    "#D55E00",
-    "#009E73",
-    "#CC79A7",
-    "#E69F00",
-    "#56B4E9",
+    "#C04000",
+    "#00785A",
+    "#B8407F",
+    "#8C6D00",
     "#000000",
-    "#F0E442",
+    "#7A5195",
+    "#5B5B5B",
 )
+# Cycle lengths 8, 5 and 7 are coprime: two lines sharing a colour differ in dash and symbol.
+SERIES_DASHES = ("solid", "dash", "longdash", "dashdot", "longdashdot")
+SERIES_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "star")
+# "dot" is kept for UNVERIFIED lines only.
+UNVERIFIED_DASH = "dot"
 KIND_SYMBOLS = {
     "gc_armas": "diamond",
     "bilateral_dialogue": "circle",
@@ -78,7 +86,21 @@ UNIT_WORDS = {
     "years": "years",
     "usd_millions": "USD million",
 }
-LAYER_COLUMNS = ["code", "name", "value", "text", "period", "status", "source", "note"]
+LAYER_COLUMNS = ["code", "name", "value", "text", "period", "status", "source", "note", "source_id"]
+STATUS_WORDS = {"NO_FIGURE": NO_FIGURE_TEXT}
+MEASURE_LABELS = {
+    "us_sourced_pct": "US-sourced share of guns submitted for tracing (%)",
+    "us_sourced_of_successful_traces_pct": "US-sourced share of guns successfully traced (%)",
+    "us_manufactured_of_successful_traces_pct": "US-made share of guns successfully traced (%)",
+    "us_imported_of_successful_traces_pct": "US-imported share of guns successfully traced (%)",
+    "us_origin_of_seized_pct": "US-origin share of seized guns (%)",
+    "us_origin_of_seized_firearms": "Seized guns of US origin",
+    "transit_state_pct": "Transit claim: share passing through the state (%)",
+    "single_seizure_source_state_pct": "One seizure: share of its traced guns from the state (%)",
+    "single_seizure_source_state_firearms": "One seizure: traced guns from the state",
+    "four_country_source_state_pct": "Share of guns traced in Mexico + Guatemala + El Salvador + Honduras (%)",
+    "four_country_source_state_firearms": "Guns traced in Mexico + Guatemala + El Salvador + Honduras",
+}
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=13, color=INK)
 
 
@@ -112,8 +134,31 @@ def format_number(value: object) -> str:
     return f"{number:,.2f}".rstrip("0").rstrip(".")
 
 
+def status_text(status: object) -> str:
+    """A status as readers see it: "NO_FIGURE" reads "no published figure"."""
+    return STATUS_WORDS.get(str(status), str(status))
+
+
+def with_category(text: str, category: object) -> str:
+    """ "1,316 firearms" + "long guns" -> "1,316 firearms (long guns only)"; no category, no change."""
+    if category is None or (isinstance(category, float) and pd.isna(category)) or not category:
+        return text
+    return f"{text} ({category} only)"
+
+
+def is_part_year(period: object, year_start: float | None, year_end: float | None) -> bool:
+    """A single-year row whose period is not the plain year ("2018 (Jan-Aug)", "FY2023 H1")."""
+    if year_start is None or year_end is None or pd.isna(year_start) or pd.isna(year_end):
+        return False
+    if int(year_start) != int(year_end):
+        return False
+    return str(period).strip() != str(int(year_start))
+
+
 def measure_label(measure: str) -> str:
     """`us_sourced_pct` -> "US-sourced %": readable names of fact measures for legends."""
+    if measure in MEASURE_LABELS:
+        return MEASURE_LABELS[measure]
     text = measure.replace("_pct", " %").replace("_", " ").replace("us ", "US-")
     return text[:1].upper() + text[1:]
 
@@ -180,15 +225,20 @@ def map_layer(
                 "name": own["geo_code"].map(names).fillna(own["geo_name"]),
                 "value": own["value"].astype(float),
                 "text": [
-                    format_value(v, u, q)
-                    for v, u, q in zip(
-                        own["value"], own["unit"], own["value_qualifier"], strict=True
+                    with_category(format_value(v, u, q), c)
+                    for v, u, q, c in zip(
+                        own["value"],
+                        own["unit"],
+                        own["value_qualifier"],
+                        own["category"],
+                        strict=True,
                     )
                 ],
                 "period": own["period"] + " · " + own["release"].fillna(""),
-                "status": own["status"],
+                "status": own["status"].map(status_text),
                 "source": [f"{sources.get(s, s)} [{s}]" for s in own["source_id"]],
                 "note": own["note"].fillna(""),
+                "source_id": own["source_id"],
             }
         )
     else:
@@ -211,6 +261,7 @@ def map_layer(
                 "status": rows["status"],
                 "source": "Loaded file " + rows["trace_file"],
                 "note": "",
+                "source_id": "",
             }
         )
     # One colour per state: if a series gives a state twice, the first is drawn and both are
@@ -223,13 +274,47 @@ def map_layer(
     return layer.reset_index(drop=True)[LAYER_COLUMNS]
 
 
+def wrap(text: object, width: int = 60) -> str:
+    """Long notes broken into hover-sized lines (plotly hover boxes do not wrap)."""
+    return "<br>".join(textwrap.wrap(str(text or ""), width))
+
+
+def derived_share(layer: pd.DataFrame) -> pd.DataFrame:
+    """Each state's count as a DERIVED share of the series' own total (of the states drawn).
+
+    For a series that publishes counts only: the share is arithmetic on its own figures, labelled
+    as such, never presented as a published share.
+    """
+    values = drawn(layer)
+    total = float(values["value"].sum())
+    if values.empty or total <= 0:
+        return layer.iloc[0:0]
+    out = values.copy()
+    out["value"] = (100 * values["value"] / total).round(1)
+    method = (
+        f"DERIVED: this state's count divided by the total of the {len(values)} states with a "
+        f"figure in this series ({format_number(total)})"
+    )
+    out["text"] = [f"{format_number(v)}% (DERIVED)" for v in out["value"]]
+    out["status"] = "DERIVED"
+    out["note"] = [
+        f"{method}; published figure: {count}" + (f"; {note}" if note else "")
+        for count, note in zip(values["text"], values["note"], strict=True)
+    ]
+    return out.reset_index(drop=True)
+
+
 def _hover(layer: pd.DataFrame) -> list[list[str]]:
-    return layer[["name", "text", "period", "status", "source", "code"]].astype(str).values.tolist()
+    rows = layer[["name", "text", "period", "status", "source", "code"]].astype(str).values.tolist()
+    return [
+        [*row, f"<br>Note: {wrap(note)}" if note else ""]
+        for row, note in zip(rows, layer["note"].fillna(""), strict=True)
+    ]
 
 
 HOVER = (
     "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>Period: %{customdata[2]}"
-    "<br>Status: %{customdata[3]}<br>Source: %{customdata[4]}<extra></extra>"
+    "<br>Status: %{customdata[3]}<br>Source: %{customdata[4]}%{customdata[6]}<extra></extra>"
 )
 
 
@@ -245,7 +330,7 @@ def _no_figure_reason(row: pd.Series | None, missing: str) -> str:
     if row is None:
         return missing
     note = str(row["note"] or "")
-    return missing + (f":<br>{note[:90]}" if note else "")
+    return missing + (f":<br>{wrap(note)}" if note else "")
 
 
 def _country_traces(
@@ -307,26 +392,67 @@ def _country_traces(
     return traces
 
 
-def _labels(layer: pd.DataFrame, limit: int = 12) -> go.Scattergeo | None:
+def _luminance(colour: str) -> float:
+    channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two "#rrggbb" colours (1 to 21)."""
+    high, low = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def scale_colour(scale: list[list[Any]], position: float) -> str:
+    """The colour a plotly colourscale gives at `position` (0-1), interpolated in RGB."""
+    position = min(max(position, 0.0), 1.0)
+    for (x0, c0), (x1, c1) in itertools.pairwise(scale):
+        if x0 <= position <= x1:
+            t = 0 if x1 == x0 else (position - x0) / (x1 - x0)
+            a = [int(c0[i : i + 2], 16) for i in (1, 3, 5)]
+            b = [int(c1[i : i + 2], 16) for i in (1, 3, 5)]
+            return "#" + "".join(f"{round(p + (q - p) * t):02x}" for p, q in zip(a, b, strict=True))
+    return str(scale[-1][1])
+
+
+def label_colour(fill: str) -> str:
+    """Black or white, whichever reads better on `fill` (at least 4.5:1 on any fill)."""
+    return max(("#000000", "#ffffff"), key=lambda ink: contrast_ratio(ink, fill))
+
+
+def _labels(layer: pd.DataFrame, country: str, limit: int = 12) -> go.Scattergeo | None:
     layer = drawn(layer)
     if layer.empty or len(layer) > limit:
         return None
     centroids = state_centroids()
     shown = layer[layer["code"].isin(centroids)]
+    scale = US_SCALE if country == "US" else MX_SCALE
+    top = max(float(layer["value"].max()), 1.0)
+    inks = [label_colour(scale_colour(scale, float(v) / top)) for v in shown["value"]]
     return go.Scattergeo(
         lon=[centroids[c][0] for c in shown["code"]],
         lat=[centroids[c][1] for c in shown["code"]],
         text=[t.split(" ")[0] for t in shown["text"]],
         mode="text",
-        textfont=dict(size=11, color=INK),
+        # The ink is chosen per fill for contrast; the halo keeps it legible over corridor lines.
+        textfont=dict(size=11, color=inks, shadow="auto"),
         hoverinfo="skip",
         showlegend=False,
         name="labels",
     )
 
 
+def _along(start: tuple[float, float], end: tuple[float, float], t: float) -> tuple[float, float]:
+    return (start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+
+
+# Corridors start and stop short of the centroids, where the value labels sit.
+CORRIDOR_TRIM = (0.18, 0.82)
+
+
 def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go.Scattergeo]:
-    """US-state -> Mexican-state corridors as lines between state centroids, width by value."""
+    """US-state -> Mexican-state corridors: lines with an arrowhead, width by value, hoverable."""
     centroids = state_centroids()
     rows = corridors[
         corridors["geo_code"].isin(centroids) & corridors["partner_code"].isin(centroids)
@@ -339,48 +465,38 @@ def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go
     traces: list[go.Scattergeo] = []
     for index, row in enumerate(_rows(rows)):
         start, end = centroids[row.geo_code], centroids[row.partner_code]
+        points = [_along(start, end, t) for t in (CORRIDOR_TRIM[0], 0.5, CORRIDOR_TRIM[1])]
+        hover = [
+            f"{names.get(row.geo_code, row.geo_code)} → "
+            f"{names.get(row.partner_code, row.partner_code)}",
+            with_category(format_value(row.value, row.unit, row.value_qualifier), row.category),
+            f"{row.period} · {row.release}",
+            status_text(row.status),
+            f"{sources.get(row.source_id, row.source_id)} [{row.source_id}]",
+            "",
+            f"<br>Note: {wrap(row.note)}" if row.note else "",
+        ]
+        colour = "rgba(40,20,60,0.85)"
         traces.append(
             go.Scattergeo(
-                lon=[start[0], end[0]],
-                lat=[start[1], end[1]],
-                mode="lines",
-                line=dict(width=1 + 4 * float(row.value) / top, color="rgba(40,20,60,0.8)"),
-                hoverinfo="skip",
+                lon=[p[0] for p in points],
+                lat=[p[1] for p in points],
+                mode="lines+markers",
+                line=dict(width=1 + 4 * float(row.value) / top, color=colour),
+                # The arrowhead at the Mexican end points along the line: purchase -> recovery.
+                marker=dict(
+                    symbol=["circle", "circle", "arrow"],
+                    size=[4, 4, 13],
+                    angleref="previous",
+                    color=colour,
+                ),
+                customdata=[hover] * 3,
+                hovertemplate=HOVER,
                 name="Corridor (US state of purchase → Mexican state of recovery)",
                 legendgroup="corridors",
                 showlegend=index == 0,
             )
         )
-    mid_lon = [
-        (centroids[a][0] + centroids[b][0]) / 2
-        for a, b in zip(rows.geo_code, rows.partner_code, strict=True)
-    ]
-    mid_lat = [
-        (centroids[a][1] + centroids[b][1]) / 2
-        for a, b in zip(rows.geo_code, rows.partner_code, strict=True)
-    ]
-    traces.append(
-        go.Scattergeo(
-            lon=mid_lon,
-            lat=mid_lat,
-            mode="markers",
-            marker=dict(size=9, color="#ffffff", line=dict(color=INK, width=1.5)),
-            customdata=[
-                [
-                    f"{names.get(r.geo_code, r.geo_code)} → {names.get(r.partner_code, r.partner_code)}",
-                    format_value(r.value, r.unit, r.value_qualifier),
-                    f"{r.period} · {r.release}",
-                    r.status,
-                    f"{sources.get(r.source_id, r.source_id)} [{r.source_id}]",
-                ]
-                for r in _rows(rows)
-            ],
-            hovertemplate=HOVER,
-            name="Corridor",
-            legendgroup="corridors",
-            showlegend=False,
-        )
-    )
     return traces
 
 
@@ -413,8 +529,8 @@ def map_figure(
     if corridors is not None and not corridors.empty:
         for trace in corridor_traces(corridors, sources or {}):
             figure.add_trace(trace)
-    for layer in (us, mx):
-        labels = _labels(layer)
+    for layer, country in ((us, "US"), (mx, "MX")):
+        labels = _labels(layer, country)
         if labels is not None:
             figure.add_trace(labels)
     figure.update_geos(
@@ -454,8 +570,28 @@ def _mid_year(year: object) -> dt.date:
     return dt.date(int(year), 7, 1)  # type: ignore[call-overload]
 
 
-def _colour(index: int) -> str:
-    return SERIES_COLOURS[index % len(SERIES_COLOURS)]
+def series_style(index: int) -> tuple[str, str, str]:
+    """Colour, dash and marker symbol of the `index`-th line: no two lines share all three."""
+    return (
+        SERIES_COLOURS[index % len(SERIES_COLOURS)],
+        SERIES_DASHES[index % len(SERIES_DASHES)],
+        SERIES_SYMBOLS[index % len(SERIES_SYMBOLS)],
+    )
+
+
+def gapped(
+    years: list[int], values: list[float]
+) -> tuple[list[dt.date | None], list[float | None]]:
+    """Points of one line, with a break (None) wherever a year is missing between two points."""
+    xs: list[dt.date | None] = []
+    ys: list[float | None] = []
+    for index, (year, value) in enumerate(zip(years, values, strict=True)):
+        if index and year != years[index - 1] + 1:
+            xs.append(None)
+            ys.append(None)
+        xs.append(_mid_year(year))
+        ys.append(value)
+    return xs, ys
 
 
 def _published_series(
@@ -464,67 +600,97 @@ def _published_series(
     *,
     row: int,
     percent: bool,
-    colours: dict[str, str],
+    colours: dict[str, int],
     shown: set[str],
     main_measures: tuple[str, ...] = (),
+    count_spans: bool = False,
 ) -> int:
-    """Each release (and measure) is its own line: vintages are never joined.
+    """Each release, measure and category is its own line: vintages are never joined.
 
-    Single years are points joined within their release; shares over several years are bars
-    across those years. Counts over several years are not drawn: a total is not a yearly count.
+    Single years are points joined only to the next year of the same release (a missing year
+    breaks the line); part-year figures are hollow, labelled points never joined to the line.
+    Shares over several years are bars across those years; counts over several years are bars
+    too when `count_spans` (a state's totals), labelled as totals, never as yearly counts.
     """
     drawn = 0
     wanted = rows[(rows["unit"] == "percent") == percent]
     wanted = wanted.dropna(subset=["value", "year_start", "year_end"])
+    if "category" not in wanted:
+        wanted = wanted.assign(category=None)
     template = (
         "<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[4]}"
-        "<br>Status: %{customdata[2]} · Source [%{customdata[3]}]<extra></extra>"
+        "<br>Status: %{customdata[2]} · Source [%{customdata[3]}]%{customdata[5]}<extra></extra>"
     )
-    for (release, measure), group in wanted.groupby(
-        ["release", "measure"], sort=False, dropna=False
+    keys = ["release", "measure", "category"]
+    for (release, measure, category), group in wanted.fillna({"category": ""}).groupby(
+        keys, sort=False, dropna=False
     ):
-        colour = colours.setdefault(str(release), _colour(len(colours)))
+        key = f"{release}|{measure}|{category}"
+        style = colours.setdefault(key, len(colours))
+        colour, dash, symbol = series_style(style)
         unverified = (group["status"] == "UNVERIFIED").all()
         name = str(release)
         if str(measure) not in main_measures:
             name += f" — {measure_label(str(measure))}"
+        if category:
+            name += f" — {category} only"
         if unverified:
             name += " (UNVERIFIED)"
-        single = group[group["year_start"] == group["year_end"]].sort_values("year_start")
-        spans = group[group["year_start"] != group["year_end"]] if percent else group.head(0)
+        one_year = group["year_start"] == group["year_end"]
+        partial = [
+            is_part_year(p, a, b)
+            for p, a, b in zip(group["period"], group["year_start"], group["year_end"], strict=True)
+        ]
+        single = group[one_year & ~pd.Series(partial, index=group.index)].sort_values("year_start")
+        parts = group[pd.Series(partial, index=group.index)]
+        spans = group[~one_year] if percent or count_spans else group.head(0)
 
-        def hover(frame: pd.DataFrame, release: object = release) -> list[list[str]]:
+        def hover(
+            frame: pd.DataFrame, release: object = release, total: bool = False
+        ) -> list[list[str]]:
             return [
                 [
                     str(r.period),
-                    format_value(r.value, r.unit, r.value_qualifier),
-                    str(r.status),
+                    with_category(format_value(r.value, r.unit, r.value_qualifier), r.category)
+                    + (" in total over the period (not per year)" if total else ""),
+                    status_text(r.status),
                     str(r.source_id),
                     str(release),
+                    f"<br>Note: {wrap(r.note)}" if getattr(r, "note", None) else "",
                 ]
                 for r in _rows(frame)
             ]
 
+        line_dash = UNVERIFIED_DASH if unverified else dash
         if len(single):
+            xs, ys = gapped(
+                [int(y) for y in single["year_start"]], single["value"].astype(float).tolist()
+            )
+            custom = hover(single)
+            # A break point is never hovered; it carries the line's release so rows stay uniform.
+            blank = ["", "", "", "", str(release), ""]
+            points = iter(custom)
+            padded = [blank if x is None else next(points) for x in xs]
             figure.add_trace(
                 go.Scatter(
-                    x=[_mid_year(y) for y in single["year_start"]],
-                    y=single["value"].astype(float),
+                    x=xs,
+                    y=ys,
+                    connectgaps=False,
                     mode="lines+markers",
                     name=name,
-                    legendgroup=str(release),
+                    legendgroup=key,
                     showlegend=name not in shown,
-                    line=dict(color=colour, width=2, dash="dot" if unverified else "solid"),
+                    line=dict(color=colour, width=2, dash=line_dash),
                     marker=dict(
                         size=8,
                         color=colour,
                         line=dict(color=colour, width=2),
                         symbol=[
-                            "circle-open" if s == "UNVERIFIED" else "circle"
+                            symbol + ("-open" if s == "UNVERIFIED" else "")
                             for s in single["status"]
                         ],
                     ),
-                    customdata=hover(single),
+                    customdata=padded,
                     hovertemplate=template,
                 ),
                 row=row,
@@ -532,29 +698,52 @@ def _published_series(
             )
             shown.add(name)
             drawn += 1
-        for span in _rows(spans):
-            start, end = dt.date(int(span.year_start), 1, 1), dt.date(int(span.year_end), 12, 31)
+        if len(parts):
             figure.add_trace(
                 go.Scatter(
-                    x=[start, end],
-                    y=[float(span.value)] * 2,
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=str(release),
-                    showlegend=name not in shown,
-                    line=dict(
-                        color=colour,
-                        width=4,
-                        dash="dot" if span.status == "UNVERIFIED" else "solid",
-                    ),
-                    marker=dict(symbol="line-ns", size=10, line=dict(color=colour, width=2)),
-                    customdata=hover(spans[spans["period"] == span.period].head(1)) * 2,
+                    x=[_mid_year(y) for y in parts["year_start"]],
+                    y=parts["value"].astype(float),
+                    mode="markers+text",
+                    name=f"{name} — part year only",
+                    legendgroup=key,
+                    showlegend=True,
+                    marker=dict(symbol=f"{symbol}-open", size=11, color=colour, line=dict(width=2)),
+                    text=[f"{p}: part year" for p in parts["period"]],
+                    textposition="top center",
+                    textfont=dict(size=11, color=colour),
+                    customdata=hover(parts),
                     hovertemplate=template,
                 ),
                 row=row,
                 col=1,
             )
-            shown.add(name)
+            drawn += 1
+        for span in _rows(spans):
+            start, end = dt.date(int(span.year_start), 1, 1), dt.date(int(span.year_end), 12, 31)
+            total = not percent
+            span_name = name + (" — total over the period" if total else "")
+            figure.add_trace(
+                go.Scatter(
+                    x=[start, end],
+                    y=[float(span.value)] * 2,
+                    mode="lines+markers",
+                    name=span_name,
+                    legendgroup=key,
+                    showlegend=span_name not in shown,
+                    line=dict(
+                        color=colour,
+                        width=4,
+                        dash=UNVERIFIED_DASH if span.status == "UNVERIFIED" else dash,
+                    ),
+                    marker=dict(symbol="line-ns", size=10, line=dict(color=colour, width=2)),
+                    customdata=hover(spans[spans["period"] == span.period].head(1), total=total)
+                    * 2,
+                    hovertemplate=template,
+                ),
+                row=row,
+                col=1,
+            )
+            shown.add(span_name)
             drawn += 1
     return drawn
 
@@ -565,12 +754,18 @@ def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool 
         colour = SERIES_COLOURS[-(index % 3) - 2]
         status = str(group["status"].iloc[0])
         name = f"Loaded file {group['trace_file'].iloc[0]} ({status})"
-        x = [_mid_year(y) for y in group["year"]]
-        custom = [
+        group = group.sort_values("year")
+        years = [int(y) for y in group["year"]]
+        points = iter(
             [int(y), f"{int(n):,}", f"{p:.1f}", status, str(checksum)[:12]]
             for y, n, p in zip(
                 group["year"], group["firearms"], group["us_sourced_pct"], strict=True
             )
+        )
+        x, _ = gapped(years, [0.0] * len(years))
+        # A year without traces in the file breaks the line; the break point is never hovered.
+        custom = [
+            ["", "", "", status, str(checksum)[:12]] if d is None else next(points) for d in x
         ]
         rows = [(1, "firearms", "%{customdata[1]} traced firearms")]
         if shares:
@@ -579,7 +774,8 @@ def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool 
             figure.add_trace(
                 go.Scatter(
                     x=x,
-                    y=group[column].astype(float),
+                    y=gapped(years, group[column].astype(float).tolist())[1],
+                    connectgaps=False,
                     mode="lines+markers",
                     name=name,
                     legendgroup=name,
@@ -605,9 +801,11 @@ def _event_hover(row: Any, sources: dict[str, str]) -> str:
     lines = [
         f"<b>{row.title_en}</b>",
         f"{row.date_label} · {KIND_LABELS.get(row.kind, row.kind)}",
-        f"Status: {row.status}",
+        f"Status: {status_text(row.status)}",
         f"Source: {sources.get(source_id, source_id)} [{source_id}]",
     ]
+    if row.description:
+        lines.append(wrap(row.description))
     return "<br>".join(lines)
 
 
@@ -629,6 +827,10 @@ def add_events(
     band_kinds: tuple[str, ...] = ("gc_armas",),
 ) -> None:
     """Events as markers in lanes by kind; ranged events of `band_kinds` shade every row."""
+    # An undated account (its source gives no date) is listed in tables, never placed on the axis.
+    if events.empty:
+        return
+    events = events[events["date_start"].notna()]
     if events.empty:
         return
     kinds = [k for k in KIND_LABELS if k in set(events["kind"])] + sorted(
@@ -680,12 +882,18 @@ def add_events(
                 col=1,
             )
             if kind in band_kinds:
+                unverified_span = span.status == "UNVERIFIED"
                 for band_row in band_rows:
+                    # An UNVERIFIED span is drawn as an outline with a faint fill, never as fact.
                     figure.add_vrect(
                         x0=start,
                         x1=end,
-                        fillcolor="rgba(120,120,120,0.16)",
-                        line_width=0,
+                        fillcolor="rgba(120,120,120,0.07)"
+                        if unverified_span
+                        else "rgba(120,120,120,0.16)",
+                        line=dict(color=MUTED, width=1, dash="dot")
+                        if unverified_span
+                        else dict(width=0),
                         layer="below",
                         row=band_row,  # type: ignore[arg-type]
                         col=1,
@@ -697,7 +905,11 @@ def add_events(
                     yref=f"y{axis} domain",
                     xref=f"x{axis}",
                     text=str(span.title_en)
-                    + (" (UNVERIFIED)" if span.status == "UNVERIFIED" else ""),
+                    + (
+                        " (UNVERIFIED: a single secondary source)"
+                        if span.status == "UNVERIFIED"
+                        else ""
+                    ),
                     showarrow=False,
                     yanchor="top",
                     font=dict(size=11, color=MUTED),
@@ -722,6 +934,7 @@ def trends_figure(
     x_range: tuple[int, int] | None = None,
     main_measures: tuple[str, ...] = (),
     trace_shares: bool = True,
+    count_spans: bool = False,
 ) -> go.Figure:
     """Counts, shares and the event timeline on one time axis; one line per release."""
     figure = make_subplots(
@@ -732,11 +945,12 @@ def trends_figure(
         vertical_spacing=0.05,
         subplot_titles=(count_title, share_title, "Events"),
     )
-    colours: dict[str, str] = {}
+    colours: dict[str, int] = {}
     shown: set[str] = set()
+    drawn = {1: 0, 2: 0}
     if not published.empty:
         for row, percent in ((1, False), (2, True)):
-            _published_series(
+            drawn[row] = _published_series(
                 figure,
                 published,
                 row=row,
@@ -744,9 +958,25 @@ def trends_figure(
                 colours=colours,
                 shown=shown,
                 main_measures=main_measures,
+                count_spans=count_spans,
             )
     if not traces.empty:
-        _trace_file_series(figure, traces, shares=trace_shares)
+        files = _trace_file_series(figure, traces, shares=trace_shares)
+        drawn[1] += files
+        drawn[2] += files if trace_shares else 0
+    # An empty panel says so in words rather than showing bare axes.
+    for row, what in ((1, "counts"), (2, "shares")):
+        if not drawn[row]:
+            axis = "" if row == 1 else str(row)
+            figure.add_annotation(
+                text=f"No published {what} in this view",
+                xref=f"x{axis} domain",
+                yref=f"y{axis} domain",
+                x=0.5,
+                y=0.5,
+                showarrow=False,
+                font=dict(size=13, color=MUTED),
+            )
     add_events(figure, events, sources, row=3, band_rows=(1, 2, 3))
     figure.update_yaxes(rangemode="tozero", row=1, col=1, tickformat=",")
     figure.update_yaxes(range=[0, 100], row=2, col=1, ticksuffix="%")
@@ -811,8 +1041,9 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
             [
                 f"<b>{r.producer}</b>",
                 f"{r.period}: {estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}",
-                f"Status: {r.status}",
+                f"Status: {status_text(r.status)}",
                 f"Source: {sources.get(r.source_id, r.source_id)} [{r.source_id}]",
+                *([f"Caveats: {wrap(r.caveats)}"] if r.caveats else []),
             ]
         )
         if low is not None and high is not None:

@@ -18,6 +18,10 @@ __all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "write_rows"]
 
 Query = Callable[[Engine, Filters], pd.DataFrame]
 
+# The URL filters each kind of dataset applies; any other is refused, never echoed as applied.
+FACT_FILTERS = ("from", "to", "year", "measure", "period", "release", "state")
+TRACE_FILTERS = ("from", "to", "year", "release", "state")
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -27,6 +31,17 @@ class Dataset:
     title: str
     query: Query
     published: bool = True
+    # URL names of the filters `query` applies.
+    filters: tuple[str, ...] = FACT_FILTERS
+
+    def refuse_unapplied(self, filters: Filters) -> None:
+        """`InvalidRequest` naming any filter this dataset would not apply."""
+        ignored = [name for name in filters.as_params() if name not in self.filters]
+        if ignored:
+            takes = ", ".join(self.filters) if self.filters else "no filters"
+            raise InvalidRequest(
+                f"dataset {self.name} does not filter by {', '.join(ignored)} (it takes {takes})"
+            )
 
 
 def _facts_query(dataset: str) -> Query:
@@ -69,35 +84,55 @@ _CATALOGUE = (
         "merida-funding", "Mérida Initiative funding for Mexico", _facts_query("merida-funding")
     ),
     Dataset(
-        "estimates", "Estimates of trafficking: how many, what share, what value", queries.estimates
+        "estimates",
+        "Estimates of trafficking: how many, what share, what value",
+        queries.estimates,
+        filters=("from", "to", "year", "measure"),
     ),
-    Dataset("events", "GC-Armas and US-Mexico arms-trafficking timeline", queries.events),
-    Dataset("sources", "Sources: every publication a figure comes from", queries.sources),
+    Dataset(
+        "events",
+        "GC-Armas and US-Mexico arms-trafficking timeline",
+        queries.events,
+        filters=("from", "to", "year", "kinds"),
+    ),
+    Dataset(
+        "sources", "Sources: every publication a figure comes from", queries.sources, filters=()
+    ),
     Dataset(
         "traces-by-source-state",
         "Loaded traces by US source state",
         _traces_query("source_state"),
         False,
+        TRACE_FILTERS,
     ),
     Dataset(
         "traces-by-recovery-state",
         "Loaded traces by Mexican recovery state",
         _traces_query("recovery_state"),
         False,
+        TRACE_FILTERS,
     ),
     Dataset(
         "traces-by-firearm-type",
         "Loaded traces by firearm type",
         _traces_query("firearm_type"),
         False,
+        ("from", "to", "year", "release"),  # `state` would be compared with the firearm type
     ),
     Dataset(
         "traces-by-time-to-crime",
         "Loaded traces by time-to-crime band",
         _traces_query("time_to_crime_band"),
         False,
+        ("from", "to", "year", "release"),  # `state` would be compared with the time to crime band
     ),
-    Dataset("traces-by-year", "Loaded traces by recovery year", queries.traces_by_year, False),
+    Dataset(
+        "traces-by-year",
+        "Loaded traces by recovery year",
+        queries.traces_by_year,
+        False,
+        TRACE_FILTERS,
+    ),
 )
 DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in _CATALOGUE}
 

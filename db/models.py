@@ -42,6 +42,8 @@ class Status(enum.StrEnum):
     VERIFIED = "VERIFIED"
     DERIVED = "DERIVED"
     UNVERIFIED = "UNVERIFIED"
+    # A placeholder row for a place the source gives no figure for: never counted as a figure.
+    NO_FIGURE = "NO_FIGURE"
 
 
 class RunStatus(enum.StrEnum):
@@ -229,7 +231,8 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    date_start: Mapped[dt.date] = mapped_column(Date, index=True)
+    # NULL for an account its source does not date: it is listed, never placed on a time axis.
+    date_start: Mapped[dt.date | None] = mapped_column(Date, index=True)
     date_end: Mapped[dt.date | None] = mapped_column(Date)
     date_precision: Mapped[str] = mapped_column(String(8))
     date_label: Mapped[str] = mapped_column(String(60))

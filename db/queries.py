@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +23,14 @@ from db.models import (
     TraceFile,
     UsState,
 )
+from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
 
 # Page-level measures: `count` keeps figures in their own unit, `share` keeps published percents.
 MEASURE_UNITS = {"count": None, "share": "percent"}
+# The URL parameters a `Filters` is made of.
+URL_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "kinds")
 # The origin categories ATF counts as "U.S.-sourced".
 US_SOURCED_CATEGORIES = ("us_imported", "us_manufactured")
-
-
-class InvalidRequest(ValueError):
-    """A filter that cannot be honoured; its message is one line fit for a 400 response."""
 
 
 @dataclass(frozen=True)
@@ -56,36 +56,30 @@ class Filters:
         ):
             raise InvalidRequest(f"'from' ({filters.year_from}) is after 'to' ({filters.year_to})")
         for year in (filters.year_from, filters.year_to, filters.year):
-            if year is not None and not 1900 <= year <= 2100:
-                raise InvalidRequest(f"year {year} is outside 1900-2100")
+            if year is not None and not YEAR_MIN <= year <= YEAR_MAX:
+                raise InvalidRequest(f"year {year} is outside {YEAR_MIN}-{YEAR_MAX}")
         return filters
 
     @classmethod
-    def from_args(cls, args: dict[str, str]) -> Filters:
-        """Parse URL query parameters (`from`, `to`, `year`, `measure`, `period`, ...)."""
-        known = {"from", "to", "year", "measure", "period", "release", "state", "kinds", "bom"}
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise InvalidRequest(f"unknown parameter(s): {', '.join(unknown)}")
+    def from_args(cls, args: Mapping[str, object]) -> Filters:
+        """Parse URL query parameters through the one strict parser every view uses."""
+        parsed = parse(args, allowed=URL_FILTERS)
+        if parsed.problems:
+            raise InvalidRequest("; ".join(parsed.problems))
+        return cls.of(parsed.state)
 
-        def year(name: str) -> int | None:
-            text = args.get(name, "").strip()
-            if not text:
-                return None
-            if not text.isdigit():
-                raise InvalidRequest(f"'{name}' must be a year like 2014, not {text!r}")
-            return int(text)
-
-        kinds = tuple(k for k in args.get("kinds", "").split(",") if k)
-        return cls.build(
-            year_from=year("from"),
-            year_to=year("to"),
-            year=year("year"),
-            measure=args.get("measure"),
-            period=args.get("period"),
-            release=args.get("release"),
-            state=args.get("state"),
-            kinds=kinds,
+    @classmethod
+    def of(cls, state: ViewState) -> Filters:
+        """The dataset filters a parsed URL asks for."""
+        return cls(
+            year_from=state.year_from,
+            year_to=state.year_to,
+            year=state.year,
+            measure=state.measure,
+            period=state.period,
+            release=state.release,
+            state=state.state,
+            kinds=state.kinds or (),
         )
 
     def as_params(self) -> dict[str, str]:
@@ -232,7 +226,8 @@ def events(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
             Source.url.label("source_url"),
         )
         .join(Source, Source.id == Event.source_id)
-        .order_by(Event.date_start, Event.id)
+        # Undated accounts last on every backend (SQLite sorts NULL first, PostgreSQL last).
+        .order_by(Event.date_start.is_(None), Event.date_start, Event.id)
     )
     if filters.year_from is not None:
         query = query.where(Event.date_start >= dt.date(filters.year_from, 1, 1))

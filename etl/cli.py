@@ -298,6 +298,7 @@ def export(
         )
     try:
         filters = Filters.build(year_from=year_from, year_to=year_to)
+        DATASETS[name].refuse_unapplied(filters)
     except InvalidRequest as error:
         raise click.UsageError(str(error)) from error
     frame = DATASETS[name].query(context.reading(), filters)
@@ -335,9 +336,10 @@ def serve(context: Context, host: str, port: int, workers: int, debug: bool) -> 
         gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
         os.execv(sys.executable, [*gunicorn, "--bind", f"{host}:{port}", "dashboard.wsgi:server"])
     from dashboard.app import create_app
+    from dashboard.guard import QuietRequestHandler
 
     app = create_app(context.settings)
-    app.run(host=host, port=port, debug=debug)
+    app.run(host=host, port=port, debug=debug, request_handler=QuietRequestHandler)
 
 
 def main() -> None:

@@ -76,6 +76,8 @@ class SourceModule:
         for path in [*self.files, *beside, Path(self.module_file), SHARED_CODE, *lookups]:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
+        # Caveats are read from their own file: a reworded caveat reloads the dataset's record.
+        digest.update("\n".join(self.caveats).encode())
         return digest.hexdigest()
 
     def rows(self) -> Frames:
@@ -194,11 +196,28 @@ def _check_unknown_names(frame: pd.DataFrame) -> None:
         raise SourceError("; ".join(problems))
 
 
+def _check_one_category_per_state_series(frame: pd.DataFrame) -> None:
+    """A map series (measure, release, period of state figures) counts one firearm category.
+
+    Long guns in one state and short guns in another on one colour scale would compare
+    different things; such rows must come as separate series (e.g. by release).
+    """
+    states = frame[frame.geo_level.isin(["us_state", "mx_state"])]
+    counts = states.groupby(["measure", "release", "period"])["category"].nunique()
+    mixed = counts[counts > 1]
+    if not mixed.empty:
+        raise SourceError(
+            "state series mixing firearm categories (split them): "
+            + "; ".join(" / ".join(key) for key in mixed.index)
+        )
+
+
 def facts_transform(frames: Frames) -> Frames:
     """Validate a facts file and code its geographies; the result has the `facts` columns."""
     (frame,) = frames.values()
     _validated(frame, FACT_FILE_SCHEMA, "facts")
     _check_unknown_names(frame)
+    _check_one_category_per_state_series(frame)
     out = pd.DataFrame(
         {
             "measure": frame.measure,
@@ -236,6 +255,7 @@ ESTIMATE_FILE_SCHEMA = pa.DataFrameSchema(
                     "share_of_us_sales",
                     "dealer_dependence_share",
                     "share_intercepted",
+                    "us_origin_share_of_seizures",
                 ]
             ),
         ),
@@ -273,9 +293,10 @@ def estimates_transform(frames: Frames) -> Frames:
 
 EVENT_FILE_SCHEMA = pa.DataFrameSchema(
     {
-        "date_start": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
+        # Empty only for an undated account (precision "undated"): it is never placed on a time axis.
+        "date_start": pa.Column(str, pa.Check.str_matches(r"^(\d{4}-\d{2}-\d{2})?$")),
         "date_end": pa.Column(str, pa.Check.str_matches(r"^(\d{4}-\d{2}-\d{2})?$")),
-        "date_precision": pa.Column(str, pa.Check.isin(["year", "month", "day"])),
+        "date_precision": pa.Column(str, pa.Check.isin(["year", "month", "day", "undated"])),
         "date_label": pa.Column(str, pa.Check.str_length(min_value=1)),
         "kind": pa.Column(
             str,
@@ -307,8 +328,11 @@ EVENT_FILE_SCHEMA = pa.DataFrameSchema(
 def events_transform(frames: Frames) -> Frames:
     (frame,) = frames.values()
     _validated(frame, EVENT_FILE_SCHEMA, "events")
+    undated = frame.date_precision == "undated"
+    if ((frame.date_start == "") != undated).any():
+        raise SourceError("an event has no start date exactly when its precision is 'undated'")
     out = frame.copy()
-    out["date_start"] = out.date_start.map(dt.date.fromisoformat)
+    out["date_start"] = out.date_start.map(lambda d: dt.date.fromisoformat(d) if d else None)
     out["date_end"] = out.date_end.map(lambda d: dt.date.fromisoformat(d) if d else None)
     return {"events": _nulls(out)}
 
@@ -346,24 +370,9 @@ def bibliography_transform(frames: Frames) -> Frames:
     return {"sources": _nulls(out)}
 
 
-# Methodology caveats from the data README, attached to every dataset they apply to.
-TRACES_NOT_RANDOM = (
-    "ATF trace data are not a random sample of guns in Mexico: only guns Mexican authorities "
-    "submit are traced, and only Mexico's federal Attorney General's office submits requests."
-)
-VINTAGES_DIFFER = (
-    "ATF re-issues multi-year Mexico reports; the same year has different counts in different "
-    "releases. Each figure keeps its release; series from different releases are never joined."
-)
-US_SOURCED_MEANS = (
-    "'U.S.-sourced' means manufactured in the U.S. or legally imported into the U.S. by a "
-    "federal firearms licensee (ATF definition)."
-)
-SEIZURES_ARE_NOT_TRACES = (
-    "Seizures are not traces: these count guns Mexican authorities seized, not guns traced to "
-    "the U.S., and not all seized guns are U.S.-sourced."
-)
-SECONDARY_COPIES = (
-    "Several figures are verified only through press write-ups of the primary report "
-    "(source type 'secondary' in the source record)."
-)
+def read_caveats(name: str) -> tuple[str, ...]:
+    """The caveats of source `name`, one per line of `data/<name>.caveats.txt` (prose lives in data)."""
+    path = DATA_DIR / f"{name}.caveats.txt"
+    return tuple(
+        line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    )

@@ -328,3 +328,71 @@ def test_map_controls_are_reachable_by_keyboard(open_page: Any, engine: Engine) 
         assert wanted in joined, (wanted, reached)
     outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_runs_under_its_content_security_policy_without_a_cloud_button(
+    context: Any, base_url: str, path: str
+) -> None:
+    page = context.new_page()
+    log = NetworkLog()
+    log.watch(page)
+    response = page.goto(base_url + path, wait_until="networkidle")
+    wait_for_drawn(page)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    # A script the policy blocked, or a callback that failed for it, is a console error.
+    assert log.errors == []
+    # The modebar is drawn on hover.
+    if page.locator(".js-plotly-plot").count():
+        page.locator(".js-plotly-plot").first.hover()
+    titles = page.eval_on_selector_all(".modebar-btn", "els => els.map(e => e.dataset.title)")
+    assert not [t for t in titles if "Share" in t or "Cloud" in t or "Studio" in t]
+
+
+def test_navigation_marks_the_current_page_as_the_user_moves(open_page: Any) -> None:
+    page = open_page("/trends")
+    current = page.locator("#site-nav a[aria-current='page']")
+    current.wait_for()
+    assert current.inner_text() == "Trends"
+    page.locator("#site-nav a", has_text="Status").click()
+    page.wait_for_selector("#site-nav a[aria-current='page']:text('Status')")
+    assert page.locator("#site-nav a[aria-current='page']").count() == 1
+
+
+IN_VIEW = """id => {
+    const entry = document.getElementById(id);
+    if (!entry || !entry.classList.contains('anchor-target')) return false;
+    const box = entry.getBoundingClientRect();
+    return box.top >= 0 && box.top < window.innerHeight / 2;
+}"""
+
+
+def test_a_citation_link_from_outside_lands_on_its_entry(open_page: Any) -> None:
+    page = open_page("/sources#S14c")
+    page.wait_for_function(IN_VIEW, arg="S14c", timeout=15_000)
+    assert page.evaluate("() => window.scrollY") > 2000  # far down a long page, not its top
+
+
+def test_a_citation_link_inside_the_app_lands_on_its_entry(open_page: Any) -> None:
+    page = open_page("/")
+    link = page.locator("#map-us-footer a[href^='/sources#S']").first
+    target = link.get_attribute("href").split("#", 1)[1]
+    link.click()
+    page.wait_for_url(f"**/sources#{target}", timeout=15_000)
+    page.wait_for_function(IN_VIEW, arg=target, timeout=15_000)
+
+
+def test_the_sources_filter_box_narrows_the_list(open_page: Any) -> None:
+    page = open_page("/sources")
+    total = page.locator(".source-entry").count()
+    page.fill("#sources-filter", "el paso times")
+    page.wait_for_function(
+        "() => document.querySelector('#sources-filter-count').innerText.includes(' of ')"
+    )
+    visible = page.locator(".source-entry:not([hidden])")
+    assert 0 < visible.count() < total
+    assert all("el paso times" in t.lower() for t in visible.all_inner_texts())
+    page.fill("#sources-filter", "")
+    page.wait_for_function(
+        "n => document.querySelectorAll('.source-entry:not([hidden])').length === n", arg=total
+    )

@@ -68,7 +68,8 @@ def test_the_status_page_and_the_charts_of_a_stale_source_warn(loaded_db_url):
         Settings.from_env({"DATABASE_URL": loaded_db_url, "IRONRIVER_STALE_AFTER_DAYS": "60"})
     )
     status = texts(render(app, "/status"))
-    assert "1 source(s) stale: us_source_states" in status
+    assert "1 source(s) stale: US source states of firearms recovered in Mexico" in status
+    assert "us_source_states" not in status
     estimates = texts(render(app, "/estimates"))
     assert "STALE" not in estimates
     fresh_app = create_app(

@@ -9,6 +9,7 @@ from dash import dcc, html
 from dashboard import components, figures
 from dashboard.data import current
 from db.datasets import Filters
+from db.viewstate import ViewState, parse
 
 dash.register_page(
     __name__, path="/estimates", title="Iron River · Estimates", name="Estimates", order=2
@@ -17,16 +18,16 @@ dash.register_page(
 QUESTIONS = {
     "how_many_per_year": "How many guns are trafficked from the US into Mexico?",
     "us_sourced_share": "What share of the guns Mexico traces is US-sourced?",
+    "us_origin_share_of_seizures": "What share of the guns Mexico seizes is of US origin? "
+    "(shares of seizures, not of traces)",
     "market_value_usd": "What is the traffic worth to US sellers?",
     "share_of_us_sales": "What share of US gun sales does it represent?",
     "dealer_dependence_share": "How many US dealers depend on it?",
     "share_intercepted": "What share is intercepted?",
 }
-GRAPH_CONFIG = {
-    "displaylogo": False,
-    "staticPlot": False,
-    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
-}
+GRAPH_CONFIG = components.graph_config(
+    staticPlot=False, modeBarButtonsToRemove=["select2d", "lasso2d"]
+)
 
 
 def _ledger_table(rows: pd.DataFrame) -> html.Table:
@@ -101,9 +102,11 @@ def _question_section(question: str, rows: pd.DataFrame, sources: pd.DataFrame) 
     )
 
 
-def layout(question: object = None, **other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    parsed = parse(query, allowed=("question",))
+    problems = list(parsed.problems)
+    question = parsed.state.question
     rows = data.dataset("estimates")
     sources = data.dataset("sources")
     order = list(QUESTIONS)
@@ -111,11 +114,11 @@ def layout(question: object = None, **other: object) -> html.Div:
         dict.fromkeys(rows["question"]),
         key=lambda q: (order.index(q) if q in order else len(order), q),
     )
-    if question not in (None, "") and question not in known:
-        problems.append(f"question={question!s:.40} is not a question in the ledger")
+    if question is not None and question not in known:
+        problems.append(f"question={question} is not a question in the ledger")
         question = None
     shown = [question] if question else known
-    search = f"?question={question}" if question else ""
+    search = ViewState(question=question).query_string()
     sections = data.memo(
         f"estimates-sections:{tuple(shown)!r}",
         lambda: [
@@ -130,7 +133,10 @@ def layout(question: object = None, **other: object) -> html.Div:
             html.P(
                 "The same questions answered by different producers, with different methods "
                 "and periods. Ranges are drawn as ranges and central values as dots; UNVERIFIED "
-                "figures (reported only by a secondary paper) are hollow, dotted and labelled. "
+                "figures (recalled or inferred, or reported only by a secondary paper whose own "
+                "source could not be read) are hollow, dotted and labelled. Shares with different "
+                "denominators (guns successfully traced, guns submitted for tracing, guns seized) "
+                "are drawn in separate charts. "
                 "Read the method note and the “why it differs” line before comparing.",
                 className="lede",
             ),

@@ -9,13 +9,14 @@ from dash import Input, Output, dcc, html
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from db.datasets import Filters
+from db.viewstate import ViewState, from_callback, parse
 
 dash.register_page(
     __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3
 )
 
 DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue")
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _known_kinds(data: AppData) -> list[str]:
@@ -45,7 +46,7 @@ def _table(events: pd.DataFrame) -> html.Table | html.P:
             ("status_cell", "Status"),
             ("source", "Source"),
         ],
-        caption="Meetings and milestones, oldest first",
+        caption="Meetings and milestones, oldest first; accounts the sources do not date come last",
     )
 
 
@@ -100,16 +101,23 @@ def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
     events = data.dataset("events", filters) if kinds else data.dataset("events").head(0)
     figure = figures.timeline_figure(events, sources=components.source_labels(sources))
     unverified = int((events["status"] == "UNVERIFIED").sum())
-    first = events["date_label"].iloc[0] if len(events) else ""
-    last = events["date_label"].iloc[-1] if len(events) else ""
+    dated = events.dropna(subset=["date_start"]).sort_values("date_start")
+    undated = len(events) - len(dated)
+    first = dated["date_label"].iloc[0] if len(dated) else ""
+    last = dated["date_label"].iloc[-1] if len(dated) else ""
     summary = (
-        f"{len(events)} events from {first} to {last}"
+        f"{len(dated)} dated events from {first} to {last}"
+        + (
+            f"; {undated} undated account{'s' if undated > 1 else ''}, in the table only"
+            if undated
+            else ""
+        )
         + (f"; {unverified} UNVERIFIED (hollow markers)" if unverified else "")
         + "."
         if len(events)
         else "No events of the chosen kinds."
     )
-    search = "?kinds=" + ",".join(kinds)
+    search = ViewState(kinds=kinds).query_string()
     footer = (
         components.chart_footer(events, sources, "events", filters, "events") if kinds else None
     )
@@ -122,14 +130,15 @@ def build_view(data: AppData, kinds: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def layout(kinds: object = None, **other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    parsed = parse(query, allowed=("kinds",))
+    problems = list(parsed.problems)
     known = _known_kinds(data)
-    if kinds is None:
+    wanted = parsed.state.kinds
+    if wanted is None:
         chosen = tuple(k for k in DEFAULT_KINDS if k in known)
     else:
-        wanted = [k for k in str(kinds).split(",") if k]
         if any(k not in known for k in wanted):
             problems.append(
                 "unknown event kind(s): " + ", ".join(k for k in wanted if k not in known)
@@ -139,11 +148,17 @@ def layout(kinds: object = None, **other: object) -> html.Div:
     return html.Div(
         [
             *components.page_notices(data, problems),
-            html.H1("GC-Armas: the bilateral arms-trafficking group"),
+            html.H1("GC-Armas: the arms-trafficking coordination group"),
             html.P(
-                "Meetings and milestones of the Grupo de Coordinación contra el Tráfico de Armas "
-                "(GC-Armas) and the bilateral dialogues around it. Hollow markers are UNVERIFIED; "
-                "the shaded band is the reported 2012–2015 suspension.",
+                "Meetings and milestones of GC-Armas and the bilateral dialogues around it. "
+                "Mexico's 2010 report to the UN calls it the Grupo de Coordinación "
+                "Interinstitucional para la Prevención y el Control del Tráfico Ilícito de Armas "
+                "de Fuego, created in 1995; a U.S. Embassy cable of 2009 describes a bilateral "
+                "implementation group of that name born in March 2009; the 2019 Taskforce white "
+                "paper gives a name ending “Tráfico de Armas de Fuego, Municiones, y Explosivos”. The "
+                "sources differ and this page does not choose between them. Hollow markers are "
+                "UNVERIFIED; the dotted band is the 2012–2015 suspension, which only the white "
+                "paper reports. Accounts without a date are in the table, not on the time axis.",
                 className="lede",
             ),
             html.Section(
@@ -192,9 +207,10 @@ def layout(kinds: object = None, **other: object) -> html.Div:
     Input("gc-kinds", "value"),
     prevent_initial_call=True,
 )
-def update_timeline(kinds: list[str]) -> tuple[Any, ...]:
+def update_timeline(kinds: object) -> tuple[Any, ...]:
+    asked = from_callback(kinds=kinds).kinds or ()
     data = current()
-    chosen = tuple(k for k in _known_kinds(data) if k in (kinds or []))
+    chosen = tuple(k for k in _known_kinds(data) if k in asked)
     view = build_view(data, chosen)
     return view["figure"], view["summary"], view["footer"], view["table"], view["search"]
 

@@ -3,26 +3,25 @@
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from db import queries
 from db.datasets import Filters
+from db.viewstate import ViewState, from_callback, parse, shown
 
 dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
 
 # Every geo graph reads plotly's base topojson from our assets, never from a CDN.
-GRAPH_CONFIG = {
-    "topojsonURL": "/assets/topojson/",
-    "displaylogo": False,
-    "scrollZoom": False,
-    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
-}
+GRAPH_CONFIG = components.graph_config(
+    topojsonURL="/assets/topojson/",
+    scrollZoom=False,
+    modeBarButtonsToRemove=["select2d", "lasso2d"],
+)
 COUNTRY_NAMES = {"US": "United States", "MX": "Mexico"}
 # Which dataset a country's default comes from; other datasets with state figures are options.
 PRIMARY = {"US": "source-states", "MX": "recovery-states"}
@@ -131,22 +130,13 @@ def _for_country(series: dict[str, Series], country: str) -> dict[str, Series]:
 
 
 def _pick(
-    options: dict[str, Series], wanted: object, problems: list[str], name: str
+    options: dict[str, Series], wanted: str | None, problems: list[str], name: str
 ) -> Series | None:
-    if isinstance(wanted, str) and wanted in options:
+    if wanted in options:
         return options[wanted]
-    if wanted not in (None, ""):
-        problems.append(f"{name}={wanted!s:.60} is not a series on this map; showing the default")
+    if wanted is not None:
+        problems.append(f"{name}={shown(wanted)} is not a series on this map; showing the default")
     return next(iter(options.values()), None)
-
-
-def _year(text: object, problems: list[str]) -> int | None:
-    if text in (None, ""):
-        return None
-    if isinstance(text, str) and text.isdigit():
-        return int(text)
-    problems.append(f"year={text!s:.20} is not a year")
-    return None
 
 
 def _years(*sides: Series | None) -> list[int]:
@@ -164,10 +154,12 @@ def _resolve_year(year: float | None, *sides: Series | None) -> int | None:
 
 
 def search_string(us: Series | None, mx: Series | None, measure: str, year: int | None) -> str:
-    params = {"us": us.key if us else None, "mx": mx.key if mx else None, "measure": measure}
-    if year is not None and _years(us, mx):
-        params["year"] = str(year)
-    return "?" + urlencode({k: v for k, v in params.items() if v})
+    return ViewState(
+        us=us.key if us else None,
+        mx=mx.key if mx else None,
+        measure=measure,
+        year=year if year is not None and _years(us, mx) else None,
+    ).query_string()
 
 
 # ---------------------------------------------------------------------------- the view
@@ -192,6 +184,13 @@ def _side(
     if series is None:
         empty = pd.DataFrame(columns=figures.LAYER_COLUMNS)
         return Side(None, empty, empty, Filters())
+    if measure == "share" and not series.has("share"):
+        # No published share: colour by a DERIVED share of the series' own total, labelled so;
+        # the download is the published counts it is computed from.
+        filters = series.filters("count", None)
+        rows = data.dataset(series.dataset, filters)
+        counts = figures.map_layer(rows, country=country, measure="count", sources=labels)
+        return Side(series, rows, figures.derived_share(counts), filters)
     filters = series.filters(measure, year if series.annual else None)
     rows = data.dataset(series.dataset, filters)
     layer = figures.map_layer(rows, country=country, measure=measure, sources=labels)
@@ -202,6 +201,8 @@ def _unit_title(side: Side, measure: str) -> str:
     if side.series is None:
         return ""
     name = SHORT_TITLES.get(side.series.dataset, "Loaded traces")
+    if measure == "share" and not side.series.has("share"):
+        return f"{name}<br>% of the series' total<br>(DERIVED)"
     if measure == "share":
         return f"{name}<br>% share"
     units = [u for u in side.series.units if u != "percent"] or ["firearms"]
@@ -241,8 +242,10 @@ def _not_drawn(side: Side) -> html.Div | None:
         return None
     items = [
         html.Li(
-            f"{r.geo_name}: {figures.format_value(r.value, r.unit, r.value_qualifier)} "
-            f"({r.period}; {r.status})"
+            f"{r.geo_name}: "
+            f"{figures.with_category(figures.format_value(r.value, r.unit, r.value_qualifier), r.category)} "
+            f"({r.period}; {figures.status_text(r.status)})"
+            + (f". Note: {r.note}" if r.note else "")
         )
         for r in other.itertuples(index=False)
     ]
@@ -261,12 +264,20 @@ def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) 
             className="series-title",
         )
     ]
-    if not side.series.has(measure):
-        other = "count" if measure == "share" else "share"
+    if measure == "share" and not side.series.has("share"):
         parts.append(
             components.notice(
-                f"This series publishes no {'share' if measure == 'share' else 'count'}; "
-                f"its states are shown grey. Switch the measure to “{MEASURES[other]}”.",
+                "This series publishes counts, not shares: the colours are DERIVED shares, each "
+                "state's count divided by the total of the states in this series. The download "
+                "gives the published counts.",
+                "info",
+            )
+        )
+    elif not side.series.has(measure):
+        parts.append(
+            components.notice(
+                f"This series publishes no count; its states are shown grey. Switch the measure "
+                f"to “{MEASURES['share']}”.",
                 "warning",
             )
         )
@@ -309,6 +320,15 @@ def _state_table(side: Side, country: str) -> html.Div | None:
         dcc.Link(name, href=f"/trends?state={code}")
         for name, code in zip(frame["name"], frame["code"], strict=True)
     ]
+    # A source id is shown only as the label of the link to its entry.
+    frame["source"] = [
+        html.Span(
+            [text.removesuffix(f" [{sid}]"), " [", dcc.Link(sid, href=f"/sources#{sid}"), "]"]
+        )
+        if sid
+        else text
+        for text, sid in zip(frame["source"], frame["source_id"], strict=True)
+    ]
     return components.table(
         frame,
         [
@@ -316,6 +336,7 @@ def _state_table(side: Side, country: str) -> html.Div | None:
             ("text", "Figure"),
             ("period", "Period"),
             ("status", "Status"),
+            ("note", "Note"),
             ("source", "Source"),
         ],
         caption=f"{COUNTRY_NAMES[country]}: states with a figure (each links to its trend)",
@@ -414,23 +435,19 @@ def _series_control(
     )
 
 
-def layout(
-    us: object = None,
-    mx: object = None,
-    measure: object = None,
-    year: object = None,
-    **other: object,
-) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {name}" for name in other]
+    parsed = parse(query, allowed=("us", "mx", "measure", "year"))
+    problems = list(parsed.problems)
     series = catalogue(data)
     us_options, mx_options = _for_country(series, "US"), _for_country(series, "MX")
-    us_series = _pick(us_options, us, problems, "us")
-    mx_series = _pick(mx_options, mx, problems, "mx")
+    us_series = _pick(us_options, parsed.state.us, problems, "us")
+    mx_series = _pick(mx_options, parsed.state.mx, problems, "mx")
+    measure = parsed.state.measure
     if measure not in (None, *MEASURES):
-        problems.append(f"measure={measure!s:.20} is not count or share")
+        problems.append(f"measure={shown(measure)} is not count or share")
     measure = measure if measure in MEASURES else "count"
-    view = build_view(data, us_series, mx_series, str(measure), _year(year, problems))
+    view = build_view(data, us_series, mx_series, str(measure), parsed.state.year)
     slider = _slider_props(view["years"], view["year"])
     return html.Div(
         [
@@ -556,12 +573,13 @@ def layout(
     State("map-year", "value"),
     prevent_initial_call=True,
 )
-def update_slider(us: str, mx: str, year: int | None) -> tuple[Any, ...]:
+def update_slider(us: object, mx: object, year: object) -> tuple[Any, ...]:
+    chosen = from_callback(us=us, mx=mx, year=year)
     series = catalogue(current())
-    us_series = _for_country(series, "US").get(us)
-    mx_series = _for_country(series, "MX").get(mx)
+    us_series = _for_country(series, "US").get(chosen.us or "")
+    mx_series = _for_country(series, "MX").get(chosen.mx or "")
     years = _years(us_series, mx_series)
-    props = _slider_props(years, _resolve_year(year, us_series, mx_series))
+    props = _slider_props(years, _resolve_year(chosen.year, us_series, mx_series))
     return props["min"], props["max"], props["marks"], props["value"], props["style"]
 
 
@@ -579,15 +597,16 @@ def update_slider(us: str, mx: str, year: int | None) -> tuple[Any, ...]:
     Input("map-year", "value"),
     prevent_initial_call=True,
 )
-def update_map(us: str, mx: str, measure: str, year: int | None) -> tuple[Any, ...]:
+def update_map(us: object, mx: object, measure: object, year: object) -> tuple[Any, ...]:
+    chosen = from_callback(us=us, mx=mx, measure=measure, year=year)
     data = current()
     series = catalogue(data)
     view = build_view(
         data,
-        _for_country(series, "US").get(us),
-        _for_country(series, "MX").get(mx),
-        measure if measure in MEASURES else "count",
-        year,
+        _for_country(series, "US").get(chosen.us or ""),
+        _for_country(series, "MX").get(chosen.mx or ""),
+        chosen.measure if chosen.measure in MEASURES else "count",
+        chosen.year,
     )
     return (
         view["figure"],
@@ -602,14 +621,7 @@ def update_map(us: str, mx: str, measure: str, year: int | None) -> tuple[Any, .
 
 # A click on a state opens its trend; runs in the browser, so it costs no round trip.
 dash.clientside_callback(
-    """
-    function(click) {
-        const point = click && click.points && click.points[0];
-        const code = point && (point.location || (point.customdata && point.customdata[5]));
-        if (!code) { return window.dash_clientside.no_update; }
-        return "/trends?state=" + encodeURIComponent(code);
-    }
-    """,
+    ClientsideFunction("ironriver", "openStateTrend"),
     Output("url", "href", allow_duplicate=True),
     Input("map-graph", "clickData"),
     prevent_initial_call=True,
@@ -617,12 +629,7 @@ dash.clientside_callback(
 
 # Play steps the year slider through the file's years, then stops at the last one.
 dash.clientside_callback(
-    """
-    function(clicks, disabled) {
-        const playing = disabled === false;
-        return [playing, playing ? "▶ Play" : "❚❚ Pause", playing ? "false" : "true"];
-    }
-    """,
+    ClientsideFunction("ironriver", "togglePlay"),
     Output("map-interval", "disabled"),
     Output("map-play", "children"),
     Output("map-play", "aria-pressed"),
@@ -632,19 +639,7 @@ dash.clientside_callback(
 )
 
 dash.clientside_callback(
-    """
-    function(ticks, marks, value) {
-        const years = Object.keys(marks || {}).map(Number).sort((a, b) => a - b);
-        if (!years.length) { return [window.dash_clientside.no_update, true, "▶ Play", "false"]; }
-        const index = years.indexOf(value);
-        if (index === -1 || index === years.length - 1) {
-            return [years[0], false, "❚❚ Pause", "true"];
-        }
-        const next = years[index + 1];
-        const last = index + 1 === years.length - 1;
-        return [next, last, last ? "▶ Play" : "❚❚ Pause", last ? "false" : "true"];
-    }
-    """,
+    ClientsideFunction("ironriver", "stepYear"),
     Output("map-year", "value", allow_duplicate=True),
     Output("map-interval", "disabled", allow_duplicate=True),
     Output("map-play", "children", allow_duplicate=True),

@@ -10,6 +10,7 @@ from dashboard import components
 from dashboard.data import AppData, current
 from db import queries
 from db.datasets import DATASETS
+from db.viewstate import parse
 
 dash.register_page(
     __name__, path="/sources", title="Iron River · Data & sources", name="Data & sources", order=4
@@ -30,6 +31,13 @@ def _status_text(counts: pd.DataFrame, dataset: str) -> list[Any]:
         n = int(rows.loc[rows["status"] == status, "rows"].sum())
         if n:
             parts += [", " if parts else "", f"{n} ", components.status_badge(status) or status]
+    # Placeholders for places without a figure are not figures: counted apart, in words.
+    missing = int(rows.loc[rows["status"] == "NO_FIGURE", "rows"].sum())
+    if missing:
+        parts += [
+            "; " if parts else "",
+            f"{missing} place{'s' if missing > 1 else ''} with no published figure",
+        ]
     return parts
 
 
@@ -146,13 +154,13 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
 
 def _source_entry(row: Any) -> html.Div:
     cites = (
-        [" Secondary copy of ", dcc.Link(row.cites_source_id, href=f"#{row.cites_source_id}"), "."]
+        [" Reports on / cites ", dcc.Link(row.cites_source_id, href=f"#{row.cites_source_id}"), "."]
         if isinstance(row.cites_source_id, str) and row.cites_source_id
         else []
     )
     return html.Div(
         [
-            html.Strong(f"[{row.source_id}] "),
+            html.Strong([dcc.Link(row.source_id, href=f"#{row.source_id}"), " "]),
             row.citation,
             html.Br(),
             html.Span(
@@ -173,9 +181,9 @@ def _source_entry(row: Any) -> html.Div:
     )
 
 
-def layout(**other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    problems = list(parse(query, allowed=()).problems)
     # The page depends on nothing but the data: built once per data version.
     body = data.memo("sources-page", lambda: _body(data))
     return html.Div(
@@ -206,9 +214,7 @@ def _body(data: AppData) -> html.Div:
                 [
                     f"Data version {data.version()}; last successful load "
                     f"{str(last_run)[:19] if last_run is not None else 'never'}. Every figure "
-                    "keeps its status (VERIFIED: read as written in a public copy; DERIVED: "
-                    "arithmetic on verified figures; UNVERIFIED: not found in a readable source) "
-                    "and its source. The ",
+                    "keeps its source and its status. The ",
                     html.Code("/api/v1/<dataset>.csv"),
                     " downloads take the same filters as the pages (",
                     html.Code("from, to, year, measure, period, release, state, kinds"),
@@ -217,6 +223,36 @@ def _body(data: AppData) -> html.Div:
                     " lists them.",
                 ],
                 className="lede",
+            ),
+            html.Section(
+                [
+                    html.H2("What each status means"),
+                    html.Dl(
+                        [
+                            html.Dt("VERIFIED"),
+                            html.Dd(
+                                "The figure was read, as written, in a public copy of the page "
+                                "whose address is given. The page may be a secondary report of a "
+                                "primary source: see each source's type."
+                            ),
+                            html.Dt(components.status_badge("DERIVED")),
+                            html.Dd("Arithmetic on verified figures; the method is stated."),
+                            html.Dt(components.status_badge("UNVERIFIED")),
+                            html.Dd(
+                                "Recalled or inferred, or reported only by a secondary paper "
+                                "whose own source could not be read. It does not mean the "
+                                "figure was found to be wrong."
+                            ),
+                            html.Dt(components.status_badge("NO_FIGURE")),
+                            html.Dd(
+                                "The source gives no figure for this place. Shown grey, never "
+                                "as zero, and never counted as a figure."
+                            ),
+                        ],
+                        className="status-legend",
+                    ),
+                ],
+                id="status-legend",
             ),
             html.Section(
                 [
@@ -236,6 +272,21 @@ def _body(data: AppData) -> html.Div:
                             "Full citations. ",
                             components.download_links("sources", what="sources"),
                         ]
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Filter sources", htmlFor="sources-filter"),
+                            # Filtered in the browser by assets/sources-anchor.js: no round trip.
+                            dcc.Input(
+                                id="sources-filter",
+                                type="search",
+                                placeholder="publisher, title, year or id",
+                                debounce=False,
+                                autoComplete="off",
+                            ),
+                            html.Span(id="sources-filter-count", role="status"),
+                        ],
+                        className="control sources-filter",
                     ),
                     *[_source_entry(r) for r in sources.itertuples(index=False)],
                 ],

@@ -1,22 +1,36 @@
 """Status: how fresh each source is, and the most recent ETL runs (as `ironriver etl status`)."""
 
+from typing import Any
+
 import dash
 from dash import html
 
 from dashboard import components
 from dashboard.data import current
 from db import queries
+from db.viewstate import parse
 
 dash.register_page(__name__, path="/status", title="Iron River · Status", name="Status", order=5)
 
 RUNS_SHOWN = 50
+# Embedded sources without a dataset of their own, by what readers would call them.
+READABLE_SOURCES = {"reference": "State codes (USPS, INEGI)"}
 
 
-def layout(**other: object) -> html.Div:
+def _readable(data: Any) -> dict[str, str]:
+    """Source module -> the title of the dataset it loads: readers never see module names."""
+    infos = data.cached("dataset_infos", lambda: queries.dataset_infos(data.engine))
+    names = dict(zip(infos["source_module"], infos["title"], strict=True))
+    return {**READABLE_SOURCES, **names}
+
+
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other]
+    problems = list(parse(query, allowed=()).problems)
     runs = data.cached("recent_runs", lambda: queries.recent_runs(data.engine, RUNS_SHOWN))
     frame = runs.copy()
+    readable = _readable(data)
+    frame["source"] = [readable.get(s, s) for s in frame["source"]]
     for column in ("started_at", "finished_at"):
         frame[column] = frame[column].astype(str).str[:19].replace({"NaT": "", "None": ""})
     body = (
@@ -42,6 +56,7 @@ def layout(**other: object) -> html.Div:
     freshness = data.cached(
         "freshness", lambda: queries.source_freshness(data.engine, data.stale_after_days)
     ).copy()
+    freshness["source"] = [readable.get(s, s) for s in freshness["source"]]
     stale = freshness[freshness["stale"]]
     freshness["state"] = [
         components.status_badge("STALE") if is_stale else "fresh" for is_stale in freshness["stale"]

@@ -2,7 +2,6 @@
 
 import datetime as dt
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 import pandas as pd
@@ -11,14 +10,23 @@ from dash import Input, Output, dcc, html
 from dashboard import components, figures
 from dashboard.data import AppData, current, memoized_view
 from db.datasets import Filters
+from db.viewstate import InvalidInput, ViewState, from_callback, parse, window_inputs
 
 dash.register_page(__name__, path="/trends", title="Iron River · Trends", name="Trends", order=1)
 
 DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue", "data_release")
 # National trend: the measures that are annual counts of traced firearms or the US-sourced share.
-NATIONAL_MEASURES = ("traced_firearms", "trace_requests", "us_sourced_pct")
+NATIONAL_MEASURES = (
+    "traced_firearms",
+    "trace_requests",
+    "us_sourced_pct",
+    "us_sourced_of_successful_traces_pct",
+)
+# Rows about a state that are not source-state or seizure figures of that state (a transit claim,
+# one seizure, a four-country total): listed in words, never drawn on the state's axes.
+CONTEXT_PREFIXES = ("transit_", "single_seizure_", "four_country_")
 EARLIEST, LATEST = 1980, dt.date.today().year + 1
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _state_label(code: str) -> str:
@@ -37,7 +45,14 @@ def _drawable(published: pd.DataFrame, state: str | None) -> pd.DataFrame:
         return published
     if state is None:
         return published[published["measure"].isin(NATIONAL_MEASURES)]
-    return published
+    return published[~published["measure"].str.startswith(CONTEXT_PREFIXES)]
+
+
+def _context(published: pd.DataFrame) -> pd.DataFrame:
+    """A state's rows that are not comparable with its trend (see CONTEXT_PREFIXES)."""
+    if published.empty:
+        return published
+    return published[published["measure"].str.startswith(CONTEXT_PREFIXES)]
 
 
 def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int, int]:
@@ -45,35 +60,33 @@ def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int,
     years += list(traces["year"]) if not traces.empty else []
     if not years:
         return 2004, dt.date.today().year
-    return int(min(years)) - 1, max(int(max(years)) + 1, dt.date.today().year)
+    # Within the slider's years, whatever the database holds (a year 1 would make year 0).
+    start = min(max(int(min(years)) - 1, EARLIEST), LATEST)
+    return start, min(max(int(max(years)) + 1, dt.date.today().year, start), LATEST)
 
 
-def _year_param(text: object, name: str, problems: list[str]) -> int | None:
-    if text in (None, ""):
-        return None
-    if isinstance(text, str) and text.isdigit() and EARLIEST <= int(text) <= LATEST:
-        return int(text)
-    problems.append(f"{name}={text!s:.20} is not a year between {EARLIEST} and {LATEST}")
+def _year_param(year: int | None, name: str, problems: list[str]) -> int | None:
+    if year is None or EARLIEST <= year <= LATEST:
+        return year
+    problems.append(f"{name}={year} is outside the chart's years {EARLIEST} to {LATEST}")
     return None
 
 
-def _kinds_param(text: object, known: list[str], problems: list[str]) -> tuple[str, ...]:
-    if text is None:
+def _kinds_param(
+    wanted: tuple[str, ...] | None, known: list[str], problems: list[str]
+) -> tuple[str, ...]:
+    if wanted is None:
         return tuple(k for k in DEFAULT_KINDS if k in known)
-    wanted = [k for k in str(text).split(",") if k]
     unknown = [k for k in wanted if k not in known]
     if unknown:
         problems.append(f"unknown event kind(s): {', '.join(unknown)}")
     return tuple(k for k in wanted if k in known)
 
 
-def _state_param(text: object, problems: list[str]) -> str | None:
-    if text in (None, ""):
-        return None
-    code = str(text).upper()
-    if code in figures.state_names():
+def _state_param(code: str | None, problems: list[str]) -> str | None:
+    if code is None or code in figures.state_names():
         return code
-    problems.append(f"state={text!s:.20} is not a USPS or INEGI state code")
+    problems.append(f"state={code} is not a USPS or INEGI state code")
     return None
 
 
@@ -83,8 +96,21 @@ def _known_kinds(data: AppData) -> list[str]:
 
 
 def search_string(state: str | None, kinds: tuple[str, ...], window: tuple[int, int]) -> str:
-    params = {"state": state, "kinds": ",".join(kinds), "from": window[0], "to": window[1]}
-    return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return ViewState(
+        state=state, kinds=kinds, year_from=window[0], year_to=window[1]
+    ).query_string()
+
+
+def _fill_window(
+    asked: tuple[int | None, int | None] | None, default: tuple[int, int]
+) -> tuple[int, int]:
+    """The window drawn: each end asked for is honoured, a missing end is the default's."""
+    start, end = asked or (None, None)
+    if start is None:
+        start = default[0] if end is None else min(default[0], end)
+    if end is None:
+        end = max(default[1], start)
+    return start, end
 
 
 def _span(group: pd.DataFrame) -> str:
@@ -101,9 +127,12 @@ def _span(group: pd.DataFrame) -> str:
             f"{first}{figures.format_number(low.value)}–"
             f"{figures.format_value(high.value, high.unit, high.value_qualifier)}"
         )
-    periods = sorted(group["period"].astype(str))
+    periods = sorted(
+        f"{p} ({c} only)" if c else str(p)
+        for p, c in zip(group["period"], group["category"].fillna(""), strict=True)
+    )
     when = periods[0] if len(periods) == 1 else f"{periods[0]}–{periods[-1]}"
-    flags = sorted(set(group["status"]) - {"VERIFIED"})
+    flags = sorted(figures.status_text(s) for s in set(group["status"]) - {"VERIFIED"})
     return f"{values} ({when}{', ' + '/'.join(flags) if flags else ''})"
 
 
@@ -117,10 +146,15 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
         counts = valued[(valued["unit"] != "percent") & single]
         totals = valued[(valued["unit"] != "percent") & ~single]
         shares = valued[valued["unit"] == "percent"]
+        totals_label = (
+            "totals over several years (in the table, not drawn)"
+            if state is None
+            else "totals over several years (drawn as bars across their years, not per year)"
+        )
         groups = (
-            ("counts per year", counts),
+            ("counts of single years", counts),
             ("shares", shares),
-            ("totals over several years (in the table, not drawn)", totals),
+            (totals_label, totals),
         )
         for label, rows in groups:
             clauses = [
@@ -128,9 +162,7 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
                 for release, group in rows.groupby("release", sort=False)
             ]
             if clauses:
-                shown = "; ".join(clauses[:4])
-                more = f"; and {len(clauses) - 4} more releases" if len(clauses) > 4 else ""
-                parts.append(f"{label[:1].upper()}{label[1:]} — {shown}{more}.")
+                parts.append(f"{label[:1].upper()}{label[1:]} — {'; '.join(clauses)}.")
     if not traces.empty:
         parts.append(f"Loaded trace files: {int(traces['firearms'].sum()):,} traces.")
     if not parts:
@@ -138,13 +170,29 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
     return f"{where}. " + " ".join(parts)
 
 
+def _context_text(context: pd.DataFrame, where: str) -> str | None:
+    """Figures about a state that are not comparable with its trend, said in words."""
+    if context.empty:
+        return None
+    items = "; ".join(
+        f"{figures.measure_label(r.measure)}: "
+        f"{figures.format_value(r.value, r.unit, r.value_qualifier)} ({r.period}, {r.release})"
+        for r in context.itertuples(index=False)
+    )
+    return (
+        f"Also about {where}, not drawn because it is not comparable with the lines above: {items}."
+    )
+
+
 def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
     if published.empty:
         return html.P("No published figures in this view.")
     frame = published.copy()
     frame["figure"] = [
-        figures.format_value(v, u, q)
-        for v, u, q in zip(frame["value"], frame["unit"], frame["value_qualifier"], strict=True)
+        figures.with_category(figures.format_value(v, u, q), c)
+        for v, u, q, c in zip(
+            frame["value"], frame["unit"], frame["value_qualifier"], frame["category"], strict=True
+        )
     ]
     frame["what"] = frame["measure"].map(figures.measure_label)
     frame["status_cell"] = [components.status_badge(s) or s for s in frame["status"]]
@@ -157,16 +205,19 @@ def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
             ("figure", "Figure"),
             ("release", "Release"),
             ("status_cell", "Status"),
+            ("note", "Note"),
             ("source", "Source"),
         ],
-        caption="Every figure in this view (multi-year totals are listed here, not drawn on "
-        "the annual axis)",
+        caption="Every figure in this view, with its note",
     )
 
 
 @memoized_view("trends")
 def build_view(
-    data: AppData, state: str | None, kinds: tuple[str, ...], window: tuple[int, int] | None
+    data: AppData,
+    state: str | None,
+    kinds: tuple[str, ...],
+    window: tuple[int | None, int | None] | None,
 ) -> dict[str, Any]:
     """The chart, its text and its downloads for one URL; layout and callback both call this."""
     sources = data.dataset("sources")
@@ -176,13 +227,19 @@ def build_view(
     published = data.dataset(published_name, published_filters)
     trace_filters = Filters(state=state)
     traces = data.dataset("traces-by-year", trace_filters)
-    window = window or _default_window(_drawable(published, state), traces)
+    window = _fill_window(window, _default_window(_drawable(published, state), traces))
     event_filters = Filters(kinds=kinds, year_from=window[0], year_to=window[1])
     events = data.dataset("events", event_filters) if kinds else data.dataset("events").head(0)
     where = _state_label(state) if state else "Mexico (national)"
-    count_title = "Traced firearms per year" if state is None else f"{where}: counts per year"
+    count_title = (
+        "Traced firearms per year"
+        if state is None
+        else f"{where}: counts (single years as points, multi-year totals as bars)"
+    )
     share_title = (
-        "US-sourced share of traced firearms (%)" if state is None else f"{where}: shares (%)"
+        "US-sourced share (%): of guns submitted for tracing unless the line says otherwise"
+        if state is None
+        else f"{where}: shares (%)"
     )
     figure = figures.trends_figure(
         _drawable(published, state),
@@ -195,6 +252,8 @@ def build_view(
         main_measures=("traced_firearms", "us_sourced_pct") if state is None else (),
         # A state's shares are shares of traces or seizures; the files' US-sourced share is not.
         trace_shares=state is None,
+        # A state's figures are mostly multi-year totals: drawn as bars, so its trend is not empty.
+        count_spans=state is not None,
     )
     footers = [
         components.chart_footer(
@@ -212,10 +271,13 @@ def build_view(
         notices.append(
             components.notice(f"No published figure for {where} in the database.", "warning")
         )
+    context = _context_text(_context(published), where) if state else None
     return {
         "figure": figure,
         "title": f"Trends: {where}",
-        "summary": _summary(_drawable(published, state), traces, state),
+        "summary": " ".join(
+            t for t in (_summary(_drawable(published, state), traces, state), context) if t
+        ),
         "footers": [f for f in footers if f is not None],
         "notices": notices,
         "table": _figures_table(published),
@@ -236,17 +298,16 @@ def _state_options(data: AppData) -> list[dict[str, str]]:
     return options
 
 
-def layout(state: object = None, kinds: object = None, **other: object) -> html.Div:
+def layout(**query: object) -> html.Div:
     data = current()
-    problems = [f"unknown parameter {k}" for k in other if k not in ("from", "to")]
-    code = _state_param(state, problems)
+    parsed = parse(query, allowed=("state", "kinds", "from", "to"))
+    problems = list(parsed.problems)
+    code = _state_param(parsed.state.state, problems)
     known = _known_kinds(data)
-    chosen = _kinds_param(kinds, known, problems)
-    start = _year_param(other.get("from"), "from", problems)
-    end = _year_param(other.get("to"), "to", problems)
-    window = (start, end) if start is not None and end is not None and start <= end else None
-    if start is not None and end is not None and start > end:
-        problems.append("from is after to")
+    chosen = _kinds_param(parsed.state.kinds, known, problems)
+    start = _year_param(parsed.state.year_from, "from", problems)
+    end = _year_param(parsed.state.year_to, "to", problems)
+    window = (start, end) if start is not None or end is not None else None
     view = build_view(data, code, chosen, window)
     options = _state_options(data)
     if code and code not in {o["value"] for o in options}:
@@ -257,9 +318,12 @@ def layout(state: object = None, kinds: object = None, **other: object) -> html.
             html.H1(view["title"], id="trends-title"),
             html.P(
                 "Each line is one release: the same year is counted differently by different "
-                "releases, so vintages are never joined. Multi-year shares are drawn as bars "
-                "across their years. Events share the time axis; the shaded band is the GC-Armas "
-                "suspension.",
+                "releases, so vintages are never joined, and a line breaks wherever a year is "
+                "missing. Part-year figures are hollow points labelled with their months. "
+                "Multi-year shares (and a state's multi-year totals) are drawn as bars across "
+                "their years. Events share the time axis; the dotted band marks the 2012-2015 "
+                "GC-Armas suspension, which only the 2019 Taskforce white paper reports "
+                "(UNVERIFIED).",
                 className="lede",
             ),
             html.Section(
@@ -348,12 +412,16 @@ def layout(state: object = None, kinds: object = None, **other: object) -> html.
     Input("trends-window", "value"),
     prevent_initial_call=True,
 )
-def update_trends(state: str, kinds: list[str], window: list[int]) -> tuple[Any, ...]:
+def update_trends(state: object, kinds: object, window: object) -> tuple[Any, ...]:
+    start, end = window_inputs(window)
+    asked = from_callback(state=state or None, kinds=kinds, **{"from": start, "to": end})
     data = current()
-    code = state if state in figures.state_names() else None
+    code = asked.state if asked.state in figures.state_names() else None
     known = _known_kinds(data)
-    chosen = tuple(k for k in known if k in (kinds or []))
-    span = (int(window[0]), int(window[1])) if window and len(window) == 2 else None
+    chosen = tuple(k for k in known if k in (asked.kinds or ()))
+    span = (asked.year_from, asked.year_to) if window is not None else None
+    if span and not all(EARLIEST <= year <= LATEST for year in span if year is not None):
+        raise InvalidInput([f"window={span} is outside the slider's {EARLIEST} to {LATEST}"])
     view = build_view(data, code, chosen, span)
     return (
         view["title"],

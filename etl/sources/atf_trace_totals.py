@@ -1,14 +1,6 @@
 """ATF traces of firearms recovered in Mexico, by year and period, each tagged with its release."""
 
-from etl.source import (
-    DATA_DIR,
-    SECONDARY_COPIES,
-    TRACES_NOT_RANDOM,
-    US_SOURCED_MEANS,
-    VINTAGES_DIFFER,
-    SourceModule,
-    facts_transform,
-)
+from etl.source import DATA_DIR, SourceModule, facts_transform, read_caveats
 
 SOURCE = SourceModule(
     name="atf_trace_totals",
@@ -18,10 +10,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "atf_trace_totals.csv",),
     module_file=__file__,
     transform=facts_transform,
-    caveats=(
-        TRACES_NOT_RANDOM,
-        VINTAGES_DIFFER,
-        US_SOURCED_MEANS,
-        SECONDARY_COPIES,
-    ),
+    caveats=read_caveats("atf_trace_totals"),
 )

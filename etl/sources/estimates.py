@@ -1,6 +1,6 @@
 """Estimates of how many guns cross, what share is US-sourced and what the traffic is worth."""
 
-from etl.source import DATA_DIR, TRACES_NOT_RANDOM, SourceModule, estimates_transform
+from etl.source import DATA_DIR, SourceModule, estimates_transform, read_caveats
 
 SOURCE = SourceModule(
     name="estimates",
@@ -13,9 +13,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "estimates.csv",),
     module_file=__file__,
     transform=estimates_transform,
-    caveats=(
-        TRACES_NOT_RANDOM,
-        "Estimates answer different questions over different periods; compare them only "
-        "through the method note.",
-    ),
+    caveats=read_caveats("estimates"),
 )

@@ -1,6 +1,6 @@
 """Timeline: GC-Armas history and the milestones of US-Mexico arms-trafficking policy."""
 
-from etl.source import DATA_DIR, SourceModule, events_transform
+from etl.source import DATA_DIR, SourceModule, events_transform, read_caveats
 
 SOURCE = SourceModule(
     name="events",
@@ -11,10 +11,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "events.csv",),
     module_file=__file__,
     transform=events_transform,
-    caveats=(
-        "Sources differ on GC-Armas' origin: Mexico dates it to 1995 as a domestic "
-        "interagency group; the U.S. Embassy describes a bilateral group born in March 2009.",
-        "The 2012-2015 suspension, the 2016 resumption and the 70-100 officials are reported "
-        "only by the 2019 Taskforce white paper (UNVERIFIED).",
-    ),
+    caveats=read_caveats("events"),
 )

@@ -1,6 +1,6 @@
 """Types of traced firearms and time-to-crime."""
 
-from etl.source import DATA_DIR, SECONDARY_COPIES, TRACES_NOT_RANDOM, SourceModule, facts_transform
+from etl.source import DATA_DIR, SourceModule, facts_transform, read_caveats
 
 SOURCE = SourceModule(
     name="firearm_types",
@@ -10,8 +10,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "firearm_types.csv",),
     module_file=__file__,
     transform=facts_transform,
-    caveats=(
-        TRACES_NOT_RANDOM,
-        SECONDARY_COPIES,
-    ),
+    caveats=read_caveats("firearm_types"),
 )

@@ -1,6 +1,6 @@
 """Mérida Initiative funding for Mexico."""
 
-from etl.source import DATA_DIR, SECONDARY_COPIES, SourceModule, facts_transform
+from etl.source import DATA_DIR, SourceModule, facts_transform, read_caveats
 
 SOURCE = SourceModule(
     name="merida_funding",
@@ -10,5 +10,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "merida_funding.csv",),
     module_file=__file__,
     transform=facts_transform,
-    caveats=(SECONDARY_COPIES,),
+    caveats=read_caveats("merida_funding"),
 )

@@ -1,12 +1,6 @@
 """National firearm seizures in Mexico by agency and year."""
 
-from etl.source import (
-    DATA_DIR,
-    SECONDARY_COPIES,
-    SEIZURES_ARE_NOT_TRACES,
-    SourceModule,
-    facts_transform,
-)
+from etl.source import DATA_DIR, SourceModule, facts_transform, read_caveats
 
 SOURCE = SourceModule(
     name="mx_seizures_national",
@@ -16,8 +10,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "mx_seizures_national.csv",),
     module_file=__file__,
     transform=facts_transform,
-    caveats=(
-        SEIZURES_ARE_NOT_TRACES,
-        SECONDARY_COPIES,
-    ),
+    caveats=read_caveats("mx_seizures_national"),
 )

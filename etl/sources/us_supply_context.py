@@ -1,6 +1,6 @@
 """US counties and licensed dealers named as supply context."""
 
-from etl.source import DATA_DIR, SECONDARY_COPIES, SourceModule, facts_transform
+from etl.source import DATA_DIR, SourceModule, facts_transform, read_caveats
 
 SOURCE = SourceModule(
     name="us_supply_context",
@@ -10,5 +10,5 @@ SOURCE = SourceModule(
     files=(DATA_DIR / "us_supply_context.csv",),
     module_file=__file__,
     transform=facts_transform,
-    caveats=(SECONDARY_COPIES,),
+    caveats=read_caveats("us_supply_context"),
 )

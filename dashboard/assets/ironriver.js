@@ -1,0 +1,71 @@
+/* Iron River's browser-side callbacks: served as a file, so the Content-Security-Policy needs no
+   inline script of ours. Python refers to them as ClientsideFunction("ironriver", name). */
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  ironriver: {
+    /* Keep the address bar equal to the view; `history.replaceState` changes the URL without a
+       navigation, so the page is not re-rendered and Back still leaves the page. */
+    syncUrl: function (search) {
+      if (typeof search !== "string") { return window.dash_clientside.no_update; }
+      const path = window.location.pathname + search;
+      if (window.location.pathname + window.location.search !== path) {
+        window.history.replaceState(window.history.state, "", path + window.location.hash);
+      }
+      return window.location.origin + path;
+    },
+
+    /* "Copy link": the clipboard where the browser allows it, else select the field. */
+    copyLink: function (clicks, link, fieldId) {
+      if (!clicks) { return ""; }
+      const field = document.getElementById(fieldId);
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(link).catch(function () {
+          if (field) { field.select(); }
+        });
+        return "Link copied.";
+      }
+      if (field) { field.select(); }
+      return document.execCommand && document.execCommand("copy")
+        ? "Link copied." : "Select the link and copy it.";
+    },
+
+    /* The navigation link of the page shown says so to screen readers (and the stylesheet). */
+    markCurrentPage: function (pathname) {
+      const links = document.querySelectorAll("#site-nav a");
+      links.forEach(function (link) {
+        if (new URL(link.href).pathname === pathname) {
+          link.setAttribute("aria-current", "page");
+        } else {
+          link.removeAttribute("aria-current");
+        }
+      });
+      return pathname;
+    },
+
+    /* A click on a map state opens its trend, without a round trip. */
+    openStateTrend: function (click) {
+      const point = click && click.points && click.points[0];
+      const code = point && (point.location || (point.customdata && point.customdata[5]));
+      if (!code) { return window.dash_clientside.no_update; }
+      return "/trends?state=" + encodeURIComponent(code);
+    },
+
+    /* Play / Pause of the map's year slider. */
+    togglePlay: function (clicks, disabled) {
+      const playing = disabled === false;
+      return [playing, playing ? "▶ Play" : "❚❚ Pause", playing ? "false" : "true"];
+    },
+
+    /* Each tick steps the slider to the next year of the file, stopping at the last one. */
+    stepYear: function (ticks, marks, value) {
+      const years = Object.keys(marks || {}).map(Number).sort(function (a, b) { return a - b; });
+      if (!years.length) { return [window.dash_clientside.no_update, true, "▶ Play", "false"]; }
+      const index = years.indexOf(value);
+      if (index === -1 || index === years.length - 1) {
+        return [years[0], false, "❚❚ Pause", "true"];
+      }
+      const next = years[index + 1];
+      const last = index + 1 === years.length - 1;
+      return [next, last, last ? "▶ Play" : "❚❚ Pause", last ? "false" : "true"];
+    },
+  },
+});
