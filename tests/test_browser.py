@@ -51,15 +51,19 @@ def database(loaded_db_template: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
-def base_url(database: str) -> Iterator[str]:
+def base_url(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app in its own process on a free loopback port, over a copy of the loaded database."""
     port = free_port()
+    # A file, not a pipe nobody reads: the server logs every request, and once a pipe's buffer
+    # is full its next log line blocks it, and every later page waits forever.
+    server_log = tmp_path_factory.mktemp("server") / "stderr.log"
+    stderr = server_log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, database, str(port)],
         cwd=ROOT,
         env={**os.environ, "IRONRIVER_LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -71,8 +75,7 @@ def base_url(database: str) -> Iterator[str]:
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        "dashboard did not start: "
-                        + (process.stderr.read() or b"").decode()[-2000:]  # type: ignore[union-attr]
+                        "dashboard did not start: " + server_log.read_text(errors="replace")[-2000:]
                     ) from None
                 time.sleep(0.2)
         yield url
@@ -83,6 +86,7 @@ def base_url(database: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        stderr.close()
 
 
 # Module scope: Playwright's sync API keeps an event loop on this thread while the browser lives,
