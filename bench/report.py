@@ -10,8 +10,10 @@ RSS_FLAT_TARGET = 1.10  # peak RSS at the largest size / at the load size
 LINEAR_TARGET = 1.20  # per-row time at the largest size / at the load size (our threshold)
 API_TARGET = 1.0  # ours / Datasette, requests per second
 CALLBACK_P95_MS = 50.0
-PAGE_MS = 1500.0
-PAGE_BYTES = 2_000_000
+PAGE_MS = 1500.0  # warm reload, until both maps are drawn
+PAGE_FLOOR_TARGET = 1.3  # cold, ours / the static floor page, until both maps are drawn
+PAGE_BYTES = 1_000_000  # cold
+PAGE_WARM_BYTES = 2_000_000
 
 LOAD_WHY = (
     "our loader decodes every row in Python, checks it against the format's rules, maps names "
@@ -21,6 +23,17 @@ LOAD_WHY = (
     "Measured apart (bench/README.md), the INSERT of already-checked rows into the real table "
     "alone takes more CPU than the whole `.import`, and parsing plus checking in Python about "
     "twice as much again, which the loader spreads over two processes"
+)
+
+
+PAGE_WHY = (
+    "Both pages evaluate the same plotly.js and draw the same traces; the app page also "
+    "evaluates React, Dash's renderer and its polyfills and dcc, then waits on three round trips "
+    "in turn (layout and dependencies, the page-content callback, the lazy dcc chunks) before "
+    "plotly starts. A CPU profile of one cold load (2026-11-29) put ~270 ms in scripts the "
+    "floor does not run: polyfill 74, dash_renderer 66, async-dropdown 58, react-dom 51, "
+    "dcc 24. Next step: the first view's layout in the initial HTML (no page-content round "
+    "trip before plotly starts) and no polyfill bundle for current browsers"
 )
 
 
@@ -303,11 +316,12 @@ def _page_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "Map page in headless Chromium",
                 None,
                 "",
-                f"<= {PAGE_MS:.0f} ms, <= 2 MB",
+                f"<= {PAGE_FLOOR_TARGET}x the static floor, <= {PAGE_BYTES / 1e6:.0f} MB",
                 None,
                 why=measured["skipped"],
             )
         ]
+    floor = measured.get("floor") or {}
     out = []
     for phase in ("cold", "warm"):
         runs = measured[f"{phase}_runs"]
@@ -320,18 +334,34 @@ def _page_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         compressed = f"{last['compressed_responses']} of {last['responses']} responses compressed"
         ms = measured[f"{phase}_maps_drawn_ms"]
         size = measured[f"{phase}_bytes_transferred"]
+        floor_ms = floor.get(f"{phase}_maps_drawn_ms")
+        ratio = _ratio(ms, floor_ms)
         what = "new context, empty cache" if phase == "cold" else "reload, same context"
+        if phase == "cold":
+            target, met = (
+                f"<= {PAGE_FLOOR_TARGET}x",
+                None if ratio is None else ratio <= PAGE_FLOOR_TARGET,
+            )
+            bytes_target, bytes_limit = PAGE_BYTES, f"<= {PAGE_BYTES / 1e6:.1f} MB"
+        else:
+            target, met = f"<= {PAGE_MS:.0f} ms", ms <= PAGE_MS
+            bytes_target, bytes_limit = PAGE_WARM_BYTES, f"<= {PAGE_WARM_BYTES / 1e6:.0f} MB"
         out.append(
             _row(
                 f"page-{phase}-time",
                 f"Map page `/` {phase} ({what}): until all {last['map_layers']} map layers drawn",
                 ms,
                 "ms",
-                f"<= {PAGE_MS:.0f} ms",
-                ms <= PAGE_MS,
+                target,
+                met,
+                peer=floor_ms,
+                peer_name="static floor page" if floor_ms is not None else None,
+                ratio=ratio,
                 why=(
-                    f"{ms:.0f} ms; DOMContentLoaded at {last['dom_content_loaded_ms']:.0f} ms, "
-                    f"{size / 1e6:.2f} MB to fetch and parse first ({biggest})"
+                    f"{ms:.0f} ms against {floor_ms or 0:.0f} ms for the static floor page "
+                    f"(same plotly.js {measured.get('plotly_script', '')}, same choropleths); "
+                    f"DOMContentLoaded at {last['dom_content_loaded_ms']:.0f} ms, "
+                    f"{size / 1e6:.2f} MB to fetch and parse first ({biggest}). {PAGE_WHY}"
                 ),
             )
         )
@@ -341,8 +371,8 @@ def _page_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"Map page `/` {phase}: bytes transferred ({last['requests']} requests)",
                 round(size / 1e6, 3),
                 "MB",
-                f"<= {PAGE_BYTES / 1e6:.0f} MB",
-                size <= PAGE_BYTES,
+                bytes_limit,
+                size <= bytes_target,
                 why=f"largest: {biggest}; {compressed}",
             )
         )
@@ -526,18 +556,24 @@ def _details(results: dict[str, Any]) -> list[str]:
             f"{measured['repetitions']} cold loads (new browser context) each followed by a warm "
             "reload in the same context; headless Chromium via Playwright against the gunicorn "
             "server above. Time is `performance.now()` at the first frame where every "
-            "choropleth trace of every graph has paths.",
+            "choropleth trace of every graph has paths. The floor page is "
+            + (measured.get("floor") or {}).get("what", "not measured")
+            + f"; plotly.js here is `{measured.get('plotly_script', '?')}`, loaded by both.",
             "",
-            "| Phase | Maps drawn ms (median) | Transferred MB (median) | Requests | From cache |",
-            "|---|---|---|---|---|",
+            "| Page | Phase | Maps drawn ms (median) | Transferred MB (median) | Requests "
+            "| From cache |",
+            "|---|---|---|---|---|---|",
         ]
-        for phase in ("cold", "warm"):
-            last = measured[f"{phase}_runs"][-1]
-            out.append(
-                f"| {phase} | {measured[f'{phase}_maps_drawn_ms']:.0f} "
-                f"| {measured[f'{phase}_bytes_transferred'] / 1e6:.2f} | {last['requests']} "
-                f"| {last['from_cache']} |"
-            )
+        for name, pages in (("app `/`", measured), ("static floor", measured.get("floor"))):
+            if not pages:
+                continue
+            for phase in ("cold", "warm"):
+                last = pages[f"{phase}_runs"][-1]
+                out.append(
+                    f"| {name} | {phase} | {pages[f'{phase}_maps_drawn_ms']:.0f} "
+                    f"| {pages[f'{phase}_bytes_transferred'] / 1e6:.2f} | {last['requests']} "
+                    f"| {last['from_cache']} |"
+                )
     return out
 
 

@@ -84,7 +84,21 @@ def test_quick_run_times_the_map_page_cold_and_warm(quick_run):
     rows = by_id(quick_run)
     for ident in ("page-cold-time", "page-cold-bytes", "page-warm-time", "page-warm-bytes"):
         assert rows[ident]["ours"] > 0, rows[ident]
-    assert quick_run["page"]["cold_runs"][0]["map_layers"] >= page.MIN_MAP_LAYERS
+    measured = quick_run["page"]
+    assert measured["cold_runs"][0]["map_layers"] >= page.MIN_MAP_LAYERS
+    # The floor page drew the same choropleth layers with the same plotly.js, in the same run.
+    floor = measured["floor"]
+    assert floor["cold_runs"][0]["map_layers"] == measured["cold_runs"][0]["map_layers"]
+    assert measured["plotly_script"] == "/assets/plotly-custom.min.js"
+    for phase in ("cold", "warm"):
+        row = rows[f"page-{phase}-time"]
+        assert row["peer"] == floor[f"{phase}_maps_drawn_ms"] > 0, row
+        assert row["ratio"] == pytest.approx(row["ours"] / row["peer"], rel=1e-3)
+        assert row["met"] is not False or row["why"], row
+    assert rows["page-cold-bytes"]["target"] == "<= 1.0 MB"
+    # Nothing in any load asked for Dash's full plotly.js.
+    for run in measured["cold_runs"] + measured["warm_runs"]:
+        assert not [u for u in run["largest"] if "package_data/plotly.min.js" in u["url"]]
 
 
 def test_our_api_and_datasette_answer_with_the_same_rows(quick_run):
@@ -134,6 +148,44 @@ def test_callback_outputs_split_like_dash_names_them():
     assert split_output("..a.b...c.d@x1..") == ([("a", "b"), ("c", "d")], True)
     assert split_output("url.href@abc") == ([("url", "href")], False)
     assert spread(list(range(10)), most=4) == [9, 0, 3, 6]
+
+
+def _page_results(ours_ms: float, floor_ms: float, cold_bytes: int) -> dict:
+    def run(ms: float, size: int) -> dict:
+        return {
+            "maps_drawn_ms": ms,
+            "map_layers": 4,
+            "dom_content_loaded_ms": 100.0,
+            "bytes_transferred": size,
+            "requests": 20,
+            "from_cache": 0,
+            "compressed_responses": 18,
+            "responses": 20,
+            "largest": [{"url": "/assets/plotly-custom.min.js", "bytes": 450_000}],
+        }
+
+    def pages(ms: float, size: int) -> dict:
+        return {
+            "cold_maps_drawn_ms": ms,
+            "cold_bytes_transferred": size,
+            "warm_maps_drawn_ms": ms / 2,
+            "warm_bytes_transferred": 20_000,
+            "cold_runs": [run(ms, size)],
+            "warm_runs": [run(ms / 2, 20_000)],
+        }
+
+    return {"page": {**pages(ours_ms, cold_bytes), "floor": pages(floor_ms, 2_000_000)}}
+
+
+def test_report_judges_the_cold_map_page_against_its_floor_and_one_megabyte():
+    slow = by_id({"benchmarks": report.benchmarks(_page_results(1300.0, 500.0, 1_200_000))})
+    assert slow["page-cold-time"]["ratio"] == 2.6
+    assert slow["page-cold-time"]["met"] is False
+    assert "static floor page" in slow["page-cold-time"]["why"]
+    assert slow["page-cold-bytes"]["met"] is False
+    near = by_id({"benchmarks": report.benchmarks(_page_results(640.0, 500.0, 950_000))})
+    assert near["page-cold-time"]["met"] is True  # 1.28x
+    assert near["page-cold-bytes"]["met"] is True
 
 
 def test_report_marks_a_missed_target_and_keeps_its_reason():

@@ -51,15 +51,19 @@ def database(loaded_db_template: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
-def base_url(database: str) -> Iterator[str]:
+def base_url(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app in its own process on a free loopback port, over a copy of the loaded database."""
     port = free_port()
+    # A file, not a pipe nobody reads: the server logs every request, and once a pipe's buffer
+    # is full its next log line blocks it, and every later page waits forever.
+    server_log = tmp_path_factory.mktemp("server") / "stderr.log"
+    stderr = server_log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, database, str(port)],
         cwd=ROOT,
         env={**os.environ, "IRONRIVER_LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -71,8 +75,7 @@ def base_url(database: str) -> Iterator[str]:
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        "dashboard did not start: "
-                        + (process.stderr.read() or b"").decode()[-2000:]  # type: ignore[union-attr]
+                        "dashboard did not start: " + server_log.read_text(errors="replace")[-2000:]
                     ) from None
                 time.sleep(0.2)
         yield url
@@ -83,6 +86,7 @@ def base_url(database: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        stderr.close()
 
 
 # Module scope: Playwright's sync API keeps an event loop on this thread while the browser lives,
@@ -287,6 +291,31 @@ def test_every_page_works_with_the_network_off(open_page: Any, path: str) -> Non
     page = open_page(path)
     assert page.locator("h1").count() >= 1
     # `open_page` asserts no request left 127.0.0.1, none failed, and nothing was logged.
+
+
+# Every trace plotly was asked to draw, as the type asked for and the type drawn: plotly quietly
+# turns a trace whose type its bundle lacks into an invisible scatter.
+TRACE_TYPES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+    svg: gd.querySelectorAll('.main-svg').length,
+    traces: gd._fullData.map(t => [t._input.type || 'scatter', t.type, Boolean(t._module)]),
+}))"""
+PAGES_WITH_GRAPHS = {"/", "/trends", "/trends?state=TX", "/estimates", "/gc-armas"}
+FULL_PLOTLY = "/_dash-component-suites/plotly/package_data/plotly.min.js"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_graph_draws_with_the_custom_plotly_bundle(open_page: Any, path: str) -> None:
+    page = open_page(path)
+    graphs = page.evaluate(TRACE_TYPES_JS)
+    assert bool(graphs) == (path in PAGES_WITH_GRAPHS), graphs
+    for graph in graphs:
+        assert graph["svg"] > 0 and graph["traces"], graph
+        for asked, drawn, has_module in graph["traces"]:
+            assert asked == drawn and has_module, f"{path}: no {asked!r} in the bundle"
+    fetched = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [url for url in fetched if FULL_PLOTLY in url]
+    assert [url for url in fetched if "/assets/plotly-custom.min.js" in url]
+    # `open_page` asserts no console error, no failed request and nothing beyond 127.0.0.1.
 
 
 def test_map_controls_are_reachable_by_keyboard(open_page: Any, engine: Engine) -> None:
