@@ -10,9 +10,10 @@ from sqlalchemy import Connection, delete, insert
 
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
-from etl.traces.checks import Batch, Progress, RawCells, kept_fields, parse, show
+from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS, Row, fields_of
-from etl.traces.parallel import parse_in_worker, unpack
+from etl.traces.parallel import parse_in_worker
+from etl.traces.parsing import parse, unpack
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 
@@ -120,22 +121,28 @@ class FileLoader:
         rows = batch.rows
         if rows:
             existing = self._already_loaded(list(map(_TRACE_NUMBER, rows)))
+            self._counts.merge(batch.counts)
             if existing:
                 keep = []
+                left_out = []
                 for line, row, values in zip(batch.lines, rows, batch.values, strict=True):
                     number = _TRACE_NUMBER(row)
                     owner = existing.get(number)
                     if owner is None:
                         keep.append(row)
-                    elif owner == self.file_id:
+                        continue
+                    left_out.append(row)
+                    if owner == self.file_id:
                         reason = f"duplicate trace_number {show(number)} within this file"
                         self.reject(line, reason, unpack(values))
                     else:
                         self.rows_duplicate += 1
                 rows = keep
+                dropped = AggregateCounts()
+                dropped.add(left_out)
+                self._counts.merge(dropped, sign=-1)
             if rows:
                 self._insert(rows)
-                self._counts.add(rows)
                 self.rows_loaded += len(rows)
         self._write_rejects()
 
