@@ -202,6 +202,8 @@ _KEEPABLE: dict[str, Callable[[str], bool]] = {
     "purchase_date": _is_date,
     "time_to_crime_days": _is_small_integer,
 }
+# The same checks remembered per cell text: a file's rejected rows repeat a few values.
+_KEEPABLE_SEEN = {name: Lookup(check) for name, check in _KEEPABLE.items()}
 _TRACE_NUMBER_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
 
 
@@ -220,10 +222,10 @@ def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
         if name == "trace_number":
             trace_number = cell.strip()
             continue
-        check = _KEEPABLE.get(name)
+        check = _KEEPABLE_SEEN.get(name)
         if check is None:
             continue
-        if check(cell):
+        if check[cell]:
             kept[name] = cell.strip()
         elif cell.strip():
             aligned = False
