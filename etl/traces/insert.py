@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert
+from sqlalchemy.exc import IntegrityError
 
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
@@ -128,8 +129,12 @@ class FileLoader:
         """Insert a batch's rows, but those whose trace number the database already has."""
         rows = batch.rows
         if rows:
-            existing = self._already_loaded(list(map(_TRACE_NUMBER, rows)))
             self._counts.merge(batch.counts)
+            if self._insert_if_all_new(rows):
+                self.rows_loaded += len(rows)
+                self._write_rejects()
+                return
+            existing = self._already_loaded(list(map(_TRACE_NUMBER, rows)))
             if existing:
                 keep = []
                 left_out = []
@@ -153,6 +158,20 @@ class FileLoader:
                 self._insert(rows)
                 self.rows_loaded += len(rows)
         self._write_rejects()
+
+    def _insert_if_all_new(self, rows: list[Row]) -> bool:
+        """Insert the rows in a savepoint; False, with nothing inserted, if a trace number is known.
+
+        The usual batch has no trace number the database already holds: asking first, for every
+        row, would cost more than undoing the rare batch the unique constraint stops.
+        """
+        unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
+        try:
+            with self.connection.begin_nested():
+                self._insert(rows)
+        except unique_violation:
+            return False
+        return True
 
     def write_aggregates(self) -> None:
         """Replace this file's rows of trace_aggregates with the counts of what was inserted."""
