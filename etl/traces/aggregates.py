@@ -49,9 +49,10 @@ def _bands(days: tuple[int | None, ...]) -> np.ndarray:
 def _counts(frame: pd.DataFrame, keys: list[str]) -> dict[Any, int]:
     """Rows per distinct value of `keys`, keyed as the counters are: (year, key), or year."""
     sizes = frame.groupby(keys, sort=False, dropna=True).size()
+    found: Any = sizes.items()  # keys are years, or (year, key) pairs
     if len(keys) == 1:
-        return {int(year): int(n) for year, n in sizes.items()}
-    return {(int(year), key): int(n) for (year, key), n in sizes.items()}
+        return {int(year): int(n) for year, n in found}
+    return {(int(year), key): int(n) for (year, key), n in found}
 
 
 def ttc_band(days: int | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import heapq
 from collections.abc import Iterator
 from itertools import islice, repeat
@@ -124,6 +125,8 @@ def parse(
         batch.rows_read = rows_read
         batch.line = line
         yield batch
+        del batch, chunk, plain_texts, careful, checked, accepted
+        gc.collect(1)  # the load runs without automatic collection (see FileLoader.load)
     yield Batch([], [], [], [], rows_read, line, last=True)
 
 
