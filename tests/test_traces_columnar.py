@@ -153,6 +153,9 @@ def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(tmp_path
 def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_path, monkeypatch):
     path = hostile_file(tmp_path / "hostile.csv", 3000, 9)
     whole = parsed(path, use_columns=True, batch_rows=100_000)
+    in_batches = parsed(path, use_columns=True, batch_rows=200)
+    monkeypatch.setattr(columnar, "CACHE_LIMIT", 5)  # the kept date results start again, often
+    assert parsed(path, use_columns=True, batch_rows=200) == in_batches
     monkeypatch.setattr(parsing, "COLUMNAR_MIN_LINES", 10**9)
     one_by_one = parsed(path, use_columns=True, batch_rows=100_000)
     assert whole == one_by_one

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from etl.traces.checks import BLANK, Lookup, RowChecks
+from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RowChecks
 from etl.traces.columns import ALLOWED_COLUMNS, MAX_LENGTHS, US_SOURCED, Row
 
 # Cells of a good row travel to the inserter as one string; a line holding the separator is
@@ -69,6 +69,7 @@ class ColumnarChecks:
             if here
         ]
         self.read_columns = sorted(index for _, index in self.present)
+        self.dates = DateColumns(checks.dates)
 
     def _read(self, texts: list[str]) -> dict[str, np.ndarray] | None:
         """The allow-listed cells of plain lines, by column; None if the parser disagrees."""
@@ -114,7 +115,7 @@ class ColumnarChecks:
         lengths = np.fromiter(map(len, stripped), _INT, count)
         ok = (lengths > 0) & (lengths <= MAX_LENGTHS["trace_number"])
 
-        recovered = _Dates(checks.dates, cells["recovery_date"])
+        recovered = self.dates.rows(cells["recovery_date"])
         r_day = recovered.ordinal
         ok &= recovered.valid & (r_day <= today) & (r_day >= earliest)
 
@@ -133,7 +134,7 @@ class ColumnarChecks:
         ok &= us_blank[us_codes] | us_sourced[category_codes]  # a US state only for US sources
         us_states[us_blank] = None
 
-        purchased = _Dates(checks.dates, cells["purchase_date"])
+        purchased = self.dates.rows(cells["purchase_date"])
         p_day = purchased.ordinal
         ok &= purchased.valid | purchased.blank
         ok &= purchased.blank | ((p_day <= r_day) & (p_day >= earliest))
@@ -192,18 +193,79 @@ class ColumnarChecks:
 class _Dates:
     """A date column through the date lookup: per row, valid or blank, value, year and day."""
 
-    def __init__(self, lookup: Lookup, column: np.ndarray) -> None:
-        codes, results = _per_value(lookup, column)
-        size = len(results)
-        valid = np.fromiter((isinstance(r, tuple) for r in results), bool, size)
-        value = np.empty(size, dtype=object)
-        year = np.empty(size, dtype=object)
-        for index, result in enumerate(results):
-            if isinstance(result, tuple):
-                value[index], year[index] = result[0], result[1]
-        ordinal = np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in results), _INT, size)
-        self.valid = valid[codes]
-        self.blank = _is_blank(results)[codes]
-        self.value = value[codes]
-        self.year = year[codes]
-        self.ordinal = ordinal[codes]
+    def __init__(
+        self,
+        valid: np.ndarray,
+        blank: np.ndarray,
+        value: np.ndarray,
+        year: np.ndarray,
+        ordinal: np.ndarray,
+    ) -> None:
+        self.valid = valid
+        self.blank = blank
+        self.value = value
+        self.year = year
+        self.ordinal = ordinal
+
+
+class DateColumns:
+    """The date lookup's results kept as arrays, one entry per distinct text seen in the file.
+
+    Dates repeat across batches but rarely within one, so the results are kept from batch to
+    batch: a batch then costs one dictionary look-up per distinct text, and only texts not seen
+    before are looked up and appended. At most CACHE_LIMIT texts are kept; past that the arrays
+    start again.
+    """
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self._start_again()
+
+    def _start_again(self) -> None:
+        self.position: dict[str, int] = {}
+        self._new: list[Any] = []  # results not yet in the arrays
+        self._arrays: list[np.ndarray] = [
+            np.empty(0, bool),
+            np.empty(0, bool),
+            np.empty(0, object),
+            np.empty(0, object),
+            np.empty(0, _INT),
+        ]
+
+    def _at(self, text: str) -> int:
+        found = self.position.get(text)
+        if found is None:
+            found = self.position[text] = len(self.position)
+            self._new.append(self.lookup[text])
+        return found
+
+    def _columns(self) -> list[np.ndarray]:
+        new = self._new
+        if new:
+            size = len(new)
+            value = np.empty(size, dtype=object)
+            year = np.empty(size, dtype=object)
+            for index, result in enumerate(new):
+                if isinstance(result, tuple):
+                    value[index], year[index] = result[0], result[1]
+            added = (
+                np.fromiter((isinstance(r, tuple) for r in new), bool, size),
+                np.fromiter((r is BLANK for r in new), bool, size),
+                value,
+                year,
+                np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
+            )
+            self._arrays = [
+                np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
+            ]
+            new.clear()
+        return self._arrays
+
+    def rows(self, column: np.ndarray) -> _Dates:
+        """The results for each cell of `column`."""
+        if len(self.position) > CACHE_LIMIT:
+            self._start_again()
+        codes, uniques = pd.factorize(column)
+        at = np.fromiter(map(self._at, uniques), _INT, len(uniques))[codes]
+        valid, blank, value, year, ordinal = self._columns()
+        return _Dates(valid[at], blank[at], value[at], year[at], ordinal[at])
