@@ -5,7 +5,7 @@ from __future__ import annotations
 import flask
 
 from dashboard.data import current
-from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
+from db.datasets import DATASETS, InvalidRequest, Selection, write_rows
 from db.viewstate import shown
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
@@ -36,8 +36,7 @@ def download(name: str, fmt: str) -> flask.Response:
     args = flask.request.args.copy()
     try:
         bom = _bom(args.poplist("bom"))
-        filters = Filters.from_args(args.to_dict(flat=False))
-        dataset.refuse_unapplied(filters)
+        selection = Selection.from_query(name, args.to_dict(flat=False))
     except InvalidRequest as error:
         return _bad_request(str(error))
     data = current()
@@ -49,7 +48,7 @@ def download(name: str, fmt: str) -> flask.Response:
         response.set_etag(etag)
         response.headers["Cache-Control"] = CACHE_CONTROL
         return response
-    frame = data.dataset(name, filters)
+    frame = data.rows(selection)
     if len(frame) > data.export_max_rows:
         remedy = (
             "narrow the filters"
@@ -59,7 +58,7 @@ def download(name: str, fmt: str) -> flask.Response:
         return _bad_request(
             f"{len(frame)} rows exceed the limit of {data.export_max_rows}; {remedy}"
         )
-    meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
+    meta = {"dataset": name, "data_version": version, "filters": selection.filters.as_params()}
     body = write_rows(frame, fmt, bom=bom, meta=meta)
     response = flask.Response(flask.stream_with_context(body), mimetype=MIMETYPES[fmt])
     response.headers["Content-Disposition"] = (

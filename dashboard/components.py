@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlencode
 
 import dash
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from dashboard.data import AppData
-from db.datasets import Filters
+from dashboard.data import AppData, ChartData
+from db.datasets import Selection
 
 # How many sources a source line names before it points at the sources page for the rest.
 SOURCES_SHOWN = 4
@@ -36,27 +35,22 @@ def graph_config(**options: object) -> dict[str, object]:
     }
 
 
-def api_url(dataset: str, filters: Filters | None = None, fmt: str = "csv") -> str:
-    """The `/api/v1` download of exactly the rows a view of `dataset` with `filters` draws."""
-    query = urlencode((filters or Filters()).as_params())
-    return f"/api/v1/{dataset}.{fmt}" + (f"?{query}" if query else "")
-
-
-def download_links(dataset: str, filters: Filters | None = None, what: str = "") -> html.Span:
-    """ "Download CSV · JSON" for one chart; `what` names the chart for screen readers."""
+def download_links(selection: Selection, what: str = "") -> html.Span:
+    """ "Download CSV · JSON" of one selection; `what` names the chart for screen readers."""
     label = f" ({what})" if what else ""
+    dataset = selection.dataset
     return html.Span(
         [
             html.A(
                 "Download CSV",
-                href=api_url(dataset, filters, "csv"),
+                href=selection.url("csv"),
                 className="download-link",
                 **{"aria-label": f"Download CSV{label}", "data-dataset": dataset},
             ),
             " · ",
             html.A(
                 "JSON",
-                href=api_url(dataset, filters, "json"),
+                href=selection.url("json"),
                 className="download-link",
                 **{"aria-label": f"Download JSON{label}", "data-dataset": dataset},
             ),
@@ -135,19 +129,14 @@ def summary(text: str, **attributes: str) -> html.P:
     return html.P(text, className="chart-summary", **attributes)
 
 
-def chart_footer(
-    rows: pd.DataFrame,
-    sources: pd.DataFrame,
-    dataset: str,
-    filters: Filters,
-    what: str = "",
-) -> html.Div:
-    """Source line and the downloads of exactly these rows, under a chart."""
+def chart_footer(chart: ChartData, sources: pd.DataFrame) -> html.Div:
+    """Source line and the downloads of exactly the rows drawn, under a chart."""
+    dataset = chart.selection.dataset
     return html.Div(
         [
-            source_line(rows, sources, dataset=dataset),
+            source_line(chart.rows, sources, dataset=dataset),
             stale_notice(dataset),
-            download_links(dataset, filters, what),
+            download_links(chart.selection, chart.what),
         ],
         className="chart-footer",
     )
@@ -285,4 +274,37 @@ def register_url_sync(prefix: str) -> None:
         State(f"{prefix}-permalink", "value"),
         State(f"{prefix}-permalink", "id"),
         prevent_initial_call=True,
+    )
+
+
+def view_page(
+    prefix: str,
+    *,
+    data: AppData,
+    problems: Sequence[str],
+    heading: str,
+    lede: str,
+    controls: object,
+    controls_label: str | None,
+    content: Sequence[object],
+    search: str,
+    after: Sequence[object] = (),
+    name: str = "",
+) -> html.Div:
+    """A page with a view: notices, heading, lede, its controls (in a labelled section unless
+    `controls_label` is None), the `<prefix>-view` container (what `render(view)` returns, and
+    what the page's callback replaces) and "Copy link"; `name` is the page's CSS name."""
+    if controls_label is not None:
+        controls = html.Section(controls, className="controls", **{"aria-label": controls_label})
+    return html.Div(
+        [
+            *page_notices(data, problems),
+            html.H1(heading),
+            html.P(lede, className="lede"),
+            controls,
+            html.Div(list(content), id=f"{prefix}-view"),
+            *after,
+            copy_link(prefix, search),
+        ],
+        className=f"page page-{name or prefix}",
     )

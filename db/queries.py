@@ -24,13 +24,12 @@ from db.models import (
     UsState,
 )
 from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
+from db.vocabulary import STATE_LEVELS, US_SOURCED_CATEGORIES
 
 # Page-level measures: `count` keeps figures in their own unit, `share` keeps published percents.
 MEASURE_UNITS = {"count": None, "share": "percent"}
 # The URL parameters a `Filters` is made of.
 URL_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "kinds")
-# The origin categories ATF counts as "U.S.-sourced".
-US_SOURCED_CATEGORIES = ("us_imported", "us_manufactured")
 
 
 @dataclass(frozen=True)
@@ -328,7 +327,7 @@ def traces_by_year(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame
         return _state_traces_by_year(engine, filters)
     us = func.sum(TraceAggregate.firearms).filter(
         TraceAggregate.dimension == "source_category",
-        TraceAggregate.key.in_(("us_manufactured", "us_imported")),
+        TraceAggregate.key.in_(US_SOURCED_CATEGORIES),
     )
     total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == "total")
     query: Select = (
@@ -472,7 +471,7 @@ def map_series(engine: Engine) -> pd.DataFrame:
                 case((and_(Fact.status == "UNVERIFIED", Fact.value.is_not(None)), 1), else_=0)
             ).label("unverified"),
         )
-        .where(Fact.geo_level.in_(("us_state", "mx_state")))
+        .where(Fact.geo_level.in_(STATE_LEVELS.values()))
         .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)
         .order_by(Fact.dataset, func.max(Fact.year_end).desc(), Fact.release, Fact.period)
     )
@@ -528,8 +527,22 @@ def dataset_status_counts(engine: Engine) -> pd.DataFrame:
     return frame
 
 
-def recent_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
-    """The newest `limit` ETL runs, newest first (what `ironriver etl status` prints)."""
+# A run left `running` by a process that died: shown so, and counted as a failure.
+INTERRUPTED = "interrupted"
+
+
+def _shown_status(frame: pd.DataFrame, writer_active: bool) -> pd.Series:
+    """Status values as text; `running` becomes `interrupted` when no writer can own the run
+    (the writer lock is free) or a later writer already marked it (its error is set)."""
+    status = frame["status"].map(lambda s: getattr(s, "value", s))
+    dead = (status == RunStatus.RUNNING.value) & (frame["error"].notna() | (not writer_active))
+    return status.mask(dead, INTERRUPTED)
+
+
+def recent_runs(engine: Engine, limit: int = 50, *, writer_active: bool = False) -> pd.DataFrame:
+    """The newest `limit` ETL runs, newest first (what `ironriver etl status` prints).
+
+    `writer_active` says whether a writer holds the lock now (`db.lock.writer_active`)."""
     query: Select = (
         select(
             EtlRun.id.label("run"),
@@ -547,15 +560,20 @@ def recent_runs(engine: Engine, limit: int = 50) -> pd.DataFrame:
         .limit(limit)
     )
     frame = _read(engine, query)
-    frame["status"] = frame["status"].map(lambda s: getattr(s, "value", s))
+    frame["status"] = _shown_status(frame, writer_active)
     return frame
 
 
 def source_freshness(
-    engine: Engine, stale_after_days: int, now: dt.datetime | None = None
+    engine: Engine,
+    stale_after_days: int,
+    now: dt.datetime | None = None,
+    *,
+    writer_active: bool = False,
 ) -> pd.DataFrame:
     """Per embedded source: last successful run (a load, or a check that found it unchanged),
-    its age, the rows of its last load, failures since, and whether it is stale."""
+    its age, the rows of its last load, failures (interrupted runs included) since, whether the
+    newest run was interrupted, and whether it is stale."""
     runs = _read(
         engine,
         select(
@@ -573,14 +591,20 @@ def source_freshness(
         engine, select(DatasetInfo.name.label("dataset"), DatasetInfo.source_module.label("source"))
     )
     now = now or dt.datetime.now(dt.UTC)
-    runs["status"] = runs["status"].map(lambda s: getattr(s, "value", s))
+    runs["status"] = _shown_status(runs, writer_active)
+    runs["error"] = runs["error"].mask(
+        (runs["status"] == INTERRUPTED) & runs["error"].isna(),
+        "interrupted: the process ended before the run finished",
+    )
     runs["finished_at"] = pd.to_datetime(runs["finished_at"], utc=True)
     records = []
     for source, group in runs.groupby("source", sort=True):
         ok = group[group.status.isin([RunStatus.LOADED.value, RunStatus.SKIPPED.value])]
         loaded = group[group.status == RunStatus.LOADED.value]
         last_ok_id = ok["id"].max() if not ok.empty else -1
-        failures = group[(group.status == RunStatus.FAILED.value) & (group["id"] > last_ok_id)]
+        failures = group[
+            group.status.isin([RunStatus.FAILED.value, INTERRUPTED]) & (group["id"] > last_ok_id)
+        ]
         last_success = ok["finished_at"].max() if not ok.empty else pd.NaT
         age = (now - last_success).total_seconds() / 86400 if pd.notna(last_success) else None
         records.append(
@@ -591,6 +615,9 @@ def source_freshness(
                 "rows": int(loaded["rows_loaded"].iloc[-1]) if not loaded.empty else None,
                 "failures_since": len(failures),
                 "last_error": failures["error"].iloc[-1] if not failures.empty else None,
+                "interrupted": bool(
+                    not failures.empty and failures["status"].iloc[-1] == INTERRUPTED
+                ),
                 "stale": age is None or age > stale_after_days,
             }
         )
@@ -603,6 +630,7 @@ def source_freshness(
             "rows",
             "failures_since",
             "last_error",
+            "interrupted",
             "stale",
         ],
     )
