@@ -53,7 +53,7 @@ test: lint typecheck pytest
 # writes bench/results/latest.json and latest.md; under 15 minutes on 2 cores.
 bench: $(STAMP) system-deps
 	bash bench/system-deps.sh
-	$(BIN)/python -m bench.run
+	BENCH_POSTGRES_URL=$${BENCH_POSTGRES_URL:-$$(bash .ci/pg.sh start)} $(BIN)/python -m bench.run
 
 # The long reliability campaigns (tests/reliability): kill trials, loader and web fuzzing, concurrency.
 fuzz: $(STAMP) system-deps

@@ -192,3 +192,95 @@ def measure_load(
             else:
                 remove_database(database)
     return {name: summarise(runs, file_rows) for name, runs in results.items()}
+
+
+def _recreate_database(server_url: str, name: str) -> str:
+    """A fresh, empty PostgreSQL database `name` on the server; returns its SQLAlchemy URL."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return f"{server_url}/{name}"
+
+
+def _libpq_url(sqlalchemy_url: str) -> str:
+    """The same database as a URL psql understands (no `+driver`)."""
+    scheme, rest = sqlalchemy_url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def _ours_postgres(server_url: str, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
+    def run(csv_path: Path, _database: Path) -> tuple[Run, int]:
+        url = _recreate_database(server_url, "bench_load_ours")
+        env = {**app_env(Path("unused"), data_dir), "DATABASE_URL": url}
+        upgrade = subprocess.run(
+            [*ironriver_command(), "db", "upgrade"], env=env, cwd=ROOT, capture_output=True
+        )
+        if upgrade.returncode != 0:
+            raise BenchError(f"ironriver db upgrade failed: {upgrade.stderr[-2000:]!r}")
+        result = run_measured([*ironriver_command(), "etl", "load-traces", csv_path], env=env)
+        match = _SUMMARY.search(result.stdout)
+        if result.returncode != 0 or match is None:
+            raise BenchError(
+                f"ironriver etl load-traces exited {result.returncode}: "
+                f"{(result.stdout + result.stderr)[-2000:]}"
+            )
+        return result, int(match.group(2))
+
+    return run
+
+
+def _psql_copy(server_url: str) -> Callable[[Path, Path], tuple[Run, int]]:
+    def run(csv_path: Path, _database: Path) -> tuple[Run, int]:
+        url = _libpq_url(_recreate_database(server_url, "bench_load_copy"))
+        # One text column per line: the file's misaligned rows make a 16-column COPY refuse
+        # the whole file, and no CSV parsing at all is the lower floor.
+        create = subprocess.run(
+            [
+                "psql",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                url,
+                "-c",
+                "CREATE TABLE raw (line text)",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if create.returncode != 0:
+            raise BenchError(f"psql could not create the bare table: {create.stderr[-2000:]}")
+        copy = (
+            f"\\copy raw FROM '{csv_path}' "
+            "WITH (FORMAT csv, HEADER true, DELIMITER E'\\x1f', QUOTE E'\\x1e')"
+        )
+        result = run_measured(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy])
+        if result.returncode != 0:
+            raise BenchError(f"psql \\copy exited {result.returncode}: {result.stderr[-2000:]}")
+        counted = subprocess.run(
+            ["psql", "-X", "-At", url, "-c", "SELECT count(*) FROM raw"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result, int(counted.stdout.strip())
+
+    return run
+
+
+def postgres_tools(server_url: str, data_dir: Path) -> dict[str, Tool]:
+    """Our loader and `psql \\copy` into a bare table, on a PostgreSQL server (no database name)."""
+    found = {
+        "ours": Tool(
+            "ours", "ironriver etl load-traces (PostgreSQL)", _ours_postgres(server_url, data_dir)
+        )
+    }
+    if shutil.which("psql"):
+        found["psql_copy"] = Tool("psql_copy", "psql \\copy (bare table)", _psql_copy(server_url))
+    return found

@@ -379,10 +379,51 @@ def _page_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _postgres_load_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    load = results.get("load_postgres")
+    if not load:
+        return []
+    if "skipped" in load:
+        return [
+            _row(
+                "load-postgres-vs-psql-copy",
+                "Load on PostgreSQL: `ironriver etl load-traces` vs `psql \\copy`",
+                None,
+                "s",
+                f"<= {LOAD_IMPORT_TARGET}x",
+                None,
+                why=f"not measured: {load['skipped']}",
+            )
+        ]
+    ours, peer = load["tools"]["ours"], load["tools"].get("psql_copy")
+    ratio = _ratio(ours["median_seconds"], peer and peer["median_seconds"])
+    return [
+        _row(
+            "load-postgres-vs-psql-copy",
+            f"Load {load['rows']:,} rows on PostgreSQL: `ironriver etl load-traces` vs "
+            "`psql \\copy` into a bare table",
+            ours["median_seconds"],
+            "s",
+            f"<= {LOAD_IMPORT_TARGET}x",
+            None if ratio is None else ratio <= LOAD_IMPORT_TARGET,
+            peer=peer and peer["median_seconds"],
+            peer_name="psql \\copy",
+            ratio=ratio,
+            why=(
+                "psql not installed"
+                if peer is None
+                else f"{ratio}x; our loader used {ours['median_cpu_seconds']} s of CPU "
+                f"(the server's work is in neither tool's CPU time)"
+            ),
+        )
+    ]
+
+
 def benchmarks(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target: ours, the peer measured in the same run, the ratio, met or not."""
     return [
         *_load_rows(results),
+        *_postgres_load_rows(results),
         *_scaling_rows(results),
         *_api_rows(results),
         *_callback_rows(results),

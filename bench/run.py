@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,12 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--callback-variants", type=int, help="variants per callback (6)")
     parser.add_argument("--page-repetitions", type=int, help="cold and warm page loads (5)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic data seed (1)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL"),
+        help="PostgreSQL server for the load benchmark on PostgreSQL, without a database name "
+        "(postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; skipped if unset)",
+    )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
@@ -119,6 +126,23 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
         raise load.BenchError(
             f"our loader stored {by_tool['ours']['rows_stored']} rows, expected {expected}"
         )
+
+    if args.postgres_url:
+        log(f"load on PostgreSQL: {args.load_rows:,} rows, {args.repetitions} runs of each tool")
+        pg_tools = load.postgres_tools(args.postgres_url, work / "datadir")
+        results["load_postgres"] = {
+            "rows": args.load_rows,
+            "tools": load.measure_load(
+                generated.path,
+                args.load_rows,
+                list(pg_tools.values()),
+                work,
+                args.repetitions,
+                log=log,
+            ),
+        }
+    else:
+        results["load_postgres"] = {"skipped": "no server: set BENCH_POSTGRES_URL"}
 
     if "scaling" in args.only:
         results["scaling"] = {"sizes": [], "repetitions": args.repetitions}

@@ -536,6 +536,7 @@ def test_canaries_appear_in_no_export(dataset, backend_url, tmp_path):
 def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     engine, monkeypatch, tmp_path
 ):
+    from etl.traces import insert
     from etl.traces.insert import FileLoader
 
     load_trace_file(engine, SAMPLE)
@@ -551,6 +552,7 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
 
     original = FileLoader._insert
     monkeypatch.setattr(FileLoader, "_insert", broken_insert)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 10_000)  # the file is three batches
 
     result = load_trace_file(engine, path)
 

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -202,6 +202,8 @@ _KEEPABLE: dict[str, Callable[[str], bool]] = {
     "purchase_date": _is_date,
     "time_to_crime_days": _is_small_integer,
 }
+# The same checks remembered per cell text: a file's rejected rows repeat a few values.
+_KEEPABLE_SEEN = {name: Lookup(check) for name, check in _KEEPABLE.items()}
 _TRACE_NUMBER_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
 
 
@@ -220,10 +222,10 @@ def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
         if name == "trace_number":
             trace_number = cell.strip()
             continue
-        check = _KEEPABLE.get(name)
+        check = _KEEPABLE_SEEN.get(name)
         if check is None:
             continue
-        if check(cell):
+        if check[cell]:
             kept[name] = cell.strip()
         elif cell.strip():
             aligned = False
@@ -243,6 +245,7 @@ class Batch:
     rows_read: int  # rows read from the start of the file to the end of this batch
     line: int  # the line of the last row read
     last: bool = False  # the file has no more rows
+    counts: Any = None  # the AggregateCounts of `rows`
 
 
 class Progress:
@@ -254,262 +257,275 @@ class Progress:
         self.line = 0
 
 
-def parse(
-    feed: LineFeed,
-    reader: Iterator[list[str]],
-    header: Header,
-    file_id: int,
-    postgres: bool,
-    batch_rows: int,
-    progress: Progress,
-) -> Iterator[Batch]:
-    """Check every record after the header; yield good and bad rows in batches of `batch_rows`.
+@dataclass
+class Checked:
+    """What checking a stretch of records gave: good rows (with their lines and cells) and bad rows."""
 
-    Pure work on the text: it touches no database, so it can run in a worker process. Rows
-    whose trace number is already in the database are told apart later, by the inserter.
-    Every non-blank line is one record, counted as read, and either kept or rejected.
+    rows: list[Row] = field(default_factory=list)  # TraceRow's columns as plain tuples
+    lines: list[int] = field(default_factory=list)  # the line each good row is on
+    values: list[Any] = field(default_factory=list)  # each good row's allow-listed cells
+    rejects: list[Reject] = field(default_factory=list)
+    records: int = 0  # records read (blank lines are not records)
+
+
+class RowChecks:
+    """The format's rules applied one record at a time: the reference for every rule and reason.
+
+    The columnar path (`etl.traces.columnar`) accepts the plain rows of a clean stretch at once;
+    every record it does not accept is checked here, so each reason comes from this one place.
+    Duplicate trace numbers are told apart afterwards, over the good rows of a whole batch.
     """
-    # One long loop on purpose: per-row function calls would cost more than the checks.
-    width = header.width
-    pad = not all(header.present)
-    pick = itemgetter(*header.indices)  # a row's allow-listed cells, in Cells order
-    # Where each column sits in a row. Cells are read by plain index: a Cells per row costs the
-    # loop a fifth more (tuple subclasses stay tracked by the garbage collector).
-    at = dict(zip(ALLOWED_COLUMNS, header.indices, strict=True))
-    at_trace_number = at["trace_number"]
-    at_recovery_date = at["recovery_date"]
-    at_recovery_country = at["recovery_country"]
-    at_recovery_state = at["recovery_state"]
-    at_recovery_city = at["recovery_city"]
-    at_firearm_type = at["firearm_type"]
-    at_manufacturer = at["manufacturer"]
-    at_caliber = at["caliber"]
-    at_country_of_manufacture = at["country_of_manufacture"]
-    at_source_category = at["source_category"]
-    at_source_state = at["source_state"]
-    at_purchase_date = at["purchase_date"]
-    at_time_to_crime_days = at["time_to_crime_days"]
-    today = dt.datetime.now(dt.UTC).date().toordinal()
-    earliest = EARLIEST_DATE.toordinal()
-    dates = _date_lookup(as_text=not postgres)
-    countries = Lookup(_country)
-    mx_states = Lookup(mx_state)
-    us_states = Lookup(_blank_or(us_state))
-    firearms = Lookup(firearm_type_code)
-    categories = Lookup(source_category_code)
-    integers = Lookup(_integer)
-    texts = Lookup(_optional_text)
-    pending: list[Row] = []
-    pending_lines: list[int] = []
-    pending_values: list[RawCells] = []
-    rejects: list[Reject] = []
-    rows_read = 0
 
-    def reject(line: int, reason: str, values: RawCells | None) -> None:
-        rejects.append((line, reason, values))
+    def __init__(self, header: Header, file_id: int, postgres: bool) -> None:
+        self.header = header
+        self.file_id = file_id
+        self.today = dt.datetime.now(dt.UTC).date().toordinal()
+        self.earliest = EARLIEST_DATE.toordinal()
+        # Raw cell text -> parsed value, shared with the columnar path.
+        self.dates = _date_lookup(as_text=not postgres)
+        self.countries = Lookup(_country)
+        self.mx_states = Lookup(mx_state)
+        self.us_states = Lookup(_blank_or(us_state))
+        self.firearms = Lookup(firearm_type_code)
+        self.categories = Lookup(source_category_code)
+        self.integers = Lookup(_integer)
+        self.texts = Lookup(_optional_text)
 
-    seen: set[str] = set()  # trace numbers of the current batch; earlier batches are in the DB
-    max_tn = MAX_LENGTHS["trace_number"]
-    max_city = MAX_LENGTHS["recovery_city"]
-    max_manufacturer = MAX_LENGTHS["manufacturer"]
-    max_caliber = MAX_LENGTHS["caliber"]
-    max_country = MAX_LENGTHS["country_of_manufacture"]
-    next_record = reader.__next__
-    line = feed.line
+    def run(
+        self, feed: LineFeed, reader: Iterator[list[str]], out: Checked, progress: Progress
+    ) -> None:
+        """Check every record `reader` reads from `feed`, adding good and bad rows to `out`."""
+        # One long loop on purpose: per-row function calls would cost more than the checks.
+        header = self.header
+        file_id = self.file_id
+        width = header.width
+        pad = not all(header.present)
+        pick = itemgetter(*header.indices)  # a row's allow-listed cells, in Cells order
+        # Where each column sits in a row. Cells are read by plain index: a Cells per row costs the
+        # loop a fifth more (tuple subclasses stay tracked by the garbage collector).
+        at = dict(zip(ALLOWED_COLUMNS, header.indices, strict=True))
+        at_trace_number = at["trace_number"]
+        at_recovery_date = at["recovery_date"]
+        at_recovery_country = at["recovery_country"]
+        at_recovery_state = at["recovery_state"]
+        at_recovery_city = at["recovery_city"]
+        at_firearm_type = at["firearm_type"]
+        at_manufacturer = at["manufacturer"]
+        at_caliber = at["caliber"]
+        at_country_of_manufacture = at["country_of_manufacture"]
+        at_source_category = at["source_category"]
+        at_source_state = at["source_state"]
+        at_purchase_date = at["purchase_date"]
+        at_time_to_crime_days = at["time_to_crime_days"]
+        today = self.today
+        earliest = self.earliest
+        dates = self.dates
+        countries = self.countries
+        mx_states = self.mx_states
+        us_states = self.us_states
+        firearms = self.firearms
+        categories = self.categories
+        integers = self.integers
+        texts = self.texts
+        pending = out.rows
+        pending_lines = out.lines
+        pending_values = out.values
+        rejects = out.rejects
 
-    while True:
-        try:
-            row = next_record()
-        except StopIteration:
-            break
-        except csv.Error as error:  # a field over the csv module's limit: this record only
-            feed.waiting = False
-            feed.problem = None
-            row = None
-            problem: str | None = f"the row cannot be read as CSV: {error}"
-        else:
-            feed.waiting = False
-            problem = feed.problem
-            if problem is not None:
+        def reject(line: int, reason: str, values: RawCells | None) -> None:
+            rejects.append((line, reason, values))
+
+        max_tn = MAX_LENGTHS["trace_number"]
+        max_city = MAX_LENGTHS["recovery_city"]
+        max_manufacturer = MAX_LENGTHS["manufacturer"]
+        max_caliber = MAX_LENGTHS["caliber"]
+        max_country = MAX_LENGTHS["country_of_manufacture"]
+        next_record = reader.__next__
+        records = 0
+
+        while True:
+            try:
+                row = next_record()
+            except StopIteration:
+                break
+            except csv.Error as error:  # a field over the csv module's limit: this record only
+                feed.waiting = False
                 feed.problem = None
-            elif not row:
-                continue  # a blank line is not a record
-        line = feed.line
-        progress.line = line
-        rows_read += 1
-        if len(rejects) >= batch_rows:  # a file of nothing but bad rows stays bounded too
-            yield Batch(pending, pending_lines, pending_values, rejects, rows_read - 1, line)
-            pending, pending_lines, pending_values, rejects = [], [], [], []
-            seen.clear()
-        if problem is not None or row is None:
-            reject(line, problem or "the row cannot be read", None)
-            continue
-        if len(row) != width:
-            # Cells that do not line up with the header may carry a sensitive value in an
-            # allowed column: none of them is kept, not even blank trailing ones.
-            cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
-            reject(line, f"row has {cells}, the header has {width}", None)
-            continue
-        if pad:
-            row.append("")
-        values = pick(row)
-        tn = row[at_trace_number].strip()
-        if not tn:
-            reject(line, "trace_number is blank", values)
-            continue
-        if len(tn) > max_tn:
-            reject(line, f"trace_number longer than {max_tn} characters", values)
-            continue
-        r_date = row[at_recovery_date]
-        recovered = dates[r_date]
-        if not recovered:
-            if recovered is None:
+                row = None
+                problem: str | None = f"the row cannot be read as CSV: {error}"
+            else:
+                feed.waiting = False
+                problem = feed.problem
+                if problem is not None:
+                    feed.problem = None
+                elif not row:
+                    continue  # a blank line is not a record
+            line = feed.line
+            progress.line = line
+            records += 1
+            if problem is not None or row is None:
+                reject(line, problem or "the row cannot be read", None)
+                continue
+            if len(row) != width:
+                # Cells that do not line up with the header may carry a sensitive value in an
+                # allowed column: none of them is kept, not even blank trailing ones.
+                cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
+                reject(line, f"row has {cells}, the header has {width}", None)
+                continue
+            if pad:
+                row.append("")
+            values = pick(row)
+            tn = row[at_trace_number].strip()
+            if not tn:
+                reject(line, "trace_number is blank", values)
+                continue
+            if len(tn) > max_tn:
+                reject(line, f"trace_number longer than {max_tn} characters", values)
+                continue
+            r_date = row[at_recovery_date]
+            recovered = dates[r_date]
+            if not recovered:
+                if recovered is None:
+                    reject(
+                        line,
+                        f"bad recovery_date{quoted(r_date, _DATE_SHAPE)}: "
+                        "not a real YYYY-MM-DD or DD/MM/YYYY date",
+                        values,
+                    )
+                else:
+                    reject(line, "recovery_date is blank", values)
+                continue
+            if recovered[2] > today:
+                reject(line, f"recovery_date {recovered[0]} is in the future", values)
+                continue
+            if recovered[2] < earliest:
+                reject(line, f"recovery_date {recovered[0]} is before {EARLIEST_DATE}", values)
+                continue
+            r_country = row[at_recovery_country]
+            country = countries[r_country]
+            if country is None:
                 reject(
                     line,
-                    f"bad recovery_date{quoted(r_date, _DATE_SHAPE)}: "
+                    f"recovery_country{quoted(r_country, _CODE_SHAPE)} is not MX: "
+                    "only recoveries in Mexico load",
+                    values,
+                )
+                continue
+            r_state = row[at_recovery_state]
+            state = mx_states[r_state]
+            if state is None:
+                if r_state.strip():
+                    reject(
+                        line,
+                        f"unknown Mexican state{quoted(r_state, _CODE_SHAPE)} in recovery_state",
+                        values,
+                    )
+                else:
+                    reject(line, "recovery_state is blank", values)
+                continue
+            f_type = row[at_firearm_type]
+            firearm = firearms[f_type]
+            if firearm is None:
+                reject(line, f"unknown firearm_type{quoted(f_type, _CODE_SHAPE)}", values)
+                continue
+            category = row[at_source_category]
+            source = categories[category]
+            if source is None:
+                reject(line, f"unknown source_category{quoted(category, _CODE_SHAPE)}", values)
+                continue
+            s_state = row[at_source_state]
+            us_code = us_states[s_state]
+            if us_code is None:
+                reject(
+                    line,
+                    f"unknown source_state{quoted(s_state, _CODE_SHAPE)}: not a US state code",
+                    values,
+                )
+                continue
+            if us_code is BLANK:
+                us_code = None
+            elif source not in US_SOURCED:
+                article = "an" if source[0] in "aeiou" else "a"
+                reject(
+                    line, f"source_state {show(s_state)} given for {article} {source} row", values
+                )
+                continue
+            p_date = row[at_purchase_date]
+            purchased = dates[p_date]
+            if purchased is None:
+                reject(
+                    line,
+                    f"bad purchase_date{quoted(p_date, _DATE_SHAPE)}: "
                     "not a real YYYY-MM-DD or DD/MM/YYYY date",
                     values,
                 )
-            else:
-                reject(line, "recovery_date is blank", values)
-            continue
-        if recovered[2] > today:
-            reject(line, f"recovery_date {recovered[0]} is in the future", values)
-            continue
-        if recovered[2] < earliest:
-            reject(line, f"recovery_date {recovered[0]} is before {EARLIEST_DATE}", values)
-            continue
-        r_country = row[at_recovery_country]
-        country = countries[r_country]
-        if country is None:
-            reject(
-                line,
-                f"recovery_country{quoted(r_country, _CODE_SHAPE)} is not MX: "
-                "only recoveries in Mexico load",
-                values,
-            )
-            continue
-        r_state = row[at_recovery_state]
-        state = mx_states[r_state]
-        if state is None:
-            if r_state.strip():
-                reject(
-                    line,
-                    f"unknown Mexican state{quoted(r_state, _CODE_SHAPE)} in recovery_state",
-                    values,
+                continue
+            if purchased:
+                if purchased[2] > recovered[2]:
+                    reject(
+                        line,
+                        f"purchase_date {purchased[0]} is after recovery_date {recovered[0]}",
+                        values,
+                    )
+                    continue
+                if purchased[2] < earliest:
+                    reject(line, f"purchase_date {purchased[0]} is before {EARLIEST_DATE}", values)
+                    continue
+            ttc = row[at_time_to_crime_days]
+            days = integers[ttc]
+            if days is None:
+                reject(line, "time_to_crime_days is not a whole number of at most 9 digits", values)
+                continue
+            if days is BLANK:
+                days = recovered[2] - purchased[2] if purchased else None
+            # Given or derived, a time-to-crime must put the first sale between 1900 and recovery.
+            if days is not None:
+                if days < 0:
+                    shown = f" {days}" if days > -1_000_000 else ""  # a long number may be a serial
+                    reject(line, f"negative time_to_crime_days{shown}", values)
+                    continue
+                if recovered[2] - days < earliest:
+                    reject(
+                        line,
+                        f"time_to_crime_days{quoted(ttc, _SMALL_NUMBER)} puts the first retail sale "
+                        f"before {EARLIEST_DATE}",
+                        values,
+                    )
+                    continue
+            # One shared object per distinct text: cheaper to send to the inserter and to bind.
+            city = texts[row[at_recovery_city]]
+            maker = texts[row[at_manufacturer]]
+            calibre = texts[row[at_caliber]]
+            made_in = texts[row[at_country_of_manufacture]]
+            if (
+                (city and len(city) > max_city)
+                or (maker and len(maker) > max_manufacturer)
+                or (calibre and len(calibre) > max_caliber)
+                or (made_in and len(made_in) > max_country)
+            ):
+                reject(line, "a text field is longer than its column allows", values)
+                continue
+            pending.append(
+                as_row(
+                    {
+                        "trace_file_id": file_id,
+                        "trace_number": tn,
+                        "recovery_date": recovered[0],
+                        "recovery_year": recovered[1],
+                        "recovery_country": country,
+                        "recovery_state": state,
+                        "recovery_city": city,
+                        "firearm_type": firearm,
+                        "manufacturer": maker,
+                        "caliber": calibre,
+                        "country_of_manufacture": made_in,
+                        "source_category": source,
+                        "source_state": us_code,
+                        "purchase_date": purchased[0] if purchased else None,
+                        "time_to_crime_days": days,
+                    }
                 )
-            else:
-                reject(line, "recovery_state is blank", values)
-            continue
-        f_type = row[at_firearm_type]
-        firearm = firearms[f_type]
-        if firearm is None:
-            reject(line, f"unknown firearm_type{quoted(f_type, _CODE_SHAPE)}", values)
-            continue
-        category = row[at_source_category]
-        source = categories[category]
-        if source is None:
-            reject(line, f"unknown source_category{quoted(category, _CODE_SHAPE)}", values)
-            continue
-        s_state = row[at_source_state]
-        us_code = us_states[s_state]
-        if us_code is None:
-            reject(
-                line,
-                f"unknown source_state{quoted(s_state, _CODE_SHAPE)}: not a US state code",
-                values,
             )
-            continue
-        if us_code is BLANK:
-            us_code = None
-        elif source not in US_SOURCED:
-            article = "an" if source[0] in "aeiou" else "a"
-            reject(line, f"source_state {show(s_state)} given for {article} {source} row", values)
-            continue
-        p_date = row[at_purchase_date]
-        purchased = dates[p_date]
-        if purchased is None:
-            reject(
-                line,
-                f"bad purchase_date{quoted(p_date, _DATE_SHAPE)}: "
-                "not a real YYYY-MM-DD or DD/MM/YYYY date",
-                values,
-            )
-            continue
-        if purchased:
-            if purchased[2] > recovered[2]:
-                reject(
-                    line,
-                    f"purchase_date {purchased[0]} is after recovery_date {recovered[0]}",
-                    values,
-                )
-                continue
-            if purchased[2] < earliest:
-                reject(line, f"purchase_date {purchased[0]} is before {EARLIEST_DATE}", values)
-                continue
-        ttc = row[at_time_to_crime_days]
-        days = integers[ttc]
-        if days is None:
-            reject(line, "time_to_crime_days is not a whole number of at most 9 digits", values)
-            continue
-        if days is BLANK:
-            days = recovered[2] - purchased[2] if purchased else None
-        # Given or derived, a time-to-crime must put the first sale between 1900 and recovery.
-        if days is not None:
-            if days < 0:
-                shown = f" {days}" if days > -1_000_000 else ""  # a long number may be a serial
-                reject(line, f"negative time_to_crime_days{shown}", values)
-                continue
-            if recovered[2] - days < earliest:
-                reject(
-                    line,
-                    f"time_to_crime_days{quoted(ttc, _SMALL_NUMBER)} puts the first retail sale "
-                    f"before {EARLIEST_DATE}",
-                    values,
-                )
-                continue
-        # One shared object per distinct text: cheaper to send to the inserter and to bind.
-        city = texts[row[at_recovery_city]]
-        maker = texts[row[at_manufacturer]]
-        calibre = texts[row[at_caliber]]
-        made_in = texts[row[at_country_of_manufacture]]
-        if (
-            (city and len(city) > max_city)
-            or (maker and len(maker) > max_manufacturer)
-            or (calibre and len(calibre) > max_caliber)
-            or (made_in and len(made_in) > max_country)
-        ):
-            reject(line, "a text field is longer than its column allows", values)
-            continue
-        if tn in seen:
-            reject(line, f"duplicate trace_number {show(tn)} within this file", values)
-            continue
-        seen.add(tn)
-        pending.append(
-            as_row(
-                {
-                    "trace_file_id": file_id,
-                    "trace_number": tn,
-                    "recovery_date": recovered[0],
-                    "recovery_year": recovered[1],
-                    "recovery_country": country,
-                    "recovery_state": state,
-                    "recovery_city": city,
-                    "firearm_type": firearm,
-                    "manufacturer": maker,
-                    "caliber": calibre,
-                    "country_of_manufacture": made_in,
-                    "source_category": source,
-                    "source_state": us_code,
-                    "purchase_date": purchased[0] if purchased else None,
-                    "time_to_crime_days": days,
-                }
-            )
-        )
-        pending_lines.append(line)
-        pending_values.append(values)
-        if len(pending) >= batch_rows:
-            yield Batch(pending, pending_lines, pending_values, rejects, rows_read, line)
-            pending, pending_lines, pending_values, rejects = [], [], [], []
-            seen.clear()
-    yield Batch(pending, pending_lines, pending_values, rejects, rows_read, line, last=True)
+            pending_lines.append(line)
+            pending_values.append(values)
+        out.records += records

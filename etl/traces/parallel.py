@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from etl.traces.checks import Batch, Progress, RawCells, parse
+from etl.traces.checks import Batch, Progress, RawCells
+from etl.traces.columnar import SEPARATOR
+from etl.traces.parsing import parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 
@@ -65,19 +67,12 @@ def _portable(error: BaseException) -> BaseException:
     return error
 
 
-# Cells of a row travel to the inserter as one string (a tuple of 13 costs it 3x as much to
-# unpickle); they are only unpacked for the rare row the database then rejects.
-_SEPARATOR = "\x1f"
-
-
-def _pack(values: RawCells) -> RawCells | str:
-    text = _SEPARATOR.join(values)
-    return text if text.count(_SEPARATOR) == len(values) - 1 else values
-
-
-def unpack(values: RawCells | str) -> RawCells:
-    """A row's cells as the parser read them, from what `_pack` sent."""
-    return tuple(values.split(_SEPARATOR)) if isinstance(values, str) else values
+def _pack(values: RawCells | str) -> RawCells | str:
+    """A row's cells as one string (a tuple of 13 costs 3x as much to unpickle), if they can be."""
+    if isinstance(values, str):  # the columnar path joined them already
+        return values
+    text = SEPARATOR.join(values)
+    return text if text.count(SEPARATOR) == len(values) - 1 else values
 
 
 def _parse_worker(
@@ -94,7 +89,7 @@ def _parse_worker(
     progress = Progress()
     try:
         for batch in parse(feed, reader, header, file_id, postgres, batch_rows, progress):
-            batch.values = list(map(_pack, batch.values))
+            batch.values = list(map(_pack, batch.values))  # the one-by-one rows' cell tuples
             send.send(batch)
     except BrokenPipeError:  # the loader is gone: nobody to tell
         return

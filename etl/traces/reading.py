@@ -193,7 +193,8 @@ class LineFeed:
     record. A line with a NUL byte, or bytes that are not valid UTF-8 in a UTF-8 file, reaches
     the reader as a blank line and is rejected with its reason. After each record the reader
     returns, the consumer sets `waiting` to False, reads `line` (where the record is), and
-    takes `problem` (what is wrong with it, or None) with `take_problem()`.
+    takes `problem` (what is wrong with it, or None) with `take_problem()`. Lines come numbered,
+    so a feed may also carry a few chosen lines of a file (see `checks.parse`).
     """
 
     UNCLOSED_QUOTE = "a quoted field is not closed on its line: a record cannot span lines"
@@ -202,12 +203,21 @@ class LineFeed:
 
     __slots__ = ("_check_utf8", "_lines", "line", "problem", "waiting")
 
-    def __init__(self, lines: Iterable[str], *, check_utf8: bool) -> None:
-        self._lines = lines
+    def __init__(self, lines: Iterable[tuple[int, str]], *, check_utf8: bool) -> None:
+        self._lines = iter(lines)  # (line number, text) pairs
         self._check_utf8 = check_utf8
         self.waiting = False
         self.line = 0
         self.problem: str | None = None
+
+    @property
+    def check_utf8(self) -> bool:
+        """Whether a line may hold bytes that are not UTF-8 (seen as lone surrogates)."""
+        return self._check_utf8
+
+    def numbered_lines(self) -> Iterator[tuple[int, str]]:
+        """The lines not yet read, numbered: read straight from here, the csv reader is bypassed."""
+        return self._lines
 
     def take_problem(self) -> str | None:
         """What is wrong with the record just returned, if anything; cleared for the next."""
@@ -217,7 +227,7 @@ class LineFeed:
     def __iter__(self) -> Iterator[str]:
         # Per line as little as possible: this runs once for each of millions of lines.
         check_utf8 = self._check_utf8
-        for number, text in enumerate(self._lines, 1):
+        for number, text in self._lines:
             self.line = number
             if "\x00" in text:
                 self.problem = self.NUL_BYTE
@@ -242,7 +252,7 @@ def _has_surrogates(text: str) -> bool:
 
 def record_reader(stream: TextIO, inspection: Inspection) -> tuple[LineFeed, Iterator[list[str]]]:
     """A csv reader over the file's lines, and the feed that says where each record is."""
-    feed = LineFeed(stream, check_utf8=inspection.bad_lines > 0)
+    feed = LineFeed(enumerate(stream, 1), check_utf8=inspection.bad_lines > 0)
     return feed, csv.reader(feed)
 
 

@@ -1,0 +1,179 @@
+"""Reading the records of a file in batches: plain lines column by column, the rest one by one."""
+
+from __future__ import annotations
+
+import csv
+import gc
+import heapq
+from collections.abc import Iterator
+from itertools import islice, repeat
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from etl.traces.aggregates import AggregateCounts
+from etl.traces.checks import Batch, Checked, Progress, RawCells, Reject, RowChecks, show
+from etl.traces.columnar import FIELD_LIMIT, SEPARATOR, ColumnarChecks
+from etl.traces.privacy import Header
+from etl.traces.reading import LineFeed
+
+# Fewer lines than this in a stretch are checked one by one: pandas' fixed cost is not worth it.
+COLUMNAR_MIN_LINES = 64
+
+
+def unpack(values: RawCells | str) -> RawCells:
+    """A row's allow-listed cells as read, from a tuple or from one string joined by SEPARATOR."""
+    return tuple(values.split(SEPARATOR)) if isinstance(values, str) else values
+
+
+def parse(
+    feed: LineFeed,
+    reader: Iterator[list[str]],
+    header: Header,
+    file_id: int,
+    postgres: bool,
+    batch_rows: int,
+    progress: Progress,
+    *,
+    columnar: bool = True,
+) -> Iterator[Batch]:
+    """Check every record after the header; yield good and bad rows in batches of `batch_rows` lines.
+
+    Pure work on the text: it touches no database, so it can run in a worker process. A plain
+    line (no quote, NUL, separator or bad byte; the header's number of cells; no cell over the
+    csv limit) has exactly the cells `str.split` gives, so a stretch of them is read by pandas'
+    C parser and checked column by column; every other line, and every plain row that path
+    does not accept, is read by the csv module and checked by `RowChecks`, which gives every
+    reason. Rows whose trace number is already in the database are told apart later, by the
+    inserter. Every non-blank line is one record, counted as read, and either kept or rejected.
+    `columnar=False` checks every line one by one (the reference the tests compare against).
+    """
+    checks = RowChecks(header, file_id, postgres)
+    fast = ColumnarChecks(checks) if columnar else None
+    commas = header.width - 1
+    check_utf8 = feed.check_utf8
+    lines = feed.numbered_lines()
+    rows_read = 0
+    line = feed.line
+    while True:
+        chunk = list(islice(lines, batch_rows))
+        if not chunk:
+            break
+        line = chunk[-1][0]
+        feed.line = line
+        plain_texts: list[str] = []
+        plain_lines: list[int] = []
+        careful: list[tuple[int, str]] = []
+        rejects: list[Reject] = []
+        records = 0
+        numbers, texts = zip(*chunk, strict=True)
+        if _all_plain_characters(texts, check_utf8):
+            # The usual stretch: only the number of cells is left to tell apart, line by line.
+            cells_per_line = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts))
+            aligned = cells_per_line == commas
+            if aligned.all():
+                plain_texts, plain_lines = list(texts), list(numbers)
+                chunk = []
+            else:
+                plain = np.flatnonzero(aligned).tolist()
+                plain_texts = [texts[i] for i in plain]
+                plain_lines = [numbers[i] for i in plain]
+                chunk = [chunk[i] for i in np.flatnonzero(~aligned).tolist()]
+        for number, text in chunk:
+            if (
+                '"' in text
+                or "\x00" in text
+                or SEPARATOR in text
+                or len(text) > FIELD_LIMIT
+                or (check_utf8 and not text.isascii())
+            ):
+                careful.append((number, text))
+                continue
+            cells = text.count(",")
+            if cells == commas:
+                plain_texts.append(text)
+                plain_lines.append(number)
+            elif cells or text.strip("\r\n"):
+                # Without quotes a line's cells are what split gives: the count needs no reader.
+                records += 1
+                shown = f"{cells + 1} field" + ("" if cells == 0 else "s")
+                rejects.append((number, f"row has {shown}, the header has {header.width}", None))
+            # else a blank line: not a record
+        checked = Checked(rejects=rejects, records=records)
+        accepted = None
+        if fast is not None and len(plain_texts) >= COLUMNAR_MIN_LINES:
+            accepted = fast.accept(plain_texts)
+        if accepted is None:
+            careful = list(heapq.merge(careful, zip(plain_lines, plain_texts, strict=True)))
+        else:
+            checked.records += len(accepted.positions)  # the others are counted one by one
+            refused = np.ones(len(plain_texts), dtype=bool)
+            refused[accepted.positions] = False
+            careful = list(
+                heapq.merge(
+                    careful,
+                    ((plain_lines[i], plain_texts[i]) for i in np.flatnonzero(refused).tolist()),
+                )
+            )
+        if careful:
+            one_by_one = LineFeed(careful, check_utf8=check_utf8)
+            checks.run(one_by_one, csv.reader(one_by_one), checked, progress)
+        progress.line = line
+        batch = _merge(checked, accepted, plain_lines)
+        rows_read += checked.records
+        batch.rows_read = rows_read
+        batch.line = line
+        yield batch
+        del batch, chunk, plain_texts, careful, checked, accepted
+        gc.collect(1)  # the load runs without automatic collection (see FileLoader.load)
+    yield Batch([], [], [], [], rows_read, line, last=True)
+
+
+def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
+    """Whether no line of `texts` has a quote, NUL, separator, over-long line or bad byte."""
+    joined = "".join(texts)
+    return (
+        '"' not in joined
+        and "\x00" not in joined
+        and SEPARATOR not in joined
+        and max(map(len, texts)) <= FIELD_LIMIT
+        and (not check_utf8 or joined.isascii())
+    )
+
+
+def _merge(checked: Checked, accepted: Any, plain_lines: list[int]) -> Batch:
+    """Good rows of both paths in line order, a trace number repeated in the batch rejected."""
+    if accepted is not None and len(accepted.rows):
+        fast_lines = [plain_lines[i] for i in accepted.positions.tolist()]
+        if checked.rows:
+            merged = sorted(
+                [
+                    *zip(fast_lines, accepted.rows, accepted.values, strict=True),
+                    *zip(checked.lines, checked.rows, checked.values, strict=True),
+                ],
+                key=lambda item: item[0],
+            )
+            lines = [item[0] for item in merged]
+            rows = [item[1] for item in merged]
+            values = [item[2] for item in merged]
+        else:
+            lines, rows, values = fast_lines, accepted.rows, accepted.values
+    else:
+        lines, rows, values = checked.lines, checked.rows, checked.values
+    rejects = checked.rejects
+    if rows:
+        numbers = pd.Series([row[1] for row in rows], dtype=object)
+        repeated = numbers.duplicated(keep="first").to_numpy()
+        if repeated.any():
+            keep = np.flatnonzero(~repeated).tolist()
+            for index in np.flatnonzero(repeated).tolist():
+                reason = f"duplicate trace_number {show(rows[index][1])} within this file"
+                rejects.append((lines[index], reason, unpack(values[index])))
+            lines = [lines[i] for i in keep]
+            rows = [rows[i] for i in keep]
+            values = [values[i] for i in keep]
+    rejects.sort(key=lambda reject: reject[0])
+    counts = AggregateCounts()
+    counts.add(rows)
+    return Batch(rows, lines, values, rejects, 0, 0, counts=counts)

@@ -1,0 +1,161 @@
+"""The columnar path of the trace parser accepts exactly what the one-by-one checks accept (issue 13)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+
+from etl.traces import columnar, parsing
+from etl.traces.checks import Progress
+from etl.traces.parsing import parse, unpack
+from etl.traces.privacy import read_header
+from etl.traces.reading import header_row, inspect_file, open_text, record_reader
+
+HEADER = (
+    "trace_number,recovery_date,recovery_country,recovery_state,recovery_city,firearm_type,"
+    "manufacturer,caliber,serial_number,country_of_manufacture,source_category,source_state,"
+    "purchase_date,time_to_crime_days,purchaser_name"
+)
+TODAY = dt.date.today()
+# Each column's candidates, the first good, good and bad, in the spellings and near misses exports have.
+CHOICES: dict[str, list[str]] = {
+    "recovery_date": [
+        "2019-03-04",
+        "04/03/2019",
+        "4/3/2019",
+        " 2015-12-31 ",
+        "1900-01-01",
+        "1899-12-31",
+        "2019-02-30",
+        "31/31/2019",
+        "",
+        "  ",
+        (TODAY + dt.timedelta(days=1)).isoformat(),
+        TODAY.isoformat(),
+        "2019/03/04",
+        "20190304",
+    ],
+    "recovery_country": ["MX", "mx", "MEX", "México", "", " MX ", "US", "Mexico!"],
+    "recovery_state": [
+        "14",
+        "9",
+        "09",
+        "Jalisco",
+        "CIUDAD DE MEXICO",
+        "Edo. de México",
+        "Michoacán",
+        "CDMX",
+        "33",
+        "",
+        "-5",
+        "Jalisco!!",
+        "Texas",
+    ],
+    "recovery_city": ["", "Guadalajara", " Tijuana ", "x" * 121, "Ciudad Juárez"],
+    "firearm_type": ["pistol", "PISTOLA", "Revólver", "machine gun", "rifle ", "bazooka", ""],
+    "manufacturer": ["", "Acme", "y" * 121, " Sample Arms "],
+    "caliber": ["", "9mm", ".223", "z" * 41],
+    "country_of_manufacture": ["", "US", "Italy", "w" * 61],
+    "source_category": ["us_manufactured", "US_IMPORTED", "non_us", "undetermined", "us", ""],
+    "source_state": ["", "TX", "tx", "Texas", "ZZ", " AZ ", "99"],
+    "purchase_date": ["", "2010-01-01", "1899-06-01", "2030-01-01", "2010-13-01", "01/01/2010"],
+    "time_to_crime_days": ["", "0", "365", "-4", "+12", "1e3", "3650", "99999999", "1234567890"],
+}
+
+
+def pick(rng: random.Random, name: str) -> str:
+    """A column's first (good) candidate most of the time, else any of them."""
+    return CHOICES[name][0] if rng.random() < 0.8 else rng.choice(CHOICES[name])
+
+
+def hostile_file(path: Path, rows: int, seed: int) -> Path:
+    """Mostly plain lines with every kind of bad cell, and now and then a line no split can read."""
+    rng = random.Random(seed)
+    lines = [HEADER]
+    for number in range(rows):
+        roll = rng.random()
+        if roll < 0.01:
+            lines.append("")  # a blank line: not a record
+            continue
+        trace = f"T-{rng.randrange(rows * 9 // 10)}" if rng.random() < 0.9 else f"  U{number} "
+        cells = [trace] + [pick(rng, name) for name in list(CHOICES)[:7]]
+        cells.append(f"SN{number:08d}")  # serial_number: sensitive
+        cells += [pick(rng, name) for name in list(CHOICES)[7:]]
+        cells.append("Pat Placeholder")  # purchaser_name: sensitive
+        line = ",".join(cells)
+        if roll < 0.02:
+            line += ",extra"
+        elif roll < 0.03:
+            line = line.rsplit(",", 1)[0]
+        elif roll < 0.04:
+            line = line.replace("Pat Placeholder", '"Placeholder, Pat"')
+        elif roll < 0.045:
+            line = line.replace("Pat", '"Pat')  # a quote left open
+        elif roll < 0.05:
+            line = line.replace("Pat", "P\x00t")
+        lines.append(line)
+    endings = ["\n", "\r\n", "\r"]
+    text = "".join(line + rng.choice(endings) for line in lines)
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, object]:
+    """Every batch of `parse` over the file, flattened: what the inserter would receive."""
+    inspection = inspect_file(path)
+    rows, lines, values, rejects = [], [], [], []
+    with open_text(path, inspection) as stream:
+        feed, reader = record_reader(stream, inspection)
+        header = read_header(header_row(feed, reader))
+        batches = parse(
+            feed, reader, header, 7, False, batch_rows, Progress(), columnar=use_columns
+        )
+        for batch in batches:
+            rows += batch.rows
+            lines += batch.lines
+            values += [unpack(v) for v in batch.values]
+            rejects += batch.rejects
+            last = batch
+    return {
+        "rows": rows,
+        "lines": lines,
+        "values": values,
+        "rejects": rejects,
+        "rows_read": last.rows_read,
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(tmp_path, seed):
+    path = hostile_file(tmp_path / f"hostile-{seed}.csv", 6000, seed)
+    accepted_by_columns = []
+    accept = columnar.ColumnarChecks.accept
+
+    def counting(self, texts):
+        result = accept(self, texts)
+        accepted_by_columns.append(0 if result is None else len(result.rows))
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columnar.ColumnarChecks, "accept", counting)
+        fast = parsed(path, use_columns=True, batch_rows=1000)
+    reference = parsed(path, use_columns=False, batch_rows=1000)
+
+    assert sum(accepted_by_columns) > 100  # the columnar path did accept rows itself
+    assert fast == reference
+    assert reference["rows_read"] == len(reference["rows"]) + len(reference["rejects"])
+    assert len(reference["rows"]) > 100 and len(reference["rejects"]) > 1000
+
+
+def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_path, monkeypatch):
+    path = hostile_file(tmp_path / "hostile.csv", 3000, 9)
+    whole = parsed(path, use_columns=True, batch_rows=100_000)
+    in_batches = parsed(path, use_columns=True, batch_rows=200)
+    monkeypatch.setattr(columnar, "CACHE_LIMIT", 5)  # the kept date results start again, often
+    assert parsed(path, use_columns=True, batch_rows=200) == in_batches
+    monkeypatch.setattr(parsing, "COLUMNAR_MIN_LINES", 10**9)
+    one_by_one = parsed(path, use_columns=True, batch_rows=100_000)
+    assert whole == one_by_one
