@@ -29,6 +29,8 @@ from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
 MEASURE_UNITS = {"count": None, "share": "percent"}
 # The URL parameters a `Filters` is made of.
 URL_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "kinds")
+# The dataset of population and dealer counts that rates divide by (db/rates.py).
+DENOMINATORS = "denominators"
 # The origin categories ATF counts as "U.S.-sourced".
 US_SOURCED_CATEGORIES = ("us_imported", "us_manufactured")
 
@@ -472,7 +474,8 @@ def map_series(engine: Engine) -> pd.DataFrame:
                 case((and_(Fact.status == "UNVERIFIED", Fact.value.is_not(None)), 1), else_=0)
             ).label("unverified"),
         )
-        .where(Fact.geo_level.in_(("us_state", "mx_state")))
+        # Denominators are what rates divide by, not a series of their own.
+        .where(Fact.geo_level.in_(("us_state", "mx_state")), Fact.dataset != DENOMINATORS)
         .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)
         .order_by(Fact.dataset, func.max(Fact.year_end).desc(), Fact.release, Fact.period)
     )

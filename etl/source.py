@@ -142,7 +142,7 @@ FACT_FILE_SCHEMA = pa.DataFrameSchema(
         "value": pa.Column(str, pa.Check.str_matches(r"^(-?\d+(\.\d+)?)?$")),
         "value_qualifier": pa.Column(str, pa.Check.isin(QUALIFIERS)),
         "unit": pa.Column(
-            str, pa.Check.isin(["firearms", "percent", "years", "sites", "usd_millions"])
+            str, pa.Check.isin(["firearms", "percent", "years", "sites", "usd_millions", "persons"])
         ),
         "status": pa.Column(str, pa.Check.isin(STATUSES)),
         "source_id": pa.Column(str, pa.Check.str_matches(r"^[SP]\d+[a-z]?$")),
