@@ -175,12 +175,12 @@ def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) 
     iso = state_iso_codes(engine)
     single_state = frame["geo_level"].isin(("us_state", "mx_state"))
     frame.insert(
-        frame.columns.get_loc("geo_name") + 1,
+        list(frame.columns).index("geo_name") + 1,
         "geo_iso",
         frame["geo_code"].map(iso).where(single_state, None),
     )
     frame.insert(
-        frame.columns.get_loc("partner_name") + 1, "partner_iso", frame["partner_code"].map(iso)
+        list(frame.columns).index("partner_name") + 1, "partner_iso", frame["partner_code"].map(iso)
     )
     return frame
 
@@ -195,7 +195,7 @@ def state_iso_codes(engine: Engine) -> dict[str, str]:
     mx = select(MxState.cve_ent, MxState.iso_3166_2).where(MxState.iso_3166_2.is_not(None))
     with engine.connect() as connection:
         codes = {code: f"US-{code}" for (code,) in connection.execute(us)}
-        codes.update({code: iso for code, iso in connection.execute(mx)})
+        codes.update({code: str(iso) for code, iso in connection.execute(mx)})
     return codes
 
 
