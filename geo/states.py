@@ -109,10 +109,14 @@ def _lookup(index: dict[str, str], value: object) -> str | None:
     # bool is an int subclass; True must not quietly mean state 01.
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
+    # No state code has more than two digits; a huge int would not even convert to text.
+    if isinstance(value, int) and not 0 <= value < 100:
+        return None
     key = normalize_name(str(value))
-    # Codes arrive as "2", "02" or 2 depending on whether a spreadsheet ate the leading zero.
+    # Codes arrive as "2", "02" or 2 depending on whether a spreadsheet ate the leading zero;
+    # zeros are stripped as text because int() refuses strings of over 4,300 digits.
     if key.isascii() and key.isdigit():
-        key = f"{int(key):02d}"
+        key = key.lstrip("0").zfill(2)
     return index.get(key)
 
 

@@ -251,6 +251,17 @@ def test_us_names_codes_and_fips_resolve_to_usps(value, code):
     assert us_state_code(value) == code
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["9" * 5000, "0" * 4999 + "6", 10**5000, -6, 106],
+    ids=["5000 nines", "06 with 4998 more zeros", "int of 5001 digits", "-6", "106"],
+)
+def test_codes_far_out_of_range_are_unknown_not_an_error(value):
+    expected = "CA" if value == "0" * 4999 + "6" else None
+    assert us_state_code(value) == expected
+    assert mx_state_code(value) == (None if expected is None else "06")
+
+
 def test_every_us_row_and_alias_resolves_to_itself():
     for row in us_states().itertuples(index=False):
         for value in (row.usps, row.fips, row.name):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -99,8 +100,8 @@ def test_sample_loads_17_rows_and_rejects_8_each_with_its_line_and_reason(engine
     rejected = pd.read_sql("SELECT line_number, reason, fields FROM rejected_rows", engine)
     expected = {
         17: "bad recovery_date '2019-02-30'",
-        18: "unknown Mexican state 'Atlantis'",
-        19: "unknown firearm_type 'laser'",
+        18: "unknown Mexican state in recovery_state",  # a name that failed is never echoed
+        19: "unknown firearm_type",
         20: "negative time_to_crime_days -5",
         21: "recovery_date 2099-01-01 is in the future",
         22: "source_state 'TX' given for a non_us row",
@@ -194,9 +195,9 @@ def test_empty_file_and_a_column_named_twice_are_refused(engine, tmp_path):
 
 
 def test_small_batches_give_the_same_result_as_one_batch(engine, monkeypatch):
-    import etl.traces
+    from etl.traces import insert
 
-    monkeypatch.setattr(etl.traces, "BATCH_ROWS", 3)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 3)
 
     result = load_trace_file(engine, SAMPLE)
 
@@ -233,22 +234,25 @@ def test_rows_breaking_the_other_rules_are_rejected_with_their_reason(engine, tm
     rejected = dict(pd.read_sql("SELECT line_number, reason FROM rejected_rows", engine).values)
     assert rejected == {
         2: "purchase_date 2019-06-01 is after recovery_date 2019-01-01",
-        3: "unknown source_category 'domestic'",
+        3: "unknown source_category",
         4: "bad purchase_date '01/13/2018': not a real YYYY-MM-DD or DD/MM/YYYY date",
-        5: "time_to_crime_days 'ten' is not a whole number",
+        5: "time_to_crime_days is not a whole number of at most 9 digits",
         6: "recovery_country 'US' is not MX: only recoveries in Mexico load",
         7: "source_state 'AZ' given for an undetermined row",
         8: "recovery_state is blank",
         9: "trace_number is blank",
         10: "row has 12 fields, the header has 13",
+        # No field may hold a line break: the open quote is this record's error only, and the
+        # next line is read as a record of its own.
+        11: "a quoted field is not closed on its line: a record cannot span lines",
+        12: "row has 9 fields, the header has 13",
+        13: "row has 15 fields, the header has 13",  # blank extra cells too
     }
-    # A quoted newline is one row that starts on line 11; the next row starts on line 13.
-    assert (result.rows_read, result.rows_loaded) == (12, 3)
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (13, 1, 12)
     loaded = pd.read_sql(
         "SELECT trace_number, recovery_city, time_to_crime_days FROM traces", engine
     )
-    assert set(loaded["trace_number"]) == {"R-10", "R-11", "R-12"}
-    assert loaded.set_index("trace_number").loc["R-10", "recovery_city"] == "Nogales,\nSonora"
+    assert set(loaded["trace_number"]) == {"R-12"}
     # A given time-to-crime is kept as given, even when the dates would say otherwise.
     assert loaded.set_index("trace_number").loc["R-12", "time_to_crime_days"] == 5
 
@@ -273,8 +277,13 @@ def test_rejected_rows_keep_only_allow_listed_fields_and_misaligned_rows_keep_no
     first, second = (
         json.loads(value) if isinstance(value, str) else value for value in fields["fields"]
     )
-    assert set(first) == set(HEADER.split(","))
-    assert first["trace_number"] == "P-1"
+    # Only cells that passed their column's check; the trace number only on an aligned row.
+    assert first == {
+        "recovery_country": "MX",
+        "recovery_state": "Sonora",
+        "firearm_type": "pistol",
+        "source_category": "undetermined",
+    }
     assert second == {}
 
 
@@ -527,7 +536,7 @@ def test_canaries_appear_in_no_export(dataset, backend_url, tmp_path):
 def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     engine, monkeypatch, tmp_path
 ):
-    import etl.traces
+    from etl.traces.insert import FileLoader
 
     load_trace_file(engine, SAMPLE)
     before = dump(engine)
@@ -540,8 +549,8 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
             raise ValueError(f"cannot store {rows[0][1]} {CANARY_SERIAL}")
         original(self, rows)
 
-    original = etl.traces._FileLoader._insert
-    monkeypatch.setattr(etl.traces._FileLoader, "_insert", broken_insert)
+    original = FileLoader._insert
+    monkeypatch.setattr(FileLoader, "_insert", broken_insert)
 
     result = load_trace_file(engine, path)
 
@@ -712,3 +721,288 @@ def test_every_aggregate_dimension_name_fits_its_column():
 
     width = TraceAggregate.__table__.c.dimension.type.length
     assert all(len(name) <= width for name in AGGREGATE_DIMENSIONS)
+
+
+# --------------------------------------------------------------------------- hostile input (issue 8)
+
+PII_HEADER = HEADER + ",serial_number,purchaser_name,purchaser_address"
+PII = f"{CANARY_SERIAL},{CANARY_NAME},{CANARY_ADDRESS}"
+
+
+def rejected_rows(engine: Engine) -> list[tuple[int, str, dict]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT line_number, reason, fields FROM rejected_rows ORDER BY line_number")
+        ).all()
+    return [
+        (line, reason, json.loads(fields) if isinstance(fields, str) else fields)
+        for line, reason, fields in rows
+    ]
+
+
+def test_an_unbalanced_quote_rejects_only_its_line_and_the_next_line_is_its_own_record(
+    engine, tmp_path
+):
+    path = write_csv(
+        tmp_path / "quote.csv",
+        [
+            PII_HEADER,
+            f"Q-1,2019-01-01,MX,Sonora,,pistol,Example Works,,,undetermined,,,,{PII}",
+            f'Q-2,2019-01-01,MX,Sonora,,pistol,"Example Works,,,undetermined,,,,{PII}',
+            f"Q-3,2019-01-01,MX,Sonora,,rifle,Example Works,,,undetermined,,,,{PII}",
+            f"Q-4,2019-01-01,MX,Jalisco,,rifle,Demo,,,undetermined,,,,{PII}",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (4, 3, 1)
+    assert rejected_rows(engine) == [
+        (3, "a quoted field is not closed on its line: a record cannot span lines", {})
+    ]
+    stored = pd.read_sql("SELECT trace_number, manufacturer FROM traces", engine)
+    assert sorted(stored["trace_number"]) == ["Q-1", "Q-3", "Q-4"]
+    assert set(stored["manufacturer"]) == {"Example Works", "Demo"}
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+
+
+def test_a_row_short_of_a_cell_but_with_a_trailing_comma_keeps_none_of_its_shifted_cells(
+    engine, tmp_path
+):
+    # The caliber cell is missing and a trailing comma restores the header's width: every cell
+    # after it shifts left, so the serial lands under time_to_crime_days and the name under
+    # serial_number.
+    path = write_csv(
+        tmp_path / "shift.csv",
+        [
+            PII_HEADER,
+            f"S-1,2019-01-01,MX,Sonora,Nogales,pistol,Demo,US,us_manufactured,AZ,,,{PII},",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_rejected) == (1, 1)
+    [(line, reason, fields)] = rejected_rows(engine)
+    assert line == 2
+    assert_no_canary(reason + json.dumps(fields), "the rejected row")
+    assert "Nogales" not in json.dumps(fields) and "Demo" not in json.dumps(fields)  # free text
+    assert "trace_number" not in fields  # its cells are misaligned: the id is not trusted
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+
+
+def test_counts_add_up_to_the_data_records_of_the_file(engine, tmp_path):
+    lines = [
+        HEADER,
+        "N-1,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,",
+        "",
+        "N-2,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,,",
+        '"N-3,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,',
+        "N-4,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,",
+        "N-1,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,",
+    ]
+    path = write_csv(tmp_path / "counts.csv", lines)
+    data_records = sum(1 for line in lines[1:] if line)
+
+    result = load_trace_file(engine, path)
+
+    assert result.rows_read == data_records == 5
+    assert result.rows_read == result.rows_loaded + result.rows_rejected + result.rows_duplicate
+    assert [line for line, _, _ in rejected_rows(engine)] == [4, 5, 7]
+
+
+@pytest.mark.parametrize(
+    ("recovered", "purchased", "days", "reason"),
+    [
+        ("0001-01-01", "", "", "recovery_date 0001-01-01 is before 1900-01-01"),
+        ("31/12/1899", "", "", "recovery_date 1899-12-31 is before 1900-01-01"),
+        ("2019-01-01", "1850-06-01", "", "purchase_date 1850-06-01 is before 1900-01-01"),
+        (
+            "2019-01-01",
+            "",
+            "50000",
+            "time_to_crime_days '50000' puts the first retail sale before 1900-01-01",
+        ),
+    ],
+)
+def test_dates_and_time_to_crime_outside_1900_to_today_are_rejected(
+    engine, tmp_path, recovered, purchased, days, reason
+):
+    path = write_csv(
+        tmp_path / "dates.csv",
+        [
+            HEADER,
+            f"D-1,{recovered},MX,Sonora,,pistol,,,,us_manufactured,AZ,{purchased},{days}",
+            "D-2,1900-01-01,MX,Sonora,,pistol,,,,us_manufactured,AZ,1900-01-01,",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_loaded, result.rows_rejected) == (1, 1)
+    assert [(line, text) for line, text, _ in rejected_rows(engine)] == [(2, reason)]
+
+
+def test_one_invalid_byte_in_a_utf8_file_rejects_only_its_line(engine, tmp_path):
+    good = [
+        f"U-{n},2019-01-01,MX,Michoacán,Apatzingán,revólver,,,,undetermined,,,".encode()
+        for n in range(1, 6)
+    ]
+    stray = b"U-9,2019-01-01,MX,Yucat\xe1n,M\xe9rida,pistol,,,,undetermined,,,"  # cp1252 bytes
+    path = tmp_path / "stray.csv"
+    path.write_bytes(b"\n".join([HEADER.encode(), *good[:3], stray, *good[3:]]) + b"\n")
+
+    result = load_trace_file(engine, path)
+
+    assert (result.encoding, result.rows_loaded, result.rows_rejected) == ("utf-8", 5, 1)
+    assert [(line, text) for line, text, _ in rejected_rows(engine)] == [
+        (5, "the row has bytes that are not valid UTF-8 (the rest of the file is UTF-8)")
+    ]
+    stored = pd.read_sql("SELECT recovery_state, recovery_city, firearm_type FROM traces", engine)
+    assert set(map(tuple, stored.values)) == {("16", "Apatzingán", "revolver")}
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: path.mkdir(), "not a regular file: a directory"),
+        (lambda path: os.mkfifo(path), "not a regular file: a named pipe (FIFO)"),
+    ],
+    ids=["directory", "fifo"],
+)
+def test_a_path_that_is_not_a_regular_file_is_refused_without_reading_it(
+    engine, tmp_path, make, kind
+):
+    path = tmp_path / "input.csv"
+    make(path)
+
+    result = load_trace_file(engine, path)  # a FIFO with no writer: reading it would block
+
+    assert (result.status, result.message) == (RunStatus.REFUSED, kind)
+    assert dump(engine)["trace_files"] == []
+
+
+def test_the_cli_refuses_dev_zero_with_exit_2_instead_of_hashing_it_forever(db_url):
+    completed = subprocess.run(
+        [*CLI, "etl", "load-traces", "/dev/zero"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 2, completed.stderr
+    assert "zero: REFUSED — not a regular file: a character device" in completed.stdout
+
+
+def write_xlsx(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as workbook:
+        workbook.writestr("[Content_Types].xml", "<Types/>")
+        workbook.writestr("xl/workbook.xml", "<workbook/>")
+
+
+@pytest.mark.parametrize(
+    ("write", "what"),
+    [
+        (
+            lambda p: p.write_text(HEADER + "\n", encoding="utf-16"),
+            "not a CSV text file: UTF-16 text: save it as UTF-8 or Windows-1252 CSV",
+        ),
+        (
+            lambda p: p.write_bytes((HEADER + "\n").encode("utf-16-le")),
+            "not a CSV text file: UTF-16 text without a byte-order mark: "
+            "save it as UTF-8 or Windows-1252 CSV",
+        ),
+        (
+            lambda p: p.write_bytes(gzip.compress((HEADER + "\n").encode())),
+            "not a CSV text file: a gzip archive: decompress it first",
+        ),
+        (
+            write_xlsx,
+            "not a CSV text file: a ZIP archive (an .xlsx workbook is one): export the sheet as CSV",
+        ),
+        (
+            lambda p: p.write_bytes(bytes(range(256)) * 64),
+            "not a CSV text file: binary data",
+        ),
+    ],
+    ids=["utf-16", "utf-16-no-bom", "gzip", "xlsx", "binary"],
+)
+def test_files_that_are_not_csv_text_are_refused_saying_what_they_are(
+    engine, tmp_path, write, what
+):
+    path = tmp_path / "export.csv"
+    write(path)
+
+    result = load_trace_file(engine, path)
+
+    assert (result.status, result.message) == (RunStatus.REFUSED, what)
+    assert dump(engine)["trace_files"] == []
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_log_line(engine, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="etl.traces")
+    forged = "a.csv\n2026-11-29 10:00:00,000 ERROR etl.traces: forged.csv: FAILED"
+    path = write_csv(
+        tmp_path / forged, [HEADER, "F-1,2019-01-01,MX,Sonora,,pistol,,,,undetermined,,,"]
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert result.status == RunStatus.LOADED
+    assert "\n" not in result.summary()
+    assert result.summary().startswith("a.csv\\n2026-11-29 10:00:00,000 ERROR")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages and not any("\n" in message for message in messages)
+
+
+@pytest.mark.parametrize("state", ["-5", "+7", "Jalisco!!", "１４", "0" * 5000 + "1"])
+def test_state_cells_that_are_not_a_code_or_a_name_are_rejected(engine, tmp_path, state):
+    path = write_csv(
+        tmp_path / "states.csv",
+        [
+            HEADER,
+            f"T-1,2019-01-01,MX,{state},,pistol,,,,undetermined,,,",
+            f"T-2,2019-01-01,MX,Sonora,,pistol,,,,us_manufactured,{state},,",
+            "T-3,2019-01-01,MX,Edo. de México,,pistol,,,,us_manufactured,tx,,",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_loaded, result.rows_rejected) == (1, 2)
+    reasons = [reason for _, reason, _ in rejected_rows(engine)]
+    assert reasons[0].startswith("unknown Mexican state")
+    assert reasons[1].startswith("unknown source_state")
+
+
+def test_a_row_with_a_nul_byte_is_rejected_and_the_others_load(engine, tmp_path):
+    path = write_csv(
+        tmp_path / "nul.csv",
+        [
+            HEADER,
+            "Z-1,2019-01-01,MX,Sonora,Nog\x00ales,pistol,,,,undetermined,,,",
+            "Z-2,2019-01-01,MX,Sonora,Nogales,pistol,,,,undetermined,,,",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.status, result.rows_loaded, result.rows_rejected) == (RunStatus.LOADED, 1, 1)
+    assert rejected_rows(engine) == [(2, "the row contains a NUL byte", {})]
+
+
+def test_cr_only_and_mixed_line_endings_read_one_record_per_line(engine, tmp_path):
+    rows = [f"E-{n},2019-01-01,MX,Sonora,,pistol,,,,undetermined,,," for n in range(1, 5)]
+    path = tmp_path / "endings.csv"
+    path.write_bytes(
+        (HEADER + "\r" + rows[0] + "\r\n" + rows[1] + "\n" + rows[2] + "\r" + rows[3]).encode()
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (4, 4, 0)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, case, delete, func, insert, literal, null, select, text
 
 from bench.synthetic import file_name, generate
-from db.models import Base, RunStatus
-from etl import traces
-from etl.traces import load_trace_file, refresh_aggregates
+from db.models import Base, RunStatus, Trace, TraceAggregate
+from etl.traces import AGGREGATE_DIMENSIONS, load_trace_file, parallel
+from etl.traces import insert as inserter
+from etl.traces.columns import TTC_BANDS, TTC_TOP_BAND, TTC_UNKNOWN_BAND, US_SOURCED
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from etl.cli import main; main()"]
@@ -40,9 +41,9 @@ def content(engine: Engine) -> dict[str, list[tuple]]:
 @pytest.fixture
 def forced(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every file parsed in a worker process, and small batches so duplicates cross batches."""
-    monkeypatch.setattr(traces, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(traces, "_can_fork", lambda: True)
-    monkeypatch.setattr(traces, "BATCH_ROWS", 97)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 97)
 
 
 def wipe_loads(engine: Engine) -> None:
@@ -53,11 +54,11 @@ def wipe_loads(engine: Engine) -> None:
 
 def test_parsing_in_a_worker_stores_exactly_what_one_process_stores(engine, tmp_path, monkeypatch):
     source = generate(tmp_path / file_name(3000, 21), 3000, seed=21, bad_rate=0.08)
-    monkeypatch.setattr(traces, "_can_fork", lambda: True)
-    monkeypatch.setattr(traces, "BATCH_ROWS", 97)
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 97)
     stored = []
     for threshold in (1 << 60, 0):  # one process, then a worker
-        monkeypatch.setattr(traces, "PARALLEL_MIN_BYTES", threshold)
+        monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", threshold)
         result = load_trace_file(engine, source.path)
         assert result.status == RunStatus.LOADED
         assert result.rows_rejected == source.bad_rows
@@ -70,6 +71,44 @@ def test_parsing_in_a_worker_stores_exactly_what_one_process_stores(engine, tmp_
     assert any("duplicate trace_number" in repr(row) for row in rejected)
 
 
+def recount_aggregates_in_sql(connection: Connection, trace_file_id: int) -> None:
+    """The test's oracle: one file's aggregates recounted from its stored rows by GROUP BY."""
+    connection.execute(delete(TraceAggregate).where(TraceAggregate.trace_file_id == trace_file_id))
+    days = Trace.time_to_crime_days
+    band = case(
+        (days.is_(None), literal(TTC_UNKNOWN_BAND)),
+        *[(days < limit, literal(label)) for limit, label in TTC_BANDS],
+        else_=literal(TTC_TOP_BAND),
+    )
+    us_sourced = Trace.source_category.in_(sorted(US_SOURCED))
+    dimensions = [
+        ("total", null(), ()),
+        ("recovery_state", Trace.recovery_state, ()),
+        ("firearm_type", Trace.firearm_type, ()),
+        ("source_category", Trace.source_category, ()),
+        ("source_state", Trace.source_state, (Trace.source_state.is_not(None), us_sourced)),
+        ("us_sourced_by_mx_state", Trace.recovery_state, (us_sourced,)),
+        ("time_to_crime_band", band, ()),
+    ]
+    target = [
+        TraceAggregate.trace_file_id,
+        TraceAggregate.dimension,
+        TraceAggregate.year,
+        TraceAggregate.key,
+        TraceAggregate.firearms,
+    ]
+    for dimension, key, conditions in dimensions:
+        keyed = (
+            select(Trace.recovery_year.label("year"), key.label("key"))
+            .where(Trace.trace_file_id == trace_file_id, *conditions)
+            .subquery()
+        )
+        counts = select(
+            literal(trace_file_id), literal(dimension), keyed.c.year, keyed.c.key, func.count()
+        ).group_by(keyed.c.year, keyed.c.key)
+        connection.execute(insert(TraceAggregate).from_select(target, counts))
+
+
 def test_aggregates_counted_while_loading_equal_the_sql_recount(engine, tmp_path, forced):
     source = generate(tmp_path / "agg.csv", 2500, seed=8)
     load_trace_file(engine, source.path)
@@ -78,40 +117,47 @@ def test_aggregates_counted_while_loading_equal_the_sql_recount(engine, tmp_path
         counted = sorted(connection.execute(query).all(), key=repr)
     with engine.begin() as connection:
         file_id = connection.execute(text("SELECT id FROM trace_files")).scalar_one()
-        refresh_aggregates(connection, file_id)
+        recount_aggregates_in_sql(connection, file_id)
     with engine.connect() as connection:
         recounted = sorted(connection.execute(query).all(), key=repr)
     assert counted == recounted
-    assert {row[0] for row in counted} == set(traces.AGGREGATE_DIMENSIONS)
+    assert {row[0] for row in counted} == set(AGGREGATE_DIMENSIONS)
 
 
 @pytest.mark.parametrize("threshold", [1 << 60, 0], ids=["one process", "worker"])
-def test_a_read_error_fails_the_load_near_its_line_and_keeps_nothing(
+def test_an_oversized_cell_or_number_rejects_its_row_at_its_line_and_keeps_the_rest(
     engine, tmp_path, forced, monkeypatch, threshold
 ):
-    monkeypatch.setattr(traces, "PARALLEL_MIN_BYTES", threshold)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", threshold)
     source = generate(tmp_path / "big-cell.csv", 400, seed=4, bad_rate=0.0)
     lines = source.path.read_text(encoding="utf-8").splitlines()
     cells = lines[300].split(",")
     cells[4] = "x" * 200_000  # over the csv module's field size limit
     lines[300] = ",".join(cells)
+    cells = lines[350].split(",")
+    cells[13] = "9" * 5000  # int() refuses numbers of 4,300+ digits
+    lines[350] = ",".join(cells)
     source.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     result = load_trace_file(engine, source.path)
 
-    assert result.status == RunStatus.FAILED
-    assert result.message == (
-        "Error: field larger than field limit (131072) near line 300; "
-        "nothing from this file was kept"
-    )
+    assert result.status == RunStatus.LOADED
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (400, 398, 2)
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM traces")).scalar() == 0
+        rejected = connection.execute(
+            text("SELECT line_number, reason FROM rejected_rows ORDER BY line_number")
+        ).all()
+    # lines[300] is the file's line 301 (the header is line 1).
+    assert [tuple(row) for row in rejected] == [
+        (301, "the row cannot be read as CSV: field larger than field limit (131072)"),
+        (351, "time_to_crime_days is not a whole number of at most 9 digits"),
+    ]
 
 
-@pytest.mark.skipif(not traces._can_fork(), reason="one CPU: the loader never forks here")
+@pytest.mark.skipif(not parallel.can_fork(), reason="one CPU: the loader never forks here")
 def test_a_killed_loader_leaves_no_parser_process_behind(db_url, tmp_path):
     big = generate(tmp_path / file_name(200_000, 6), 200_000, seed=6)
-    assert big.path.stat().st_size >= traces.PARALLEL_MIN_BYTES
+    assert big.path.stat().st_size >= parallel.PARALLEL_MIN_BYTES
     process = subprocess.Popen(
         [*CLI, "etl", "load-traces", str(big.path)],
         cwd=ROOT,

@@ -1,0 +1,26 @@
+"""Load eTrace-style trace exports: allow-listed columns only, bad rows set aside, one transaction per file.
+
+One module per step: `reading` (bytes, encodings), `privacy` (header and allow-list), `checks`
+(row checks), `parallel` (the forked parser), `insert`, `aggregates`, and `load`, which runs them.
+"""
+
+from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band
+from etl.traces.checks import firearm_type_code, parse_date, source_category_code
+from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS, Refused
+from etl.traces.load import KIND, TraceLoadResult, load_trace_file
+from etl.traces.privacy import describe_error
+
+__all__ = [
+    "AGGREGATE_DIMENSIONS",
+    "ALLOWED_COLUMNS",
+    "KIND",
+    "REQUIRED_COLUMNS",
+    "Refused",
+    "TraceLoadResult",
+    "describe_error",
+    "firearm_type_code",
+    "load_trace_file",
+    "parse_date",
+    "source_category_code",
+    "ttc_band",
+]

@@ -1,0 +1,176 @@
+"""Loading one trace file: checksum, skip if seen, header, rows, aggregates, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, select
+
+from db.models import RunStatus, TraceFile
+from etl.runs import fail_run, finish_run, now, record_skip, start_run
+from etl.traces.columns import Refused
+from etl.traces.insert import FileLoader
+from etl.traces.parallel import worth_a_worker
+from etl.traces.privacy import describe_error, log_dropped_columns, read_header
+from etl.traces.reading import header_row, inspect_file, open_text, record_reader
+
+log = logging.getLogger(__name__)
+
+KIND = "traces"
+
+
+@dataclass(frozen=True)
+class TraceLoadResult:
+    """What one call of `load_trace_file` did; `summary()` is the line the CLI prints."""
+
+    file_name: str
+    checksum: str | None
+    status: RunStatus
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    message: str | None = None
+    run_id: int | None = None
+    trace_file_id: int | None = None
+    encoding: str | None = None
+
+    def summary(self) -> str:
+        """The one line the CLI prints for this file."""
+        if self.status == RunStatus.LOADED:
+            return (
+                f"{self.file_name}: accepted — read {self.rows_read}, loaded {self.rows_loaded}, "
+                f"rejected {self.rows_rejected}, duplicate {self.rows_duplicate}"
+            )
+        if self.status == RunStatus.SKIPPED:
+            return f"{self.file_name}: skipped — {self.message}"
+        return f"{self.file_name}: {self.status.value.upper()} — {self.message}"
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def shown_file_name(path: Path) -> str:
+    """The file's name as logged, printed and stored: control characters escaped, so a name with a
+    newline cannot forge a log line, and undecodable bytes cannot break a UTF-8 log."""
+    return _UNPRINTABLE.sub(
+        lambda m: m.group(0).encode("unicode_escape").decode("ascii"), path.name
+    )
+
+
+def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
+    """Load one eTrace-style CSV in one transaction; an identical file loaded before is skipped."""
+    path = Path(path)
+    file_name = shown_file_name(path)[:200]
+    try:
+        inspection = inspect_file(path)
+    except Refused as refusal:  # not a regular file, or not CSV text: refused before hashing
+        run_id = start_run(engine, KIND, file_name, None)
+        with engine.begin() as connection:
+            finish_run(connection, run_id, RunStatus.REFUSED, error=str(refusal))
+        log.error("%s: REFUSED, %s", file_name, refusal)
+        return TraceLoadResult(
+            file_name, None, RunStatus.REFUSED, message=str(refusal), run_id=run_id
+        )
+    except OSError as error:
+        message = f"cannot read the file: {type(error).__name__}: {error.strerror}"
+        run_id = start_run(engine, KIND, file_name, None)
+        fail_run(engine, run_id, message)
+        log.error("%s: FAILED, %s", file_name, message)
+        return TraceLoadResult(file_name, None, RunStatus.FAILED, message=message, run_id=run_id)
+    checksum, encoding = inspection.checksum, inspection.encoding
+
+    previous = _loaded_file(engine, checksum)
+    if previous is not None:
+        message = f"no change: identical to {previous[1]} already loaded (trace file {previous[0]})"
+        run_id = record_skip(engine, KIND, file_name, checksum, message)
+        log.info("%s: %s", file_name, message)
+        return TraceLoadResult(
+            file_name, checksum, RunStatus.SKIPPED, message=message, run_id=run_id
+        )
+
+    run_id = start_run(engine, KIND, file_name, checksum)
+    loader: FileLoader | None = None
+    try:
+        with engine.begin() as connection, open_text(path, inspection) as stream:
+            feed, reader = record_reader(stream, inspection)
+            try:
+                header = read_header(header_row(feed, reader))
+            except Refused as refusal:
+                finish_run(connection, run_id, RunStatus.REFUSED, error=str(refusal))
+                log.error("%s: REFUSED, %s", file_name, refusal)
+                return TraceLoadResult(
+                    file_name,
+                    checksum,
+                    RunStatus.REFUSED,
+                    message=str(refusal),
+                    run_id=run_id,
+                    encoding=encoding,
+                )
+            log_dropped_columns(file_name, header)
+            file_id = connection.execute(
+                insert(TraceFile)
+                .values(
+                    file_name=shown_file_name(path)[:255],
+                    checksum=checksum,
+                    loaded_at=now(),
+                    run_id=run_id,
+                    encoding=encoding,
+                    synthetic="synthetic" in path.name.lower(),
+                )
+                .returning(TraceFile.id)
+            ).scalar_one()
+            parallel = worth_a_worker(path.stat().st_size)
+            loader = FileLoader(connection, header, file_id, run_id, file_name, parallel=parallel)
+            loader.load(feed, reader)
+            loader.write_aggregates()
+            finish_run(
+                connection,
+                run_id,
+                RunStatus.LOADED,
+                rows_read=loader.rows_read,
+                rows_loaded=loader.rows_loaded,
+                rows_rejected=loader.rows_rejected,
+                rows_duplicate=loader.rows_duplicate,
+            )
+    except Exception as error:  # the transaction rolled back; record why, without row values
+        where = f" near line {loader.line}" if loader is not None and loader.line else ""
+        message = f"{describe_error(error)}{where}; nothing from this file was kept"
+        fail_run(engine, run_id, message)
+        log.error("%s: FAILED, %s", file_name, message)
+        return TraceLoadResult(
+            file_name, checksum, RunStatus.FAILED, message=message, run_id=run_id
+        )
+    log.info(
+        "%s: loaded %d of %d rows (%d rejected, %d duplicate), encoding %s, run %d",
+        file_name,
+        loader.rows_loaded,
+        loader.rows_read,
+        loader.rows_rejected,
+        loader.rows_duplicate,
+        encoding,
+        run_id,
+    )
+    return TraceLoadResult(
+        file_name,
+        checksum,
+        RunStatus.LOADED,
+        rows_read=loader.rows_read,
+        rows_loaded=loader.rows_loaded,
+        rows_rejected=loader.rows_rejected,
+        rows_duplicate=loader.rows_duplicate,
+        run_id=run_id,
+        trace_file_id=file_id,
+        encoding=encoding,
+    )
+
+
+def _loaded_file(engine: Engine, checksum: str) -> tuple[int, str] | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(TraceFile.id, TraceFile.file_name).where(TraceFile.checksum == checksum)
+        ).first()
+    return None if row is None else (row[0], row[1])
