@@ -1132,3 +1132,64 @@ def estimate_text(
         span = f"{format_number(low)}–{format_value(high, unit)}"
         parts.append(f"(range {span})" if parts else span)
     return " ".join(parts) or NO_FIGURE_TEXT
+
+
+# ---------------------------------------------------------------------------- rates
+
+
+def format_rate(value: object) -> str:
+    """Three significant digits, never scientific: 27.75 -> "27.8", 0.00412 -> "0.00412"."""
+    number = float(value)  # type: ignore[arg-type]
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.3g}"
+
+
+def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> pd.DataFrame:
+    """One country's DERIVED rates as a map layer; each hover names count, denominator and both
+    sources. `rows` are a rate download's rows (db/rates.py); states without a denominator stay
+    in the layer without a value, so the map says why they are grey."""
+    if rows.empty:
+        return pd.DataFrame(columns=[*LAYER_COLUMNS, "count", "denominator"])
+    if "geo_level" in rows:
+        rows = rows[rows["geo_level"] == ("us_state" if country == "US" else "mx_state")]
+        codes = rows["geo_code"]
+        periods = rows["period"] + " · " + rows["release"].fillna("")
+        unit = "firearms"
+    else:
+        codes = rows["source_state" if country == "US" else "recovery_state"]
+        periods = rows["count_years"].fillna("").astype(str)
+        unit = "firearms"
+    names = state_names()
+    counts = [format_value(c, unit) for c in rows["count"]]
+    denominators = [
+        "no denominator" if pd.isna(d) else f"{format_number(d)} {u} ({int(y)})"
+        for d, u, y in zip(
+            rows["denominator"], rows["denominator_unit"], rows["denominator_year"], strict=True
+        )
+    ]
+    layer = pd.DataFrame(
+        {
+            "code": codes.to_numpy(),
+            "name": codes.map(names).fillna(codes).to_numpy(),
+            "value": pd.to_numeric(rows["rate"], errors="coerce").to_numpy(),
+            "text": [
+                f"{format_rate(r)} {u} (DERIVED)" if pd.notna(r) else "no rate"
+                for r, u in zip(rows["rate"], rows["rate_unit"], strict=True)
+            ],
+            "period": periods.to_numpy(),
+            "status": "DERIVED",
+            "source": [
+                f"{sources.get(s, s)} [{s}]"
+                + (f"; denominator: {sources.get(d, d)} [{d}]" if isinstance(d, str) else "")
+                for s, d in zip(rows["source_id"], rows["denominator_source_id"], strict=True)
+            ],
+            "note": [
+                f"Count: {c}; denominator: {d}. {n}"
+                for c, d, n in zip(counts, denominators, rows["rate_note"], strict=True)
+            ],
+            "source_id": rows["source_id"].to_numpy(),
+            "count": counts,
+            "denominator": denominators,
+        }
+    )
+    layer = layer.iloc[layer["value"].isna().to_numpy().argsort(kind="stable")]
+    return layer.drop_duplicates("code").reset_index(drop=True)

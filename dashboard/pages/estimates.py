@@ -151,6 +151,7 @@ def layout(**query: object) -> html.Div:
                 className="question-index",
             ),
             *(sections or [components.notice("No estimates are loaded.", "warning")]),
+            components.chart_links("estimates", search),
             components.copy_link("estimates", search),
             dcc.Store(id="estimates-search", data=search),
         ],

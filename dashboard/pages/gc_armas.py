@@ -191,6 +191,7 @@ def layout(**query: object) -> html.Div:
             _origin_accounts(data),
             html.H2("Table"),
             html.Div(view["table"], id="gc-table"),
+            components.chart_links("gc-armas", view["search"]),
             components.copy_link("gc", view["search"]),
             dcc.Store(id="gc-search", data=view["search"]),
         ],

@@ -30,7 +30,13 @@ SHORT_TITLES = {
     "us-supply-context": "Licensed dealers",
     "recovery-states": "Seizures by Mexican state",
 }
-MEASURES = {"count": "Count", "share": "Share of the period's total"}
+MEASURES = {
+    "count": "Count",
+    "share": "Share of the period's total",
+    "per_100k": "Per 100,000 residents a year (DERIVED)",
+    "per_100_dealers": "Per 100 licensed dealers a year (DERIVED; 8 US states)",
+}
+RATE_MEASURES = ("per_100k", "per_100_dealers")
 OVERLAY = "corridors"
 
 
@@ -55,12 +61,15 @@ class Series:
     def filters(self, measure: str, year: int | None) -> Filters:
         """Exactly the filters the chart and its download use."""
         if self.annual:
-            return Filters(release=self.release, year=year)
+            rate = measure if measure in RATE_MEASURES else None
+            return Filters(release=self.release, year=year, measure=rate)
         return Filters(release=self.release, period=self.period, measure=measure)
 
     def has(self, measure: str) -> bool:
         if self.annual:
             return True
+        if measure in RATE_MEASURES:
+            return "firearms" in self.units
         percent = "percent" in self.units
         return percent if measure == "share" else any(u != "percent" for u in self.units)
 
@@ -193,7 +202,10 @@ def _side(
         return Side(series, rows, figures.derived_share(counts), filters)
     filters = series.filters(measure, year if series.annual else None)
     rows = data.dataset(series.dataset, filters)
-    layer = figures.map_layer(rows, country=country, measure=measure, sources=labels)
+    if measure in RATE_MEASURES:
+        layer = figures.rate_layer(rows, country=country, sources=labels)
+    else:
+        layer = figures.map_layer(rows, country=country, measure=measure, sources=labels)
     return Side(series, rows, layer, filters)
 
 
@@ -205,6 +217,13 @@ def _unit_title(side: Side, measure: str) -> str:
         return f"{name}<br>% of the series' total<br>(DERIVED)"
     if measure == "share":
         return f"{name}<br>% share"
+    if measure in RATE_MEASURES:
+        per = (
+            "per 100,000<br>residents a year"
+            if measure == "per_100k"
+            else "per 100<br>dealers a year"
+        )
+        return f"{name}<br>{per}<br>(DERIVED)"
     units = [u for u in side.series.units if u != "percent"] or ["firearms"]
     return f"{name}<br>{figures.UNIT_WORDS.get(units[0], units[0])}"
 
@@ -220,15 +239,44 @@ def _summary_text(side: Side, country: str, measure: str) -> str:
     label = side.series.label
     if ranked.empty and side.series.annual:
         return f"{COUNTRY_NAMES[country]}, {label}: no traces in {side.filters.year} in this file."
+    if ranked.empty and measure in RATE_MEASURES:
+        return f"{COUNTRY_NAMES[country]}, {label}: no state has both a count and a denominator."
     if ranked.empty:
         kind = "share" if measure == "share" else "count"
         return f"{COUNTRY_NAMES[country]}, {label}: no published {kind} for any state."
+    if measure in RATE_MEASURES:
+        return _leaders_text(side, country, ranked)
     lacking = (
         f"no traces in {side.filters.year} in this file"
         if side.series.annual
         else "no published figure in this series"
     )
     return f"{COUNTRY_NAMES[country]}, {label}: {top}{more}. {missing} of {total} states have {lacking}."
+
+
+def _leaders_text(side: Side, country: str, ranked: pd.DataFrame) -> str:
+    """Rates never hide counts: the leaders by rate and by count, in words."""
+    by_count = ranked.assign(
+        number=pd.to_numeric(ranked["count"].str.replace(r"[^0-9.]", "", regex=True))
+    ).sort_values("number", ascending=False)
+    rate_leaders = ", ".join(f"{r.name} {r.text}" for r in ranked.head(3).itertuples(index=False))
+    count_leaders = ", ".join(
+        f"{r.name} {r.count}" for r in by_count.head(3).itertuples(index=False)
+    )
+    first_rate, first_count = ranked["name"].iloc[0], by_count["name"].iloc[0]
+    lead = (
+        f"{first_rate} leads both by rate and by count"
+        if first_rate == first_count
+        else f"{first_rate} leads by rate, {first_count} by count"
+    )
+    layer = side.layer
+    counted = layer["count"] != figures.format_value(None, "firearms")
+    missing = int((layer["value"].isna() & counted).sum())
+    lacking = f" {missing} states with a count have no denominator, so no rate." if missing else ""
+    return (
+        f"{COUNTRY_NAMES[country]}, {side.series.label if side.series else ''}: {lead}. "
+        f"By rate: {rate_leaders}. By count: {count_leaders}.{lacking}"
+    )
 
 
 def _not_drawn(side: Side) -> html.Div | None:
@@ -273,6 +321,16 @@ def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) 
                 "info",
             )
         )
+    elif measure in RATE_MEASURES and side.series.has(measure):
+        parts.append(
+            components.notice(
+                "Rates are DERIVED: each state's count divided by the years it covers and by its "
+                "2020 census population (or, for 8 US states, its licensed dealers in Nov 2020), "
+                "never estimated where no denominator is published. The hover, the table and the "
+                "download give the count, the denominator, its year and both sources.",
+                "info",
+            )
+        )
     elif not side.series.has(measure):
         parts.append(
             components.notice(
@@ -305,7 +363,9 @@ def _corridors(
     for side in (us, mx):
         if side is None or side.annual:
             continue
-        filters = Filters(release=side.release, period=side.period, measure=measure)
+        # Corridor lines are drawn as counts under a rate: a line has no population.
+        shown_as = "count" if measure in RATE_MEASURES else measure
+        filters = Filters(release=side.release, period=side.period, measure=shown_as)
         rows = data.dataset(OVERLAY, filters)
         if not rows.empty:
             return rows, filters
@@ -329,11 +389,13 @@ def _state_table(side: Side, country: str) -> html.Div | None:
         else text
         for text, sid in zip(frame["source"], frame["source_id"], strict=True)
     ]
+    rate = ["count", "denominator"] if "denominator" in frame else []
     return components.table(
         frame,
         [
             ("state", "State"),
             ("text", "Figure"),
+            *((column, column.capitalize()) for column in rate),
             ("period", "Period"),
             ("status", "Status"),
             ("note", "Note"),
@@ -445,7 +507,7 @@ def layout(**query: object) -> html.Div:
     mx_series = _pick(mx_options, parsed.state.mx, problems, "mx")
     measure = parsed.state.measure
     if measure not in (None, *MEASURES):
-        problems.append(f"measure={shown(measure)} is not count or share")
+        problems.append(f"measure={shown(measure)} is not one of {', '.join(MEASURES)}")
     measure = measure if measure in MEASURES else "count"
     view = build_view(data, us_series, mx_series, str(measure), parsed.state.year)
     slider = _slider_props(view["years"], view["year"])
@@ -552,6 +614,7 @@ def layout(**query: object) -> html.Div:
                 ],
                 className="table-details",
             ),
+            components.chart_links("map", view["search"]),
             components.copy_link("map", view["search"]),
             dcc.Store(id="map-search", data=view["search"]),
         ],

@@ -392,6 +392,7 @@ def layout(**query: object) -> html.Div:
                 ],
                 className="table-details",
             ),
+            components.chart_links("trends", view["search"]),
             components.copy_link("trends", view["search"]),
             dcc.Store(id="trends-search", data=view["search"]),
         ],
