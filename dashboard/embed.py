@@ -263,7 +263,7 @@ def iframe_code(root: str, page: str, search: str, title: str) -> str:
     """The HTML a host page pastes: the iframe and the listener that sets its height."""
     src = f"{root.rstrip('/')}/embed/{page}{search}"
     return (
-        f'<iframe src="{html.escape(src)}" title="{html.escape(title)}" loading="lazy" '
+        f'<iframe src="{html.escape(src)}" title="{html.escape(title)}" '
         f'style="width:100%;border:0;min-height:400px" scrolling="no"></iframe>'
         "<script>window.addEventListener('message',function(e){var h=e.data&&"
         "e.data['iron-river-height'];if(!h)return;document.querySelectorAll('iframe')"
