@@ -98,6 +98,7 @@ def _classes(component: Any) -> set[str]:
 def _statuses(data: AppData, downloads: list[str], figure: dict[str, Any]) -> str:
     """ "Status: 12 VERIFIED · 2 UNVERIFIED" over the rows the chart's downloads return."""
     counts: Counter[str] = Counter()
+    underlying: Counter[str] = Counter()
     for href in downloads:
         url = urlsplit(href)
         name = url.path.removeprefix("/api/v1/").removesuffix(".csv")
@@ -105,7 +106,14 @@ def _statuses(data: AppData, downloads: list[str], figure: dict[str, Any]) -> st
             continue
         rows = data.dataset(name, Filters.from_args(parse_qs(url.query)))
         counts.update(str(s) for s in rows.get("status", []))
+        # A rate's own status is DERIVED; what it was computed from is named too.
+        underlying.update(str(s) for s in rows.get("count_status", []))
     marks = [f"{n} {STATUS_WORDS.get(s, s)}" for s, n in counts.most_common()]
+    if underlying:
+        marks.append(
+            "computed from "
+            + ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in underlying.most_common())
+        )
     if "DERIVED" not in counts and "DERIVED" in _json(figure):
         # A share or rate the page computes from published counts: no row says DERIVED.
         marks.append("DERIVED (computed here from the published figures)")

@@ -1176,7 +1176,11 @@ def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> 
                 for r, u in zip(rows["rate"], rows["rate_unit"], strict=True)
             ],
             "period": periods.to_numpy(),
-            "status": "DERIVED",
+            # A rate of UNVERIFIED or SYNTHETIC counts keeps saying so.
+            "status": [
+                "DERIVED" if c == "VERIFIED" else f"DERIVED from {status_text(c)}"
+                for c in rows["count_status"]
+            ],
             "source": [
                 f"{sources.get(s, s)} [{s}]"
                 + (f"; denominator: {sources.get(d, d)} [{d}]" if isinstance(d, str) else "")

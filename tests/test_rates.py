@@ -120,3 +120,26 @@ def test_api_and_export_carry_the_measure(client: Any, loaded_db_url: str) -> No
     assert refused.status_code == 400
     unknown = client.get("/api/v1/traces-by-source-state.csv?measure=per_capita")
     assert unknown.status_code == 400
+
+
+def test_the_rate_layer_hover_names_count_denominator_rate_and_both_sources(
+    engine: Engine,
+) -> None:
+    from dashboard import figures
+
+    rows = DATASETS["source-states"].query(engine, Filters(measure="per_100k", **NFCTA))
+    layer = figures.rate_layer(rows, country="US", sources={"S97": "U.S. Census Bureau (2021)"})
+    arizona = layer[layer["code"] == "AZ"].iloc[0]
+    assert arizona["text"].startswith("27.7") or arizona["text"].startswith("27.8")
+    assert "per 100,000 residents per year (DERIVED)" in arizona["text"]
+    assert "Count: 3,969 firearms" in arizona["note"]
+    assert "7,151,502 residents (2020)" in arizona["note"]
+    assert "U.S. Census Bureau (2021) [S97]" in arizona["source"] and "[S20a]" in arizona["source"]
+
+
+def test_a_rate_of_synthetic_traces_still_says_synthetic(engine: Engine) -> None:
+    from dashboard import figures
+
+    rows = DATASETS["traces-by-source-state"].query(engine, Filters(measure="per_100k"))
+    layer = figures.rate_layer(rows, country="US", sources={})
+    assert set(layer["status"]) == {"DERIVED from SYNTHETIC"}
