@@ -168,7 +168,10 @@ def chart_of(data: AppData, page: str, query: dict[str, list[str]]) -> Chart:
                 downloads.append(str(component.href))
         elif "chart-summary" in classes and not summary:
             summary = text_of(component)
-    if heading and page == "estimates":
+    # The heading over the chart names the view (a state's trend, an estimates question).
+    if heading.startswith(title):
+        title = heading
+    elif heading and heading not in title:
         title = f"{title}: {heading}"
     return Chart(
         page=page,
