@@ -198,10 +198,12 @@ def chart_image(page: str, fmt: str) -> flask.Response:
     if fmt not in images.FORMATS:
         raise InvalidRequest(f"unknown image format {fmt!r}: use .png or .svg")
     data = current()
-    query = _query()
     version = data.version()
     root = flask.request.host_url
-    key = f"image:{root}:{page}:{fmt}:{sorted(query.items())!r}"
+    chart = _cached_chart(data, page, _query())
+    # Keyed by the view's canonical query, so two URLs of one view share one drawing, and the
+    # ways to ask for new drawings are only as many as the views.
+    key = f"image:{root}:{page}:{fmt}:{chart.search}"
     # The data version and the view name the image: a cached copy is confirmed without drawing.
     etag = f"{version}-{page}-{fmt}-" + hashlib.sha256(key.encode()).hexdigest()[:16]
     if etag in flask.request.if_none_match:
@@ -210,7 +212,6 @@ def chart_image(page: str, fmt: str) -> flask.Response:
         return unchanged
 
     def draw() -> bytes:
-        chart = _cached_chart(data, page, query)
         return images.image(chart.figure, chart.caption(root, version), fmt)
 
     response = flask.Response(data.memo(key, draw), mimetype=images.FORMATS[fmt])

@@ -84,3 +84,11 @@ def test_each_view_names_itself_and_previews_its_png(client: Any) -> None:
     )
     description = re.search(r'<meta name="description" content="([^"]*)">', body)
     assert description and description.group(1)
+
+
+def test_two_urls_of_one_view_share_one_drawing(client: Any) -> None:
+    # The map shows the last year of the chosen files for a year they do not span.
+    first = client.get("/chart/map.svg?year=1990")
+    second = client.get("/chart/map.svg?year=1991")
+    assert first.status_code == second.status_code == 200
+    assert first.headers["ETag"] == second.headers["ETag"]
