@@ -45,6 +45,15 @@ class Context:
 
     def reading(self) -> Engine:
         """A read-only engine on a database that exists and is migrated, or a one-line error."""
+        from db.engine import DatabaseUnreadable, reader_uri
+
+        url = make_url(self.settings.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and Path(url.database).exists():
+            try:
+                # Rolls back what a killed pre-WAL writer left, or says who can.
+                reader_uri(Path(url.database).resolve())
+            except DatabaseUnreadable as error:
+                raise click.ClickException(str(error)) from error
         if not is_ready(self.settings.database_url):
             raise click.ClickException(
                 f"no Iron River database at {self._shown_url()}: "
@@ -58,14 +67,36 @@ class Context:
     @contextmanager
     def writing(self) -> Iterator[Engine]:
         """The engine, holding the writer lock; exits with EXIT_LOCKED if another writer runs."""
-        from etl.lock import LockBusy, writer_lock
+        from db.lock import LockBusy, writer_lock
 
         try:
             with writer_lock(self.engine):
-                yield self.upgraded_engine()
+                engine = self.upgraded_engine()
+                self._report_interrupted(engine)
+                yield engine
         except LockBusy as error:
             click.echo(f"not started: {error}", err=True)
             sys.exit(EXIT_LOCKED)
+
+    def _report_interrupted(self, engine: Engine) -> None:
+        """Runs a killed process left `running` get their failure alert from the next writer."""
+        from etl.notify import failure_payload, notify_failure
+        from etl.runs import INTERRUPTED_ERROR, claim_interrupted
+
+        interrupted = claim_interrupted(engine)
+        if not interrupted:
+            return
+        for run in interrupted:
+            click.echo(f"run {run.run_id} ({run.kind} {run.source}) was interrupted", err=True)
+        notify_failure(
+            self.settings.webhook_url,
+            failure_payload(
+                failed_sources=sorted({run.source for run in interrupted}),
+                errors={run.source: INTERRUPTED_ERROR for run in interrupted},
+                run_ids=[run.run_id for run in interrupted],
+                interrupted=True,
+            ),
+        )
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -213,15 +244,19 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
 @pass_context
 def etl_status(context: Context, limit: int, check: bool) -> None:
     """Freshness of every source and the most recent ETL runs with their outcome."""
+    from db.lock import writer_active
     from db.queries import recent_runs, source_freshness
+    from etl.runs import unresolved_interrupted
 
     engine = context.reading()
-    freshness = source_freshness(engine, context.settings.stale_after_days)
+    active = writer_active(engine)
+    freshness = source_freshness(engine, context.settings.stale_after_days, writer_active=active)
     if freshness.empty:
         click.echo("no ETL runs yet: run `ironriver etl run`")
         sys.exit(1 if check else 0)
+    states = freshness["stale"].map({True: "STALE", False: "fresh"})
     shown = freshness.assign(
-        state=freshness["stale"].map({True: "STALE", False: "fresh"}),
+        state=states.mask(freshness["interrupted"], "INTERRUPTED"),
         last_success=freshness["last_success"].astype(str).str[:19],
     )
     columns = [
@@ -236,8 +271,14 @@ def etl_status(context: Context, limit: int, check: bool) -> None:
     click.echo(f"sources (stale after {context.settings.stale_after_days} days):")
     click.echo(shown[columns].fillna("").to_string(index=False))
     click.echo("\nrecent runs:")
-    click.echo(recent_runs(engine, limit).fillna("").to_string(index=False))
-    if check and (freshness["stale"].any() or (freshness["failures_since"] > 0).any()):
+    click.echo(recent_runs(engine, limit, writer_active=active).fillna("").to_string(index=False))
+    # Trace files are not in the freshness table; their interrupted loads count here.
+    interrupted = unresolved_interrupted(engine, writer_active=active)
+    if interrupted:
+        listed = ", ".join(f"run {run.run_id} ({run.source})" for run in interrupted)
+        click.echo(f"\ninterrupted, not since run successfully: {listed}")
+    failing = freshness["stale"].any() or (freshness["failures_since"] > 0).any()
+    if check and (failing or interrupted):
         sys.exit(1)
 
 

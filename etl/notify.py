@@ -25,8 +25,12 @@ def failure_payload(
     errors: Mapping[str, str],
     run_ids: Sequence[int],
     host: str | None = None,
+    interrupted: bool = False,
 ) -> dict[str, Any]:
-    """The JSON body `notify_failure` sends after a run with failures."""
+    """The JSON body `notify_failure` sends after a run with failures.
+
+    `interrupted` marks the alert the next writer sends for runs a killed process left behind.
+    """
     return {
         "event": FAILURE_EVENT,
         "host": host or socket.gethostname(),
@@ -34,6 +38,7 @@ def failure_payload(
         "failed_sources": list(failed_sources),
         "errors": dict(errors),
         "run_ids": list(run_ids),
+        "interrupted": interrupted,
     }
 
 

@@ -23,7 +23,7 @@ IRONRIVER = [sys.executable, "-m", "etl.cli"]
 HOLD_LOCK = """
 import sys, time
 from db.engine import make_engine
-from etl.lock import writer_lock
+from db.lock import writer_lock
 with writer_lock(make_engine(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
@@ -64,6 +64,24 @@ def test_a_lock_left_by_a_killed_process_does_not_block_the_next_run(backend_url
     holder.wait()
     result = _ironriver(backend_url, "etl", "run", "--only", "reference")
     assert result.returncode == 0, result.stderr
+
+
+def test_readers_see_whether_a_writer_holds_the_lock_without_taking_it(backend_url):
+    from db.engine import make_engine
+    from db.lock import writer_active
+
+    reader = make_engine(backend_url, read_only=True)
+    assert not writer_active(reader)
+    holder = _hold_lock(backend_url)
+    try:
+        assert writer_active(reader)
+        # Asking never takes the lock: the holder keeps it, a second writer is still refused.
+        assert _ironriver(backend_url, "etl", "run").returncode == EXIT_LOCKED
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not writer_active(reader)
+    reader.dispose()
 
 
 def test_json_log_format_writes_one_json_object_per_line(db_url):

@@ -8,6 +8,7 @@ from dash import html
 from dashboard import components
 from dashboard.data import current
 from db import queries
+from db.lock import writer_active
 from db.viewstate import parse
 
 dash.register_page(__name__, path="/status", title="Iron River · Status", name="Status", order=5)
@@ -27,7 +28,12 @@ def _readable(data: Any) -> dict[str, str]:
 def layout(**query: object) -> html.Div:
     data = current()
     problems = list(parse(query, allowed=()).problems)
-    runs = data.cached("recent_runs", lambda: queries.recent_runs(data.engine, RUNS_SHOWN))
+    # The lock, not the data version, tells a live run from a killed one: it is in every key.
+    active = writer_active(data.engine)
+    runs = data.cached(
+        f"recent_runs:{active}",
+        lambda: queries.recent_runs(data.engine, RUNS_SHOWN, writer_active=active),
+    )
     frame = runs.copy()
     readable = _readable(data)
     frame["source"] = [readable.get(s, s) for s in frame["source"]]
@@ -54,12 +60,21 @@ def layout(**query: object) -> html.Div:
         else components.notice("No ETL runs yet: run `ironriver etl run`.", "warning")
     )
     freshness = data.cached(
-        "freshness", lambda: queries.source_freshness(data.engine, data.stale_after_days)
+        f"freshness:{active}",
+        lambda: queries.source_freshness(data.engine, data.stale_after_days, writer_active=active),
     ).copy()
     freshness["source"] = [readable.get(s, s) for s in freshness["source"]]
     stale = freshness[freshness["stale"]]
+    interrupted = freshness[freshness["interrupted"]]
     freshness["state"] = [
-        components.status_badge("STALE") if is_stale else "fresh" for is_stale in freshness["stale"]
+        components.status_badge("INTERRUPTED")
+        if was_interrupted
+        else components.status_badge("STALE")
+        if is_stale
+        else "fresh"
+        for was_interrupted, is_stale in zip(
+            freshness["interrupted"], freshness["stale"], strict=True
+        )
     ]
     freshness["last_success"] = (
         freshness["last_success"].astype(str).str[:19].replace({"NaT": "never"})
@@ -87,12 +102,22 @@ def layout(**query: object) -> html.Div:
         if not stale.empty
         else None
     )
+    interrupted_warning = (
+        components.notice(
+            f"{len(interrupted)} source(s) interrupted: {', '.join(interrupted['source'])}. "
+            "Their last run ended without finishing; the previous rows are still shown.",
+            "warning",
+        )
+        if not interrupted.empty
+        else None
+    )
     return html.Div(
         [
             *components.page_notices(data, problems),
             html.H1("Status"),
             html.P(f"Data version {data.version()}.", className="lede"),
             warning,
+            interrupted_warning,
             html.H2("Sources"),
             sources_table,
             html.H2("Recent runs"),
