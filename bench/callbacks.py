@@ -193,7 +193,8 @@ class Bench:
             from dashboard.data import EXTENSION
 
             data = self.app.server.extensions[EXTENSION]
-            return data.cache.clear
+            # `clear` also forgets views kept in the process; older apps only have the cache.
+            return getattr(data, "clear", data.cache.clear)
         except (ImportError, KeyError, AttributeError):
             return None
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from dashboard.data import AppData, current
 from db import datapackage, queries
-from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
+from db.datasets import DATASETS, Filters, InvalidRequest, Selection, write_rows
 from db.rates import RATES
 from db.viewstate import shown
 
@@ -46,8 +46,7 @@ def download(name: str, fmt: str) -> flask.Response:
     args = flask.request.args.copy()
     try:
         bom = _bom(args.poplist("bom"))
-        filters = Filters.from_args(args.to_dict(flat=False))
-        dataset.refuse_unapplied(filters)
+        selection = Selection.from_query(name, args.to_dict(flat=False))
     except InvalidRequest as error:
         return _bad_request(str(error))
     data = current()
@@ -59,7 +58,7 @@ def download(name: str, fmt: str) -> flask.Response:
         response.set_etag(etag)
         response.headers["Cache-Control"] = CACHE_CONTROL
         return response
-    frame = data.dataset(name, filters)
+    frame = data.rows(selection)
     if len(frame) > data.export_max_rows:
         remedy = (
             "narrow the filters"
@@ -69,6 +68,7 @@ def download(name: str, fmt: str) -> flask.Response:
         return _bad_request(
             f"{len(frame)} rows exceed the limit of {data.export_max_rows}; {remedy}"
         )
+    filters = selection.filters
     meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
     if fmt == "zip":
         body = datapackage.build_zip(frame, _package(data, name, filters, version))

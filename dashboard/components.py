@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlencode
 
 import dash
 import flask
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from dashboard.data import AppData
-from db.datasets import Filters
+from dashboard.data import AppData, ChartData
+from db.datasets import Selection
 
 # How many sources a source line names before it points at the sources page for the rest.
 SOURCES_SHOWN = 4
@@ -37,30 +36,27 @@ def graph_config(**options: object) -> dict[str, object]:
     }
 
 
-def api_url(dataset: str, filters: Filters | None = None, fmt: str = "csv") -> str:
-    """The `/api/v1` download of exactly the rows a view of `dataset` with `filters` draws."""
-    query = urlencode((filters or Filters()).as_params())
-    return f"/api/v1/{dataset}.{fmt}" + (f"?{query}" if query else "")
-
-
+# The page prefix of each view with a chart -> its name in `/chart/<page>` and `/embed/<page>`.
+CHART_PAGES = {"map": "map", "trends": "trends", "estimates": "estimates", "gc": "gc-armas"}
 # (link text, format, extra query) of each download under a chart: Excel CSV is the CSV with a
 # BOM, so Excel on Windows reads accents right; the zip cites itself (db/datapackage.py).
 DOWNLOADS = (
-    ("Download CSV", "csv", {}),
-    ("Excel CSV", "csv", {"bom": "1"}),
-    ("JSON", "json", {}),
-    ("ZIP (data, Data Package, README)", "zip", {}),
+    ("Download CSV", "csv", ""),
+    ("Excel CSV", "csv", "bom=1"),
+    ("JSON", "json", ""),
+    ("ZIP (data, Data Package, README)", "zip", ""),
 )
 
 
-def download_links(dataset: str, filters: Filters | None = None, what: str = "") -> html.Span:
-    """ "Download CSV · Excel CSV · JSON · ZIP" for one chart; `what` names it for screen readers."""
+def download_links(selection: Selection, what: str = "") -> html.Span:
+    """ "Download CSV · Excel CSV · JSON · ZIP" of one selection; `what` names the chart."""
     label = f" ({what})" if what else ""
+    dataset = selection.dataset
     links: list[object] = []
     for text, fmt, extra in DOWNLOADS:
-        url = api_url(dataset, filters, fmt)
+        url = selection.url(fmt)
         if extra:
-            url += ("&" if "?" in url else "?") + urlencode(extra)
+            url += ("&" if "?" in url else "?") + extra
         if links:
             links.append(" · ")
         links.append(
@@ -195,19 +191,14 @@ def summary(text: str, **attributes: str) -> html.P:
     return html.P(text, className="chart-summary", **attributes)
 
 
-def chart_footer(
-    rows: pd.DataFrame,
-    sources: pd.DataFrame,
-    dataset: str,
-    filters: Filters,
-    what: str = "",
-) -> html.Div:
-    """Source line and the downloads of exactly these rows, under a chart."""
+def chart_footer(chart: ChartData, sources: pd.DataFrame) -> html.Div:
+    """Source line and the downloads of exactly the rows drawn, under a chart."""
+    dataset = chart.selection.dataset
     return html.Div(
         [
-            source_line(rows, sources, dataset=dataset),
+            source_line(chart.rows, sources, dataset=dataset),
             stale_notice(dataset),
-            download_links(dataset, filters, what),
+            download_links(chart.selection, chart.what),
         ],
         className="chart-footer",
     )
@@ -345,4 +336,38 @@ def register_url_sync(prefix: str) -> None:
         State(f"{prefix}-permalink", "value"),
         State(f"{prefix}-permalink", "id"),
         prevent_initial_call=True,
+    )
+
+
+def view_page(
+    prefix: str,
+    *,
+    data: AppData,
+    problems: Sequence[str],
+    heading: str,
+    lede: str,
+    controls: object,
+    controls_label: str | None,
+    content: Sequence[object],
+    search: str,
+    after: Sequence[object] = (),
+    name: str = "",
+) -> html.Div:
+    """A page with a view: notices, heading, lede, its controls (in a labelled section unless
+    `controls_label` is None), the `<prefix>-view` container (what `render(view)` returns, and
+    what the page's callback replaces) and "Copy link"; `name` is the page's CSS name."""
+    if controls_label is not None:
+        controls = html.Section(controls, className="controls", **{"aria-label": controls_label})
+    return html.Div(
+        [
+            *page_notices(data, problems),
+            html.H1(heading),
+            html.P(lede, className="lede"),
+            controls,
+            html.Div(list(content), id=f"{prefix}-view"),
+            *after,
+            *([chart_links(CHART_PAGES[prefix], search)] if prefix in CHART_PAGES else []),
+            copy_link(prefix, search),
+        ],
+        className=f"page page-{name or prefix}",
     )

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import flask
 import pandas as pd
-import plotly.graph_objects as go
 from flask_caching import Cache
 from sqlalchemy import Engine
 
 from db import queries
-from db.datasets import DATASETS, Filters, InvalidRequest
+from db.datasets import Filters, Selection
 
 EXTENSION = "ironriver"
 T = TypeVar("T")
 # The version is one cheap query, but every callback needs it; a short memo keeps it off the hot path.
 VERSION_TTL_SECONDS = 2.0
+# How many page views (and their rendered components) a process keeps, least recently used out.
+KEPT_VIEWS = 256
 
 
 @dataclass
@@ -32,6 +34,8 @@ class AppData:
     export_max_rows: int
     stale_after_days: int = 30
     _version: tuple[float, str] = field(default=(0.0, ""))
+    _kept: OrderedDict[str, object] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def version(self) -> str:
         checked, version = self._version
@@ -40,14 +44,13 @@ class AppData:
             self._version = (time.monotonic(), version)
         return version
 
+    def rows(self, selection: Selection) -> pd.DataFrame:
+        """The rows of `selection`: exactly what a chart draws and its download returns."""
+        return self.cached(f"rows:{selection!r}", lambda: selection.rows(self.engine))
+
     def dataset(self, name: str, filters: Filters | None = None) -> pd.DataFrame:
-        """Rows of dataset `name`: exactly what a chart draws and a download returns."""
-        if name not in DATASETS:
-            raise InvalidRequest(f"unknown dataset {name!r}")
-        filters = filters or Filters()
-        return self.cached(
-            f"dataset:{name}:{filters}", lambda: DATASETS[name].query(self.engine, filters)
-        )
+        """Rows of dataset `name` with `filters` (the selection of those)."""
+        return self.rows(Selection(name, filters or Filters()))
 
     def cached(self, key: str, compute: object) -> pd.DataFrame:
         full_key = f"{self.version()}:{key}"
@@ -56,6 +59,30 @@ class AppData:
             frame = compute()  # type: ignore[operator]
             self.cache.set(full_key, frame)
         return frame.copy()
+
+    def clear(self) -> None:
+        """Forget every cached query result and kept view (benchmarks measure uncached views)."""
+        self.cache.clear()
+        with self._lock:
+            self._kept.clear()
+
+    def kept(self, key: str, compute: Callable[[], T]) -> T:
+        """A value computed once per data version and kept in this process, unpickled.
+
+        For page views: frozen values and rendered components that every request for the same
+        state reuses as they are, so a repeated view costs a dictionary look-up.
+        """
+        full_key = f"{self.version()}:{key}"
+        with self._lock:
+            if full_key in self._kept:
+                self._kept.move_to_end(full_key)
+                return self._kept[full_key]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            self._kept[full_key] = value
+            while len(self._kept) > KEPT_VIEWS:
+                self._kept.popitem(last=False)
+        return value
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """Any value computed once per data version (page views: figures, text, footers)."""
@@ -67,28 +94,17 @@ class AppData:
         return value
 
 
-def memoized_view(
-    page: str,
-) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
-    """Cache a page's `build_view(data, *args)` per arguments and data version.
+@dataclass(frozen=True, eq=False)
+class ChartData:
+    """A chart's selection and the rows drawn from it: its footer cites and links exactly these."""
 
-    Layouts and callbacks rebuild the same view for the same URL; building the plotly figures is
-    most of their time. Figures are kept as plain dicts: a pickled go.Figure is validated again
-    on every load, a dict is not.
-    """
+    selection: Selection
+    rows: pd.DataFrame
+    what: str
 
-    def decorate(build: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        @functools.wraps(build)
-        def cached(data: AppData, *args: object) -> dict[str, Any]:
-            return data.memo(f"view:{page}:{args!r}", lambda: _plain(build(data, *args)))
-
-        return cached
-
-    return decorate
-
-
-def _plain(view: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.to_plotly_json() if isinstance(v, go.Figure) else v for k, v in view.items()}
+    @classmethod
+    def of(cls, data: AppData, selection: Selection, what: str) -> ChartData:
+        return cls(selection, data.rows(selection), what)
 
 
 def current() -> AppData:

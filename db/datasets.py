@@ -6,7 +6,8 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from db import queries, rates
 from db.queries import Filters, InvalidRequest
 
-__all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "write_rows"]
+__all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "Selection", "write_rows"]
 
 Query = Callable[[Engine, Filters], pd.DataFrame]
 
@@ -150,6 +151,39 @@ _CATALOGUE = (
     ),
 )
 DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in _CATALOGUE}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A chart's data as one value: a dataset and the filters it applies.
+
+    The rows a chart is drawn from (`rows`) and the download link under it (`url`) both come
+    from this value, so a link cannot disagree with its rows; the API parses a link back into the
+    same value (`from_query`).
+    """
+
+    dataset: str
+    filters: Filters = field(default_factory=Filters)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise InvalidRequest(f"unknown dataset {self.dataset!r}")
+        DATASETS[self.dataset].refuse_unapplied(self.filters)
+
+    @classmethod
+    def from_query(cls, dataset: str, query: Mapping[str, object]) -> Selection:
+        """The selection a download link names, or `InvalidRequest` (a 400) for any bad filter."""
+        return cls(dataset, Filters.from_args(query))
+
+    def rows(self, engine: Engine) -> pd.DataFrame:
+        """Exactly the rows a chart of this selection draws and its download returns."""
+        return DATASETS[self.dataset].query(engine, self.filters)
+
+    def url(self, fmt: str = "csv") -> str:
+        """`/api/v1/<dataset>.<fmt>?<filters>`: the download of exactly `rows`."""
+        query = urlencode(self.filters.as_params())
+        return f"/api/v1/{self.dataset}.{fmt}" + (f"?{query}" if query else "")
+
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -24,6 +24,7 @@ from db.models import (
     UsState,
 )
 from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
+from db.vocabulary import STATE_LEVELS, US_SOURCED_CATEGORIES
 
 # Page-level measures: `count` keeps figures in their own unit, `share` keeps published percents.
 MEASURE_UNITS = {"count": None, "share": "percent"}
@@ -33,8 +34,6 @@ URL_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "k
 DENOMINATORS = "denominators"
 # Trace dimensions whose keys are state codes (USPS, INEGI CVE_ENT).
 STATE_DIMENSIONS = ("source_state", "recovery_state")
-# The origin categories ATF counts as "U.S.-sourced".
-US_SOURCED_CATEGORIES = ("us_imported", "us_manufactured")
 
 
 @dataclass(frozen=True)
@@ -360,7 +359,7 @@ def traces_by_year(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame
         return _state_traces_by_year(engine, filters)
     us = func.sum(TraceAggregate.firearms).filter(
         TraceAggregate.dimension == "source_category",
-        TraceAggregate.key.in_(("us_manufactured", "us_imported")),
+        TraceAggregate.key.in_(US_SOURCED_CATEGORIES),
     )
     total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == "total")
     query: Select = (
@@ -505,7 +504,7 @@ def map_series(engine: Engine) -> pd.DataFrame:
             ).label("unverified"),
         )
         # Denominators are what rates divide by, not a series of their own.
-        .where(Fact.geo_level.in_(("us_state", "mx_state")), Fact.dataset != DENOMINATORS)
+        .where(Fact.geo_level.in_(STATE_LEVELS.values()), Fact.dataset != DENOMINATORS)
         .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)
         .order_by(Fact.dataset, func.max(Fact.year_end).desc(), Fact.release, Fact.period)
     )

@@ -12,12 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
+from db import vocabulary
 from db.models import Status
+from db.vocabulary import ESTIMATE_QUESTIONS, EVENT_KINDS, GEO_LEVELS, MEASURES, STATE_LEVELS, UNITS
 from geo.states import GEO_DIR, mx_state_codes, us_state_codes
 
 DATA_DIR = Path(__file__).parent / "sources" / "data"
-# This module holds the transforms, schemas and caveats every source shares.
-SHARED_CODE = Path(__file__)
+# This module holds the transforms, schemas and caveats every source shares; the vocabulary holds
+# the codes those schemas accept.
+SHARED_CODE = (Path(__file__), Path(vocabulary.__file__))
 
 STATUSES = [s.value for s in Status]
 # "not_published": the row exists so a map can say "no published figure"; its value is NULL.
@@ -73,7 +76,7 @@ class SourceModule:
         digest = hashlib.sha256()
         beside = sorted(p for p in DATA_DIR.glob(f"{self.name}.*") if p.suffix != ".csv")
         lookups = [GEO_DIR / "states.py", *sorted(GEO_DIR.glob("*.csv"))]
-        for path in [*self.files, *beside, Path(self.module_file), SHARED_CODE, *lookups]:
+        for path in [*self.files, *beside, Path(self.module_file), *SHARED_CODE, *lookups]:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
         # Caveats are read from their own file: a reworded caveat reloads the dataset's record.
@@ -115,35 +118,18 @@ def _float_or_none(text: object) -> float | None:
 
 FACT_FILE_SCHEMA = pa.DataFrameSchema(
     {
-        "measure": pa.Column(str, pa.Check.str_matches(r"^[a-z][a-z0-9_]*$")),
+        "measure": pa.Column(str, pa.Check.isin(list(MEASURES))),
         "period": pa.Column(str, pa.Check.str_length(min_value=1)),
         "year_start": pa.Column(str, pa.Check.str_matches(r"^(\d{4})?$")),
         "year_end": pa.Column(str, pa.Check.str_matches(r"^(\d{4})?$")),
         "release": pa.Column(str),
-        "geo_level": pa.Column(
-            str,
-            pa.Check.isin(
-                [
-                    "country",
-                    "us_state",
-                    "us_state_group",
-                    "us_county_group",
-                    "us_region",
-                    "region",
-                    "mx_state",
-                    "mx_state_group",
-                    "mx_municipality",
-                ]
-            ),
-        ),
+        "geo_level": pa.Column(str, pa.Check.isin(list(GEO_LEVELS))),
         "geo_name": pa.Column(str, pa.Check.str_length(min_value=1)),
         "partner_geo_name": pa.Column(str),
         "category": pa.Column(str),
         "value": pa.Column(str, pa.Check.str_matches(r"^(-?\d+(\.\d+)?)?$")),
         "value_qualifier": pa.Column(str, pa.Check.isin(QUALIFIERS)),
-        "unit": pa.Column(
-            str, pa.Check.isin(["firearms", "percent", "years", "sites", "usd_millions", "persons"])
-        ),
+        "unit": pa.Column(str, pa.Check.isin(list(UNITS))),
         "status": pa.Column(str, pa.Check.isin(STATUSES)),
         "source_id": pa.Column(str, pa.Check.str_matches(r"^[SP]\d+[a-z]?$")),
         "also_source_ids": pa.Column(str),
@@ -202,7 +188,7 @@ def _check_one_category_per_state_series(frame: pd.DataFrame) -> None:
     Long guns in one state and short guns in another on one colour scale would compare
     different things; such rows must come as separate series (e.g. by release).
     """
-    states = frame[frame.geo_level.isin(["us_state", "mx_state"])]
+    states = frame[frame.geo_level.isin(list(STATE_LEVELS.values()))]
     counts = states.groupby(["measure", "release", "period"])["category"].nunique()
     mixed = counts[counts > 1]
     if not mixed.empty:
@@ -245,20 +231,7 @@ def facts_transform(frames: Frames) -> Frames:
 
 ESTIMATE_FILE_SCHEMA = pa.DataFrameSchema(
     {
-        "question": pa.Column(
-            str,
-            pa.Check.isin(
-                [
-                    "how_many_per_year",
-                    "us_sourced_share",
-                    "market_value_usd",
-                    "share_of_us_sales",
-                    "dealer_dependence_share",
-                    "share_intercepted",
-                    "us_origin_share_of_seizures",
-                ]
-            ),
-        ),
+        "question": pa.Column(str, pa.Check.isin(list(ESTIMATE_QUESTIONS))),
         "measure": pa.Column(str, pa.Check.str_length(min_value=1)),
         "period": pa.Column(str, pa.Check.str_length(min_value=1)),
         "year_start": pa.Column(str, pa.Check.str_matches(r"^(\d{4})?$")),
@@ -298,21 +271,7 @@ EVENT_FILE_SCHEMA = pa.DataFrameSchema(
         "date_end": pa.Column(str, pa.Check.str_matches(r"^(\d{4}-\d{2}-\d{2})?$")),
         "date_precision": pa.Column(str, pa.Check.isin(["year", "month", "day", "undated"])),
         "date_label": pa.Column(str, pa.Check.str_length(min_value=1)),
-        "kind": pa.Column(
-            str,
-            pa.Check.isin(
-                [
-                    "gc_armas",
-                    "bilateral_dialogue",
-                    "policy",
-                    "funding",
-                    "enforcement",
-                    "legal",
-                    "data_release",
-                    "report",
-                ]
-            ),
-        ),
+        "kind": pa.Column(str, pa.Check.isin(list(EVENT_KINDS))),
         "title_en": pa.Column(str, pa.Check.str_length(min_value=1)),
         "title_es": pa.Column(str, pa.Check.str_length(min_value=1)),
         "description": pa.Column(str),

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+import shapely
+from shapely.geometry import shape
 
 GEO_DIR = Path(__file__).resolve().parent
 # Manifest paths are relative to the directory holding the `geo` and `dashboard` packages.
@@ -177,3 +179,31 @@ def load_boundaries(country: Country) -> dict[str, Any]:
 def manifest() -> dict[str, Any]:
     """The provenance manifest of every committed boundary and topojson file."""
     return json.loads(_read_bytes(MANIFEST_PATH))
+
+
+@cache
+def state_names() -> dict[str, str]:
+    """USPS and CVE_ENT codes to state names (both code sets are disjoint)."""
+    names = dict(zip(us_states()["usps"], us_states()["name"], strict=True))
+    names.update(zip(mx_states()["cve_ent"], mx_states()["short_name"], strict=True))
+    return names
+
+
+@cache
+def state_centroids() -> dict[str, tuple[float, float]]:
+    """A point inside each state (lon, lat), for corridor lines and labels; computed once."""
+    points: dict[str, tuple[float, float]] = {}
+    for country in ("US", "MX"):
+        for feature in load_boundaries(country)["features"]:  # type: ignore[arg-type]
+            geometry = shape(feature["geometry"])
+            largest = max(shapely.get_parts(geometry), key=lambda part: part.area)
+            point = largest.centroid
+            if not largest.contains(point):
+                point = largest.representative_point()
+            points[feature["properties"]["code"]] = (round(point.x, 3), round(point.y, 3))
+    return points
+
+
+@cache
+def all_codes(country: str) -> tuple[str, ...]:
+    return tuple(f["properties"]["code"] for f in load_boundaries(country)["features"])  # type: ignore[arg-type]

@@ -96,6 +96,9 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def context(chromium: Any) -> Iterator[Any]:
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    # The suite runs these journeys beside CPU-heavy campaigns on two cores: a slow load is not a
+    # failure, a load that never finishes is.
+    context.set_default_navigation_timeout(90_000)
     yield context
     context.close()
 

@@ -18,10 +18,10 @@ import pytest
 from dash import html
 from sqlalchemy import Engine, insert, select
 
-from dashboard import components, figures
+from dashboard import components, figures, text
 from dashboard.app import create_app
 from db import queries
-from db.datasets import DATASETS, Filters, InvalidRequest, neutralise
+from db.datasets import DATASETS, Filters, InvalidRequest, Selection, neutralise
 from db.engine import make_engine
 from db.models import EtlRun, Fact
 from db.settings import Settings
@@ -197,10 +197,10 @@ def test_recent_runs_lists_newest_first(engine: Engine) -> None:
 
 
 def test_format_value_never_prints_a_missing_figure_as_zero() -> None:
-    assert figures.format_value(None, "firearms") == "no published figure"
-    assert figures.format_value(float("nan"), "percent") == "no published figure"
-    assert figures.format_value(4800, "firearms", "approx") == "≈4,800 firearms"
-    assert figures.format_value(40, "percent", "more_than") == ">40%"
+    assert text.format_value(None, "firearms") == "no published figure"
+    assert text.format_value(float("nan"), "percent") == "no published figure"
+    assert text.format_value(4800, "firearms", "approx") == "≈4,800 firearms"
+    assert text.format_value(40, "percent", "more_than") == ">40%"
 
 
 def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> None:
@@ -551,9 +551,20 @@ def test_boundaries_are_served_locally_with_long_cache_headers(client: Any) -> N
 # ---------------------------------------------------------------------------- callbacks
 
 
-def callback(
-    client: Any, output: str, outputs: list[dict[str, str]], inputs: list[dict[str, Any]]
-) -> Any:
+def props(node: object, component_id: str) -> Any:
+    """The props of component `component_id` in a callback's JSON answer."""
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == component_id:
+            return node["props"]
+        node = node.get("props", {}).get("children")
+    for child in node if isinstance(node, list) else [node] if isinstance(node, dict) else []:
+        found = props(child, component_id)
+        if found is not None:
+            return found
+    return None
+
+
+def callback(client: Any, output: str, outputs: object, inputs: list[dict[str, Any]]) -> Any:
     payload = {
         "output": output,
         "outputs": outputs,
@@ -567,16 +578,8 @@ def callback(
 def test_map_callback_answers_with_a_small_figure_that_references_the_geometry(
     app: Any, client: Any
 ) -> None:
-    outputs = [
-        {"id": "map-graph", "property": "figure"},
-        {"id": "map-summary", "property": "children"},
-        {"id": "map-us-footer", "property": "children"},
-        {"id": "map-mx-footer", "property": "children"},
-        {"id": "map-corridor-footer", "property": "children"},
-        {"id": "map-tables", "property": "children"},
-        {"id": "map-search", "property": "data"},
-    ]
-    output = next(k for k in app.callback_map if k.startswith("..map-graph.figure"))
+    outputs = {"id": "map-view", "property": "children"}
+    output = "map-view.children"
     response = callback(
         client,
         output,
@@ -593,15 +596,17 @@ def test_map_callback_answers_with_a_small_figure_that_references_the_geometry(
         ],
     )
     assert response.status_code == 200, response.data[:300]
-    assert len(response.data) < 60_000  # the geometry is a URL, not inlined
-    body = response.json["response"]
-    assert body["map-search"]["data"].endswith("measure=share")
-    assert "/geo/us.geojson" in json.dumps(body["map-graph"]["figure"])
+    # One container answers: every output of the view comes back in it.
+    content = response.json["response"]["map-view"]["children"]
+    assert props(content, "map-search")["data"].endswith("measure=share")
+    figure = json.dumps(props(content, "map-graph")["figure"])
+    assert "/geo/us.geojson" in figure
+    assert len(figure) < 60_000  # the geometry is a URL, not inlined
 
 
 def test_query_params_of_download_links_round_trip_through_filters() -> None:
     filters = Filters(release="ATF NFCTA Vol IV", period="2022-2023", measure="count")
-    url = components.api_url("source-states", filters)
+    url = Selection("source-states", filters).url()
     query = dict(parse_qsl(urlsplit(url).query))
     assert Filters.from_args(query) == filters
 

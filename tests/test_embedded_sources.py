@@ -176,7 +176,7 @@ def test_source_error_names_every_unknown_state_at_once():
                 "",
             )
             | {
-                "measure": "x",
+                "measure": "source_state_firearms",
                 "period": "2000",
                 "geo_level": "us_state",
                 "geo_name": name,

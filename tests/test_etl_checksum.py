@@ -20,9 +20,10 @@ SAMPLE = ("reference", "bibliography", "corridors", "events")
 @pytest.fixture
 def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Copies of the shared inputs the checksum reads, swapped in so a test may edit them."""
-    shared = tmp_path / "etl" / "source.py"
-    shared.parent.mkdir()
-    shutil.copy(source_module.SHARED_CODE, shared)
+    shared = (tmp_path / "etl" / "source.py", tmp_path / "db" / "vocabulary.py")
+    for original, copy in zip(source_module.SHARED_CODE, shared, strict=True):
+        copy.parent.mkdir()
+        shutil.copy(original, copy)
     geo = tmp_path / "geo"
     geo.mkdir()
     for path in [source_module.GEO_DIR / "states.py", *source_module.GEO_DIR.glob("*.csv")]:
@@ -47,6 +48,7 @@ def _append(path: Path, text: str) -> None:
     ("edited", "addition"),
     [
         ("etl/source.py", '\nTRACES_NOT_RANDOM = "a reworded caveat"\n'),
+        ("db/vocabulary.py", '\nNEW_EVENT_KIND = "an accepted code"\n'),
         ("geo/states.py", "\n# a changed lookup rule\n"),
         ("geo/us_state_aliases.csv", "Tejas,TX\n"),
         ("geo/mx_state_aliases.csv", "Edomex,15\n"),

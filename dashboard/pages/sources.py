@@ -9,7 +9,7 @@ from dash import dcc, html
 from dashboard import components
 from dashboard.data import AppData, current
 from db import queries
-from db.datasets import DATASETS
+from db.datasets import DATASETS, Selection
 from db.viewstate import parse
 
 dash.register_page(
@@ -72,7 +72,7 @@ def _dataset_card(
                     "; ".join(licences) or "see each source",
                     html.Br(),
                     html.Strong("Download: "),
-                    components.download_links(name, what=name),
+                    components.download_links(Selection(name), what=name),
                 ],
                 className="meta",
             ),
@@ -141,7 +141,11 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
             html.Ul(
                 [
                     html.Li(
-                        [html.Code(d.name), f": {d.title} — ", components.download_links(d.name)]
+                        [
+                            html.Code(d.name),
+                            f": {d.title} — ",
+                            components.download_links(Selection(d.name)),
+                        ]
                     )
                     for d in trace_sets
                 ]
@@ -270,7 +274,7 @@ def _body(data: AppData) -> html.Div:
                     html.P(
                         [
                             "Full citations. ",
-                            components.download_links("sources", what="sources"),
+                            components.download_links(Selection("sources"), what="sources"),
                         ]
                     ),
                     html.Div(

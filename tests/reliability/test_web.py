@@ -29,8 +29,8 @@ from etl.cli import cli
 from tests.reliability import web
 
 PAGES = ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"]
-TRENDS = "..trends-title.children"
-MAP = "..map-graph.figure"
+TRENDS = "trends-view.children"
+MAP = "map-view.children"
 
 
 @pytest.fixture
@@ -327,7 +327,7 @@ def test_callbacks_refuse_unknown_outputs_and_mismatched_inputs(app: Any, client
     body["inputs"][0]["id"] = "map-us"
     assert client.post(web.CALLBACK_PATH, json=body).status_code == 400
     body = web.callback_body(app, output_key(app, TRENDS), ["TX", [], [2000, 2020]])
-    body["output"] = "..trends-title.children...nope.figure.."
+    body["output"] = "..trends-view.children...nope.figure.."
     assert client.post(web.CALLBACK_PATH, json=body).status_code == 400
 
 

@@ -418,7 +418,7 @@ class Fuzzer:
             return path, self.client.post(CALLBACK_PATH, json=body)
         body = callback_body(
             self.app,
-            next(k for k in self.callbacks if k.startswith("..trends-title")),
+            next(k for k in self.callbacks if k.startswith("trends-view")),
             ["TX", ["gc_armas"], [2004, 2026]],
         )
         return "trends callback", self.client.post(CALLBACK_PATH, json=body)

@@ -1,0 +1,124 @@
+"""The estimates ledger's figure: answers to one question side by side, ranges as ranges."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.figures.style import (
+    FONT,
+    UNVALIDATED,
+    rows_of,
+    unvalidated,
+)
+from dashboard.text import (
+    estimate_text,
+    format_value,
+    status_text,
+    unit_label,
+    wrap,
+)
+
+
+def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
+    """One answer per row, side by side: ranges as ranges, central values as dots."""
+    rows = rows.reset_index(drop=True)
+    labels = [
+        f"{r.producer[:58]}{'…' if len(r.producer) > 58 else ''}<br><sub>{r.period}</sub>"
+        for r in rows_of(rows)
+    ]
+    # Plotly needs unique category labels; two rows of one producer and period get a suffix.
+    seen: dict[str, int] = {}
+    for index, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            labels[index] = f"{label} ({seen[label]})"
+    figure = unvalidated(go.Figure(**UNVALIDATED))
+    for index, r in enumerate(rows_of(rows)):
+        unverified = r.status == "UNVERIFIED"
+        colour = "#D55E00" if unverified else "#0072B2"
+        low, central, high = (None if pd.isna(v) else float(v) for v in (r.low, r.central, r.high))
+        hover = "<br>".join(
+            [
+                f"<b>{r.producer}</b>",
+                f"{r.period}: {estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}",
+                f"Status: {status_text(r.status)}",
+                f"Source: {sources.get(r.source_id, r.source_id)} [{r.source_id}]",
+                *([f"Caveats: {wrap(r.caveats)}"] if r.caveats else []),
+            ]
+        )
+        if low is not None and high is not None:
+            figure.add_trace(
+                go.Scatter(
+                    **UNVALIDATED,
+                    x=[low, high],
+                    y=[labels[index]] * 2,
+                    mode="lines+markers",
+                    line=dict(color=colour, width=6, dash="dot" if unverified else "solid"),
+                    marker=dict(symbol="line-ns", size=14, line=dict(width=2, color=colour)),
+                    hovertext=[hover, hover],
+                    hoverinfo="text",
+                    showlegend=False,
+                    opacity=0.55 if central is not None else 0.9,
+                )
+            )
+            if central is None:
+                figure.add_trace(
+                    go.Scatter(
+                        **UNVALIDATED,
+                        x=[high],
+                        y=[labels[index]],
+                        mode="text",
+                        text=["  range only" + (" · UNVERIFIED" if unverified else "")],
+                        textposition="middle right",
+                        textfont=dict(size=11, color=colour),
+                        hoverinfo="skip",
+                        showlegend=False,
+                    )
+                )
+        if central is not None:
+            figure.add_trace(
+                go.Scatter(
+                    **UNVALIDATED,
+                    x=[central],
+                    y=[labels[index]],
+                    mode="markers+text",
+                    marker=dict(
+                        size=12,
+                        color="#ffffff" if unverified else colour,
+                        line=dict(width=2.5, color=colour),
+                        symbol="diamond-open" if unverified else "circle",
+                    ),
+                    text=[
+                        format_value(central, r.unit, r.value_qualifier)
+                        + (" UNVERIFIED" if unverified else "")
+                    ],
+                    textposition="middle right",
+                    textfont=dict(size=11, color=colour),
+                    hovertext=[hover],
+                    hoverinfo="text",
+                    showlegend=False,
+                )
+            )
+    unit = rows["unit"].iloc[0] if len(rows) else ""
+    figure.update_layout(
+        height=90 + 58 * max(len(rows), 1),
+        margin=dict(l=10, r=40, t=10, b=40),
+        font=FONT,
+        plot_bgcolor="#ffffff",
+        paper_bgcolor="rgba(0,0,0,0)",
+        xaxis=dict(
+            rangemode="tozero",
+            gridcolor="#ececec",
+            title=dict(text=unit_label(unit)),
+            ticksuffix="%" if unit == "percent" else "",
+            tickformat=",",
+        ),
+        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=labels),
+    )
+    # Room on the right for the value labels, so none is cut.
+    top = (
+        pd.concat([rows["high"], rows["central"]]).dropna().astype(float).max() if len(rows) else 1
+    )
+    figure.update_xaxes(range=[0, 118 if unit == "percent" else float(top) * 1.3])
+    return figure

@@ -1,0 +1,94 @@
+"""What every figure shares: colours, line styles, fonts."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Colour-blind-safe single-hue sequential scales (ColorBrewer), trimmed so the lightest value
+# still reads as a colour next to the grey of "no published figure".
+US_SCALE = [
+    [0.0, "#c6dbef"],
+    [0.25, "#9ecae1"],
+    [0.5, "#6baed6"],
+    [0.75, "#2171b5"],
+    [1.0, "#08306b"],
+]
+MX_SCALE = [
+    [0.0, "#fdd0a2"],
+    [0.25, "#fdae6b"],
+    [0.5, "#f16913"],
+    [0.75, "#d94801"],
+    [1.0, "#7f2704"],
+]
+NO_FIGURE = "#d4d4d4"
+INK = "#222222"
+MUTED = "#666666"
+# Okabe-Ito hues, darkened where needed so every line has >= 3:1 contrast on white (WCAG
+# non-text contrast); colour is never the only cue: each line also has its own dash and symbol.
+SERIES_COLOURS = (
+    "#0072B2",
+    "#C04000",
+    "#00785A",
+    "#B8407F",
+    "#8C6D00",
+    "#000000",
+    "#7A5195",
+    "#5B5B5B",
+)
+# Cycle lengths 8, 5 and 7 are coprime: two lines sharing a colour differ in dash and symbol.
+SERIES_DASHES = ("solid", "dash", "longdash", "dashdot", "longdashdot")
+SERIES_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "star")
+# "dot" is kept for UNVERIFIED lines only.
+UNVERIFIED_DASH = "dot"
+LAYER_COLUMNS = ["code", "name", "value", "text", "period", "status", "source", "note", "source_id"]
+FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=13, color=INK)
+
+
+def rows_of(frame: pd.DataFrame) -> list[Any]:
+    """A frame's rows as named tuples (typed loosely: columns differ per dataset)."""
+    return list(frame.itertuples(index=False))
+
+
+# Plotly validates every property as it is set, which is most of the time a figure takes to build.
+# Our figures are built by our own code only, and the tests validate the dicts they yield (by
+# reading them back with go.Figure), so the drawing path skips it.
+UNVALIDATED: dict[str, Any] = {"_validate": False}
+
+
+def unvalidated(figure: go.Figure) -> go.Figure:
+    """`figure`, with later traces and layout updates set without re-validation."""
+    figure._validate = False  # type: ignore[attr-defined]
+    figure.layout._validate = False  # type: ignore[attr-defined]
+    return figure
+
+
+@cache
+def _skeleton(rows: int, row_heights: tuple[float, ...] | None, titles: tuple[str, ...]) -> dict:
+    figure = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=rows > 1,
+        row_heights=list(row_heights) if row_heights else None,
+        vertical_spacing=0.05 if rows > 1 else None,
+        subplot_titles=titles or None,
+    )
+    return {
+        **figure.to_dict(),
+        "_grid_ref": figure._grid_ref,  # type: ignore[attr-defined]
+        "_grid_str": figure._grid_str,  # type: ignore[attr-defined]
+    }
+
+
+def stacked(
+    rows: int, *, row_heights: tuple[float, ...] | None = None, titles: tuple[str, ...] = ()
+) -> go.Figure:
+    """Rows of charts on one shared x axis: `make_subplots`, laid out once per arguments."""
+    return unvalidated(
+        go.Figure(copy.deepcopy(_skeleton(rows, row_heights, titles)), **UNVALIDATED)
+    )

@@ -1,0 +1,482 @@
+"""Figures over time: trends per release, events and the GC-Armas timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.figures.style import (
+    FONT,
+    INK,
+    MUTED,
+    SERIES_COLOURS,
+    SERIES_DASHES,
+    SERIES_SYMBOLS,
+    UNVALIDATED,
+    UNVERIFIED_DASH,
+    rows_of,
+    stacked,
+)
+from dashboard.text import (
+    format_value,
+    is_part_year,
+    kind_label,
+    measure_label,
+    status_text,
+    with_category,
+    wrap,
+)
+from db.vocabulary import EVENT_KINDS, MEASURES
+
+
+def _mid_year(year: object) -> dt.date:
+    return dt.date(int(year), 7, 1)  # type: ignore[call-overload]
+
+
+def series_style(index: int) -> tuple[str, str, str]:
+    """Colour, dash and marker symbol of the `index`-th line: no two lines share all three."""
+    return (
+        SERIES_COLOURS[index % len(SERIES_COLOURS)],
+        SERIES_DASHES[index % len(SERIES_DASHES)],
+        SERIES_SYMBOLS[index % len(SERIES_SYMBOLS)],
+    )
+
+
+def gapped(
+    years: list[int], values: list[float]
+) -> tuple[list[dt.date | None], list[float | None]]:
+    """Points of one line, with a break (None) wherever a year is missing between two points."""
+    xs: list[dt.date | None] = []
+    ys: list[float | None] = []
+    for index, (year, value) in enumerate(zip(years, values, strict=True)):
+        if index and year != years[index - 1] + 1:
+            xs.append(None)
+            ys.append(None)
+        xs.append(_mid_year(year))
+        ys.append(value)
+    return xs, ys
+
+
+def _published_series(
+    figure: go.Figure,
+    rows: pd.DataFrame,
+    *,
+    row: int,
+    percent: bool,
+    colours: dict[str, int],
+    shown: set[str],
+    main_measures: tuple[str, ...] = (),
+    count_spans: bool = False,
+) -> int:
+    """Each release, measure and category is its own line: vintages are never joined.
+
+    Single years are points joined only to the next year of the same release (a missing year
+    breaks the line); part-year figures are hollow, labelled points never joined to the line.
+    Shares over several years are bars across those years; counts over several years are bars
+    too when `count_spans` (a state's totals), labelled as totals, never as yearly counts.
+    """
+    drawn = 0
+    wanted = rows[(rows["unit"] == "percent") == percent]
+    wanted = wanted.dropna(subset=["value", "year_start", "year_end"])
+    if "category" not in wanted:
+        wanted = wanted.assign(category=None)
+    template = (
+        "<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[4]}"
+        "<br>Status: %{customdata[2]} · Source [%{customdata[3]}]%{customdata[5]}<extra></extra>"
+    )
+    keys = ["release", "measure", "category"]
+    for (release, measure, category), group in wanted.fillna({"category": ""}).groupby(
+        keys, sort=False, dropna=False
+    ):
+        key = f"{release}|{measure}|{category}"
+        style = colours.setdefault(key, len(colours))
+        colour, dash, symbol = series_style(style)
+        unverified = (group["status"] == "UNVERIFIED").all()
+        name = str(release)
+        if str(measure) not in main_measures:
+            name += f" — {measure_label(str(measure))}"
+        if category:
+            name += f" — {category} only"
+        if unverified:
+            name += " (UNVERIFIED)"
+        one_year = group["year_start"] == group["year_end"]
+        partial = [
+            is_part_year(p, a, b)
+            for p, a, b in zip(group["period"], group["year_start"], group["year_end"], strict=True)
+        ]
+        single = group[one_year & ~pd.Series(partial, index=group.index)].sort_values("year_start")
+        parts = group[pd.Series(partial, index=group.index)]
+        spans = group[~one_year] if percent or count_spans else group.head(0)
+
+        def hover(
+            frame: pd.DataFrame, release: object = release, total: bool = False
+        ) -> list[list[str]]:
+            return [
+                [
+                    str(r.period),
+                    with_category(format_value(r.value, r.unit, r.value_qualifier), r.category)
+                    + (" in total over the period (not per year)" if total else ""),
+                    status_text(r.status),
+                    str(r.source_id),
+                    str(release),
+                    f"<br>Note: {wrap(r.note)}" if getattr(r, "note", None) else "",
+                ]
+                for r in rows_of(frame)
+            ]
+
+        line_dash = UNVERIFIED_DASH if unverified else dash
+        if len(single):
+            xs, ys = gapped(
+                [int(y) for y in single["year_start"]], single["value"].astype(float).tolist()
+            )
+            custom = hover(single)
+            # A break point is never hovered; it carries the line's release so rows stay uniform.
+            blank = ["", "", "", "", str(release), ""]
+            points = iter(custom)
+            padded = [blank if x is None else next(points) for x in xs]
+            figure.add_trace(
+                go.Scatter(
+                    **UNVALIDATED,
+                    x=xs,
+                    y=ys,
+                    connectgaps=False,
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=key,
+                    showlegend=name not in shown,
+                    line=dict(color=colour, width=2, dash=line_dash),
+                    marker=dict(
+                        size=8,
+                        color=colour,
+                        line=dict(color=colour, width=2),
+                        symbol=[
+                            symbol + ("-open" if s == "UNVERIFIED" else "")
+                            for s in single["status"]
+                        ],
+                    ),
+                    customdata=padded,
+                    hovertemplate=template,
+                ),
+                row=row,
+                col=1,
+            )
+            shown.add(name)
+            drawn += 1
+        if len(parts):
+            figure.add_trace(
+                go.Scatter(
+                    **UNVALIDATED,
+                    x=[_mid_year(y) for y in parts["year_start"]],
+                    y=parts["value"].astype(float),
+                    mode="markers+text",
+                    name=f"{name} — part year only",
+                    legendgroup=key,
+                    showlegend=True,
+                    marker=dict(symbol=f"{symbol}-open", size=11, color=colour, line=dict(width=2)),
+                    text=[f"{p}: part year" for p in parts["period"]],
+                    textposition="top center",
+                    textfont=dict(size=11, color=colour),
+                    customdata=hover(parts),
+                    hovertemplate=template,
+                ),
+                row=row,
+                col=1,
+            )
+            drawn += 1
+        for span in rows_of(spans):
+            start, end = dt.date(int(span.year_start), 1, 1), dt.date(int(span.year_end), 12, 31)
+            total = not percent
+            span_name = name + (" — total over the period" if total else "")
+            figure.add_trace(
+                go.Scatter(
+                    **UNVALIDATED,
+                    x=[start, end],
+                    y=[float(span.value)] * 2,
+                    mode="lines+markers",
+                    name=span_name,
+                    legendgroup=key,
+                    showlegend=span_name not in shown,
+                    line=dict(
+                        color=colour,
+                        width=4,
+                        dash=UNVERIFIED_DASH if span.status == "UNVERIFIED" else dash,
+                    ),
+                    marker=dict(symbol="line-ns", size=10, line=dict(color=colour, width=2)),
+                    customdata=hover(spans[spans["period"] == span.period].head(1), total=total)
+                    * 2,
+                    hovertemplate=template,
+                ),
+                row=row,
+                col=1,
+            )
+            shown.add(span_name)
+            drawn += 1
+    return drawn
+
+
+def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool = True) -> int:
+    drawn = 0
+    for index, (checksum, group) in enumerate(traces.groupby("file_checksum", sort=False)):
+        colour = SERIES_COLOURS[-(index % 3) - 2]
+        status = str(group["status"].iloc[0])
+        name = f"Loaded file {group['trace_file'].iloc[0]} ({status})"
+        group = group.sort_values("year")
+        years = [int(y) for y in group["year"]]
+        points = iter(
+            [int(y), f"{int(n):,}", f"{p:.1f}", status, str(checksum)[:12]]
+            for y, n, p in zip(
+                group["year"], group["firearms"], group["us_sourced_pct"], strict=True
+            )
+        )
+        x, _ = gapped(years, [0.0] * len(years))
+        # A year without traces in the file breaks the line; the break point is never hovered.
+        custom = [
+            ["", "", "", status, str(checksum)[:12]] if d is None else next(points) for d in x
+        ]
+        rows = [(1, "firearms", "%{customdata[1]} traced firearms")]
+        if shares:
+            rows.append((2, "us_sourced_pct", "%{customdata[2]}% US-sourced"))
+        for row, column, text in rows:
+            figure.add_trace(
+                go.Scatter(
+                    **UNVALIDATED,
+                    x=x,
+                    y=gapped(years, group[column].astype(float).tolist())[1],
+                    connectgaps=False,
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=row == 1,
+                    line=dict(color=colour, width=2, dash="dash"),
+                    marker=dict(symbol="square", size=7, color=colour),
+                    customdata=custom,
+                    hovertemplate="<b>%{customdata[0]}</b>: "
+                    + text
+                    + "<br>"
+                    + name
+                    + "<br>Status: %{customdata[3]}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+            drawn += 1
+    return drawn
+
+
+def _event_hover(row: Any, sources: dict[str, str]) -> str:
+    source_id = row.source_id
+    lines = [
+        f"<b>{row.title_en}</b>",
+        f"{row.date_label} · {kind_label(row.kind)}",
+        f"Status: {status_text(row.status)}",
+        f"Source: {sources.get(source_id, source_id)} [{source_id}]",
+    ]
+    if row.description:
+        lines.append(wrap(row.description))
+    return "<br>".join(lines)
+
+
+def _to_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def add_events(
+    figure: go.Figure,
+    events: pd.DataFrame,
+    sources: dict[str, str],
+    *,
+    row: int,
+    band_rows: tuple[int, ...],
+    band_kinds: tuple[str, ...] = ("gc_armas",),
+) -> None:
+    """Events as markers in lanes by kind; ranged events of `band_kinds` shade every row."""
+    # An undated account (its source gives no date) is listed in tables, never placed on the axis.
+    if events.empty:
+        return
+    events = events[events["date_start"].notna()]
+    if events.empty:
+        return
+    kinds = [k for k in EVENT_KINDS if k in set(events["kind"])] + sorted(
+        set(events["kind"]) - set(EVENT_KINDS)
+    )
+    lanes = {kind: kind_label(kind) for kind in kinds}
+    for kind in kinds:
+        group = events[events["kind"] == kind]
+        points = group[group["date_end"].isna()]
+        unverified = points["status"] == "UNVERIFIED"
+        figure.add_trace(
+            go.Scatter(
+                **UNVALIDATED,
+                x=[_to_date(d) for d in points["date_start"]],
+                y=[lanes[kind]] * len(points),
+                mode="markers",
+                name=f"Events: {lanes[kind]}",
+                legendgroup=f"events-{kind}",
+                showlegend=False,
+                marker=dict(
+                    symbol=[
+                        (EVENT_KINDS[kind].symbol if kind in EVENT_KINDS else "circle")
+                        + ("-open" if u else "")
+                        for u in unverified
+                    ],
+                    size=11,
+                    color=INK if kind == "gc_armas" else MUTED,
+                    line=dict(width=1.5, color=INK if kind == "gc_armas" else MUTED),
+                ),
+                text=[_event_hover(r, sources) for r in rows_of(points)],
+                hovertemplate="%{text}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        for span in rows_of(group[group["date_end"].notna()]):
+            start, end = _to_date(span.date_start), _to_date(span.date_end)
+            hover = _event_hover(span, sources)
+            figure.add_trace(
+                go.Scatter(
+                    **UNVALIDATED,
+                    x=[start, end],
+                    y=[lanes[kind]] * 2,
+                    mode="lines",
+                    line=dict(width=7, color="rgba(90,90,90,0.55)"),
+                    showlegend=False,
+                    text=[hover, hover],
+                    hovertemplate="%{text}<extra></extra>",
+                    name=str(span.title_en),
+                ),
+                row=row,
+                col=1,
+            )
+            if kind in band_kinds:
+                unverified_span = span.status == "UNVERIFIED"
+                for band_row in band_rows:
+                    # An UNVERIFIED span is drawn as an outline with a faint fill, never as fact.
+                    figure.add_vrect(
+                        x0=start,
+                        x1=end,
+                        fillcolor="rgba(120,120,120,0.07)"
+                        if unverified_span
+                        else "rgba(120,120,120,0.16)",
+                        line=dict(color=MUTED, width=1, dash="dot")
+                        if unverified_span
+                        else dict(width=0),
+                        layer="below",
+                        row=band_row,  # type: ignore[arg-type]
+                        col=1,
+                    )
+                axis = "" if row == 1 else str(row)
+                figure.add_annotation(
+                    x=start + (end - start) / 2,
+                    y=1,
+                    yref=f"y{axis} domain",
+                    xref=f"x{axis}",
+                    text=str(span.title_en)
+                    + (
+                        " (UNVERIFIED: a single secondary source)"
+                        if span.status == "UNVERIFIED"
+                        else ""
+                    ),
+                    showarrow=False,
+                    yanchor="top",
+                    font=dict(size=11, color=MUTED),
+                    hovertext=hover,
+                )
+    figure.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(reversed(list(lanes.values()))),
+        row=row,
+        col=1,
+    )
+
+
+def trends_figure(
+    published: pd.DataFrame,
+    traces: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    sources: dict[str, str],
+    count_title: str = MEASURES["traced_firearms"].en,
+    share_title: str = "US-sourced share (%)",
+    x_range: tuple[int, int] | None = None,
+    main_measures: tuple[str, ...] = (),
+    trace_shares: bool = True,
+    count_spans: bool = False,
+) -> go.Figure:
+    """Counts, shares and the event timeline on one time axis; one line per release."""
+    figure = stacked(3, row_heights=(0.4, 0.34, 0.26), titles=(count_title, share_title, "Events"))
+    colours: dict[str, int] = {}
+    shown: set[str] = set()
+    drawn = {1: 0, 2: 0}
+    if not published.empty:
+        for row, percent in ((1, False), (2, True)):
+            drawn[row] = _published_series(
+                figure,
+                published,
+                row=row,
+                percent=percent,
+                colours=colours,
+                shown=shown,
+                main_measures=main_measures,
+                count_spans=count_spans,
+            )
+    if not traces.empty:
+        files = _trace_file_series(figure, traces, shares=trace_shares)
+        drawn[1] += files
+        drawn[2] += files if trace_shares else 0
+    # An empty panel says so in words rather than showing bare axes.
+    for row, what in ((1, "counts"), (2, "shares")):
+        if not drawn[row]:
+            axis = "" if row == 1 else str(row)
+            figure.add_annotation(
+                text=f"No published {what} in this view",
+                xref=f"x{axis} domain",
+                yref=f"y{axis} domain",
+                x=0.5,
+                y=0.5,
+                showarrow=False,
+                font=dict(size=13, color=MUTED),
+            )
+    add_events(figure, events, sources, row=3, band_rows=(1, 2, 3))
+    figure.update_yaxes(rangemode="tozero", row=1, col=1, tickformat=",")
+    figure.update_yaxes(range=[0, 100], row=2, col=1, ticksuffix="%")
+    figure.update_xaxes(showgrid=True, gridcolor="#ececec")
+    figure.update_yaxes(gridcolor="#ececec")
+    if x_range is not None:
+        figure.update_xaxes(range=[dt.date(x_range[0], 1, 1), dt.date(x_range[1], 12, 31)])
+    figure.update_layout(
+        height=760,
+        margin=dict(l=10, r=10, t=30, b=10),
+        font=FONT,
+        legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, font=dict(size=11)),
+        hovermode="closest",
+        plot_bgcolor="#ffffff",
+        paper_bgcolor="rgba(0,0,0,0)",
+        uirevision="trends",
+    )
+    figure.update_annotations(font=dict(size=13), selector=dict(text=count_title))
+    return figure
+
+
+def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
+    """The events alone on a time axis, lanes by kind; the GC-Armas suspension shaded."""
+    figure = stacked(1)
+    add_events(figure, events, sources, row=1, band_rows=(1,))
+    lanes = events["kind"].nunique() if not events.empty else 1
+    figure.update_layout(
+        height=140 + 46 * lanes,
+        margin=dict(l=10, r=10, t=30, b=30),
+        font=FONT,
+        plot_bgcolor="#ffffff",
+        paper_bgcolor="rgba(0,0,0,0)",
+        showlegend=False,
+        hovermode="closest",
+    )
+    figure.update_xaxes(showgrid=True, gridcolor="#ececec")
+    return figure

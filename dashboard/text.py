@@ -1,0 +1,102 @@
+"""How numbers, statuses and measures read in words: every chart, table and summary uses these."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pandas as pd
+
+from db.vocabulary import EVENT_KINDS, MEASURES, UNITS, label
+
+NO_FIGURE_TEXT = "no published figure"
+QUALIFIER_PREFIX = {
+    "approx": "≈",
+    "more_than": ">",
+    "less_than": "<",
+    "at_least": "≥",
+    "at_most": "≤",
+}
+STATUS_WORDS = {"NO_FIGURE": NO_FIGURE_TEXT}
+
+
+def kind_label(kind: str) -> str:
+    """An event kind as readers see it ("GC-Armas", "Court cases")."""
+    return label(EVENT_KINDS, kind)
+
+
+def unit_label(unit: str) -> str:
+    """The words after a number in `unit` ("firearms", "USD million", "%")."""
+    return label(UNITS, unit)
+
+
+def format_value(value: object, unit: str | None, qualifier: str | None = None) -> str:
+    """ "≈4,800 firearms", "41%", "USD 127.2 million"; a missing value says so, never 0."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return NO_FIGURE_TEXT
+    text = format_number(value)
+    prefix = QUALIFIER_PREFIX.get(qualifier or "", "")
+    if unit == "percent":
+        return f"{prefix}{text}%"
+    if unit == "usd_millions":
+        return f"{prefix}USD {text} million"
+    word = label(UNITS, unit or "")
+    return f"{prefix}{text} {word}".strip()
+
+
+def format_number(value: object) -> str:
+    """17352 -> "17,352"; 67.13 -> "67.13"; 68.40 -> "68.4"."""
+    number = float(value)  # type: ignore[arg-type]
+    if number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.2f}".rstrip("0").rstrip(".")
+
+
+def status_text(status: object) -> str:
+    """A status as readers see it: "NO_FIGURE" reads "no published figure"."""
+    return STATUS_WORDS.get(str(status), str(status))
+
+
+def with_category(text: str, category: object) -> str:
+    """ "1,316 firearms" + "long guns" -> "1,316 firearms (long guns only)"; no category, no change."""
+    if category is None or (isinstance(category, float) and pd.isna(category)) or not category:
+        return text
+    return f"{text} ({category} only)"
+
+
+def is_part_year(period: object, year_start: float | None, year_end: float | None) -> bool:
+    """A single-year row whose period is not the plain year ("2018 (Jan-Aug)", "FY2023 H1")."""
+    if year_start is None or year_end is None or pd.isna(year_start) or pd.isna(year_end):
+        return False
+    if int(year_start) != int(year_end):
+        return False
+    return str(period).strip() != str(int(year_start))
+
+
+def measure_label(measure: str) -> str:
+    """`us_sourced_pct` -> its label in the vocabulary; an undeclared measure reads as its code."""
+    return label(MEASURES, measure)
+
+
+def wrap(text: object, width: int = 60) -> str:
+    """Long notes broken into hover-sized lines (plotly hover boxes do not wrap)."""
+    return "<br>".join(textwrap.wrap(str(text or ""), width))
+
+
+def estimate_text(
+    low: object, central: object, high: object, unit: str, qualifier: str | None = None
+) -> str:
+    """ "253,000 firearms (range 89,816–359,205)"; missing parts are left out, never zeroed."""
+    parts = []
+    if central is not None and not pd.isna(central):  # type: ignore[call-overload]
+        parts.append(format_value(central, unit, qualifier))
+    has_range = all(v is not None and not pd.isna(v) for v in (low, high))  # type: ignore[call-overload]
+    if has_range:
+        span = f"{format_number(low)}–{format_value(high, unit)}"
+        parts.append(f"(range {span})" if parts else span)
+    return " ".join(parts) or NO_FIGURE_TEXT
+
+
+def format_rate(value: object) -> str:
+    """Three significant digits, never scientific: 27.75 -> "27.8", 0.00412 -> "0.00412"."""
+    number = float(value)  # type: ignore[arg-type]
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.3g}"

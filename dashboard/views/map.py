@@ -1,0 +1,375 @@
+"""The map as a value: chosen series, measure and year -> each country's rows, layer and words."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from dashboard import components, figures, text
+from dashboard.data import AppData, ChartData
+from dashboard.views import plain
+from db import queries
+from db.datasets import Filters, Selection
+from db.viewstate import ViewState, parse, shown
+from db.vocabulary import STATE_LEVELS
+from geo.states import all_codes
+
+COUNTRY_NAMES = {"US": "United States", "MX": "Mexico"}
+# Which dataset a country's default comes from; other datasets with state figures are options.
+PRIMARY = {"US": "source-states", "MX": "recovery-states"}
+SHORT_TITLES = {
+    "source-states": "US source states",
+    "us-supply-context": "Licensed dealers",
+    "recovery-states": "Seizures by Mexican state",
+}
+MEASURES = {
+    "count": "Count",
+    "share": "Share of the period's total",
+    "per_100k": "Per 100,000 residents a year (DERIVED)",
+    "per_100_dealers": "Per 100 licensed dealers a year (DERIVED; 8 US states)",
+}
+RATE_MEASURES = ("per_100k", "per_100_dealers")
+OVERLAY = "corridors"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One choice of what colours a country: a published series or one loaded trace file."""
+
+    key: str
+    country: str
+    dataset: str
+    label: str
+    release: str | None = None
+    period: str | None = None
+    years: tuple[int, ...] = ()
+    units: tuple[str, ...] = ()
+    synthetic: bool = False
+
+    @property
+    def annual(self) -> bool:
+        return bool(self.years)
+
+    def filters(self, measure: str, year: int | None) -> Filters:
+        """Exactly the filters the chart and its download use."""
+        if self.annual:
+            rate = measure if measure in RATE_MEASURES else None
+            return Filters(release=self.release, year=year, measure=rate)
+        return Filters(release=self.release, period=self.period, measure=measure)
+
+    def has(self, measure: str) -> bool:
+        if self.annual:
+            return True
+        if measure in RATE_MEASURES:
+            return "firearms" in self.units
+        percent = "percent" in self.units
+        return percent if measure == "share" else any(u != "percent" for u in self.units)
+
+
+def slug(text: object) -> str:
+    """A stable, readable URL token: "ATF NFCTA Vol IV" -> "atf-nfcta-vol-iv"."""
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:60] or "x"
+
+
+def catalogue(data: AppData) -> dict[str, Series]:
+    """Every series the map can draw, keyed by its URL token, defaults first per country."""
+    return data.kept("map-catalogue", lambda: _catalogue(data))
+
+
+def _catalogue(data: AppData) -> dict[str, Series]:
+    rows = data.cached("map_series", lambda: queries.map_series(data.engine))
+    rows = rows[rows["dataset"] != OVERLAY]
+    found: dict[str, Series] = {}
+    ranked: list[tuple[Any, ...]] = []
+    for (dataset, release, period), group in rows.groupby(
+        ["dataset", "release", "period"], sort=False, dropna=False
+    ):
+        country = "US" if (group["geo_level"] == STATE_LEVELS["US"]).any() else "MX"
+        units = tuple(sorted(set(group["unit"])))
+        what = " & ".join(
+            ["counts"] * any(u != "percent" for u in units) + ["shares"] * ("percent" in units)
+        )
+        unverified = " · UNVERIFIED" if group["unverified"].sum() else ""
+        key = f"{dataset}.{slug(release)}.{slug(period)}"
+        label = (
+            f"{SHORT_TITLES.get(str(dataset), dataset)}: {period} · {release} "
+            f"({int(group['states'].max())} states, {what}){unverified}"
+        )
+        found[key] = Series(key, country, str(dataset), label, release, period, units=units)
+        end = group["year_end"].max()
+        ranked.append(
+            (
+                country,
+                dataset != PRIMARY[country],
+                -(0 if pd.isna(end) else end),
+                -int(group["states"].max()),
+                key,
+            )
+        )
+    ordered = {item[-1]: found[item[-1]] for item in sorted(ranked)}
+    files = data.cached("trace_files", lambda: queries.trace_files(data.engine))
+    years = data.cached("trace_file_years", lambda: queries.trace_file_years(data.engine))
+    for file in files.itertuples(index=False):
+        file_years = tuple(int(y) for y in years.loc[years["trace_file_id"] == file.id, "year"])
+        tag = " · SYNTHETIC" if file.synthetic else ""
+        span = f"{file_years[0]}–{file_years[-1]}" if file_years else "no years"
+        for country, dataset, what in (
+            ("US", "traces-by-source-state", "by US source state"),
+            ("MX", "traces-by-recovery-state", "by Mexican recovery state"),
+        ):
+            key = f"traces.{file.checksum[:12]}"
+            ordered[f"{country}:{key}"] = Series(
+                key,
+                country,
+                dataset,
+                f"Loaded trace file {file.file_name} {what}, {span}, annual{tag}",
+                release=file.checksum[:12],
+                years=file_years,
+                synthetic=bool(file.synthetic),
+            )
+    return ordered
+
+
+def for_country(series: dict[str, Series], country: str) -> dict[str, Series]:
+    return {s.key: s for s in series.values() if s.country == country}
+
+
+def _pick(
+    options: dict[str, Series], wanted: str | None, problems: list[str], name: str
+) -> Series | None:
+    if wanted in options:
+        return options[wanted]
+    if wanted is not None:
+        problems.append(f"{name}={shown(wanted)} is not a series on this map; showing the default")
+    return next(iter(options.values()), None)
+
+
+def years_of(*sides: Series | None) -> list[int]:
+    return sorted({y for side in sides if side is not None for y in side.years})
+
+
+def _resolve_year(year: float | None, *sides: Series | None) -> int | None:
+    """The year to show: the one asked if the files span it (even with no traces), else the last."""
+    years = years_of(*sides)
+    if not years:
+        return None
+    if year is not None and years[0] <= round(year) <= years[-1]:
+        return round(year)
+    return years[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class Side:
+    """One country's series, the rows it is drawn from and the layer drawn."""
+
+    series: Series | None
+    chart: ChartData | None
+    layer: pd.DataFrame
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        return self.chart.rows if self.chart is not None else pd.DataFrame()
+
+    @property
+    def year(self) -> int | None:
+        return self.chart.selection.filters.year if self.chart is not None else None
+
+
+def _side(
+    data: AppData,
+    series: Series | None,
+    country: str,
+    measure: str,
+    year: int | None,
+    labels: dict[str, str],
+) -> Side:
+    if series is None:
+        return Side(None, None, pd.DataFrame(columns=figures.LAYER_COLUMNS))
+    what = f"{COUNTRY_NAMES[country]} layer"
+    if measure == "share" and not series.has("share"):
+        # No published share: colour by a DERIVED share of the series' own total, labelled so;
+        # the download is the published counts it is computed from.
+        chart = ChartData.of(data, Selection(series.dataset, series.filters("count", None)), what)
+        counts = figures.map_layer(chart.rows, country=country, measure="count", sources=labels)
+        return Side(series, chart, figures.derived_share(counts))
+    selection = Selection(series.dataset, series.filters(measure, year if series.annual else None))
+    chart = ChartData.of(data, selection, what)
+    if measure in RATE_MEASURES:
+        layer = figures.rate_layer(chart.rows, country=country, sources=labels)
+    else:
+        layer = figures.map_layer(chart.rows, country=country, measure=measure, sources=labels)
+    return Side(series, chart, layer)
+
+
+def _unit_title(side: Side, measure: str) -> str:
+    if side.series is None:
+        return ""
+    name = SHORT_TITLES.get(side.series.dataset, "Loaded traces")
+    if measure == "share" and not side.series.has("share"):
+        return f"{name}<br>% of the series' total<br>(DERIVED)"
+    if measure == "share":
+        return f"{name}<br>% share"
+    if measure in RATE_MEASURES:
+        per = (
+            "per 100,000<br>residents a year"
+            if measure == "per_100k"
+            else "per 100<br>dealers a year"
+        )
+        return f"{name}<br>{per}<br>(DERIVED)"
+    units = [u for u in side.series.units if u != "percent"] or ["firearms"]
+    return f"{name}<br>{text.unit_label(units[0])}"
+
+
+def _summary_text(side: Side, country: str, measure: str) -> str:
+    if side.series is None:
+        return f"{COUNTRY_NAMES[country]}: no series to show."
+    total = len(all_codes(country))
+    ranked = figures.drawn(side.layer).sort_values("value", ascending=False)
+    top = ", ".join(f"{r.name} {r.text}" for r in ranked.head(5).itertuples(index=False))
+    more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
+    missing = total - len(ranked)
+    label = side.series.label
+    if ranked.empty and side.series.annual:
+        return f"{COUNTRY_NAMES[country]}, {label}: no traces in {side.year} in this file."
+    if ranked.empty and measure in RATE_MEASURES:
+        return f"{COUNTRY_NAMES[country]}, {label}: no state has both a count and a denominator."
+    if ranked.empty:
+        kind = "share" if measure == "share" else "count"
+        return f"{COUNTRY_NAMES[country]}, {label}: no published {kind} for any state."
+    if measure in RATE_MEASURES:
+        return _leaders_text(side, country, ranked)
+    lacking = (
+        f"no traces in {side.year} in this file"
+        if side.series.annual
+        else "no published figure in this series"
+    )
+    return f"{COUNTRY_NAMES[country]}, {label}: {top}{more}. {missing} of {total} states have {lacking}."
+
+
+def _leaders_text(side: Side, country: str, ranked: pd.DataFrame) -> str:
+    """Rates never hide counts: the leaders by rate and by count, in words."""
+    by_count = ranked.assign(
+        number=pd.to_numeric(ranked["count"].str.replace(r"[^0-9.]", "", regex=True))
+    ).sort_values("number", ascending=False)
+    rate_leaders = ", ".join(f"{r.name} {r.text}" for r in ranked.head(3).itertuples(index=False))
+    count_leaders = ", ".join(
+        f"{r.name} {r.count}" for r in by_count.head(3).itertuples(index=False)
+    )
+    first_rate, first_count = ranked["name"].iloc[0], by_count["name"].iloc[0]
+    lead = (
+        f"{first_rate} leads both by rate and by count"
+        if first_rate == first_count
+        else f"{first_rate} leads by rate, {first_count} by count"
+    )
+    layer = side.layer
+    counted = layer["count"] != text.format_value(None, "firearms")
+    missing = int((layer["value"].isna() & counted).sum())
+    lacking = f" {missing} states with a count have no denominator, so no rate." if missing else ""
+    return (
+        f"{COUNTRY_NAMES[country]}, {side.series.label if side.series else ''}: {lead}. "
+        f"By rate: {rate_leaders}. By count: {count_leaders}.{lacking}"
+    )
+
+
+def _corridors(
+    data: AppData, us: Series | None, mx: Series | None, measure: str
+) -> ChartData | None:
+    """The corridors of the same release and period as a drawn series, if the dataset has them."""
+    for side in (us, mx):
+        if side is None or side.annual:
+            continue
+        # Corridor lines are drawn as counts under a rate: a line has no population.
+        shown_as = "count" if measure in RATE_MEASURES else measure
+        selection = Selection(
+            OVERLAY, Filters(release=side.release, period=side.period, measure=shown_as)
+        )
+        chart = ChartData.of(data, selection, "corridor lines")
+        if not chart.rows.empty:
+            return chart
+    return None
+
+
+def normalise(data: AppData, asked: ViewState) -> tuple[ViewState, list[str]]:
+    """Known series (else each country's default), a known measure and a year the chosen files
+    span (else their last), each problem listed: one view has one state and one cache key."""
+    problems: list[str] = []
+    series = catalogue(data)
+    us = _pick(for_country(series, "US"), asked.us, problems, "us")
+    mx = _pick(for_country(series, "MX"), asked.mx, problems, "mx")
+    if asked.measure not in (None, *MEASURES):
+        problems.append(f"measure={shown(asked.measure)} is not one of {', '.join(MEASURES)}")
+    measure = asked.measure if asked.measure in MEASURES else "count"
+    state = ViewState(
+        us=us.key if us else None,
+        mx=mx.key if mx else None,
+        measure=measure,
+        year=_resolve_year(asked.year, us, mx),
+    )
+    return state, problems
+
+
+def state_from_url(data: AppData, query: dict[str, object]) -> tuple[ViewState, list[str]]:
+    parsed = parse(query, allowed=("us", "mx", "measure", "year"))
+    state, problems = normalise(data, parsed.state)
+    return state, [*parsed.problems, *problems]
+
+
+@dataclass(frozen=True, eq=False)
+class MapView:
+    """Everything the map shows for one state."""
+
+    state: ViewState
+    figure: dict[str, Any]
+    summary: str
+    us: Side
+    mx: Side
+    corridors: ChartData | None
+    sources: pd.DataFrame
+    years: tuple[int, ...]  # the years the chosen trace files span (the slider's)
+
+    @property
+    def measure(self) -> str:
+        return self.state.measure or "count"
+
+    @property
+    def charts(self) -> tuple[ChartData, ...]:
+        sides = (self.us.chart, self.mx.chart, self.corridors)
+        return tuple(c for c in sides if c is not None)
+
+
+def build_view(data: AppData, state: ViewState) -> MapView:
+    """Both countries' layers, the corridors and the words for one normalised state."""
+    sources = data.dataset("sources")
+    labels = components.source_labels(sources)
+    series = catalogue(data)
+    us = for_country(series, "US").get(state.us or "")
+    mx = for_country(series, "MX").get(state.mx or "")
+    measure, year = state.measure or "count", state.year
+    us_side = _side(data, us, "US", measure, year, labels)
+    mx_side = _side(data, mx, "MX", measure, year, labels)
+    corridors = _corridors(data, us, mx, measure)
+    figure = figures.map_figure(
+        us_side.layer,
+        mx_side.layer,
+        us_title=_unit_title(us_side, measure),
+        mx_title=_unit_title(mx_side, measure),
+        geojson_urls=figures.geojson_urls(),
+        corridors=corridors.rows if corridors is not None else pd.DataFrame(),
+        sources=labels,
+        missing={
+            side.series.country: f"No traces in {year} in this file"
+            for side in (us_side, mx_side)
+            if side.series is not None and side.series.annual
+        },
+    )
+    summary = " ".join(
+        [_summary_text(us_side, "US", measure), _summary_text(mx_side, "MX", measure)]
+    )
+    if corridors is not None:
+        summary += f" Lines: {len(corridors.rows)} corridors from the same release."
+    return MapView(
+        state, plain(figure), summary, us_side, mx_side, corridors, sources, tuple(years_of(us, mx))
+    )
