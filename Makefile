@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy db etl geo dashboard/figures dashboard/guard.py dashboard/api.py
+	$(BIN)/mypy db etl geo dashboard/figures dashboard/guard.py dashboard/api.py dashboard/images.py dashboard/embed.py
 
 # The README's command and settings tables come from the click tree and db/settings.py (cog).
 readme: $(STAMP)

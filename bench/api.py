@@ -33,6 +33,8 @@ HOST = "127.0.0.1"
 # that return the same columns and rows (checked at run time against our CSV).
 TRACES_BY_SOURCE_STATE_SQL = """
 SELECT a.key AS source_state,
+       u.name AS state_name,
+       'US-' || a.key AS state_iso,
        sum(a.firearms) AS firearms,
        round(100.0 * sum(a.firearms) / sum(sum(a.firearms)) OVER (PARTITION BY f.checksum), 2)
          AS share_pct,
@@ -47,6 +49,7 @@ SELECT a.key AS source_state,
          || substr(f.loaded_at, 1, 10) || '; record-level traces, not a published figure'
          AS citation
 FROM trace_aggregates a JOIN trace_files f ON f.id = a.trace_file_id
+LEFT JOIN us_states u ON u.usps = a.key
 WHERE a.dimension = 'source_state'
 GROUP BY a.key, f.id
 ORDER BY f.id, firearms DESC, a.key
@@ -54,12 +57,17 @@ ORDER BY f.id, firearms DESC, a.key
 
 PUBLISHED_SQL = """
 SELECT f.measure, f.period, f.year_start, f.year_end, f.release, f.geo_level, f.geo_code,
-       f.geo_name, f.partner_code, f.partner_name, f.category,
+       f.geo_name,
+       CASE f.geo_level WHEN 'us_state' THEN 'US-' || f.geo_code
+                        WHEN 'mx_state' THEN m.iso_3166_2 END AS geo_iso,
+       f.partner_code, f.partner_name, p.iso_3166_2 AS partner_iso, f.category,
        CASE WHEN f.value = CAST(f.value AS INTEGER) THEN CAST(f.value AS INTEGER) ELSE f.value END
          AS value,
        f.value_qualifier, f.unit, f.status, f.source_id, f.also_source_ids,
        s.citation, s.url AS source_url, f.note
 FROM facts f JOIN sources s ON s.id = f.source_id
+LEFT JOIN mx_states m ON m.cve_ent = f.geo_code
+LEFT JOIN mx_states p ON p.cve_ent = f.partner_code
 WHERE f.dataset = :dataset
 ORDER BY f.id
 """

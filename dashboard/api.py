@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import flask
+import json
 
-from dashboard.data import current
-from db.datasets import DATASETS, InvalidRequest, Selection, write_rows
+import flask
+import pandas as pd
+
+from dashboard.data import AppData, current
+from db import datapackage, queries
+from db.datasets import DATASETS, Filters, InvalidRequest, Selection, write_rows
+from db.rates import RATES
 from db.viewstate import shown
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Flask adds "; charset=utf-8" to text mimetypes itself: naming it here doubled it.
-MIMETYPES = {"csv": "text/csv", "json": "application/json"}
+MIMETYPES = {"csv": "text/csv", "json": "application/json", "zip": "application/zip"}
+# What a loaded trace file's aggregates are, for datasets that have no published record.
+TRACE_DESCRIPTION = (
+    "Aggregates of eTrace-style trace files loaded into this Iron River database: counts of "
+    "traced firearms per file, never published figures; each row names its file and checksum."
+)
 # Downloads are keyed by the data version (their ETag): caches keep them and revalidate each time.
 CACHE_CONTROL = "public, no-cache"
 
@@ -29,7 +39,7 @@ def _bom(values: list[str]) -> bool:
 @api.get("/<name>.<fmt>")
 def download(name: str, fmt: str) -> flask.Response:
     if fmt not in MIMETYPES:
-        return _bad_request(f"unknown format {shown(fmt)!r}: use .csv or .json")
+        return _bad_request(f"unknown format {shown(fmt)!r}: use .csv, .json or .zip")
     if name not in DATASETS:
         return _bad_request(f"unknown dataset {shown(name)!r}: see /api/v1/datasets.json")
     dataset = DATASETS[name]
@@ -58,9 +68,14 @@ def download(name: str, fmt: str) -> flask.Response:
         return _bad_request(
             f"{len(frame)} rows exceed the limit of {data.export_max_rows}; {remedy}"
         )
-    meta = {"dataset": name, "data_version": version, "filters": selection.filters.as_params()}
-    body = write_rows(frame, fmt, bom=bom, meta=meta)
-    response = flask.Response(flask.stream_with_context(body), mimetype=MIMETYPES[fmt])
+    filters = selection.filters
+    meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
+    if fmt == "zip":
+        body = datapackage.build_zip(frame, _package(data, name, filters, version))
+        response = flask.Response(body, mimetype=MIMETYPES[fmt])
+    else:
+        rows = write_rows(frame, fmt, bom=bom, meta=meta)
+        response = flask.Response(flask.stream_with_context(rows), mimetype=MIMETYPES[fmt])
     response.headers["Content-Disposition"] = (
         f'attachment; filename="ironriver-{name}-{version}.{fmt}"'
     )
@@ -68,6 +83,36 @@ def download(name: str, fmt: str) -> flask.Response:
     response.headers["Cache-Control"] = CACHE_CONTROL
     response.set_etag(etag)
     return response
+
+
+def _caveats(infos: pd.DataFrame, name: str) -> list[str]:
+    record = infos[infos["name"] == name]
+    if record.empty or not record["caveats"].iloc[0]:
+        return []
+    caveats = record["caveats"].iloc[0]
+    return list(json.loads(caveats) if isinstance(caveats, str) else caveats)
+
+
+def _package(data: AppData, name: str, filters: Filters, version: str) -> datapackage.Package:
+    """The metadata a zip carries: the dataset's record, its caveats, the sources its rows cite."""
+    infos = data.cached("dataset_infos", lambda: queries.dataset_infos(data.engine))
+    record = infos[infos["name"] == name]
+    caveats = _caveats(infos, name)
+    if filters.measure in RATES:
+        caveats += _caveats(infos, "denominators")
+    frame = data.dataset(name, filters)
+    # The permalink of exactly these rows: this zip's own address, filters included.
+    permalink = flask.request.url
+    return datapackage.Package(
+        dataset=name,
+        title=DATASETS[name].title,
+        description=record["description"].iloc[0] if not record.empty else TRACE_DESCRIPTION,
+        data_version=version,
+        permalink=permalink,
+        filters=filters.as_params(),
+        caveats=caveats,
+        sources=datapackage.cited_sources(frame, data.dataset("sources")),
+    )
 
 
 @api.get("/datasets.json")
@@ -80,6 +125,7 @@ def catalogue() -> flask.Response:
             "filters": list(d.filters),
             "csv": f"/api/v1/{d.name}.csv",
             "json": f"/api/v1/{d.name}.json",
+            "zip": f"/api/v1/{d.name}.zip",
         }
         for d in DATASETS.values()
     ]

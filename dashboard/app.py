@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import flask
 from dash import ClientsideFunction, Input, Output, dcc, html
 from flask_caching import Cache
 
-from dashboard import guard
+from dashboard import embed, guard
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
@@ -20,7 +22,16 @@ from geo.states import BOUNDARY_FILES, boundary_path
 
 HERE = Path(__file__).parent
 # Paths Dash and Flask serve themselves; anything else must be a registered page or it is a 404.
-_INTERNAL_PREFIXES = ("/_dash", "/_reload", "/_favicon", "/assets/", "/api/", "/geo/")
+_INTERNAL_PREFIXES = (
+    "/_dash",
+    "/_reload",
+    "/_favicon",
+    "/assets/",
+    "/api/",
+    "/geo/",
+    "/chart/",
+    "/embed/",
+)
 NOT_FOUND_TITLE = "Iron River · Page not found"
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
@@ -32,6 +43,32 @@ class _Dash(dash.Dash):
     Dash 4 writes `sys.version` (and its version-check URL, used only by dev tools) into the
     `_dash-config` script of each page; the renderer does not need either in production.
     """
+
+    def interpolate_index(self, **kwargs: Any) -> str:
+        """Each view's own title, description and preview image (its chart's PNG)."""
+        meta = embed.page_meta(flask.request.path) if flask.has_request_context() else None
+        if meta is not None:
+            title, description, image = (html_escape(v) for v in meta)
+            kwargs["title"] = title
+            metas = kwargs.get("metas", "")
+            for names, value in (
+                (
+                    (
+                        'name="description"',
+                        'property="twitter:description"',
+                        'property="og:description"',
+                    ),
+                    description,
+                ),
+                (('property="og:image"', 'property="twitter:image"'), image),
+                (('property="og:title"', 'property="twitter:title"'), title),
+            ):
+                for name in names:
+                    metas = re.sub(
+                        f'<meta {name} content="[^"]*">', f'<meta {name} content="{value}">', metas
+                    )
+            kwargs["metas"] = metas
+        return str(super().interpolate_index(**kwargs))
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()
@@ -95,6 +132,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     # Screen readers pick their voice from the page language.
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     guard.install(app)
+    embed.install(app)
     _answer_unknown_paths_with_404(app)
     # Dash collects `dash.callback`s from a process-wide list at an app's first request; taking
     # them now binds this app's page callbacks to it, so a second app (tests) never sees them twice.

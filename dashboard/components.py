@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import dash
+import flask
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
@@ -35,27 +36,84 @@ def graph_config(**options: object) -> dict[str, object]:
     }
 
 
+# The page prefix of each view with a chart -> its name in `/chart/<page>` and `/embed/<page>`.
+CHART_PAGES = {"map": "map", "trends": "trends", "estimates": "estimates", "gc": "gc-armas"}
+# (link text, format, extra query) of each download under a chart: Excel CSV is the CSV with a
+# BOM, so Excel on Windows reads accents right; the zip cites itself (db/datapackage.py).
+DOWNLOADS = (
+    ("Download CSV", "csv", ""),
+    ("Excel CSV", "csv", "bom=1"),
+    ("JSON", "json", ""),
+    ("ZIP (data, Data Package, README)", "zip", ""),
+)
+
+
 def download_links(selection: Selection, what: str = "") -> html.Span:
-    """ "Download CSV · JSON" of one selection; `what` names the chart for screen readers."""
+    """ "Download CSV · Excel CSV · JSON · ZIP" of one selection; `what` names the chart."""
     label = f" ({what})" if what else ""
     dataset = selection.dataset
-    return html.Span(
+    links: list[object] = []
+    for text, fmt, extra in DOWNLOADS:
+        url = selection.url(fmt)
+        if extra:
+            url += ("&" if "?" in url else "?") + extra
+        if links:
+            links.append(" · ")
+        links.append(
+            html.A(
+                text,
+                href=url,
+                className="download-link",
+                **{"aria-label": f"{text}{label}", "data-dataset": dataset, "data-format": fmt},
+            )
+        )
+    return html.Span(links, className="downloads")
+
+
+def chart_links(page: str, search: str) -> html.Div:
+    """ "Chart image: PNG / SVG · Embed" for a page's chart, with the iframe code to copy.
+
+    `search` is the view's query string; `assets/ironriver.js` keeps the links equal to the
+    address bar as the view changes.
+    """
+    from dashboard.embed import iframe_code
+
+    root = flask.request.host_url if flask.has_request_context() else "/"
+    template = iframe_code(root, page, "{search}", f"Iron River: {page} chart")
+    return html.Div(
         [
+            "Chart image: ",
             html.A(
-                "Download CSV",
-                href=selection.url("csv"),
-                className="download-link",
-                **{"aria-label": f"Download CSV{label}", "data-dataset": dataset},
+                "PNG",
+                href=f"/chart/{page}.png{search}",
+                className="chart-image-link",
+                **{"data-format": "png"},
             ),
-            " · ",
+            " / ",
             html.A(
-                "JSON",
-                href=selection.url("json"),
-                className="download-link",
-                **{"aria-label": f"Download JSON{label}", "data-dataset": dataset},
+                "SVG",
+                href=f"/chart/{page}.svg{search}",
+                className="chart-image-link",
+                **{"data-format": "svg"},
+            ),
+            html.Details(
+                [
+                    html.Summary("Embed"),
+                    html.Label("Paste this into your page:", htmlFor=f"{page}-embed-code"),
+                    html.Textarea(
+                        template.replace("{search}", search),
+                        id=f"{page}-embed-code",
+                        readOnly="readOnly",
+                        rows=4,
+                        className="embed-code",
+                        **{"data-template": template},
+                    ),
+                ],
+                className="embed-details",
             ),
         ],
-        className="downloads",
+        className="chart-links",
+        **{"data-page": page},
     )
 
 
@@ -74,6 +132,10 @@ def _cited_ids(rows: pd.DataFrame) -> list[str]:
         return []
     for value in rows["source_id"].dropna():
         seen.setdefault(str(value), None)
+    # A rate cites its denominator's source too.
+    if "denominator_source_id" in rows:
+        for value in rows["denominator_source_id"].dropna():
+            seen.setdefault(str(value), None)
     if "also_source_ids" in rows:
         for value in rows["also_source_ids"].dropna():
             for part in str(value).replace(";", ",").split(","):
@@ -304,6 +366,7 @@ def view_page(
             controls,
             html.Div(list(content), id=f"{prefix}-view"),
             *after,
+            *([chart_links(CHART_PAGES[prefix], search)] if prefix in CHART_PAGES else []),
             copy_link(prefix, search),
         ],
         className=f"page page-{name or prefix}",

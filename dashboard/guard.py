@@ -154,7 +154,11 @@ def check_callback_body(app: dash.Dash, raw: bytes) -> dict[str, Any]:
     return body
 
 
-def content_security_policy(app: dash.Dash) -> str:
+# Only embeds may be framed, by any site: they are made to be put in other pages.
+EMBED_PREFIX = "/embed/"
+
+
+def content_security_policy(app: dash.Dash, framable: bool = False) -> str:
     """Scripts only from this site, plus Dash's own inline scripts by their hashes."""
     scripts = " ".join(["'self'", *app.csp_hashes()])
     return "; ".join(
@@ -169,7 +173,7 @@ def content_security_policy(app: dash.Dash) -> str:
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
-            "frame-ancestors 'none'",
+            "frame-ancestors *" if framable else "frame-ancestors 'none'",
         ]
     )
 
@@ -186,8 +190,10 @@ def secure_headers(app: dash.Dash, response: flask.Response) -> flask.Response:
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Content-Security-Policy"] = content_security_policy(app)
+    framable = flask.request.path.startswith(EMBED_PREFIX)
+    if not framable:
+        headers["X-Frame-Options"] = "DENY"
+    headers["Content-Security-Policy"] = content_security_policy(app, framable)
     if "Cache-Control" not in headers:
         headers["Cache-Control"] = _cache_control(flask.request.path, response)
     return response

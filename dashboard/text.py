@@ -94,3 +94,9 @@ def estimate_text(
         span = f"{format_number(low)}–{format_value(high, unit)}"
         parts.append(f"(range {span})" if parts else span)
     return " ".join(parts) or NO_FIGURE_TEXT
+
+
+def format_rate(value: object) -> str:
+    """Three significant digits, never scientific: 27.75 -> "27.8", 0.00412 -> "0.00412"."""
+    number = float(value)  # type: ignore[arg-type]
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.3g}"

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pandas as pd
 from sqlalchemy import Engine
 
-from db import queries
+from db import queries, rates
 from db.queries import Filters, InvalidRequest
 
 __all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "Selection", "write_rows"]
@@ -22,6 +22,10 @@ Query = Callable[[Engine, Filters], pd.DataFrame]
 # The URL filters each kind of dataset applies; any other is refused, never echoed as applied.
 FACT_FILTERS = ("from", "to", "year", "measure", "period", "release", "state")
 TRACE_FILTERS = ("from", "to", "year", "release", "state")
+# Traces by state also take `measure`: count, share or a rate (db/rates.py).
+STATE_TRACE_FILTERS = (*TRACE_FILTERS, "measure")
+# The measures a page, the API and `ironriver export --measure` offer besides a dataset's own.
+MEASURES = ("count", "share", *rates.RATES)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Dataset:
 
 def _facts_query(dataset: str) -> Query:
     def query(engine: Engine, filters: Filters) -> pd.DataFrame:
+        if filters.measure in rates.RATES:
+            return rates.published_rates(engine, dataset, filters)
         return queries.published_facts(engine, dataset, filters)
 
     return query
@@ -54,6 +60,10 @@ def _facts_query(dataset: str) -> Query:
 
 def _traces_query(dimension: str) -> Query:
     def query(engine: Engine, filters: Filters) -> pd.DataFrame:
+        if filters.measure in rates.RATES:
+            return rates.trace_rates(engine, dimension, filters)
+        if filters.measure not in (None, "count", "share"):
+            raise InvalidRequest(f"measure {filters.measure!r} is not one of {', '.join(MEASURES)}")
         return queries.traces_by(engine, dimension, filters)
 
     return query
@@ -82,6 +92,11 @@ _CATALOGUE = (
         "us-supply-context", "US counties and licensed dealers", _facts_query("us-supply-context")
     ),
     Dataset(
+        "denominators",
+        "Denominators for rates: population and licensed dealers by state",
+        _facts_query("denominators"),
+    ),
+    Dataset(
         "merida-funding", "Mérida Initiative funding for Mexico", _facts_query("merida-funding")
     ),
     Dataset(
@@ -104,14 +119,14 @@ _CATALOGUE = (
         "Loaded traces by US source state",
         _traces_query("source_state"),
         False,
-        TRACE_FILTERS,
+        STATE_TRACE_FILTERS,
     ),
     Dataset(
         "traces-by-recovery-state",
         "Loaded traces by Mexican recovery state",
         _traces_query("recovery_state"),
         False,
-        TRACE_FILTERS,
+        STATE_TRACE_FILTERS,
     ),
     Dataset(
         "traces-by-firearm-type",

@@ -261,6 +261,7 @@ class MxState(Base):
     cve_ent: Mapped[str] = mapped_column(String(2), primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     short_name: Mapped[str] = mapped_column(String(60))
+    iso_3166_2: Mapped[str | None] = mapped_column(String(6))
 
 
 class MxStateAlias(Base):

@@ -30,6 +30,10 @@ from db.vocabulary import STATE_LEVELS, US_SOURCED_CATEGORIES
 MEASURE_UNITS = {"count": None, "share": "percent"}
 # The URL parameters a `Filters` is made of.
 URL_FILTERS = ("from", "to", "year", "measure", "period", "release", "state", "kinds")
+# The dataset of population and dealer counts that rates divide by (db/rates.py).
+DENOMINATORS = "denominators"
+# Trace dimensions whose keys are state codes (USPS, INEGI CVE_ENT).
+STATE_DIMENSIONS = ("source_state", "recovery_state")
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,31 @@ def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) 
     for name in ("value", "year_start", "year_end"):
         frame[name] = _whole_numbers(frame[name])
     frame["status"] = frame["status"].map(str)
+    iso = state_iso_codes(engine)
+    single_state = frame["geo_level"].isin(("us_state", "mx_state"))
+    frame.insert(
+        list(frame.columns).index("geo_name") + 1,
+        "geo_iso",
+        frame["geo_code"].map(iso).where(single_state, None),
+    )
+    frame.insert(
+        list(frame.columns).index("partner_name") + 1, "partner_iso", frame["partner_code"].map(iso)
+    )
     return frame
+
+
+def state_iso_codes(engine: Engine) -> dict[str, str]:
+    """ISO 3166-2 code by USPS or INEGI code ("TX" -> "US-TX", "09" -> "MX-CMX").
+
+    Downloads carry it beside every state code, so "09" stays Ciudad de México in a
+    spreadsheet that has turned it into 9.
+    """
+    us = select(UsState.usps)
+    mx = select(MxState.cve_ent, MxState.iso_3166_2).where(MxState.iso_3166_2.is_not(None))
+    with engine.connect() as connection:
+        codes = {code: f"US-{code}" for (code,) in connection.execute(us)}
+        codes.update({code: str(iso) for code, iso in connection.execute(mx)})
+    return codes
 
 
 def estimates(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
@@ -304,6 +332,10 @@ def traces_by(engine: Engine, dimension: str, filters: Filters = Filters()) -> p
     frame.insert(2, "share_pct", (100 * frame["firearms"] / totals).round(2))
     if filters.state is not None:
         frame = frame[frame[dimension] == filters.state].reset_index(drop=True)
+    if dimension in STATE_DIMENSIONS:
+        names = state_names(engine).set_index("code")["name"]
+        frame.insert(1, "state_name", frame[dimension].map(names))
+        frame.insert(2, "state_iso", frame[dimension].map(state_iso_codes(engine)))
     frame["year_from"] = filters.year if filters.year is not None else filters.year_from
     frame["year_to"] = filters.year if filters.year is not None else filters.year_to
     return _trace_file_columns(frame)
@@ -471,7 +503,8 @@ def map_series(engine: Engine) -> pd.DataFrame:
                 case((and_(Fact.status == "UNVERIFIED", Fact.value.is_not(None)), 1), else_=0)
             ).label("unverified"),
         )
-        .where(Fact.geo_level.in_(STATE_LEVELS.values()))
+        # Denominators are what rates divide by, not a series of their own.
+        .where(Fact.geo_level.in_(STATE_LEVELS.values()), Fact.dataset != DENOMINATORS)
         .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)
         .order_by(Fact.dataset, func.max(Fact.year_end).desc(), Fact.release, Fact.period)
     )

@@ -40,6 +40,7 @@ UNITS: dict[str, Term] = {
     "years": Term("years"),
     "sites": Term("dealer sites"),
     "usd_millions": Term("USD million"),
+    "persons": Term("residents"),
 }
 
 # Event kinds, in the order the timeline lanes and the checkboxes list them.
@@ -133,6 +134,9 @@ MEASURES: dict[str, Measure] = {
     "share_intercepted_pct": Measure("Share intercepted (%)", "percent"),
     "funding_usd_millions": Measure("Mérida Initiative funding", "usd_millions"),
     "funding_share_pct": Measure("Share of Mérida Initiative funding (%)", "percent"),
+    # Denominators of rates (db/rates.py).
+    "population": Measure("Resident population", "persons"),
+    "licensed_dealers": Measure("Licensed dealers (licence types 01 + 02)", "sites"),
 }
 
 # Geography levels a figure may be stated at; the two state levels are drawn on the map.

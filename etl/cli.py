@@ -308,6 +308,12 @@ def datasets(context: Context) -> None:
 @click.option("--from", "year_from", type=int, metavar="YEAR", help="First year to include.")
 @click.option("--to", "year_to", type=int, metavar="YEAR", help="Last year to include.")
 @click.option(
+    "--measure",
+    metavar="MEASURE",
+    help="count, share, per_100k or per_100_dealers (DERIVED rates, with count, denominator and "
+    "both citations on every row), or one of the dataset's own measure names.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "json"]),
@@ -327,6 +333,7 @@ def export(
     name: str,
     year_from: int | None,
     year_to: int | None,
+    measure: str | None,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -338,7 +345,7 @@ def export(
             f"unknown dataset {name!r}; see `ironriver datasets`", param_hint="NAME"
         )
     try:
-        filters = Filters.build(year_from=year_from, year_to=year_to)
+        filters = Filters.build(year_from=year_from, year_to=year_to, measure=measure)
         DATASETS[name].refuse_unapplied(filters)
     except InvalidRequest as error:
         raise click.UsageError(str(error)) from error

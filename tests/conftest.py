@@ -95,7 +95,7 @@ def loaded_db_url(loaded_db_template: Path, tmp_path: Path) -> str:
 
 # Files whose tests share a costly fixture (one dashboard process and Chromium; the bench harness's
 # quick run): under `--dist loadgroup` each runs whole on one worker, every other test spreads.
-ONE_WORKER_FILES = {"tests/test_browser.py", "tests/test_bench.py"}
+ONE_WORKER_FILES = {"tests/test_browser.py", "tests/test_browser_kit.py", "tests/test_bench.py"}
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

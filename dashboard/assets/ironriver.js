@@ -69,3 +69,42 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
   },
 });
+
+/* The chart image links, the modebar camera and the embed code follow the view: the address bar
+   is kept equal to it (syncUrl), so each reads its query from there when used. */
+(function () {
+  function chartUrl(box, format) {
+    return "/chart/" + box.dataset.page + "." + format + window.location.search;
+  }
+  document.addEventListener("click", function (event) {
+    const target = event.target;
+    if (!target || !target.closest) { return; }
+    const link = target.closest("a.chart-image-link");
+    const box = document.querySelector(".chart-links[data-page]");
+    if (link && box) {
+      link.href = chartUrl(box, link.dataset.format);
+      return;
+    }
+    const button = target.closest(".modebar-btn");
+    if (!button || !box || !/download plot/i.test(button.getAttribute("data-title") || "")) {
+      return;
+    }
+    // The camera gives the same image as the "PNG" link: drawn by the server, with its source.
+    event.preventDefault();
+    event.stopPropagation();
+    const download = document.createElement("a");
+    download.href = chartUrl(box, "png");
+    download.download = "ironriver-" + box.dataset.page + ".png";
+    document.body.appendChild(download);
+    download.click();
+    download.remove();
+  }, true);
+  document.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (!details.classList || !details.classList.contains("embed-details") || !details.open) {
+      return;
+    }
+    const area = details.querySelector("textarea[data-template]");
+    if (area) { area.value = area.dataset.template.split("{search}").join(window.location.search); }
+  }, true);
+}());

@@ -9,6 +9,7 @@ from dashboard.figures.maps import (
     geojson_urls,
     map_figure,
     map_layer,
+    rate_layer,
     scale_colour,
 )
 from dashboard.figures.style import LAYER_COLUMNS, SERIES_COLOURS, US_SCALE
@@ -26,6 +27,7 @@ __all__ = [
     "geojson_urls",
     "map_figure",
     "map_layer",
+    "rate_layer",
     "scale_colour",
     "series_style",
     "timeline_figure",

@@ -22,6 +22,7 @@ from dashboard.figures.style import (
 from dashboard.text import (
     NO_FIGURE_TEXT,
     format_number,
+    format_rate,
     format_value,
     status_text,
     with_category,
@@ -397,3 +398,59 @@ def map_figure(
         uirevision="map",
     )
     return figure
+
+
+def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> pd.DataFrame:
+    """One country's DERIVED rates as a map layer; each hover names count, denominator and both
+    sources. `rows` are a rate download's rows (db/rates.py); states without a denominator stay
+    in the layer without a value, so the map says why they are grey."""
+    if rows.empty:
+        return pd.DataFrame(columns=[*LAYER_COLUMNS, "count", "denominator"])
+    if "geo_level" in rows:
+        rows = rows[rows["geo_level"] == ("us_state" if country == "US" else "mx_state")]
+        codes = rows["geo_code"]
+        periods = rows["period"] + " · " + rows["release"].fillna("")
+        unit = "firearms"
+    else:
+        codes = rows["source_state" if country == "US" else "recovery_state"]
+        periods = rows["count_years"].fillna("").astype(str)
+        unit = "firearms"
+    names = state_names()
+    counts = [format_value(c, unit) for c in rows["count"]]
+    denominators = [
+        "no denominator" if pd.isna(d) else f"{format_number(d)} {u} ({int(y)})"
+        for d, u, y in zip(
+            rows["denominator"], rows["denominator_unit"], rows["denominator_year"], strict=True
+        )
+    ]
+    layer = pd.DataFrame(
+        {
+            "code": codes.to_numpy(),
+            "name": codes.map(names).fillna(codes).to_numpy(),
+            "value": pd.to_numeric(rows["rate"], errors="coerce").to_numpy(),
+            "text": [
+                f"{format_rate(r)} {u} (DERIVED)" if pd.notna(r) else "no rate"
+                for r, u in zip(rows["rate"], rows["rate_unit"], strict=True)
+            ],
+            "period": periods.to_numpy(),
+            # A rate of UNVERIFIED or SYNTHETIC counts keeps saying so.
+            "status": [
+                "DERIVED" if c == "VERIFIED" else f"DERIVED from {status_text(c)}"
+                for c in rows["count_status"]
+            ],
+            "source": [
+                f"{sources.get(s, s)} [{s}]"
+                + (f"; denominator: {sources.get(d, d)} [{d}]" if isinstance(d, str) else "")
+                for s, d in zip(rows["source_id"], rows["denominator_source_id"], strict=True)
+            ],
+            "note": [
+                f"Count: {c}; denominator: {d}. {n}"
+                for c, d, n in zip(counts, denominators, rows["rate_note"], strict=True)
+            ],
+            "source_id": rows["source_id"].to_numpy(),
+            "count": counts,
+            "denominator": denominators,
+        }
+    )
+    layer = layer.iloc[layer["value"].isna().to_numpy().argsort(kind="stable")]
+    return layer.drop_duplicates("code").reset_index(drop=True)

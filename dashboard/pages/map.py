@@ -12,6 +12,7 @@ from dashboard.views import shown
 from dashboard.views.map import (
     COUNTRY_NAMES,
     MEASURES,
+    RATE_MEASURES,
     MapView,
     Series,
     Side,
@@ -76,6 +77,16 @@ def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) 
                 "info",
             )
         )
+    elif measure in RATE_MEASURES and side.series.has(measure):
+        parts.append(
+            components.notice(
+                "Rates are DERIVED: each state's count divided by the years it covers and by its "
+                "2020 census population (or, for 8 US states, its licensed dealers in Nov 2020), "
+                "never estimated where no denominator is published. The hover, the table and the "
+                "download give the count, the denominator, its year and both sources.",
+                "info",
+            )
+        )
     elif not side.series.has(measure):
         parts.append(
             components.notice(
@@ -112,11 +123,13 @@ def _state_table(side: Side, country: str) -> html.Div | None:
         else text
         for text, sid in zip(frame["source"], frame["source_id"], strict=True)
     ]
+    rate = ["count", "denominator"] if "denominator" in frame else []
     return components.table(
         frame,
         [
             ("state", "State"),
             ("text", "Figure"),
+            *((column, column.capitalize()) for column in rate),
             ("period", "Period"),
             ("status", "Status"),
             ("note", "Note"),

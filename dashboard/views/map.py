@@ -25,7 +25,13 @@ SHORT_TITLES = {
     "us-supply-context": "Licensed dealers",
     "recovery-states": "Seizures by Mexican state",
 }
-MEASURES = {"count": "Count", "share": "Share of the period's total"}
+MEASURES = {
+    "count": "Count",
+    "share": "Share of the period's total",
+    "per_100k": "Per 100,000 residents a year (DERIVED)",
+    "per_100_dealers": "Per 100 licensed dealers a year (DERIVED; 8 US states)",
+}
+RATE_MEASURES = ("per_100k", "per_100_dealers")
 OVERLAY = "corridors"
 
 
@@ -50,12 +56,15 @@ class Series:
     def filters(self, measure: str, year: int | None) -> Filters:
         """Exactly the filters the chart and its download use."""
         if self.annual:
-            return Filters(release=self.release, year=year)
+            rate = measure if measure in RATE_MEASURES else None
+            return Filters(release=self.release, year=year, measure=rate)
         return Filters(release=self.release, period=self.period, measure=measure)
 
     def has(self, measure: str) -> bool:
         if self.annual:
             return True
+        if measure in RATE_MEASURES:
+            return "firearms" in self.units
         percent = "percent" in self.units
         return percent if measure == "share" else any(u != "percent" for u in self.units)
 
@@ -188,7 +197,10 @@ def _side(
         return Side(series, chart, figures.derived_share(counts))
     selection = Selection(series.dataset, series.filters(measure, year if series.annual else None))
     chart = ChartData.of(data, selection, what)
-    layer = figures.map_layer(chart.rows, country=country, measure=measure, sources=labels)
+    if measure in RATE_MEASURES:
+        layer = figures.rate_layer(chart.rows, country=country, sources=labels)
+    else:
+        layer = figures.map_layer(chart.rows, country=country, measure=measure, sources=labels)
     return Side(series, chart, layer)
 
 
@@ -200,6 +212,13 @@ def _unit_title(side: Side, measure: str) -> str:
         return f"{name}<br>% of the series' total<br>(DERIVED)"
     if measure == "share":
         return f"{name}<br>% share"
+    if measure in RATE_MEASURES:
+        per = (
+            "per 100,000<br>residents a year"
+            if measure == "per_100k"
+            else "per 100<br>dealers a year"
+        )
+        return f"{name}<br>{per}<br>(DERIVED)"
     units = [u for u in side.series.units if u != "percent"] or ["firearms"]
     return f"{name}<br>{text.unit_label(units[0])}"
 
@@ -215,15 +234,44 @@ def _summary_text(side: Side, country: str, measure: str) -> str:
     label = side.series.label
     if ranked.empty and side.series.annual:
         return f"{COUNTRY_NAMES[country]}, {label}: no traces in {side.year} in this file."
+    if ranked.empty and measure in RATE_MEASURES:
+        return f"{COUNTRY_NAMES[country]}, {label}: no state has both a count and a denominator."
     if ranked.empty:
         kind = "share" if measure == "share" else "count"
         return f"{COUNTRY_NAMES[country]}, {label}: no published {kind} for any state."
+    if measure in RATE_MEASURES:
+        return _leaders_text(side, country, ranked)
     lacking = (
         f"no traces in {side.year} in this file"
         if side.series.annual
         else "no published figure in this series"
     )
     return f"{COUNTRY_NAMES[country]}, {label}: {top}{more}. {missing} of {total} states have {lacking}."
+
+
+def _leaders_text(side: Side, country: str, ranked: pd.DataFrame) -> str:
+    """Rates never hide counts: the leaders by rate and by count, in words."""
+    by_count = ranked.assign(
+        number=pd.to_numeric(ranked["count"].str.replace(r"[^0-9.]", "", regex=True))
+    ).sort_values("number", ascending=False)
+    rate_leaders = ", ".join(f"{r.name} {r.text}" for r in ranked.head(3).itertuples(index=False))
+    count_leaders = ", ".join(
+        f"{r.name} {r.count}" for r in by_count.head(3).itertuples(index=False)
+    )
+    first_rate, first_count = ranked["name"].iloc[0], by_count["name"].iloc[0]
+    lead = (
+        f"{first_rate} leads both by rate and by count"
+        if first_rate == first_count
+        else f"{first_rate} leads by rate, {first_count} by count"
+    )
+    layer = side.layer
+    counted = layer["count"] != text.format_value(None, "firearms")
+    missing = int((layer["value"].isna() & counted).sum())
+    lacking = f" {missing} states with a count have no denominator, so no rate." if missing else ""
+    return (
+        f"{COUNTRY_NAMES[country]}, {side.series.label if side.series else ''}: {lead}. "
+        f"By rate: {rate_leaders}. By count: {count_leaders}.{lacking}"
+    )
 
 
 def _corridors(
@@ -233,8 +281,10 @@ def _corridors(
     for side in (us, mx):
         if side is None or side.annual:
             continue
+        # Corridor lines are drawn as counts under a rate: a line has no population.
+        shown_as = "count" if measure in RATE_MEASURES else measure
         selection = Selection(
-            OVERLAY, Filters(release=side.release, period=side.period, measure=measure)
+            OVERLAY, Filters(release=side.release, period=side.period, measure=shown_as)
         )
         chart = ChartData.of(data, selection, "corridor lines")
         if not chart.rows.empty:
@@ -250,7 +300,7 @@ def normalise(data: AppData, asked: ViewState) -> tuple[ViewState, list[str]]:
     us = _pick(for_country(series, "US"), asked.us, problems, "us")
     mx = _pick(for_country(series, "MX"), asked.mx, problems, "mx")
     if asked.measure not in (None, *MEASURES):
-        problems.append(f"measure={shown(asked.measure)} is not count or share")
+        problems.append(f"measure={shown(asked.measure)} is not one of {', '.join(MEASURES)}")
     measure = asked.measure if asked.measure in MEASURES else "count"
     state = ViewState(
         us=us.key if us else None,

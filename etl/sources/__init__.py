@@ -5,6 +5,7 @@ from etl.sources import (
     atf_trace_totals,
     bibliography,
     corridors,
+    denominators,
     estimates,
     events,
     firearm_types,
@@ -30,6 +31,7 @@ REGISTRY: tuple[SourceModule, ...] = (
     merida_funding.SOURCE,
     estimates.SOURCE,
     events.SOURCE,
+    denominators.SOURCE,
 )
 
 
