@@ -207,11 +207,11 @@ def chart_footer(chart: ChartData, sources: pd.DataFrame) -> html.Div:
 def stale_notice(dataset: str) -> html.P | None:
     """A warning under a chart whose source has not been refreshed within the stale limit."""
     from dashboard.data import current
-    from db import queries
+    from db.freshness import source_freshness
 
     data = current()
     freshness = data.cached(
-        "freshness", lambda: queries.source_freshness(data.engine, data.stale_after_days)
+        "freshness", lambda: source_freshness(data.engine, data.stale_after_days)
     )
     row = freshness[(freshness["dataset"] == dataset) & freshness["stale"]]
     if row.empty:

@@ -100,7 +100,8 @@ class Filters:
         return {k: str(v) for k, v in params.items() if v is not None}
 
 
-def _read(engine: Engine, query: Select) -> pd.DataFrame:
+def read_frame(engine: Engine, query: Select) -> pd.DataFrame:
+    """The rows of `query` as a DataFrame, on a connection of its own."""
     with engine.connect() as connection:
         return pd.read_sql(query, connection)
 
@@ -167,7 +168,7 @@ def published_facts(engine: Engine, dataset: str, filters: Filters = Filters()) 
     ):
         if wanted is not None:
             query = query.where(column == wanted)
-    frame = _read(engine, query)
+    frame = read_frame(engine, query)
     for name in ("value", "year_start", "year_end"):
         frame[name] = _whole_numbers(frame[name])
     frame["status"] = frame["status"].map(str)
@@ -227,7 +228,7 @@ def estimates(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
     query = _year_window(query, Estimate.year_start, Estimate.year_end, filters)
     if filters.measure is not None:
         query = query.where(Estimate.question == filters.measure)
-    frame = _read(engine, query)
+    frame = read_frame(engine, query)
     for column in ("low", "central", "high", "year_start", "year_end"):
         frame[column] = _whole_numbers(frame[column])
     frame["status"] = frame["status"].map(str)
@@ -264,7 +265,7 @@ def events(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
         query = query.where(func.extract("year", Event.date_start) == filters.year)
     if filters.kinds:
         query = query.where(Event.kind.in_(filters.kinds))
-    frame = _read(engine, query)
+    frame = read_frame(engine, query)
     frame["status"] = frame["status"].map(str)
     return frame
 
@@ -285,7 +286,7 @@ def sources(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame:
         Source.source_type,
         Source.cites_source_id,
     ).order_by(Source.id)
-    frame = _read(engine, query)
+    frame = read_frame(engine, query)
     frame["status"] = frame["source_type"].str.upper()
     return frame
 
@@ -326,7 +327,7 @@ def traces_by(engine: Engine, dimension: str, filters: Filters = Filters()) -> p
     )
     query = _year_window(query, TraceAggregate.year, TraceAggregate.year, filters)
     query = _one_file(query, filters)
-    frame = _read(engine, query)
+    frame = read_frame(engine, query)
     # The share is of the file's whole total for the years asked, so it is taken before `state`.
     totals = frame.groupby("file_checksum")["firearms"].transform("sum")
     frame.insert(2, "share_pct", (100 * frame["firearms"] / totals).round(2))
@@ -377,7 +378,7 @@ def traces_by_year(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame
         .order_by(TraceFile.id, TraceAggregate.year)
     )
     query = _year_window(query, TraceAggregate.year, TraceAggregate.year, filters)
-    return _with_us_share(_read(engine, _one_file(query, filters)))
+    return _with_us_share(read_frame(engine, _one_file(query, filters)))
 
 
 def _with_us_share(frame: pd.DataFrame) -> pd.DataFrame:
@@ -414,7 +415,7 @@ def _state_traces_by_year(engine: Engine, filters: Filters) -> pd.DataFrame:
         .order_by(TraceFile.id, TraceAggregate.year)
     )
     query = _year_window(query, TraceAggregate.year, TraceAggregate.year, filters)
-    return _with_us_share(_read(engine, _one_file(query, filters)))
+    return _with_us_share(read_frame(engine, _one_file(query, filters)))
 
 
 def dataset_infos(engine: Engine) -> pd.DataFrame:
@@ -432,7 +433,7 @@ def dataset_infos(engine: Engine) -> pd.DataFrame:
         .join(EtlRun, EtlRun.id == DatasetInfo.run_id)
         .order_by(DatasetInfo.name)
     )
-    return _read(engine, query)
+    return read_frame(engine, query)
 
 
 def dataset_source_ids(engine: Engine) -> pd.DataFrame:
@@ -444,7 +445,7 @@ def dataset_source_ids(engine: Engine) -> pd.DataFrame:
         select(literal("estimates"), Estimate.source_id, func.count()).group_by(Estimate.source_id),
         select(literal("events"), Event.source_id, func.count()).group_by(Event.source_id),
     ]
-    frames = [_read(engine, part) for part in parts]
+    frames = [read_frame(engine, part) for part in parts]
     for frame in frames:
         frame.columns = ["dataset", "source_id", "rows"]
     return pd.concat(frames, ignore_index=True)
@@ -467,23 +468,9 @@ def state_names(engine: Engine) -> pd.DataFrame:
     """Codes and names of every US and Mexican state, for labels and hover text."""
     us = select(UsState.usps.label("code"), UsState.name, literal("US").label("country"))
     mx = select(MxState.cve_ent, MxState.name, literal("MX"))
-    frames = [_read(engine, q) for q in (us, mx)]
+    frames = [read_frame(engine, q) for q in (us, mx)]
     frames[1].columns = frames[0].columns
     return pd.concat(frames, ignore_index=True)
-
-
-def latest_runs_by_source(engine: Engine) -> pd.DataFrame:
-    """The newest successful run of every source, for freshness on the sources page."""
-    newest = (
-        select(EtlRun.source, func.max(EtlRun.id).label("run_id"))
-        .where(EtlRun.status == RunStatus.LOADED)
-        .group_by(EtlRun.source)
-        .subquery()
-    )
-    query: Select = select(EtlRun.source, EtlRun.finished_at, EtlRun.rows_loaded).join(
-        newest, and_(newest.c.run_id == EtlRun.id)
-    )
-    return _read(engine, query)
 
 
 def map_series(engine: Engine) -> pd.DataFrame:
@@ -508,7 +495,7 @@ def map_series(engine: Engine) -> pd.DataFrame:
         .group_by(Fact.dataset, Fact.release, Fact.period, Fact.geo_level, Fact.unit)
         .order_by(Fact.dataset, func.max(Fact.year_end).desc(), Fact.release, Fact.period)
     )
-    return _read(engine, query)
+    return read_frame(engine, query)
 
 
 def trace_files(engine: Engine) -> pd.DataFrame:
@@ -529,7 +516,7 @@ def trace_files(engine: Engine) -> pd.DataFrame:
         .group_by(TraceFile.id)
         .order_by(TraceFile.id)
     )
-    frame = _read(engine, query)
+    frame = read_frame(engine, query)
     frame["synthetic"] = frame["synthetic"].astype(bool)
     frame["source_id"] = "trace-file:" + frame["checksum"].str[:12]
     return frame
@@ -542,7 +529,7 @@ def trace_file_years(engine: Engine) -> pd.DataFrame:
         .where(TraceAggregate.dimension == "total")
         .order_by(TraceAggregate.trace_file_id, TraceAggregate.year)
     )
-    return _read(engine, query)
+    return read_frame(engine, query)
 
 
 def dataset_status_counts(engine: Engine) -> pd.DataFrame:
@@ -552,119 +539,9 @@ def dataset_status_counts(engine: Engine) -> pd.DataFrame:
         select(literal("estimates"), Estimate.status, func.count()).group_by(Estimate.status),
         select(literal("events"), Event.status, func.count()).group_by(Event.status),
     ]
-    frames = [_read(engine, part) for part in parts]
+    frames = [read_frame(engine, part) for part in parts]
     for frame in frames:
         frame.columns = ["dataset", "status", "rows"]
     frame = pd.concat(frames, ignore_index=True)
     frame["status"] = frame["status"].map(lambda s: getattr(s, "value", s))
     return frame
-
-
-# A run left `running` by a process that died: shown so, and counted as a failure.
-INTERRUPTED = "interrupted"
-
-
-def _shown_status(frame: pd.DataFrame, writer_active: bool) -> pd.Series:
-    """Status values as text; `running` becomes `interrupted` when no writer can own the run
-    (the writer lock is free) or a later writer already marked it (its error is set)."""
-    status = frame["status"].map(lambda s: getattr(s, "value", s))
-    dead = (status == RunStatus.RUNNING.value) & (frame["error"].notna() | (not writer_active))
-    return status.mask(dead, INTERRUPTED)
-
-
-def recent_runs(engine: Engine, limit: int = 50, *, writer_active: bool = False) -> pd.DataFrame:
-    """The newest `limit` ETL runs, newest first (what `ironriver etl status` prints).
-
-    `writer_active` says whether a writer holds the lock now (`db.lock.writer_active`)."""
-    query: Select = (
-        select(
-            EtlRun.id.label("run"),
-            EtlRun.kind,
-            EtlRun.source,
-            EtlRun.status,
-            EtlRun.started_at,
-            EtlRun.finished_at,
-            EtlRun.rows_loaded.label("loaded"),
-            EtlRun.rows_rejected.label("rejected"),
-            EtlRun.rows_duplicate.label("duplicate"),
-            EtlRun.error,
-        )
-        .order_by(EtlRun.id.desc())
-        .limit(limit)
-    )
-    frame = _read(engine, query)
-    frame["status"] = _shown_status(frame, writer_active)
-    return frame
-
-
-def source_freshness(
-    engine: Engine,
-    stale_after_days: int,
-    now: dt.datetime | None = None,
-    *,
-    writer_active: bool = False,
-) -> pd.DataFrame:
-    """Per embedded source: last successful run (a load, or a check that found it unchanged),
-    its age, the rows of its last load, failures (interrupted runs included) since, whether the
-    newest run was interrupted, and whether it is stale."""
-    runs = _read(
-        engine,
-        select(
-            EtlRun.id,
-            EtlRun.source,
-            EtlRun.status,
-            EtlRun.finished_at,
-            EtlRun.rows_loaded,
-            EtlRun.error,
-        )
-        .where(EtlRun.kind == "embedded")
-        .order_by(EtlRun.id),
-    )
-    datasets = _read(
-        engine, select(DatasetInfo.name.label("dataset"), DatasetInfo.source_module.label("source"))
-    )
-    now = now or dt.datetime.now(dt.UTC)
-    runs["status"] = _shown_status(runs, writer_active)
-    runs["error"] = runs["error"].mask(
-        (runs["status"] == INTERRUPTED) & runs["error"].isna(),
-        "interrupted: the process ended before the run finished",
-    )
-    runs["finished_at"] = pd.to_datetime(runs["finished_at"], utc=True)
-    records = []
-    for source, group in runs.groupby("source", sort=True):
-        ok = group[group.status.isin([RunStatus.LOADED.value, RunStatus.SKIPPED.value])]
-        loaded = group[group.status == RunStatus.LOADED.value]
-        last_ok_id = ok["id"].max() if not ok.empty else -1
-        failures = group[
-            group.status.isin([RunStatus.FAILED.value, INTERRUPTED]) & (group["id"] > last_ok_id)
-        ]
-        last_success = ok["finished_at"].max() if not ok.empty else pd.NaT
-        age = (now - last_success).total_seconds() / 86400 if pd.notna(last_success) else None
-        records.append(
-            {
-                "source": source,
-                "last_success": last_success,
-                "age_days": None if age is None else round(age, 1),
-                "rows": int(loaded["rows_loaded"].iloc[-1]) if not loaded.empty else None,
-                "failures_since": len(failures),
-                "last_error": failures["error"].iloc[-1] if not failures.empty else None,
-                "interrupted": bool(
-                    not failures.empty and failures["status"].iloc[-1] == INTERRUPTED
-                ),
-                "stale": age is None or age > stale_after_days,
-            }
-        )
-    frame = pd.DataFrame(
-        records,
-        columns=[
-            "source",
-            "last_success",
-            "age_days",
-            "rows",
-            "failures_since",
-            "last_error",
-            "interrupted",
-            "stale",
-        ],
-    )
-    return frame.merge(datasets, on="source", how="left")

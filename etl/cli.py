@@ -244,8 +244,8 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
 @pass_context
 def etl_status(context: Context, limit: int, check: bool) -> None:
     """Freshness of every source and the most recent ETL runs with their outcome."""
+    from db.freshness import recent_runs, source_freshness
     from db.lock import writer_active
-    from db.queries import recent_runs, source_freshness
     from etl.runs import unresolved_interrupted
 
     engine = context.reading()

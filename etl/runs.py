@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from db.models import EtlRun, RunStatus
 
 # Written by the next writer into a run no process finished; the row keeps status `running`,
-# which readers show as `interrupted` (see `db.queries.recent_runs`).
+# which readers show as `interrupted` (see `db.freshness.recent_runs`).
 INTERRUPTED_ERROR = (
     "interrupted: the process ended before the run finished (killed or crashed); "
     "its transaction was rolled back and the previous rows kept"

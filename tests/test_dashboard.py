@@ -20,7 +20,7 @@ from sqlalchemy import Engine, insert, select
 
 from dashboard import components, figures, text
 from dashboard.app import create_app
-from db import queries
+from db import freshness, queries
 from db.datasets import DATASETS, Filters, InvalidRequest, Selection, neutralise
 from db.engine import make_engine
 from db.models import EtlRun, Fact
@@ -188,7 +188,7 @@ def test_map_series_lists_each_release_and_period_separately(engine: Engine) -> 
 
 
 def test_recent_runs_lists_newest_first(engine: Engine) -> None:
-    runs = queries.recent_runs(engine, 5)
+    runs = freshness.recent_runs(engine, 5)
     assert len(runs) == 5
     assert list(runs["run"]) == sorted(runs["run"], reverse=True)
 
@@ -656,7 +656,7 @@ def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
             "UNVERIFIED",
             "NO_FIGURE",
         }
-        assert len(queries.recent_runs(engine, 3)) == 3
+        assert len(freshness.recent_runs(engine, 3)) == 3
     finally:
         engine.dispose()
 

@@ -10,9 +10,10 @@ from sqlalchemy import update
 
 from dashboard.app import create_app
 from db.engine import make_engine
+from db.freshness import recent_runs, source_freshness
 from db.lock import writer_active, writer_lock
 from db.models import EtlRun
-from db.queries import dataset_infos, recent_runs, source_freshness
+from db.queries import dataset_infos
 from db.settings import Settings
 from etl.cli import cli
 from etl.runs import fail_run, start_run

@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from dashboard import components
 from dashboard.data import AppData, current
-from db import queries
+from db import freshness, queries
 from db.datasets import DATASETS, Selection
 from db.viewstate import parse
 
@@ -201,7 +201,9 @@ def _body(data: AppData) -> html.Div:
     cited = _cached(data, "dataset_source_ids")
     counts = _cached(data, "dataset_status_counts")
     files = _cached(data, "trace_files")
-    runs = _cached(data, "latest_runs_by_source")
+    runs = data.cached(
+        "latest_runs_by_source", lambda: freshness.latest_runs_by_source(data.engine)
+    )
     published = [d.name for d in DATASETS.values() if d.published and d.name != "sources"]
     cards = []
     for name in published:

@@ -8,6 +8,7 @@ from dash import html
 from dashboard import components
 from dashboard.data import current
 from db import queries
+from db.freshness import recent_runs, source_freshness
 from db.lock import writer_active
 from db.viewstate import parse
 
@@ -32,7 +33,7 @@ def layout(**query: object) -> html.Div:
     active = writer_active(data.engine)
     runs = data.cached(
         f"recent_runs:{active}",
-        lambda: queries.recent_runs(data.engine, RUNS_SHOWN, writer_active=active),
+        lambda: recent_runs(data.engine, RUNS_SHOWN, writer_active=active),
     )
     frame = runs.copy()
     readable = _readable(data)
@@ -61,7 +62,7 @@ def layout(**query: object) -> html.Div:
     )
     freshness = data.cached(
         f"freshness:{active}",
-        lambda: queries.source_freshness(data.engine, data.stale_after_days, writer_active=active),
+        lambda: source_freshness(data.engine, data.stale_after_days, writer_active=active),
     ).copy()
     freshness["source"] = [readable.get(s, s) for s in freshness["source"]]
     stale = freshness[freshness["stale"]]
