@@ -363,22 +363,7 @@ def traces_by_year(engine: Engine, filters: Filters = Filters()) -> pd.DataFrame
         TraceAggregate.key.in_(US_SOURCED_CATEGORIES),
     )
     total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == "total")
-    query: Select = (
-        select(
-            TraceAggregate.year,
-            total.label("firearms"),
-            us.label("us_sourced"),
-            TraceFile.file_name.label("trace_file"),
-            TraceFile.checksum.label("file_checksum"),
-            TraceFile.loaded_at,
-            TraceFile.synthetic,
-        )
-        .join(TraceFile, TraceFile.id == TraceAggregate.trace_file_id)
-        .group_by(TraceAggregate.year, TraceFile.id)
-        .order_by(TraceFile.id, TraceAggregate.year)
-    )
-    query = _year_window(query, TraceAggregate.year, TraceAggregate.year, filters)
-    return _with_us_share(read_frame(engine, _one_file(query, filters)))
+    return _traces_per_year(engine, filters, total, us)
 
 
 def _with_us_share(frame: pd.DataFrame) -> pd.DataFrame:
@@ -399,6 +384,20 @@ def _state_traces_by_year(engine: Engine, filters: Filters) -> pd.DataFrame:
     of_state = TraceAggregate.key == state
     total = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == total_dimension)
     us = func.sum(TraceAggregate.firearms).filter(TraceAggregate.dimension == us_dimension)
+    return _traces_per_year(
+        engine,
+        filters,
+        total,
+        us,
+        of_state,
+        TraceAggregate.dimension.in_((total_dimension, us_dimension)),
+    )
+
+
+def _traces_per_year(
+    engine: Engine, filters: Filters, total: Any, us: Any, *where: Any
+) -> pd.DataFrame:
+    """Traces and US-sourced traces per year and trace file, from the aggregates."""
     query: Select = (
         select(
             TraceAggregate.year,
@@ -410,7 +409,7 @@ def _state_traces_by_year(engine: Engine, filters: Filters) -> pd.DataFrame:
             TraceFile.synthetic,
         )
         .join(TraceFile, TraceFile.id == TraceAggregate.trace_file_id)
-        .where(of_state, TraceAggregate.dimension.in_((total_dimension, us_dimension)))
+        .where(*where)
         .group_by(TraceAggregate.year, TraceFile.id)
         .order_by(TraceFile.id, TraceAggregate.year)
     )
