@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import uuid
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from dashboard.app import create_app
 from db.engine import make_engine
 from db.migrate import upgrade
+from db.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -91,6 +94,27 @@ def loaded_db_url(loaded_db_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "loaded.sqlite"
     shutil.copy(loaded_db_template, path)
     return sqlite_url(path)
+
+
+@pytest.fixture
+def app(loaded_db_url: str) -> Any:
+    """The dashboard over a private copy of the loaded database."""
+    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url}))
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """Flask's test client of `app`."""
+    return app.server.test_client()
+
+
+@pytest.fixture
+def csv_field_limit_restored() -> Iterator[None]:
+    """frictionless raises the process-wide CSV field size limit when it first reads a CSV; the
+    trace loader's tests expect Python's default in the same worker."""
+    limit = csv.field_size_limit()
+    yield
+    csv.field_size_limit(limit)
 
 
 # Files whose tests share a costly fixture (one dashboard process and Chromium; the bench harness's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import http.server
 import json
 import threading
@@ -28,16 +27,7 @@ chromium = journeys.chromium
 context = journeys.context
 open_page = journeys.open_page
 
-pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def csv_field_limit_restored() -> Iterator[None]:
-    """frictionless raises the process-wide CSV field size limit when it first reads a CSV; the
-    trace loader's tests expect Python's default in the same worker."""
-    limit = csv.field_size_limit()
-    yield
-    csv.field_size_limit(limit)
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("csv_field_limit_restored")]
 
 
 def _to_rate(page: Any) -> None:

@@ -32,16 +32,6 @@ FGR = {"release": "FGR seizures 2006-2024 (El Universal, 1 Aug 2024)", "period":
 
 
 @pytest.fixture
-def app(loaded_db_url: str) -> Any:
-    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url}))
-
-
-@pytest.fixture
-def client(app: Any) -> Any:
-    return app.server.test_client()
-
-
-@pytest.fixture
 def engine(loaded_db_url: str) -> Iterator[Engine]:
     engine = make_engine(loaded_db_url, read_only=True)
     yield engine

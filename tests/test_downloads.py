@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +12,14 @@ import frictionless
 import pandas as pd
 import pytest
 
-from dashboard.app import create_app
 from db import queries
 from db.datapackage import FIELDS
 from db.datasets import DATASETS
 from db.engine import make_engine
-from db.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("csv_field_limit_restored")
 
 ZIP_FILES = {"data.csv", "datapackage.json", "README.md", "LEEME.md"}
-
-
-@pytest.fixture(autouse=True)
-def csv_field_limit_restored() -> Iterator[None]:
-    """frictionless raises the process-wide CSV field size limit when it first reads a CSV; the
-    trace loader's tests expect Python's default in the same worker."""
-    limit = csv.field_size_limit()
-    yield
-    csv.field_size_limit(limit)
-
-
-@pytest.fixture
-def client(loaded_db_url: str) -> Any:
-    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url})).server.test_client()
 
 
 def _unzip(client: Any, url: str, into: Path) -> Path:

@@ -9,16 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dashboard.app import create_app
 from dashboard.images import read_text_chunks
 from db import queries
 from db.engine import make_engine
-from db.settings import Settings
-
-
-@pytest.fixture
-def client(loaded_db_url: str) -> Any:
-    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url})).server.test_client()
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from dashboard.app import create_app
 from db import queries
 from db.datasets import DATASETS, Filters
 from db.engine import make_engine
-from db.settings import Settings
 from etl.cli import cli
 
 NFCTA = {"release": "ATF NFCTA Vol IV", "period": "2022-2023"}
@@ -26,11 +24,6 @@ def engine(loaded_db_url: str) -> Iterator[Engine]:
     engine = make_engine(loaded_db_url, read_only=True)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture
-def client(loaded_db_url: str) -> Any:
-    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url})).server.test_client()
 
 
 def _csv(text: str) -> list[dict[str, str]]:

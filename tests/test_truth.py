@@ -17,11 +17,9 @@ from dash import dcc, html
 from sqlalchemy import Engine
 
 from dashboard import figures
-from dashboard.app import create_app
 from db import queries
 from db.datasets import DATASETS, Filters
 from db.engine import make_engine
-from db.settings import Settings
 from etl.sources import REGISTRY
 from tests.test_dashboard import find, render, texts
 
@@ -55,16 +53,6 @@ PROSE_COLUMNS = (
     "release",
 )
 LINK_TYPES = (dcc.Link, html.A)
-
-
-@pytest.fixture
-def app(loaded_db_url: str) -> Any:
-    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url}))
-
-
-@pytest.fixture
-def client(app: Any) -> Any:
-    return app.server.test_client()
 
 
 @pytest.fixture

@@ -34,11 +34,6 @@ MAP = "map-view.children"
 
 
 @pytest.fixture
-def app(loaded_db_url: str) -> Any:
-    return create_app(Settings.from_env({"DATABASE_URL": loaded_db_url}))
-
-
-@pytest.fixture
 def client(app: Any) -> Any:
     client = app.server.test_client()
     client.get("/")  # sets up Dash Pages' router callback, as a browser's first visit does
