@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 Scale = Literal["ci", "long"]
+Handler = TypeVar("Handler", bound=logging.Handler)
 
 
 @dataclass(frozen=True)
@@ -28,3 +32,17 @@ class Outcome:
     @property
     def passed(self) -> bool:
         return self.crashed == 0 and self.lost == 0 and self.canary_hits == 0
+
+
+@contextmanager
+def root_logging_to(handler: Handler) -> Iterator[Handler]:
+    """`handler` receives every log record, DEBUG included, while the block runs."""
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

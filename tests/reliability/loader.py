@@ -23,7 +23,7 @@ from db.migrate import upgrade
 from db.models import RunStatus
 from etl.traces import load_trace_file
 
-from . import Outcome, Scale
+from . import Outcome, Scale, root_logging_to
 
 CANARY_SERIAL = "CANARY-SN-5F3K8W"
 CANARY_NAME = "Philomena Canarybuyer"
@@ -374,15 +374,8 @@ def captured_logs() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with root_logging_to(handler):
         yield buffer
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def canary_hits(data: bytes, where: str, found: list[str]) -> int:

@@ -13,8 +13,8 @@ import logging
 import random
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import dash
 from sqlalchemy import Engine, insert, select
 
-from . import Outcome, Scale
+from . import Outcome, Scale, root_logging_to
 
 SEED = 20261129
 REQUESTS: dict[Scale, int] = {"ci": 2000, "long": 10000}
@@ -243,18 +243,8 @@ class LogCapture(logging.Handler):
         ]
 
 
-@contextmanager
-def captured_logs() -> Iterator[LogCapture]:
-    capture = LogCapture()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield capture
-    finally:
-        root.removeHandler(capture)
-        root.setLevel(level)
+def captured_logs() -> AbstractContextManager[LogCapture]:
+    return root_logging_to(LogCapture())
 
 
 def _outputs(output: str) -> list[dict[str, str]]:
