@@ -96,19 +96,24 @@ class Tool:
     run: Callable[[Path, Path], tuple[Run, int]]  # (csv, database) -> run, rows stored
 
 
+def _load_traces(csv_path: Path, env: dict[str, str]) -> tuple[Run, int]:
+    """`ironriver etl load-traces` of `csv_path`, measured; the rows it says it loaded."""
+    result = run_measured([*ironriver_command(), "etl", "load-traces", csv_path], env=env)
+    match = _SUMMARY.search(result.stdout)
+    if result.returncode != 0 or match is None:
+        raise BenchError(
+            f"ironriver etl load-traces exited {result.returncode}: "
+            f"{(result.stdout + result.stderr)[-2000:]}"
+        )
+    return result, int(match.group(2))
+
+
 def _ours(template: Path, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
     def run(csv_path: Path, database: Path) -> tuple[Run, int]:
         remove_database(database)
         shutil.copyfile(template, database)
         env = app_env(database, data_dir)
-        result = run_measured([*ironriver_command(), "etl", "load-traces", csv_path], env=env)
-        match = _SUMMARY.search(result.stdout)
-        if result.returncode != 0 or match is None:
-            raise BenchError(
-                f"ironriver etl load-traces exited {result.returncode}: "
-                f"{(result.stdout + result.stderr)[-2000:]}"
-            )
-        return result, int(match.group(2))
+        return _load_traces(csv_path, env)
 
     return run
 
@@ -223,14 +228,7 @@ def _ours_postgres(server_url: str, data_dir: Path) -> Callable[[Path, Path], tu
         )
         if upgrade.returncode != 0:
             raise BenchError(f"ironriver db upgrade failed: {upgrade.stderr[-2000:]!r}")
-        result = run_measured([*ironriver_command(), "etl", "load-traces", csv_path], env=env)
-        match = _SUMMARY.search(result.stdout)
-        if result.returncode != 0 or match is None:
-            raise BenchError(
-                f"ironriver etl load-traces exited {result.returncode}: "
-                f"{(result.stdout + result.stderr)[-2000:]}"
-            )
-        return result, int(match.group(2))
+        return _load_traces(csv_path, env)
 
     return run
 

@@ -287,33 +287,32 @@ def static_server(root: Path) -> Iterator[str]:
         thread.join()
 
 
-def _extract(browser: Any, url: str) -> dict[str, Any]:
-    """What the floor page needs, from one load of the app's page in a context of its own."""
+@contextlib.contextmanager
+def _watched_page(browser: Any) -> Iterator[tuple[Any, _Traffic]]:
+    """A page in a fresh context (empty cache), with Chromium's network events counted."""
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
-        traffic = _Traffic(cdp)
+        yield page, _Traffic(cdp)
+    finally:
+        context.close()
+
+
+def _extract(browser: Any, url: str) -> dict[str, Any]:
+    """What the floor page needs, from one load of the app's page in a context of its own."""
+    with _watched_page(browser) as (page, traffic):
         page.goto(url, wait_until="commit")
         page.wait_for_function(DRAWN_JS, arg=MIN_MAP_LAYERS, polling="raf", timeout=60_000)
         _wait_for_quiet_network(page, traffic)
         extracted: dict[str, Any] = page.evaluate(EXTRACT_JS)
         return extracted
-    finally:
-        context.close()
 
 
 def _cold_and_warm(browser: Any, base: str, url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
-        page = context.new_page()
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        traffic = _Traffic(cdp)
+    with _watched_page(browser) as (page, traffic):
         return _load(page, traffic, base, url), _load(page, traffic, base, None)
-    finally:
-        context.close()
 
 
 def _medians(runs: dict[str, list[dict[str, Any]]], prefix: str = "") -> dict[str, Any]:
