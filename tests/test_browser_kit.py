@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +13,7 @@ from urllib.parse import urlsplit
 import frictionless
 import pytest
 
+from bench.page import static_server
 from dashboard.images import read_text_chunks
 from dashboard.screenshots import NetworkLog
 from tests import test_browser as journeys
@@ -96,7 +95,7 @@ def test_png_svg_and_the_camera_carry_the_source_and_the_permalink(
 
 
 def test_an_embed_draws_in_a_host_pages_iframe_and_fits_its_height(
-    open_page: Any, context: Any, base_url: str
+    open_page: Any, context: Any, base_url: str, tmp_path: Path
 ) -> None:
     page = open_page("/trends?state=AZ")
     page.click("text=Embed")
@@ -106,34 +105,18 @@ def test_an_embed_draws_in_a_host_pages_iframe_and_fits_its_height(
     log = NetworkLog()
     log.watch(host)
     html = f"<!DOCTYPE html><html><body><h1>A story</h1><p>Text.</p>{code}</body></html>"
-    with newsroom(html) as story:
+    with newsroom(html, tmp_path) as story:
         host.goto(story)
         _check_embed(host, base_url)
     assert log.external == [] and log.failed == [] and log.errors == []
 
 
 @contextmanager
-def newsroom(body: str) -> Iterator[str]:
+def newsroom(body: str, folder: Path) -> Iterator[str]:
     """A host page on another origin (a loopback port of its own), as a newsroom's story is."""
-
-    class Story(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *_args: Any) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Story)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/story.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+    (folder / "story.html").write_text(body, encoding="utf-8")
+    with static_server(folder) as origin:
+        yield f"{origin}/story.html"
 
 
 def _check_embed(host: Any, base_url: str) -> None:
