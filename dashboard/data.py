@@ -14,6 +14,7 @@ import pandas as pd
 from flask_caching import Cache
 from sqlalchemy import Engine
 
+from dashboard.responses import ResponseCache
 from db import queries
 from db.datasets import Filters, Selection
 
@@ -35,6 +36,8 @@ class AppData:
     stale_after_days: int = 30
     _version: tuple[float, str] = field(default=(0.0, ""))
     _kept: OrderedDict[str, object] = field(default_factory=OrderedDict)
+    # Encoded API downloads, keyed by data version and normalised request (dashboard/api.py).
+    responses: ResponseCache = field(default_factory=ResponseCache)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def version(self) -> str:
@@ -61,8 +64,10 @@ class AppData:
         return frame.copy()
 
     def clear(self) -> None:
-        """Forget every cached query result and kept view (benchmarks measure uncached views)."""
+        """Forget every cached query result, kept view and response (benchmarks measure uncached
+        views)."""
         self.cache.clear()
+        self.responses.clear()
         with self._lock:
             self._kept.clear()
 
