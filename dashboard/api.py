@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import flask
@@ -61,7 +62,7 @@ def download(name: str, fmt: str) -> flask.Response:
     etag = f"{version}-{key}"
     if flask.request.if_none_match.contains_weak(etag):
         response = flask.Response(status=304)
-        response.set_etag(etag)
+        response.set_etag(etag, weak=fmt == "zip")
         response.headers["Cache-Control"] = CACHE_CONTROL
         return response
     body = data.responses.get(key)
@@ -96,25 +97,28 @@ def download(name: str, fmt: str) -> flask.Response:
 def _response_key(version: str, selection: Selection, fmt: str, bom: bool) -> str:
     """What a body depends on, normalised: the filters as the parser reads them (so reordered,
     repeated-alike or tracking parameters share one entry and one ETag), `bom` only where it
-    changes the bytes, and the address a zip cites as its permalink."""
+    changes the bytes, and what a zip's READMEs cite besides."""
     return response_key(
         version,
         selection.url(fmt),
         "bom" if bom and fmt == "csv" else "",
-        flask.request.url_root if fmt == "zip" else "",
+        # A zip cites its address and the day it was accessed.
+        f"{flask.request.url_root} {dt.date.today()}" if fmt == "zip" else "",
     )
 
 
 def _download(
     response: flask.Response, name: str, fmt: str, version: str, etag: str
 ) -> flask.Response:
-    """A download's headers: its file name, the data version and a strong ETag to revalidate."""
+    """A download's headers: its file name, the data version and the ETag to revalidate with."""
     response.headers["Content-Disposition"] = (
         f'attachment; filename="ironriver-{name}-{version}.{fmt}"'
     )
     response.headers["X-Data-Version"] = version
     response.headers["Cache-Control"] = CACHE_CONTROL
-    response.set_etag(etag)
+    # A zip's package records when it was made, so two builds of the same rows differ in bytes
+    # but not in meaning: a weak tag says exactly that.
+    response.set_etag(etag, weak=fmt == "zip")
     return response
 
 

@@ -263,29 +263,14 @@ def build_zip(frame: pd.DataFrame, package: Package) -> bytes:
     """The zip of one download: data.csv, datapackage.json, README.md, LEEME.md."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        dated = package.data_version
+        archive.writestr(DATA_FILE, "".join(write_rows(frame, "csv", bom=True)).encode("utf-8"))
         archive.writestr(
-            _member(DATA_FILE, dated),
-            "".join(write_rows(frame, "csv", bom=True)).encode("utf-8"),
-        )
-        archive.writestr(
-            _member("datapackage.json", dated),
+            "datapackage.json",
             json.dumps(descriptor(frame, package), ensure_ascii=False, indent=2) + "\n",
         )
-        archive.writestr(_member("README.md", dated), readme(frame, package, "en"))
-        archive.writestr(_member("LEEME.md", dated), readme(frame, package, "es"))
+        archive.writestr("README.md", readme(frame, package, "en"))
+        archive.writestr("LEEME.md", readme(frame, package, "es"))
     return buffer.getvalue()
-
-
-def _member(name: str, data_version: str) -> zipfile.ZipInfo:
-    """A zip entry dated by the data version ("20261129-r14"), not by the clock: the same rows
-    give the same bytes in every process, which the API's strong ETag promises."""
-    day = data_version[:8]
-    stamp = (int(day[:4]), int(day[4:6]), int(day[6:8])) if day.isdigit() else (1980, 1, 1)
-    member = zipfile.ZipInfo(name, date_time=(*stamp, 0, 0, 0))
-    member.compress_type = zipfile.ZIP_DEFLATED
-    member.external_attr = 0o644 << 16
-    return member
 
 
 def cited_sources(frame: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
