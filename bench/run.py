@@ -57,6 +57,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--callback-repeat", type=int, help="calls per callback variant (7)")
     parser.add_argument("--callback-variants", type=int, help="variants per callback (6)")
+    parser.add_argument(
+        "--callback-random", type=int, help="random variants per callback, all inputs at once (10)"
+    )
     parser.add_argument("--page-repetitions", type=int, help="cold and warm page loads (5)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic data seed (1)")
     parser.add_argument(
@@ -78,6 +81,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "api_seconds": 1.0 if quick else 10.0,
         "callback_repeat": 2 if quick else 7,
         "callback_variants": 2 if quick else 6,
+        "callback_random": 1 if quick else 10,
         "page_repetitions": 1 if quick else 5,
     }
     for name, value in defaults.items():
@@ -264,6 +268,8 @@ def run_callbacks(args: argparse.Namespace, work: Path, db: Path, results: dict[
             str(args.callback_repeat),
             "--max-variants",
             str(args.callback_variants),
+            "--random",
+            str(args.callback_random),
         ],
         env=env,
         cwd=ROOT,
@@ -299,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "callback_repeat": args.callback_repeat,
             "callback_variants": args.callback_variants,
+            "callback_random": args.callback_random,
             "page_repetitions": args.page_repetitions,
             "seed": args.seed,
             "only": args.only,
