@@ -65,7 +65,7 @@ def rows_of(frame: pd.DataFrame) -> list[Any]:
     ) != len(columns):
         return list(frame.itertuples(index=False))
     row = _row_type(columns)
-    values = [frame.iloc[:, i].tolist() for i in range(len(columns))]
+    values = [frame[name].tolist() for name in frame.columns]
     return list(map(row._make, zip(*values, strict=True)))
 
 
