@@ -17,8 +17,10 @@ from dashboard.figures.style import (
     SERIES_SYMBOLS,
     UNVALIDATED,
     UNVERIFIED_DASH,
+    TraceList,
     rows_of,
     stacked,
+    with_traces,
 )
 from dashboard.text import (
     format_value,
@@ -61,7 +63,7 @@ def gapped(
 
 
 def _published_series(
-    figure: go.Figure,
+    figure: go.Figure | TraceList,
     rows: pd.DataFrame,
     *,
     row: int,
@@ -222,7 +224,9 @@ def _published_series(
     return drawn
 
 
-def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool = True) -> int:
+def _trace_file_series(
+    figure: go.Figure | TraceList, traces: pd.DataFrame, *, shares: bool = True
+) -> int:
     drawn = 0
     for index, (checksum, group) in enumerate(traces.groupby("file_checksum", sort=False)):
         colour = SERIES_COLOURS[-(index % 3) - 2]
@@ -422,10 +426,11 @@ def trends_figure(
     colours: dict[str, int] = {}
     shown: set[str] = set()
     drawn = {1: 0, 2: 0}
+    lines = TraceList()
     if not published.empty:
         for row, percent in ((1, False), (2, True)):
             drawn[row] = _published_series(
-                figure,
+                lines,
                 published,
                 row=row,
                 percent=percent,
@@ -435,9 +440,10 @@ def trends_figure(
                 count_spans=count_spans,
             )
     if not traces.empty:
-        files = _trace_file_series(figure, traces, shares=trace_shares)
+        files = _trace_file_series(lines, traces, shares=trace_shares)
         drawn[1] += files
         drawn[2] += files if trace_shares else 0
+    figure = with_traces(figure, lines)
     # An empty panel says so in words rather than showing bare axes.
     for row, what in ((1, "counts"), (2, "shares")):
         if not drawn[row]:
