@@ -14,6 +14,7 @@ import pandas as pd
 from flask_caching import Cache
 from sqlalchemy import Engine
 
+from dashboard import i18n
 from dashboard.responses import ResponseCache
 from db import queries
 from db.datasets import Filters, Selection
@@ -87,12 +88,12 @@ class AppData:
             self._kept.clear()
 
     def kept(self, key: str, compute: Callable[[], T]) -> T:
-        """A value computed once per data version and kept in this process, unpickled.
+        """A value computed once per data version and language, kept in this process, unpickled.
 
         For page views: frozen values and rendered components that every request for the same
         state reuses as they are, so a repeated view costs a dictionary look-up.
         """
-        full_key = f"{self.version()}:{key}"
+        full_key = f"{self.version()}:{i18n.language()}:{key}"
         with self._lock:
             if full_key in self._kept:
                 self._kept.move_to_end(full_key)
@@ -105,8 +106,8 @@ class AppData:
         return value
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """Any value computed once per data version (page views: figures, text, footers)."""
-        full_key = f"{self.version()}:{key}"
+        """Any value computed once per data version and language (figures, text, footers)."""
+        full_key = f"{self.version()}:{i18n.language()}:{key}"
         value = self.cache.get(full_key)
         if value is None:
             value = compute()
@@ -115,21 +116,24 @@ class AppData:
 
     def shared(self, key: str, compute: Callable[[], T]) -> T:
         """A value every view of this data version shares (catalogues, labels, freshness, the
-        events and sources), kept as it is in this process for the data version and at most the
-        cache's timeout, as the cache would keep it (freshness and run lists age with the clock)."""
+        events and sources), kept as it is in this process for the data version, language and
+        at most the cache's timeout, as the cache would keep it (freshness and run lists age
+        with the clock)."""
         version, now = self.version(), time.monotonic()
         timeout = self.cache.cache.default_timeout or float("inf")
+        # Per language too: catalogue labels and page bodies carry words.
+        full_key = f"{i18n.language()}:{key}"
         with self._lock:
             if self._shared_version != version:
                 self._shared.clear()
                 self._shared_version = version
-            kept = self._shared.get(key)
+            kept = self._shared.get(full_key)
             if kept is not None and now - kept[0] < timeout:
                 return kept[1]  # type: ignore[return-value]
         value = compute()
         with self._lock:
             if self._shared_version == version:
-                self._shared[key] = (now, value)
+                self._shared[full_key] = (now, value)
         return value
 
 
