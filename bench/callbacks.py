@@ -25,7 +25,7 @@ from typing import Any
 from bench.measure import percentile
 
 UPDATE = "/_dash-update-component"
-_SKIP_PREFIXES = ("/api/", "/assets/", "/_dash", "/geo/")
+_SKIP_PREFIXES = ("/api/", "/assets/", "/_dash", "/geo/", "/chart/", "/embed/")
 
 
 @dataclass
@@ -238,11 +238,15 @@ class Bench:
         return None
 
     def render_pages(self) -> None:
-        """Each page's layout, as Dash Pages' own callback renders it, adds its components."""
+        """Each page's layout, as Dash Pages' own callback renders it, adds its components; the
+        links a page draws itself (the site's navigation is drawn by each page) add pages."""
         dep = self.pages_dep()
         if dep is None:
             return
-        for path in self.paths:
+        queue = list(self.paths)
+        seen = set(queue)
+        while queue:
+            path = queue.pop(0)
             values = {(d["id"], d["property"]): None for d in dep["inputs"] + dep.get("state", [])}
             location = next(
                 (d["id"] for d in dep["inputs"] if d["property"] == "pathname"), "_pages_location"
@@ -257,6 +261,10 @@ class Bench:
             content = response.get_json().get("response", {})
             for ident, component in walk(content, path):
                 self.components.setdefault(ident, component)
+            for found in sorted(hrefs(content) - seen):
+                seen.add(found)
+                queue.append(found)
+        self.paths = sorted(seen)
 
     def variants(self, dep: dict[str, Any]) -> tuple[list[Variant], str | None]:
         items = dep.get("inputs", []) + dep.get("state", [])
