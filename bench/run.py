@@ -66,6 +66,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "(postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; skipped if unset)",
     )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--without",
+        default="",
+        help="comma-separated load peers to leave out, e.g. sqlite_utils (about 65 s a run)",
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
@@ -96,6 +101,8 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
     log("building the template database (schema + embedded published datasets)")
     template = load.build_template(work)
     tools = load.tools(template, work / "datadir")
+    for name in filter(None, args.without.split(",")):
+        tools.pop(name.strip(), None)
     serve_db = work / "serve.sqlite"
     if "load" not in args.only and "scaling" not in args.only:
         # Only the database the other benchmarks serve: one run of our loader, no peers.

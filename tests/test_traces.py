@@ -544,11 +544,11 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     path = generate(tmp_path / "big.csv", 25_000, seed=11, bad_rate=0.0).path
     calls = []
 
-    def broken_insert(self, rows):
-        calls.append(len(rows))
+    def broken_insert(self, columns):
+        calls.append(len(columns[0]))
         if len(calls) == 2:
-            raise ValueError(f"cannot store {rows[0][1]} {CANARY_SERIAL}")
-        original(self, rows)
+            raise ValueError(f"cannot store {columns[1][0]} {CANARY_SERIAL}")
+        original(self, columns)
 
     original = FileLoader._insert
     monkeypatch.setattr(FileLoader, "_insert", broken_insert)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from etl.traces.columns import (
+    INSERT_COLUMNS,
     TTC_BANDS,
     TTC_TOP_BAND,
     TTC_UNKNOWN_BAND,
     US_SOURCED,
-    Row,
-    fields_of,
 )
 
 AGGREGATE_DIMENSIONS: tuple[str, ...] = (
@@ -26,19 +26,22 @@ AGGREGATE_DIMENSIONS: tuple[str, ...] = (
     "us_sourced_by_mx_state",
     "time_to_crime_band",
 )
-_COUNTED = fields_of(
-    "recovery_year",
-    "recovery_state",
-    "firearm_type",
-    "source_category",
-    "source_state",
-    "time_to_crime_days",
-)
+_COUNTED = [
+    INSERT_COLUMNS.index(name)
+    for name in (
+        "recovery_year",
+        "recovery_state",
+        "firearm_type",
+        "source_category",
+        "source_state",
+        "time_to_crime_days",
+    )
+]
 _BAND_LIMITS = np.array([limit for limit, _ in TTC_BANDS], dtype=np.float64)
 _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtype=object)
 
 
-def _bands(days: tuple[int | None, ...]) -> np.ndarray:
+def _bands(days: Sequence[int | None]) -> np.ndarray:
     """`ttc_band` of each number of days, at once."""
     values = np.array(days, dtype=np.float64)  # None becomes NaN
     bands = _BAND_LABELS[np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")]
@@ -76,13 +79,11 @@ class AggregateCounts:
     def __init__(self) -> None:
         self.counters: dict[str, Counter[Any]] = {name: Counter() for name in AGGREGATE_DIMENSIONS}
 
-    def add(self, rows: list[Row]) -> None:
-        """Count a batch of rows, a column at a time (pandas' group-by counts in C)."""
-        if not rows:
+    def add(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Count a batch of rows given as TraceRow's columns (pandas' group-by counts in C)."""
+        if not len(columns[0]):
             return
-        years, states, firearms, categories, us_states, days = zip(
-            *map(_COUNTED, rows), strict=True
-        )
+        years, states, firearms, categories, us_states, days = (columns[i] for i in _COUNTED)
         frame = pd.DataFrame(
             {
                 "year": np.array(years, dtype=np.int64),

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RowChecks
-from etl.traces.columns import ALLOWED_COLUMNS, MAX_LENGTHS, US_SOURCED, Row
+from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RawCells, RowChecks
+from etl.traces.columns import ALLOWED_COLUMNS, MAX_LENGTHS, US_SOURCED
 
 # Cells of a good row travel to the inserter as one string; a line holding the separator is
 # never plain, so it cannot be split wrongly later.
@@ -26,9 +26,16 @@ class Accepted:
     """The rows of a stretch of plain lines that passed every check, in line order."""
 
     positions: np.ndarray  # the index of each accepted line in the stretch
-    rows: list[Row]
-    values: list[str]  # each accepted row's allow-listed cells, joined by SEPARATOR
-    trace_numbers: np.ndarray  # object array, the stripped trace numbers of `rows`
+    columns: list[list[Any]]  # TraceRow's columns, each a list with one value per accepted row
+    cells: dict[str, np.ndarray]  # the stretch's allow-listed cells as read, by column
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def raw_cells(self, index: int) -> RawCells:
+        """The allow-listed cells of the `index`-th accepted row as read, should it be rejected."""
+        line = self.positions[index]
+        return tuple(str(self.cells[name][line]) for name in ALLOWED_COLUMNS)
 
 
 def _per_value(lookup: Lookup, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,36 +165,26 @@ class ColumnarChecks:
             ok &= fits[codes]
             text_columns.append(texts_of[codes])
 
-        positions = np.flatnonzero(ok)
-        pick = positions
-        day_values: list[Any] = [
-            day if known else None
-            for day, known in zip(days[pick].tolist(), has_days[pick].tolist(), strict=True)
+        pick = np.flatnonzero(ok)
+        day_values = days[pick].astype(object)  # Python ints, and None where no days are known
+        day_values[~has_days[pick]] = None
+        # Columns, not row tuples: cheaper to build, to send to the inserter and to count.
+        columns: list[list[Any]] = [
+            [checks.file_id] * len(pick),
+            stripped[pick].tolist(),
+            recovered.value[pick].tolist(),
+            recovered.year[pick].tolist(),
+            countries[country_codes[pick]].tolist(),
+            states[state_codes[pick]].tolist(),
+            *(column[pick].tolist() for column in text_columns[:1]),
+            firearms[firearm_codes[pick]].tolist(),
+            *(column[pick].tolist() for column in text_columns[1:]),
+            categories[category_codes[pick]].tolist(),
+            us_states[us_codes[pick]].tolist(),
+            purchased.value[pick].tolist(),
+            day_values.tolist(),
         ]
-        city, maker, calibre, made_in = (column[pick].tolist() for column in text_columns)
-        rows = list(
-            zip(
-                [checks.file_id] * len(pick),
-                stripped[pick].tolist(),
-                recovered.value[pick].tolist(),
-                recovered.year[pick].tolist(),
-                countries[country_codes[pick]].tolist(),
-                states[state_codes[pick]].tolist(),
-                city,
-                firearms[firearm_codes[pick]].tolist(),
-                maker,
-                calibre,
-                made_in,
-                categories[category_codes[pick]].tolist(),
-                us_states[us_codes[pick]].tolist(),
-                purchased.value[pick].tolist(),
-                day_values,
-                strict=True,
-            )
-        )
-        raw = [cells[name][pick].tolist() for name in ALLOWED_COLUMNS]
-        values = list(map(SEPARATOR.join, zip(*raw, strict=True)))
-        return Accepted(positions, rows, values, stripped[pick])
+        return Accepted(pick, columns, cells)
 
 
 class _Dates:
