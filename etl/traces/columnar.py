@@ -209,9 +209,9 @@ class DateColumns:
     """The date lookup's results kept as arrays, one entry per distinct text seen in the file.
 
     Dates repeat across batches but rarely within one, so the results are kept from batch to
-    batch: a batch then costs one dictionary look-up per distinct text, and only texts not seen
-    before are looked up and appended. At most CACHE_LIMIT texts are kept; past that the arrays
-    start again.
+    batch: a batch then costs one hash look-up per cell, in C (`Index.get_indexer`), and only
+    texts not seen before go through the lookup and are appended. At most CACHE_LIMIT texts are
+    kept; past that the arrays start again.
     """
 
     def __init__(self, lookup: Lookup) -> None:
@@ -219,8 +219,7 @@ class DateColumns:
         self._start_again()
 
     def _start_again(self) -> None:
-        self.position: dict[str, int] = {}
-        self._new: list[Any] = []  # results not yet in the arrays
+        self._known = pd.Index([], dtype=object)  # the texts seen, at their position
         self._arrays: list[np.ndarray] = [
             np.empty(0, bool),
             np.empty(0, bool),
@@ -229,40 +228,36 @@ class DateColumns:
             np.empty(0, _INT),
         ]
 
-    def _at(self, text: str) -> int:
-        found = self.position.get(text)
-        if found is None:
-            found = self.position[text] = len(self.position)
-            self._new.append(self.lookup[text])
-        return found
-
-    def _columns(self) -> list[np.ndarray]:
-        new = self._new
-        if new:
-            size = len(new)
-            value = np.empty(size, dtype=object)
-            year = np.empty(size, dtype=object)
-            for index, result in enumerate(new):
-                if isinstance(result, tuple):
-                    value[index], year[index] = result[0], result[1]
-            added = (
-                np.fromiter((isinstance(r, tuple) for r in new), bool, size),
-                np.fromiter((r is BLANK for r in new), bool, size),
-                value,
-                year,
-                np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
-            )
-            self._arrays = [
-                np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
-            ]
-            new.clear()
-        return self._arrays
+    def _learn(self, texts: np.ndarray) -> None:
+        """Look up texts not seen before and append their results."""
+        new = [self.lookup[text] for text in texts]
+        size = len(new)
+        value = np.empty(size, dtype=object)
+        year = np.empty(size, dtype=object)
+        for index, result in enumerate(new):
+            if isinstance(result, tuple):
+                value[index], year[index] = result[0], result[1]
+        added = (
+            np.fromiter((isinstance(r, tuple) for r in new), bool, size),
+            np.fromiter((r is BLANK for r in new), bool, size),
+            value,
+            year,
+            np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
+        )
+        self._arrays = [
+            np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
+        ]
+        self._known = self._known.append(pd.Index(texts, dtype=object))
 
     def rows(self, column: np.ndarray) -> _Dates:
         """The results for each cell of `column`."""
-        if len(self.position) > CACHE_LIMIT:
+        if len(self._known) > CACHE_LIMIT:
             self._start_again()
-        codes, uniques = pd.factorize(column)
-        at = np.fromiter(map(self._at, uniques), _INT, len(uniques))[codes]
-        valid, blank, value, year, ordinal = self._columns()
+        at = self._known.get_indexer(column)
+        missing = at < 0
+        if missing.any():
+            unseen = column[missing]
+            self._learn(pd.unique(unseen))
+            at[missing] = self._known.get_indexer(unseen)
+        valid, blank, value, year, ordinal = self._arrays
         return _Dates(valid[at], blank[at], value[at], year[at], ordinal[at])

@@ -18,7 +18,7 @@ from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.parallel import parse_in_worker
-from etl.traces.parsing import parse
+from etl.traces.parsing import parse, pick
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 
@@ -31,21 +31,21 @@ Columns = list[list[Any]]  # TraceRow's columns, each with one value per row
 
 
 def _take(columns: Columns, picked: list[int]) -> Columns:
-    return [[column[i] for i in picked] for column in columns]
+    return [pick(column, picked) for column in columns]
 
 
 def allowed_cells_at(
     stream: TextIO, header: Header, wanted: set[int]
 ) -> Iterator[tuple[int, RawCells]]:
     """The allow-listed cells of the `wanted` lines of a file (each one good, one-line record)."""
-    pick = itemgetter(*header.indices)
+    allowed = itemgetter(*header.indices)
     pad = not all(header.present)
     for number, text in enumerate(stream, 1):
         if number in wanted:
             row = next(csv.reader([text]))
             if pad:
                 row.append("")
-            yield number, pick(row)
+            yield number, allowed(row)
 
 
 class FileLoader:

@@ -7,6 +7,7 @@ import gc
 import heapq
 from collections.abc import Iterator
 from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,24 @@ def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
     )
 
 
+def pick(values: list[Any], positions: list[int]) -> list[Any]:
+    """The items of `values` at `positions`, in that order (an itemgetter: C speed per item)."""
+    if len(positions) < 2:
+        return [values[i] for i in positions]
+    return list(itemgetter(*positions)(values))
+
+
+def _without(values: list[Any], dropped: list[int]) -> list[Any]:
+    """`values` but the items at the (increasing) positions `dropped`, copied a slice at a time."""
+    kept: list[Any] = []
+    start = 0
+    for position in dropped:
+        kept += values[start:position]
+        start = position + 1
+    kept += values[start:]
+    return kept
+
+
 def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) -> Batch:
     """Good rows of both paths in line order, as columns; a trace number repeated in the batch
     rejected (the first one is kept)."""
@@ -159,17 +178,22 @@ def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) 
 
     order = np.argsort(np.array(lines, dtype=np.int64), kind="stable")
     rejects = checked.rejects
+    repeats: list[int] = []  # positions of the rows whose trace number came earlier
     if lines:
         numbers = pd.Series(columns[1], dtype=object).iloc[order]
         repeated = numbers.duplicated(keep="first").to_numpy()
-        for index in order[repeated].tolist():
-            reason = f"duplicate trace_number {show(columns[1][index])} within this file"
-            rejects.append((lines[index], reason, raw_cells(index)))
+        repeats = np.sort(order[repeated]).tolist()
         order = order[~repeated]
-    if checked.rows or len(order) < len(lines):  # else the rows are in line order already
+    for index in repeats:
+        reason = f"duplicate trace_number {show(columns[1][index])} within this file"
+        rejects.append((lines[index], reason, raw_cells(index)))
+    if checked.rows:  # two paths: put the rows in line order
         picked = order.tolist()
-        lines = [lines[i] for i in picked]
-        columns = [[column[i] for i in picked] for column in columns]
+        lines = pick(lines, picked)
+        columns = [pick(column, picked) for column in columns]
+    elif repeats:  # in line order already: only drop the repeats
+        lines = _without(lines, repeats)
+        columns = [_without(column, repeats) for column in columns]
     rejects.sort(key=lambda reject: reject[0])
     counts = AggregateCounts()
     counts.add(columns)
