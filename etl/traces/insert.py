@@ -24,7 +24,7 @@ from etl.traces.reading import LineFeed
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 15_000  # lines per batch: long enough for the columnar checks, short for memory
+BATCH_ROWS = 7_500  # lines per batch: long enough for the columnar checks; short, as two processes hold them
 SQLITE_IN_CHUNK = 900  # SQLite before 3.32 allowed 999 variables per statement
 _TRACE_NUMBER = INSERT_COLUMNS.index("trace_number")
 Columns = list[list[Any]]  # TraceRow's columns, each with one value per row
