@@ -226,8 +226,7 @@ def test_a_repeat_the_database_finds_is_recorded_like_one_found_in_its_batch(
             "us_manufactured,TX,2018-01-01,",
             f"R-2,2019-01-02,MX,Sonora,,rifle,,{CANARY_SERIAL},,non_us,,,",
             f"R-3,2019-01-03,MX,Sonora,,rifle,,{CANARY_SERIAL},,non_us,,,",
-            f" R-1 ,04/03/2019,MEX,14,Zapopan,PISTOL,Acme,{CANARY_SERIAL},US,US_IMPORTED, az ,,"
-            "365",
+            f" R-1 ,04/03/2019,MEX,14,Zapopan,PISTOL,Acme,{CANARY_SERIAL},US,US_IMPORTED, az ,,365",
         ],
     )
 
@@ -245,22 +244,26 @@ def test_a_repeat_the_database_finds_is_recorded_like_one_found_in_its_batch(
     monkeypatch.setattr(insert, "BATCH_ROWS", 2)  # the first R-1 goes in an earlier batch
     split = load_trace_file(engine, path)
 
-    assert ledger() == in_one_batch == [
-        (
-            5,
-            "duplicate trace_number 'R-1' within this file",
-            {
-                "trace_number": "R-1",
-                "recovery_date": "04/03/2019",
-                "recovery_country": "MEX",
-                "recovery_state": "14",
-                "firearm_type": "PISTOL",
-                "source_category": "US_IMPORTED",
-                "source_state": "az",
-                "time_to_crime_days": "365",
-            },
-        )
-    ]
+    assert (
+        ledger()
+        == in_one_batch
+        == [
+            (
+                5,
+                "duplicate trace_number 'R-1' within this file",
+                {
+                    "trace_number": "R-1",
+                    "recovery_date": "04/03/2019",
+                    "recovery_country": "MEX",
+                    "recovery_state": "14",
+                    "firearm_type": "PISTOL",
+                    "source_category": "US_IMPORTED",
+                    "source_state": "az",
+                    "time_to_crime_days": "365",
+                },
+            )
+        ]
+    )
     for result in (one_batch, split):
         assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (4, 3, 1)
     assert CANARY_SERIAL not in repr(dump(engine))
