@@ -253,11 +253,12 @@ class DateColumns:
         """The results for each cell of `column`."""
         if len(self._known) > CACHE_LIMIT:
             self._start_again()
-        at = self._known.get_indexer(column)
+        cells = pd.Index(column, dtype=object, copy=False)
+        at = self._known.get_indexer(cells)
         missing = at < 0
         if missing.any():
-            unseen = column[missing]
-            self._learn(pd.unique(unseen))
+            unseen = cells[missing]
+            self._learn(unseen.unique().to_numpy())
             at[missing] = self._known.get_indexer(unseen)
         valid, blank, value, year, ordinal = self._arrays
         return _Dates(valid[at], blank[at], value[at], year[at], ordinal[at])
