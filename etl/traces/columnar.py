@@ -13,9 +13,6 @@ import pandas as pd
 from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RawCells, RowChecks
 from etl.traces.columns import ALLOWED_COLUMNS, MAX_LENGTHS, US_SOURCED
 
-# Cells of a good row travel to the inserter as one string; a line holding the separator is
-# never plain, so it cannot be split wrongly later.
-SEPARATOR = "\x1f"
 # The csv module's limit on one cell: a longer line may hold a longer cell, so it is not plain.
 FIELD_LIMIT = csv.field_size_limit()
 _INT = np.int64
