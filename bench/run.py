@@ -69,6 +69,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "(postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; skipped if unset)",
     )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--without",
+        default="",
+        help="comma-separated load peers to leave out, e.g. sqlite_utils (about 65 s a run)",
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
@@ -100,6 +105,7 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
     log("building the template database (schema + embedded published datasets)")
     template = load.build_template(work)
     tools = load.tools(template, work / "datadir")
+    left_out = sorted({name.strip() for name in args.without.split(",")} - {"", "ours"})
     serve_db = work / "serve.sqlite"
     if "load" not in args.only and "scaling" not in args.only:
         # Only the database the other benchmarks serve: one run of our loader, no peers.
@@ -109,7 +115,13 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
         )
         return serve_db
     missing = [name for name in ("sqlite3_import", "sqlite_utils") if name not in tools]
-    results["load"] = {"rows": args.load_rows, "missing_tools": missing, "tools": {}}
+    tools = {name: tool for name, tool in tools.items() if name not in left_out}
+    results["load"] = {
+        "rows": args.load_rows,
+        "missing_tools": missing,
+        "left_out": left_out,
+        "tools": {},
+    }
     generated = ensure(args.data_dir, args.load_rows, seed=args.seed)
     results["load"]["file"] = generated.path.name
     results["load"]["file_bytes"] = generated.path.stat().st_size
