@@ -214,3 +214,198 @@ def _find(node: object, component_id: str) -> dict[str, Any] | None:
             if found is not None:
                 return found
     return None
+
+
+# ---- estimates, GC-Armas, sources, status, 404
+
+# The files that write these pages; the messages they write must not stay English on /es pages.
+PAGE_FILES_B = [
+    "pages/estimates.py",
+    "views/estimates.py",
+    "figures/estimates.py",
+    "pages/gc_armas.py",
+    "views/gc_armas.py",
+    "pages/sources.py",
+    "pages/status.py",
+    "pages/not_found_404.py",
+]
+# Props that hold names, not words: ids, classes, addresses, codes, languages.
+NOT_WORDS = {"id", "className", "href", "type", "namespace", "lang", "hrefLang", "htmlFor", "role"}
+
+
+def written_by(files: list[str]) -> set[str]:
+    """Every message the given dashboard files write, with the vocabulary labels they show."""
+    from babel.messages.extract import extract_from_file
+
+    found: set[str] = set()
+    for name in files:
+        for _line, message, _comments, _context in extract_from_file(
+            "python", messages.DASHBOARD / name, keywords=messages.KEYWORDS
+        ):
+            found.update(m for m in (message if isinstance(message, tuple) else (message,)) if m)
+    for _name, terms in messages._vocabulary_labels():
+        found.update(term for _code, term in terms)
+    return found
+
+
+def strings(node: object, key: str = "") -> list[str]:
+    """Every string a reader may see in a JSON component tree, figures' texts and hovers too."""
+    if isinstance(node, str):
+        return [] if key in NOT_WORDS else [node]
+    if isinstance(node, dict):
+        if node.get("props", {}).get("lang") == "en":
+            return []  # marked as English on purpose (the glossary's English twin of a term)
+        return [s for k, v in node.items() for s in strings(v, k)]
+    if isinstance(node, list):
+        return [s for v in node for s in strings(v, key)]
+    return []
+
+
+def data_texts(app: Any) -> set[str]:
+    """The data's own wording (dataset titles, descriptions and caveats; sources; events), which
+    keeps its language on Spanish pages."""
+    from db import queries
+
+    engine = app.server.extensions["ironriver"].engine
+    infos = queries.dataset_infos(engine)
+    found = {str(v) for column in ("title", "description") for v in infos[column].dropna()}
+    found |= {str(c) for caveats in infos["caveats"].dropna() for c in caveats}
+    for frame in (queries.sources(engine), queries.events(engine)):
+        found |= {str(v) for column in frame for v in frame[column].dropna()}
+    return found
+
+
+def english_left(tree: object, files: list[str], data: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """Messages of `files` whose Spanish differs that appear in English in `tree` (the data's
+    own wording, `data`, aside): a whole string or hover line equal to the message, or a
+    message with placeholders (filled by anything) inside one."""
+    translations = i18n.translations()
+    wanted = {m for m in written_by(files) if translations.get(m, m) != m}
+    patterns = [
+        re.compile(".+?".join(re.escape(part) for part in i18n.PLACEHOLDER.split(m)))
+        for m in wanted
+        if i18n.PLACEHOLDER.search(m) and len(i18n.PLACEHOLDER.sub("", m)) >= 12
+    ]
+    found = set()
+    for text in strings(tree):
+        if text in data:
+            continue
+        lines = [line.strip() for line in re.split(r"<br>|</?b>|</?sub>", text)]
+        found.update(line for line in lines if line in wanted)
+        found.update(p.pattern for p in patterns if p.search(text))
+    return sorted(found)
+
+
+def app_links(node: object, inside: str = "") -> list[str]:
+    """Hrefs of links to app pages written by these pages: not the language switch (English on
+    purpose), the API or chart images, same-page anchors, or the shared chart footer."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        props = node.get("props", {}) if "props" in node else {}
+        classes = str(props.get("className") or "")
+        if "chart-footer" in classes or "language-link" in classes:
+            return []
+        href = str(props.get("href") or "")
+        if node.get("type") in ("Link", "A") and href.startswith("/"):
+            if not href.startswith(("/api/", "/chart/")):
+                found.append(href)
+        for value in node.values():
+            found += app_links(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += app_links(value)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("path", "spanish"),
+    [
+        ("/es/estimates", ["El registro de estimaciones", "Por qué difiere", "respuestas:"]),
+        ("/es/gc-armas", ["Dónde difieren los relatos", "Eventos mostrados", "Cuándo"]),
+        (
+            "/es/sources",
+            ["Qué significa cada estatus", "Glosario", "Conjuntos de datos publicados"],
+        ),
+        ("/es/status", ["Ejecuciones recientes", "Inició (UTC)", "Duración", "cargada"]),
+        ("/es/no-existe", ["Página no encontrada", "datos y fuentes"]),
+    ],
+)
+def test_the_spanish_estimates_gc_sources_status_and_404_pages_read_in_spanish(
+    app: Any, client: Any, path: str, spanish: list[str]
+) -> None:
+    content = draw(client, app, path)
+    shown = " ".join(strings(content))
+    assert [s for s in spanish if s not in shown] == []
+    assert english_left(content, PAGE_FILES_B, data_texts(app)) == []
+    # Links to app pages keep the Spanish prefix (anchors on the same page need none).
+    hrefs = app_links(content)
+    assert hrefs and [h for h in hrefs if not h.startswith("/es/")] == []
+
+
+def test_the_english_twins_of_these_pages_stay_english(app: Any, client: Any) -> None:
+    content = draw(client, app, "/estimates")
+    shown = " ".join(strings(content))
+    assert "The estimates ledger" in shown and "Why it differs" in shown
+    assert "El registro de estimaciones" not in shown
+    assert [h for h in app_links(content) if i18n.language_of(h) == "es"] == []
+
+
+def test_the_spanish_estimates_chart_hovers_axis_and_summary_are_in_spanish(
+    app: Any, client: Any
+) -> None:
+    content = draw(client, app, "/es/estimates", "?question=us_sourced_share")
+    graphs = [n for n in _nodes(content) if n.get("type") == "Graph"]
+    assert graphs and all(g["props"]["config"]["locale"] == "es-MX" for g in graphs)
+    hovers = " ".join(strings([g["props"]["figure"] for g in graphs]))
+    assert "Estatus: " in hovers and "Fuente: " in hovers and "Status: " not in hovers
+    percent_axes = [g["props"]["figure"]["layout"]["xaxis"].get("ticksuffix") for g in graphs]
+    assert "\u00a0%" in percent_axes
+    summary = " ".join(
+        s
+        for n in _nodes(content)
+        if "chart-summary" in str(n.get("props", {}).get("className"))
+        for s in strings(n)
+    )
+    assert "respuestas:" in summary and "answers:" not in summary
+
+
+def _nodes(node: object) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "type" in node and "props" in node:
+            found.append(node)
+        for value in node.values():
+            found += _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _nodes(value)
+    return found
+
+
+def test_the_gc_armas_callback_shows_spanish_event_titles_on_spanish_pages(
+    app: Any, client: Any
+) -> None:
+    from db import queries
+
+    client.get("/es/gc-armas")
+    output = next(k for k in app.callback_map if k.startswith("gc-view."))
+    answers = {}
+    for path in ("/gc-armas", "/es/gc-armas"):
+        body = web.callback_body(app, output, [["gc_armas"], path])
+        response = client.post(web.CALLBACK_PATH, json=body)
+        assert response.status_code == 200, response.data[:300]
+        answers[path] = response.json["response"]["gc-view"]["children"]
+    events = queries.events(app.server.extensions["ironriver"].engine)
+    gc = events[(events["kind"] == "gc_armas") & (events["title_es"].str.strip() != "")]
+    spanish_cells = " ".join(strings(web_find(answers["/es/gc-armas"], "gc-table")))
+    english_cells = " ".join(strings(web_find(answers["/gc-armas"], "gc-table")))
+    differing = gc[gc["title_es"] != gc["title_en"]]
+    assert len(differing)
+    assert all(t in spanish_cells for t in differing["title_es"])
+    assert not any(t in spanish_cells for t in differing["title_en"])
+    # English pages keep showing both published titles.
+    assert all(t in english_cells for t in differing["title_en"])
+    assert all(t in english_cells for t in differing["title_es"])
+    assert english_left(answers["/es/gc-armas"], PAGE_FILES_B, data_texts(app)) == []
+    summary = " ".join(strings(web_find(answers["/es/gc-armas"], "gc-summary")))
+    assert "eventos con fecha" in summary
