@@ -287,12 +287,12 @@ def english_left(tree: object, files: list[str], data: set[str] = frozenset()) -
         if i18n.PLACEHOLDER.search(m) and len(i18n.PLACEHOLDER.sub("", m)) >= 12
     ]
     found = set()
-    for text in strings(tree):
-        if text in data:
+    for shown in strings(tree):
+        if shown in data:
             continue
-        lines = [line.strip() for line in re.split(r"<br>|</?b>|</?sub>", text)]
+        lines = [line.strip() for line in re.split(r"<br>|</?b>|</?sub>", shown)]
         found.update(line for line in lines if line in wanted)
-        found.update(p.pattern for p in patterns if p.search(text))
+        found.update(p.pattern for p in patterns if p.search(shown))
     return sorted(found)
 
 
@@ -307,8 +307,7 @@ def app_links(node: object, inside: str = "") -> list[str]:
             return []
         href = str(props.get("href") or "")
         if node.get("type") in ("Link", "A") and href.startswith("/"):
-            if not href.startswith(("/api/", "/chart/")):
-                found.append(href)
+            found += [] if href.startswith(("/api/", "/chart/")) else [href]
         for value in node.values():
             found += app_links(value)
     elif isinstance(node, list):
@@ -409,3 +408,79 @@ def test_the_gc_armas_callback_shows_spanish_event_titles_on_spanish_pages(
     assert english_left(answers["/es/gc-armas"], PAGE_FILES_B, data_texts(app)) == []
     summary = " ".join(strings(web_find(answers["/es/gc-armas"], "gc-summary")))
     assert "eventos con fecha" in summary
+
+
+def test_every_glossary_source_id_is_a_source_in_the_database(app: Any) -> None:
+    from dashboard import glossary
+    from db import queries
+
+    known = set(queries.sources(app.server.extensions["ironriver"].engine)["source_id"])
+    cited = {s for term in glossary.terms() for s in term.source_ids}
+    assert cited and sorted(cited - known) == []
+    required = {"trace", "seizure", "forfeiture", "mexican-state", "long-guns", "handguns"}
+    required |= {"straw-purchase", "time-to-crime", "us-sourced"}
+    assert required <= {term.slug for term in glossary.terms()}
+
+
+def test_the_catalogue_translates_each_glossary_term_with_the_glossary_word() -> None:
+    from dashboard import glossary
+
+    catalogue = [(str(m.id), str(m.string)) for m in messages.load() if m.id and m.string]
+    checked, wrong = 0, []
+    for term in glossary.terms():
+        for english, spanish in catalogue:
+            if re.search(term.match_en, english, re.IGNORECASE):
+                checked += 1
+                if not re.search(term.match_es, spanish, re.IGNORECASE):
+                    wrong.append((term.term_es, english, spanish))
+            # "decomiso" is a judicial forfeiture: never the word for a seizure.
+            elif term.slug == "forfeiture" and re.search(term.match_es, spanish, re.IGNORECASE):
+                wrong.append((term.term_es, english, spanish))
+    assert checked >= 10 and wrong == []
+
+
+@pytest.mark.parametrize(("path", "lang"), [("/sources", "en"), ("/es/sources", "es")])
+def test_the_sources_page_shows_the_glossary_with_links_to_its_sources(
+    app: Any, client: Any, path: str, lang: str
+) -> None:
+    from dashboard import glossary
+
+    content = draw(client, app, path)
+    anchor = glossary.anchor(lang)
+    section = web_find(content, anchor)
+    shown = " ".join(strings(section["children"]))
+    other = "en" if lang == "es" else "es"
+    for term in glossary.terms():
+        entry = web_find(section, f"{anchor}-{term.slug}")
+        assert term.term(lang) in " ".join(strings(entry["children"]))
+        assert term.term(other) in json_text(entry)
+        assert term.definition(lang) in shown
+    hrefs = {p["href"] for p in links(section)}
+    assert {f"#{s}" for t in glossary.terms() for s in t.source_ids} == hrefs
+    # Every linked source has its entry on the same page to land on.
+    assert all(web_find(content, h[1:]) for h in hrefs)
+    unused = (
+        "Ninguna fuente de los datos de Iron River usa este término."
+        if lang == "es"
+        else ("No source in Iron River's data uses this term.")
+    )
+    assert unused in shown
+
+
+def json_text(node: object) -> str:
+    import json
+
+    return json.dumps(node, ensure_ascii=False)
+
+
+def test_spanish_pages_name_their_view_in_spanish_for_tabs_and_shared_links(client: Any) -> None:
+    page = page_html(client, "/es/estimates?question=us_sourced_share")
+    title = re.search(r"<title>(.*?)</title>", page)
+    description = re.search(r'<meta name="description" content="([^"]*)"', page)
+    assert title and title.group(1).startswith("El registro de estimaciones: ")
+    assert description and "respuestas:" in description.group(1)
+    gc = page_html(client, "/es/gc-armas")
+    assert "eventos con fecha" in gc and "<title>GC-Armas: el grupo de coordinación" in gc
+    # A link with a parameter the page ignores names no view, in Spanish as in English.
+    for path in ("/estimates?question=nope", "/es/estimates?question=nope"):
+        assert "<title>Iron River</title>" in page_html(client, path)

@@ -79,7 +79,14 @@ def _reading(group: pd.DataFrame) -> str:
         ngettext("{count} answer: {answers}", "{count} answers: {answers}", len(group)).format(
             count=len(group), answers=answers
         )
-        + (". " + _("{count} drawn as ranges").format(count=len(ranged)) if len(ranged) else "")
+        + (
+            ". "
+            + ngettext("{count} drawn as a range", "{count} drawn as ranges", len(ranged)).format(
+                count=len(ranged)
+            )
+            if len(ranged)
+            else ""
+        )
         + (
             "; " + _("{count} UNVERIFIED, drawn hollow and dotted").format(count=unverified) + "."
             if unverified
