@@ -484,3 +484,15 @@ def test_spanish_pages_name_their_view_in_spanish_for_tabs_and_shared_links(clie
     # A link with a parameter the page ignores names no view, in Spanish as in English.
     for path in ("/estimates?question=nope", "/es/estimates?question=nope"):
         assert "<title>Iron River</title>" in page_html(client, path)
+
+
+def test_every_dataset_title_and_description_the_app_declares_has_its_spanish() -> None:
+    from dashboard.dataset_words import DATASET_WORDS
+    from db.datasets import DATASETS
+    from etl.sources import REGISTRY
+
+    declared = {w for s in REGISTRY for w in (s.title, s.description)}
+    declared |= {d.title for d in DATASETS.values()}
+    assert sorted(declared - set(DATASET_WORDS)) == []
+    translations = i18n.translations()
+    assert [w for w in declared if translations.get(w, w) == w] == []

@@ -61,8 +61,10 @@ def _dataset_card(
     counts: pd.DataFrame,
 ) -> html.Section:
     dataset = DATASETS[name]
+    # Titles and descriptions are the app's words about its datasets (dashboard/dataset_words.py).
     title = info["title"] if info is not None else dataset.title
     description = info["description"] if info is not None else ""
+    title, description = _(title), _(description) if description else ""
     caveats = list(info["caveats"]) if info is not None and info["caveats"] is not None else []
     loaded = str(info["loaded_at"])[:19] if info is not None else _("never")
     ids = cited.loc[cited["dataset"] == name].sort_values("rows", ascending=False)
@@ -167,7 +169,7 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
                     html.Li(
                         [
                             html.Code(d.name),
-                            f": {d.title} — ",
+                            f": {_(d.title)} — ",
                             components.download_links(Selection(d.name)),
                         ]
                     )
@@ -236,7 +238,7 @@ def _glossary_section() -> html.Section:
         entries += [
             html.Dt(
                 [
-                    html.Dfn(term.term(lang)),
+                    html.Dfn(html.Strong(term.term(lang))),
                     " (",
                     html.Span(term.term(other), lang=other),
                     ")",

@@ -66,7 +66,10 @@ def _duration(started: object, finished: object) -> str:
 def _readable(data: Any) -> dict[str, str]:
     """Source module -> the title of the dataset it loads: readers never see module names."""
     infos = data.cached("dataset_infos", lambda: queries.dataset_infos(data.engine))
-    names = dict(zip(infos["source_module"], infos["title"], strict=True))
+    names = {
+        module: _(title)
+        for module, title in zip(infos["source_module"], infos["title"], strict=True)
+    }
     return {**{k: _(v) for k, v in READABLE_SOURCES.items()}, **names}
 
 
