@@ -230,7 +230,18 @@ PAGE_FILES_B = [
     "pages/not_found_404.py",
 ]
 # Props that hold names, not words: ids, classes, addresses, codes, languages.
-NOT_WORDS = {"id", "className", "href", "type", "namespace", "lang", "hrefLang", "htmlFor", "role"}
+NOT_WORDS = {
+    "id",
+    "className",
+    "href",
+    "type",
+    "namespace",
+    "lang",
+    "hrefLang",
+    "htmlFor",
+    "role",
+    "scope",
+}
 
 
 def written_by(files: list[str]) -> set[str]:

@@ -59,7 +59,8 @@ def _table(events: pd.DataFrame) -> html.Table | html.P:
             ("what", _("What")),
             ("description", _("Details")),
             ("participants", _("Who")),
-            ("status_cell", _("Status")),
+            # A status of figures is "Estatus" in Spanish; "Estado" names the Status page.
+            ("status_cell", _("Status: ").rstrip(": ")),
             ("source", _("Source")),
         ],
         caption=_(

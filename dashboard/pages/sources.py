@@ -149,7 +149,8 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
                 ("years", _("Recovery years")),
                 ("firearms", _("Traces")),
                 ("loaded", _("Loaded")),
-                ("status", _("Status")),
+                # A status of figures is "Estatus" in Spanish; "Estado" names the Status page.
+                ("status", _("Status: ").rstrip(": ")),
             ],
             caption=_("Loaded trace files"),
         )
