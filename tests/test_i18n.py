@@ -259,16 +259,16 @@ def written_by(files: list[str]) -> set[str]:
     return found
 
 
-def strings(node: object, key: str = "") -> list[str]:
+def shown_strings(node: object, key: str = "") -> list[str]:
     """Every string a reader may see in a JSON component tree, figures' texts and hovers too."""
     if isinstance(node, str):
         return [] if key in NOT_WORDS else [node]
     if isinstance(node, dict):
         if node.get("props", {}).get("lang") == "en":
             return []  # marked as English on purpose (the glossary's English twin of a term)
-        return [s for k, v in node.items() for s in strings(v, k)]
+        return [s for k, v in node.items() for s in shown_strings(v, k)]
     if isinstance(node, list):
-        return [s for v in node for s in strings(v, key)]
+        return [s for v in node for s in shown_strings(v, key)]
     return []
 
 
@@ -286,7 +286,9 @@ def data_texts(app: Any) -> set[str]:
     return found
 
 
-def english_left(tree: object, files: list[str], data: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def untranslated_messages(
+    tree: object, files: list[str], data: set[str] = frozenset()
+) -> list[str]:  # type: ignore[assignment]
     """Messages of `files` whose Spanish differs that appear in English in `tree` (the data's
     own wording, `data`, aside): a whole string or hover line equal to the message, or a
     message with placeholders (filled by anything) inside one."""
@@ -298,7 +300,7 @@ def english_left(tree: object, files: list[str], data: set[str] = frozenset()) -
         if i18n.PLACEHOLDER.search(m) and len(i18n.PLACEHOLDER.sub("", m)) >= 12
     ]
     found = set()
-    for shown in strings(tree):
+    for shown in shown_strings(tree):
         if shown in data:
             continue
         lines = [line.strip() for line in re.split(r"<br>|</?b>|</?sub>", shown)]
@@ -307,7 +309,7 @@ def english_left(tree: object, files: list[str], data: set[str] = frozenset()) -
     return sorted(found)
 
 
-def app_links(node: object, inside: str = "") -> list[str]:
+def page_links(node: object, inside: str = "") -> list[str]:
     """Hrefs of links to app pages written by these pages: not the language switch (English on
     purpose), the API or chart images, same-page anchors, or the shared chart footer."""
     found: list[str] = []
@@ -320,10 +322,10 @@ def app_links(node: object, inside: str = "") -> list[str]:
         if node.get("type") in ("Link", "A") and href.startswith("/"):
             found += [] if href.startswith(("/api/", "/chart/")) else [href]
         for value in node.values():
-            found += app_links(value)
+            found += page_links(value)
     elif isinstance(node, list):
         for value in node:
-            found += app_links(value)
+            found += page_links(value)
     return found
 
 
@@ -344,51 +346,51 @@ def test_the_spanish_estimates_gc_sources_status_and_404_pages_read_in_spanish(
     app: Any, client: Any, path: str, spanish: list[str]
 ) -> None:
     content = draw(client, app, path)
-    shown = " ".join(strings(content))
+    shown = " ".join(shown_strings(content))
     assert [s for s in spanish if s not in shown] == []
-    assert english_left(content, PAGE_FILES_B, data_texts(app)) == []
+    assert untranslated_messages(content, PAGE_FILES_B, data_texts(app)) == []
     # Links to app pages keep the Spanish prefix (anchors on the same page need none).
-    hrefs = app_links(content)
+    hrefs = page_links(content)
     assert hrefs and [h for h in hrefs if not h.startswith("/es/")] == []
 
 
 def test_the_english_twins_of_these_pages_stay_english(app: Any, client: Any) -> None:
     content = draw(client, app, "/estimates")
-    shown = " ".join(strings(content))
+    shown = " ".join(shown_strings(content))
     assert "The estimates ledger" in shown and "Why it differs" in shown
     assert "El registro de estimaciones" not in shown
-    assert [h for h in app_links(content) if i18n.language_of(h) == "es"] == []
+    assert [h for h in page_links(content) if i18n.language_of(h) == "es"] == []
 
 
 def test_the_spanish_estimates_chart_hovers_axis_and_summary_are_in_spanish(
     app: Any, client: Any
 ) -> None:
     content = draw(client, app, "/es/estimates", "?question=us_sourced_share")
-    graphs = [n for n in _nodes(content) if n.get("type") == "Graph"]
+    graphs = [n for n in components_in(content) if n.get("type") == "Graph"]
     assert graphs and all(g["props"]["config"]["locale"] == "es-MX" for g in graphs)
-    hovers = " ".join(strings([g["props"]["figure"] for g in graphs]))
+    hovers = " ".join(shown_strings([g["props"]["figure"] for g in graphs]))
     assert "Estatus: " in hovers and "Fuente: " in hovers and "Status: " not in hovers
     percent_axes = [g["props"]["figure"]["layout"]["xaxis"].get("ticksuffix") for g in graphs]
     assert "\u00a0%" in percent_axes
     summary = " ".join(
         s
-        for n in _nodes(content)
+        for n in components_in(content)
         if "chart-summary" in str(n.get("props", {}).get("className"))
-        for s in strings(n)
+        for s in shown_strings(n)
     )
     assert "respuestas:" in summary and "answers:" not in summary
 
 
-def _nodes(node: object) -> list[dict[str, Any]]:
+def components_in(node: object) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
         if "type" in node and "props" in node:
             found.append(node)
         for value in node.values():
-            found += _nodes(value)
+            found += components_in(value)
     elif isinstance(node, list):
         for value in node:
-            found += _nodes(value)
+            found += components_in(value)
     return found
 
 
@@ -407,8 +409,8 @@ def test_the_gc_armas_callback_shows_spanish_event_titles_on_spanish_pages(
         answers[path] = response.json["response"]["gc-view"]["children"]
     events = queries.events(app.server.extensions["ironriver"].engine)
     gc = events[(events["kind"] == "gc_armas") & (events["title_es"].str.strip() != "")]
-    spanish_cells = " ".join(strings(web_find(answers["/es/gc-armas"], "gc-table")))
-    english_cells = " ".join(strings(web_find(answers["/gc-armas"], "gc-table")))
+    spanish_cells = " ".join(shown_strings(web_find(answers["/es/gc-armas"], "gc-table")))
+    english_cells = " ".join(shown_strings(web_find(answers["/gc-armas"], "gc-table")))
     differing = gc[gc["title_es"] != gc["title_en"]]
     assert len(differing)
     assert all(t in spanish_cells for t in differing["title_es"])
@@ -416,8 +418,8 @@ def test_the_gc_armas_callback_shows_spanish_event_titles_on_spanish_pages(
     # English pages keep showing both published titles.
     assert all(t in english_cells for t in differing["title_en"])
     assert all(t in english_cells for t in differing["title_es"])
-    assert english_left(answers["/es/gc-armas"], PAGE_FILES_B, data_texts(app)) == []
-    summary = " ".join(strings(web_find(answers["/es/gc-armas"], "gc-summary")))
+    assert untranslated_messages(answers["/es/gc-armas"], PAGE_FILES_B, data_texts(app)) == []
+    summary = " ".join(shown_strings(web_find(answers["/es/gc-armas"], "gc-summary")))
     assert "eventos con fecha" in summary
 
 
@@ -459,11 +461,11 @@ def test_the_sources_page_shows_the_glossary_with_links_to_its_sources(
     content = draw(client, app, path)
     anchor = glossary.anchor(lang)
     section = web_find(content, anchor)
-    shown = " ".join(strings(section["children"]))
+    shown = " ".join(shown_strings(section["children"]))
     other = "en" if lang == "es" else "es"
     for term in glossary.terms():
         entry = web_find(section, f"{anchor}-{term.slug}")
-        assert term.term(lang) in " ".join(strings(entry["children"]))
+        assert term.term(lang) in " ".join(shown_strings(entry["children"]))
         assert term.term(other) in json_text(entry)
         assert term.definition(lang) in shown
     hrefs = {p["href"] for p in links(section)}
