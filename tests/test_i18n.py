@@ -509,3 +509,26 @@ def test_every_dataset_title_and_description_the_app_declares_has_its_spanish() 
     assert sorted(declared - set(DATASET_WORDS)) == []
     translations = i18n.translations()
     assert [w for w in declared if translations.get(w, w) == w] == []
+
+
+def test_the_spanish_status_page_writes_dates_durations_and_run_states_in_words(
+    loaded_db_url: str,
+) -> None:
+    from dashboard.app import create_app
+    from db.engine import make_engine
+    from db.settings import Settings
+    from etl.runs import start_run
+
+    start_run(make_engine(loaded_db_url), "embedded", "corridors", None)  # never finished
+    app = create_app(Settings.from_env({"DATABASE_URL": loaded_db_url}))
+    client = app.server.test_client()
+    spanish = " ".join(shown_strings(draw(client, app, "/es/status")))
+    # "29 nov 2026 12:57:19": Babel's es-MX medium date, then the UTC time.
+    assert re.search(r"\b\d{1,2} [a-z]{3} \d{4} \d\d:\d\d:\d\d\b", spanish)
+    assert re.search(r"\b\d+\.\d s\b", spanish)  # how long a run took
+    for words in ("integrada", "cargada", "interrumpida", "al día", "1 fuente(s) interrumpida(s)"):
+        assert words in spanish
+    assert "interrumpida: el proceso terminó antes de que acabara la ejecución" in spanish
+    english = " ".join(shown_strings(draw(client, app, "/status")))
+    assert re.search(r"\b[A-Z][a-z]{2} \d{1,2}, \d{4} \d\d:\d\d:\d\d\b", english)
+    assert "1 source(s) interrupted" in english and " loaded " in f" {english} "
