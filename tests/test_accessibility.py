@@ -38,6 +38,7 @@ PAGES = (
 EMBEDS = ("/embed/map", "/embed/trends?state=TX", "/embed/estimates", "/embed/gc-armas")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 FAILING_IMPACTS = ("critical", "serious")
+EMBEDDED_ONLY, WITH_TRACES = "embedded only", "with a trace file"
 # The map over the loaded trace file: the only view with a year slider and Play.
 TRACE_MAP = "/?us={key}&mx={key}"
 
@@ -93,13 +94,13 @@ def embedded_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=["embedded only", "with a trace file"])
+@pytest.fixture(scope="module", params=[EMBEDDED_ONLY, WITH_TRACES])
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str | None]]:
     """(base URL, the trace file's map key or None) of a dashboard over each kind of database."""
     template = request.getfixturevalue(
-        "embedded_db_template" if request.param == "embedded only" else "loaded_db_template"
+        "embedded_db_template" if request.param == EMBEDDED_ONLY else "loaded_db_template"
     )
     path = tmp_path_factory.mktemp("a11y") / "ironriver.sqlite"
     shutil.copy(template, path)
@@ -119,7 +120,8 @@ def chromium() -> Iterator[Any]:
 
 
 def open_at(chromium: Any, url: str, viewport: dict[str, int]) -> tuple[Any, Any, NetworkLog]:
-    context = chromium.new_context(viewport=viewport)
+    # axe is injected as an inline script, which the pages' Content-Security-Policy forbids.
+    context = chromium.new_context(viewport=viewport, bypass_csp=True)
     context.set_default_navigation_timeout(90_000)
     page = context.new_page()
     log = NetworkLog()
@@ -154,13 +156,125 @@ def test_no_critical_or_serious_axe_violation(
     assert_no_serious_violations(chromium, base + path, path, width)
 
 
+@pytest.mark.parametrize("site", [WITH_TRACES], indirect=True)
 @pytest.mark.parametrize("width", VIEWPORTS)
 @pytest.mark.parametrize("prefix", LANGUAGE_PREFIXES)
 def test_no_critical_or_serious_axe_violation_on_the_trace_file_map(
     axe_js: Path, site: tuple[str, str | None], chromium: Any, prefix: str, width: str
 ) -> None:
     base, key = site
-    if key is None:
-        pytest.skip("this database holds no trace file")
+    assert key is not None
     path = prefix + TRACE_MAP.format(key=key)
     assert_no_serious_violations(chromium, base + path, path, width)
+
+
+# ---------------------------------------------------------------------------- keyboard only
+
+# The element that has focus: its id, role, tag, and the colours of its focus ring and page.
+FOCUSED = """() => {
+    const e = document.activeElement;
+    const style = getComputedStyle(e);
+    // The first opaque background behind the ring (a translucent one is looked through).
+    let back = e.parentElement, colour = 'rgb(255, 255, 255)';
+    for (; back; back = back.parentElement) {
+        const c = getComputedStyle(back).backgroundColor;
+        if (c.startsWith('rgb(')) { colour = c; break; }
+    }
+    const labelled = (e.getAttribute('aria-labelledby') || '').split(' ')
+        .map(id => document.getElementById(id)).filter(Boolean).map(n => n.innerText);
+    return {id: e.id, role: e.getAttribute('role') || '', tag: e.tagName,
+            name: e.getAttribute('aria-label') || labelled.join(' ') || e.innerText || e.value || '',
+            outline: style.outlineStyle, width: parseFloat(style.outlineWidth),
+            ring: style.outlineColor, behind: colour};
+}"""
+
+
+def _luminance(css: str) -> float:
+    channels = [int(c) / 255 for c in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two CSS `rgb(...)` colours."""
+    light, dark = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def tab_through(page: Any, presses: int) -> list[dict[str, Any]]:
+    """What each Tab focuses, from the top of the page until focus leaves the page's last stop."""
+    reached = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if focused["tag"] == "BODY":
+            break
+        reached.append(focused)
+    return reached
+
+
+@pytest.mark.parametrize("site", [WITH_TRACES], indirect=True)
+def test_every_control_of_the_map_is_reached_by_tab_with_a_visible_focus_ring(
+    site: tuple[str, str | None], chromium: Any
+) -> None:
+    base, key = site
+    context, page, log = open_at(chromium, base + TRACE_MAP.format(key=key), VIEWPORTS["desktop"])
+    try:
+        reached = tab_through(page, 70)
+        assert log.errors == [] and log.external == []
+    finally:
+        context.close()
+    ids = {r["id"] for r in reached}
+    wanted = {"map-us", "map-mx", "map-state-name", "map-state-open", "map-play"}
+    assert wanted | {"map-permalink", "map-copy"} <= ids, (wanted - ids, reached)
+    by_id = {r["id"]: r for r in reached}
+    # Each series dropdown says what it chooses, then what is chosen.
+    assert by_id["map-us"]["name"].startswith("US states")
+    assert by_id["map-mx"]["name"].startswith("Mexican states")
+    sliders = [r for r in reached if r["role"] == "slider"]
+    assert sliders and all(r["name"].startswith("Year") for r in sliders), reached
+    assert any(r["tag"] == "INPUT" and r["role"] == "" for r in reached)  # the measure radios
+    assert any(r["tag"] == "A" and "Download CSV" in r["name"] for r in reached), reached
+    for r in reached:
+        where = f"{r['tag']}#{r['id']} {r['name'][:40]!r}"
+        assert r["outline"] != "none" and r["width"] >= 2, f"no focus ring on {where}: {r}"
+        ratio = contrast(r["ring"], r["behind"])
+        assert ratio >= 3, f"focus ring of {where} has contrast {ratio:.2f} on {r['behind']}"
+
+
+def test_a_keyboard_reader_opens_a_state_without_a_figure_from_the_state_list(
+    site: tuple[str, str | None], chromium: Any
+) -> None:
+    base, _ = site
+    context, page, log = open_at(chromium, base + "/", VIEWPORTS["phone"])
+    try:
+        options = page.eval_on_selector_all("#map-state-names option", "os => os.map(o => o.value)")
+        # All 52 US entries and 32 Mexican states, with a figure or not.
+        assert len(options) == 84 and "Vermont" in options and "Campeche" in options
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("() => document.activeElement.id") == "map-state-name":
+                break
+        else:
+            pytest.fail("Tab never reached the state list")
+        page.keyboard.type("Campeche")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/trends?state=04**", timeout=15_000)
+        page.wait_for_function(
+            "() => (document.querySelector('#trends-title') || {}).innerText?.includes('Campeche')",
+            timeout=15_000,
+        )
+        assert log.errors == [] and log.external == []
+        page.go_back()
+        page.wait_for_selector("#map-state-name", timeout=15_000)
+        page.focus("#map-state-name")
+        assert page.inner_text("#map-state-status") == ""
+        page.keyboard.type("Atlantis")
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "() => document.querySelector('#map-state-status').innerText !== ''", timeout=15_000
+        )
+        assert "No such state" in page.inner_text("#map-state-status")
+        assert "/trends" not in page.url
+    finally:
+        context.close()
