@@ -66,7 +66,7 @@ def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) 
     if side.series is None:
         return components.notice(f"No series available for {COUNTRY_NAMES[country]}.")
     parts: list[Any] = [
-        html.H3(
+        html.H2(
             [COUNTRY_NAMES[country], ": ", side.series.label],
             className="series-title",
         )
@@ -149,7 +149,7 @@ def render(view: MapView) -> list[Any]:
         filters = view.corridors.selection.filters
         corridor_footer = html.Div(
             [
-                html.H3(
+                html.H2(
                     f"Corridors: {filters.period} · {filters.release}", className="series-title"
                 ),
                 components.chart_footer(view.corridors, view.sources),
