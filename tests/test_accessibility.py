@@ -15,7 +15,7 @@ from db import queries
 from db.engine import make_engine
 from db.migrate import upgrade
 from tests.conftest import sqlite_url
-from tests.test_browser import dashboard_process
+from tests.test_browser import coloured, dashboard_process
 
 pytestmark = pytest.mark.browser
 
@@ -213,14 +213,59 @@ def tab_through(page: Any, presses: int) -> list[dict[str, Any]]:
     return reached
 
 
+def tab_to(page: Any, element_id: str, presses: int = 60) -> None:
+    """Tab from where focus is until `element_id` has it."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == element_id:
+            return
+    pytest.fail(f"Tab never reached #{element_id}")
+
+
+def assert_visible_focus(reached: list[dict[str, Any]], path: str) -> None:
+    for r in reached:
+        where = f"{path}: {r['tag']}#{r['id']} {r['name'][:40]!r}"
+        assert r["outline"] != "none" and r["width"] >= 2, f"no focus ring on {where}: {r}"
+        ratio = contrast(r["ring"], r["behind"])
+        assert ratio >= 3, f"focus ring of {where} has contrast {ratio:.2f} on {r['behind']}"
+
+
 @pytest.mark.parametrize("site", [WITH_TRACES], indirect=True)
-def test_every_control_of_the_map_is_reached_by_tab_with_a_visible_focus_ring(
+@pytest.mark.parametrize("path", [TRACE_MAP, *page_paths()])
+def test_every_tab_stop_shows_a_focus_ring_of_at_least_3_to_1(
+    site: tuple[str, str | None], chromium: Any, path: str
+) -> None:
+    base, key = site
+    path = path.format(key=key)
+    context, page, log = open_at(chromium, base + path, VIEWPORTS["desktop"])
+    try:
+        reached = tab_through(page, 400)
+        assert log.external == []
+    finally:
+        context.close()
+    assert reached, f"{path}: nothing takes keyboard focus"
+    assert_visible_focus(reached, path)
+
+
+@pytest.mark.parametrize("site", [WITH_TRACES], indirect=True)
+def test_a_keyboard_reader_reaches_and_uses_every_map_control(
     site: tuple[str, str | None], chromium: Any
 ) -> None:
     base, key = site
     context, page, log = open_at(chromium, base + TRACE_MAP.format(key=key), VIEWPORTS["desktop"])
     try:
-        reached = tab_through(page, 70)
+        reached = tab_through(page, 100)
+        page.keyboard.press("Shift+Tab")  # back from the page's end to its start
+        tab_to(page, "map-play")
+        page.keyboard.press("Space")
+        page.wait_for_selector("#map-play[aria-pressed='true']", timeout=15_000)
+        page.keyboard.press("Space")
+        page.wait_for_selector("#map-play[aria-pressed='false']", timeout=15_000)
+        tab_to(page, "map-copy", presses=100)
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "() => document.querySelector('#map-copy-status').innerText !== ''", timeout=15_000
+        )
         assert log.errors == [] and log.external == []
     finally:
         context.close()
@@ -235,11 +280,7 @@ def test_every_control_of_the_map_is_reached_by_tab_with_a_visible_focus_ring(
     assert sliders and all(r["name"].startswith("Year") for r in sliders), reached
     assert any(r["tag"] == "INPUT" and r["role"] == "" for r in reached)  # the measure radios
     assert any(r["tag"] == "A" and "Download CSV" in r["name"] for r in reached), reached
-    for r in reached:
-        where = f"{r['tag']}#{r['id']} {r['name'][:40]!r}"
-        assert r["outline"] != "none" and r["width"] >= 2, f"no focus ring on {where}: {r}"
-        ratio = contrast(r["ring"], r["behind"])
-        assert ratio >= 3, f"focus ring of {where} has contrast {ratio:.2f} on {r['behind']}"
+    assert any(r["tag"] == "A" and r["name"] == "PNG" for r in reached), reached
 
 
 def test_a_keyboard_reader_opens_a_state_without_a_figure_from_the_state_list(
@@ -251,12 +292,8 @@ def test_a_keyboard_reader_opens_a_state_without_a_figure_from_the_state_list(
         options = page.eval_on_selector_all("#map-state-names option", "os => os.map(o => o.value)")
         # All 52 US entries and 32 Mexican states, with a figure or not.
         assert len(options) == 84 and "Vermont" in options and "Campeche" in options
-        for _ in range(40):
-            page.keyboard.press("Tab")
-            if page.evaluate("() => document.activeElement.id") == "map-state-name":
-                break
-        else:
-            pytest.fail("Tab never reached the state list")
+        assert "04" not in coloured(page, "mx")  # Campeche: no published figure on this map
+        tab_to(page, "map-state-name")
         page.keyboard.type("Campeche")
         page.keyboard.press("Enter")
         page.wait_for_url("**/trends?state=04**", timeout=15_000)
