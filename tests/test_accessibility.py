@@ -315,3 +315,36 @@ def test_a_keyboard_reader_opens_a_state_without_a_figure_from_the_state_list(
         assert "/trends" not in page.url
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------- charts
+
+# Each plotly chart: the accessible name of its nearest named container and the text of what
+# that container's aria-describedby points at.
+CHART_NAMES = """() => [...document.querySelectorAll('.js-plotly-plot')].map(plot => {
+    const box = plot.closest('[aria-describedby]');
+    const described = box && document.getElementById(box.getAttribute('aria-describedby'));
+    const labelledby = box && box.getAttribute('aria-labelledby');
+    const name = box && (box.getAttribute('aria-label')
+        || (labelledby && document.getElementById(labelledby).innerText) || '');
+    return {name: name || '', summary: described ? described.innerText : '',
+            summaryClass: described ? described.className : ''};
+})"""
+CHART_PAGES = ("/", "/trends", "/trends?state=TX", "/estimates", "/gc-armas", *EMBEDS)
+
+
+@pytest.mark.parametrize("site", [WITH_TRACES], indirect=True)
+@pytest.mark.parametrize("path", CHART_PAGES)
+def test_every_chart_has_a_name_and_is_described_by_its_summary(
+    site: tuple[str, str | None], chromium: Any, path: str
+) -> None:
+    base, _ = site
+    context, page, _log = open_at(chromium, base + path, VIEWPORTS["desktop"])
+    try:
+        charts = page.evaluate(CHART_NAMES)
+    finally:
+        context.close()
+    assert charts, f"{path} draws no chart"
+    for chart in charts:
+        assert chart["name"].strip(), f"{path}: a chart without an accessible name: {chart}"
+        assert "chart-summary" in chart["summaryClass"] and chart["summary"].strip(), chart
