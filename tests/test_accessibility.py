@@ -137,13 +137,8 @@ def assert_no_serious_violations(chromium: Any, url: str, path: str, width: str)
         violations = axe_violations(page)
     finally:
         context.close()
-    serious = [
-        f"{path} at {width}: {v['impact']} {v['id']} ({v['help']}) on {target}"
-        for v in violations
-        if v["impact"] in FAILING_IMPACTS
-        for target in v["targets"]
-    ]
-    assert not serious, "\n".join(serious)
+    found = serious(violations, f"{path} at {width}")
+    assert not found, "\n".join(found)
     assert log.external == [], log.external
 
 
@@ -315,6 +310,40 @@ def test_a_keyboard_reader_opens_a_state_without_a_figure_from_the_state_list(
         assert "/trends" not in page.url
     finally:
         context.close()
+
+
+def serious(violations: list[dict[str, Any]], where: str) -> list[str]:
+    """One line per node of a critical or serious violation: impact, rule, help, target, page."""
+    return [
+        f"{where}: {v['impact']} {v['id']} ({v['help']}) on {target}"
+        for v in violations
+        if v["impact"] in FAILING_IMPACTS
+        for target in v["targets"]
+    ]
+
+
+@pytest.mark.parametrize("site", [WITH_TRACES], indirect=True)
+def test_an_open_dropdown_is_named_and_chosen_from_by_keyboard(
+    axe_js: Path, site: tuple[str, str | None], chromium: Any
+) -> None:
+    base, _ = site
+    context, page, log = open_at(chromium, base + "/trends", VIEWPORTS["desktop"])
+    try:
+        tab_to(page, "trends-state")
+        page.keyboard.press("ArrowDown")
+        page.wait_for_selector(".dash-dropdown-content[data-state='open']", timeout=15_000)
+        found = serious(axe_violations(page), "/trends with the state list open")
+        page.keyboard.type("Texas")
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "() => (document.querySelector('#trends-title') || {}).innerText?.includes('Texas')",
+            timeout=15_000,
+        )
+        page.wait_for_function("() => location.search.includes('state=TX')", timeout=15_000)
+        assert log.errors == [] and log.external == []
+    finally:
+        context.close()
+    assert not found, "\n".join(found)
 
 
 # ---------------------------------------------------------------------------- charts

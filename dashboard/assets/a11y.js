@@ -4,7 +4,9 @@
  *   `role="listbox"`: an interactive control nested in another, and a listbox with no name. The
  *   pages put each one in a fieldset whose legend names it, so the native inputs need no roles.
  * - Dropdown's Tab stop is a read-only input marked aria-hidden, which hands focus to a button
- *   named by its value only. Both are named by the control's label (and the value).
+ *   named by its value only; it opens an unnamed dialog: a search box and a listbox of options
+ *   that nest the radios the arrow keys focus. All are named by the control's label, and the
+ *   radios are a plain group, as in RadioItems.
  * - Slider's thumb and number box have no name: both take the `<label for=slider-id>`.
  * React sets these attributes again on some updates, so every change of the page is repaired.
  */
@@ -28,7 +30,7 @@
   }
 
   function repairOptionLists(root) {
-    root.querySelectorAll(".dash-options-list[role]").forEach(function (list) {
+    root.querySelectorAll(".dash-radioitems, .dash-checklist").forEach(function (list) {
       unset(list, "role");
     });
     root.querySelectorAll(".dash-options-list-option").forEach(function (option) {
@@ -44,16 +46,27 @@
       if (!target || !button) { return; }
       const label = labelId(button.id);
       const named = [label, button.id + "-value"].filter(Boolean).join(" ");
-      /* Tab lands on the focus target, which hands focus to the button: both say what they are. */
+      /* Tab lands on the focus target, which hands focus on to the button: both are named. */
       unset(target, "aria-hidden");
-      set(target, "role", "combobox");
-      set(target, "aria-haspopup", "listbox");
-      set(target, "aria-expanded", button.getAttribute("aria-expanded") || "false");
       set(target, "aria-labelledby", named);
+      set(button, "aria-haspopup", "dialog");
       const own = (button.getAttribute("aria-labelledby") || "").split(" ");
       if (label && own.indexOf(label) === -1) {
         set(button, "aria-labelledby", [label].concat(own).filter(Boolean).join(" "));
       }
+      /* The open list is a dialog (with its search box) that the label names too. */
+      if (button.getAttribute("aria-expanded") !== "true" || !label) { return; }
+      /* Only one list is open at a time; Radix names it in aria-controls, when it does. */
+      const popup = document.getElementById(button.getAttribute("aria-controls") || "") ||
+        document.querySelector('.dash-dropdown-content[data-state="open"]');
+      if (!popup) { return; }
+      set(popup, "aria-labelledby", label);
+      /* Arrow keys move focus through the options' native radios (checkboxes if multi): the
+         list is the group of those, named by the label, not a listbox of options. */
+      popup.querySelectorAll(".dash-dropdown-options").forEach(function (list) {
+        set(list, "role", "group");
+        set(list, "aria-labelledby", label);
+      });
     });
   }
 
@@ -81,7 +94,9 @@
       childList: true,
       subtree: true,
       attributes: true,
-      attributeFilter: ["role", "aria-selected", "aria-hidden", "aria-expanded", "aria-labelledby"],
+      attributeFilter: [
+        "role", "aria-selected", "aria-hidden", "aria-expanded", "aria-haspopup", "aria-labelledby",
+      ],
     });
   }
 
