@@ -412,16 +412,17 @@ def update_map(
     Input("map-state-open", "n_clicks"),
     Input("map-state-name", "n_submit"),
     State("map-state-name", "value"),
+    PAGE_PATH,
     prevent_initial_call=True,
 )
-def open_state(clicks: object, submits: object, typed: object) -> tuple[Any, Any]:
+def open_state(clicks: object, submits: object, typed: object, pathname: object) -> tuple[Any, Any]:
     # Dash Pages inserts the page with a callback, which fires this one once with no action.
     if not (clicks or submits):
         return dash.no_update, dash.no_update
     code = state_code_of(typed)
     if code is None:
         return dash.no_update, "No such state: choose one from the list."
-    return f"/trends?state={code}", ""
+    return i18n.localised(f"/trends?state={code}", page_language(pathname)), ""
 
 
 # A click on a state opens its trend; runs in the browser, so it costs no round trip.
