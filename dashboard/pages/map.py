@@ -26,7 +26,7 @@ from dashboard.views.map import (
     years_of,
 )
 from db.viewstate import from_callback
-from db.vocabulary import STATE_LEVELS
+from db.vocabulary import GEO_LEVELS, STATE_LEVELS, label
 from geo.states import mx_state_code, normalize_name, state_names, us_state_code
 
 register_page(__name__, path="/", title=N_("Iron River · Map"), name=N_("Map"), order=0)
@@ -229,7 +229,8 @@ def _state_finder() -> html.Div:
     """Every state by name, with or without a figure: choosing one opens its trend, as a click on
     the map does, for readers who cannot point at the map."""
     names = state_names()
-    countries = {code: "Mexican state" if code.isdigit() else "US state" for code in names}
+    # The vocabulary's words for each state's geographic level (US state, Mexican state).
+    levels = {code: STATE_LEVELS["MX" if code.isdigit() else "US"] for code in names}
     return html.Div(
         [
             html.Label("Open a state's trend", htmlFor="map-state-name"),
@@ -250,7 +251,7 @@ def _state_finder() -> html.Div:
             ),
             html.Datalist(
                 [
-                    html.Option(value=names[code], label=countries[code])
+                    html.Option(value=names[code], label=i18n._(label(GEO_LEVELS, levels[code])))
                     for code in sorted(names, key=lambda c: normalize_name(names[c]))
                 ],
                 id="map-state-names",
