@@ -8,6 +8,8 @@ PIP := $(BIN)/pip install -q --disable-pip-version-check
 PORT ?= 8050
 
 .PHONY: venv run test lint typecheck pytest readme messages db system-deps screenshots bench fuzz clean
+# axe-core for the accessibility test, exactly the version of tests/axe/package-lock.json.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
 
 $(SERVE_STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +34,10 @@ run: db
 system-deps:
 	bash .ci/system-deps.sh
 
+$(AXE): tests/axe/package-lock.json | system-deps
+	npm ci --prefix tests/axe --no-audit --no-fund --ignore-scripts
+	touch $(AXE)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -49,7 +55,7 @@ messages: $(STAMP)
 	$(BIN)/python -m dashboard.messages
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps $(AXE)
 	bash .ci/pytest.sh
 
 test: lint typecheck pytest

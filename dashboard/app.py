@@ -141,6 +141,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     )
     # Screen readers pick their voice from the page language (interpolate_index sets it per URL).
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
+    # Dash wraps its scripts in a second <footer>: one contentinfo landmark per page is ours.
+    app.index_string = app.index_string.replace("<footer>", "<div>", 1).replace(
+        "</footer>", "</div>", 1
+    )
     guard.install(app)
     embed.install(app)
     _answer_unknown_paths_with_404(app)

@@ -198,6 +198,11 @@ def summary(text: str, **attributes: str) -> html.P:
     return html.P(text, className="chart-summary", **attributes)
 
 
+def chart_name(name: str, summary_id: str) -> dict[str, str]:
+    """ARIA attributes of a chart's container: its accessible name, and the id of its summary."""
+    return {"aria-label": name, "aria-describedby": summary_id}
+
+
 def chart_footer(chart: ChartData, sources: pd.DataFrame) -> html.Div:
     """Source line and the downloads of exactly the rows drawn, under a chart."""
     dataset = chart.selection.dataset

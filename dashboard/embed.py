@@ -258,15 +258,17 @@ def embed_page(page: str) -> flask.Response:
 <link rel="stylesheet" href="/embed/embed.css">
 </head>
 <body class="embed">
-<figure class="embed-chart">
-<figcaption class="embed-title">{html.escape(chart.title)}
+<main>
+<figure class="embed-chart" aria-labelledby="embed-title">
+<figcaption class="embed-title"><h1 id="embed-title">{html.escape(chart.title)}</h1>
 <span class="embed-subtitle">{html.escape(chart.subtitle)}</span></figcaption>
-<div id="embed-graph" role="img" aria-label="{html.escape(chart.summary or chart.title)}"></div>
-<p class="chart-summary">{html.escape(chart.summary)}</p>
+<div id="embed-graph" role="group" aria-labelledby="embed-title" aria-describedby="embed-summary"></div>
+<p class="chart-summary" id="embed-summary">{html.escape(chart.summary)}</p>
 <p class="source-line">{html.escape(chart.source)}</p>
 <p class="embed-meta">{html.escape(chart.statuses)} · data version {html.escape(data.version())} ·
 <a href="{html.escape(permalink)}" target="_blank" rel="noopener">Full view on Iron River</a></p>
 </figure>
+</main>
 <script type="application/json" id="embed-figure">{_json_for_script(figure)}</script>
 <script src="/embed/plotly.min.js"></script>
 <script src="/embed/embed.js"></script>

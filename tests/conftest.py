@@ -119,7 +119,12 @@ def csv_field_limit_restored() -> Iterator[None]:
 
 # Files whose tests share a costly fixture (one dashboard process and Chromium; the bench harness's
 # quick run): under `--dist loadgroup` each runs whole on one worker, every other test spreads.
-ONE_WORKER_FILES = {"tests/test_browser.py", "tests/test_browser_kit.py", "tests/test_bench.py"}
+ONE_WORKER_FILES = {
+    "tests/test_browser.py",
+    "tests/test_browser_kit.py",
+    "tests/test_bench.py",
+    "tests/test_accessibility.py",
+}
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

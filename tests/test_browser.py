@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -50,13 +51,13 @@ def database(loaded_db_template: Path, tmp_path_factory: pytest.TempPathFactory)
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(scope="session")
-def base_url(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app in its own process on a free loopback port, over a copy of the loaded database."""
+@contextmanager
+def dashboard_process(database: str, log_dir: Path) -> Iterator[str]:
+    """The app in its own process on a free loopback port over `database`; yields its base URL."""
     port = free_port()
     # A file, not a pipe nobody reads: the server logs every request, and once a pipe's buffer
     # is full its next log line blocks it, and every later page waits forever.
-    server_log = tmp_path_factory.mktemp("server") / "stderr.log"
+    server_log = log_dir / "stderr.log"
     stderr = server_log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, database, str(port)],
@@ -87,6 +88,13 @@ def base_url(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             process.kill()
             process.wait()
         stderr.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app in its own process on a free loopback port, over a copy of the loaded database."""
+    with dashboard_process(database, tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 # Module scope: Playwright's sync API keeps an event loop on this thread while the browser lives,

@@ -58,14 +58,24 @@ def _section(question: Question, sources: pd.DataFrame) -> html.Section:
     for chart in question.charts:
         if several:
             charts.append(html.H3(text.measure_label(chart.measure)))
+        graph_id = f"estimates-{question.question}-{chart.measure}"
+        name = label(ESTIMATE_QUESTIONS, question.question)
+        if several:
+            name += f": {text.measure_label(chart.measure)}"
         charts.append(
-            dcc.Graph(
-                figure=chart.figure,
-                config=components.in_language(GRAPH_CONFIG),
-                id=f"estimates-{question.question}-{chart.measure}",
+            html.Figure(
+                [
+                    dcc.Graph(
+                        figure=chart.figure,
+                        config=components.in_language(GRAPH_CONFIG),
+                        id=graph_id,
+                    ),
+                    components.summary(chart.reading, id=f"{graph_id}-summary"),
+                ],
+                className="chart",
+                **components.chart_name(f"Chart: {name}", f"{graph_id}-summary"),
             )
         )
-        charts.append(components.summary(chart.reading))
     return html.Section(
         [
             html.H2(_(label(ESTIMATE_QUESTIONS, question.question)), id=question.question),

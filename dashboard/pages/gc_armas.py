@@ -124,6 +124,7 @@ def render(view: TimelineView) -> list[Any]:
                 components.summary(view.summary, id="gc-summary"),
             ],
             className="chart",
+            **components.chart_name("Timeline of GC-Armas events", "gc-summary"),
         ),
         html.Div([components.chart_footer(c, view.sources) for c in view.charts], id="gc-footer"),
         html.H2(_("Table")),

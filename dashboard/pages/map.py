@@ -26,7 +26,8 @@ from dashboard.views.map import (
     years_of,
 )
 from db.viewstate import from_callback
-from db.vocabulary import STATE_LEVELS
+from db.vocabulary import GEO_LEVELS, STATE_LEVELS, label
+from geo.states import mx_state_code, normalize_name, state_names, us_state_code
 
 register_page(__name__, path="/", title=N_("Iron River · Map"), name=N_("Map"), order=0)
 
@@ -65,7 +66,7 @@ def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) 
     if side.series is None:
         return components.notice(f"No series available for {COUNTRY_NAMES[country]}.")
     parts: list[Any] = [
-        html.H3(
+        html.H2(
             [COUNTRY_NAMES[country], ": ", side.series.label],
             className="series-title",
         )
@@ -148,7 +149,7 @@ def render(view: MapView) -> list[Any]:
         filters = view.corridors.selection.filters
         corridor_footer = html.Div(
             [
-                html.H3(
+                html.H2(
                     f"Corridors: {filters.period} · {filters.release}", className="series-title"
                 ),
                 components.chart_footer(view.corridors, view.sources),
@@ -179,6 +180,10 @@ def render(view: MapView) -> list[Any]:
                 components.summary(view.summary, id="map-summary"),
             ],
             className="chart",
+            **components.chart_name(
+                "Map of US states and Mexican states, coloured by the chosen series",
+                "map-summary",
+            ),
         ),
         html.Div(
             [
@@ -218,6 +223,50 @@ def _slider_props(years: list[int], year: int | None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- layout
+
+
+def _state_finder() -> html.Div:
+    """Every state by name, with or without a figure: choosing one opens its trend, as a click on
+    the map does, for readers who cannot point at the map."""
+    names = state_names()
+    # The vocabulary's words for each state's geographic level (US state, Mexican state).
+    levels = {code: STATE_LEVELS["MX" if code.isdigit() else "US"] for code in names}
+    return html.Div(
+        [
+            html.Label("Open a state's trend", htmlFor="map-state-name"),
+            html.Div(
+                [
+                    dcc.Input(
+                        id="map-state-name",
+                        type="text",
+                        list="map-state-names",
+                        autoComplete="off",
+                        placeholder="Type a US or Mexican state",
+                        n_submit=0,
+                        className="state-name",
+                    ),
+                    html.Button("Open trend", id="map-state-open", n_clicks=0, className="button"),
+                ],
+                className="state-row",
+            ),
+            html.Datalist(
+                [
+                    html.Option(value=names[code], label=i18n._(label(GEO_LEVELS, levels[code])))
+                    for code in sorted(names, key=lambda c: normalize_name(names[c]))
+                ],
+                id="map-state-names",
+            ),
+            html.Span(id="map-state-status", className="copy-status", role="status"),
+        ],
+        className="control control-wide",
+    )
+
+
+def state_code_of(typed: object) -> str | None:
+    """The state a reader typed or picked (a name, an alias or a code), or None."""
+    if not isinstance(typed, str) or not typed.strip():
+        return None
+    return us_state_code(typed) or mx_state_code(typed)
 
 
 def _series_control(
@@ -306,6 +355,7 @@ def layout(**query: object) -> html.Div:
                 className="control control-wide",
                 style=slider["style"],
             ),
+            _state_finder(),
         ],
         controls_label="Map controls",
         content=content,
@@ -355,6 +405,25 @@ def update_map(
     state, _ = normalise(data, from_callback(us=us, mx=mx, measure=measure, year=year))
     with i18n.use(page_language(pathname)):
         return shown(data, "map", state, build_view, render)[1]
+
+
+@dash.callback(
+    Output("url", "href", allow_duplicate=True),
+    Output("map-state-status", "children"),
+    Input("map-state-open", "n_clicks"),
+    Input("map-state-name", "n_submit"),
+    State("map-state-name", "value"),
+    PAGE_PATH,
+    prevent_initial_call=True,
+)
+def open_state(clicks: object, submits: object, typed: object, pathname: object) -> tuple[Any, Any]:
+    # Dash Pages inserts the page with a callback, which fires this one once with no action.
+    if not (clicks or submits):
+        return dash.no_update, dash.no_update
+    code = state_code_of(typed)
+    if code is None:
+        return dash.no_update, "No such state: choose one from the list."
+    return i18n.localised(f"/trends?state={code}", page_language(pathname)), ""
 
 
 # A click on a state opens its trend; runs in the browser, so it costs no round trip.

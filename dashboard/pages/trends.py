@@ -70,6 +70,7 @@ def render(view: TrendsView) -> list[Any]:
                 components.summary(view.summary, id="trends-summary"),
             ],
             className="chart",
+            **components.chart_name(f"Trend chart: {view.title}", "trends-summary"),
         ),
         html.Div(
             [components.chart_footer(c, view.sources) for c in view.charts], id="trends-footers"
