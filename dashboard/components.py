@@ -12,7 +12,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from dashboard import i18n
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import N_, _
-from dashboard.text import status_text
+from dashboard.text import status_text, translated
 from db.datasets import Selection
 
 # How many sources a source line names before it points at the sources page for the rest.
@@ -283,7 +283,11 @@ def page_notices(data: AppData, problems: Sequence[str] = ()) -> list[html.Div]:
     if problems:
         notices.append(
             html.Div(
-                [_("Some link parameters were ignored: "), "; ".join(problems), "."],
+                [
+                    _("Some link parameters were ignored: "),
+                    "; ".join(translated(p) for p in problems),
+                    ".",
+                ],
                 className="notice notice-warning",
                 role="status",
             )

@@ -26,6 +26,7 @@ from dashboard.text import (
     format_rate,
     format_value,
     status_text,
+    translated,
     with_category,
     wrap,
 )
@@ -155,8 +156,8 @@ def hover_template() -> str:
         "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
         + _("Period")
         + ": %{customdata[2]}<br>"
-        + _("Status")
-        + ": %{customdata[3]}<br>"
+        + _("Status: ")
+        + "%{customdata[3]}<br>"
         + _("Source")
         + ": %{customdata[4]}%{customdata[6]}<extra></extra>"
     )
@@ -413,15 +414,6 @@ def map_figure(
     return figure
 
 
-# The words of db/rates.py's RATES that the map shows (its downloads keep them in English).
-RATE_WORDS = (
-    N_("per 100,000 residents per year"),
-    N_("per 100 licensed dealers per year"),
-    N_("residents"),
-    N_("licensed dealers"),
-)
-
-
 def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> pd.DataFrame:
     """One country's DERIVED rates as a map layer; each hover names count, denominator and both
     sources. `rows` are a rate download's rows (db/rates.py); states without a denominator stay
@@ -468,7 +460,7 @@ def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> 
                 for s, d in zip(rows["source_id"], rows["denominator_source_id"], strict=True)
             ],
             "note": [
-                f"{count_word}: {c}; {denominator_word}: {d}. {n}"
+                f"{count_word}: {c}; {denominator_word}: {d}. {translated(n)}"
                 for c, d, n in zip(counts, denominators, rows["rate_note"], strict=True)
             ],
             "source_id": rows["source_id"].to_numpy(),

@@ -87,8 +87,8 @@ def _published_series(
         wanted = wanted.assign(category=None)
     template = (
         "<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[4]}<br>"
-        + _("Status")
-        + ": %{customdata[2]} · "
+        + _("Status: ")
+        + "%{customdata[2]} · "
         + _("Source")
         + " [%{customdata[3]}]%{customdata[5]}<extra></extra>"
     )
@@ -271,8 +271,8 @@ def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool 
                     + "<br>"
                     + name
                     + "<br>"
-                    + _("Status")
-                    + ": %{customdata[3]}<extra></extra>",
+                    + _("Status: ")
+                    + "%{customdata[3]}<extra></extra>",
                 ),
                 row=row,
                 col=1,
@@ -293,7 +293,7 @@ def _event_hover(row: Any, sources: dict[str, str]) -> str:
     lines = [
         f"<b>{event_title(row)}</b>",
         f"{row.date_label} · {kind_label(row.kind)}",
-        f"{_('Status')}: {status_text(row.status)}",
+        _("Status: ") + status_text(row.status),
         f"{_('Source')}: {sources.get(source_id, source_id)} [{source_id}]",
     ]
     if row.description:

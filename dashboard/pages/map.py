@@ -159,7 +159,7 @@ def _state_table(side: Side, country: str) -> html.Div | None:
             ("text", _("Figure")),
             *(rate if "denominator" in frame else []),
             ("period", _("Period")),
-            ("status", _("Status")),
+            ("status", text.status_heading()),
             ("note", _("Note")),
             ("source", _("Source")),
         ],

@@ -49,7 +49,7 @@ def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
             ("what", _("Measure")),
             ("figure", _("Figure")),
             ("release", _("Release")),
-            ("status_cell", _("Status")),
+            ("status_cell", text.status_heading()),
             ("note", _("Note")),
             ("source", _("Source")),
         ],
