@@ -169,7 +169,7 @@ def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "")
             parts.append("; ")
         if source_id.startswith("trace-file:"):
             citation = trace_rows.loc[trace_rows["source_id"] == source_id, "citation"]
-            text = citation.iloc[0] if len(citation) else source_id
+            text = translated(citation.iloc[0]) if len(citation) else source_id
             parts.append(dcc.Link(text, href=i18n.localised(f"/sources#{TRACE_FILES_ANCHOR}")))
         elif source_id in by_id.index:
             record = by_id.loc[source_id]

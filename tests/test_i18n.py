@@ -361,6 +361,8 @@ def test_the_spanish_trends_of_a_state_read_in_spanish(app: Any, client: Any) ->
     assert not english_left(strings)
     hrefs = app_links(content)
     assert hrefs and {i18n.language_of(h) for h in hrefs} == {"es"}
+    # A loaded trace file's citation, written by db/queries.py, reads in Spanish too.
+    assert any(s.startswith("exportación tipo eTrace SYNTHETIC-") for s in strings)
 
 
 def test_spanish_trends_show_the_spanish_titles_of_events(app: Any, client: Any) -> None:
@@ -372,8 +374,12 @@ def test_spanish_trends_show_the_spanish_titles_of_events(app: Any, client: Any)
     assert not any("ATF releases Mexico trace data for 2007-2011" in h for h in hovers)
     assert all("Estatus: " in h and "Fuente: " in h for h in hovers)
     assert not english_left(texts(content))
-    english = web_find(draw(client, app, "/trends", "?kinds=data_release"), "trends-graph")
-    assert "ATF releases Mexico trace data for 2007-2011" in str(english["figure"]["data"])
+    english = web_find(draw(client, app, "/trends", "?kinds=data_release,gc_armas"), "trends-graph")
+    hovers = [t for trace in english["figure"]["data"] for t in trace.get("text") or []]
+    assert any("<b>ATF releases Mexico trace data for 2007-2011</b>" in h for h in hovers)
+    # An event without a description says nothing more (it used to end in "<br>nan").
+    assert any("<b>CENAPI becomes the GC Armas Technical Secretariat</b>" in h for h in hovers)
+    assert not any(str(h).endswith("<br>nan") for h in hovers)
 
 
 def test_the_trends_callback_answers_in_spanish(app: Any, client: Any) -> None:

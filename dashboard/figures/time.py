@@ -296,7 +296,8 @@ def _event_hover(row: Any, sources: dict[str, str]) -> str:
         _("Status: ") + status_text(row.status),
         f"{_('Source')}: {sources.get(source_id, source_id)} [{source_id}]",
     ]
-    if row.description:
+    # A missing description is NULL (NaN in the frame), never the word "nan".
+    if isinstance(row.description, str) and row.description:
         lines.append(wrap(row.description))
     return "<br>".join(lines)
 

@@ -233,9 +233,9 @@ def _unit_title(side: Side, measure: str) -> str:
         return ""
     name = _(SHORT_TITLES.get(side.series.dataset, LOADED_TRACES))
     if measure == "share" and not side.series.has("share"):
-        return f"{name}<br>" + _("share of the series' total (%)") + "<br>(DERIVED)"
+        return f"{name}<br>" + _("% of the series' total") + "<br>(DERIVED)"
     if measure == "share":
-        return f"{name}<br>" + _("share (%)")
+        return f"{name}<br>" + _("% share")
     if measure in RATE_MEASURES:
         per = (
             _("per 100,000<br>residents a year")
