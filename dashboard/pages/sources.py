@@ -194,7 +194,7 @@ def layout(**query: object) -> html.Div:
     data = current()
     problems = list(parse(query, allowed=()).problems)
     # The page depends on nothing but the data: built once per data version.
-    body = data.memo("sources-page", lambda: _body(data))
+    body = data.shared("sources-page", lambda: _body(data))
     return html.Div(
         [*components.page_notices(data, problems), *body.children], className=body.className
     )

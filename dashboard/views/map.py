@@ -87,8 +87,8 @@ def slug(text: object) -> str:
 
 def catalogue(data: AppData) -> dict[str, Series]:
     """Every series the map can draw, keyed by its URL token, defaults first per country (its
-    labels in the current language: kept per language)."""
-    return data.kept("map-catalogue", lambda: _catalogue(data))
+    labels in the current language: shared per language)."""
+    return data.shared("map-catalogue", lambda: _catalogue(data))
 
 
 def _catalogue(data: AppData) -> dict[str, Series]:
