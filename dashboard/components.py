@@ -11,6 +11,8 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import i18n
 from dashboard.data import AppData, ChartData
+from dashboard.i18n import N_, _
+from dashboard.text import status_text, translated
 from db.datasets import Selection
 
 # How many sources a source line names before it points at the sources page for the rest.
@@ -48,16 +50,15 @@ CHART_PAGES = {"map": "map", "trends": "trends", "estimates": "estimates", "gc":
 # (link text, format, extra query) of each download under a chart: Excel CSV is the CSV with a
 # BOM, so Excel on Windows reads accents right; the zip cites itself (db/datapackage.py).
 DOWNLOADS = (
-    ("Download CSV", "csv", ""),
-    ("Excel CSV", "csv", "bom=1"),
+    (N_("Download CSV"), "csv", ""),
+    (N_("Excel CSV"), "csv", "bom=1"),
     ("JSON", "json", ""),
-    ("ZIP (data, Data Package, README)", "zip", ""),
+    (N_("ZIP (data, Data Package, README)"), "zip", ""),
 )
 
 
 def download_links(selection: Selection, what: str = "") -> html.Span:
     """ "Download CSV · Excel CSV · JSON · ZIP" of one selection; `what` names the chart."""
-    label = f" ({what})" if what else ""
     dataset = selection.dataset
     links: list[object] = []
     for text, fmt, extra in DOWNLOADS:
@@ -66,12 +67,14 @@ def download_links(selection: Selection, what: str = "") -> html.Span:
             url += ("&" if "?" in url else "?") + extra
         if links:
             links.append(" · ")
+        shown = _(text)
+        label = _("{link} ({chart})").format(link=shown, chart=_(what)) if what else shown
         links.append(
             html.A(
-                text,
+                shown,
                 href=url,
                 className="download-link",
-                **{"aria-label": f"{text}{label}", "data-dataset": dataset, "data-format": fmt},
+                **{"aria-label": label, "data-dataset": dataset, "data-format": fmt},
             )
         )
     return html.Span(links, className="downloads")
@@ -86,10 +89,10 @@ def chart_links(page: str, search: str) -> html.Div:
     from dashboard.embed import iframe_code
 
     root = flask.request.host_url if flask.has_request_context() else "/"
-    template = iframe_code(root, page, "{search}", f"Iron River: {page} chart")
+    template = iframe_code(root, page, "{search}", _("Iron River: {page} chart").format(page=page))
     return html.Div(
         [
-            "Chart image: ",
+            _("Chart image: "),
             html.A(
                 "PNG",
                 href=f"/chart/{page}.png{search}",
@@ -105,8 +108,8 @@ def chart_links(page: str, search: str) -> html.Div:
             ),
             html.Details(
                 [
-                    html.Summary("Embed"),
-                    html.Label("Paste this into your page:", htmlFor=f"{page}-embed-code"),
+                    html.Summary(_("Embed")),
+                    html.Label(_("Paste this into your page:"), htmlFor=f"{page}-embed-code"),
                     html.Textarea(
                         template.replace("{search}", search),
                         id=f"{page}-embed-code",
@@ -120,7 +123,9 @@ def chart_links(page: str, search: str) -> html.Div:
             ),
         ],
         className="chart-links",
-        **{"data-page": page},
+        # The modebar camera's title in this language (plotly's locale), which the script
+        # recognises to give the server's chart image instead (assets/ironriver.js).
+        **{"data-page": page, "data-camera-title": _("Download plot")},
     )
 
 
@@ -155,7 +160,7 @@ def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "")
     """ "Source: producer, title (date)" for every source the rows cite, linked to /sources."""
     ids = _cited_ids(rows)
     if not ids:
-        return html.P("Source: no figures in this view.", className="source-line")
+        return html.P(_("Source: no figures in this view."), className="source-line")
     by_id = sources.set_index("source_id") if not sources.empty else pd.DataFrame()
     parts: list[object] = []
     trace_rows = rows[rows["source_id"].astype(str).str.startswith("trace-file:")]
@@ -164,33 +169,37 @@ def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "")
             parts.append("; ")
         if source_id.startswith("trace-file:"):
             citation = trace_rows.loc[trace_rows["source_id"] == source_id, "citation"]
-            text = citation.iloc[0] if len(citation) else source_id
-            parts.append(dcc.Link(text, href=f"/sources#{TRACE_FILES_ANCHOR}"))
+            text = translated(citation.iloc[0]) if len(citation) else source_id
+            parts.append(dcc.Link(text, href=i18n.localised(f"/sources#{TRACE_FILES_ANCHOR}")))
         elif source_id in by_id.index:
             record = by_id.loc[source_id]
             parts.append(
                 dcc.Link(
                     f"{record['publisher']}, “{record['title']}” ({record['date_published']})",
-                    href=f"/sources#{source_id}",
+                    href=i18n.localised(f"/sources#{source_id}"),
                 )
             )
-            parts += [" [", dcc.Link(source_id, href=f"/sources#{source_id}"), "]"]
+            parts += [" [", dcc.Link(source_id, href=i18n.localised(f"/sources#{source_id}")), "]"]
         else:
             parts.append(f"[{source_id}]")
     rest = len(ids) - SOURCES_SHOWN
     if rest > 0:
         anchor = f"dataset-{dataset}" if dataset else ""
         parts.append("; ")
-        parts.append(dcc.Link(f"and {rest} more sources", href=f"/sources#{anchor}"))
-    return html.P(["Source: ", *parts, "."], className="source-line")
+        parts.append(
+            dcc.Link(
+                _("and {count} more sources").format(count=rest),
+                href=i18n.localised(f"/sources#{anchor}"),
+            )
+        )
+    return html.P([_("Source: "), *parts, "."], className="source-line")
 
 
 def status_badge(status: str | None) -> html.Span | None:
     """A visible mark for figures that are not plainly verified (and for loaded files)."""
     if status in (None, "", "VERIFIED"):
         return None
-    text = "no published figure" if status == "NO_FIGURE" else status
-    return html.Span(text, className=f"badge badge-{str(status).lower()}")
+    return html.Span(status_text(status), className=f"badge badge-{str(status).lower()}")
 
 
 def summary(text: str, **attributes: str) -> html.P:
@@ -230,15 +239,17 @@ def stale_notice(dataset: str) -> html.P | None:
         return None
     record = row.iloc[0]
     when = (
-        f"last refreshed {record['age_days']:.0f} days ago"
+        _("last refreshed {days} days ago").format(days=f"{record['age_days']:.0f}")
         if record["age_days"] is not None and pd.notna(record["age_days"])
-        else "never loaded successfully"
+        else _("never loaded successfully")
     )
     return html.P(
         [
             html.Span("STALE", className="badge badge-stale"),
-            f" Source {record['source']} {when} (limit {data.stale_after_days} days); see ",
-            dcc.Link("Status", href="/status"),
+            _(" Source {source} {when} (limit {limit} days); see ").format(
+                source=record["source"], when=when, limit=data.stale_after_days
+            ),
+            dcc.Link(_("Status"), href=i18n.localised("/status")),
             ".",
         ],
         className="stale-notice",
@@ -254,8 +265,10 @@ def synthetic_notice(trace_files: pd.DataFrame) -> html.Div | None:
     return html.Div(
         [
             html.Span("SYNTHETIC", className="badge badge-synthetic"),
-            f" This database holds synthetic trace records ({names}). "
-            "Figures drawn from them are not data about the world.",
+            _(
+                " This database holds synthetic trace records ({names}). "
+                "Figures drawn from them are not data about the world."
+            ).format(names=names),
         ],
         className="notice notice-synthetic",
         role="note",
@@ -275,7 +288,11 @@ def page_notices(data: AppData, problems: Sequence[str] = ()) -> list[html.Div]:
     if problems:
         notices.append(
             html.Div(
-                ["Some link parameters were ignored: ", "; ".join(problems), "."],
+                [
+                    _("Some link parameters were ignored: "),
+                    "; ".join(translated(p) for p in problems),
+                    ".",
+                ],
                 className="notice notice-warning",
                 role="status",
             )
@@ -314,7 +331,7 @@ def copy_link(id_prefix: str, href: str) -> html.Div:
     """The "Copy link" control: the permalink in a read-only field and a button that copies it."""
     return html.Div(
         [
-            html.Label("Link to this view", htmlFor=f"{id_prefix}-permalink"),
+            html.Label(_("Link to this view"), htmlFor=f"{id_prefix}-permalink"),
             dcc.Input(
                 id=f"{id_prefix}-permalink",
                 value=href,
@@ -323,8 +340,17 @@ def copy_link(id_prefix: str, href: str) -> html.Div:
                 className="permalink",
                 debounce=True,
             ),
-            html.Button("Copy link", id=f"{id_prefix}-copy", className="button", n_clicks=0),
-            html.Span(id=f"{id_prefix}-copy-status", className="copy-status", role="status"),
+            html.Button(_("Copy link"), id=f"{id_prefix}-copy", className="button", n_clicks=0),
+            # What the copy button says afterwards, in the page's language (assets/ironriver.js).
+            html.Span(
+                id=f"{id_prefix}-copy-status",
+                className="copy-status",
+                role="status",
+                **{
+                    "data-copied": _("Link copied."),
+                    "data-select": _("Select the link and copy it."),
+                },
+            ),
         ],
         className="copy-link",
     )

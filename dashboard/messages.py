@@ -1,7 +1,8 @@
 """`python -m dashboard.messages`: bring the Spanish catalogue up to date with the code.
 
 The messages the app needs are every literal wrapped in `_()`, `N_()` or `ngettext()` under
-`dashboard/` (extracted with Babel) and every label of `db/vocabulary.py`. Updating adds new
+`dashboard/` (extracted with Babel), every `Message("...")` template under `db/` (problems and
+notes `db/` writes, see `db/message.py`) and every label of `db/vocabulary.py`. Updating adds new
 messages untranslated and drops unused ones; `tests/test_i18n.py` fails until each has Spanish.
 """
 
@@ -19,7 +20,9 @@ from dashboard.i18n import CATALOGUE, LOCALES
 from db import vocabulary
 
 DASHBOARD = Path(__file__).parent
+DB = DASHBOARD.parent / "db"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+DB_KEYWORDS = {"Message": None}
 VOCABULARIES = (
     vocabulary.UNITS,
     vocabulary.EVENT_KINDS,
@@ -34,12 +37,13 @@ VOCABULARIES = (
 def used() -> dict[str, str]:
     """Every message the app can show -> where it is first written ("pages/map.py:12")."""
     found: dict[str, str] = {}
-    for filename, line, message, _comments, _context in extract_from_dir(
-        DASHBOARD, method_map=[("**.py", "python")], keywords=KEYWORDS
-    ):
-        for text in message if isinstance(message, tuple) else (message,):
-            if text:
-                found.setdefault(text, f"{filename}:{line}")
+    for folder, keywords, where in ((DASHBOARD, KEYWORDS, ""), (DB, DB_KEYWORDS, "db/")):
+        for filename, line, message, _comments, _context in extract_from_dir(
+            folder, method_map=[("**.py", "python")], keywords=keywords
+        ):
+            for text in message if isinstance(message, tuple) else (message,):
+                if text:
+                    found.setdefault(text, f"{where}{filename}:{line}")
     for name, terms in _vocabulary_labels():
         for code, term in terms:
             found.setdefault(term, f"db/vocabulary.py:{name}.{code}")

@@ -8,6 +8,7 @@ import pandas as pd
 
 from dashboard import i18n
 from dashboard.i18n import N_, _
+from db.message import Message
 from db.vocabulary import EVENT_KINDS, MEASURES, UNITS, label
 
 NO_FIGURE_TEXT = N_("no published figure")
@@ -56,6 +57,21 @@ def format_number(value: object) -> str:
 def status_text(status: object) -> str:
     """A status as readers see it: "NO_FIGURE" reads "no published figure"."""
     return _(STATUS_WORDS[str(status)]) if str(status) in STATUS_WORDS else str(status)
+
+
+def translated(text: object) -> str:
+    """Words `db/` wrote (a URL problem, a rate's note) in the current language: a
+    `db.message.Message` is rewritten from its template, values included; other text is as is."""
+    if not isinstance(text, Message):
+        return str(text)
+    values = {name: translated(value) for name, value in text.values.items()}
+    return _(text.template).format(**values)
+
+
+def status_heading() -> str:
+    """The heading of a column of statuses: the word of the "Status: " label ("Estatus" in
+    Spanish, where the Status page's own name is "Estado")."""
+    return _("Status: ").rstrip(": ")
 
 
 def with_category(text: str, category: object) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Select, and_, case, distinct, func, literal, select
 
+from db.message import Message
 from db.models import (
     DatasetInfo,
     Estimate,
@@ -296,15 +297,22 @@ def _trace_file_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Every row names its file: a loaded trace file is its own source, not a published figure."""
     frame["status"] = frame.pop("synthetic").map(lambda s: "SYNTHETIC" if s else "LOADED_FILE")
     frame["source_id"] = "trace-file:" + frame["file_checksum"].str[:12]
-    frame["citation"] = (
-        "eTrace-style export "
-        + frame["trace_file"]
-        + " (sha256 "
-        + frame["file_checksum"]
-        + "), loaded "
-        + frame["loaded_at"].astype(str).str[:10]
-        + "; record-level traces, not a published figure"
-    )
+    # A Message: English in downloads, and the dashboard's source line can write it in Spanish.
+    frame["citation"] = [
+        Message(
+            "eTrace-style export {file} (sha256 {checksum}), loaded {date}; "
+            "record-level traces, not a published figure",
+            file=file,
+            checksum=checksum,
+            date=date[:10],
+        )
+        for file, checksum, date in zip(
+            frame["trace_file"],
+            frame["file_checksum"],
+            frame["loaded_at"].astype(str),
+            strict=True,
+        )
+    ]
     return frame
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from db import queries
+from db.message import Message
 from db.queries import DENOMINATORS, Filters
 
 # Count and denominator years further apart than this are named in the rate's note.
@@ -49,14 +50,18 @@ RATES: dict[str, RateMeasure] = {
     rate.name: rate
     for rate in (
         RateMeasure(
-            "per_100k", "population", 100_000, "per 100,000 residents per year", "residents"
+            "per_100k",
+            "population",
+            100_000,
+            Message("per 100,000 residents per year"),
+            Message("residents"),
         ),
         RateMeasure(
             "per_100_dealers",
             "licensed_dealers",
             100,
-            "per 100 licensed dealers per year",
-            "licensed dealers",
+            Message("per 100 licensed dealers per year"),
+            Message("licensed dealers"),
         ),
     )
 }
@@ -97,8 +102,9 @@ def _rate_row(
     out.update(dict.fromkeys(RATE_COLUMNS[2:], None))
     out["rate_unit"] = rate.unit
     if denominator is None:
-        out["rate_note"] = (
-            f"no denominator: no published count of {rate.denominator_unit} for this state, so no rate"
+        out["rate_note"] = Message(
+            "no denominator: no published count of {unit} for this state, so no rate",
+            unit=rate.denominator_unit,
         )
         return out
     year = int(denominator["year_end"])
@@ -110,23 +116,34 @@ def _rate_row(
         denominator_citation=denominator["citation"],
     )
     if count is None or pd.isna(count):  # type: ignore[call-overload]
-        out["rate_note"] = "no published count for this state, so no rate"
+        out["rate_note"] = Message("no published count for this state, so no rate")
         return out
     if span is None:
-        out["rate_note"] = "the count has no stated years, so no yearly rate"
+        out["rate_note"] = Message("the count has no stated years, so no yearly rate")
         return out
     n_years = span[1] - span[0] + 1
     value = float(count) / n_years / float(denominator["value"]) * rate.scale  # type: ignore[arg-type]
     out["rate"] = _significant(value)
-    note = (
-        f"DERIVED: {count} firearms / {n_years} year{'s' * (n_years > 1)} / "
-        f"{denominator['value']:,} {rate.denominator_unit} ({year}) x {rate.scale:,}"
+    note = Message(
+        "DERIVED: {count} firearms / {years} / {denominator} {unit} ({year}) x {scale}",
+        count=count,
+        years=Message("{count} years", count=n_years)
+        if n_years > 1
+        else Message("{count} year", count=n_years),
+        denominator=f"{denominator['value']:,}",
+        unit=rate.denominator_unit,
+        year=year,
+        scale=f"{rate.scale:,}",
     )
     apart = _years_apart(span, year)
     if apart > CLOSE_YEARS:
-        note += (
-            f"; the count ({years_text}) and the denominator ({year}) are {apart} years apart, "
-            f"so the rate is only indicative"
+        note = Message(
+            "{note}; the count ({count_years}) and the denominator ({year}) are {apart} years "
+            "apart, so the rate is only indicative",
+            note=note,
+            count_years=years_text,
+            year=year,
+            apart=apart,
         )
     out["rate_note"] = note
     return out

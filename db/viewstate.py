@@ -2,8 +2,9 @@
 
 A view is one frozen `ViewState`, parsed once from a query string and written back to one by the
 same value. Every problem is listed (never dropped silently) so a page can show it and the API can
-answer 400 with it. It lives with the read side in `db/` and imports only the standard library,
-so the dashboard, the API and `ironriver export` share it.
+answer 400 with it. It lives with the read side in `db/` and imports only the standard library
+(and `db.message`, which does too), so the dashboard, the API and `ironriver export` share it.
+Its problems are `db.message.Message`s: English text the dashboard can write in Spanish too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlencode
+
+from db.message import Message
 
 # Any year a date can hold, so every value the database can hold stays addressable; pages and
 # charts apply their own plausible window on top.
@@ -126,17 +129,22 @@ def _one(name: str, value: object, problems: list[str]) -> str | None:
     """The single text value of a parameter; a repeated one must repeat the same value."""
     if isinstance(value, list | tuple):
         if not value or not all(isinstance(v, str) for v in value):
-            problems.append(f"{name} must be text")
+            problems.append(Message("{name} must be text", name=name))
             return None
         distinct = list(dict.fromkeys(value))
         if len(distinct) > 1:
             problems.append(
-                f"{name} was given {len(value)} times ({shown(', '.join(distinct))}); "
-                f"using {shown(distinct[0])}"
+                Message(
+                    "{name} was given {count} times ({values}); using {value}",
+                    name=name,
+                    count=len(value),
+                    values=shown(", ".join(distinct)),
+                    value=shown(distinct[0]),
+                )
             )
         value = distinct[0]
     if not isinstance(value, str):
-        problems.append(f"{name} must be text, not {shown(value)}")
+        problems.append(Message("{name} must be text, not {value}", name=name, value=shown(value)))
         return None
     return value
 
@@ -146,23 +154,35 @@ def _year(name: str, text: str, problems: list[str]) -> int | None:
     text = text.strip()
     if _ASCII_DIGITS.fullmatch(text) and YEAR_MIN <= int(text) <= YEAR_MAX:
         return int(text)
-    problems.append(f"{name}={shown(text)} is not a year from {YEAR_MIN} to {YEAR_MAX}")
+    problems.append(
+        Message(
+            "{name}={value} is not a year from {first} to {last}",
+            name=name,
+            value=shown(text),
+            first=YEAR_MIN,
+            last=YEAR_MAX,
+        )
+    )
     return None
 
 
 def _text(name: str, text: str, problems: list[str]) -> str | None:
     if len(text) > MAX_TEXT or not text.isprintable():
-        problems.append(f"{name}={shown(text)} is not a valid {name}")
+        problems.append(
+            Message("{name}={value} is not a valid {name}", name=name, value=shown(text))
+        )
         return None
     return text
 
 
-def _pattern(pattern: re.Pattern[str], what: str, upper: bool = False) -> Check:
+def _pattern(pattern: re.Pattern[str], what: Message, upper: bool = False) -> Check:
     def check(name: str, text: str, problems: list[str]) -> str | None:
         value = text.strip().upper() if upper else text.strip()
         if pattern.fullmatch(value):
             return value
-        problems.append(f"{name}={shown(text)} is not {what}")
+        problems.append(
+            Message("{name}={value} is not {what}", name=name, value=shown(text), what=what)
+        )
         return None
 
     return check
@@ -172,20 +192,22 @@ def _kinds(name: str, text: str, problems: list[str]) -> tuple[str, ...] | None:
     wanted = [k.strip() for k in text.split(",") if k.strip()]
     bad = [k for k in wanted if not _TOKEN.fullmatch(k)]
     if bad or len(wanted) > MAX_KINDS:
-        problems.append(f"{name}={shown(text)} is not a list of event kinds")
+        problems.append(
+            Message("{name}={value} is not a list of event kinds", name=name, value=shown(text))
+        )
         return None
     return tuple(dict.fromkeys(wanted))
 
 
 _FIELDS: dict[str, tuple[str, Check]] = {
-    "us": ("us", _pattern(_SERIES_KEY, "a series")),
-    "mx": ("mx", _pattern(_SERIES_KEY, "a series")),
-    "state": ("state", _pattern(_STATE_CODE, "a USPS or INEGI state code", upper=True)),
-    "question": ("question", _pattern(_TOKEN, "a question")),
+    "us": ("us", _pattern(_SERIES_KEY, Message("a series"))),
+    "mx": ("mx", _pattern(_SERIES_KEY, Message("a series"))),
+    "state": ("state", _pattern(_STATE_CODE, Message("a USPS or INEGI state code"), upper=True)),
+    "question": ("question", _pattern(_TOKEN, Message("a question"))),
     "kinds": ("kinds", _kinds),
     "release": ("release", _text),
     "period": ("period", _text),
-    "measure": ("measure", _pattern(_TOKEN, "a measure")),
+    "measure": ("measure", _pattern(_TOKEN, Message("a measure"))),
     "year": ("year", _year),
     "from": ("year_from", _year),
     "to": ("year_to", _year),
@@ -203,11 +225,17 @@ def parse(query: Mapping[str, object], allowed: Iterable[str] = PARAMETERS) -> P
     values: dict[str, object] = {}
     names = [n for n in query if not (isinstance(n, str) and is_tracking(n))]
     if len(names) > MAX_PARAMETERS:
-        problems.append(f"{len(names)} parameters; only the first {MAX_PARAMETERS} were read")
+        problems.append(
+            Message(
+                "{count} parameters; only the first {limit} were read",
+                count=len(names),
+                limit=MAX_PARAMETERS,
+            )
+        )
         names = names[:MAX_PARAMETERS]
     for name in names:
         if not isinstance(name, str) or name not in allowed or name not in _FIELDS:
-            problems.append(f"unknown parameter {shown(name)}")
+            problems.append(Message("unknown parameter {name}", name=shown(name)))
             continue
         text = _one(name, query[name], problems)
         if text is None:
@@ -220,7 +248,7 @@ def parse(query: Mapping[str, object], allowed: Iterable[str] = PARAMETERS) -> P
             values[attribute] = value
     start, end = values.get("year_from"), values.get("year_to")
     if isinstance(start, int) and isinstance(end, int) and start > end:
-        problems.append(f"from ({start}) is after to ({end})")
+        problems.append(Message("from ({start}) is after to ({end})", start=start, end=end))
         del values["year_from"], values["year_to"]
     return Parsed(ViewState(**values), tuple(problems))  # type: ignore[arg-type]
 
@@ -238,13 +266,19 @@ def from_callback(**inputs: object) -> ViewState:
             continue
         if name == "kinds" and isinstance(value, list | tuple):
             if not all(isinstance(k, str) for k in value):
-                problems.append("kinds must be a list of text")
+                problems.append(Message("kinds must be a list of text"))
                 continue
             query[name] = ",".join(value)
         elif isinstance(value, bool) or not isinstance(value, str | int | float):
-            problems.append(f"{name} must be text or a number, not {shown(value)}")
+            problems.append(
+                Message(
+                    "{name} must be text or a number, not {value}", name=name, value=shown(value)
+                )
+            )
         elif isinstance(value, float) and not value.is_integer():
-            problems.append(f"{name}={shown(value)} is not a whole number")
+            problems.append(
+                Message("{name}={value} is not a whole number", name=name, value=shown(value))
+            )
         elif isinstance(value, int | float):
             query[name] = str(int(value)) if abs(value) < 10**6 else shown(value)
         else:
@@ -261,4 +295,4 @@ def window_inputs(value: object) -> tuple[object, object]:
         return None, None
     if isinstance(value, list) and len(value) == 2:
         return value[0], value[1]
-    raise InvalidInput([f"window={shown(value)} is not a pair of years"])
+    raise InvalidInput([Message("window={value} is not a pair of years", value=shown(value))])

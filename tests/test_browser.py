@@ -411,3 +411,43 @@ def test_the_sources_filter_box_narrows_the_list(open_page: Any) -> None:
     page.wait_for_function(
         "n => document.querySelectorAll('.source-entry:not([hidden])').length === n", arg=total
     )
+
+
+# ---------------------------------------------------------------------------- Spanish pages
+
+
+def test_a_spanish_map_plays_copies_and_opens_a_spanish_trend(
+    open_page: Any, engine: Engine
+) -> None:
+    key = trace_key(engine)
+    page = open_page(f"/es/?us={key}&mx={key}&year=2014")
+    assert page.inner_text("#map-play") == "▶ Reproducir"
+    page.click("#map-play")
+    page.wait_for_function("() => document.querySelector('#map-play').innerText === '❚❚ Pausa'")
+    page.click("#map-play")
+    page.wait_for_function("() => document.querySelector('#map-play').innerText === '▶ Reproducir'")
+    page.click("#map-copy")
+    page.wait_for_function("() => document.querySelector('#map-copy-status').innerText !== ''")
+    assert page.inner_text("#map-copy-status") in (
+        "Enlace copiado.",
+        "Seleccione el enlace y cópielo.",
+    )
+    # The modebar camera, titled in Spanish, still gives the server's image of the view.
+    page.locator("#map-graph .js-plotly-plot").hover()
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".modebar-btn[data-title^='Descargar gráfica']").first.click()
+    assert urlsplit(download.value.url).path == "/chart/map.png"
+    box = page.evaluate(
+        """() => {
+            const path = [...document.querySelectorAll('.choroplethlayer path')]
+                .find(p => p.__data__ && p.__data__.loc === 'TX');
+            const r = path.getBoundingClientRect();
+            return {x: r.x, y: r.y, width: r.width, height: r.height};
+        }"""
+    )
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.12)
+    page.wait_for_url("**/es/trends?state=TX**", timeout=15_000)
+    page.wait_for_function(
+        "() => document.querySelector('#trends-title') &&"
+        " document.querySelector('#trends-title').innerText === 'Tendencias: Texas'"
+    )

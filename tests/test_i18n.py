@@ -216,6 +216,223 @@ def _find(node: object, component_id: str) -> dict[str, Any] | None:
     return None
 
 
+# ---- map, trends and shared components
+
+# Paths the app serves outside its pages: they have no Spanish twin.
+NOT_PAGES = ("/api/", "/chart/", "/embed/", "/assets/", "/geo/", "/_dash")
+
+
+# Keys of a component tree whose strings are code, not words.
+CODE_KEYS = {
+    *("type", "namespace", "id", "className", "href", "src", "htmlFor", "role", "value"),
+    *("data-dataset", "data-format", "data-page", "legendgroup", "uirevision"),
+}
+
+
+def texts(node: object) -> list[str]:
+    """Every string of a JSON component tree: children, labels, attributes, and the titles,
+    hover templates, hover texts, names and annotations of figures inside it."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for key, value in node.items() if key not in CODE_KEYS for s in texts(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in texts(value)]
+    return []
+
+
+def english_left(strings: list[str]) -> set[str]:
+    """Catalogue messages whose Spanish differs that a Spanish render still writes in English.
+
+    A message's literal fragments (cut at its `{placeholders}` and markup) are compared with the
+    pieces of each string (cut also at ": ", " · " and brackets, where the app joins words): a
+    piece of the data (a title, a note) that merely contains an English word is not a label.
+    """
+    markup = r"<[^>]+>|%\{[^}]*\}|\{[^}]*\}"
+    fragments = {
+        piece.strip(" .:;,")
+        for message, translation in i18n.translations().items()
+        for piece in re.split(markup, message)
+        if len(piece.strip(" .:;,")) > 3 and piece.strip(" .:;,") not in translation
+    }
+    cut = re.compile(markup + r"|\s·\s|: |; |\s—\s|[\[\]()]")
+    return {
+        piece.strip(" .:;,")
+        for string in strings
+        for piece in [string, *cut.split(string)]
+        if piece.strip(" .:;,") in fragments
+    }
+
+
+def app_links(node: object) -> list[str]:
+    """The hrefs of links to app pages (not the language switch, downloads or assets)."""
+    return [
+        p["href"]
+        for p in links(node)
+        if p.get("className") != "language-link"
+        and str(p.get("href", "")).startswith("/")
+        and not str(p["href"]).startswith(NOT_PAGES)
+    ]
+
+
+def answer(client: Any, app: Any, output: str, values: list[object], page: str) -> Any:
+    """A page callback's answer, posted as the browser posts it from `page`."""
+    body = web.callback_body(app, output, values, page_path=page)
+    response = client.post(web.CALLBACK_PATH, json=body)
+    assert response.status_code == 200, response.data[:300]
+    component, prop = output.split(".")
+    return response.json["response"][component][prop]
+
+
+def test_the_spanish_map_reads_in_spanish_with_spanish_links(app: Any, client: Any) -> None:
+    content = draw(client, app, "/es/")
+    strings = texts(content)
+    assert "De dónde vienen las armas rastreadas y dónde se aseguran armas" in strings
+    assert {"Copiar enlace", "Descargar CSV", "▶ Reproducir", "Controles del mapa"} <= set(strings)
+    graph = web_find(content, "map-graph")
+    assert graph["config"]["locale"] == "es-MX"
+    hovers = [t["hovertemplate"] for t in graph["figure"]["data"] if "hovertemplate" in t]
+    assert any("Periodo: %{customdata[2]}" in h for h in hovers)
+    assert web_find(content, "map-summary")["children"].startswith("Estados Unidos, ")
+    # The browser-side callbacks (Play, Copy link, a click on a state) get the page's words.
+    assert web_find(content, "map-locale")["data"] == {
+        "play": "▶ Reproducir",
+        "pause": "❚❚ Pausa",
+        "prefix": "/es",
+    }
+    status = web_find(content, "map-copy-status")
+    assert status["data-copied"] == "Enlace copiado."
+    assert not english_left(strings)
+    hrefs = app_links(content)
+    assert any(h.startswith("/es/trends?state=") for h in hrefs)
+    assert any(h.startswith("/es/sources#") for h in hrefs)
+    assert {i18n.language_of(h) for h in hrefs} == {"es"}
+
+
+def test_the_english_map_is_unchanged(app: Any, client: Any) -> None:
+    content = draw(client, app, "/")
+    strings = texts(content)
+    assert "Where traced guns come from, and where guns are seized" in strings
+    assert web_find(content, "map-locale")["data"]["prefix"] == ""
+    assert {i18n.language_of(h) for h in app_links(content)} == {"en"}
+    hovers = [t.get("hovertemplate", "") for t in web_find(content, "map-graph")["figure"]["data"]]
+    assert any("<br>Period: %{customdata[2]}<br>Status: " in h for h in hovers)
+
+
+@pytest.mark.parametrize("measure", ["count", "share", "per_100k", "per_100_dealers"])
+def test_the_map_callback_answers_in_spanish_for_every_measure(
+    app: Any, client: Any, measure: str
+) -> None:
+    content = draw(client, app, "/es/")
+    us, mx = web_find(content, "map-us")["value"], web_find(content, "map-mx")["value"]
+    view = answer(client, app, "map-view.children", [us, mx, measure, None], "/es/")
+    strings = texts(view)
+    assert not english_left(strings)
+    assert any(s.startswith("Estados Unidos, ") for s in strings)
+    assert {i18n.language_of(h) for h in app_links(view)} <= {"es"}
+    english = answer(client, app, "map-view.children", [us, mx, measure, None], "/")
+    assert any(s.startswith("United States, ") for s in texts(english))
+    if measure == "per_100k":
+        # A rate's note, written by db/rates.py, reads in Spanish too; its download stays English.
+        assert any("armas / 2 años / 29,145,505 habitantes (2020)" in s for s in strings)
+        assert any("firearms / 2 years / 29,145,505 residents (2020)" in s for s in texts(english))
+
+
+def test_the_spanish_map_of_a_loaded_trace_file_reads_in_spanish(app: Any, client: Any) -> None:
+    content = draw(client, app, "/es/")
+    options = web_find(content, "map-us")["options"]
+    loaded = next(o for o in options if o["value"].startswith("traces."))
+    assert loaded["label"].startswith("Archivo de rastreos cargado ")
+    mx = next(o for o in web_find(content, "map-mx")["options"] if o["value"].startswith("traces."))
+    view = answer(
+        client, app, "map-view.children", [loaded["value"], mx["value"], "count", 1900], "/es/"
+    )
+    assert not english_left(texts(view))
+
+
+def test_the_spanish_trends_of_a_state_read_in_spanish(app: Any, client: Any) -> None:
+    content = draw(client, app, "/es/trends", "?state=TX")
+    strings = texts(content)
+    assert "Tendencias: Texas" in strings
+    assert {"Estado", "Eventos mostrados", "Años", "Controles de la tendencia"} <= set(strings)
+    graph = web_find(content, "trends-graph")
+    titles = [a["text"] for a in graph["figure"]["layout"]["annotations"]]
+    assert "Texas: proporciones (%)" in titles and "Eventos" in titles
+    assert not english_left(strings)
+    hrefs = app_links(content)
+    assert hrefs and {i18n.language_of(h) for h in hrefs} == {"es"}
+    # A loaded trace file's citation, written by db/queries.py, reads in Spanish too.
+    assert any(s.startswith("exportación tipo eTrace SYNTHETIC-") for s in strings)
+
+
+def test_spanish_trends_show_the_spanish_titles_of_events(app: Any, client: Any) -> None:
+    content = draw(client, app, "/es/trends", "?kinds=data_release")
+    figure = web_find(content, "trends-graph")["figure"]
+    hovers = [t for trace in figure["data"] for t in trace.get("text") or [] if "<b>" in str(t)]
+    spanish = "<b>La ATF publica los datos de rastreo de México de 2007-2011</b>"
+    assert any(spanish in h for h in hovers)
+    assert not any("ATF releases Mexico trace data for 2007-2011" in h for h in hovers)
+    assert all("Estatus: " in h and "Fuente: " in h for h in hovers)
+    assert not english_left(texts(content))
+    english = web_find(draw(client, app, "/trends", "?kinds=data_release,gc_armas"), "trends-graph")
+    hovers = [t for trace in english["figure"]["data"] for t in trace.get("text") or []]
+    assert any("<b>ATF releases Mexico trace data for 2007-2011</b>" in h for h in hovers)
+    # An event without a description says nothing more (it used to end in "<br>nan").
+    assert any("<b>CENAPI becomes the GC Armas Technical Secretariat</b>" in h for h in hovers)
+    assert not any(str(h).endswith("<br>nan") for h in hovers)
+
+
+def test_the_trends_callback_answers_in_spanish(app: Any, client: Any) -> None:
+    kinds = ["gc_armas", "bilateral_dialogue", "data_release"]
+    for state in ("", "TX", "14"):
+        view = answer(
+            client, app, "trends-view.children", [state, kinds, [1990, 2025]], "/es/trends"
+        )
+        strings = texts(view)
+        assert not english_left(strings), state
+        assert any(s.startswith("Tendencias: ") for s in strings)
+        assert {i18n.language_of(h) for h in app_links(view)} <= {"es"}
+
+
+def test_spanish_pages_say_in_spanish_which_link_parameters_were_ignored(
+    app: Any, client: Any
+) -> None:
+    content = draw(client, app, "/es/trends", "?state=ZZ&from=1700&kinds=nope&year=2")
+    notice = " ".join(texts(content))
+    assert "Se ignoraron algunos parámetros del enlace: " in notice
+    assert "state=ZZ no es una clave de estado del USPS ni del INEGI" in notice
+    assert "parámetro desconocido year" in notice
+    assert "tipo(s) de evento desconocido(s): nope" in notice
+    # The URL parser's own problems (db/viewstate.py) too.
+    notice = " ".join(texts(draw(client, app, "/es/trends", "?state=Texas&from=abc")))
+    assert "state=Texas no es una clave de estado del USPS ni del INEGI" in notice
+    assert "from=abc no es un año de 1 a 9999" in notice
+    map_notice = " ".join(texts(draw(client, app, "/es/", "?measure=nope&us=nada")))
+    assert "measure=nope no es una de count, share, per_100k, per_100_dealers" in map_notice
+    assert "us=nada no es una serie de este mapa" in map_notice
+
+
+def test_words_db_writes_stay_english_text_and_read_in_spanish_where_shown() -> None:
+    import pickle
+
+    from db.message import Message
+    from db.viewstate import parse
+
+    problems = parse({"year": "²", "colour": "red"}, allowed=("year",)).problems
+    assert problems == ("year=² is not a year from 1 to 9999", "unknown parameter colour")
+    assert all(isinstance(p, Message) for p in problems)
+    with i18n.use("es"):
+        assert [text.translated(p) for p in problems] == [
+            "year=² no es un año de 1 a 9999",
+            "parámetro desconocido colour",
+        ]
+        # A cached frame is pickled: its messages come back able to be translated.
+        again = pickle.loads(pickle.dumps(problems[0]))
+        assert text.translated(again) == "year=² no es un año de 1 a 9999"
+        assert text.translated("data wording") == "data wording"
+    assert text.translated(problems[1]) == "unknown parameter colour"
+
+
 # ---- estimates, GC-Armas, sources, status, 404
 
 # The files that write these pages; the messages they write must not stay English on /es pages.

@@ -13,19 +13,21 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return window.location.origin + path;
     },
 
-    /* "Copy link": the clipboard where the browser allows it, else select the field. */
+    /* "Copy link": the clipboard where the browser allows it, else select the field. What it
+       says comes from the status element, written by Python in the page's language. */
     copyLink: function (clicks, link, fieldId) {
       if (!clicks) { return ""; }
       const field = document.getElementById(fieldId);
+      const words = (document.getElementById(fieldId.replace(/-permalink$/, "-copy-status")) ||
+        { dataset: {} }).dataset;
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(link).catch(function () {
           if (field) { field.select(); }
         });
-        return "Link copied.";
+        return words.copied;
       }
       if (field) { field.select(); }
-      return document.execCommand && document.execCommand("copy")
-        ? "Link copied." : "Select the link and copy it.";
+      return document.execCommand && document.execCommand("copy") ? words.copied : words.select;
     },
 
     /* The navigation link of the page shown says so to screen readers, once the page is drawn. */
@@ -42,31 +44,31 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return pathname;
     },
 
-    /* A click on a map state opens its trend, without a round trip. */
-    openStateTrend: function (click) {
+    /* A click on a map state opens its trend in the page's language, without a round trip. */
+    openStateTrend: function (click, locale) {
       const point = click && click.points && click.points[0];
       const code = point && (point.location || (point.customdata && point.customdata[5]));
       if (!code) { return window.dash_clientside.no_update; }
-      return "/trends?state=" + encodeURIComponent(code);
+      return ((locale && locale.prefix) || "") + "/trends?state=" + encodeURIComponent(code);
     },
 
-    /* Play / Pause of the map's year slider. */
-    togglePlay: function (clicks, disabled) {
+    /* Play / Pause of the map's year slider; `words` (the map-locale store) are the page's. */
+    togglePlay: function (clicks, disabled, words) {
       const playing = disabled === false;
-      return [playing, playing ? "▶ Play" : "❚❚ Pause", playing ? "false" : "true"];
+      return [playing, playing ? words.play : words.pause, playing ? "false" : "true"];
     },
 
     /* Each tick steps the slider to the next year of the file, stopping at the last one. */
-    stepYear: function (ticks, marks, value) {
+    stepYear: function (ticks, marks, value, words) {
       const years = Object.keys(marks || {}).map(Number).sort(function (a, b) { return a - b; });
-      if (!years.length) { return [window.dash_clientside.no_update, true, "▶ Play", "false"]; }
+      if (!years.length) { return [window.dash_clientside.no_update, true, words.play, "false"]; }
       const index = years.indexOf(value);
       if (index === -1 || index === years.length - 1) {
-        return [years[0], false, "❚❚ Pause", "true"];
+        return [years[0], false, words.pause, "true"];
       }
       const next = years[index + 1];
       const last = index + 1 === years.length - 1;
-      return [next, last, last ? "▶ Play" : "❚❚ Pause", last ? "false" : "true"];
+      return [next, last, last ? words.play : words.pause, last ? "false" : "true"];
     },
   },
 });
@@ -86,8 +88,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       link.href = chartUrl(box, link.dataset.format);
       return;
     }
+    // The camera is known by its title in the page's language (plotly's locale; the box says it).
     const button = target.closest(".modebar-btn");
-    if (!button || !box || !/download plot/i.test(button.getAttribute("data-title") || "")) {
+    const camera = ((box && box.dataset.cameraTitle) || "Download plot").toLowerCase();
+    if (!button || !box ||
+        (button.getAttribute("data-title") || "").toLowerCase().indexOf(camera) !== 0) {
       return;
     }
     // The camera gives the same image as the "PNG" link: drawn by the server, with its source.

@@ -19,12 +19,14 @@ from dashboard.figures.style import (
     rows_of,
     unvalidated,
 )
+from dashboard.i18n import N_, _
 from dashboard.text import (
     NO_FIGURE_TEXT,
     format_number,
     format_rate,
     format_value,
     status_text,
+    translated,
     with_category,
     wrap,
 )
@@ -82,6 +84,7 @@ def map_layer(
     else:
         key = "source_state" if country == "US" else "recovery_state"
         share = measure == "share"
+        loaded = _("Loaded file {file}")
         value = rows["share_pct"] if share else rows["firearms"]
         years = (
             rows["year_from"].astype("Int64").astype(str)
@@ -95,9 +98,9 @@ def map_layer(
                 "name": rows[key].map(names).fillna(rows[key]),
                 "value": value.astype(float),
                 "text": [format_value(v, "percent" if share else "firearms") for v in value],
-                "period": years.str.replace("<NA>", "all years"),
+                "period": years.str.replace("<NA>", _("all years")),
                 "status": rows["status"],
-                "source": "Loaded file " + rows["trace_file"],
+                "source": [loaded.format(file=f) for f in rows["trace_file"]],
                 "note": "",
                 "source_id": "",
             }
@@ -124,14 +127,15 @@ def derived_share(layer: pd.DataFrame) -> pd.DataFrame:
         return layer.iloc[0:0]
     out = values.copy()
     out["value"] = (100 * values["value"] / total).round(1)
-    method = (
-        f"DERIVED: this state's count divided by the total of the {len(values)} states with a "
-        f"figure in this series ({format_number(total)})"
-    )
-    out["text"] = [f"{format_number(v)}% (DERIVED)" for v in out["value"]]
+    method = _(
+        "DERIVED: this state's count divided by the total of the {count} states with a "
+        "figure in this series ({total})"
+    ).format(count=len(values), total=format_number(total))
+    out["text"] = [f"{format_value(v, 'percent')} (DERIVED)" for v in out["value"]]
     out["status"] = "DERIVED"
+    published = _("published figure")
     out["note"] = [
-        f"{method}; published figure: {count}" + (f"; {note}" if note else "")
+        f"{method}; {published}: {count}" + (f"; {note}" if note else "")
         for count, note in zip(values["text"], values["note"], strict=True)
     ]
     return out.reset_index(drop=True)
@@ -139,16 +143,24 @@ def derived_share(layer: pd.DataFrame) -> pd.DataFrame:
 
 def _hover(layer: pd.DataFrame) -> list[list[str]]:
     rows = layer[["name", "text", "period", "status", "source", "code"]].astype(str).values.tolist()
+    note_word = _("Note")
     return [
-        [*row, f"<br>Note: {wrap(note)}" if note else ""]
+        [*row, f"<br>{note_word}: {wrap(note)}" if note else ""]
         for row, note in zip(rows, layer["note"].fillna(""), strict=True)
     ]
 
 
-HOVER = (
-    "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>Period: %{customdata[2]}"
-    "<br>Status: %{customdata[3]}<br>Source: %{customdata[4]}%{customdata[6]}<extra></extra>"
-)
+def hover_template() -> str:
+    """A state's or corridor's hover in the current language (its values are in customdata)."""
+    return (
+        "<b>%{customdata[0]}</b><br>%{customdata[1]}<br>"
+        + _("Period")
+        + ": %{customdata[2]}<br>"
+        + _("Status: ")
+        + "%{customdata[3]}<br>"
+        + _("Source")
+        + ": %{customdata[4]}%{customdata[6]}<extra></extra>"
+    )
 
 
 def drawn(layer: pd.DataFrame) -> pd.DataFrame:
@@ -156,7 +168,7 @@ def drawn(layer: pd.DataFrame) -> pd.DataFrame:
     return layer.dropna(subset=["value"])
 
 
-MISSING_TEXT = "No published figure in this series"
+MISSING_TEXT = N_("No published figure in this series")
 
 
 def _no_figure_reason(row: pd.Series | None, missing: str) -> str:
@@ -195,7 +207,7 @@ def _country_traces(
                 for c in missing
             ],
             hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
-            name=f"{country}: {NO_FIGURE_TEXT}",
+            name=f"{country}: {_(NO_FIGURE_TEXT)}",
         )
     ]
     if not layer.empty:
@@ -211,7 +223,7 @@ def _country_traces(
                 marker_line_color="#ffffff",
                 marker_line_width=0.6,
                 customdata=_hover(layer),
-                hovertemplate=HOVER,
+                hovertemplate=hover_template(),
                 name=title,
                 colorbar=dict(
                     title=dict(text=title, side="top", font=dict(size=12)),
@@ -299,6 +311,8 @@ def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go
     top = float(rows["value"].max()) or 1.0
     names = state_names()
     traces: list[go.Scattergeo] = []
+    template, note_word = hover_template(), _("Note")
+    name = _("Corridor (US state of purchase → Mexican state of recovery)")
     for index, row in enumerate(rows_of(rows)):
         start, end = centroids[row.geo_code], centroids[row.partner_code]
         points = [_along(start, end, t) for t in (CORRIDOR_TRIM[0], 0.5, CORRIDOR_TRIM[1])]
@@ -310,7 +324,7 @@ def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go
             status_text(row.status),
             f"{sources.get(row.source_id, row.source_id)} [{row.source_id}]",
             "",
-            f"<br>Note: {wrap(row.note)}" if row.note else "",
+            f"<br>{note_word}: {wrap(row.note)}" if row.note else "",
         ]
         colour = "rgba(40,20,60,0.85)"
         traces.append(
@@ -328,8 +342,8 @@ def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go
                     color=colour,
                 ),
                 customdata=[hover] * 3,
-                hovertemplate=HOVER,
-                name="Corridor (US state of purchase → Mexican state of recovery)",
+                hovertemplate=template,
+                name=name,
                 legendgroup="corridors",
                 showlegend=index == 0,
             )
@@ -360,7 +374,7 @@ def map_figure(
             geojson=geojson_urls[country],
             title=title,
             colourbar_y=y,
-            missing_text=(missing or {}).get(country, MISSING_TEXT),
+            missing_text=(missing or {}).get(country, _(MISSING_TEXT)),
         ):
             figure.add_trace(trace)
     if corridors is not None and not corridors.empty:
@@ -417,8 +431,10 @@ def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> 
         unit = "firearms"
     names = state_names()
     counts = [format_value(c, unit) for c in rows["count"]]
+    no_denominator, no_rate, denominator_word = _("no denominator"), _("no rate"), _("denominator")
+    derived_from, count_word = _("DERIVED from {status}"), _("Count")
     denominators = [
-        "no denominator" if pd.isna(d) else f"{format_number(d)} {u} ({int(y)})"
+        no_denominator if pd.isna(d) else f"{format_number(d)} {_(u)} ({int(y)})"
         for d, u, y in zip(
             rows["denominator"], rows["denominator_unit"], rows["denominator_year"], strict=True
         )
@@ -429,22 +445,22 @@ def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> 
             "name": codes.map(names).fillna(codes).to_numpy(),
             "value": pd.to_numeric(rows["rate"], errors="coerce").to_numpy(),
             "text": [
-                f"{format_rate(r)} {u} (DERIVED)" if pd.notna(r) else "no rate"
+                f"{format_rate(r)} {_(u)} (DERIVED)" if pd.notna(r) else no_rate
                 for r, u in zip(rows["rate"], rows["rate_unit"], strict=True)
             ],
             "period": periods.to_numpy(),
             # A rate of UNVERIFIED or SYNTHETIC counts keeps saying so.
             "status": [
-                "DERIVED" if c == "VERIFIED" else f"DERIVED from {status_text(c)}"
+                "DERIVED" if c == "VERIFIED" else derived_from.format(status=status_text(c))
                 for c in rows["count_status"]
             ],
             "source": [
                 f"{sources.get(s, s)} [{s}]"
-                + (f"; denominator: {sources.get(d, d)} [{d}]" if isinstance(d, str) else "")
+                + (f"; {denominator_word}: {sources.get(d, d)} [{d}]" if isinstance(d, str) else "")
                 for s, d in zip(rows["source_id"], rows["denominator_source_id"], strict=True)
             ],
             "note": [
-                f"Count: {c}; denominator: {d}. {n}"
+                f"{count_word}: {c}; {denominator_word}: {d}. {translated(n)}"
                 for c, d, n in zip(counts, denominators, rows["rate_note"], strict=True)
             ],
             "source_id": rows["source_id"].to_numpy(),

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import i18n
 from dashboard.figures.style import (
     FONT,
     INK,
@@ -22,6 +23,7 @@ from dashboard.figures.style import (
     stacked,
     with_traces,
 )
+from dashboard.i18n import N_, _
 from dashboard.text import (
     format_value,
     is_part_year,
@@ -86,9 +88,14 @@ def _published_series(
     if "category" not in wanted:
         wanted = wanted.assign(category=None)
     template = (
-        "<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[4]}"
-        "<br>Status: %{customdata[2]} · Source [%{customdata[3]}]%{customdata[5]}<extra></extra>"
+        "<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[4]}<br>"
+        + _("Status: ")
+        + "%{customdata[2]} · "
+        + _("Source")
+        + " [%{customdata[3]}]%{customdata[5]}<extra></extra>"
     )
+    only, in_total = _("{category} only"), _(" in total over the period (not per year)")
+    note_word, part_year = _("Note"), _("{period}: part year")
     keys = ["release", "measure", "category"]
     for (release, measure, category), group in wanted.fillna({"category": ""}).groupby(
         keys, sort=False, dropna=False
@@ -103,7 +110,7 @@ def _published_series(
         if str(measure) not in main_measures:
             name += f" — {measure_label(str(measure))}"
         if category:
-            name += f" — {category} only"
+            name += " — " + only.format(category=category)
         if unverified:
             name += " (UNVERIFIED)"
         partial = [is_part_year(r.period, r.year_start, r.year_end) for r in records]
@@ -126,11 +133,11 @@ def _published_series(
                 [
                     str(r.period),
                     with_category(format_value(r.value, r.unit, r.value_qualifier), r.category)
-                    + (" in total over the period (not per year)" if total else ""),
+                    + (in_total if total else ""),
                     status_text(r.status),
                     str(r.source_id),
                     str(release),
-                    f"<br>Note: {wrap(r.note)}" if getattr(r, "note", None) else "",
+                    f"<br>{note_word}: {wrap(r.note)}" if getattr(r, "note", None) else "",
                 ]
                 for r in frame
             ]
@@ -177,11 +184,11 @@ def _published_series(
                     x=[_mid_year(y) for y in parts["year_start"]],
                     y=parts["value"].astype(float),
                     mode="markers+text",
-                    name=f"{name} — part year only",
+                    name=f"{name} — " + _("part year only"),
                     legendgroup=key,
                     showlegend=True,
                     marker=dict(symbol=f"{symbol}-open", size=11, color=colour, line=dict(width=2)),
-                    text=[f"{p}: part year" for p in parts["period"]],
+                    text=[part_year.format(period=p) for p in parts["period"]],
                     textposition="top center",
                     textfont=dict(size=11, color=colour),
                     customdata=hover(rows_of(parts)),
@@ -194,7 +201,7 @@ def _published_series(
         for span in spans:
             start, end = dt.date(int(span.year_start), 1, 1), dt.date(int(span.year_end), 12, 31)
             total = not percent
-            span_name = name + (" — total over the period" if total else "")
+            span_name = name + (" — " + _("total over the period") if total else "")
             figure.add_trace(
                 go.Scatter(
                     **UNVALIDATED,
@@ -231,7 +238,7 @@ def _trace_file_series(
     for index, (checksum, group) in enumerate(traces.groupby("file_checksum", sort=False)):
         colour = SERIES_COLOURS[-(index % 3) - 2]
         status = str(group["status"].iloc[0])
-        name = f"Loaded file {group['trace_file'].iloc[0]} ({status})"
+        name = _("Loaded file {file}").format(file=group["trace_file"].iloc[0]) + f" ({status})"
         group = group.sort_values("year")
         years = [int(y) for y in group["year"]]
         points = iter(
@@ -240,14 +247,20 @@ def _trace_file_series(
                 group["year"], group["firearms"], group["us_sourced_pct"], strict=True
             )
         )
-        x, _ = gapped(years, [0.0] * len(years))
+        x = gapped(years, [0.0] * len(years))[0]
         # A year without traces in the file breaks the line; the break point is never hovered.
         custom = [
             ["", "", "", status, str(checksum)[:12]] if d is None else next(points) for d in x
         ]
-        rows = [(1, "firearms", "%{customdata[1]} traced firearms")]
+        rows = [(1, "firearms", _("{count} traced firearms").format(count="%{customdata[1]}"))]
         if shares:
-            rows.append((2, "us_sourced_pct", "%{customdata[2]}% US-sourced"))
+            rows.append(
+                (
+                    2,
+                    "us_sourced_pct",
+                    _("{share}% US-sourced").format(share="%{customdata[2]}"),
+                )
+            )
         for row, column, text in rows:
             figure.add_trace(
                 go.Scatter(
@@ -266,7 +279,9 @@ def _trace_file_series(
                     + text
                     + "<br>"
                     + name
-                    + "<br>Status: %{customdata[3]}<extra></extra>",
+                    + "<br>"
+                    + _("Status: ")
+                    + "%{customdata[3]}<extra></extra>",
                 ),
                 row=row,
                 col=1,
@@ -275,15 +290,23 @@ def _trace_file_series(
     return drawn
 
 
+def event_title(row: Any) -> str:
+    """An event's title in the current language: its Spanish title on Spanish pages, where the
+    data give one (`title_es`), else its English title."""
+    spanish = getattr(row, "title_es", None) if i18n.language() == "es" else None
+    return str(spanish) if isinstance(spanish, str) and spanish.strip() else str(row.title_en)
+
+
 def _event_hover(row: Any, sources: dict[str, str]) -> str:
     source_id = row.source_id
     lines = [
-        f"<b>{row.title_en}</b>",
+        f"<b>{event_title(row)}</b>",
         f"{row.date_label} · {kind_label(row.kind)}",
-        f"Status: {status_text(row.status)}",
-        f"Source: {sources.get(source_id, source_id)} [{source_id}]",
+        _("Status: ") + status_text(row.status),
+        f"{_('Source')}: {sources.get(source_id, source_id)} [{source_id}]",
     ]
-    if row.description:
+    # A missing description is NULL (NaN in the frame), never the word "nan".
+    if isinstance(row.description, str) and row.description:
         lines.append(wrap(row.description))
     return "<br>".join(lines)
 
@@ -329,7 +352,7 @@ def add_events(
                 x=[_to_date(r.date_start) for r in points],
                 y=[lanes[kind]] * len(points),
                 mode="markers",
-                name=f"Events: {lanes[kind]}",
+                name=_("Events: {kind}").format(kind=lanes[kind]),
                 legendgroup=f"events-{kind}",
                 showlegend=False,
                 marker=dict(
@@ -361,7 +384,7 @@ def add_events(
                     showlegend=False,
                     text=[hover, hover],
                     hovertemplate="%{text}<extra></extra>",
-                    name=str(span.title_en),
+                    name=event_title(span),
                 ),
                 row=row,
                 col=1,
@@ -389,9 +412,9 @@ def add_events(
                     y=1,
                     yref=f"y{axis} domain",
                     xref=f"x{axis}",
-                    text=str(span.title_en)
+                    text=event_title(span)
                     + (
-                        " (UNVERIFIED: a single secondary source)"
+                        " " + _("(UNVERIFIED: a single secondary source)")
                         if span.status == "UNVERIFIED"
                         else ""
                     ),
@@ -415,14 +438,16 @@ def trends_figure(
     *,
     sources: dict[str, str],
     count_title: str = MEASURES["traced_firearms"].en,
-    share_title: str = "US-sourced share (%)",
+    share_title: str = N_("US-sourced share (%)"),
     x_range: tuple[int, int] | None = None,
     main_measures: tuple[str, ...] = (),
     trace_shares: bool = True,
     count_spans: bool = False,
 ) -> go.Figure:
     """Counts, shares and the event timeline on one time axis; one line per release."""
-    figure = stacked(3, row_heights=(0.4, 0.34, 0.26), titles=(count_title, share_title, "Events"))
+    figure = stacked(
+        3, row_heights=(0.4, 0.34, 0.26), titles=(_(count_title), _(share_title), _("Events"))
+    )
     colours: dict[str, int] = {}
     shown: set[str] = set()
     drawn = {1: 0, 2: 0}
@@ -445,11 +470,12 @@ def trends_figure(
         drawn[2] += files if trace_shares else 0
     figure = with_traces(figure, lines)
     # An empty panel says so in words rather than showing bare axes.
-    for row, what in ((1, "counts"), (2, "shares")):
+    empty = {1: _("No published counts in this view"), 2: _("No published shares in this view")}
+    for row in (1, 2):
         if not drawn[row]:
             axis = "" if row == 1 else str(row)
             figure.add_annotation(
-                text=f"No published {what} in this view",
+                text=empty[row],
                 xref=f"x{axis} domain",
                 yref=f"y{axis} domain",
                 x=0.5,
@@ -459,7 +485,7 @@ def trends_figure(
             )
     add_events(figure, events, sources, row=3, band_rows=(1, 2, 3))
     figure.update_yaxes(rangemode="tozero", row=1, col=1, tickformat=",")
-    figure.update_yaxes(range=[0, 100], row=2, col=1, ticksuffix="%")
+    figure.update_yaxes(range=[0, 100], row=2, col=1, ticksuffix=i18n.percent_sign())
     figure.update_xaxes(showgrid=True, gridcolor="#ececec")
     figure.update_yaxes(gridcolor="#ececec")
     if x_range is not None:
@@ -474,7 +500,7 @@ def trends_figure(
         paper_bgcolor="rgba(0,0,0,0)",
         uirevision="trends",
     )
-    figure.update_annotations(font=dict(size=13), selector=dict(text=count_title))
+    figure.update_annotations(font=dict(size=13), selector=dict(text=_(count_title)))
     return figure
 
 

@@ -8,7 +8,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import components, figures, i18n, text
 from dashboard.data import current
-from dashboard.i18n import N_
+from dashboard.i18n import N_, _
 from dashboard.site import PAGE_PATH, page_language, register_page
 from dashboard.views import shown
 from dashboard.views.map import (
@@ -48,60 +48,81 @@ def _not_drawn(side: Side) -> html.Div | None:
     other = rows[rows["geo_level"] != level]
     if other.empty:
         return None
+    note_word = _("Note")
     items = [
         html.Li(
             f"{r.geo_name}: "
             f"{text.with_category(text.format_value(r.value, r.unit, r.value_qualifier), r.category)} "
-            f"({r.period}; {text.status_text(r.status)})" + (f". Note: {r.note}" if r.note else "")
+            f"({r.period}; {text.status_text(r.status)})"
+            + (f". {note_word}: {r.note}" if r.note else "")
         )
         for r in other.itertuples(index=False)
     ]
     return html.Div(
-        [html.P("Also in this series, not drawn on the map (not a single state):"), html.Ul(items)],
+        [
+            html.P(_("Also in this series, not drawn on the map (not a single state):")),
+            html.Ul(items),
+        ],
         className="not-drawn",
     )
 
 
+SHARE_LABEL = MEASURES["share"]
+
+
 def _side_footer(side: Side, country: str, measure: str, sources: pd.DataFrame) -> html.Div:
     if side.series is None:
-        return components.notice(f"No series available for {COUNTRY_NAMES[country]}.")
+        return components.notice(
+            _("No series available for {country}.").format(country=_(COUNTRY_NAMES[country]))
+        )
     parts: list[Any] = [
         html.H2(
-            [COUNTRY_NAMES[country], ": ", side.series.label],
+            [_(COUNTRY_NAMES[country]), ": ", side.series.label],
             className="series-title",
         )
     ]
     if measure == "share" and not side.series.has("share"):
         parts.append(
             components.notice(
-                "This series publishes counts, not shares: the colours are DERIVED shares, each "
-                "state's count divided by the total of the states in this series. The download "
-                "gives the published counts.",
+                _(
+                    "This series publishes counts, not shares: the colours are DERIVED shares, "
+                    "each state's count divided by the total of the states in this series. The "
+                    "download gives the published counts."
+                ),
                 "info",
             )
         )
     elif measure in RATE_MEASURES and side.series.has(measure):
         parts.append(
             components.notice(
-                "Rates are DERIVED: each state's count divided by the years it covers and by its "
-                "2020 census population (or, for 8 US states, its licensed dealers in Nov 2020), "
-                "never estimated where no denominator is published. The hover, the table and the "
-                "download give the count, the denominator, its year and both sources.",
+                _(
+                    "Rates are DERIVED: each state's count divided by the years it covers and by "
+                    "its 2020 census population (or, for 8 US states, its licensed dealers in Nov "
+                    "2020), never estimated where no denominator is published. The hover, the "
+                    "table and the download give the count, the denominator, its year and both "
+                    "sources."
+                ),
                 "info",
             )
         )
     elif not side.series.has(measure):
         parts.append(
             components.notice(
-                f"This series publishes no count; its states are shown grey. Switch the measure "
-                f"to “{MEASURES['share']}”.",
+                _(
+                    "This series publishes no count; its states are shown grey. Switch the "
+                    "measure to “{measure}”."
+                ).format(measure=_(SHARE_LABEL)),
                 "warning",
             )
         )
     elif figures.drawn(side.layer).empty and side.series.annual:
-        parts.append(components.notice(f"No traces in {side.year} in this file.", "warning"))
+        parts.append(
+            components.notice(
+                _("No traces in {year} in this file.").format(year=side.year), "warning"
+            )
+        )
     elif figures.drawn(side.layer).empty:
-        parts.append(components.notice("No figure for any state in this selection.", "warning"))
+        parts.append(components.notice(_("No figure for any state in this selection."), "warning"))
     parts.append(components.chart_footer(side.chart, sources))
     extra = _not_drawn(side)
     if extra is not None:
@@ -114,31 +135,38 @@ def _state_table(side: Side, country: str) -> html.Div | None:
     if frame.empty:
         return None
     frame["state"] = [
-        dcc.Link(name, href=f"/trends?state={code}")
+        dcc.Link(name, href=i18n.localised(f"/trends?state={code}"))
         for name, code in zip(frame["name"], frame["code"], strict=True)
     ]
     # A source id is shown only as the label of the link to its entry.
     frame["source"] = [
         html.Span(
-            [text.removesuffix(f" [{sid}]"), " [", dcc.Link(sid, href=f"/sources#{sid}"), "]"]
+            [
+                text.removesuffix(f" [{sid}]"),
+                " [",
+                dcc.Link(sid, href=i18n.localised(f"/sources#{sid}")),
+                "]",
+            ]
         )
         if sid
         else text
         for text, sid in zip(frame["source"], frame["source_id"], strict=True)
     ]
-    rate = ["count", "denominator"] if "denominator" in frame else []
+    rate = [("count", _("Count")), ("denominator", _("Denominator"))]
     return components.table(
         frame,
         [
-            ("state", "State"),
-            ("text", "Figure"),
-            *((column, column.capitalize()) for column in rate),
-            ("period", "Period"),
-            ("status", "Status"),
-            ("note", "Note"),
-            ("source", "Source"),
+            ("state", _("State")),
+            ("text", _("Figure")),
+            *(rate if "denominator" in frame else []),
+            ("period", _("Period")),
+            ("status", text.status_heading()),
+            ("note", _("Note")),
+            ("source", _("Source")),
         ],
-        caption=f"{COUNTRY_NAMES[country]}: states with a figure (each links to its trend)",
+        caption=_("{country}: states with a figure (each links to its trend)").format(
+            country=_(COUNTRY_NAMES[country])
+        ),
     )
 
 
@@ -150,7 +178,10 @@ def render(view: MapView) -> list[Any]:
         corridor_footer = html.Div(
             [
                 html.H2(
-                    f"Corridors: {filters.period} · {filters.release}", className="series-title"
+                    _("Corridors: {period} · {release}").format(
+                        period=filters.period, release=filters.release
+                    ),
+                    className="series-title",
                 ),
                 components.chart_footer(view.corridors, view.sources),
             ],
@@ -171,9 +202,11 @@ def render(view: MapView) -> list[Any]:
                 html.Figcaption(
                     [
                         html.Span(className="swatch swatch-none"),
-                        " grey: no published figure (never zero). Alaska, Hawaii and Puerto "
-                        "Rico are outside this view; their figures are in the table and the "
-                        "downloads.",
+                        _(
+                            " grey: no published figure (never zero). Alaska, Hawaii and Puerto "
+                            "Rico are outside this view; their figures are in the table and the "
+                            "downloads."
+                        ),
                     ],
                     className="map-legend",
                 ),
@@ -199,9 +232,9 @@ def render(view: MapView) -> list[Any]:
         ),
         html.Details(
             [
-                html.Summary("Table of the figures on this map"),
+                html.Summary(_("Table of the figures on this map")),
                 html.Div(
-                    tables or [html.P("No state has a figure in this view.")], id="map-tables"
+                    tables or [html.P(_("No state has a figure in this view."))], id="map-tables"
                 ),
             ],
             className="table-details",
@@ -233,7 +266,7 @@ def _state_finder() -> html.Div:
     levels = {code: STATE_LEVELS["MX" if code.isdigit() else "US"] for code in names}
     return html.Div(
         [
-            html.Label("Open a state's trend", htmlFor="map-state-name"),
+            html.Label(_("Open a state's trend"), htmlFor="map-state-name"),
             html.Div(
                 [
                     dcc.Input(
@@ -241,17 +274,19 @@ def _state_finder() -> html.Div:
                         type="text",
                         list="map-state-names",
                         autoComplete="off",
-                        placeholder="Type a US or Mexican state",
+                        placeholder=_("Type a US or Mexican state"),
                         n_submit=0,
                         className="state-name",
                     ),
-                    html.Button("Open trend", id="map-state-open", n_clicks=0, className="button"),
+                    html.Button(
+                        _("Open trend"), id="map-state-open", n_clicks=0, className="button"
+                    ),
                 ],
                 className="state-row",
             ),
             html.Datalist(
                 [
-                    html.Option(value=names[code], label=i18n._(label(GEO_LEVELS, levels[code])))
+                    html.Option(value=names[code], label=_(label(GEO_LEVELS, levels[code])))
                     for code in sorted(names, key=lambda c: normalize_name(names[c]))
                 ],
                 id="map-state-names",
@@ -299,22 +334,22 @@ def layout(**query: object) -> html.Div:
         "map",
         data=data,
         problems=problems,
-        heading="Where traced guns come from, and where guns are seized",
-        lede=(
+        heading=_("Where traced guns come from, and where guns are seized"),
+        lede=_(
             "US states coloured by a published series of traced firearms' US source state; "
             "Mexican states by a published series of seizures (or both by a loaded trace file). "
             "Each series comes from one release only; grey means no published figure. "
             "Click a state, or use the table below, to open its trend."
         ),
         controls=[
-            _series_control("us", "US states", us_options, view.us.series),
-            _series_control("mx", "Mexican states", mx_options, view.mx.series),
+            _series_control("us", _("US states"), us_options, view.us.series),
+            _series_control("mx", _("Mexican states"), mx_options, view.mx.series),
             html.Fieldset(
                 [
-                    html.Legend("Measure"),
+                    html.Legend(_("Measure")),
                     dcc.RadioItems(
                         id="map-measure",
-                        options=[{"label": v, "value": k} for k, v in MEASURES.items()],
+                        options=[{"label": _(v), "value": k} for k, v in MEASURES.items()],
                         value=view.measure,
                         inline=True,
                         className="radio",
@@ -324,11 +359,11 @@ def layout(**query: object) -> html.Div:
             ),
             html.Div(
                 [
-                    html.Label("Year (loaded trace files are annual)", htmlFor="map-year"),
+                    html.Label(_("Year (loaded trace files are annual)"), htmlFor="map-year"),
                     html.Div(
                         [
                             html.Button(
-                                "▶ Play",
+                                _("▶ Play"),
                                 id="map-play",
                                 n_clicks=0,
                                 className="button",
@@ -350,6 +385,15 @@ def layout(**query: object) -> html.Div:
                         className="year-row",
                     ),
                     dcc.Interval(id="map-interval", interval=1400, disabled=True),
+                    # The page's words and prefix for the browser-side callbacks below.
+                    dcc.Store(
+                        id="map-locale",
+                        data={
+                            "play": _("▶ Play"),
+                            "pause": _("❚❚ Pause"),
+                            "prefix": i18n.PREFIXES[i18n.language()],
+                        },
+                    ),
                 ],
                 id="map-year-box",
                 className="control control-wide",
@@ -357,7 +401,7 @@ def layout(**query: object) -> html.Div:
             ),
             _state_finder(),
         ],
-        controls_label="Map controls",
+        controls_label=_("Map controls"),
         content=content,
         search=view.state.query_string(),
     )
@@ -421,9 +465,11 @@ def open_state(clicks: object, submits: object, typed: object, pathname: object)
     if not (clicks or submits):
         return dash.no_update, dash.no_update
     code = state_code_of(typed)
+    lang = page_language(pathname)
     if code is None:
-        return dash.no_update, "No such state: choose one from the list."
-    return i18n.localised(f"/trends?state={code}", page_language(pathname)), ""
+        with i18n.use(lang):
+            return dash.no_update, _("No such state: choose one from the list.")
+    return i18n.localised(f"/trends?state={code}", lang), ""
 
 
 # A click on a state opens its trend; runs in the browser, so it costs no round trip.
@@ -431,6 +477,7 @@ dash.clientside_callback(
     ClientsideFunction("ironriver", "openStateTrend"),
     Output("url", "href", allow_duplicate=True),
     Input("map-graph", "clickData"),
+    State("map-locale", "data"),
     prevent_initial_call=True,
 )
 
@@ -442,6 +489,7 @@ dash.clientside_callback(
     Output("map-play", "aria-pressed"),
     Input("map-play", "n_clicks"),
     State("map-interval", "disabled"),
+    State("map-locale", "data"),
     prevent_initial_call=True,
 )
 
@@ -454,6 +502,7 @@ dash.clientside_callback(
     Input("map-interval", "n_intervals"),
     State("map-year", "marks"),
     State("map-year", "value"),
+    State("map-locale", "data"),
     prevent_initial_call=True,
 )
 

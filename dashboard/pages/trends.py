@@ -8,7 +8,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import components, i18n, text
 from dashboard.data import AppData, current
-from dashboard.i18n import N_
+from dashboard.i18n import N_, _
 from dashboard.site import PAGE_PATH, page_language, register_page
 from dashboard.views import known_kinds, shown
 from dashboard.views.trends import (
@@ -29,7 +29,7 @@ GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lass
 
 def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
     if published.empty:
-        return html.P("No published figures in this view.")
+        return html.P(_("No published figures in this view."))
     frame = published.copy()
     frame["figure"] = [
         text.with_category(text.format_value(v, u, q), c)
@@ -39,19 +39,21 @@ def _figures_table(published: pd.DataFrame) -> html.Table | html.P:
     ]
     frame["what"] = frame["measure"].map(text.measure_label)
     frame["status_cell"] = [components.status_badge(s) or s for s in frame["status"]]
-    frame["source"] = [dcc.Link(s, href=f"/sources#{s}") for s in frame["source_id"]]
+    frame["source"] = [
+        dcc.Link(s, href=i18n.localised(f"/sources#{s}")) for s in frame["source_id"]
+    ]
     return components.table(
         frame,
         [
-            ("period", "Period"),
-            ("what", "Measure"),
-            ("figure", "Figure"),
-            ("release", "Release"),
-            ("status_cell", "Status"),
-            ("note", "Note"),
-            ("source", "Source"),
+            ("period", _("Period")),
+            ("what", _("Measure")),
+            ("figure", _("Figure")),
+            ("release", _("Release")),
+            ("status_cell", text.status_heading()),
+            ("note", _("Note")),
+            ("source", _("Source")),
         ],
-        caption="Every figure in this view, with its note",
+        caption=_("Every figure in this view, with its note"),
     )
 
 
@@ -77,7 +79,7 @@ def render(view: TrendsView) -> list[Any]:
         ),
         html.Details(
             [
-                html.Summary("Table of every figure in this view"),
+                html.Summary(_("Table of every figure in this view")),
                 html.Div(_figures_table(view.published.rows), id="trends-table"),
             ],
             className="table-details",
@@ -87,12 +89,12 @@ def render(view: TrendsView) -> list[Any]:
 
 
 def _state_options(data: AppData) -> list[dict[str, str]]:
-    options = [{"label": "Mexico, national (all states)", "value": ""}]
-    for dataset, country in (("source-states", "US"), ("recovery-states", "MX")):
+    options = [{"label": _("Mexico, national (all states)"), "value": ""}]
+    for dataset, kind in (("source-states", _("US state")), ("recovery-states", _("MX state"))):
         rows = data.dataset(dataset)
         codes = sorted(set(rows.loc[rows["geo_level"].str.endswith("_state"), "geo_code"]))
         options += [
-            {"label": f"{state_label(c)} ({'US' if country == 'US' else 'MX'} state)", "value": c}
+            {"label": f"{state_label(c)} ({kind})", "value": c}
             for c in sorted(codes, key=state_label)
         ]
     return options
@@ -110,8 +112,8 @@ def layout(**query: object) -> html.Div:
         "trends",
         data=data,
         problems=problems,
-        heading="Trends",
-        lede=(
+        heading=_("Trends"),
+        lede=_(
             "Each line is one release: the same year is counted differently by different "
             "releases, so vintages are never joined, and a line breaks wherever a year is "
             "missing. Part-year figures are hollow points labelled with their months. "
@@ -123,7 +125,7 @@ def layout(**query: object) -> html.Div:
         controls=[
             html.Div(
                 [
-                    html.Label("State", htmlFor="trends-state"),
+                    html.Label(_("State"), htmlFor="trends-state"),
                     dcc.Dropdown(
                         id="trends-state",
                         options=options,
@@ -135,7 +137,7 @@ def layout(**query: object) -> html.Div:
             ),
             html.Fieldset(
                 [
-                    html.Legend("Events shown"),
+                    html.Legend(_("Events shown")),
                     dcc.Checklist(
                         id="trends-kinds",
                         options=[
@@ -150,7 +152,7 @@ def layout(**query: object) -> html.Div:
             ),
             html.Div(
                 [
-                    html.Label("Years", htmlFor="trends-window"),
+                    html.Label(_("Years"), htmlFor="trends-window"),
                     dcc.RangeSlider(
                         id="trends-window",
                         min=EARLIEST,
@@ -165,7 +167,7 @@ def layout(**query: object) -> html.Div:
                 className="control control-wide",
             ),
         ],
-        controls_label="Trend controls",
+        controls_label=_("Trend controls"),
         content=content,
         search=view.state.query_string(),
     )

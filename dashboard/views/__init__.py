@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import plotly.graph_objects as go
 
 from dashboard.data import AppData
+from dashboard.i18n import _
 from db.viewstate import ViewState
 from db.vocabulary import EVENT_KINDS
 
@@ -55,5 +56,5 @@ def chosen_kinds(
         return tuple(k for k in default if k in known)
     unknown = [k for k in wanted if k not in known]
     if unknown:
-        problems.append(f"unknown event kind(s): {', '.join(unknown)}")
+        problems.append(_("unknown event kind(s): {kinds}").format(kinds=", ".join(unknown)))
     return tuple(k for k in known if k in wanted)

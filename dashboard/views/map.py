@@ -10,6 +10,7 @@ import pandas as pd
 
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
+from dashboard.i18n import N_, _
 from dashboard.views import plain
 from db import queries
 from db.datasets import Filters, Selection
@@ -17,21 +18,31 @@ from db.viewstate import ViewState, parse, shown
 from db.vocabulary import STATE_LEVELS
 from geo.states import all_codes
 
-COUNTRY_NAMES = {"US": "United States", "MX": "Mexico"}
+# English msgids, translated where shown.
+COUNTRY_NAMES = {"US": N_("United States"), "MX": N_("Mexico")}
+LAYER_NAMES = {"US": N_("United States layer"), "MX": N_("Mexico layer")}
 # Which dataset a country's default comes from; other datasets with state figures are options.
 PRIMARY = {"US": "source-states", "MX": "recovery-states"}
 SHORT_TITLES = {
-    "source-states": "US source states",
-    "us-supply-context": "Licensed dealers",
-    "recovery-states": "Seizures by Mexican state",
+    "source-states": N_("US source states"),
+    "us-supply-context": N_("Licensed dealers"),
+    "recovery-states": N_("Seizures by Mexican state"),
 }
 MEASURES = {
-    "count": "Count",
-    "share": "Share of the period's total",
-    "per_100k": "Per 100,000 residents a year (DERIVED)",
-    "per_100_dealers": "Per 100 licensed dealers a year (DERIVED; 8 US states)",
+    "count": N_("Count"),
+    "share": N_("Share of the period's total"),
+    "per_100k": N_("Per 100,000 residents a year (DERIVED)"),
+    "per_100_dealers": N_("Per 100 licensed dealers a year (DERIVED; 8 US states)"),
+}
+# What a series publishes, in its label.
+PUBLISHES = {
+    (True, False): N_("counts"),
+    (False, True): N_("shares"),
+    (True, True): N_("counts & shares"),
+    (False, False): "",
 }
 RATE_MEASURES = ("per_100k", "per_100_dealers")
+LOADED_TRACES = N_("Loaded traces")
 OVERLAY = "corridors"
 
 
@@ -75,7 +86,8 @@ def slug(text: object) -> str:
 
 
 def catalogue(data: AppData) -> dict[str, Series]:
-    """Every series the map can draw, keyed by its URL token, defaults first per country."""
+    """Every series the map can draw, keyed by its URL token, defaults first per country (its
+    labels in the current language: shared per language)."""
     return data.shared("map-catalogue", lambda: _catalogue(data))
 
 
@@ -89,14 +101,19 @@ def _catalogue(data: AppData) -> dict[str, Series]:
     ):
         country = "US" if (group["geo_level"] == STATE_LEVELS["US"]).any() else "MX"
         units = tuple(sorted(set(group["unit"])))
-        what = " & ".join(
-            ["counts"] * any(u != "percent" for u in units) + ["shares"] * ("percent" in units)
-        )
+        publishes = (any(u != "percent" for u in units), "percent" in units)
+        what = _(PUBLISHES[publishes])
         unverified = " · UNVERIFIED" if group["unverified"].sum() else ""
         key = f"{dataset}.{slug(release)}.{slug(period)}"
         label = (
-            f"{SHORT_TITLES.get(str(dataset), dataset)}: {period} · {release} "
-            f"({int(group['states'].max())} states, {what}){unverified}"
+            _("{title}: {period} · {release} ({states} states, {what})").format(
+                title=_(SHORT_TITLES.get(str(dataset), str(dataset))),
+                period=period,
+                release=release,
+                states=int(group["states"].max()),
+                what=what,
+            )
+            + unverified
         )
         found[key] = Series(key, country, str(dataset), label, release, period, units=units)
         end = group["year_end"].max()
@@ -115,17 +132,20 @@ def _catalogue(data: AppData) -> dict[str, Series]:
     for file in files.itertuples(index=False):
         file_years = tuple(int(y) for y in years.loc[years["trace_file_id"] == file.id, "year"])
         tag = " · SYNTHETIC" if file.synthetic else ""
-        span = f"{file_years[0]}–{file_years[-1]}" if file_years else "no years"
+        span = f"{file_years[0]}–{file_years[-1]}" if file_years else _("no years")
         for country, dataset, what in (
-            ("US", "traces-by-source-state", "by US source state"),
-            ("MX", "traces-by-recovery-state", "by Mexican recovery state"),
+            ("US", "traces-by-source-state", _("by US source state")),
+            ("MX", "traces-by-recovery-state", _("by Mexican recovery state")),
         ):
             key = f"traces.{file.checksum[:12]}"
             ordered[f"{country}:{key}"] = Series(
                 key,
                 country,
                 dataset,
-                f"Loaded trace file {file.file_name} {what}, {span}, annual{tag}",
+                _("Loaded trace file {file} {what}, {span}, annual").format(
+                    file=file.file_name, what=what, span=span
+                )
+                + tag,
                 release=file.checksum[:12],
                 years=file_years,
                 synthetic=bool(file.synthetic),
@@ -143,7 +163,11 @@ def _pick(
     if wanted in options:
         return options[wanted]
     if wanted is not None:
-        problems.append(f"{name}={shown(wanted)} is not a series on this map; showing the default")
+        problems.append(
+            _("{name}={value} is not a series on this map; showing the default").format(
+                name=name, value=shown(wanted)
+            )
+        )
     return next(iter(options.values()), None)
 
 
@@ -188,7 +212,7 @@ def _side(
 ) -> Side:
     if series is None:
         return Side(None, None, pd.DataFrame(columns=figures.LAYER_COLUMNS))
-    what = f"{COUNTRY_NAMES[country]} layer"
+    what = LAYER_NAMES[country]
     if measure == "share" and not series.has("share"):
         # No published share: colour by a DERIVED share of the series' own total, labelled so;
         # the download is the published counts it is computed from.
@@ -207,16 +231,16 @@ def _side(
 def _unit_title(side: Side, measure: str) -> str:
     if side.series is None:
         return ""
-    name = SHORT_TITLES.get(side.series.dataset, "Loaded traces")
+    name = _(SHORT_TITLES.get(side.series.dataset, LOADED_TRACES))
     if measure == "share" and not side.series.has("share"):
-        return f"{name}<br>% of the series' total<br>(DERIVED)"
+        return f"{name}<br>" + _("% of the series' total") + "<br>(DERIVED)"
     if measure == "share":
-        return f"{name}<br>% share"
+        return f"{name}<br>" + _("% share")
     if measure in RATE_MEASURES:
         per = (
-            "per 100,000<br>residents a year"
+            _("per 100,000<br>residents a year")
             if measure == "per_100k"
-            else "per 100<br>dealers a year"
+            else _("per 100<br>dealers a year")
         )
         return f"{name}<br>{per}<br>(DERIVED)"
     units = [u for u in side.series.units if u != "percent"] or ["firearms"]
@@ -224,29 +248,40 @@ def _unit_title(side: Side, measure: str) -> str:
 
 
 def _summary_text(side: Side, country: str, measure: str) -> str:
+    where = _(COUNTRY_NAMES[country])
     if side.series is None:
-        return f"{COUNTRY_NAMES[country]}: no series to show."
+        return _("{country}: no series to show.").format(country=where)
     total = len(all_codes(country))
     ranked = figures.drawn(side.layer).sort_values("value", ascending=False)
     top = ", ".join(f"{r.name} {r.text}" for r in ranked.head(5).itertuples(index=False))
-    more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
+    more = _(" and {count} more").format(count=len(ranked) - 5) if len(ranked) > 5 else ""
     missing = total - len(ranked)
     label = side.series.label
     if ranked.empty and side.series.annual:
-        return f"{COUNTRY_NAMES[country]}, {label}: no traces in {side.year} in this file."
+        return _("{country}, {series}: no traces in {year} in this file.").format(
+            country=where, series=label, year=side.year
+        )
     if ranked.empty and measure in RATE_MEASURES:
-        return f"{COUNTRY_NAMES[country]}, {label}: no state has both a count and a denominator."
+        return _("{country}, {series}: no state has both a count and a denominator.").format(
+            country=where, series=label
+        )
     if ranked.empty:
-        kind = "share" if measure == "share" else "count"
-        return f"{COUNTRY_NAMES[country]}, {label}: no published {kind} for any state."
+        empty = (
+            _("{country}, {series}: no published share for any state.")
+            if measure == "share"
+            else _("{country}, {series}: no published count for any state.")
+        )
+        return empty.format(country=where, series=label)
     if measure in RATE_MEASURES:
         return _leaders_text(side, country, ranked)
     lacking = (
-        f"no traces in {side.year} in this file"
+        _("{missing} of {total} states have no traces in {year} in this file.")
         if side.series.annual
-        else "no published figure in this series"
+        else _("{missing} of {total} states have no published figure in this series.")
     )
-    return f"{COUNTRY_NAMES[country]}, {label}: {top}{more}. {missing} of {total} states have {lacking}."
+    return f"{where}, {label}: {top}{more}. " + lacking.format(
+        missing=missing, total=total, year=side.year
+    )
 
 
 def _leaders_text(side: Side, country: str, ranked: pd.DataFrame) -> str:
@@ -260,17 +295,30 @@ def _leaders_text(side: Side, country: str, ranked: pd.DataFrame) -> str:
     )
     first_rate, first_count = ranked["name"].iloc[0], by_count["name"].iloc[0]
     lead = (
-        f"{first_rate} leads both by rate and by count"
+        _("{state} leads both by rate and by count").format(state=first_rate)
         if first_rate == first_count
-        else f"{first_rate} leads by rate, {first_count} by count"
+        else _("{state} leads by rate, {other} by count").format(
+            state=first_rate, other=first_count
+        )
     )
     layer = side.layer
     counted = layer["count"] != text.format_value(None, "firearms")
     missing = int((layer["value"].isna() & counted).sum())
-    lacking = f" {missing} states with a count have no denominator, so no rate." if missing else ""
+    lacking = (
+        " "
+        + _("{count} states with a count have no denominator, so no rate.").format(count=missing)
+        if missing
+        else ""
+    )
     return (
-        f"{COUNTRY_NAMES[country]}, {side.series.label if side.series else ''}: {lead}. "
-        f"By rate: {rate_leaders}. By count: {count_leaders}.{lacking}"
+        _("{country}, {series}: {lead}. By rate: {by_rate}. By count: {by_count}.").format(
+            country=_(COUNTRY_NAMES[country]),
+            series=side.series.label if side.series else "",
+            lead=lead,
+            by_rate=rate_leaders,
+            by_count=count_leaders,
+        )
+        + lacking
     )
 
 
@@ -286,7 +334,7 @@ def _corridors(
         selection = Selection(
             OVERLAY, Filters(release=side.release, period=side.period, measure=shown_as)
         )
-        chart = ChartData.of(data, selection, "corridor lines")
+        chart = ChartData.of(data, selection, N_("corridor lines"))
         if not chart.rows.empty:
             return chart
     return None
@@ -300,7 +348,11 @@ def normalise(data: AppData, asked: ViewState) -> tuple[ViewState, list[str]]:
     us = _pick(for_country(series, "US"), asked.us, problems, "us")
     mx = _pick(for_country(series, "MX"), asked.mx, problems, "mx")
     if asked.measure not in (None, *MEASURES):
-        problems.append(f"measure={shown(asked.measure)} is not one of {', '.join(MEASURES)}")
+        problems.append(
+            _("measure={value} is not one of {allowed}").format(
+                value=shown(asked.measure), allowed=", ".join(MEASURES)
+            )
+        )
     measure = asked.measure if asked.measure in MEASURES else "count"
     state = ViewState(
         us=us.key if us else None,
@@ -360,7 +412,7 @@ def build_view(data: AppData, state: ViewState) -> MapView:
         corridors=corridors.rows if corridors is not None else pd.DataFrame(),
         sources=labels,
         missing={
-            side.series.country: f"No traces in {year} in this file"
+            side.series.country: _("No traces in {year} in this file").format(year=year)
             for side in (us_side, mx_side)
             if side.series is not None and side.series.annual
         },
@@ -369,7 +421,9 @@ def build_view(data: AppData, state: ViewState) -> MapView:
         [_summary_text(us_side, "US", measure), _summary_text(mx_side, "MX", measure)]
     )
     if corridors is not None:
-        summary += f" Lines: {len(corridors.rows)} corridors from the same release."
+        summary += " " + _("Lines: {count} corridors from the same release.").format(
+            count=len(corridors.rows)
+        )
     return MapView(
         state, plain(figure), summary, us_side, mx_side, corridors, sources, tuple(years_of(us, mx))
     )

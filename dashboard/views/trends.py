@@ -9,6 +9,7 @@ import pandas as pd
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.figures.style import rows_of
+from dashboard.i18n import N_, _
 from dashboard.views import chosen_kinds, known_kinds, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
@@ -67,14 +68,18 @@ def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int,
 def _year_param(year: int | None, name: str, problems: list[str]) -> int | None:
     if year is None or EARLIEST <= year <= LATEST:
         return year
-    problems.append(f"{name}={year} is outside the chart's years {EARLIEST} to {LATEST}")
+    problems.append(
+        _("{name}={year} is outside the chart's years {first} to {last}").format(
+            name=name, year=year, first=EARLIEST, last=LATEST
+        )
+    )
     return None
 
 
 def _state_param(code: str | None, problems: list[str]) -> str | None:
     if code is None or code in state_names():
         return code
-    problems.append(f"state={code} is not a USPS or INEGI state code")
+    problems.append(_("state={code} is not a USPS or INEGI state code").format(code=code))
     return None
 
 
@@ -120,8 +125,9 @@ def _span(group: pd.DataFrame) -> str:
             f"{first}{text.format_number(low.value)}–"
             f"{text.format_value(high.value, high.unit, high.value_qualifier)}"
         )
+    only = _("{category} only")
     periods = sorted(
-        f"{p} ({c} only)" if c else str(p)
+        f"{p} ({only.format(category=c)})" if c else str(p)
         for p, c in zip(group["period"], group["category"].fillna(""), strict=True)
     )
     when = periods[0] if len(periods) == 1 else f"{periods[0]}–{periods[-1]}"
@@ -131,7 +137,7 @@ def _span(group: pd.DataFrame) -> str:
 
 def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -> str:
     """One sentence per measure, one clause per release, so no vintages are merged in words."""
-    where = state_label(state) if state else "Mexico"
+    where = state_label(state) if state else _("Mexico")
     parts = []
     if not published.empty:
         valued = published.dropna(subset=["value"])
@@ -140,13 +146,13 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
         totals = valued[(valued["unit"] != "percent") & ~single]
         shares = valued[valued["unit"] == "percent"]
         totals_label = (
-            "totals over several years (in the table, not drawn)"
+            _("totals over several years (in the table, not drawn)")
             if state is None
-            else "totals over several years (drawn as bars across their years, not per year)"
+            else _("totals over several years (drawn as bars across their years, not per year)")
         )
         groups = (
-            ("counts of single years", counts),
-            ("shares", shares),
+            (_("counts of single years"), counts),
+            (_("shares"), shares),
             (totals_label, totals),
         )
         for label, rows in groups:
@@ -157,9 +163,13 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
             if clauses:
                 parts.append(f"{label[:1].upper()}{label[1:]} — {'; '.join(clauses)}.")
     if not traces.empty:
-        parts.append(f"Loaded trace files: {int(traces['firearms'].sum()):,} traces.")
+        parts.append(
+            _("Loaded trace files: {count} traces.").format(
+                count=f"{int(traces['firearms'].sum()):,}"
+            )
+        )
     if not parts:
-        return f"{where}: no published figure in this view."
+        return _("{place}: no published figure in this view.").format(place=where)
     return f"{where}. " + " ".join(parts)
 
 
@@ -172,9 +182,9 @@ def _context_text(context: pd.DataFrame, where: str) -> str | None:
         f"{text.format_value(r.value, r.unit, r.value_qualifier)} ({r.period}, {r.release})"
         for r in context.itertuples(index=False)
     )
-    return (
-        f"Also about {where}, not drawn because it is not comparable with the lines above: {items}."
-    )
+    return _(
+        "Also about {place}, not drawn because it is not comparable with the lines above: {items}."
+    ).format(place=where, items=items)
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,27 +220,29 @@ def build_view(data: AppData, state: ViewState) -> TrendsView:
     asked = (state.year_from, state.year_to)
     window = _fill_window(asked, _default_window(everything, all_traces))
     span = Filters(state=code, year_from=asked[0], year_to=asked[1])
-    published = ChartData.of(data, Selection(published_name, span), "published figures")
-    traces = ChartData.of(data, Selection("traces-by-year", span), "loaded traces")
+    published = ChartData.of(data, Selection(published_name, span), N_("published figures"))
+    traces = ChartData.of(data, Selection("traces-by-year", span), N_("loaded traces"))
     events = (
         ChartData.of(
             data,
             Selection("events", Filters(kinds=kinds, year_from=window[0], year_to=window[1])),
-            "events",
+            N_("events"),
         )
         if kinds
         else None
     )
-    where = state_label(code) if code else "Mexico (national)"
+    where = state_label(code) if code else _("Mexico (national)")
     count_title = (
-        "Traced firearms per year"
+        _("Traced firearms per year")
         if code is None
-        else f"{where}: counts (single years as points, multi-year totals as bars)"
+        else _("{place}: counts (single years as points, multi-year totals as bars)").format(
+            place=where
+        )
     )
     share_title = (
-        "US-sourced share (%): of guns submitted for tracing unless the line says otherwise"
+        _("US-sourced share (%): of guns submitted for tracing unless the line says otherwise")
         if code is None
-        else f"{where}: shares (%)"
+        else _("{place}: shares (%)").format(place=where)
     )
     figure = figures.trends_figure(
         _drawable(published.rows, code),
@@ -247,7 +259,7 @@ def build_view(data: AppData, state: ViewState) -> TrendsView:
         count_spans=code is not None,
     )
     notices = (
-        (f"No published figure for {where} in this view.",)
+        (_("No published figure for {place} in this view.").format(place=where),)
         if published.rows.empty and traces.rows.empty
         else ()
     )
@@ -256,7 +268,7 @@ def build_view(data: AppData, state: ViewState) -> TrendsView:
     return TrendsView(
         state=state,
         window=window,
-        title=f"Trends: {where}",
+        title=_("Trends: {place}").format(place=where),
         figure=plain(figure),
         summary=" ".join(t for t in (summary, context) if t),
         notices=notices,
