@@ -17,8 +17,10 @@ from dashboard.figures.style import (
     SERIES_SYMBOLS,
     UNVALIDATED,
     UNVERIFIED_DASH,
+    for_narrow_screens,
     rows_of,
     stacked,
+    wrapped_for_narrow,
 )
 from dashboard.text import (
     format_value,
@@ -461,7 +463,16 @@ def trends_figure(
         uirevision="trends",
     )
     figure.update_annotations(font=dict(size=13), selector=dict(text=count_title))
-    return figure
+    layout, traces = wrapped_for_narrow(figure)
+    # On a phone the legend, one entry a line, is as tall as the charts: the figure grows by it.
+    lines = sum(
+        1 + str(change.get("name", trace.name)).count("<br>")
+        for index, trace in enumerate(figure.data)
+        if trace.showlegend is not False
+        for change in [traces.get(index, {})]
+    )
+    layout.update(height=560 + 18 * lines, legend={"font": {"size": 10}})
+    return for_narrow_screens(figure, layout, traces)
 
 
 def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
@@ -479,4 +490,19 @@ def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figu
         hovermode="closest",
     )
     figure.update_xaxes(showgrid=True, gridcolor="#ececec")
-    return figure
+    span = dated_span(events)
+    if span is not None:
+        # Autorange pads by marker size in pixels: on a phone that is decades. The axis spans
+        # the dated events, a year either side, whatever the width.
+        figure.update_xaxes(range=[dt.date(span[0] - 1, 1, 1), dt.date(span[1] + 1, 12, 31)])
+    return for_narrow_screens(figure, *wrapped_for_narrow(figure, width=24))
+
+
+def dated_span(events: pd.DataFrame) -> tuple[int, int] | None:
+    """The first and last year of the dated events (starts and ends), or None if none is dated."""
+    if events.empty:
+        return None
+    dates = [_to_date(d) for d in pd.concat([events["date_start"], events["date_end"]]).dropna()]
+    if not dates:
+        return None
+    return min(dates).year, max(dates).year

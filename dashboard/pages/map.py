@@ -163,7 +163,25 @@ def render(view: MapView) -> list[Any]:
                     config=GRAPH_CONFIG,
                     className="map-graph",
                     responsive=True,
-                    style={"height": "min(680px, 80vh)", "minHeight": "460px"},
+                ),
+                # Filled by a tap on a touch or narrow screen (openStateTrend in ironriver.js).
+                html.Div(
+                    [
+                        html.Strong(id="map-picked-name"),
+                        ": ",
+                        html.Span(id="map-picked-value"),
+                        " ",
+                        dcc.Link(
+                            ["Open trend for ", html.Span(id="map-picked-link-name")],
+                            id="map-picked-open",
+                            href="/trends",
+                            className="button",
+                        ),
+                    ],
+                    id="map-picked",
+                    className="map-picked",
+                    hidden=True,
+                    **{"aria-live": "polite"},
                 ),
                 html.Figcaption(
                     [
@@ -351,11 +369,19 @@ def update_map(us: object, mx: object, measure: object, year: object) -> list[An
     return shown(data, "map", state, build_view, render)[1]
 
 
-# A click on a state opens its trend; runs in the browser, so it costs no round trip.
+# A click on a state opens its trend; a tap on a touch or narrow screen first shows the value.
+# Runs in the browser, so it costs no round trip.
 dash.clientside_callback(
     ClientsideFunction("ironriver", "openStateTrend"),
     Output("url", "href", allow_duplicate=True),
+    Output("map-picked", "hidden"),
+    Output("map-picked-name", "children"),
+    Output("map-picked-value", "children"),
+    Output("map-picked-open", "href"),
+    Output("map-picked-link-name", "children"),
+    Output("map-graph", "clickData"),
     Input("map-graph", "clickData"),
+    State("map-picked-open", "href"),
     prevent_initial_call=True,
 )
 
