@@ -163,14 +163,18 @@ def render(view: MapView) -> list[Any]:
                     config=GRAPH_CONFIG,
                     className="map-graph",
                     responsive=True,
+                    style={"height": "min(680px, 80vh)", "minHeight": "460px"},
                 ),
                 # Filled by a tap on a touch or narrow screen (openStateTrend in ironriver.js).
                 html.Div(
                     [
-                        html.Strong(id="map-picked-name"),
-                        ": ",
-                        html.Span(id="map-picked-value"),
-                        " ",
+                        html.Span(
+                            [
+                                html.Strong(id="map-picked-name"),
+                                ": ",
+                                html.Span(id="map-picked-value"),
+                            ]
+                        ),
                         dcc.Link(
                             ["Open trend for ", html.Span(id="map-picked-link-name")],
                             id="map-picked-open",
