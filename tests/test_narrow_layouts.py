@@ -105,7 +105,8 @@ def test_on_a_narrow_screen_each_estimate_is_named_above_its_row() -> None:
     assert narrow["yaxis"]["showticklabels"] is False
     names = narrow["annotations"]
     assert [a["y"] for a in names] == list(figure.layout.yaxis.categoryarray)
-    assert names[0]["text"].startswith("McDougal") and len(names[0]["text"]) <= 56
+    assert names[0]["text"].startswith("McDougal") and names[0]["text"].endswith(" · 2010-2012")
+    assert len(names[0]["text"]) <= 56
     assert names[1]["text"] == "Government of Mexico · per year"
 
 

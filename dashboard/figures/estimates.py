@@ -126,7 +126,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
     # goes on one short line above its own row instead.
     above = [
         dict(
-            text=_shortened(f"{r.producer} · {r.period}", 56),
+            text=_name_and_period(str(r.producer), str(r.period), 56),
             x=0,
             xref="paper",
             xanchor="left",
@@ -147,10 +147,16 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
             "yaxis": {"showticklabels": False},
             "xaxis": {"range": [0, narrow_top], "nticks": 4},
             "annotations": above,
-            "margin": {"r": 10},
+            "margin": {"r": 10, "t": 40},  # t: the modebar, always shown on a touch screen
         },
     )
 
 
 def _shortened(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _name_and_period(producer: str, period: str, width: int) -> str:
+    """ "Producer · period" in `width` characters: the producer is cut before the period is."""
+    period = _shortened(period, 24)
+    return f"{_shortened(producer, width - len(period) - 3)} · {period}"

@@ -407,6 +407,7 @@ NARROW_MAP_LAYOUT: dict[str, Any] = {
     "geo": {"domain": {"x": [0, 1], "y": [0.27, 1]}},
     "legend": {"y": 0, "yanchor": "bottom", "font": {"size": 11}},
     "hoverlabel": {"font": {"size": 12}},
+    "margin": {"t": 36},  # a touch screen always shows the modebar: not over the map
 }
 
 

@@ -121,6 +121,12 @@ def wrapped_for_narrow(figure: go.Figure, width: int = 44) -> tuple[dict[str, An
     notes = figure.layout.annotations
     if not any(len(str(note.text or "")) > width for note in notes):
         return {}, traces
-    return {
-        "annotations": [{**n.to_plotly_json(), "text": wrap(n.text, width)} for n in notes]
-    }, traces
+    wrapped = [
+        {
+            **n.to_plotly_json(),
+            "text": wrap(n.text, width),
+            "font": {**n.font.to_plotly_json(), "size": 11},
+        }
+        for n in notes
+    ]
+    return {"annotations": wrapped}, traces

@@ -463,7 +463,7 @@ def trends_figure(
         uirevision="trends",
     )
     figure.update_annotations(font=dict(size=13), selector=dict(text=count_title))
-    layout, traces = wrapped_for_narrow(figure)
+    layout, traces = wrapped_for_narrow(figure, width=36)
     # On a phone the legend, one entry a line, is as tall as the charts: the figure grows by it.
     lines = sum(
         1 + str(change.get("name", trace.name)).count("<br>")
@@ -471,7 +471,12 @@ def trends_figure(
         if trace.showlegend is not False
         for change in [traces.get(index, {})]
     )
-    layout.update(height=560 + 18 * lines, legend={"font": {"size": 10}})
+    # A touch screen always shows the modebar: the top margin keeps it off the first title.
+    layout.update(
+        height=620 + 20 * lines,
+        legend={"font": {"size": 10}, "maxheight": 1},  # whole, not in a scrolling box
+        margin={"t": 56},
+    )
     return for_narrow_screens(figure, layout, traces)
 
 
@@ -495,7 +500,9 @@ def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figu
         # Autorange pads by marker size in pixels: on a phone that is decades. The axis spans
         # the dated events, a year either side, whatever the width.
         figure.update_xaxes(range=[dt.date(span[0] - 1, 1, 1), dt.date(span[1] + 1, 12, 31)])
-    return for_narrow_screens(figure, *wrapped_for_narrow(figure, width=24))
+    layout, traces = wrapped_for_narrow(figure, width=24)
+    # A touch screen always shows the modebar: the top margin keeps it off the lanes.
+    return for_narrow_screens(figure, {**layout, "margin": {"t": 48}}, traces)
 
 
 def dated_span(events: pd.DataFrame) -> tuple[int, int] | None:
