@@ -6,18 +6,21 @@ import re
 from html import escape as html_escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 import flask
 from dash import ClientsideFunction, Input, Output, dcc, html
 from flask_caching import Cache
 
-from dashboard import embed, guard
+from dashboard import embed, guard, i18n
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
+from dashboard.i18n import N_, _
 from db.engine import make_engine
 from db.settings import Settings
+from db.viewstate import is_tracking
 from geo.states import BOUNDARY_FILES, boundary_path
 
 HERE = Path(__file__).parent
@@ -32,7 +35,7 @@ _INTERNAL_PREFIXES = (
     "/chart/",
     "/embed/",
 )
-NOT_FOUND_TITLE = "Iron River · Page not found"
+NOT_FOUND_TITLE = N_("Iron River · Page not found")
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
 
@@ -68,7 +71,10 @@ class _Dash(dash.Dash):
                         f'<meta {name} content="[^"]*">', f'<meta {name} content="{value}">', metas
                     )
             kwargs["metas"] = metas
-        return str(super().interpolate_index(**kwargs))
+        if flask.has_request_context():
+            kwargs["metas"] = kwargs.get("metas", "") + _alternates(flask.request)
+        page = str(super().interpolate_index(**kwargs))
+        return page.replace('<html lang="en">', f'<html lang="{i18n.language()}">', 1)
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()
@@ -123,13 +129,13 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
     )
     app.layout = _shell
-    # The current page's link gets aria-current="page" in the browser (assets/ironriver.js).
+    # The current page's link gets aria-current="page" once the router has drawn the page.
     app.clientside_callback(
         ClientsideFunction("ironriver", "markCurrentPage"),
         Output("nav-current", "data"),
-        Input("url", "pathname"),
+        Input("_pages_store", "data"),
     )
-    # Screen readers pick their voice from the page language.
+    # Screen readers pick their voice from the page language (interpolate_index sets it per URL).
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     guard.install(app)
     embed.install(app)
@@ -157,39 +163,29 @@ def _serve_boundaries(server: flask.Flask) -> None:
         return response.make_conditional(flask.request)
 
 
+def _alternates(request: flask.Request) -> str:
+    """`<link rel="alternate" hreflang>` to this view in every language (and x-default: English)."""
+    path = i18n.unprefixed(request.path)
+    query = urlencode([(k, v) for k, v in request.args.items(multi=True) if not is_tracking(k)])
+    search = f"?{html_escape(query)}" if query else ""
+    root = request.host_url.rstrip("/")
+    links = [
+        f'<link rel="alternate" hreflang="{lang}" href="{root}{i18n.localised(path, lang)}{search}">'
+        for lang in i18n.LANGUAGES
+    ]
+    links.append(f'<link rel="alternate" hreflang="x-default" href="{root}{path}{search}">')
+    return "\n".join(links)
+
+
 def _shell() -> html.Div:
+    """What Dash lays out once per page load; each page draws the site's frame in its language."""
     return html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="nav-current"),
-            html.A("Skip to content", href="#main", className="skip-link"),
-            html.Header(
-                [
-                    html.A("Iron River", href="/", className="brand"),
-                    html.Nav(_nav_links(), id="site-nav", **{"aria-label": "Pages"}),
-                ],
-                className="site-header",
-            ),
-            html.Main(dash.page_container, id="main"),
-            html.Footer(
-                [
-                    "Every figure carries its source; see ",
-                    dcc.Link("Data & sources", href="/sources"),
-                    " for citations, licences and caveats. ATF traces are not a random sample.",
-                ],
-                className="site-footer",
-            ),
+            dash.page_container,
         ]
     )
-
-
-def _nav_links() -> list[dcc.Link]:
-    """One link per registered page with an `order`, in that order: adding a page adds its link."""
-    pages = sorted(
-        (page for page in dash.page_registry.values() if page.get("order") is not None),
-        key=lambda page: page["order"],
-    )
-    return [dcc.Link(page["name"], href=page["path"], className="nav-link") for page in pages]
 
 
 def _answer_unknown_paths_with_404(app: dash.Dash) -> None:
@@ -203,7 +199,7 @@ def _answer_unknown_paths_with_404(app: dash.Dash) -> None:
             return flask.Response("not found\n", status=404, mimetype="text/plain")
         # The site's own page (header, language, viewport): Dash Pages renders its 404 layout.
         page = app.index().replace(
-            f"<title>{app.title}</title>", f"<title>{NOT_FOUND_TITLE}</title>", 1
+            f"<title>{app.title}</title>", f"<title>{html_escape(_(NOT_FOUND_TITLE))}</title>", 1
         )
         return flask.Response(page, status=404, mimetype="text/html")
 
@@ -212,11 +208,13 @@ def _answer_unknown_paths_with_404(app: dash.Dash) -> None:
     @server.before_request
     def _unknown_page() -> flask.Response | None:
         path = flask.request.path
+        # A page's language is its URL's; a callback sets its own from the page's path.
+        i18n.set_language(i18n.language_of(path))
         if path.startswith("/api/") and flask.request.blueprint != api.name:
             return not_found()  # Dash's catch-all route would answer with the page shell
         if path.startswith(_INTERNAL_PREFIXES):
             return None
-        known = {page["path"] for page in dash.page_registry.values()}
+        known = {page["path"].rstrip("/") or "/" for page in dash.page_registry.values()}
         if (path.rstrip("/") or "/") in known:
             return None
         return not_found_page()

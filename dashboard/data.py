@@ -14,6 +14,7 @@ import pandas as pd
 from flask_caching import Cache
 from sqlalchemy import Engine
 
+from dashboard import i18n
 from db import queries
 from db.datasets import Filters, Selection
 
@@ -67,12 +68,12 @@ class AppData:
             self._kept.clear()
 
     def kept(self, key: str, compute: Callable[[], T]) -> T:
-        """A value computed once per data version and kept in this process, unpickled.
+        """A value computed once per data version and language, kept in this process, unpickled.
 
         For page views: frozen values and rendered components that every request for the same
         state reuses as they are, so a repeated view costs a dictionary look-up.
         """
-        full_key = f"{self.version()}:{key}"
+        full_key = f"{self.version()}:{i18n.language()}:{key}"
         with self._lock:
             if full_key in self._kept:
                 self._kept.move_to_end(full_key)
@@ -85,8 +86,8 @@ class AppData:
         return value
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """Any value computed once per data version (page views: figures, text, footers)."""
-        full_key = f"{self.version()}:{key}"
+        """Any value computed once per data version and language (figures, text, footers)."""
+        full_key = f"{self.version()}:{i18n.language()}:{key}"
         value = self.cache.get(full_key)
         if value is None:
             value = compute()

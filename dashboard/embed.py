@@ -22,7 +22,7 @@ import flask
 import plotly
 from plotly.utils import PlotlyJSONEncoder
 
-from dashboard import images
+from dashboard import i18n, images
 from dashboard.data import AppData, current
 from db.datasets import DATASETS, Filters, InvalidRequest
 
@@ -121,7 +121,8 @@ def _statuses(data: AppData, downloads: list[str], figure: dict[str, Any]) -> st
 
 
 def _layout(page: str, query: dict[str, list[str]]) -> Any:
-    entry = next(p for p in dash.page_registry.values() if p["path"] == PAGES[page])
+    path = i18n.localised(PAGES[page])
+    entry = next(p for p in dash.page_registry.values() if p["path"] == path)
     flat = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
     return entry["layout"](**flat)
 
@@ -292,7 +293,8 @@ def _static(path: Path, mimetype: str) -> flask.Response:
 
 def page_meta(path: str) -> tuple[str, str, str] | None:
     """(title, description, image URL) of the view at `path` and this request's query."""
-    page = next((name for name, p in PAGES.items() if p == (path.rstrip("/") or "/")), None)
+    english = i18n.unprefixed(path)
+    page = next((name for name, p in PAGES.items() if p == (english.rstrip("/") or "/")), None)
     if page is None:
         return None
     data = current()

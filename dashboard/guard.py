@@ -20,8 +20,9 @@ MAX_BODY_BYTES = 256 * 1024
 # Component values are flat or shallow (a slider's pair, a checklist's list, click data).
 MAX_JSON_DEPTH = 20
 CALLBACK_PATH = "/_dash-update-component"
-# Dash Pages' router: its inputs must be text, since it reads them as a path and a query string.
-_ROUTER_INPUTS = {"_pages_location"}
+# Locations (Dash Pages' router, and the page path each page callback reads its language from)
+# must be text, since they are read as a path and a query string.
+_ROUTER_INPUTS = {"_pages_location", "url"}
 SERVER_NAME = "ironriver"
 
 

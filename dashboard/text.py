@@ -6,9 +6,11 @@ import textwrap
 
 import pandas as pd
 
+from dashboard import i18n
+from dashboard.i18n import N_, _
 from db.vocabulary import EVENT_KINDS, MEASURES, UNITS, label
 
-NO_FIGURE_TEXT = "no published figure"
+NO_FIGURE_TEXT = N_("no published figure")
 QUALIFIER_PREFIX = {
     "approx": "≈",
     "more_than": ">",
@@ -21,25 +23,25 @@ STATUS_WORDS = {"NO_FIGURE": NO_FIGURE_TEXT}
 
 def kind_label(kind: str) -> str:
     """An event kind as readers see it ("GC-Armas", "Court cases")."""
-    return label(EVENT_KINDS, kind)
+    return _(label(EVENT_KINDS, kind))
 
 
 def unit_label(unit: str) -> str:
     """The words after a number in `unit` ("firearms", "USD million", "%")."""
-    return label(UNITS, unit)
+    return _(label(UNITS, unit))
 
 
 def format_value(value: object, unit: str | None, qualifier: str | None = None) -> str:
     """ "≈4,800 firearms", "41%", "USD 127.2 million"; a missing value says so, never 0."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
-        return NO_FIGURE_TEXT
+        return _(NO_FIGURE_TEXT)
     text = format_number(value)
     prefix = QUALIFIER_PREFIX.get(qualifier or "", "")
     if unit == "percent":
-        return f"{prefix}{text}%"
+        return f"{prefix}{text}{i18n.percent_sign()}"
     if unit == "usd_millions":
-        return f"{prefix}USD {text} million"
-    word = label(UNITS, unit or "")
+        return prefix + _("USD {amount} million").format(amount=text)
+    word = _(label(UNITS, unit or ""))
     return f"{prefix}{text} {word}".strip()
 
 
@@ -53,14 +55,14 @@ def format_number(value: object) -> str:
 
 def status_text(status: object) -> str:
     """A status as readers see it: "NO_FIGURE" reads "no published figure"."""
-    return STATUS_WORDS.get(str(status), str(status))
+    return _(STATUS_WORDS[str(status)]) if str(status) in STATUS_WORDS else str(status)
 
 
 def with_category(text: str, category: object) -> str:
     """ "1,316 firearms" + "long guns" -> "1,316 firearms (long guns only)"; no category, no change."""
     if category is None or (isinstance(category, float) and pd.isna(category)) or not category:
         return text
-    return f"{text} ({category} only)"
+    return _("{figure} ({category} only)").format(figure=text, category=category)
 
 
 def is_part_year(period: object, year_start: float | None, year_end: float | None) -> bool:
@@ -74,7 +76,7 @@ def is_part_year(period: object, year_start: float | None, year_end: float | Non
 
 def measure_label(measure: str) -> str:
     """`us_sourced_pct` -> its label in the vocabulary; an undeclared measure reads as its code."""
-    return label(MEASURES, measure)
+    return _(label(MEASURES, measure))
 
 
 def wrap(text: object, width: int = 60) -> str:
@@ -92,8 +94,8 @@ def estimate_text(
     has_range = all(v is not None and not pd.isna(v) for v in (low, high))  # type: ignore[call-overload]
     if has_range:
         span = f"{format_number(low)}–{format_value(high, unit)}"
-        parts.append(f"(range {span})" if parts else span)
-    return " ".join(parts) or NO_FIGURE_TEXT
+        parts.append(_("(range {span})").format(span=span) if parts else span)
+    return " ".join(parts) or _(NO_FIGURE_TEXT)
 
 
 def format_rate(value: object) -> str:

@@ -1,8 +1,9 @@
 """Every code the data and the interface share, declared once with its English label.
 
 The ETL validates incoming files against these codes and the dashboard labels them from here, so a
-new event kind, measure or question is added in one place; the Spanish interface adds `es`
-labels beside `en`. Imports nothing of ours, so `etl/`, `db/` and `dashboard/` can all use it.
+new event kind, measure or question is added in one place. The labels are the English msgids of
+the interface's Spanish catalogue (dashboard/locale), so a new label needs its Spanish there
+(tests/test_i18n.py). Imports nothing of ours, so `etl/`, `db/` and `dashboard/` can all use it.
 """
 
 from __future__ import annotations

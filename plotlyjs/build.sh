@@ -4,7 +4,7 @@
 # of entry.js. dcc.Graph uses `window.Plotly` when a page already has it, so the full 4.8 MB
 # bundle is never fetched. Needs node and npm; the output is committed, so serving needs neither.
 #
-#     bash plotlyjs/build.sh          # then commit dashboard/assets/plotly-custom.min.js
+#     bash plotlyjs/build.sh   # then commit dashboard/assets/plotly-custom.min.js and plotly-locale-es-mx.js
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -41,3 +41,5 @@ banner="/**
     --legal-comments=eof --log-level=warning \
     --banner:js="$banner" --outfile="$out"
 echo "wrote $out ($(wc -c <"$out") bytes): plotly.js v${version}, traces core+${traces}"
+node locale-es-mx.js > "$root/dashboard/assets/plotly-locale-es-mx.js"
+echo "wrote $root/dashboard/assets/plotly-locale-es-mx.js"

@@ -554,13 +554,19 @@ def props(node: object, component_id: str) -> Any:
     return None
 
 
-def callback(client: Any, output: str, outputs: object, inputs: list[dict[str, Any]]) -> Any:
+def callback(
+    client: Any,
+    output: str,
+    outputs: object,
+    inputs: list[dict[str, Any]],
+    state: list[dict[str, Any]] | None = None,
+) -> Any:
     payload = {
         "output": output,
         "outputs": outputs,
         "inputs": inputs,
         "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
-        "state": [],
+        "state": state or [],
     }
     return client.post("/_dash-update-component", json=payload)
 
@@ -584,6 +590,7 @@ def test_map_callback_answers_with_a_small_figure_that_references_the_geometry(
             {"id": "map-measure", "property": "value", "value": "share"},
             {"id": "map-year", "property": "value", "value": None},
         ],
+        state=[{"id": "url", "property": "pathname", "value": "/"}],
     )
     assert response.status_code == 200, response.data[:300]
     # One container answers: every output of the view comes back in it.

@@ -32,11 +32,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         ? "Link copied." : "Select the link and copy it.";
     },
 
-    /* The navigation link of the page shown says so to screen readers (and the stylesheet). */
-    markCurrentPage: function (pathname) {
+    /* The navigation link of the page shown says so to screen readers, once the page is drawn. */
+    markCurrentPage: function () {
+      const pathname = window.location.pathname;
       const links = document.querySelectorAll("#site-nav a");
       links.forEach(function (link) {
-        if (new URL(link.href).pathname === pathname) {
+        if (new URL(link.href).pathname.replace(/\/$/, "") === pathname.replace(/\/$/, "")) {
           link.setAttribute("aria-current", "page");
         } else {
           link.removeAttribute("aria-current");

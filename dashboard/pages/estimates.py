@@ -2,18 +2,19 @@
 
 from typing import Any
 
-import dash
 import pandas as pd
 from dash import dcc, html
 
 from dashboard import components, text
 from dashboard.data import current
+from dashboard.i18n import N_
+from dashboard.site import register_page
 from dashboard.views import shown
 from dashboard.views.estimates import EstimatesView, Question, build_view, state_from_url
 from db.vocabulary import ESTIMATE_QUESTIONS, label
 
-dash.register_page(
-    __name__, path="/estimates", title="Iron River · Estimates", name="Estimates", order=2
+register_page(
+    __name__, path="/estimates", title=N_("Iron River · Estimates"), name=N_("Estimates"), order=2
 )
 
 GRAPH_CONFIG = components.graph_config(
@@ -60,7 +61,7 @@ def _section(question: Question, sources: pd.DataFrame) -> html.Section:
         charts.append(
             dcc.Graph(
                 figure=chart.figure,
-                config=GRAPH_CONFIG,
+                config=components.in_language(GRAPH_CONFIG),
                 id=f"estimates-{question.question}-{chart.measure}",
             )
         )

@@ -6,15 +6,17 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import components, text
+from dashboard import components, i18n, text
 from dashboard.data import AppData, current
+from dashboard.i18n import N_
+from dashboard.site import PAGE_PATH, page_language, register_page
 from dashboard.views import known_kinds, shown
 from dashboard.views.gc_armas import TimelineView, build_view, normalise, state_from_url
 from db.datasets import Filters
 from db.viewstate import InvalidInput, from_callback
 
-dash.register_page(
-    __name__, path="/gc-armas", title="Iron River · GC-Armas", name="GC-Armas", order=3
+register_page(
+    __name__, path="/gc-armas", title=N_("Iron River · GC-Armas"), name=N_("GC-Armas"), order=3
 )
 
 GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
@@ -95,7 +97,9 @@ def render(view: TimelineView) -> list[Any]:
     return [
         html.Figure(
             [
-                dcc.Graph(id="gc-graph", figure=view.figure, config=GRAPH_CONFIG),
+                dcc.Graph(
+                    id="gc-graph", figure=view.figure, config=components.in_language(GRAPH_CONFIG)
+                ),
                 components.summary(view.summary, id="gc-summary"),
             ],
             className="chart",
@@ -148,13 +152,16 @@ def layout(**query: object) -> html.Div:
     )
 
 
-@dash.callback(Output("gc-view", "children"), Input("gc-kinds", "value"), prevent_initial_call=True)
-def update_timeline(kinds: object) -> list[Any]:
+@dash.callback(
+    Output("gc-view", "children"), Input("gc-kinds", "value"), PAGE_PATH, prevent_initial_call=True
+)
+def update_timeline(kinds: object, pathname: object) -> list[Any]:
     data = current()
     state, problems = normalise(data, from_callback(kinds=kinds))
     if problems:
         raise InvalidInput(problems)
-    return shown(data, "gc_armas", state, build_view, render)[1]
+    with i18n.use(page_language(pathname)):
+        return shown(data, "gc_armas", state, build_view, render)[1]
 
 
 components.register_url_sync("gc")

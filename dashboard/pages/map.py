@@ -6,8 +6,10 @@ import dash
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from dashboard import components, figures, text
+from dashboard import components, figures, i18n, text
 from dashboard.data import current
+from dashboard.i18n import N_
+from dashboard.site import PAGE_PATH, page_language, register_page
 from dashboard.views import shown
 from dashboard.views.map import (
     COUNTRY_NAMES,
@@ -26,7 +28,7 @@ from dashboard.views.map import (
 from db.viewstate import from_callback
 from db.vocabulary import STATE_LEVELS
 
-dash.register_page(__name__, path="/", title="Iron River · Map", name="Map", order=0)
+register_page(__name__, path="/", title=N_("Iron River · Map"), name=N_("Map"), order=0)
 
 # Every geo graph reads plotly's base topojson from our assets, never from a CDN.
 GRAPH_CONFIG = components.graph_config(
@@ -160,7 +162,7 @@ def render(view: MapView) -> list[Any]:
                 dcc.Graph(
                     id="map-graph",
                     figure=view.figure,
-                    config=GRAPH_CONFIG,
+                    config=components.in_language(GRAPH_CONFIG),
                     className="map-graph",
                     responsive=True,
                     style={"height": "min(680px, 80vh)", "minHeight": "460px"},
@@ -365,12 +367,16 @@ def update_slider(us: object, mx: object, year: object) -> tuple[Any, ...]:
     Input("map-mx", "value"),
     Input("map-measure", "value"),
     Input("map-year", "value"),
+    PAGE_PATH,
     prevent_initial_call=True,
 )
-def update_map(us: object, mx: object, measure: object, year: object) -> list[Any]:
+def update_map(
+    us: object, mx: object, measure: object, year: object, pathname: object
+) -> list[Any]:
     data = current()
     state, _ = normalise(data, from_callback(us=us, mx=mx, measure=measure, year=year))
-    return shown(data, "map", state, build_view, render)[1]
+    with i18n.use(page_language(pathname)):
+        return shown(data, "map", state, build_view, render)[1]
 
 
 # A click on a state opens its trend; a tap on a touch or narrow screen first shows the value.

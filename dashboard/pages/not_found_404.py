@@ -1,9 +1,11 @@
 """The page Dash shows for an unknown path reached by in-app navigation (the server sends a 404)."""
 
-import dash
 from dash import dcc, html
 
-dash.register_page(__name__, title="Iron River · Not found", name="Not found")
+from dashboard.i18n import N_
+from dashboard.site import register_page
+
+register_page(__name__, path=None, title=N_("Iron River · Page not found"), name=N_("Not found"))
 
 
 def layout(**_query: object) -> html.Div:

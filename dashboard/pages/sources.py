@@ -2,18 +2,23 @@
 
 from typing import Any
 
-import dash
 import pandas as pd
 from dash import dcc, html
 
 from dashboard import components
 from dashboard.data import AppData, current
+from dashboard.i18n import N_
+from dashboard.site import register_page
 from db import freshness, queries
 from db.datasets import DATASETS, Selection
 from db.viewstate import parse
 
-dash.register_page(
-    __name__, path="/sources", title="Iron River · Data & sources", name="Data & sources", order=4
+register_page(
+    __name__,
+    path="/sources",
+    title=N_("Iron River · Data & sources"),
+    name=N_("Data & sources"),
+    order=4,
 )
 
 

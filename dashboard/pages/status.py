@@ -2,17 +2,18 @@
 
 from typing import Any
 
-import dash
 from dash import html
 
 from dashboard import components
 from dashboard.data import current
+from dashboard.i18n import N_
+from dashboard.site import register_page
 from db import queries
 from db.freshness import recent_runs, source_freshness
 from db.lock import writer_active
 from db.viewstate import parse
 
-dash.register_page(__name__, path="/status", title="Iron River · Status", name="Status", order=5)
+register_page(__name__, path="/status", title=N_("Iron River · Status"), name=N_("Status"), order=5)
 
 RUNS_SHOWN = 50
 # Embedded sources without a dataset of their own, by what readers would call them.

@@ -6,8 +6,10 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import components, text
+from dashboard import components, i18n, text
 from dashboard.data import AppData, current
+from dashboard.i18n import N_
+from dashboard.site import PAGE_PATH, page_language, register_page
 from dashboard.views import known_kinds, shown
 from dashboard.views.trends import (
     EARLIEST,
@@ -20,7 +22,7 @@ from dashboard.views.trends import (
 )
 from db.viewstate import InvalidInput, from_callback, window_inputs
 
-dash.register_page(__name__, path="/trends", title="Iron River · Trends", name="Trends", order=1)
+register_page(__name__, path="/trends", title=N_("Iron River · Trends"), name=N_("Trends"), order=1)
 
 GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
@@ -60,7 +62,11 @@ def render(view: TrendsView) -> list[Any]:
         html.Div([components.notice(n, "warning") for n in view.notices], id="trends-notices"),
         html.Figure(
             [
-                dcc.Graph(id="trends-graph", figure=view.figure, config=GRAPH_CONFIG),
+                dcc.Graph(
+                    id="trends-graph",
+                    figure=view.figure,
+                    config=components.in_language(GRAPH_CONFIG),
+                ),
                 components.summary(view.summary, id="trends-summary"),
             ],
             className="chart",
@@ -169,16 +175,18 @@ def layout(**query: object) -> html.Div:
     Input("trends-state", "value"),
     Input("trends-kinds", "value"),
     Input("trends-window", "value"),
+    PAGE_PATH,
     prevent_initial_call=True,
 )
-def update_trends(state: object, kinds: object, window: object) -> list[Any]:
+def update_trends(state: object, kinds: object, window: object, pathname: object) -> list[Any]:
     start, end = window_inputs(window)
     asked = from_callback(state=state or None, kinds=kinds, **{"from": start, "to": end})
     data = current()
     normal, problems = normalise(data, asked)
     if problems:
         raise InvalidInput(problems)
-    return shown(data, "trends", normal, build_view, render)[1]
+    with i18n.use(page_language(pathname)):
+        return shown(data, "trends", normal, build_view, render)[1]
 
 
 components.register_url_sync("trends")

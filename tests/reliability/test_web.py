@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from dashboard import site
 from dashboard.app import create_app
 from dashboard.guard import QuietRequestHandler
 from db.engine import make_engine
@@ -481,13 +482,17 @@ def test_the_404_page_is_the_sites_page_with_its_language_and_viewport(client: A
 
 def test_navigation_is_built_from_the_page_registry_in_order(app: Any) -> None:
     with app.server.test_request_context("/"):
-        shell = app.layout()
-    nav = next(c for c in shell._traverse() if getattr(c, "id", None) == "site-nav")
+        nav = site.nav_links("/trends")
     ordered = sorted(
-        (p for p in dash.page_registry.values() if p.get("order") is not None),
+        (
+            p
+            for p in dash.page_registry.values()
+            if p.get("language") == "en" and p.get("order") is not None
+        ),
         key=lambda p: p["order"],
     )
-    assert [link.href for link in nav.children] == [p["path"] for p in ordered]
+    assert [link.href for link in nav] == [p["path"] for p in ordered]
+    assert [link.className for link in nav if "current" in link.className] == ["nav-link current"]
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ REQUESTS: dict[Scale, int] = {"ci": 2000, "long": 10000}
 # One request in this many is a known-good one, which must still be answered 200.
 CONTROL_EVERY = 25
 CALLBACK_PATH = "/_dash-update-component"
+PAGE_PATH = {"id": "url", "property": "pathname"}
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
 EXTREME_YEARS = (1, 1899, 9999)
 EXTREME_FILE_CHECKSUM = "e" * 64
@@ -255,10 +256,18 @@ def _outputs(output: str) -> list[dict[str, str]]:
     ]
 
 
-def callback_body(app: dash.Dash, output: str, values: list[object]) -> dict[str, Any]:
-    """The body the browser would post for the server callback `output` with input `values`."""
+def callback_body(
+    app: dash.Dash, output: str, values: list[object], page_path: str = "/"
+) -> dict[str, Any]:
+    """The body the browser would post for the server callback `output` with input `values`.
+
+    A page callback also reads the page's path (its language) from `url.pathname`; when
+    `values` leave it out, the body carries `page_path`.
+    """
     spec = app.callback_map[output]
     declared = [*spec["inputs"], *spec["state"]]
+    if len(values) == len(declared) - 1 and declared[-1] == PAGE_PATH:
+        values = [*values, page_path]
     items = [
         {"id": item["id"], "property": item["property"], "value": value}
         for item, value in zip(declared, values, strict=True)
@@ -303,7 +312,8 @@ class Fuzzer:
             "trends-kinds": [[], ["gc_armas"], ["gc_armas", "data_release"]],
             "trends-window": [[1980, 2027], [2004, 2026], [2012, 2014]],
             "gc-kinds": [[], ["gc_armas"], ["gc_armas", "bilateral_dialogue"]],
-            "_pages_location": ["/", "/trends", "?state=TX&from=2009", "?kinds="],
+            "_pages_location": ["/", "/trends", "?state=TX&from=2009", "?kinds=", "/es/trends"],
+            "url": ["/", "/trends", "/es/", "/es/trends", "/es/gc-armas"],
         }
 
     def value_for(self, input_id: str) -> object:
@@ -409,7 +419,7 @@ class Fuzzer:
         body = callback_body(
             self.app,
             next(k for k in self.callbacks if k.startswith("trends-view")),
-            ["TX", ["gc_armas"], [2004, 2026]],
+            ["TX", ["gc_armas"], [2004, 2026], self.rng.choice(["/trends", "/es/trends"])],
         )
         return "trends callback", self.client.post(CALLBACK_PATH, json=body)
 
