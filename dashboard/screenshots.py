@@ -42,7 +42,7 @@ SCREENS: tuple[tuple[str, dict[str, int], bool, int], ...] = (
     ("phone-", PHONE_VIEWPORT, True, 2 * PHONE_VIEWPORT["height"]),
 )
 # (path prefix, file-name prefix) of each language the pages are published in.
-LANGUAGES: tuple[tuple[str, str], ...] = (("", ""),)
+LANGUAGES: tuple[tuple[str, str], ...] = (("", ""), ("/es", "es-"))
 
 
 @dataclass

@@ -26,8 +26,8 @@ engine = journeys.engine
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
-# Every page is checked under each language's path prefix ("/es" joins when its pages exist).
-LANGUAGES = ("",)
+# Every page is checked under each language's path prefix.
+LANGUAGES = ("", "/es")
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_a_tap_shows_a_state_value_and_a_second_tap_opens_its_trend(
     assert "Guerrero" in panel.inner_text() and "11,150" in panel.inner_text()
     assert "/trends" not in page.url  # the first tap only shows the value
     _tap_state(page, "12")
-    page.wait_for_url("**/trends?state=12**", timeout=15_000)
+    page.wait_for_url(f"**{prefix}/trends?state=12**", timeout=15_000)
     _wait_for_trend(page, "Guerrero")
 
 
@@ -206,7 +206,9 @@ def test_a_tap_shows_a_state_value_and_a_second_tap_opens_its_trend(
 def test_a_tap_then_the_button_opens_the_trend(open_phone_page: Any, prefix: str) -> None:
     page = open_phone_page(prefix + "/")
     _tap_state(page, "12")
-    page.get_by_role("link", name="Open trend for Guerrero").tap()
-    page.wait_for_url("**/trends?state=12**", timeout=15_000)
+    button = page.locator("#map-picked-open")
+    assert "Guerrero" in button.inner_text()
+    button.tap()
+    page.wait_for_url(f"**{prefix}/trends?state=12**", timeout=15_000)
     _wait_for_trend(page, "Guerrero")
     wait_for_drawn(page)

@@ -55,7 +55,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       const point = click && click.points && click.points[0];
       const code = point && (point.location || (point.customdata && point.customdata[5]));
       if (!code) { return [none, none, none, none, none, none, click ? null : none]; }
-      const href = "/trends?state=" + encodeURIComponent(code);
+      // A Spanish page's trend is the Spanish one.
+      const language = /^\/es(\/|$)/.test(window.location.pathname) ? "/es" : "";
+      const href = language + "/trends?state=" + encodeURIComponent(code);
       const tapFirst = window.matchMedia(NARROW_OR_TOUCH).matches;
       if (!tapFirst || shownHref === href) { return [href, none, none, none, none, none, null]; }
       const data = point.customdata || [];
