@@ -463,13 +463,12 @@ def trends_figure(
         uirevision="trends",
     )
     figure.update_annotations(font=dict(size=13), selector=dict(text=count_title))
-    layout, traces = wrapped_for_narrow(figure, width=36)
+    layout, names = wrapped_for_narrow(figure, width=36)
     # On a phone the legend, one entry a line, is as tall as the charts: the figure grows by it.
     lines = sum(
-        1 + str(change.get("name", trace.name)).count("<br>")
+        1 + str(names.get(index, {}).get("name", trace.name)).count("<br>")
         for index, trace in enumerate(figure.data)
         if trace.showlegend is not False
-        for change in [traces.get(index, {})]
     )
     # A touch screen always shows the modebar: the top margin keeps it off the first title.
     layout.update(
@@ -477,7 +476,7 @@ def trends_figure(
         legend={"font": {"size": 10}, "maxheight": 1},  # whole, not in a scrolling box
         margin={"t": 56},
     )
-    return for_narrow_screens(figure, layout, traces)
+    return for_narrow_screens(figure, layout, names)
 
 
 def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
