@@ -119,3 +119,9 @@ def test_long_legend_names_and_notes_are_broken_into_lines_for_a_narrow_screen()
     assert all(len(line) <= 30 for line in traces[0]["name"].split("<br>"))
     note = layout["annotations"][0]["text"]
     assert "<br>" in note and all(len(line) <= 30 for line in note.split("<br>"))
+
+
+def test_a_timeline_of_events_at_the_ends_of_the_calendar_keeps_a_valid_axis() -> None:
+    events = pd.DataFrame([_event("0001-01-01"), _event("9999-12-31")])
+    figure = figures.timeline_figure(events, sources={})
+    assert list(figure.layout.xaxis.range) == [dt.date(1, 1, 1), dt.date(9999, 12, 31)]

@@ -498,7 +498,8 @@ def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figu
     if span is not None:
         # Autorange pads by marker size in pixels: on a phone that is decades. The axis spans
         # the dated events, a year either side, whatever the width.
-        figure.update_xaxes(range=[dt.date(span[0] - 1, 1, 1), dt.date(span[1] + 1, 12, 31)])
+        first, last = max(span[0] - 1, dt.MINYEAR), min(span[1] + 1, dt.MAXYEAR)
+        figure.update_xaxes(range=[dt.date(first, 1, 1), dt.date(last, 12, 31)])
     layout, traces = wrapped_for_narrow(figure, width=24)
     # A touch screen always shows the modebar: the top margin keeps it off the lanes.
     return for_narrow_screens(figure, {**layout, "margin": {"t": 48}}, traces)
