@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 from bench.measure import percentile
 
 UPDATE = "/_dash-update-component"
-_SKIP_PREFIXES = ("/api/", "/assets/", "/_dash", "/geo/")
+_SKIP_PREFIXES = ("/api/", "/assets/", "/_dash", "/geo/", "/chart/", "/embed/")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Result:
     reason: str | None = None
     variants: list[dict[str, Any]] = field(default_factory=list)
     cold_ms: list[float] = field(default_factory=list)
+    # CPU time of this process (all its threads): what other processes on a busy machine do
+    # not inflate as much as wall time.
+    cold_cpu_ms: list[float] = field(default_factory=list)
     warm_ms: list[float] = field(default_factory=list)
 
 
@@ -173,12 +177,22 @@ def build_payload(dep: dict[str, Any], variant: Variant) -> dict[str, Any]:
 class Bench:
     """The app under test, its callback map and the components of every page."""
 
-    def __init__(self, repeat: int, max_variants: int) -> None:
+    def __init__(
+        self,
+        repeat: int,
+        max_variants: int,
+        random: int = 0,
+        seed: int = 1,
+        forget_everything: bool = False,
+    ) -> None:
         from dashboard.app import create_app
         from db.settings import Settings
 
         self.repeat = repeat
         self.max_variants = max_variants
+        self.random = random
+        self.seed = seed
+        self.forget_everything = forget_everything
         self.app = create_app(Settings.from_env())
         self.client = self.app.server.test_client()
         self.clear_cache = self._cache_clearer()
@@ -187,14 +201,19 @@ class Bench:
         self.components: dict[str, Component] = dict(walk(shell, "(shell)"))
         self.paths = sorted(hrefs(shell) | {"/"})
         self.page_errors: dict[str, str] = {}
+        self.last_cpu_ms = 0.0
 
     def _cache_clearer(self) -> Any:
         try:
             from dashboard.data import EXTENSION
 
             data = self.app.server.extensions[EXTENSION]
-            # `clear` also forgets views kept in the process; older apps only have the cache.
-            return getattr(data, "clear", data.cache.clear)
+            # `forget_views` forgets every view, response and selection's rows but keeps what
+            # all views of the data version share (computed once per version); older apps have
+            # `clear` (everything kept in the process) or only the cache.
+            if self.forget_everything:
+                return getattr(data, "clear", data.cache.clear)
+            return getattr(data, "forget_views", getattr(data, "clear", data.cache.clear))
         except (ImportError, KeyError, AttributeError):
             return None
 
@@ -205,9 +224,10 @@ class Bench:
         return response.get_json()
 
     def post(self, payload: dict[str, Any]) -> tuple[int, int, float]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         response = self.client.post(UPDATE, json=payload)
         body = response.get_data()
+        self.last_cpu_ms = (time.process_time() - cpu) * 1000
         return response.status_code, len(body), (time.perf_counter() - started) * 1000
 
     def pages_dep(self) -> dict[str, Any] | None:
@@ -218,11 +238,15 @@ class Bench:
         return None
 
     def render_pages(self) -> None:
-        """Each page's layout, as Dash Pages' own callback renders it, adds its components."""
+        """Each page's layout, as Dash Pages' own callback renders it, adds its components; the
+        links a page draws itself (the site's navigation is drawn by each page) add pages."""
         dep = self.pages_dep()
         if dep is None:
             return
-        for path in self.paths:
+        queue = list(self.paths)
+        seen = set(queue)
+        while queue:
+            path = queue.pop(0)
             values = {(d["id"], d["property"]): None for d in dep["inputs"] + dep.get("state", [])}
             location = next(
                 (d["id"] for d in dep["inputs"] if d["property"] == "pathname"), "_pages_location"
@@ -237,6 +261,10 @@ class Bench:
             content = response.get_json().get("response", {})
             for ident, component in walk(content, path):
                 self.components.setdefault(ident, component)
+            for found in sorted(hrefs(content) - seen):
+                seen.add(found)
+                queue.append(found)
+        self.paths = sorted(seen)
 
     def variants(self, dep: dict[str, Any]) -> tuple[list[Variant], str | None]:
         items = dep.get("inputs", []) + dep.get("state", [])
@@ -277,7 +305,63 @@ class Bench:
                     values[key] = value
                     label = f"{key[0]}.{key[1]}={json.dumps(value, default=str)[:60]}"
                     found.append(Variant(label, values, [key]))
+        found += self.random_variants(dep["output"], defaults, inputs)
         return found, None
+
+    def random_variants(
+        self,
+        output: str,
+        defaults: dict[tuple[str, str], Any],
+        inputs: list[tuple[str, str]],
+    ) -> list[Variant]:
+        """Every input at once at a random value a user (or a bot) could send: any option, any
+        subset of a checklist, any year in and around a slider's range (seeded, repeatable)."""
+        rng = random.Random(f"{self.seed}:{output}")
+        pools = {key: self.random_pool(self.components[key[0]], key[1]) for key in inputs}
+        pools = {key: pool for key, pool in pools.items() if pool}
+        if not pools:
+            return []
+        found = []
+        for number in range(self.random):
+            values = dict(defaults)
+            for key, pool in pools.items():
+                values[key] = pool(rng)
+            label = "random: " + ", ".join(
+                f"{k[0]}={json.dumps(values[k], default=str)[:40]}" for k in pools
+            )
+            found.append(Variant(f"{label} #{number + 1}", values, list(pools)))
+        return found
+
+    def random_pool(self, component: Component, prop: str) -> Any:
+        props = component.props
+        if component.type == "Location" and prop == "pathname":
+            return lambda rng: rng.choice(self.paths)
+        if prop != "value":
+            return None
+        current = props.get("value")
+        choices = option_values(props)
+        if choices and isinstance(current, list):
+            return lambda rng: rng.sample(choices, rng.randint(0, len(choices)))
+        if choices:
+            return lambda rng: rng.choice(choices)
+        if "min" in props and "max" in props:
+            low, high = int(props["min"]), int(props["max"])
+            if high < 1:
+                # A placeholder range that a callback sets once the data is known (the map's
+                # year): any recent year, as a bot would send.
+                low, high = 1990, time.gmtime().tm_year + 1
+
+            def year(rng: random.Random) -> int:
+                # One in ten outside the slider (a hand-made URL or a bot): normalised or
+                # refused cheaply, never a new cache entry. Years below 1 are not years at all.
+                if rng.random() < 0.1:
+                    return max(1, rng.choice((low - rng.randint(1, 3), high + rng.randint(1, 3))))
+                return rng.randint(low, high)
+
+            if isinstance(current, list):
+                return lambda rng: sorted(year(rng) for _ in range(2))
+            return year
+        return None
 
     def measure(self, dep: dict[str, Any]) -> Result:
         result = Result(output=dep["output"])
@@ -296,6 +380,7 @@ class Bench:
             statuses: set[int] = set()
             sizes: set[int] = set()
             cold: list[float] = []
+            cold_cpu: list[float] = []
             warm: list[float] = []
             for _ in range(self.repeat):
                 if self.clear_cache is not None:
@@ -304,17 +389,22 @@ class Bench:
                 statuses.add(status)
                 sizes.add(size)
                 cold.append(ms)
+                cold_cpu.append(self.last_cpu_ms)
             self.post(payload)
             for _ in range(self.repeat):
                 status, size, ms = self.post(payload)
                 statuses.add(status)
                 warm.append(ms)
             ok = statuses <= {200, 204}
+            # A hand-made value the app refuses (400: a year that is no year) is an answer,
+            # not a failure; it is not timed with the views.
+            refused = statuses == {400}
             result.variants.append(
                 {
                     "label": variant.label,
                     "statuses": sorted(statuses),
                     "ok": ok,
+                    "refused": refused,
                     "response_bytes": max(sizes),
                     "cold_p50_ms": round(percentile(cold, 50), 2),
                     "warm_p50_ms": round(percentile(warm, 50), 2),
@@ -323,6 +413,7 @@ class Bench:
             )
             if ok:
                 result.cold_ms.extend(cold)
+                result.cold_cpu_ms.extend(cold_cpu)
                 result.warm_ms.extend(warm)
         if not result.cold_ms:
             result.exercised = False
@@ -344,9 +435,12 @@ def summary(result: Result) -> dict[str, Any]:
             calls=len(result.cold_ms) + len(result.warm_ms),
             cold_p50_ms=round(percentile(result.cold_ms, 50), 2),
             cold_p95_ms=round(percentile(result.cold_ms, 95), 2),
+            cold_cpu_p50_ms=round(percentile(result.cold_cpu_ms, 50), 2),
+            cold_cpu_p95_ms=round(percentile(result.cold_cpu_ms, 95), 2),
             warm_p50_ms=round(percentile(result.warm_ms, 50), 2),
             warm_p95_ms=round(percentile(result.warm_ms, 95), 2),
-            failed_variants=sum(1 for v in result.variants if not v["ok"]),
+            failed_variants=sum(1 for v in result.variants if not v["ok"] and not v["refused"]),
+            refused_variants=sum(1 for v in result.variants if v["refused"]),
         )
     return data
 
@@ -356,9 +450,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--repeat", type=int, default=7, help="calls per variant, cold and warm")
     parser.add_argument("--max-variants", type=int, default=6, help="input variants per callback")
+    parser.add_argument(
+        "--random", type=int, default=10, help="random variants per callback, all inputs at once"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the random variants")
+    parser.add_argument(
+        "--forget-everything",
+        action="store_true",
+        help="uncached calls also recompute what every view of the data version shares",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    bench = Bench(args.repeat, args.max_variants)
+    bench = Bench(args.repeat, args.max_variants, args.random, args.seed, args.forget_everything)
     bench.render_pages()
     results = [summary(bench.measure(dep)) for dep in bench.deps]
     args.out.write_text(
@@ -368,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
                 "page_errors": bench.page_errors,
                 "cache_cleared_for_cold_calls": bench.clear_cache is not None,
                 "repeat": args.repeat,
+                "random_variants": args.random,
+                "forget_everything": args.forget_everything,
                 "callbacks": results,
                 "seconds": round(time.perf_counter() - started, 1),
             },

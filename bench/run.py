@@ -57,6 +57,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument("--callback-repeat", type=int, help="calls per callback variant (7)")
     parser.add_argument("--callback-variants", type=int, help="variants per callback (6)")
+    parser.add_argument(
+        "--callback-random", type=int, help="random variants per callback, all inputs at once (10)"
+    )
     parser.add_argument("--page-repetitions", type=int, help="cold and warm page loads (5)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic data seed (1)")
     parser.add_argument(
@@ -66,6 +69,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "(postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; skipped if unset)",
     )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--without",
+        default="",
+        help="comma-separated load peers to leave out, e.g. sqlite_utils (about 65 s a run)",
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
@@ -78,6 +86,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "api_seconds": 1.0 if quick else 10.0,
         "callback_repeat": 2 if quick else 7,
         "callback_variants": 2 if quick else 6,
+        "callback_random": 1 if quick else 10,
         "page_repetitions": 1 if quick else 5,
     }
     for name, value in defaults.items():
@@ -96,6 +105,7 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
     log("building the template database (schema + embedded published datasets)")
     template = load.build_template(work)
     tools = load.tools(template, work / "datadir")
+    left_out = sorted({name.strip() for name in args.without.split(",")} - {"", "ours"})
     serve_db = work / "serve.sqlite"
     if "load" not in args.only and "scaling" not in args.only:
         # Only the database the other benchmarks serve: one run of our loader, no peers.
@@ -105,7 +115,13 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
         )
         return serve_db
     missing = [name for name in ("sqlite3_import", "sqlite_utils") if name not in tools]
-    results["load"] = {"rows": args.load_rows, "missing_tools": missing, "tools": {}}
+    tools = {name: tool for name, tool in tools.items() if name not in left_out}
+    results["load"] = {
+        "rows": args.load_rows,
+        "missing_tools": missing,
+        "left_out": left_out,
+        "tools": {},
+    }
     generated = ensure(args.data_dir, args.load_rows, seed=args.seed)
     results["load"]["file"] = generated.path.name
     results["load"]["file_bytes"] = generated.path.stat().st_size
@@ -264,6 +280,8 @@ def run_callbacks(args: argparse.Namespace, work: Path, db: Path, results: dict[
             str(args.callback_repeat),
             "--max-variants",
             str(args.callback_variants),
+            "--random",
+            str(args.callback_random),
         ],
         env=env,
         cwd=ROOT,
@@ -299,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "callback_repeat": args.callback_repeat,
             "callback_variants": args.callback_variants,
+            "callback_random": args.callback_random,
             "page_repetitions": args.page_repetitions,
             "seed": args.seed,
             "only": args.only,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import flask
 import pandas as pd
 
 from dashboard.data import AppData, current
+from dashboard.responses import response_key
 from db import datapackage, queries
 from db.datasets import DATASETS, Filters, InvalidRequest, Selection, write_rows
 from db.rates import RATES
@@ -24,6 +26,9 @@ TRACE_DESCRIPTION = (
 )
 # Downloads are keyed by the data version (their ETag): caches keep them and revalidate each time.
 CACHE_CONTROL = "public, no-cache"
+# Bodies of up to this many rows are built whole and kept (dashboard/responses.py); larger
+# exports stream as they are written, so one never sits in memory.
+CACHED_ROWS = 20_000
 
 
 def _bad_request(message: str) -> flask.Response:
@@ -51,13 +56,18 @@ def download(name: str, fmt: str) -> flask.Response:
         return _bad_request(str(error))
     data = current()
     version = data.version()
-    # The version names the data, so an unchanged copy is confirmed without running the query.
-    etag = f"{version}-{fmt}"
-    if etag in flask.request.if_none_match:
+    key = _response_key(version, selection, fmt, bom)
+    # The version and the normalised request name the body, so an unchanged copy is confirmed
+    # without running the query (weak comparison, as RFC 9110 asks: a proxy may weaken the tag).
+    etag = f"{version}-{key}"
+    if flask.request.if_none_match.contains_weak(etag):
         response = flask.Response(status=304)
-        response.set_etag(etag)
+        response.set_etag(etag, weak=fmt == "zip")
         response.headers["Cache-Control"] = CACHE_CONTROL
         return response
+    body = data.responses.get(key)
+    if body is not None:
+        return _download(flask.Response(body, mimetype=MIMETYPES[fmt]), name, fmt, version, etag)
     frame = data.rows(selection)
     if len(frame) > data.export_max_rows:
         remedy = (
@@ -73,15 +83,42 @@ def download(name: str, fmt: str) -> flask.Response:
     if fmt == "zip":
         body = datapackage.build_zip(frame, _package(data, name, filters, version))
         response = flask.Response(body, mimetype=MIMETYPES[fmt])
+    elif len(frame) <= CACHED_ROWS:
+        body = "".join(write_rows(frame, fmt, bom=bom, meta=meta)).encode("utf-8")
+        response = flask.Response(body, mimetype=MIMETYPES[fmt])
     else:
         rows = write_rows(frame, fmt, bom=bom, meta=meta)
         response = flask.Response(flask.stream_with_context(rows), mimetype=MIMETYPES[fmt])
+    if not response.is_streamed:
+        data.responses.put(key, response.get_data())
+    return _download(response, name, fmt, version, etag)
+
+
+def _response_key(version: str, selection: Selection, fmt: str, bom: bool) -> str:
+    """What a body depends on, normalised: the filters as the parser reads them (so reordered,
+    repeated-alike or tracking parameters share one entry and one ETag), `bom` only where it
+    changes the bytes, and what a zip's READMEs cite besides."""
+    return response_key(
+        version,
+        selection.url(fmt),
+        "bom" if bom and fmt == "csv" else "",
+        # A zip cites its address and the day it was accessed.
+        f"{flask.request.url_root} {dt.date.today()}" if fmt == "zip" else "",
+    )
+
+
+def _download(
+    response: flask.Response, name: str, fmt: str, version: str, etag: str
+) -> flask.Response:
+    """A download's headers: its file name, the data version and the ETag to revalidate with."""
     response.headers["Content-Disposition"] = (
         f'attachment; filename="ironriver-{name}-{version}.{fmt}"'
     )
     response.headers["X-Data-Version"] = version
     response.headers["Cache-Control"] = CACHE_CONTROL
-    response.set_etag(etag)
+    # A zip's package records when it was made, so two builds of the same rows differ in bytes
+    # but not in meaning: a weak tag says exactly that.
+    response.set_etag(etag, weak=fmt == "zip")
     return response
 
 
@@ -101,8 +138,9 @@ def _package(data: AppData, name: str, filters: Filters, version: str) -> datapa
     if filters.measure in RATES:
         caveats += _caveats(infos, "denominators")
     frame = data.dataset(name, filters)
-    # The permalink of exactly these rows: this zip's own address, filters included.
-    permalink = flask.request.url
+    # The permalink of exactly these rows: this zip's own address, filters included, written
+    # as the parser reads it (the same for every spelling of the request, as its ETag is).
+    permalink = flask.request.url_root.rstrip("/") + Selection(name, filters).url("zip")
     return datapackage.Package(
         dataset=name,
         title=DATASETS[name].title,

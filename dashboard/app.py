@@ -127,6 +127,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         title="Iron River",
         update_title=None,
         suppress_callback_exceptions=True,
+        # Dash turns async on whenever asgiref is importable (Datasette, a bench extra, brings
+        # it): Pages' router then runs in a new thread on every request, ~1 ms each. No
+        # callback here is async, so the app behaves the same whatever else is installed.
+        use_async=False,
     )
     app.layout = _shell
     # The current page's link gets aria-current="page" once the router has drawn the page.

@@ -15,6 +15,7 @@ from flask_caching import Cache
 from sqlalchemy import Engine
 
 from dashboard import i18n
+from dashboard.responses import ResponseCache
 from db import queries
 from db.datasets import Filters, Selection
 
@@ -24,6 +25,8 @@ T = TypeVar("T")
 VERSION_TTL_SECONDS = 2.0
 # How many page views (and their rendered components) a process keeps, least recently used out.
 KEPT_VIEWS = 256
+# Selections every view reads whole (source records, the event kinds): shared per data version.
+SHARED_SELECTIONS = frozenset({Selection("sources"), Selection("events")})
 
 
 @dataclass
@@ -36,6 +39,10 @@ class AppData:
     stale_after_days: int = 30
     _version: tuple[float, str] = field(default=(0.0, ""))
     _kept: OrderedDict[str, object] = field(default_factory=OrderedDict)
+    _shared: dict[str, tuple[float, object]] = field(default_factory=dict)
+    _shared_version: str = ""
+    # Encoded API downloads, keyed by data version and normalised request (dashboard/api.py).
+    responses: ResponseCache = field(default_factory=ResponseCache)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def version(self) -> str:
@@ -47,6 +54,8 @@ class AppData:
 
     def rows(self, selection: Selection) -> pd.DataFrame:
         """The rows of `selection`: exactly what a chart draws and its download returns."""
+        if selection in SHARED_SELECTIONS:
+            return self.shared(f"rows:{selection!r}", lambda: selection.rows(self.engine)).copy()
         return self.cached(f"rows:{selection!r}", lambda: selection.rows(self.engine))
 
     def dataset(self, name: str, filters: Filters | None = None) -> pd.DataFrame:
@@ -54,6 +63,9 @@ class AppData:
         return self.rows(Selection(name, filters or Filters()))
 
     def cached(self, key: str, compute: object) -> pd.DataFrame:
+        if not key.startswith("rows:"):
+            # Not a selection's rows: a catalogue, freshness, dataset records, shared by every view.
+            return self.shared(key, compute).copy()  # type: ignore[arg-type]
         full_key = f"{self.version()}:{key}"
         frame = self.cache.get(full_key)
         if frame is None:
@@ -62,8 +74,16 @@ class AppData:
         return frame.copy()
 
     def clear(self) -> None:
-        """Forget every cached query result and kept view (benchmarks measure uncached views)."""
+        """Forget everything computed, as a change of data version does."""
+        self.forget_views()
+        with self._lock:
+            self._shared.clear()
+
+    def forget_views(self) -> None:
+        """Forget every view, response and selection's rows, keeping what all views of this data
+        version share: the next request of any state is its first (benchmarks measure those)."""
         self.cache.clear()
+        self.responses.clear()
         with self._lock:
             self._kept.clear()
 
@@ -92,6 +112,28 @@ class AppData:
         if value is None:
             value = compute()
             self.cache.set(full_key, value)
+        return value
+
+    def shared(self, key: str, compute: Callable[[], T]) -> T:
+        """A value every view of this data version shares (catalogues, labels, freshness, the
+        events and sources), kept as it is in this process for the data version, language and
+        at most the cache's timeout, as the cache would keep it (freshness and run lists age
+        with the clock)."""
+        version, now = self.version(), time.monotonic()
+        timeout = self.cache.cache.default_timeout or float("inf")
+        # Per language too: catalogue labels and page bodies carry words.
+        full_key = f"{i18n.language()}:{key}"
+        with self._lock:
+            if self._shared_version != version:
+                self._shared.clear()
+                self._shared_version = version
+            kept = self._shared.get(full_key)
+            if kept is not None and now - kept[0] < timeout:
+                return kept[1]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            if self._shared_version == version:
+                self._shared[full_key] = (now, value)
         return value
 
 

@@ -24,6 +24,7 @@ from plotly.utils import PlotlyJSONEncoder
 
 from dashboard import i18n, images
 from dashboard.data import AppData, current
+from dashboard.i18n import N_
 from db.datasets import DATASETS, Filters, InvalidRequest
 
 HERE = Path(__file__).parent
@@ -31,7 +32,8 @@ HERE = Path(__file__).parent
 PAGES = {"map": "/", "trends": "/trends", "estimates": "/estimates", "gc-armas": "/gc-armas"}
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 EMBED_JS = HERE / "embed.js"
-IGNORED_NOTICE = "Some link parameters were ignored"
+# The notice's words in components.page_notices; matched in the language the layout was drawn in.
+IGNORED_NOTICE = N_("Some link parameters were ignored: ")
 # Static files of the embed are versioned by the package, so browsers may keep them a day.
 STATIC_CACHE = "public, max-age=86400"
 CHART_HEIGHTS = {"map": 560}
@@ -137,9 +139,13 @@ def chart_of(data: AppData, page: str, query: dict[str, list[str]]) -> Chart:
         raise InvalidRequest(f"no chart page {page!r}; use one of {', '.join(PAGES)}")
     layout = _layout(page, query)
     title, heading, search, graph, scope = "", "", "", None, layout
+    # A Spanish layout's notice is in Spanish once the shared notice is translated.
+    ignored = {IGNORED_NOTICE.strip(), i18n._(IGNORED_NOTICE).strip()}
     for component, ancestors in _walk(layout):
         kind = type(component).__name__
-        if IGNORED_NOTICE in text_of(component) and "notice-warning" in _classes(component):
+        if "notice-warning" in _classes(component) and any(
+            words in text_of(component) for words in ignored
+        ):
             raise InvalidRequest(text_of(component))
         if kind == "H1" and not title:
             title = text_of(component)

@@ -208,6 +208,67 @@ def test_small_batches_give_the_same_result_as_one_batch(engine, monkeypatch):
     assert len(rejected) == 8
 
 
+def test_a_repeat_the_database_finds_is_recorded_like_one_found_in_its_batch(
+    engine, monkeypatch, tmp_path
+):
+    """Batches carry no cells of good rows: a repeat only the unique index catches (an earlier
+    batch holds the first) has its cells read again from the file, and keeps the same ones."""
+    from etl.traces import insert
+
+    path = write_csv(
+        tmp_path / "repeats.csv",
+        [
+            # No caliber column (an optional one): rows are padded when read again.
+            "trace_number,recovery_date,recovery_country,recovery_state,recovery_city,"
+            "firearm_type,manufacturer,serial_number,country_of_manufacture,source_category,"
+            "source_state,purchase_date,time_to_crime_days",
+            f"R-1,2019-01-01,MX,Jalisco,Guadalajara,pistola,Acme,{CANARY_SERIAL},US,"
+            "us_manufactured,TX,2018-01-01,",
+            f"R-2,2019-01-02,MX,Sonora,,rifle,,{CANARY_SERIAL},,non_us,,,",
+            f"R-3,2019-01-03,MX,Sonora,,rifle,,{CANARY_SERIAL},,non_us,,,",
+            f" R-1 ,04/03/2019,MEX,14,Zapopan,PISTOL,Acme,{CANARY_SERIAL},US,US_IMPORTED, az ,,365",
+        ],
+    )
+
+    def ledger() -> list[tuple]:
+        rows = pd.read_sql(
+            "SELECT line_number, reason, fields FROM rejected_rows ORDER BY line_number", engine
+        ).itertuples(index=False)
+        return [(n, r, json.loads(f) if isinstance(f, str) else f) for n, r, f in rows]
+
+    one_batch = load_trace_file(engine, path)
+    in_one_batch = ledger()
+    with engine.begin() as connection:
+        for table in ("trace_aggregates", "traces", "rejected_rows", "trace_files"):
+            connection.execute(text(f"DELETE FROM {table}"))
+    monkeypatch.setattr(insert, "BATCH_ROWS", 2)  # the first R-1 goes in an earlier batch
+    split = load_trace_file(engine, path)
+
+    assert (
+        ledger()
+        == in_one_batch
+        == [
+            (
+                5,
+                "duplicate trace_number 'R-1' within this file",
+                {
+                    "trace_number": "R-1",
+                    "recovery_date": "04/03/2019",
+                    "recovery_country": "MEX",
+                    "recovery_state": "14",
+                    "firearm_type": "PISTOL",
+                    "source_category": "US_IMPORTED",
+                    "source_state": "az",
+                    "time_to_crime_days": "365",
+                },
+            )
+        ]
+    )
+    for result in (one_batch, split):
+        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (4, 3, 1)
+    assert CANARY_SERIAL not in repr(dump(engine))
+
+
 def test_rows_breaking_the_other_rules_are_rejected_with_their_reason(engine, tmp_path):
     path = write_csv(
         tmp_path / "rules.csv",
@@ -544,11 +605,11 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     path = generate(tmp_path / "big.csv", 25_000, seed=11, bad_rate=0.0).path
     calls = []
 
-    def broken_insert(self, rows):
-        calls.append(len(rows))
+    def broken_insert(self, columns):
+        calls.append(len(columns[0]))
         if len(calls) == 2:
-            raise ValueError(f"cannot store {rows[0][1]} {CANARY_SERIAL}")
-        original(self, rows)
+            raise ValueError(f"cannot store {columns[1][0]} {CANARY_SERIAL}")
+        original(self, columns)
 
     original = FileLoader._insert
     monkeypatch.setattr(FileLoader, "_insert", broken_insert)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import i18n
 from dashboard.figures.style import (
     FONT,
     UNVALIDATED,
@@ -12,6 +13,7 @@ from dashboard.figures.style import (
     rows_of,
     unvalidated,
 )
+from dashboard.i18n import _
 from dashboard.text import (
     estimate_text,
     format_value,
@@ -35,6 +37,9 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
         if seen[label] > 1:
             labels[index] = f"{label} ({seen[label]})"
     figure = unvalidated(go.Figure(**UNVALIDATED))
+    # Translated once, not per row.
+    status_line, source_line = _("Status: {status}"), _("Source: {source} [{id}]")
+    caveats_line, range_only = _("Caveats: {caveats}"), _("range only")
     for index, r in enumerate(rows_of(rows)):
         unverified = r.status == "UNVERIFIED"
         colour = "#D55E00" if unverified else "#0072B2"
@@ -43,9 +48,9 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
             [
                 f"<b>{r.producer}</b>",
                 f"{r.period}: {estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}",
-                f"Status: {status_text(r.status)}",
-                f"Source: {sources.get(r.source_id, r.source_id)} [{r.source_id}]",
-                *([f"Caveats: {wrap(r.caveats)}"] if r.caveats else []),
+                status_line.format(status=status_text(r.status)),
+                source_line.format(source=sources.get(r.source_id, r.source_id), id=r.source_id),
+                *([caveats_line.format(caveats=wrap(r.caveats))] if r.caveats else []),
             ]
         )
         if low is not None and high is not None:
@@ -70,7 +75,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
                         x=[high],
                         y=[labels[index]],
                         mode="text",
-                        text=["  range only" + (" · UNVERIFIED" if unverified else "")],
+                        text=["  " + range_only + (" · UNVERIFIED" if unverified else "")],
                         textposition="middle right",
                         textfont=dict(size=11, color=colour),
                         hoverinfo="skip",
@@ -112,7 +117,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
             rangemode="tozero",
             gridcolor="#ececec",
             title=dict(text=unit_label(unit)),
-            ticksuffix="%" if unit == "percent" else "",
+            ticksuffix=i18n.percent_sign() if unit == "percent" else "",
             tickformat=",",
         ),
         yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=labels),

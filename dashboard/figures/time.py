@@ -17,9 +17,11 @@ from dashboard.figures.style import (
     SERIES_SYMBOLS,
     UNVALIDATED,
     UNVERIFIED_DASH,
+    TraceList,
     for_narrow_screens,
     rows_of,
     stacked,
+    with_traces,
     wrapped_for_narrow,
 )
 from dashboard.text import (
@@ -63,7 +65,7 @@ def gapped(
 
 
 def _published_series(
-    figure: go.Figure,
+    figure: go.Figure | TraceList,
     rows: pd.DataFrame,
     *,
     row: int,
@@ -96,7 +98,9 @@ def _published_series(
         key = f"{release}|{measure}|{category}"
         style = colours.setdefault(key, len(colours))
         colour, dash, symbol = series_style(style)
-        unverified = (group["status"] == "UNVERIFIED").all()
+        # The group's rows once, as tuples: a few rows each, where pandas' per-call cost dominates.
+        records = rows_of(group)
+        unverified = all(r.status == "UNVERIFIED" for r in records)
         name = str(release)
         if str(measure) not in main_measures:
             name += f" — {measure_label(str(measure))}"
@@ -104,17 +108,21 @@ def _published_series(
             name += f" — {category} only"
         if unverified:
             name += " (UNVERIFIED)"
-        one_year = group["year_start"] == group["year_end"]
-        partial = [
-            is_part_year(p, a, b)
-            for p, a, b in zip(group["period"], group["year_start"], group["year_end"], strict=True)
-        ]
-        single = group[one_year & ~pd.Series(partial, index=group.index)].sort_values("year_start")
-        parts = group[pd.Series(partial, index=group.index)]
-        spans = group[~one_year] if percent or count_spans else group.head(0)
+        partial = [is_part_year(r.period, r.year_start, r.year_end) for r in records]
+        single = sorted(
+            (
+                r
+                for r, part in zip(records, partial, strict=True)
+                if r.year_start == r.year_end and not part
+            ),
+            key=lambda r: r.year_start,
+        )
+        # Part-year figures are rare: kept as a frame, as their trace reads them.
+        parts = group[partial] if any(partial) else group.iloc[:0]
+        spans = [r for r in records if r.year_start != r.year_end] if percent or count_spans else []
 
         def hover(
-            frame: pd.DataFrame, release: object = release, total: bool = False
+            frame: list[Any], release: object = release, total: bool = False
         ) -> list[list[str]]:
             return [
                 [
@@ -126,14 +134,12 @@ def _published_series(
                     str(release),
                     f"<br>Note: {wrap(r.note)}" if getattr(r, "note", None) else "",
                 ]
-                for r in rows_of(frame)
+                for r in frame
             ]
 
         line_dash = UNVERIFIED_DASH if unverified else dash
         if len(single):
-            xs, ys = gapped(
-                [int(y) for y in single["year_start"]], single["value"].astype(float).tolist()
-            )
+            xs, ys = gapped([int(r.year_start) for r in single], [float(r.value) for r in single])
             custom = hover(single)
             # A break point is never hovered; it carries the line's release so rows stay uniform.
             blank = ["", "", "", "", str(release), ""]
@@ -155,8 +161,7 @@ def _published_series(
                         color=colour,
                         line=dict(color=colour, width=2),
                         symbol=[
-                            symbol + ("-open" if s == "UNVERIFIED" else "")
-                            for s in single["status"]
+                            symbol + ("-open" if r.status == "UNVERIFIED" else "") for r in single
                         ],
                     ),
                     customdata=padded,
@@ -181,14 +186,14 @@ def _published_series(
                     text=[f"{p}: part year" for p in parts["period"]],
                     textposition="top center",
                     textfont=dict(size=11, color=colour),
-                    customdata=hover(parts),
+                    customdata=hover(rows_of(parts)),
                     hovertemplate=template,
                 ),
                 row=row,
                 col=1,
             )
             drawn += 1
-        for span in rows_of(spans):
+        for span in spans:
             start, end = dt.date(int(span.year_start), 1, 1), dt.date(int(span.year_end), 12, 31)
             total = not percent
             span_name = name + (" — total over the period" if total else "")
@@ -207,7 +212,9 @@ def _published_series(
                         dash=UNVERIFIED_DASH if span.status == "UNVERIFIED" else dash,
                     ),
                     marker=dict(symbol="line-ns", size=10, line=dict(color=colour, width=2)),
-                    customdata=hover(spans[spans["period"] == span.period].head(1), total=total)
+                    customdata=hover(
+                        [next(r for r in spans if r.period == span.period)], total=total
+                    )
                     * 2,
                     hovertemplate=template,
                 ),
@@ -219,7 +226,9 @@ def _published_series(
     return drawn
 
 
-def _trace_file_series(figure: go.Figure, traces: pd.DataFrame, *, shares: bool = True) -> int:
+def _trace_file_series(
+    figure: go.Figure | TraceList, traces: pd.DataFrame, *, shares: bool = True
+) -> int:
     drawn = 0
     for index, (checksum, group) in enumerate(traces.groupby("file_checksum", sort=False)):
         colour = SERIES_COLOURS[-(index % 3) - 2]
@@ -309,14 +318,17 @@ def add_events(
         set(events["kind"]) - set(EVENT_KINDS)
     )
     lanes = {kind: kind_label(kind) for kind in kinds}
+    # The events once, as tuples, split by kind in Python: pandas' per-call cost is the most of
+    # filtering a few dozen rows.
+    records = rows_of(events)
     for kind in kinds:
-        group = events[events["kind"] == kind]
-        points = group[group["date_end"].isna()]
-        unverified = points["status"] == "UNVERIFIED"
+        group = [r for r in records if r.kind == kind]
+        points = [r for r in group if pd.isna(r.date_end)]
+        unverified = [r.status == "UNVERIFIED" for r in points]
         figure.add_trace(
             go.Scatter(
                 **UNVALIDATED,
-                x=[_to_date(d) for d in points["date_start"]],
+                x=[_to_date(r.date_start) for r in points],
                 y=[lanes[kind]] * len(points),
                 mode="markers",
                 name=f"Events: {lanes[kind]}",
@@ -332,13 +344,13 @@ def add_events(
                     color=INK if kind == "gc_armas" else MUTED,
                     line=dict(width=1.5, color=INK if kind == "gc_armas" else MUTED),
                 ),
-                text=[_event_hover(r, sources) for r in rows_of(points)],
+                text=[_event_hover(r, sources) for r in points],
                 hovertemplate="%{text}<extra></extra>",
             ),
             row=row,
             col=1,
         )
-        for span in rows_of(group[group["date_end"].notna()]):
+        for span in (r for r in group if not pd.isna(r.date_end)):
             start, end = _to_date(span.date_start), _to_date(span.date_end)
             hover = _event_hover(span, sources)
             figure.add_trace(
@@ -416,10 +428,11 @@ def trends_figure(
     colours: dict[str, int] = {}
     shown: set[str] = set()
     drawn = {1: 0, 2: 0}
+    lines = TraceList()
     if not published.empty:
         for row, percent in ((1, False), (2, True)):
             drawn[row] = _published_series(
-                figure,
+                lines,
                 published,
                 row=row,
                 percent=percent,
@@ -429,9 +442,10 @@ def trends_figure(
                 count_spans=count_spans,
             )
     if not traces.empty:
-        files = _trace_file_series(figure, traces, shares=trace_shares)
+        files = _trace_file_series(lines, traces, shares=trace_shares)
         drawn[1] += files
         drawn[2] += files if trace_shares else 0
+    figure = with_traces(figure, lines)
     # An empty panel says so in words rather than showing bare axes.
     for row, what in ((1, "counts"), (2, "shares")):
         if not drawn[row]:
@@ -465,14 +479,14 @@ def trends_figure(
     figure.update_annotations(font=dict(size=13), selector=dict(text=count_title))
     layout, names = wrapped_for_narrow(figure, width=36)
     # On a phone the legend, one entry a line, is as tall as the charts: the figure grows by it.
-    lines = sum(
+    legend_lines = sum(
         1 + str(names.get(index, {}).get("name", trace.name)).count("<br>")
         for index, trace in enumerate(figure.data)
         if trace.showlegend is not False
     )
     # A touch screen always shows the modebar: the top margin keeps it off the first title.
     layout.update(
-        height=620 + 20 * lines,
+        height=620 + 20 * legend_lines,
         legend={"font": {"size": 10}, "maxheight": 1},  # whole, not in a scrolling box
         margin={"t": 56},
     )

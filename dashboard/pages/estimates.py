@@ -5,9 +5,9 @@ from typing import Any
 import pandas as pd
 from dash import dcc, html
 
-from dashboard import components, text
+from dashboard import components, i18n, text
 from dashboard.data import current
-from dashboard.i18n import N_
+from dashboard.i18n import N_, _
 from dashboard.site import register_page
 from dashboard.views import shown
 from dashboard.views.estimates import EstimatesView, Question, build_view, state_from_url
@@ -34,21 +34,21 @@ def _ledger_table(rows: pd.DataFrame) -> html.Table:
         )
         for r in rows.itertuples(index=False)
     ]
-    frame["source"] = [dcc.Link(s, href=f"/sources#{s}") for s in rows["source_id"]]
+    frame["source"] = [dcc.Link(s, href=i18n.localised(f"/sources#{s}")) for s in rows["source_id"]]
     frame["what"] = rows["measure"].map(text.measure_label)
     return components.table(
         frame,
         [
-            ("producer", "Who"),
-            ("estimate", "Estimate"),
-            ("what", "Measure"),
-            ("period", "Period"),
-            ("method_note", "Method"),
-            ("why_differs", "Why it differs"),
-            ("caveats", "Caveats"),
-            ("source", "Source"),
+            ("producer", _("Who")),
+            ("estimate", _("Estimate")),
+            ("what", _("Measure")),
+            ("period", _("Period")),
+            ("method_note", _("Method")),
+            ("why_differs", _("Why it differs")),
+            ("caveats", _("Caveats")),
+            ("source", _("Source")),
         ],
-        caption="The ledger: every answer to this question",
+        caption=_("The ledger: every answer to this question"),
     )
 
 
@@ -68,7 +68,7 @@ def _section(question: Question, sources: pd.DataFrame) -> html.Section:
         charts.append(components.summary(chart.reading))
     return html.Section(
         [
-            html.H2(label(ESTIMATE_QUESTIONS, question.question), id=question.question),
+            html.H2(_(label(ESTIMATE_QUESTIONS, question.question)), id=question.question),
             *charts,
             components.chart_footer(question.data, sources),
             _ledger_table(question.data.rows),
@@ -81,7 +81,7 @@ def render(view: EstimatesView) -> list[Any]:
     """The page's changing part for one view."""
     sections = [_section(q, view.sources) for q in view.questions]
     return [
-        *(sections or [components.notice("No estimates are loaded.", "warning")]),
+        *(sections or [components.notice(_("No estimates are loaded."), "warning")]),
         dcc.Store(id="estimates-search", data=view.state.query_string()),
     ]
 
@@ -94,8 +94,8 @@ def layout(**query: object) -> html.Div:
         "estimates",
         data=data,
         problems=problems,
-        heading="The estimates ledger",
-        lede=(
+        heading=_("The estimates ledger"),
+        lede=_(
             "The same questions answered by different producers, with different methods "
             "and periods. Ranges are drawn as ranges and central values as dots; UNVERIFIED "
             "figures (recalled or inferred, or reported only by a secondary paper whose own "
@@ -107,11 +107,16 @@ def layout(**query: object) -> html.Div:
         controls=html.Nav(
             html.Ul(
                 [
-                    html.Li(dcc.Link(label(ESTIMATE_QUESTIONS, q), href=f"/estimates?question={q}"))
+                    html.Li(
+                        dcc.Link(
+                            _(label(ESTIMATE_QUESTIONS, q)),
+                            href=i18n.localised(f"/estimates?question={q}"),
+                        )
+                    )
                     for q in view.known
                 ]
             ),
-            **{"aria-label": "Questions"},
+            **{"aria-label": _("Questions")},
             className="question-index",
         ),
         controls_label=None,

@@ -8,7 +8,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import components, i18n, text
 from dashboard.data import AppData, current
-from dashboard.i18n import N_
+from dashboard.i18n import N_, _
 from dashboard.site import PAGE_PATH, page_language, register_page
 from dashboard.views import known_kinds, shown
 from dashboard.views.gc_armas import TimelineView, build_view, normalise, state_from_url
@@ -22,29 +22,50 @@ register_page(
 GRAPH_CONFIG = components.graph_config(modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
+def _title(event: Any) -> str:
+    """An event's title in the page's language: its Spanish title on Spanish pages, when it has one."""
+    if i18n.language() == "es" and isinstance(event.title_es, str) and event.title_es.strip():
+        return str(event.title_es)
+    return str(event.title_en)
+
+
+def _what(event: Any) -> html.Div:
+    # English pages show both published titles; Spanish pages the Spanish one (English without it).
+    if i18n.language() == i18n.DEFAULT:
+        return html.Div(
+            [html.Strong(event.title_en), html.Br(), html.Span(event.title_es, lang="es")]
+        )
+    title = _title(event)
+    # An event without a Spanish title keeps its English one, marked as English for screen readers.
+    attributes = {} if title == event.title_es else {"lang": "en"}
+    return html.Div(html.Strong(title, **attributes))
+
+
 def _table(events: pd.DataFrame) -> html.Table | html.P:
     if events.empty:
-        return html.P("No events of the chosen kinds.")
+        return html.P(_("No events of the chosen kinds."))
     frame = events.copy()
-    frame["what"] = [
-        html.Div([html.Strong(r.title_en), html.Br(), html.Span(r.title_es, lang="es")])
-        for r in events.itertuples(index=False)
-    ]
+    frame["what"] = [_what(r) for r in events.itertuples(index=False)]
     frame["kind_label"] = events["kind"].map(text.kind_label)
     frame["status_cell"] = [components.status_badge(s) or s for s in events["status"]]
-    frame["source"] = [dcc.Link(s, href=f"/sources#{s}") for s in events["source_id"]]
+    frame["source"] = [
+        dcc.Link(s, href=i18n.localised(f"/sources#{s}")) for s in events["source_id"]
+    ]
     return components.table(
         frame,
         [
-            ("date_label", "When"),
-            ("kind_label", "Kind"),
-            ("what", "What"),
-            ("description", "Details"),
-            ("participants", "Who"),
-            ("status_cell", "Status"),
-            ("source", "Source"),
+            ("date_label", _("When")),
+            ("kind_label", _("Kind")),
+            ("what", _("What")),
+            ("description", _("Details")),
+            ("participants", _("Who")),
+            # A status of figures is "Estatus" in Spanish; "Estado" names the Status page.
+            ("status_cell", _("Status: ").rstrip(": ")),
+            ("source", _("Source")),
         ],
-        caption="Meetings and milestones, oldest first; accounts the sources do not date come last",
+        caption=_(
+            "Meetings and milestones, oldest first; accounts the sources do not date come last"
+        ),
     )
 
 
@@ -62,12 +83,12 @@ def _origin_accounts(data: AppData) -> html.Section | None:
     cards = [
         html.Div(
             [
-                html.H3(f"{r.date_label}: {r.title_en}"),
+                html.H3(f"{r.date_label}: {_title(r)}"),
                 html.P(r.description or ""),
                 html.P(
                     [
-                        "Source: ",
-                        dcc.Link(r.citation, href=f"/sources#{r.source_id}"),
+                        _("Source: "),
+                        dcc.Link(r.citation, href=i18n.localised(f"/sources#{r.source_id}")),
                         " ",
                         components.status_badge(r.status),
                     ],
@@ -79,7 +100,7 @@ def _origin_accounts(data: AppData) -> html.Section | None:
     ]
     return html.Section(
         [
-            html.H2("Where the accounts differ"),
+            html.H2(_("Where the accounts differ")),
             html.Ul([html.Li(n) for n in notes], className="caveats"),
             html.Div(cards, className="origin-accounts"),
         ]
@@ -105,7 +126,7 @@ def render(view: TimelineView) -> list[Any]:
             className="chart",
         ),
         html.Div([components.chart_footer(c, view.sources) for c in view.charts], id="gc-footer"),
-        html.H2("Table"),
+        html.H2(_("Table")),
         html.Div(_table(view.rows), id="gc-table"),
         dcc.Store(id="gc-search", data=view.state.query_string()),
     ]
@@ -119,8 +140,8 @@ def layout(**query: object) -> html.Div:
         "gc",
         data=data,
         problems=problems,
-        heading="GC-Armas: the arms-trafficking coordination group",
-        lede=(
+        heading=_("GC-Armas: the arms-trafficking coordination group"),
+        lede=_(
             "Meetings and milestones of GC-Armas and the bilateral dialogues around it. "
             "Mexico's 2010 report to the UN calls it the Grupo de Coordinación "
             "Interinstitucional para la Prevención y el Control del Tráfico Ilícito de Armas "
@@ -133,7 +154,7 @@ def layout(**query: object) -> html.Div:
         ),
         controls=html.Fieldset(
             [
-                html.Legend("Events shown"),
+                html.Legend(_("Events shown")),
                 dcc.Checklist(
                     id="gc-kinds",
                     options=[{"label": text.kind_label(k), "value": k} for k in known_kinds(data)],
@@ -144,7 +165,7 @@ def layout(**query: object) -> html.Div:
             ],
             className="control",
         ),
-        controls_label="Timeline controls",
+        controls_label=_("Timeline controls"),
         content=content,
         search=view.state.query_string(),
         after=[_origin_accounts(data)],

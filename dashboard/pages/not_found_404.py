@@ -2,7 +2,8 @@
 
 from dash import dcc, html
 
-from dashboard.i18n import N_
+from dashboard import i18n
+from dashboard.i18n import N_, _
 from dashboard.site import register_page
 
 register_page(__name__, path=None, title=N_("Iron River · Page not found"), name=N_("Not found"))
@@ -11,13 +12,13 @@ register_page(__name__, path=None, title=N_("Iron River · Page not found"), nam
 def layout(**_query: object) -> html.Div:
     return html.Div(
         [
-            html.H1("Page not found"),
+            html.H1(_("Page not found")),
             html.P(
                 [
-                    "Try the ",
-                    dcc.Link("map", href="/"),
-                    " or the ",
-                    dcc.Link("data and sources", href="/sources"),
+                    _("Try the "),
+                    dcc.Link(_("map"), href=i18n.localised("/")),
+                    _(" or the "),
+                    dcc.Link(_("data and sources"), href=i18n.localised("/sources")),
                     ".",
                 ]
             ),

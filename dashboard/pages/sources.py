@@ -5,9 +5,9 @@ from typing import Any
 import pandas as pd
 from dash import dcc, html
 
-from dashboard import components
+from dashboard import components, glossary, i18n
 from dashboard.data import AppData, current
-from dashboard.i18n import N_
+from dashboard.i18n import N_, _, ngettext
 from dashboard.site import register_page
 from db import freshness, queries
 from db.datasets import DATASETS, Selection
@@ -21,6 +21,9 @@ register_page(
     order=4,
 )
 
+# A source's type (bibliography's `source_type`) in words.
+SOURCE_TYPES = {"primary": N_("primary"), "secondary": N_("secondary")}
+
 
 def _cached(data: AppData, name: str) -> pd.DataFrame:
     query = getattr(queries, name)
@@ -30,7 +33,7 @@ def _cached(data: AppData, name: str) -> pd.DataFrame:
 def _status_text(counts: pd.DataFrame, dataset: str) -> list[Any]:
     rows = counts[counts["dataset"] == dataset]
     if rows.empty:
-        return ["no rows"]
+        return [_("no rows")]
     parts: list[Any] = []
     for status in ("VERIFIED", "DERIVED", "UNVERIFIED"):
         n = int(rows.loc[rows["status"] == status, "rows"].sum())
@@ -41,7 +44,11 @@ def _status_text(counts: pd.DataFrame, dataset: str) -> list[Any]:
     if missing:
         parts += [
             "; " if parts else "",
-            f"{missing} place{'s' if missing > 1 else ''} with no published figure",
+            ngettext(
+                "{count} place with no published figure",
+                "{count} places with no published figure",
+                missing,
+            ).format(count=missing),
         ]
     return parts
 
@@ -54,42 +61,51 @@ def _dataset_card(
     counts: pd.DataFrame,
 ) -> html.Section:
     dataset = DATASETS[name]
+    # Titles and descriptions are the app's words about its datasets (dashboard/dataset_words.py).
     title = info["title"] if info is not None else dataset.title
     description = info["description"] if info is not None else ""
+    title, description = _(title), _(description) if description else ""
     caveats = list(info["caveats"]) if info is not None and info["caveats"] is not None else []
-    loaded = str(info["loaded_at"])[:19] if info is not None else "never"
+    loaded = str(info["loaded_at"])[:19] if info is not None else _("never")
     ids = cited.loc[cited["dataset"] == name].sort_values("rows", ascending=False)
     by_id = sources.set_index("source_id")
     licences = sorted({by_id.loc[s, "license"] for s in ids["source_id"] if s in by_id.index})
+    rows_cited = _("({count} rows)")
     return html.Section(
         [
             html.H3([title, " ", html.Code(name)]),
             html.P(description),
             html.P(
                 [
-                    html.Strong("Status: "),
+                    html.Strong(_("Status: ")),
                     *_status_text(counts, name),
                     html.Br(),
-                    html.Strong("Last ETL run: "),
-                    f"{loaded} (run {info['run_id']})" if info is not None else loaded,
+                    html.Strong(_("Last ETL run: ")),
+                    _("{loaded} (run {run})").format(loaded=loaded, run=info["run_id"])
+                    if info is not None
+                    else loaded,
                     html.Br(),
-                    html.Strong("Licence: "),
-                    "; ".join(licences) or "see each source",
+                    html.Strong(_("Licence: ")),
+                    "; ".join(licences) or _("see each source"),
                     html.Br(),
-                    html.Strong("Download: "),
+                    html.Strong(_("Download: ")),
                     components.download_links(Selection(name), what=name),
                 ],
                 className="meta",
             ),
             html.Details(
                 [
-                    html.Summary(f"{len(ids)} sources cited"),
+                    html.Summary(
+                        ngettext("{count} source cited", "{count} sources cited", len(ids)).format(
+                            count=len(ids)
+                        )
+                    ),
                     html.Ul(
                         [
                             html.Li(
                                 [
                                     dcc.Link(s, href=f"#{s}"),
-                                    f" ({int(n)} rows) ",
+                                    " " + rows_cited.format(count=int(n)) + " ",
                                     by_id.loc[s, "citation"] if s in by_id.index else "",
                                 ]
                             )
@@ -111,9 +127,11 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
     trace_sets = [d for d in DATASETS.values() if not d.published]
     if files.empty:
         body: Any = html.P(
-            "No trace files are loaded. Load eTrace-style exports with "
-            "`ironriver etl load-traces FILE.csv`; they appear here and on the map as their own "
-            "series, never merged with published figures."
+            _(
+                "No trace files are loaded. Load eTrace-style exports with "
+                "`ironriver etl load-traces FILE.csv`; they appear here and on the map as their "
+                "own series, never merged with published figures."
+            )
         )
     else:
         frame = files.copy()
@@ -125,22 +143,26 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
         body = components.table(
             frame,
             [
-                ("file_name", "File"),
-                ("source_id", "Source id"),
+                ("file_name", _("File")),
+                ("source_id", _("Source id")),
                 ("checksum", "sha256"),
-                ("years", "Recovery years"),
-                ("firearms", "Traces"),
-                ("loaded", "Loaded"),
-                ("status", "Status"),
+                ("years", _("Recovery years")),
+                ("firearms", _("Traces")),
+                ("loaded", _("Loaded")),
+                # A status of figures is "Estatus" in Spanish; "Estado" names the Status page.
+                ("status", _("Status: ").rstrip(": ")),
             ],
-            caption="Loaded trace files",
+            caption=_("Loaded trace files"),
         )
     return html.Section(
         [
-            html.H2("Loaded trace files"),
+            html.H2(_("Loaded trace files")),
             html.P(
-                "Record-level traces are not public. Files loaded here are counted per file; each "
-                "row of a trace dataset names its file and checksum. Synthetic files are labelled."
+                _(
+                    "Record-level traces are not public. Files loaded here are counted per file; "
+                    "each row of a trace dataset names its file and checksum. Synthetic files are "
+                    "labelled."
+                )
             ),
             body,
             html.Ul(
@@ -148,7 +170,7 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
                     html.Li(
                         [
                             html.Code(d.name),
-                            f": {d.title} — ",
+                            f": {_(d.title)} — ",
                             components.download_links(Selection(d.name)),
                         ]
                     )
@@ -163,7 +185,11 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
 
 def _source_entry(row: Any) -> html.Div:
     cites = (
-        [" Reports on / cites ", dcc.Link(row.cites_source_id, href=f"#{row.cites_source_id}"), "."]
+        [
+            _(" Reports on / cites "),
+            dcc.Link(row.cites_source_id, href=f"#{row.cites_source_id}"),
+            ".",
+        ]
         if isinstance(row.cites_source_id, str) and row.cites_source_id
         else []
     )
@@ -174,11 +200,19 @@ def _source_entry(row: Any) -> html.Div:
             html.Br(),
             html.Span(
                 [
-                    f"Publisher: {row.publisher}. Published {row.date_published}; accessed "
-                    f"{row.date_accessed}. Licence: {row.license}. Type: {row.source_type}.",
+                    _(
+                        "Publisher: {publisher}. Published {published}; accessed {accessed}. "
+                        "Licence: {licence}. Type: {type}."
+                    ).format(
+                        publisher=row.publisher,
+                        published=row.date_published,
+                        accessed=row.date_accessed,
+                        licence=row.license,
+                        type=_(SOURCE_TYPES.get(row.source_type, row.source_type)),
+                    ),
                     *cites,
                     " ",
-                    html.A("Original", href=row.url, rel="noopener noreferrer", target="_blank"),
+                    html.A(_("Original"), href=row.url, rel="noopener noreferrer", target="_blank"),
                 ],
                 className="meta",
             ),
@@ -190,11 +224,56 @@ def _source_entry(row: Any) -> html.Div:
     )
 
 
+def _glossary_section() -> html.Section:
+    """The glossary in the page's language, each term beside its other-language twin and linked to
+    the sources that use it (`dashboard/locale/glossary.csv`)."""
+    lang = i18n.language()
+    other = next(code for code in i18n.LANGUAGES if code != lang)
+    anchor = glossary.anchor(lang)
+    used_by, unused = _("Used by: "), _("No source in Iron River's data uses this term.")
+    entries: list[Any] = []
+    for term in glossary.terms():
+        sources: list[Any] = []
+        for source_id in term.source_ids:
+            sources += [", " if sources else "", dcc.Link(source_id, href=f"#{source_id}")]
+        entries += [
+            html.Dt(
+                [
+                    html.Dfn(html.Strong(term.term(lang))),
+                    " (",
+                    html.Span(term.term(other), lang=other),
+                    ")",
+                ],
+                id=f"{anchor}-{term.slug}",
+            ),
+            html.Dd(
+                [
+                    term.definition(lang),
+                    " ",
+                    html.Span([used_by, *sources, "."] if sources else unused, className="meta"),
+                ]
+            ),
+        ]
+    return html.Section(
+        [
+            html.H2(_("Glossary")),
+            html.P(
+                _(
+                    "The words this site uses in English and in Spanish, and the sources in its "
+                    "data that use each one."
+                )
+            ),
+            html.Dl(entries, className="glossary"),
+        ],
+        id=anchor,
+    )
+
+
 def layout(**query: object) -> html.Div:
     data = current()
     problems = list(parse(query, allowed=()).problems)
     # The page depends on nothing but the data: built once per data version.
-    body = data.memo("sources-page", lambda: _body(data))
+    body = data.shared("sources-page", lambda: _body(data))
     return html.Div(
         [*components.page_notices(data, problems), *body.children], className=body.className
     )
@@ -220,44 +299,54 @@ def _body(data: AppData) -> html.Div:
     last_run = runs["finished_at"].max() if not runs.empty else None
     return html.Div(
         [
-            html.H1("Data & sources"),
+            html.H1(_("Data & sources")),
             html.P(
                 [
-                    f"Data version {data.version()}; last successful load "
-                    f"{str(last_run)[:19] if last_run is not None else 'never'}. Every figure "
-                    "keeps its source and its status. The ",
+                    _(
+                        "Data version {version}; last successful load {when}. Every figure keeps "
+                        "its source and its status. The "
+                    ).format(
+                        version=data.version(),
+                        when=str(last_run)[:19] if last_run is not None else _("never"),
+                    ),
                     html.Code("/api/v1/<dataset>.csv"),
-                    " downloads take the same filters as the pages (",
+                    _(" downloads take the same filters as the pages ("),
                     html.Code("from, to, year, measure, period, release, state, kinds"),
                     "); ",
-                    html.A("the catalogue", href="/api/v1/datasets.json"),
-                    " lists them.",
+                    html.A(_("the catalogue"), href="/api/v1/datasets.json"),
+                    _(" lists them."),
                 ],
                 className="lede",
             ),
             html.Section(
                 [
-                    html.H2("What each status means"),
+                    html.H2(_("What each status means")),
                     html.Dl(
                         [
                             html.Dt("VERIFIED"),
                             html.Dd(
-                                "The figure was read, as written, in a public copy of the page "
-                                "whose address is given. The page may be a secondary report of a "
-                                "primary source: see each source's type."
+                                _(
+                                    "The figure was read, as written, in a public copy of the "
+                                    "page whose address is given. The page may be a secondary "
+                                    "report of a primary source: see each source's type."
+                                )
                             ),
                             html.Dt(components.status_badge("DERIVED")),
-                            html.Dd("Arithmetic on verified figures; the method is stated."),
+                            html.Dd(_("Arithmetic on verified figures; the method is stated.")),
                             html.Dt(components.status_badge("UNVERIFIED")),
                             html.Dd(
-                                "Recalled or inferred, or reported only by a secondary paper "
-                                "whose own source could not be read. It does not mean the "
-                                "figure was found to be wrong."
+                                _(
+                                    "Recalled or inferred, or reported only by a secondary paper "
+                                    "whose own source could not be read. It does not mean the "
+                                    "figure was found to be wrong."
+                                )
                             ),
                             html.Dt(components.status_badge("NO_FIGURE")),
                             html.Dd(
-                                "The source gives no figure for this place. Shown grey, never "
-                                "as zero, and never counted as a figure."
+                                _(
+                                    "The source gives no figure for this place. Shown grey, never "
+                                    "as zero, and never counted as a figure."
+                                )
                             ),
                         ],
                         className="status-legend",
@@ -267,31 +356,32 @@ def _body(data: AppData) -> html.Div:
             ),
             html.Section(
                 [
-                    html.H2("Methodology: read before comparing"),
+                    html.H2(_("Methodology: read before comparing")),
                     html.Ul([html.Li(c) for c in caveats], className="methodology"),
                 ],
                 id="methodology",
             ),
-            html.H2("Published datasets"),
+            _glossary_section(),
+            html.H2(_("Published datasets")),
             *cards,
             _trace_section(files),
             html.Section(
                 [
-                    html.H2(f"Sources ({len(sources)})"),
+                    html.H2(_("Sources ({count})").format(count=len(sources))),
                     html.P(
                         [
-                            "Full citations. ",
+                            _("Full citations. "),
                             components.download_links(Selection("sources"), what="sources"),
                         ]
                     ),
                     html.Div(
                         [
-                            html.Label("Filter sources", htmlFor="sources-filter"),
+                            html.Label(_("Filter sources"), htmlFor="sources-filter"),
                             # Filtered in the browser by assets/sources-anchor.js: no round trip.
                             dcc.Input(
                                 id="sources-filter",
                                 type="search",
-                                placeholder="publisher, title, year or id",
+                                placeholder=_("publisher, title, year or id"),
                                 debounce=False,
                                 autoComplete="off",
                             ),

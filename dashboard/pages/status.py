@@ -2,11 +2,12 @@
 
 from typing import Any
 
+import pandas as pd
 from dash import html
 
-from dashboard import components
+from dashboard import components, i18n
 from dashboard.data import current
-from dashboard.i18n import N_
+from dashboard.i18n import N_, _
 from dashboard.site import register_page
 from db import queries
 from db.freshness import recent_runs, source_freshness
@@ -17,14 +18,59 @@ register_page(__name__, path="/status", title=N_("Iron River · Status"), name=N
 
 RUNS_SHOWN = 50
 # Embedded sources without a dataset of their own, by what readers would call them.
-READABLE_SOURCES = {"reference": "State codes (USPS, INEGI)"}
+READABLE_SOURCES = {"reference": N_("State codes (USPS, INEGI)")}
+# A run's kind and status codes (db.models, db.freshness) in words.
+RUN_WORDS = {
+    "embedded": N_("embedded"),
+    "traces": N_("traces"),
+    "running": N_("running"),
+    "loaded": N_("loaded"),
+    "skipped": N_("skipped"),
+    "failed": N_("failed"),
+    "refused": N_("refused"),
+    "interrupted": N_("interrupted"),
+    # The message db.freshness gives a run that ended without finishing.
+    "interrupted: the process ended before the run finished": N_(
+        "interrupted: the process ended before the run finished"
+    ),
+}
+
+
+def _words(value: object) -> object:
+    """A run code (or the interrupted-run message) in words of the page's language."""
+    return _(RUN_WORDS[value]) if isinstance(value, str) and value in RUN_WORDS else value
+
+
+def _when(value: object) -> str:
+    """A UTC time as "Jun 3, 2023 14:05:09" / "3 jun 2023 14:05:09"; none is ""."""
+    if value is None or pd.isna(value):  # type: ignore[call-overload]
+        return ""
+    moment = pd.Timestamp(value).to_pydatetime()
+    return f"{i18n.format_date(moment.date())} {moment:%H:%M:%S}"
+
+
+def _duration(started: object, finished: object) -> str:
+    """How long a finished run took: "0.4 s", "12 s", "3 min 5 s", "1 h 2 min"."""
+    if started is None or finished is None or pd.isna(started) or pd.isna(finished):  # type: ignore[call-overload]
+        return ""
+    seconds = (pd.Timestamp(finished) - pd.Timestamp(started)).total_seconds()
+    if seconds < 10:
+        return f"{max(seconds, 0):.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _readable(data: Any) -> dict[str, str]:
     """Source module -> the title of the dataset it loads: readers never see module names."""
     infos = data.cached("dataset_infos", lambda: queries.dataset_infos(data.engine))
-    names = dict(zip(infos["source_module"], infos["title"], strict=True))
-    return {**READABLE_SOURCES, **names}
+    names = {
+        module: _(title)
+        for module, title in zip(infos["source_module"], infos["title"], strict=True)
+    }
+    return {**{k: _(v) for k, v in READABLE_SOURCES.items()}, **names}
 
 
 def layout(**query: object) -> html.Div:
@@ -39,27 +85,33 @@ def layout(**query: object) -> html.Div:
     frame = runs.copy()
     readable = _readable(data)
     frame["source"] = [readable.get(s, s) for s in frame["source"]]
+    frame["duration"] = [
+        _duration(s, f) for s, f in zip(frame["started_at"], frame["finished_at"], strict=True)
+    ]
     for column in ("started_at", "finished_at"):
-        frame[column] = frame[column].astype(str).str[:19].replace({"NaT": "", "None": ""})
+        frame[column] = [_when(v) for v in frame[column]]
+    for column in ("kind", "status", "error"):
+        frame[column] = [_words(v) for v in frame[column]]
     body = (
         components.table(
             frame,
             [
-                ("run", "Run"),
-                ("kind", "Kind"),
-                ("source", "Source"),
-                ("status", "Status"),
-                ("started_at", "Started (UTC)"),
-                ("finished_at", "Finished (UTC)"),
-                ("loaded", "Rows loaded"),
-                ("rejected", "Rejected"),
-                ("duplicate", "Duplicate"),
-                ("error", "Message"),
+                ("run", _("Run")),
+                ("kind", _("Kind")),
+                ("source", _("Source")),
+                ("status", _("Status")),
+                ("started_at", _("Started (UTC)")),
+                ("finished_at", _("Finished (UTC)")),
+                ("duration", _("Duration")),
+                ("loaded", _("Rows loaded")),
+                ("rejected", _("Rejected")),
+                ("duplicate", _("Duplicate")),
+                ("error", _("Message")),
             ],
-            caption=f"The {min(len(runs), RUNS_SHOWN)} most recent ETL runs",
+            caption=_("The {count} most recent ETL runs").format(count=min(len(runs), RUNS_SHOWN)),
         )
         if not runs.empty
-        else components.notice("No ETL runs yet: run `ironriver etl run`.", "warning")
+        else components.notice(_("No ETL runs yet: run `ironriver etl run`."), "warning")
     )
     freshness = data.cached(
         f"freshness:{active}",
@@ -73,32 +125,34 @@ def layout(**query: object) -> html.Div:
         if was_interrupted
         else components.status_badge("STALE")
         if is_stale
-        else "fresh"
+        else _("fresh")
         for was_interrupted, is_stale in zip(
             freshness["interrupted"], freshness["stale"], strict=True
         )
     ]
-    freshness["last_success"] = (
-        freshness["last_success"].astype(str).str[:19].replace({"NaT": "never"})
-    )
+    freshness["last_success"] = [_when(v) or _("never") for v in freshness["last_success"]]
+    freshness["last_error"] = [_words(v) for v in freshness["last_error"]]
     sources_table = components.table(
         freshness,
         [
-            ("source", "Source"),
-            ("dataset", "Dataset"),
-            ("state", "State"),
-            ("last_success", "Last successful run (UTC)"),
-            ("age_days", "Age (days)"),
-            ("rows", "Rows"),
-            ("failures_since", "Failures since"),
-            ("last_error", "Last error"),
+            ("source", _("Source")),
+            ("dataset", _("Dataset")),
+            ("state", _("State")),
+            ("last_success", _("Last successful run (UTC)")),
+            ("age_days", _("Age (days)")),
+            ("rows", _("Rows")),
+            ("failures_since", _("Failures since")),
+            ("last_error", _("Last error")),
         ],
-        caption=f"Sources: stale after {data.stale_after_days} days without a successful run",
+        caption=_("Sources: stale after {days} days without a successful run").format(
+            days=data.stale_after_days
+        ),
     )
     warning = (
         components.notice(
-            f"{len(stale)} source(s) stale: {', '.join(stale['source'])}. Charts built on them "
-            "carry a STALE mark.",
+            _(
+                "{count} source(s) stale: {sources}. Charts built on them carry a STALE mark."
+            ).format(count=len(stale), sources=", ".join(stale["source"])),
             "warning",
         )
         if not stale.empty
@@ -106,8 +160,10 @@ def layout(**query: object) -> html.Div:
     )
     interrupted_warning = (
         components.notice(
-            f"{len(interrupted)} source(s) interrupted: {', '.join(interrupted['source'])}. "
-            "Their last run ended without finishing; the previous rows are still shown.",
+            _(
+                "{count} source(s) interrupted: {sources}. Their last run ended without "
+                "finishing; the previous rows are still shown."
+            ).format(count=len(interrupted), sources=", ".join(interrupted["source"])),
             "warning",
         )
         if not interrupted.empty
@@ -116,13 +172,13 @@ def layout(**query: object) -> html.Div:
     return html.Div(
         [
             *components.page_notices(data, problems),
-            html.H1("Status"),
-            html.P(f"Data version {data.version()}.", className="lede"),
+            html.H1(_("Status")),
+            html.P(_("Data version {version}.").format(version=data.version()), className="lede"),
             warning,
             interrupted_warning,
-            html.H2("Sources"),
+            html.H2(_("Sources")),
             sources_table,
-            html.H2("Recent runs"),
+            html.H2(_("Recent runs")),
             body,
         ],
         className="page page-status",

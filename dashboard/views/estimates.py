@@ -9,6 +9,7 @@ import pandas as pd
 
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
+from dashboard.i18n import _, ngettext
 from dashboard.views import plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
@@ -58,7 +59,9 @@ def state_from_url(data: AppData, query: dict[str, object]) -> tuple[ViewState, 
     problems = list(parsed.problems)
     question = parsed.state.question
     if question is not None and question not in _known(data):
-        problems.append(f"question={question} is not a question in the ledger")
+        problems.append(
+            _("question={question} is not a question in the ledger").format(question=question)
+        )
         question = None
     return ViewState(question=question), problems
 
@@ -66,16 +69,29 @@ def state_from_url(data: AppData, query: dict[str, object]) -> tuple[ViewState, 
 def _reading(group: pd.DataFrame) -> str:
     unverified = int((group["status"] == "UNVERIFIED").sum())
     ranged = group.dropna(subset=["low", "high"])
+    answers = ", ".join(
+        f"{r.producer.split(' (')[0]}: "
+        f"{text.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}"
+        f" ({r.period}{', ' + r.status if r.status != 'VERIFIED' else ''})"
+        for r in group.itertuples(index=False)
+    )
     return (
-        f"{len(group)} answer{'s' if len(group) > 1 else ''}: "
-        + ", ".join(
-            f"{r.producer.split(' (')[0]}: "
-            f"{text.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}"
-            f" ({r.period}{', ' + r.status if r.status != 'VERIFIED' else ''})"
-            for r in group.itertuples(index=False)
+        ngettext("{count} answer: {answers}", "{count} answers: {answers}", len(group)).format(
+            count=len(group), answers=answers
         )
-        + (f". {len(ranged)} drawn as ranges" if len(ranged) else "")
-        + (f"; {unverified} UNVERIFIED, drawn hollow and dotted." if unverified else ".")
+        + (
+            ". "
+            + ngettext("{count} drawn as a range", "{count} drawn as ranges", len(ranged)).format(
+                count=len(ranged)
+            )
+            if len(ranged)
+            else ""
+        )
+        + (
+            "; " + _("{count} UNVERIFIED, drawn hollow and dotted").format(count=unverified) + "."
+            if unverified
+            else "."
+        )
     )
 
 
@@ -84,7 +100,7 @@ def _question(data: AppData, question: str, labels: dict[str, str]) -> Question:
     chart = ChartData.of(
         data,
         Selection("estimates", Filters(measure=question)),
-        ESTIMATE_QUESTIONS[question].en if question in ESTIMATE_QUESTIONS else question,
+        _(ESTIMATE_QUESTIONS[question].en) if question in ESTIMATE_QUESTIONS else question,
     )
     charts = tuple(
         MeasureChart(

@@ -9,6 +9,7 @@ import pandas as pd
 
 from dashboard import components, figures
 from dashboard.data import AppData, ChartData
+from dashboard.i18n import _, ngettext
 from dashboard.views import chosen_kinds, known_kinds, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
@@ -50,20 +51,31 @@ def state_from_url(data: AppData, query: dict[str, object]) -> tuple[ViewState, 
 
 def _summary(events: pd.DataFrame) -> str:
     if events.empty:
-        return "No events of the chosen kinds."
+        return _("No events of the chosen kinds.")
     unverified = int((events["status"] == "UNVERIFIED").sum())
     dated = events.dropna(subset=["date_start"]).sort_values("date_start")
     undated = len(events) - len(dated)
     first = dated["date_label"].iloc[0] if len(dated) else ""
     last = dated["date_label"].iloc[-1] if len(dated) else ""
     return (
-        f"{len(dated)} dated events from {first} to {last}"
+        _("{count} dated events from {first} to {last}").format(
+            count=len(dated), first=first, last=last
+        )
         + (
-            f"; {undated} undated account{'s' if undated > 1 else ''}, in the table only"
+            "; "
+            + ngettext(
+                "{count} undated account, in the table only",
+                "{count} undated accounts, in the table only",
+                undated,
+            ).format(count=undated)
             if undated
             else ""
         )
-        + (f"; {unverified} UNVERIFIED (hollow markers)" if unverified else "")
+        + (
+            "; " + _("{count} UNVERIFIED (hollow markers)").format(count=unverified)
+            if unverified
+            else ""
+        )
         + "."
     )
 

@@ -76,7 +76,7 @@ def slug(text: object) -> str:
 
 def catalogue(data: AppData) -> dict[str, Series]:
     """Every series the map can draw, keyed by its URL token, defaults first per country."""
-    return data.kept("map-catalogue", lambda: _catalogue(data))
+    return data.shared("map-catalogue", lambda: _catalogue(data))
 
 
 def _catalogue(data: AppData) -> dict[str, Series]:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
+from dashboard.figures.style import rows_of
 from dashboard.views import chosen_kinds, known_kinds, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
@@ -106,9 +107,11 @@ def _fill_window(
 def _span(group: pd.DataFrame) -> str:
     """ "68.3%–76.8% (2007–2011)" or "41% (2009-2014, UNVERIFIED)" for one release's rows."""
     group = group.dropna(subset=["value"])
+    # The first lowest and first highest row, as idxmin/idxmax pick, from tuples (cheaper).
+    records = rows_of(group)
     low, high = (
-        group.loc[group["value"].astype(float).idxmin()],
-        group.loc[group["value"].astype(float).idxmax()],
+        min(records, key=lambda r: float(r.value)),
+        max(records, key=lambda r: float(r.value)),
     )
     values = text.format_value(low.value, low.unit, low.value_qualifier)
     if len(group) > 1 and low.value != high.value:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from etl.traces.columns import (
+    INSERT_COLUMNS,
     TTC_BANDS,
     TTC_TOP_BAND,
     TTC_UNKNOWN_BAND,
     US_SOURCED,
-    Row,
-    fields_of,
 )
 
 AGGREGATE_DIMENSIONS: tuple[str, ...] = (
@@ -26,33 +26,49 @@ AGGREGATE_DIMENSIONS: tuple[str, ...] = (
     "us_sourced_by_mx_state",
     "time_to_crime_band",
 )
-_COUNTED = fields_of(
-    "recovery_year",
-    "recovery_state",
-    "firearm_type",
-    "source_category",
-    "source_state",
-    "time_to_crime_days",
-)
+_COUNTED = [
+    INSERT_COLUMNS.index(name)
+    for name in (
+        "recovery_year",
+        "recovery_state",
+        "firearm_type",
+        "source_category",
+        "source_state",
+        "time_to_crime_days",
+    )
+]
 _BAND_LIMITS = np.array([limit for limit, _ in TTC_BANDS], dtype=np.float64)
 _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtype=object)
 
 
-def _bands(days: tuple[int | None, ...]) -> np.ndarray:
-    """`ttc_band` of each number of days, at once."""
+_BAND_KEYS = [*_BAND_LABELS.tolist(), TTC_UNKNOWN_BAND]
+
+
+def _band_codes(days: Sequence[int | None]) -> np.ndarray:
+    """Each number of days' position in `_BAND_KEYS` (`ttc_band`, at once)."""
     values = np.array(days, dtype=np.float64)  # None becomes NaN
-    bands = _BAND_LABELS[np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")]
-    bands[np.isnan(values)] = TTC_UNKNOWN_BAND
-    return bands
+    codes = np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")
+    codes[np.isnan(values)] = len(_BAND_KEYS) - 1
+    return codes
 
 
-def _counts(frame: pd.DataFrame, keys: list[str]) -> dict[Any, int]:
-    """Rows per distinct value of `keys`, keyed as the counters are: (year, key), or year."""
-    sizes = frame.groupby(keys, sort=False, dropna=True).size()
-    found: Any = sizes.items()  # keys are years, or (year, key) pairs
-    if len(keys) == 1:
-        return {int(year): int(n) for year, n in found}
-    return {(int(year), key): int(n) for (year, key), n in found}
+def _tally(
+    counter: Counter[Any],
+    year_codes: np.ndarray,
+    years: list[int],
+    codes: np.ndarray,
+    keys: list[Any],
+    rows: np.ndarray | None = None,
+) -> None:
+    """Count rows per (year, key) from codes (-1: no key, not counted), with `np.bincount`."""
+    if rows is not None:
+        year_codes, codes = year_codes[rows], codes[rows]
+    known = codes >= 0
+    flat = year_codes[known] * len(keys) + codes[known]
+    tallies = np.bincount(flat, minlength=len(years) * len(keys))
+    for index in np.flatnonzero(tallies).tolist():
+        year, key = divmod(index, len(keys))
+        counter[(years[year], keys[key])] += int(tallies[index])
 
 
 def ttc_band(days: int | None) -> str:
@@ -76,33 +92,44 @@ class AggregateCounts:
     def __init__(self) -> None:
         self.counters: dict[str, Counter[Any]] = {name: Counter() for name in AGGREGATE_DIMENSIONS}
 
-    def add(self, rows: list[Row]) -> None:
-        """Count a batch of rows, a column at a time (pandas' group-by counts in C)."""
-        if not rows:
+    def add(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Count a batch of rows given as TraceRow's columns: each column is factorized once and
+        every dimension is one `np.bincount` of (year, key) codes."""
+        if not len(columns[0]):
             return
-        years, states, firearms, categories, us_states, days = zip(
-            *map(_COUNTED, rows), strict=True
-        )
-        frame = pd.DataFrame(
-            {
-                "year": np.array(years, dtype=np.int64),
-                "recovery_state": states,
-                "firearm_type": firearms,
-                "source_category": categories,
-                "source_state": us_states,
-                "time_to_crime_band": _bands(days),
-            }
-        )
+        years, states, firearms, categories, us_states, days = (columns[i] for i in _COUNTED)
+        year_codes, year_values = pd.factorize(np.asarray(years, dtype=np.int64))
+        year_list = year_values.tolist()
         counters = self.counters
-        counters["total"].update(_counts(frame, ["year"]))
+        per_year = np.bincount(year_codes, minlength=len(year_list))
+        for year, count in zip(year_list, per_year.tolist(), strict=True):
+            counters["total"][year] += count
+        coded = {}
+        for dimension, column in (
+            ("recovery_state", states),
+            ("firearm_type", firearms),
+            ("source_category", categories),
+            ("source_state", us_states),
+        ):
+            codes, keys = pd.factorize(np.asarray(column, dtype=object))  # None: code -1
+            coded[dimension] = (codes, keys.tolist())
         for dimension in ("recovery_state", "firearm_type", "source_category"):
-            counters[dimension].update(_counts(frame, ["year", dimension]))
-        us_sourced = frame[frame["source_category"].isin(US_SOURCED)]
-        # Rows without a US state drop out of the group-by: they are counted in no state.
-        counters["source_state"].update(_counts(us_sourced, ["year", "source_state"]))
+            _tally(counters[dimension], year_codes, year_list, *coded[dimension])
+        category_codes, category_keys = coded["source_category"]
+        us_sourced = np.flatnonzero(
+            np.array([key in US_SOURCED for key in category_keys], dtype=bool)[category_codes]
+        )
+        # Rows without a US state have no code: they are counted in no state.
+        _tally(counters["source_state"], year_codes, year_list, *coded["source_state"], us_sourced)
         # A Mexican state's US-sourced share needs this pair; the trends page reads it per state.
-        counters["us_sourced_by_mx_state"].update(_counts(us_sourced, ["year", "recovery_state"]))
-        counters["time_to_crime_band"].update(_counts(frame, ["year", "time_to_crime_band"]))
+        _tally(
+            counters["us_sourced_by_mx_state"],
+            year_codes,
+            year_list,
+            *coded["recovery_state"],
+            us_sourced,
+        )
+        _tally(counters["time_to_crime_band"], year_codes, year_list, _band_codes(days), _BAND_KEYS)
 
     def merge(self, other: AggregateCounts, *, sign: int = 1) -> None:
         """Add (or, with sign=-1, take away) the counts of `other`."""

@@ -238,14 +238,13 @@ def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
 class Batch:
     """A stretch of the file, read and checked: good rows ready to insert, and bad rows."""
 
-    rows: list[Row]  # TraceRow's columns as plain tuples
+    columns: list[list[Any]]  # TraceRow's columns, each with one value per good row
     lines: list[int]  # the line each good row starts on
-    values: list[Any]  # each good row's allow-listed cells, should it be rejected later
     rejects: list[Reject]
     rows_read: int  # rows read from the start of the file to the end of this batch
     line: int  # the line of the last row read
     last: bool = False  # the file has no more rows
-    counts: Any = None  # the AggregateCounts of `rows`
+    counts: Any = None  # the AggregateCounts of the good rows
 
 
 class Progress:

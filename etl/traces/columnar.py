@@ -10,12 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RowChecks
-from etl.traces.columns import ALLOWED_COLUMNS, MAX_LENGTHS, US_SOURCED, Row
+from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RawCells, RowChecks
+from etl.traces.columns import ALLOWED_COLUMNS, MAX_LENGTHS, US_SOURCED
 
-# Cells of a good row travel to the inserter as one string; a line holding the separator is
-# never plain, so it cannot be split wrongly later.
-SEPARATOR = "\x1f"
 # The csv module's limit on one cell: a longer line may hold a longer cell, so it is not plain.
 FIELD_LIMIT = csv.field_size_limit()
 _INT = np.int64
@@ -26,9 +23,16 @@ class Accepted:
     """The rows of a stretch of plain lines that passed every check, in line order."""
 
     positions: np.ndarray  # the index of each accepted line in the stretch
-    rows: list[Row]
-    values: list[str]  # each accepted row's allow-listed cells, joined by SEPARATOR
-    trace_numbers: np.ndarray  # object array, the stripped trace numbers of `rows`
+    columns: list[list[Any]]  # TraceRow's columns, each a list with one value per accepted row
+    cells: dict[str, np.ndarray]  # the stretch's allow-listed cells as read, by column
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def raw_cells(self, index: int) -> RawCells:
+        """The allow-listed cells of the `index`-th accepted row as read, should it be rejected."""
+        line = self.positions[index]
+        return tuple(str(self.cells[name][line]) for name in ALLOWED_COLUMNS)
 
 
 def _per_value(lookup: Lookup, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,36 +162,26 @@ class ColumnarChecks:
             ok &= fits[codes]
             text_columns.append(texts_of[codes])
 
-        positions = np.flatnonzero(ok)
-        pick = positions
-        day_values: list[Any] = [
-            day if known else None
-            for day, known in zip(days[pick].tolist(), has_days[pick].tolist(), strict=True)
+        pick = np.flatnonzero(ok)
+        day_values = days[pick].astype(object)  # Python ints, and None where no days are known
+        day_values[~has_days[pick]] = None
+        # Columns, not row tuples: cheaper to build, to send to the inserter and to count.
+        columns: list[list[Any]] = [
+            [checks.file_id] * len(pick),
+            stripped[pick].tolist(),
+            recovered.value[pick].tolist(),
+            recovered.year[pick].tolist(),
+            countries[country_codes[pick]].tolist(),
+            states[state_codes[pick]].tolist(),
+            *(column[pick].tolist() for column in text_columns[:1]),
+            firearms[firearm_codes[pick]].tolist(),
+            *(column[pick].tolist() for column in text_columns[1:]),
+            categories[category_codes[pick]].tolist(),
+            us_states[us_codes[pick]].tolist(),
+            purchased.value[pick].tolist(),
+            day_values.tolist(),
         ]
-        city, maker, calibre, made_in = (column[pick].tolist() for column in text_columns)
-        rows = list(
-            zip(
-                [checks.file_id] * len(pick),
-                stripped[pick].tolist(),
-                recovered.value[pick].tolist(),
-                recovered.year[pick].tolist(),
-                countries[country_codes[pick]].tolist(),
-                states[state_codes[pick]].tolist(),
-                city,
-                firearms[firearm_codes[pick]].tolist(),
-                maker,
-                calibre,
-                made_in,
-                categories[category_codes[pick]].tolist(),
-                us_states[us_codes[pick]].tolist(),
-                purchased.value[pick].tolist(),
-                day_values,
-                strict=True,
-            )
-        )
-        raw = [cells[name][pick].tolist() for name in ALLOWED_COLUMNS]
-        values = list(map(SEPARATOR.join, zip(*raw, strict=True)))
-        return Accepted(positions, rows, values, stripped[pick])
+        return Accepted(pick, columns, cells)
 
 
 class _Dates:
@@ -212,9 +206,9 @@ class DateColumns:
     """The date lookup's results kept as arrays, one entry per distinct text seen in the file.
 
     Dates repeat across batches but rarely within one, so the results are kept from batch to
-    batch: a batch then costs one dictionary look-up per distinct text, and only texts not seen
-    before are looked up and appended. At most CACHE_LIMIT texts are kept; past that the arrays
-    start again.
+    batch: a batch then costs one hash look-up per cell, in C (`Index.get_indexer`), and only
+    texts not seen before go through the lookup and are appended. At most CACHE_LIMIT texts are
+    kept; past that the arrays start again.
     """
 
     def __init__(self, lookup: Lookup) -> None:
@@ -222,8 +216,7 @@ class DateColumns:
         self._start_again()
 
     def _start_again(self) -> None:
-        self.position: dict[str, int] = {}
-        self._new: list[Any] = []  # results not yet in the arrays
+        self._known = pd.Index([], dtype=object)  # the texts seen, at their position
         self._arrays: list[np.ndarray] = [
             np.empty(0, bool),
             np.empty(0, bool),
@@ -232,40 +225,37 @@ class DateColumns:
             np.empty(0, _INT),
         ]
 
-    def _at(self, text: str) -> int:
-        found = self.position.get(text)
-        if found is None:
-            found = self.position[text] = len(self.position)
-            self._new.append(self.lookup[text])
-        return found
-
-    def _columns(self) -> list[np.ndarray]:
-        new = self._new
-        if new:
-            size = len(new)
-            value = np.empty(size, dtype=object)
-            year = np.empty(size, dtype=object)
-            for index, result in enumerate(new):
-                if isinstance(result, tuple):
-                    value[index], year[index] = result[0], result[1]
-            added = (
-                np.fromiter((isinstance(r, tuple) for r in new), bool, size),
-                np.fromiter((r is BLANK for r in new), bool, size),
-                value,
-                year,
-                np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
-            )
-            self._arrays = [
-                np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
-            ]
-            new.clear()
-        return self._arrays
+    def _learn(self, texts: np.ndarray) -> None:
+        """Look up texts not seen before and append their results."""
+        new = [self.lookup[text] for text in texts]
+        size = len(new)
+        value = np.empty(size, dtype=object)
+        year = np.empty(size, dtype=object)
+        for index, result in enumerate(new):
+            if isinstance(result, tuple):
+                value[index], year[index] = result[0], result[1]
+        added = (
+            np.fromiter((isinstance(r, tuple) for r in new), bool, size),
+            np.fromiter((r is BLANK for r in new), bool, size),
+            value,
+            year,
+            np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
+        )
+        self._arrays = [
+            np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
+        ]
+        self._known = self._known.append(pd.Index(texts, dtype=object))
 
     def rows(self, column: np.ndarray) -> _Dates:
         """The results for each cell of `column`."""
-        if len(self.position) > CACHE_LIMIT:
+        if len(self._known) > CACHE_LIMIT:
             self._start_again()
-        codes, uniques = pd.factorize(column)
-        at = np.fromiter(map(self._at, uniques), _INT, len(uniques))[codes]
-        valid, blank, value, year, ordinal = self._columns()
+        cells = pd.Index(column, dtype=object, copy=False)
+        at = self._known.get_indexer(cells)
+        missing = at < 0
+        if missing.any():
+            unseen = cells[missing]
+            self._learn(unseen.unique().to_numpy())
+            at[missing] = self._known.get_indexer(unseen)
+        valid, blank, value, year, ordinal = self._arrays
         return _Dates(valid[at], blank[at], value[at], year[at], ordinal[at])

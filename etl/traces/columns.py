@@ -46,9 +46,10 @@ ALLOWED_COLUMNS: tuple[str, ...] = Cells._fields
 class TraceRow(NamedTuple):
     """One checked row as the traces table stores it; dates are ISO text on SQLite.
 
-    The declaration of the stored row's columns and their order. Rows themselves travel as plain
-    tuples in this order (a named tuple costs 100x as much to pickle to the inserter and 30% more
-    to bind): `as_row` builds one from a dict keyed by these names, `fields_of` reads one.
+    The declaration of the stored row's columns and their order. Rows travel to the inserter as
+    columns in this order, one list each (cheaper to pickle than tuples, and zipped into tuples
+    in C as the driver binds them); the one-by-one checks build a row as a plain tuple with
+    `as_row`, from a dict keyed by these names.
     """
 
     trace_file_id: int
@@ -73,11 +74,6 @@ Row = tuple[Any, ...]  # a TraceRow as a plain tuple
 
 # A dict keyed by INSERT_COLUMNS -> the plain tuple; a missing column raises KeyError.
 as_row: Callable[[dict[str, Any]], Row] = itemgetter(*INSERT_COLUMNS)
-
-
-def fields_of(*names: str) -> Callable[[Row], Any]:
-    """A getter of the named columns of a stored row (a C-level itemgetter: cheap per row)."""
-    return itemgetter(*(INSERT_COLUMNS.index(name) for name in names))
 
 
 FIREARM_TYPES: tuple[str, ...] = (

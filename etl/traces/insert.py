@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import gc
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from operator import itemgetter
+from typing import Any, TextIO
 
 from sqlalchemy import Connection, delete, insert
 from sqlalchemy.exc import IntegrityError
@@ -13,17 +16,38 @@ from sqlalchemy.exc import IntegrityError
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
-from etl.traces.columns import INSERT_COLUMNS, Row, fields_of
+from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.parallel import parse_in_worker
-from etl.traces.parsing import parse, unpack
+from etl.traces.parsing import parse, pick
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 15_000  # lines per batch: long enough for the columnar checks, short for memory
+# Lines per batch: long enough for the columnar checks, short enough that the two processes
+# (parser and inserter) stay under 300 MB of peak RSS together.
+BATCH_ROWS = 7_500
 SQLITE_IN_CHUNK = 900  # SQLite before 3.32 allowed 999 variables per statement
-_TRACE_NUMBER = fields_of("trace_number")
+_TRACE_NUMBER = INSERT_COLUMNS.index("trace_number")
+Columns = list[list[Any]]  # TraceRow's columns, each with one value per row
+
+
+def _take(columns: Columns, picked: list[int]) -> Columns:
+    return [pick(column, picked) for column in columns]
+
+
+def allowed_cells_at(
+    stream: TextIO, header: Header, wanted: set[int]
+) -> Iterator[tuple[int, RawCells]]:
+    """The allow-listed cells of the `wanted` lines of a file (each one good, one-line record)."""
+    allowed = itemgetter(*header.indices)
+    pad = not all(header.present)
+    for number, text in enumerate(stream, 1):
+        if number in wanted:
+            row = next(csv.reader([text]))
+            if pad:
+                row.append("")
+            yield number, allowed(row)
 
 
 class FileLoader:
@@ -36,6 +60,7 @@ class FileLoader:
         file_id: int,
         run_id: int,
         file_name: str,
+        reopen: Callable[[], AbstractContextManager[TextIO]],
         *,
         parallel: bool = False,
     ) -> None:
@@ -45,6 +70,10 @@ class FileLoader:
         self.run_id = run_id
         self.file_name = file_name
         self.parallel = parallel
+        # The file opened again, to read the cells of the rare good row the database then
+        # refuses: batches carry no row's cells, only its checked values.
+        self.reopen = reopen
+        self._refused_later: dict[int, str] = {}  # line -> reason, cells read at the end
         self.postgres = connection.dialect.name == "postgresql"
         self.line = 0
         self.rows_read = 0
@@ -61,20 +90,21 @@ class FileLoader:
 
     def reject(self, line: int, reason: str, values: RawCells | None) -> None:
         """Set a row aside with its reason and the cells of the allow-listed columns it has."""
-        fields = {} if values is None else kept_fields(values, self.header.present)
-        self._rejects.append(
-            {
-                "run_id": self.run_id,
-                "file_name": self.file_name,
-                "line_number": line,
-                "reason": reason,
-                "fields": fields,
-            }
-        )
+        self._rejects.append(self._ledger_row(line, reason, values))
         self.rows_rejected += 1
         log.debug("%s line %d rejected: %s", self.file_name, line, reason)
         if len(self._rejects) >= BATCH_ROWS:  # a file of nothing but bad rows stays bounded too
             self._write_rejects()
+
+    def _ledger_row(self, line: int, reason: str, values: RawCells | None) -> dict[str, Any]:
+        fields = {} if values is None else kept_fields(values, self.header.present)
+        return {
+            "run_id": self.run_id,
+            "file_name": self.file_name,
+            "line_number": line,
+            "reason": reason,
+            "fields": fields,
+        }
 
     def load(self, feed: LineFeed, reader: Iterator[list[str]]) -> None:
         """Parse (here or in a worker process) and insert every batch of the file."""
@@ -109,6 +139,19 @@ class FileLoader:
             if collecting:
                 gc.enable()
         self.line = 0  # what fails from here on (aggregates, commit) is not at a line
+        self._reject_refused_later()
+
+    def _reject_refused_later(self) -> None:
+        """Record the good rows the database refused as repeats, with their cells read again."""
+        refused = self._refused_later
+        if not refused:
+            return
+        with self.reopen() as stream:
+            for line, values in allowed_cells_at(stream, self.header, set(refused)):
+                self._rejects.append(self._ledger_row(line, refused.pop(line), values))
+        for line, reason in refused.items():  # not found again: the file changed; no cells
+            self._rejects.append(self._ledger_row(line, reason, None))
+        self._write_rejects()
 
     def _already_loaded(self, numbers: list[str]) -> dict[str, int]:
         """Trace number -> trace file id, for those of `numbers` already in the traces table."""
@@ -130,39 +173,40 @@ class FileLoader:
 
     def flush(self, batch: Batch) -> None:
         """Insert a batch's rows, but those whose trace number the database already has."""
-        rows = batch.rows
-        if rows:
+        columns = batch.columns
+        if batch.lines:
             self._counts.merge(batch.counts)
-            if self._insert_if_all_new(rows):
-                self.rows_loaded += len(rows)
+            if self._insert_if_all_new(columns):
+                self.rows_loaded += len(batch.lines)
                 self._write_rejects()
                 return
-            existing = self._already_loaded(list(map(_TRACE_NUMBER, rows)))
+            numbers = columns[_TRACE_NUMBER]
+            existing = self._already_loaded(numbers)
             if existing:
-                keep = []
-                left_out = []
-                for line, row, values in zip(batch.lines, rows, batch.values, strict=True):
-                    number = _TRACE_NUMBER(row)
+                keep: list[int] = []
+                left_out: list[int] = []
+                for index, (line, number) in enumerate(zip(batch.lines, numbers, strict=True)):
                     owner = existing.get(number)
                     if owner is None:
-                        keep.append(row)
+                        keep.append(index)
                         continue
-                    left_out.append(row)
+                    left_out.append(index)
                     if owner == self.file_id:
                         reason = f"duplicate trace_number {show(number)} within this file"
-                        self.reject(line, reason, unpack(values))
+                        self._refused_later[line] = reason
+                        self.rows_rejected += 1
                     else:
                         self.rows_duplicate += 1
-                rows = keep
                 dropped = AggregateCounts()
-                dropped.add(left_out)
+                dropped.add(_take(columns, left_out))
                 self._counts.merge(dropped, sign=-1)
-            if rows:
-                self._insert(rows)
-                self.rows_loaded += len(rows)
+                columns = _take(columns, keep)
+            if columns[0]:
+                self._insert(columns)
+                self.rows_loaded += len(columns[0])
         self._write_rejects()
 
-    def _insert_if_all_new(self, rows: list[Row]) -> bool:
+    def _insert_if_all_new(self, columns: Columns) -> bool:
         """Insert the rows in a savepoint; False, with nothing inserted, if a trace number is known.
 
         The usual batch has no trace number the database already holds: asking first, for every
@@ -171,7 +215,7 @@ class FileLoader:
         unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
         try:
             with self.connection.begin_nested():
-                self._insert(rows)
+                self._insert(columns)
         except unique_violation:
             return False
         return True
@@ -189,13 +233,20 @@ class FileLoader:
             self.connection.execute(insert(RejectedRow), self._rejects)
             self._rejects.clear()
 
-    def _insert(self, rows: list[Row]) -> None:
+    def _insert(self, columns: Columns) -> None:
+        rows = zip(*columns, strict=True)  # tuples made as the driver binds them, in C
+        driver = self.connection.connection.driver_connection
         if self.postgres:
             # COPY is the fast path on PostgreSQL; it runs inside the same transaction.
-            driver = self.connection.connection.driver_connection
             statement = f"COPY {Trace.__tablename__} ({', '.join(INSERT_COLUMNS)}) FROM STDIN"
             with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
                 for row in rows:
                     copy.write_row(row)
         else:
-            self.connection.exec_driver_sql(self._insert_sql, rows)
+            # The DB-API cursor, which takes an iterator (SQLAlchemy wants a list); same
+            # connection, so the same transaction and savepoint.
+            cursor = driver.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(self._insert_sql, rows)
+            finally:
+                cursor.close()

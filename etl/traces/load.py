@@ -124,7 +124,15 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
                 .returning(TraceFile.id)
             ).scalar_one()
             parallel = worth_a_worker(path.stat().st_size)
-            loader = FileLoader(connection, header, file_id, run_id, file_name, parallel=parallel)
+            loader = FileLoader(
+                connection,
+                header,
+                file_id,
+                run_id,
+                file_name,
+                lambda: open_text(path, inspection),
+                parallel=parallel,
+            )
             loader.load(feed, reader)
             loader.write_aggregates()
             finish_run(

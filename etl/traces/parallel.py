@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from etl.traces.checks import Batch, Progress, RawCells
-from etl.traces.columnar import SEPARATOR
+from etl.traces.checks import Batch, Progress
 from etl.traces.parsing import parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
@@ -67,14 +66,6 @@ def _portable(error: BaseException) -> BaseException:
     return error
 
 
-def _pack(values: RawCells | str) -> RawCells | str:
-    """A row's cells as one string (a tuple of 13 costs 3x as much to unpickle), if they can be."""
-    if isinstance(values, str):  # the columnar path joined them already
-        return values
-    text = SEPARATOR.join(values)
-    return text if text.count(SEPARATOR) == len(values) - 1 else values
-
-
 def _parse_worker(
     send: Any,
     feed: LineFeed,
@@ -89,7 +80,6 @@ def _parse_worker(
     progress = Progress()
     try:
         for batch in parse(feed, reader, header, file_id, postgres, batch_rows, progress):
-            batch.values = list(map(_pack, batch.values))  # the one-by-one rows' cell tuples
             send.send(batch)
     except BrokenPipeError:  # the loader is gone: nobody to tell
         return
