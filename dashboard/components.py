@@ -302,8 +302,12 @@ def page_notices(data: AppData, problems: Sequence[str] = ()) -> list[html.Div]:
 
 def table(
     frame: pd.DataFrame, columns: Iterable[tuple[str, str]], *, caption: str = "", **attrs: str
-) -> html.Table:
-    """A plain HTML table of `frame` with (column, header) pairs; cells may be components."""
+) -> html.Div:
+    """A plain HTML table of `frame` with (column, header) pairs; cells may be components.
+
+    A table wider than the screen (a phone) scrolls sideways in its own region, named by its
+    caption and reachable by keyboard, so the page itself never does.
+    """
     columns = list(columns)
     header = html.Thead(html.Tr([html.Th(label, scope="col") for _, label in columns]))
     body = html.Tbody(
@@ -313,7 +317,13 @@ def table(
         ]
     )
     parts: list[object] = [html.Caption(caption)] if caption else []
-    return html.Table([*parts, header, body], className="data-table", **attrs)
+    return html.Div(
+        html.Table([*parts, header, body], className="data-table", **attrs),
+        className="table-scroll",
+        role="region",
+        tabIndex="0",
+        **{"aria-label": caption or _("Table")},
+    )
 
 
 def _cell(value: object) -> object:

@@ -34,6 +34,15 @@ LOOPBACK = "127.0.0.1"
 VIEWPORT = {"width": 1280, "height": 900}
 # Long pages (the sources list) are cut here: the top of a page is what a README needs.
 MAX_HEIGHT = 2400
+PHONE_VIEWPORT = {"width": 390, "height": 844}
+# (file-name prefix, viewport, touch screen, cut at) of each screen; desktop shots have no prefix.
+# A phone shot is its first two screens: a README gallery shows them side by side.
+SCREENS: tuple[tuple[str, dict[str, int], bool, int], ...] = (
+    ("", VIEWPORT, False, MAX_HEIGHT),
+    ("phone-", PHONE_VIEWPORT, True, 2 * PHONE_VIEWPORT["height"]),
+)
+# (path prefix, file-name prefix) of each language the pages are published in.
+LANGUAGES: tuple[tuple[str, str], ...] = (("", ""), ("/es", "es-"))
 
 
 @dataclass
@@ -162,39 +171,51 @@ def _trace_key(database_url: str | None) -> str | None:
 
 
 def take(out_dir: Path, database_url: str | None = None) -> list[Path]:
-    """Write one PNG per page into `out_dir`; raises if a page reached beyond loopback."""
+    """Write one PNG per page, language and screen into `out_dir` (`map.png`, `phone-map.png`...);
+    raises if a page reached beyond loopback."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     problems: list[str] = []
     with serve(database_url) as base, browser() as chromium:
-        context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
-        for name, path in pages(_trace_key(database_url)):
-            page = context.new_page()
-            log = NetworkLog()
-            log.watch(page)
-            started = time.monotonic()
-            page.goto(base + path, wait_until="networkidle")
-            wait_for_charts(page)
-            target = out_dir / f"{name}.png"
-            height = min(page.evaluate("document.body.scrollHeight"), MAX_HEIGHT)
-            page.screenshot(
-                path=str(target),
-                full_page=True,
-                clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height},
+        shots = pages(_trace_key(database_url))
+        for screen, viewport, touch, max_height in SCREENS:
+            context = chromium.new_context(
+                viewport=viewport, device_scale_factor=1, has_touch=touch, is_mobile=touch
             )
-            written.append(target)
-            weight = sum(log.bytes_by_url.values())
-            print(
-                f"{target}  {time.monotonic() - started:.1f}s  {weight:,} bytes  "
-                f"{len(log.external)} external requests"
-            )
-            problems += [f"{path}: external request {u}" for u in log.external]
-            problems += [f"{path}: {e}" for e in log.errors + log.failed]
-            page.close()
-        context.close()
+            for path_prefix, file_prefix in LANGUAGES:
+                for name, path in shots:
+                    target = out_dir / f"{file_prefix}{screen}{name}.png"
+                    url = base + path_prefix + path
+                    problems += _shoot(context, url, target, viewport["width"], max_height)
+                    written.append(target)
+            context.close()
     if problems:
         raise SystemExit("screenshots found problems:\n" + "\n".join(problems))
     return written
+
+
+def _shoot(context: Any, url: str, target: Path, width: int, max_height: int) -> list[str]:
+    """One page's PNG, cut at `max_height`; returns what went wrong while it loaded."""
+    page = context.new_page()
+    log = NetworkLog()
+    log.watch(page)
+    started = time.monotonic()
+    page.goto(url, wait_until="networkidle")
+    wait_for_charts(page)
+    height = min(page.evaluate("document.body.scrollHeight"), max_height)
+    page.screenshot(
+        path=str(target), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height}
+    )
+    weight = sum(log.bytes_by_url.values())
+    print(
+        f"{target}  {time.monotonic() - started:.1f}s  {weight:,} bytes  "
+        f"{len(log.external)} external requests"
+    )
+    path = urlparse(url).path + (f"?{urlparse(url).query}" if urlparse(url).query else "")
+    problems = [f"{path}: external request {u}" for u in log.external]
+    problems += [f"{path}: {e}" for e in log.errors + log.failed]
+    page.close()
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,9 @@
 /* Iron River's browser-side callbacks: served as a file, so the Content-Security-Policy needs no
    inline script of ours. Python refers to them as ClientsideFunction("ironriver", name). */
+/* Phone-width or touch-only screens; the same width as the stylesheet's narrow layout. */
+const NARROW = "(max-width: 600px)";
+const NARROW_OR_TOUCH = NARROW + ", (hover: none)";
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   ironriver: {
     /* Keep the address bar equal to the view; `history.replaceState` changes the URL without a
@@ -44,12 +48,23 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return pathname;
     },
 
-    /* A click on a map state opens its trend in the page's language, without a round trip. */
-    openStateTrend: function (click, locale) {
+    /* A click on a map state opens its trend in the page's language, without a round trip. On a touch or narrow screen
+       a tap cannot hover, so the first tap on a state shows its value (and a button to its
+       trend); a second tap on the same state opens the trend. The click is cleared each time,
+       so tapping the same state again is a new click. */
+    openStateTrend: function (click, shownHref, locale) {
+      const none = window.dash_clientside.no_update;
       const point = click && click.points && click.points[0];
       const code = point && (point.location || (point.customdata && point.customdata[5]));
-      if (!code) { return window.dash_clientside.no_update; }
-      return ((locale && locale.prefix) || "") + "/trends?state=" + encodeURIComponent(code);
+      if (!code) { return [none, none, none, none, none, none, click ? null : none]; }
+      // A Spanish page's trend is the Spanish one (the map-locale store holds the page's prefix).
+      const href = ((locale && locale.prefix) || "") + "/trends?state=" + encodeURIComponent(code);
+      const tapFirst = window.matchMedia(NARROW_OR_TOUCH).matches;
+      if (!tapFirst || shownHref === href) { return [href, none, none, none, none, none, null]; }
+      const data = point.customdata || [];
+      const value = [data[1], data[2], data[3]].filter(Boolean).join(" · ");
+      const name = data[0] || code;
+      return [none, false, name, value.replace(/<br>/g, " "), href, name, null];
     },
 
     /* Play / Pause of the map's year slider; `words` (the map-locale store) are the page's. */
@@ -113,4 +128,46 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     const area = details.querySelector("textarea[data-template]");
     if (area) { area.value = area.dataset.template.split("{search}").join(window.location.search); }
   }, true);
+}());
+
+/* A figure may carry what a narrow screen changes in it (`layout.meta.narrow`, see
+   dashboard/figures/style.py): merged in before plotly draws, so a phone gets one drawing, laid
+   out for its width. dcc.Graph draws through the global Plotly.react(gd, figure). */
+(function () {
+  function isPlain(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+  function merged(base, extra) {
+    if (!isPlain(base) || !isPlain(extra)) { return extra; }
+    const out = Object.assign({}, base);
+    Object.keys(extra).forEach(function (key) { out[key] = merged(base[key], extra[key]); });
+    return out;
+  }
+  function forScreen(figure) {
+    const layout = figure && figure.layout;
+    const narrow = layout && isPlain(layout.meta) && layout.meta.narrow;
+    if (!narrow || !window.matchMedia(NARROW).matches) { return figure; }
+    const traces = narrow.traces || {};
+    return Object.assign({}, figure, {
+      layout: merged(layout, narrow.layout || {}),
+      data: (figure.data || []).map(function (trace, index) {
+        return traces[index] ? merged(trace, traces[index]) : trace;
+      }),
+    });
+  }
+  function install() {
+    const plotly = window.Plotly;
+    if (!plotly || plotly.react.ironriverNarrow) { return; }
+    const react = plotly.react;
+    plotly.react = function (gd, figure) {
+      const args = Array.prototype.slice.call(arguments);
+      if (isPlain(figure) && Array.isArray(figure.data)) { args[1] = forScreen(figure); }
+      return react.apply(this, args);
+    };
+    plotly.react.ironriverNarrow = true;
+  }
+  // The plotly bundle is a later asset than this file: it is defined once the document is parsed,
+  // before Dash has fetched a layout to draw.
+  install();
+  document.addEventListener("DOMContentLoaded", install);
 }());

@@ -9,6 +9,7 @@ from dashboard import i18n
 from dashboard.figures.style import (
     FONT,
     UNVALIDATED,
+    for_narrow_screens,
     rows_of,
     unvalidated,
 )
@@ -126,4 +127,41 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
         pd.concat([rows["high"], rows["central"]]).dropna().astype(float).max() if len(rows) else 1
     )
     figure.update_xaxes(range=[0, 118 if unit == "percent" else float(top) * 1.3])
-    return figure
+    # On a phone the answers' names beside the axis would leave the chart no width: each name
+    # goes on one short line above its own row instead.
+    above = [
+        dict(
+            text=_name_and_period(str(r.producer), str(r.period), 56),
+            x=0,
+            xref="paper",
+            xanchor="left",
+            y=label,
+            yref="y",
+            yanchor="bottom",
+            yshift=7,
+            showarrow=False,
+            font=dict(size=10),
+        )
+        for r, label in zip(rows_of(rows), labels, strict=True)
+    ]
+    # The value labels are as wide on a phone as on a desktop: more room on the right for them.
+    narrow_top = 160 if unit == "percent" else float(top) * 2
+    return for_narrow_screens(
+        figure,
+        {
+            "yaxis": {"showticklabels": False},
+            "xaxis": {"range": [0, narrow_top], "nticks": 4},
+            "annotations": above,
+            "margin": {"r": 10, "t": 40},  # t: the modebar, always shown on a touch screen
+        },
+    )
+
+
+def _shortened(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _name_and_period(producer: str, period: str, width: int) -> str:
+    """ "Producer · period" in `width` characters: the producer is cut before the period is."""
+    period = _shortened(period, 24)
+    return f"{_shortened(producer, width - len(period) - 3)} · {period}"

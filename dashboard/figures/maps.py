@@ -16,6 +16,7 @@ from dashboard.figures.style import (
     NO_FIGURE,
     UNVALIDATED,
     US_SCALE,
+    for_narrow_screens,
     rows_of,
     unvalidated,
 )
@@ -411,7 +412,46 @@ def map_figure(
         hoverlabel=dict(bgcolor="#ffffff", font_size=13),
         uirevision="map",
     )
-    return figure
+    return for_narrow_screens(figure, *_narrow_map(figure))
+
+
+# On a phone the colour bars beside the map would leave it a thumbnail: the map takes the full
+# width at the top, the two bars lie side by side under it and the corridor legend under them.
+NARROW_MAP_LAYOUT: dict[str, Any] = {
+    "geo": {"domain": {"x": [0, 1], "y": [0.27, 1]}},
+    "legend": {"y": 0, "yanchor": "bottom", "font": {"size": 11}},
+    "hoverlabel": {"font": {"size": 12}},
+    "margin": {"t": 36},  # a touch screen always shows the modebar: not over the map
+}
+
+
+def _narrow_map(figure: go.Figure) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    traces: dict[int, dict[str, Any]] = {}
+    bars = [
+        i for i, t in enumerate(figure.data) if t.type == "choropleth" and t.showscale is not False
+    ]
+    for position, index in enumerate(bars):
+        traces[index] = {
+            "colorbar": {
+                "orientation": "h",
+                "x": 0.52 * position,
+                "xanchor": "left",
+                "y": 0.1,
+                "yanchor": "bottom",
+                "len": 0.46,
+                "thickness": 10,
+                "title": {"side": "top", "font": {"size": 11}},
+                "tickfont": {"size": 10},
+            }
+        }
+    for index, trace in enumerate(figure.data):
+        if trace.showlegend is not False and len(str(trace.name)) > 40:
+            # The corridor legend entry, in two lines.
+            traces[index] = {"name": str(trace.name).replace(" → ", " →<br>")}
+        if trace.name == "labels":
+            # Smaller value labels: at phone width neighbouring states' labels would overlap.
+            traces[index] = {"textfont": {"size": 9}}
+    return NARROW_MAP_LAYOUT, traces
 
 
 def rate_layer(rows: pd.DataFrame, *, country: str, sources: dict[str, str]) -> pd.DataFrame:

@@ -11,6 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.text import wrap
+
 # Colour-blind-safe single-hue sequential scales (ColorBrewer), trimmed so the lightest value
 # still reads as a colour next to the grey of "no published figure".
 US_SCALE = [
@@ -150,3 +152,39 @@ def with_traces(figure: go.Figure, traces: list[dict[str, Any]]) -> go.Figure:
             **UNVALIDATED,
         )
     )
+
+
+def for_narrow_screens(
+    figure: go.Figure, layout: dict[str, Any], traces: dict[int, dict[str, Any]] | None = None
+) -> go.Figure:
+    """`figure`, carrying what a phone-width screen changes in it (`layout.meta.narrow`).
+
+    Plotly cannot see the reader's screen when the server builds a figure: assets/ironriver.js
+    merges these changes (nested dicts merge, anything else replaces) into the layout and the
+    traces by index before plotly draws, when the viewport is at most 600 px wide.
+    """
+    narrow = {"layout": layout, "traces": {str(i): t for i, t in (traces or {}).items()}}
+    figure.layout.meta = {"narrow": narrow}
+    return figure
+
+
+def wrapped_for_narrow(figure: go.Figure, width: int = 44) -> tuple[dict[str, Any], dict[int, Any]]:
+    """Layout and trace changes that break long annotations and legend names into lines that fit
+    a phone (plotly never wraps text): for `for_narrow_screens`."""
+    traces = {
+        index: {"name": wrap(trace.name, width)}
+        for index, trace in enumerate(figure.data)
+        if trace.name and len(trace.name) > width and trace.showlegend is not False
+    }
+    notes = figure.layout.annotations
+    if not any(len(str(note.text or "")) > width for note in notes):
+        return {}, traces
+    wrapped = [
+        {
+            **n.to_plotly_json(),
+            "text": wrap(n.text, width),
+            "font": {**n.font.to_plotly_json(), "size": 11},
+        }
+        for n in notes
+    ]
+    return {"annotations": wrapped}, traces

@@ -19,9 +19,11 @@ from dashboard.figures.style import (
     UNVALIDATED,
     UNVERIFIED_DASH,
     TraceList,
+    for_narrow_screens,
     rows_of,
     stacked,
     with_traces,
+    wrapped_for_narrow,
 )
 from dashboard.i18n import N_, _
 from dashboard.text import (
@@ -501,7 +503,20 @@ def trends_figure(
         uirevision="trends",
     )
     figure.update_annotations(font=dict(size=13), selector=dict(text=_(count_title)))
-    return figure
+    layout, names = wrapped_for_narrow(figure, width=36)
+    # On a phone the legend, one entry a line, is as tall as the charts: the figure grows by it.
+    legend_lines = sum(
+        1 + str(names.get(index, {}).get("name", trace.name)).count("<br>")
+        for index, trace in enumerate(figure.data)
+        if trace.showlegend is not False
+    )
+    # A touch screen always shows the modebar: the top margin keeps it off the first title.
+    layout.update(
+        height=620 + 20 * legend_lines,
+        legend={"font": {"size": 10}, "maxheight": 1},  # whole, not in a scrolling box
+        margin={"t": 56},
+    )
+    return for_narrow_screens(figure, layout, names)
 
 
 def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
@@ -519,4 +534,22 @@ def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figu
         hovermode="closest",
     )
     figure.update_xaxes(showgrid=True, gridcolor="#ececec")
-    return figure
+    span = dated_span(events)
+    if span is not None:
+        # Autorange pads by marker size in pixels: on a phone that is decades. The axis spans
+        # the dated events, a year either side, whatever the width.
+        first, last = max(span[0] - 1, dt.MINYEAR), min(span[1] + 1, dt.MAXYEAR)
+        figure.update_xaxes(range=[dt.date(first, 1, 1), dt.date(last, 12, 31)])
+    layout, traces = wrapped_for_narrow(figure, width=24)
+    # A touch screen always shows the modebar: the top margin keeps it off the lanes.
+    return for_narrow_screens(figure, {**layout, "margin": {"t": 48}}, traces)
+
+
+def dated_span(events: pd.DataFrame) -> tuple[int, int] | None:
+    """The first and last year of the dated events (starts and ends), or None if none is dated."""
+    if events.empty:
+        return None
+    dates = [_to_date(d) for d in pd.concat([events["date_start"], events["date_end"]]).dropna()]
+    if not dates:
+        return None
+    return min(dates).year, max(dates).year

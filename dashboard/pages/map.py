@@ -199,6 +199,28 @@ def render(view: MapView) -> list[Any]:
                     responsive=True,
                     style={"height": "min(680px, 80vh)", "minHeight": "460px"},
                 ),
+                # Filled by a tap on a touch or narrow screen (openStateTrend in ironriver.js).
+                html.Div(
+                    [
+                        html.Span(
+                            [
+                                html.Strong(id="map-picked-name"),
+                                ": ",
+                                html.Span(id="map-picked-value"),
+                            ]
+                        ),
+                        dcc.Link(
+                            [_("Open trend for "), html.Span(id="map-picked-link-name")],
+                            id="map-picked-open",
+                            href=i18n.localised("/trends"),
+                            className="button",
+                        ),
+                    ],
+                    id="map-picked",
+                    className="map-picked",
+                    hidden=True,
+                    **{"aria-live": "polite"},
+                ),
                 html.Figcaption(
                     [
                         html.Span(className="swatch swatch-none"),
@@ -472,11 +494,19 @@ def open_state(clicks: object, submits: object, typed: object, pathname: object)
     return i18n.localised(f"/trends?state={code}", lang), ""
 
 
-# A click on a state opens its trend; runs in the browser, so it costs no round trip.
+# A click on a state opens its trend; a tap on a touch or narrow screen first shows the value.
+# Runs in the browser, so it costs no round trip.
 dash.clientside_callback(
     ClientsideFunction("ironriver", "openStateTrend"),
     Output("url", "href", allow_duplicate=True),
+    Output("map-picked", "hidden"),
+    Output("map-picked-name", "children"),
+    Output("map-picked-value", "children"),
+    Output("map-picked-open", "href"),
+    Output("map-picked-link-name", "children"),
+    Output("map-graph", "clickData"),
     Input("map-graph", "clickData"),
+    State("map-picked-open", "href"),
     State("map-locale", "data"),
     prevent_initial_call=True,
 )
