@@ -227,8 +227,10 @@ def _fetch(url: str) -> bytes:
 
 
 def _is_plotly_script(path: str) -> bool:
+    """The plotly.js bundle; not a locale it registers (assets/plotly-locale-es-mx.js), which
+    needs the bundle loaded first and draws nothing itself."""
     name = path.rsplit("/", 1)[-1]
-    return PLOTLY_SCRIPT[0] in name and name.endswith(PLOTLY_SCRIPT[1])
+    return PLOTLY_SCRIPT[0] in name and name.endswith(PLOTLY_SCRIPT[1]) and "locale" not in name
 
 
 def write_floor_site(base: str, extracted: dict[str, Any], root: Path) -> str:

@@ -431,6 +431,7 @@ def _narrow_map(figure: go.Figure) -> tuple[dict[str, Any], dict[int, dict[str, 
         i for i, t in enumerate(figure.data) if t.type == "choropleth" and t.showscale is not False
     ]
     for position, index in enumerate(bars):
+        title = figure.data[index].colorbar.title.text or ""
         traces[index] = {
             "colorbar": {
                 "orientation": "h",
@@ -440,17 +441,19 @@ def _narrow_map(figure: go.Figure) -> tuple[dict[str, Any], dict[int, dict[str, 
                 "yanchor": "bottom",
                 "len": 0.46,
                 "thickness": 10,
-                "title": {"side": "top", "font": {"size": 11}},
+                # Half a phone's width each: a long title (Spanish ones are) takes two lines.
+                "title": {"text": wrap(title, 30), "side": "top", "font": {"size": 11}},
                 "tickfont": {"size": 10},
             }
         }
     for index, trace in enumerate(figure.data):
-        if trace.showlegend is not False and len(str(trace.name)) > 40:
+        # Added to what a trace already changes (a choropleth's colour bar), never replacing it.
+        if trace.showlegend is not False and " → " in str(trace.name) and len(str(trace.name)) > 40:
             # The corridor legend entry, in two lines.
-            traces[index] = {"name": str(trace.name).replace(" → ", " →<br>")}
+            traces.setdefault(index, {})["name"] = str(trace.name).replace(" → ", " →<br>")
         if trace.name == "labels":
             # Smaller value labels: at phone width neighbouring states' labels would overlap.
-            traces[index] = {"textfont": {"size": 9}}
+            traces.setdefault(index, {})["textfont"] = {"size": 9}
     return NARROW_MAP_LAYOUT, traces
 
 
