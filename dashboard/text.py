@@ -118,3 +118,11 @@ def format_rate(value: object) -> str:
     """Three significant digits, never scientific: 27.75 -> "27.8", 0.00412 -> "0.00412"."""
     number = float(value)  # type: ignore[arg-type]
     return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.3g}"
+
+
+def format_when(value: object) -> str:
+    """A UTC time as "Jun 3, 2023 14:05:09" / "3 jun 2023 14:05:09"; none is ""."""
+    if value is None or pd.isna(value):  # type: ignore[call-overload]
+        return ""
+    moment = pd.Timestamp(value).to_pydatetime()  # type: ignore[arg-type]
+    return f"{i18n.format_date(moment.date())} {moment:%H:%M:%S}"

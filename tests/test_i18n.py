@@ -749,3 +749,14 @@ def test_the_spanish_status_page_writes_dates_durations_and_run_states_in_words(
     english = " ".join(shown_strings(draw(client, app, "/status")))
     assert re.search(r"\b[A-Z][a-z]{2} \d{1,2}, \d{4} \d\d:\d\d:\d\d\b", english)
     assert "1 source(s) interrupted" in english and " loaded " in f" {english} "
+
+
+def test_the_sources_page_writes_load_times_as_its_language_writes_dates(
+    app: Any, client: Any
+) -> None:
+    spanish = " ".join(shown_strings(draw(client, app, "/es/sources")))
+    english = " ".join(shown_strings(draw(client, app, "/sources")))
+    iso = re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b")
+    assert not iso.search(spanish) and not iso.search(english)
+    assert re.search(r"\b\d{1,2} [a-z]{3} \d{4} \d\d:\d\d:\d\d\b", spanish)
+    assert re.search(r"\b[A-Z][a-z]{2} \d{1,2}, \d{4} \d\d:\d\d:\d\d\b", english)

@@ -5,7 +5,7 @@ from typing import Any
 import pandas as pd
 from dash import dcc, html
 
-from dashboard import components, glossary, i18n
+from dashboard import components, glossary, i18n, text
 from dashboard.data import AppData, current
 from dashboard.i18n import N_, _, ngettext
 from dashboard.site import register_page
@@ -66,7 +66,7 @@ def _dataset_card(
     description = info["description"] if info is not None else ""
     title, description = _(title), _(description) if description else ""
     caveats = list(info["caveats"]) if info is not None and info["caveats"] is not None else []
-    loaded = str(info["loaded_at"])[:19] if info is not None else _("never")
+    loaded = text.format_when(info["loaded_at"]) if info is not None else _("never")
     ids = cited.loc[cited["dataset"] == name].sort_values("rows", ascending=False)
     by_id = sources.set_index("source_id")
     licences = sorted({by_id.loc[s, "license"] for s in ids["source_id"] if s in by_id.index})
@@ -138,7 +138,7 @@ def _trace_section(files: pd.DataFrame) -> html.Section:
         frame["status"] = [
             components.status_badge("SYNTHETIC" if s else "LOADED_FILE") for s in files["synthetic"]
         ]
-        frame["loaded"] = files["loaded_at"].astype(str).str[:19]
+        frame["loaded"] = files["loaded_at"].map(text.format_when)
         frame["years"] = files["year_min"].astype(str) + "–" + files["year_max"].astype(str)
         body = components.table(
             frame,
@@ -307,7 +307,7 @@ def _body(data: AppData) -> html.Div:
                         "its source and its status. The "
                     ).format(
                         version=data.version(),
-                        when=str(last_run)[:19] if last_run is not None else _("never"),
+                        when=text.format_when(last_run) if last_run is not None else _("never"),
                     ),
                     html.Code("/api/v1/<dataset>.csv"),
                     _(" downloads take the same filters as the pages ("),

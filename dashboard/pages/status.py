@@ -5,7 +5,7 @@ from typing import Any
 import pandas as pd
 from dash import html
 
-from dashboard import components, i18n
+from dashboard import components, text
 from dashboard.data import current
 from dashboard.i18n import N_, _
 from dashboard.site import register_page
@@ -39,14 +39,6 @@ RUN_WORDS = {
 def _words(value: object) -> object:
     """A run code (or the interrupted-run message) in words of the page's language."""
     return _(RUN_WORDS[value]) if isinstance(value, str) and value in RUN_WORDS else value
-
-
-def _when(value: object) -> str:
-    """A UTC time as "Jun 3, 2023 14:05:09" / "3 jun 2023 14:05:09"; none is ""."""
-    if value is None or pd.isna(value):  # type: ignore[call-overload]
-        return ""
-    moment = pd.Timestamp(value).to_pydatetime()
-    return f"{i18n.format_date(moment.date())} {moment:%H:%M:%S}"
 
 
 def _duration(started: object, finished: object) -> str:
@@ -89,7 +81,7 @@ def layout(**query: object) -> html.Div:
         _duration(s, f) for s, f in zip(frame["started_at"], frame["finished_at"], strict=True)
     ]
     for column in ("started_at", "finished_at"):
-        frame[column] = [_when(v) for v in frame[column]]
+        frame[column] = [text.format_when(v) for v in frame[column]]
     for column in ("kind", "status", "error"):
         frame[column] = [_words(v) for v in frame[column]]
     body = (
@@ -130,7 +122,9 @@ def layout(**query: object) -> html.Div:
             freshness["interrupted"], freshness["stale"], strict=True
         )
     ]
-    freshness["last_success"] = [_when(v) or _("never") for v in freshness["last_success"]]
+    freshness["last_success"] = [
+        text.format_when(v) or _("never") for v in freshness["last_success"]
+    ]
     freshness["last_error"] = [_words(v) for v in freshness["last_error"]]
     sources_table = components.table(
         freshness,
