@@ -10,7 +10,7 @@ import pytest
 
 from etl.traces import columnar, parsing
 from etl.traces.checks import Progress
-from etl.traces.parsing import parse
+from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import read_header
 from etl.traces.reading import header_row, inspect_file, open_text, record_reader
 
@@ -111,7 +111,7 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
         feed, reader = record_reader(stream, inspection)
         header = read_header(header_row(feed, reader))
         batches = parse(
-            feed, reader, header, 7, False, batch_rows, Progress(), columnar=use_columns
+            ParseJob(feed, header, 7, False, batch_rows), Progress(), columnar=use_columns
         )
         for batch in batches:
             rows += zip(*batch.columns, strict=True)

@@ -18,7 +18,7 @@ from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.parallel import parse_in_worker
-from etl.traces.parsing import parse, pick
+from etl.traces.parsing import ParseJob, parse, pick
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 
@@ -106,7 +106,7 @@ class FileLoader:
             "fields": fields,
         }
 
-    def load(self, feed: LineFeed, reader: Iterator[list[str]]) -> None:
+    def load(self, feed: LineFeed) -> None:
         """Parse (here or in a worker process) and insert every batch of the file."""
         progress = Progress()
         run_parser = parse_in_worker if self.parallel else parse
@@ -116,9 +116,8 @@ class FileLoader:
         # it is restored after the load.
         collecting = gc.isenabled()
         gc.disable()
-        batches = run_parser(
-            feed, reader, self.header, self.file_id, self.postgres, BATCH_ROWS, progress
-        )
+        job = ParseJob(feed, self.header, self.file_id, self.postgres, BATCH_ROWS)
+        batches = run_parser(job, progress)
         try:
             for batch in batches:
                 self.rows_read = batch.rows_read

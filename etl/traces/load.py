@@ -133,7 +133,7 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
                 lambda: open_text(path, inspection),
                 parallel=parallel,
             )
-            loader.load(feed, reader)
+            loader.load(feed)
             loader.write_aggregates()
             finish_run(
                 connection,

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl.traces.checks import Batch, Progress
-from etl.traces.parsing import parse
-from etl.traces.privacy import Header
-from etl.traces.reading import LineFeed
+from etl.traces.parsing import ParseJob, parse
 
 # A file at least this big is parsed in a forked process while this one inserts (2 cores);
 # for a smaller file, starting a process would cost more than it saves.
@@ -66,20 +64,11 @@ def _portable(error: BaseException) -> BaseException:
     return error
 
 
-def _parse_worker(
-    send: Any,
-    feed: LineFeed,
-    reader: Iterator[list[str]],
-    header: Header,
-    file_id: int,
-    postgres: bool,
-    batch_rows: int,
-    parent: int,
-) -> None:
+def _parse_worker(send: Any, job: ParseJob, parent: int) -> None:
     _die_with_parent(parent)
     progress = Progress()
     try:
-        for batch in parse(feed, reader, header, file_id, postgres, batch_rows, progress):
+        for batch in parse(job, progress):
             send.send(batch)
     except BrokenPipeError:  # the loader is gone: nobody to tell
         return
@@ -90,25 +79,17 @@ def _parse_worker(
         send.close()
 
 
-def parse_in_worker(
-    feed: LineFeed,
-    reader: Iterator[list[str]],
-    header: Header,
-    file_id: int,
-    postgres: bool,
-    batch_rows: int,
-    progress: Progress,
-) -> Iterator[Batch]:
+def parse_in_worker(job: ParseJob, progress: Progress) -> Iterator[Batch]:
     """`parse` run in a forked process, its batches received here as this process inserts.
 
-    The fork inherits the open reader where the header left it. At most one batch waits in
+    The fork inherits the open feed where the header left it. At most one batch waits in
     the pipe while the next is parsed, so memory stays bounded.
     """
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     worker = context.Process(
         target=_parse_worker,
-        args=(send, feed, reader, header, file_id, postgres, batch_rows, os.getpid()),
+        args=(send, job, os.getpid()),
         name="ironriver-trace-parser",
         daemon=True,
     )

@@ -6,6 +6,7 @@ import csv
 import gc
 import heapq
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any
@@ -24,17 +25,18 @@ from etl.traces.reading import LineFeed
 COLUMNAR_MIN_LINES = 64
 
 
-def parse(
-    feed: LineFeed,
-    reader: Iterator[list[str]],
-    header: Header,
-    file_id: int,
-    postgres: bool,
-    batch_rows: int,
-    progress: Progress,
-    *,
-    columnar: bool = True,
-) -> Iterator[Batch]:
+@dataclass(frozen=True)
+class ParseJob:
+    """A file to parse from where its header left the feed, and how its rows are checked."""
+
+    feed: LineFeed
+    header: Header
+    file_id: int
+    postgres: bool
+    batch_rows: int
+
+
+def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterator[Batch]:
     """Check every record after the header; yield good and bad rows in batches of `batch_rows` lines.
 
     Pure work on the text: it touches no database, so it can run in a worker process. A plain
@@ -46,7 +48,8 @@ def parse(
     inserter. Every non-blank line is one record, counted as read, and either kept or rejected.
     `columnar=False` checks every line one by one (the reference the tests compare against).
     """
-    checks = RowChecks(header, file_id, postgres)
+    feed, header, batch_rows = job.feed, job.header, job.batch_rows
+    checks = RowChecks(header, job.file_id, job.postgres)
     fast = ColumnarChecks(checks) if columnar else None
     commas = header.width - 1
     check_utf8 = feed.check_utf8
