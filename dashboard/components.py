@@ -9,7 +9,7 @@ import flask
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from dashboard import i18n
+from dashboard import i18n, text
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import N_, _
 from dashboard.text import status_text, translated
@@ -61,13 +61,13 @@ def download_links(selection: Selection, what: str = "") -> html.Span:
     """ "Download CSV · Excel CSV · JSON · ZIP" of one selection; `what` names the chart."""
     dataset = selection.dataset
     links: list[object] = []
-    for text, fmt, extra in DOWNLOADS:
+    for link_text, fmt, extra in DOWNLOADS:
         url = selection.url(fmt)
         if extra:
             url += ("&" if "?" in url else "?") + extra
         if links:
             links.append(" · ")
-        shown = _(text)
+        shown = _(link_text)
         label = _("{link} ({chart})").format(link=shown, chart=_(what)) if what else shown
         links.append(
             html.A(
@@ -335,6 +335,25 @@ def _cell(value: object) -> object:
 def notice(text: object, kind: str = "info") -> html.Div:
     """A boxed note, e.g. "No published figure for this selection"."""
     return html.Div(text, className=f"notice notice-{kind}", role="status")
+
+
+def events_checklist(
+    component_id: str, kinds: Sequence[str], chosen: Sequence[str], class_name: str = "control"
+) -> html.Fieldset:
+    """ "Events shown": one checkbox per event kind (in the order given), `chosen` ticked."""
+    return html.Fieldset(
+        [
+            html.Legend(_("Events shown")),
+            dcc.Checklist(
+                id=component_id,
+                options=[{"label": text.kind_label(k), "value": k} for k in kinds],
+                value=list(chosen),
+                inline=True,
+                className="checklist",
+            ),
+        ],
+        className=class_name,
+    )
 
 
 def copy_link(id_prefix: str, href: str) -> html.Div:

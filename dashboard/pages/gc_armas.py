@@ -153,19 +153,7 @@ def layout(**query: object) -> html.Div:
             "UNVERIFIED; the dotted band is the 2012–2015 suspension, which only the white "
             "paper reports. Accounts without a date are in the table, not on the time axis."
         ),
-        controls=html.Fieldset(
-            [
-                html.Legend(_("Events shown")),
-                dcc.Checklist(
-                    id="gc-kinds",
-                    options=[{"label": text.kind_label(k), "value": k} for k in known_kinds(data)],
-                    value=list(view.state.kinds or ()),
-                    inline=True,
-                    className="checklist",
-                ),
-            ],
-            className="control",
-        ),
+        controls=components.events_checklist("gc-kinds", known_kinds(data), view.state.kinds or ()),
         controls_label=_("Timeline controls"),
         content=content,
         search=view.state.query_string(),

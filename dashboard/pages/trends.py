@@ -135,20 +135,8 @@ def layout(**query: object) -> html.Div:
                 ],
                 className="control",
             ),
-            html.Fieldset(
-                [
-                    html.Legend(_("Events shown")),
-                    dcc.Checklist(
-                        id="trends-kinds",
-                        options=[
-                            {"label": text.kind_label(k), "value": k} for k in known_kinds(data)
-                        ],
-                        value=list(view.state.kinds or ()),
-                        inline=True,
-                        className="checklist",
-                    ),
-                ],
-                className="control control-wide",
+            components.events_checklist(
+                "trends-kinds", known_kinds(data), view.state.kinds or (), "control control-wide"
             ),
             html.Div(
                 [
