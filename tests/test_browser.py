@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,9 +115,10 @@ def context(chromium: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture
-def open_page(context: Any, base_url: str) -> Iterator[Any]:
-    """Opens a path and waits for its charts; every page's network log must stay clean."""
+@contextmanager
+def watched_pages(context: Any, base_url: str) -> Iterator[Callable[[str], Any]]:
+    """An opener of paths in `context` that waits for their charts; on leaving, every page's
+    network log must be clean (no request beyond the app, none failed, no console error)."""
     logs: list[tuple[str, NetworkLog]] = []
 
     def opener(path: str) -> Any:
@@ -134,6 +135,13 @@ def open_page(context: Any, base_url: str) -> Iterator[Any]:
         assert log.external == [], f"{path} tried to reach the network: {log.external}"
         assert log.failed == [], f"{path} had failed requests: {log.failed}"
         assert log.errors == [], f"{path} logged errors: {log.errors}"
+
+
+@pytest.fixture
+def open_page(context: Any, base_url: str) -> Iterator[Any]:
+    """Opens a path and waits for its charts; every page's network log must stay clean."""
+    with watched_pages(context, base_url) as opener:
+        yield opener
 
 
 @pytest.fixture
@@ -215,8 +223,8 @@ def test_year_slider_and_play_change_the_trace_file_view(open_page: Any, engine:
     page.click("#map-play")  # pause again
 
 
-def test_clicking_texas_opens_its_trend(open_page: Any) -> None:
-    page = open_page("/")
+def click_texas(page: Any) -> None:
+    """A mouse click on Texas's panhandle: inside Texas, away from its label and the corridors."""
     box = page.evaluate(
         """() => {
             const path = [...document.querySelectorAll('.choroplethlayer path')]
@@ -225,8 +233,12 @@ def test_clicking_texas_opens_its_trend(open_page: Any) -> None:
             return {x: r.x, y: r.y, width: r.width, height: r.height};
         }"""
     )
-    # The panhandle: inside Texas, away from its label and the corridor lines.
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.12)
+
+
+def test_clicking_texas_opens_its_trend(open_page: Any) -> None:
+    page = open_page("/")
+    click_texas(page)
     page.wait_for_url("**/trends?state=TX**", timeout=15_000)
     page.wait_for_function(
         "() => document.querySelector('#trends-title') &&"
@@ -437,15 +449,7 @@ def test_a_spanish_map_plays_copies_and_opens_a_spanish_trend(
     with page.expect_download(timeout=60_000) as download:
         page.locator(".modebar-btn[data-title^='Descargar gráfica']").first.click()
     assert urlsplit(download.value.url).path == "/chart/map.png"
-    box = page.evaluate(
-        """() => {
-            const path = [...document.querySelectorAll('.choroplethlayer path')]
-                .find(p => p.__data__ && p.__data__.loc === 'TX');
-            const r = path.getBoundingClientRect();
-            return {x: r.x, y: r.y, width: r.width, height: r.height};
-        }"""
-    )
-    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.12)
+    click_texas(page)
     page.wait_for_url("**/es/trends?state=TX**", timeout=15_000)
     page.wait_for_function(
         "() => document.querySelector('#trends-title') &&"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from dashboard.screenshots import NetworkLog, wait_for_drawn
+from dashboard.screenshots import wait_for_drawn
 from dashboard.views.gc_armas import DEFAULT_KINDS
 from db.datasets import DATASETS, Filters
 from tests import test_browser as journeys
@@ -41,20 +41,8 @@ def phone(chromium: Any) -> Iterator[Any]:
 @pytest.fixture
 def open_phone_page(phone: Any, base_url: str) -> Iterator[Any]:
     """Opens a path on the phone and waits for its charts; the network log must stay clean."""
-    logs: list[tuple[str, NetworkLog]] = []
-
-    def opener(path: str) -> Any:
-        page = phone.new_page()
-        log = NetworkLog()
-        log.watch(page)
-        logs.append((path, log))
-        page.goto(base_url + path, wait_until="networkidle")
-        wait_for_drawn(page)
-        return page
-
-    yield opener
-    for path, log in logs:
-        assert log.external == [] and log.failed == [] and log.errors == [], (path, log)
+    with journeys.watched_pages(phone, base_url) as opener:
+        yield opener
 
 
 # Tables wider than the screen, and whether each sits in a labelled, focusable scroll region.
