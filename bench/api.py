@@ -153,13 +153,18 @@ def server(command: list[str], env: dict[str, str], ready_path: str, log: Path) 
             wait_ready(base + ready_path, process)
             yield base
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a server still running and wait; SIGKILL it after 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def ours_server(database: Path, data_dir: Path, workers: int, log: Path) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from bench.api import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "etl.cli"]
@@ -77,13 +78,7 @@ def served(
         wait_until_answering(server)
         yield server
     finally:
-        if server.alive():
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 def wait_until_answering(server: Server) -> None:
