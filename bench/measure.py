@@ -24,10 +24,17 @@ class Run:
 
     seconds: float
     returncode: int
-    peak_rss_bytes: int  # the whole process tree, sampled every POLL_SECONDS
+    peak_rss_bytes: int  # the whole process tree, sampled every POLL_SECONDS (see peak_rss_source)
     peak_pss_bytes: int  # the same, shared pages split between processes (every 4th sample)
-    main_max_rss_bytes: int  # the command's own process, exact (wait4's ru_maxrss)
+    # wait4's ru_maxrss of the command's own process. Linux records the address space the
+    # process had before exec in it, i.e. this Python process's peak when we launched it: an
+    # upper bound, exact only when it is larger than that.
+    main_max_rss_bytes: int
     cpu_seconds: float  # user + system of the command and its waited-for children
+    # "samples" when the command was sampled running; "ru_maxrss (upper bound)" when it ended
+    # within the first poll interval, so the samples hold only its state at exec and
+    # peak_rss_bytes is main_max_rss_bytes instead.
+    peak_rss_source: str = "samples"
     stdout: str = ""
     stderr: str = ""
 
@@ -39,50 +46,65 @@ class Run:
             "peak_pss_mb": mb(self.peak_pss_bytes),
             "main_max_rss_mb": mb(self.main_max_rss_bytes),
             "cpu_seconds": round(self.cpu_seconds, 3),
+            "peak_rss_source": self.peak_rss_source,
         }
 
 
 @dataclass
 class _TreeSampler:
-    """Samples the summed RSS of a process and its descendants on a thread until stopped."""
+    """Samples the summed RSS of a process and its descendants until stopped.
+
+    `begin` takes the first sample on the caller's thread, before anything can reap the
+    process, so a command that ends within the first poll interval is still read once.
+    """
 
     pid: int
     peak: int = 0
     peak_pss: int = 0
+    _root: psutil.Process | None = None
+    _procs: list[psutil.Process] = field(default_factory=list)
+    samples: int = 0
+    readings: int = 0  # samples that found the process holding memory
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> threading.Thread:
+    def begin(self) -> threading.Thread:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            self._root = psutil.Process(self.pid)
+            self._procs = [self._root]
+            self._sample()
         thread = threading.Thread(target=self._loop, daemon=True)
         thread.start()
         return thread
 
+    def _sample(self) -> bool:
+        """Add one sample; False once the process is gone."""
+        assert self._root is not None
+        total = pss = 0
+        # Finding children scans every process and PSS reads smaps (about 2 ms a process):
+        # both every fourth sample (0.2 s), so the sampler itself stays near 1% of a core.
+        slow = self.samples % 4 == 0
+        if slow:
+            try:
+                self._procs = [self._root, *self._root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return False
+        for proc in self._procs:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+                if slow:
+                    pss += proc.memory_full_info().pss
+        self.peak = max(self.peak, total)
+        self.peak_pss = max(self.peak_pss, pss)
+        self.samples += 1
+        self.readings += total > 0  # a zombie, not yet reaped, holds no memory
+        return True
+
     def _loop(self) -> None:
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
+        if self._root is None:
             return
-        samples = 0
-        procs = [root]
-        while not self._stop.is_set():
-            total = pss = 0
-            # Finding children scans every process and PSS reads smaps (about 2 ms a process):
-            # both every fourth sample (0.2 s), so the sampler itself stays near 1% of a core.
-            slow = samples % 4 == 0
-            if slow:
-                try:
-                    procs = [root, *root.children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    return
-            with_pss = slow
-            for proc in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-                    if with_pss:
-                        pss += proc.memory_full_info().pss
-            self.peak = max(self.peak, total)
-            self.peak_pss = max(self.peak_pss, pss)
-            samples += 1
-            self._stop.wait(POLL_SECONDS)
+        while not self._stop.wait(POLL_SECONDS):
+            if not self._sample():
+                return
 
     def stop(self) -> None:
         self._stop.set()
@@ -107,8 +129,9 @@ def run_measured(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    # Popen returns once the command has been exec'd; nothing reaps it before `begin` samples it.
     sampler = _TreeSampler(process.pid)
-    thread = sampler.start()
+    thread = sampler.begin()
     # Output is drained on threads so a chatty command never blocks on a full pipe.
     out: list[bytes] = []
     err: list[bytes] = []
@@ -118,7 +141,7 @@ def run_measured(
     ]
     for reader in readers:
         reader.start()
-    # wait4 on its own thread: it blocks until the child ends and gives the child's exact rusage.
+    # wait4 on its own thread: it blocks until the child ends and gives the child's rusage.
     waited: list[tuple[int, int, Any]] = []
     ended = [0.0]
 
@@ -142,12 +165,18 @@ def run_measured(
     if stdin_path:
         stdin.close()  # type: ignore[union-attr]
     assert rusage is not None
+    main_max_rss = rusage.ru_maxrss * 1024
+    # The first sample is taken just after exec (a few pages) or of a zombie (no memory at
+    # all); a command that ended before a second reading was never seen at work, so its own
+    # ru_maxrss is the only measure left: an upper bound (see Run).
+    seen_running = sampler.readings > 1
     return Run(
         seconds=seconds,
         returncode=process.returncode,
-        peak_rss_bytes=sampler.peak,
+        peak_rss_bytes=sampler.peak if seen_running else main_max_rss,
         peak_pss_bytes=sampler.peak_pss,
-        main_max_rss_bytes=rusage.ru_maxrss * 1024,
+        main_max_rss_bytes=main_max_rss,
+        peak_rss_source="samples" if seen_running else "ru_maxrss (upper bound)",
         cpu_seconds=rusage.ru_utime + rusage.ru_stime,
         stdout=(out[0] if out else b"").decode("utf-8", "replace"),
         stderr=(err[0] if err else b"").decode("utf-8", "replace"),

@@ -125,12 +125,20 @@ def _load_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {RSS_TARGET_MB:.0f} MB",
             rss <= RSS_TARGET_MB,
             peer=imp and imp["max_peak_rss_mb"],
-            peer_name="sqlite3 .import --csv",
+            peer_name="sqlite3 .import --csv" + _rss_bound_note(imp),
             ratio=_ratio(rss, imp and imp["max_peak_rss_mb"]),
             why=f"{rss} MB",
         )
     )
     return out
+
+
+def _rss_bound_note(summary: dict[str, Any] | None) -> str:
+    """Says so when a run ended before it could be sampled and its peak is ru_maxrss."""
+    runs = summary.get("runs", []) if summary else []
+    if any(run.get("peak_rss_source", "samples") != "samples" for run in runs):
+        return "; ended before a sample: ru_maxrss, an upper bound"
+    return ""
 
 
 def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 
 from bench import page, report
 from bench.callbacks import split_output, spread
-from bench.measure import percentile
+from bench.measure import percentile, run_measured
 from bench.synthetic import ensure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +136,34 @@ def test_synthetic_inputs_are_reused_and_named_synthetic(quick_run):
     assert again.path.stat().st_mtime_ns == before
     assert again.bad_rows > 0
     assert not list(data.glob("work"))  # databases are removed after the run
+
+
+def test_a_command_that_ends_before_the_first_poll_still_has_a_peak_rss():
+    # `true` ends within microseconds of its exec, long before the sampler's 50 ms poll.
+    for _ in range(10):
+        run = run_measured(["true"])
+        assert run.returncode == 0
+        assert run.peak_rss_bytes > 0, run.as_dict()
+        assert run.peak_rss_source == "ru_maxrss (upper bound)"
+        assert run.peak_rss_bytes == run.main_max_rss_bytes
+
+
+def test_a_command_seen_running_keeps_its_sampled_peak_rss(tmp_path):
+    # Python holding 64 MB for three poll intervals: the samples see it, not ru_maxrss alone.
+    holder = (
+        "import time; block = bytearray(64_000_000); block[::4096] = b'x' * 15625; time.sleep(0.2)"
+    )
+    run = run_measured([sys.executable, "-c", holder])
+    assert run.returncode == 0, run.stderr
+    assert run.peak_rss_source == "samples"
+    assert run.peak_rss_bytes >= 64_000_000
+
+
+def test_the_report_says_when_the_peer_peak_is_an_upper_bound():
+    runs = [{"peak_rss_source": "samples"}, {"peak_rss_source": "ru_maxrss (upper bound)"}]
+    assert "upper bound" in report._rss_bound_note({"runs": runs})
+    assert report._rss_bound_note({"runs": runs[:1]}) == ""
+    assert report._rss_bound_note(None) == ""
 
 
 def test_percentiles_interpolate_like_numpy():
