@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 # An arbitrary, fixed key: every Iron River writer on one PostgreSQL database asks for this one.
 ADVISORY_LOCK_KEY = 0x1_2077_5EED
-# `writer_active` holds a shared lock for microseconds; a writer retries that long, no longer.
+# How long a writer asks again before it gives up: `writer_active` holds SQLite's shared lock
+# for microseconds, and PostgreSQL releases a killed holder's advisory lock only once its
+# backend notices the closed connection, a moment after the holder died.
 PROBE_GRACE_SECONDS = 0.5
+RETRY_SECONDS = 0.02
 
 
 class LockBusy(RuntimeError):
@@ -39,7 +42,11 @@ def writer_lock(engine: Engine) -> Iterator[None]:
 
 
 def writer_active(engine: Engine) -> bool:
-    """True while some process holds the writer lock; never takes it from a writer."""
+    """True while some process holds the writer lock; never takes it from a writer.
+
+    On PostgreSQL a holder that was just killed still counts until its backend notices the
+    closed connection and exits, a moment later: ask again to see it released.
+    """
     if engine.dialect.name == "sqlite":
         return _file_lock_held(_lock_path(Path(engine.url.database or "ironriver.sqlite")))
     # Advisory locks on a bigint key show in pg_locks as classid (high half) and objid (low half).
@@ -88,7 +95,7 @@ def _file_lock(database: Path) -> Iterator[None]:
                 break
             except BlockingIOError as error:
                 if time.monotonic() < deadline:
-                    time.sleep(0.02)  # perhaps only a reader's probe: ask again
+                    time.sleep(RETRY_SECONDS)  # perhaps only a reader's probe: ask again
                     continue
                 handle.seek(0)
                 holder = handle.read().strip() or "unknown"
@@ -105,14 +112,21 @@ def _file_lock(database: Path) -> Iterator[None]:
 @contextmanager
 def _advisory_lock(engine: Engine) -> Iterator[None]:
     with engine.connect() as connection:
-        taken = connection.execute(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
-        ).scalar_one()
-        connection.commit()
-        if not taken:
-            raise LockBusy("another Iron River ETL holds the PostgreSQL advisory lock")
+        deadline = time.monotonic() + PROBE_GRACE_SECONDS
+        while not _try_advisory_lock(connection):
+            if time.monotonic() >= deadline:
+                raise LockBusy("another Iron River ETL holds the PostgreSQL advisory lock")
+            time.sleep(RETRY_SECONDS)  # perhaps a holder that just died: ask again
         try:
             yield
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
             connection.commit()
+
+
+def _try_advisory_lock(connection: Connection) -> bool:
+    taken = connection.execute(
+        text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+    ).scalar_one()
+    connection.commit()
+    return bool(taken)
