@@ -10,13 +10,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import dash
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from dash import dcc, html
 from sqlalchemy import Engine
 
-from dashboard import figures
+from dashboard import figures, messages
 from db import queries
 from db.datasets import DATASETS, Filters
 from db.engine import make_engine
@@ -25,6 +26,7 @@ from tests.test_dashboard import find, render, texts
 
 NFCTA = {"release": "ATF NFCTA Vol IV", "period": "2022-2023"}
 PAGES = ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"]
+SPANISH_PAGES = ["/es/", "/es/trends", "/es/estimates", "/es/gc-armas", "/es/sources", "/es/status"]
 # Words from the team's working notes that must never reach a reader.
 WORKING_NOTES = [
     "figures.md",
@@ -36,6 +38,21 @@ WORKING_NOTES = [
     "(copy)",
     "n.d..",
     "as recalled",
+]
+# The same notes as a translator might have carried them into the Spanish pages.
+WORKING_NOTES_ES = [
+    "artículo semilla",
+    "documento semilla",
+    "documentos semilla",
+    "texto guardado",
+    "texto almacenado",
+    "mostrar solo con una marca",
+    "extracto cortado",
+    "extracto recortado",
+    "(copia)",
+    "s.f..",
+    "según se recuerda",
+    "de memoria",
 ]
 SOURCE_ID = re.compile(r"\b[SP]\d{1,2}[a-z]?\b")
 # Download columns that are prose (ids live in their own columns, which is where they belong).
@@ -299,6 +316,36 @@ def test_no_working_notes_on_any_page(app: Any, path: str) -> None:
     assert not re.search(r"\[[A-Z][a-z]+ [^\]]*\]", shown), "no bracketed placeholder titles"
     bare = [s for s in plain_strings(layout) if SOURCE_ID.search(s)]
     assert bare == [], "a source id appears only as the label of a link"
+
+
+def render_spanish(app: Any, path: str, **query: str) -> Any:
+    """A Spanish page's layout, frame included, as Dash Pages builds it for `/es/...`."""
+    entry = next(e for e in dash.page_registry.values() if e["path"] == path)
+    with app.server.test_request_context(path):
+        return entry["layout"](**query)
+
+
+@pytest.mark.parametrize("path", [*SPANISH_PAGES, "/es/trends?state=TX", "/es/trends?state=14"])
+def test_no_working_notes_on_any_spanish_page(app: Any, path: str) -> None:
+    route, _, query = path.partition("?")
+    params = dict(p.split("=") for p in query.split("&") if p)
+    layout = render_spanish(app, route, **params)
+    shown = texts(layout).lower()
+    assert "armas rastreadas" in shown or "fuentes" in shown, "the page is in Spanish"
+    assert [w for w in WORKING_NOTES + WORKING_NOTES_ES if w.lower() in shown] == []
+    assert not re.search(r"\[[A-ZÁÉÍÓÚ][a-záéíóúñ]+ [^\]]*\]", texts(layout)), "no placeholders"
+    bare = [s for s in plain_strings(layout) if SOURCE_ID.search(s)]
+    assert bare == [], "a source id appears only as the label of a link"
+
+
+def test_no_working_notes_in_the_spanish_catalogue() -> None:
+    # Every Spanish message reaches some reader, whichever page or state shows it.
+    shown = [str(m.string) for m in messages.load() if m.id and m.string]
+    assert len(shown) > 400
+    noted = [s for s in shown for w in WORKING_NOTES + WORKING_NOTES_ES if w.lower() in s.lower()]
+    assert noted == []
+    assert [s for s in shown if re.search(r"\[[A-ZÁÉÍÓÚ][a-záéíóúñ]+ [^\]]*\]", s)] == []
+    assert [s for s in shown if SOURCE_ID.search(s)] == []
 
 
 def test_status_page_names_sources_as_readers_know_them(app: Any) -> None:
