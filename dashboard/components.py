@@ -11,7 +11,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import i18n, text
 from dashboard.data import AppData, ChartData
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, ngettext
 from dashboard.text import status_text, translated
 from db.datasets import Selection
 
@@ -188,7 +188,9 @@ def source_line(rows: pd.DataFrame, sources: pd.DataFrame, *, dataset: str = "")
         parts.append("; ")
         parts.append(
             dcc.Link(
-                _("and {count} more sources").format(count=rest),
+                ngettext("and {count} more source", "and {count} more sources", rest).format(
+                    count=rest
+                ),
                 href=i18n.localised(f"/sources#{anchor}"),
             )
         )

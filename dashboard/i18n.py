@@ -11,6 +11,8 @@ the functions that write text need no language argument. Data keep their publish
 from __future__ import annotations
 
 import datetime as dt
+import gettext
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from babel.dates import format_date as _babel_format_date
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LANGUAGES = ("en", "es")
@@ -39,14 +42,36 @@ _language: ContextVar[str] = ContextVar("language", default=DEFAULT)
 
 @cache
 def translations() -> dict[str, str]:
-    """English msgid -> Spanish msgstr of every translated, non-fuzzy catalogue entry."""
+    """English msgid -> Spanish msgstr of every translated, non-fuzzy catalogue entry.
+
+    A plural entry gives each English form its Spanish one (es-MX has English's two forms).
+    """
     with CATALOGUE.open("rb") as handle:
         catalogue = read_po(handle, locale=LOCALES["es"])
-    return {
-        str(message.id): str(message.string)
-        for message in catalogue
-        if message.id and message.string and not message.fuzzy
-    }
+    found: dict[str, str] = {}
+    for message in catalogue:
+        english, spanish = _forms(message.id), _forms(message.string)
+        if any(english) and spanish and all(spanish) and not message.fuzzy:
+            found.update(zip(english, spanish, strict=True))
+    return found
+
+
+def _forms(value: object) -> tuple[str, ...]:
+    """A catalogue msgid or msgstr as its forms: one string, or one per plural form."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(form) for form in value) if isinstance(value, tuple | list) else ()
+
+
+@cache
+def _plural_catalogue() -> gettext.GNUTranslations:
+    """The catalogue as gettext reads it, which picks a plural form by its Plural-Forms rule."""
+    with CATALOGUE.open("rb") as handle:
+        catalogue = read_po(handle, locale=LOCALES["es"])
+    compiled = io.BytesIO()
+    write_mo(compiled, catalogue)  # an untranslated form falls back to its English msgid
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
 
 
 def language() -> str:
@@ -86,8 +111,11 @@ def N_(message: str) -> str:
 
 
 def ngettext(singular: str, plural: str, count: int) -> str:
-    """The singular or plural of a message for `count`, in the current language."""
-    return _(singular if count == 1 else plural)
+    """The form of a message for `count` in the current language: one catalogue entry with
+    `msgid` / `msgid_plural` in English and a `msgstr[n]` per Spanish plural form."""
+    if _language.get() == DEFAULT:
+        return singular if count == 1 else plural
+    return _plural_catalogue().ngettext(singular, plural, count)
 
 
 def language_of(path: str) -> str:

@@ -34,16 +34,24 @@ VOCABULARIES = (
 )
 
 
-def used() -> dict[str, str]:
-    """Every message the app can show -> where it is first written ("pages/map.py:12")."""
-    found: dict[str, str] = {}
+# A message's catalogue id: its English text, or (singular, plural) for a plural entry.
+MessageId = str | tuple[str, str]
+
+
+def used() -> dict[MessageId, str]:
+    """Every message the app can show -> where it is first written ("pages/map.py:12").
+
+    `ngettext(singular, plural, n)` is one plural entry, keyed (singular, plural).
+    """
+    found: dict[MessageId, str] = {}
     for folder, keywords, where in ((DASHBOARD, KEYWORDS, ""), (DB, DB_KEYWORDS, "db/")):
         for filename, line, message, _comments, _context in extract_from_dir(
             folder, method_map=[("**.py", "python")], keywords=keywords
         ):
-            for text in message if isinstance(message, tuple) else (message,):
-                if text:
-                    found.setdefault(text, f"{where}{filename}:{line}")
+            if isinstance(message, tuple) and all(message):
+                found.setdefault((message[0], message[1]), f"{where}{filename}:{line}")
+            elif isinstance(message, str) and message:
+                found.setdefault(message, f"{where}{filename}:{line}")
     for name, terms in _vocabulary_labels():
         for code, term in terms:
             found.setdefault(term, f"db/vocabulary.py:{name}.{code}")
@@ -66,13 +74,13 @@ def update(path: Path = CATALOGUE) -> tuple[int, int]:
     """Add missing messages (untranslated) and drop unused ones; (added, dropped)."""
     catalogue = load(path) if path.exists() else Catalog(locale=LOCALES["es"])
     needed = used()
-    have = {str(m.id) for m in catalogue if m.id}
-    dropped = sorted(have - needed.keys())
+    have = {m.id for m in catalogue if m.id}
+    dropped = sorted(have - needed.keys(), key=str)
     for message_id in dropped:
         del catalogue[message_id]
-    added = sorted(needed.keys() - have)
+    added = sorted(needed.keys() - have, key=str)
     for message_id in added:
-        catalogue.add(message_id, "")
+        catalogue.add(message_id, ("", "") if isinstance(message_id, tuple) else "")
     catalogue.project, catalogue.version = "Iron River", ""
     catalogue.language_team = "Iron River <https://github.com/ironriver>"
     path.parent.mkdir(parents=True, exist_ok=True)

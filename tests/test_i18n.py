@@ -20,29 +20,35 @@ SPANISH_PAGES = ["/es/", "/es/trends", "/es/estimates", "/es/gc-armas", "/es/sou
 # ---------------------------------------------------------------------------- the catalogue
 
 
+def forms(message: Any) -> tuple[str, ...]:
+    """A catalogue entry's Spanish: one string, or one per plural form of a plural entry."""
+    return tuple(message.string) if message.pluralizable else (message.string,)
+
+
 def test_every_message_the_app_writes_has_its_spanish_entry() -> None:
     catalogue = messages.load()
-    translated = {str(m.id) for m in catalogue if m.id and m.string and not m.fuzzy}
-    missing = sorted(set(messages.used()) - translated)
+    translated = {m.id for m in catalogue if m.id and all(forms(m)) and not m.fuzzy}
+    missing = sorted(set(messages.used()) - translated, key=str)
     assert not missing, (
         f"{len(missing)} messages lack Spanish (run `make messages`): {missing[:10]}"
     )
 
 
 def test_every_catalogue_entry_is_used_by_the_app() -> None:
-    unused = sorted({str(m.id) for m in messages.load() if m.id} - set(messages.used()))
+    unused = sorted({m.id for m in messages.load() if m.id} - set(messages.used()), key=str)
     assert not unused, (
         f"{len(unused)} unused catalogue entries (run `make messages`): {unused[:10]}"
     )
 
 
 def test_every_translation_keeps_the_placeholders_of_its_message() -> None:
+    # A plural form keeps the placeholders of its English form (msgstr[0] of the singular).
     wrong = [
-        (m.id, m.string)
+        (m.id, spanish)
         for m in messages.load()
         if m.id
-        and sorted(i18n.PLACEHOLDER.findall(str(m.id)))
-        != sorted(i18n.PLACEHOLDER.findall(str(m.string)))
+        for english, spanish in zip(m.id if m.pluralizable else (m.id,), forms(m), strict=True)
+        if sorted(i18n.PLACEHOLDER.findall(english)) != sorted(i18n.PLACEHOLDER.findall(spanish))
     ]
     assert not wrong
 
@@ -655,7 +661,13 @@ def test_every_glossary_source_id_is_a_source_in_the_database(app: Any) -> None:
 def test_the_catalogue_translates_each_glossary_term_with_the_glossary_word() -> None:
     from dashboard import glossary
 
-    catalogue = [(str(m.id), str(m.string)) for m in messages.load() if m.id and m.string]
+    catalogue = [
+        (english, spanish)
+        for m in messages.load()
+        if m.id
+        for english, spanish in zip(m.id if m.pluralizable else (m.id,), forms(m), strict=True)
+        if spanish
+    ]
     checked, wrong = 0, []
     for term in glossary.terms():
         for english, spanish in catalogue:
@@ -743,12 +755,12 @@ def test_the_spanish_status_page_writes_dates_durations_and_run_states_in_words(
     # "29 nov 2026 12:57:19": Babel's es-MX medium date, then the UTC time.
     assert re.search(r"\b\d{1,2} [a-z]{3} \d{4} \d\d:\d\d:\d\d\b", spanish)
     assert re.search(r"\b\d+\.\d s\b", spanish)  # how long a run took
-    for words in ("integrada", "cargada", "interrumpida", "al día", "1 fuente(s) interrumpida(s)"):
+    for words in ("integrada", "cargada", "interrumpida", "al día", "1 fuente interrumpida"):
         assert words in spanish
     assert "interrumpida: el proceso terminó antes de que acabara la ejecución" in spanish
     english = " ".join(shown_strings(draw(client, app, "/status")))
     assert re.search(r"\b[A-Z][a-z]{2} \d{1,2}, \d{4} \d\d:\d\d:\d\d\b", english)
-    assert "1 source(s) interrupted" in english and " loaded " in f" {english} "
+    assert "1 interrupted source" in english and " loaded " in f" {english} "
 
 
 def test_the_sources_page_writes_load_times_as_its_language_writes_dates(
@@ -760,3 +772,74 @@ def test_the_sources_page_writes_load_times_as_its_language_writes_dates(
     assert not iso.search(spanish) and not iso.search(english)
     assert re.search(r"\b\d{1,2} [a-z]{3} \d{4} \d\d:\d\d:\d\d\b", spanish)
     assert re.search(r"\b[A-Z][a-z]{2} \d{1,2}, \d{4} \d\d:\d\d:\d\d\b", english)
+
+
+# ---------------------------------------------------------------------------- plurals
+
+
+def _events(count: int) -> Any:
+    import pandas as pd
+
+    dates = pd.to_datetime(["2019-08-01", "2021-03-01"][:count])
+    return pd.DataFrame(
+        {
+            "status": ["UNVERIFIED"] * count,
+            "date_start": dates,
+            "date_label": ["Aug 2019", "Mar 2021"][:count],
+        }
+    )
+
+
+def _cited(count: int) -> Any:
+    import pandas as pd
+
+    from dashboard import components
+
+    ids = [f"S{n}" for n in range(components.SOURCES_SHOWN + count)]
+    return pd.DataFrame({"source_id": ids}), pd.DataFrame(columns=["source_id"])
+
+
+@pytest.mark.parametrize(
+    ("lang", "count", "summary", "more"),
+    [
+        ("en", 1, "1 dated event, Aug 2019; 1 UNVERIFIED (hollow marker).", "and 1 more source"),
+        (
+            "en",
+            2,
+            "2 dated events from Aug 2019 to Mar 2021; 2 UNVERIFIED (hollow markers).",
+            "and 2 more sources",
+        ),
+        ("es", 1, "1 evento con fecha, Aug 2019; 1 UNVERIFIED (marcador hueco).", "y 1 fuente más"),
+        (
+            "es",
+            2,
+            "2 eventos con fecha, de Aug 2019 a Mar 2021; 2 UNVERIFIED (marcadores huecos).",
+            "y 2 fuentes más",
+        ),
+    ],
+)
+def test_a_count_of_one_reads_singular_and_of_two_plural_in_both_languages(
+    lang: str, count: int, summary: str, more: str
+) -> None:
+    from dashboard import components
+    from dashboard.views import gc_armas
+    from tests.test_dashboard import texts as component_texts
+
+    with i18n.use(lang):
+        assert gc_armas._summary(_events(count)) == summary
+        line = component_texts(components.source_line(*_cited(count)))
+    assert f" {more} ." in line  # the texts of the line's parts, joined by spaces
+
+
+def test_spanish_plural_forms_follow_the_catalogues_plural_rule() -> None:
+    # es-MX: nplurals=2; plural=(n != 1), so 0 takes the plural as 2 does.
+    assert messages.load().plural_forms == "nplurals=2; plural=(n != 1);"
+    stale = (
+        "{count} stale source: {sources}. Charts built on it carry a STALE mark.",
+        "{count} stale sources: {sources}. Charts built on them carry a STALE mark.",
+    )
+    with i18n.use("es"):
+        said = {n: i18n.ngettext(*stale, n).format(count=n, sources="X") for n in (0, 1, 2)}
+    assert said[1].startswith("1 fuente desactualizada: X. Las gráficas basadas en ella ")
+    assert said[2].startswith("2 fuentes desactualizadas: X. Las gráficas basadas en ellas ")
+    assert said[0].startswith("0 fuentes desactualizadas")

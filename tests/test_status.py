@@ -73,7 +73,7 @@ def test_the_status_page_and_the_charts_of_a_stale_source_warn(loaded_db_url):
         Settings.from_env({"DATABASE_URL": loaded_db_url, "IRONRIVER_STALE_AFTER_DAYS": "60"})
     )
     status = texts(render(app, "/status"))
-    assert "1 source(s) stale: US source states of firearms recovered in Mexico" in status
+    assert "1 stale source: US source states of firearms recovered in Mexico" in status
     assert "us_source_states" not in status
     estimates = texts(render(app, "/estimates"))
     assert "STALE" not in estimates
@@ -184,6 +184,6 @@ def test_the_status_page_shows_an_interrupted_run_and_its_source(loaded_db_url):
     # Readers see the dataset's title, never the module name.
     infos = dataset_infos(engine)
     title = infos.loc[infos["source_module"] == "corridors", "title"].iloc[0]
-    assert f"1 source(s) interrupted: {title}" in page
+    assert f"1 interrupted source: {title}" in page
     assert "INTERRUPTED" in page
     assert " interrupted " in f" {page} "

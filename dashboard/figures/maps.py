@@ -20,7 +20,7 @@ from dashboard.figures.style import (
     rows_of,
     unvalidated,
 )
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, ngettext
 from dashboard.text import (
     NO_FIGURE_TEXT,
     format_number,
@@ -128,9 +128,12 @@ def derived_share(layer: pd.DataFrame) -> pd.DataFrame:
         return layer.iloc[0:0]
     out = values.copy()
     out["value"] = (100 * values["value"] / total).round(1)
-    method = _(
+    method = ngettext(
+        "DERIVED: this state's count divided by the total of the {count} state with a "
+        "figure in this series ({total})",
         "DERIVED: this state's count divided by the total of the {count} states with a "
-        "figure in this series ({total})"
+        "figure in this series ({total})",
+        len(values),
     ).format(count=len(values), total=format_number(total))
     out["text"] = [f"{format_value(v, 'percent')} (DERIVED)" for v in out["value"]]
     out["status"] = "DERIVED"

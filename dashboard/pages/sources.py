@@ -70,7 +70,6 @@ def _dataset_card(
     ids = cited.loc[cited["dataset"] == name].sort_values("rows", ascending=False)
     by_id = sources.set_index("source_id")
     licences = sorted({by_id.loc[s, "license"] for s in ids["source_id"] if s in by_id.index})
-    rows_cited = _("({count} rows)")
     return html.Section(
         [
             html.H3([title, " ", html.Code(name)]),
@@ -105,7 +104,11 @@ def _dataset_card(
                             html.Li(
                                 [
                                     dcc.Link(s, href=f"#{s}"),
-                                    " " + rows_cited.format(count=int(n)) + " ",
+                                    " "
+                                    + ngettext("({count} row)", "({count} rows)", int(n)).format(
+                                        count=int(n)
+                                    )
+                                    + " ",
                                     by_id.loc[s, "citation"] if s in by_id.index else "",
                                 ]
                             )

@@ -7,7 +7,7 @@ from dash import html
 
 from dashboard import components, text
 from dashboard.data import current
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, ngettext
 from dashboard.site import register_page
 from db import queries
 from db.freshness import recent_runs, source_freshness
@@ -100,7 +100,11 @@ def layout(**query: object) -> html.Div:
                 ("duplicate", _("Duplicate")),
                 ("error", _("Message")),
             ],
-            caption=_("The {count} most recent ETL runs").format(count=min(len(runs), RUNS_SHOWN)),
+            caption=ngettext(
+                "The most recent ETL run",
+                "The {count} most recent ETL runs",
+                min(len(runs), RUNS_SHOWN),
+            ).format(count=min(len(runs), RUNS_SHOWN)),
         )
         if not runs.empty
         else components.notice(_("No ETL runs yet: run `ironriver etl run`."), "warning")
@@ -144,8 +148,10 @@ def layout(**query: object) -> html.Div:
     )
     warning = (
         components.notice(
-            _(
-                "{count} source(s) stale: {sources}. Charts built on them carry a STALE mark."
+            ngettext(
+                "{count} stale source: {sources}. Charts built on it carry a STALE mark.",
+                "{count} stale sources: {sources}. Charts built on them carry a STALE mark.",
+                len(stale),
             ).format(count=len(stale), sources=", ".join(stale["source"])),
             "warning",
         )
@@ -154,9 +160,12 @@ def layout(**query: object) -> html.Div:
     )
     interrupted_warning = (
         components.notice(
-            _(
-                "{count} source(s) interrupted: {sources}. Their last run ended without "
-                "finishing; the previous rows are still shown."
+            ngettext(
+                "{count} interrupted source: {sources}. Its last run ended without finishing; "
+                "its previous rows are still shown.",
+                "{count} interrupted sources: {sources}. Their last run ended without "
+                "finishing; the previous rows are still shown.",
+                len(interrupted),
             ).format(count=len(interrupted), sources=", ".join(interrupted["source"])),
             "warning",
         )

@@ -88,7 +88,13 @@ def _reading(group: pd.DataFrame) -> str:
             else ""
         )
         + (
-            "; " + _("{count} UNVERIFIED, drawn hollow and dotted").format(count=unverified) + "."
+            "; "
+            + ngettext(
+                "{count} UNVERIFIED, drawn hollow and dotted",
+                "{count} UNVERIFIED, drawn hollow and dotted",
+                unverified,
+            ).format(count=unverified)
+            + "."
             if unverified
             else "."
         )

@@ -58,9 +58,11 @@ def _summary(events: pd.DataFrame) -> str:
     first = dated["date_label"].iloc[0] if len(dated) else ""
     last = dated["date_label"].iloc[-1] if len(dated) else ""
     return (
-        _("{count} dated events from {first} to {last}").format(
-            count=len(dated), first=first, last=last
-        )
+        ngettext(
+            "{count} dated event, {first}",
+            "{count} dated events from {first} to {last}",
+            len(dated),
+        ).format(count=len(dated), first=first, last=last)
         + (
             "; "
             + ngettext(
@@ -72,7 +74,12 @@ def _summary(events: pd.DataFrame) -> str:
             else ""
         )
         + (
-            "; " + _("{count} UNVERIFIED (hollow markers)").format(count=unverified)
+            "; "
+            + ngettext(
+                "{count} UNVERIFIED (hollow marker)",
+                "{count} UNVERIFIED (hollow markers)",
+                unverified,
+            ).format(count=unverified)
             if unverified
             else ""
         )

@@ -10,7 +10,7 @@ import pandas as pd
 
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, ngettext
 from dashboard.views import plain
 from db import queries
 from db.datasets import Filters, Selection
@@ -105,12 +105,17 @@ def _catalogue(data: AppData) -> dict[str, Series]:
         what = _(PUBLISHES[publishes])
         unverified = " · UNVERIFIED" if group["unverified"].sum() else ""
         key = f"{dataset}.{slug(release)}.{slug(period)}"
+        states = int(group["states"].max())
         label = (
-            _("{title}: {period} · {release} ({states} states, {what})").format(
+            ngettext(
+                "{title}: {period} · {release} ({states} state, {what})",
+                "{title}: {period} · {release} ({states} states, {what})",
+                states,
+            ).format(
                 title=_(SHORT_TITLES.get(str(dataset), str(dataset))),
                 period=period,
                 release=release,
-                states=int(group["states"].max()),
+                states=states,
                 what=what,
             )
             + unverified
@@ -275,9 +280,17 @@ def _summary_text(side: Side, country: str, measure: str) -> str:
     if measure in RATE_MEASURES:
         return _leaders_text(side, country, ranked)
     lacking = (
-        _("{missing} of {total} states have no traces in {year} in this file.")
+        ngettext(
+            "{missing} of {total} states has no traces in {year} in this file.",
+            "{missing} of {total} states have no traces in {year} in this file.",
+            missing,
+        )
         if side.series.annual
-        else _("{missing} of {total} states have no published figure in this series.")
+        else ngettext(
+            "{missing} of {total} states has no published figure in this series.",
+            "{missing} of {total} states have no published figure in this series.",
+            missing,
+        )
     )
     return f"{where}, {label}: {top}{more}. " + lacking.format(
         missing=missing, total=total, year=side.year
@@ -306,7 +319,11 @@ def _leaders_text(side: Side, country: str, ranked: pd.DataFrame) -> str:
     missing = int((layer["value"].isna() & counted).sum())
     lacking = (
         " "
-        + _("{count} states with a count have no denominator, so no rate.").format(count=missing)
+        + ngettext(
+            "{count} state with a count has no denominator, so no rate.",
+            "{count} states with a count have no denominator, so no rate.",
+            missing,
+        ).format(count=missing)
         if missing
         else ""
     )
@@ -421,9 +438,11 @@ def build_view(data: AppData, state: ViewState) -> MapView:
         [_summary_text(us_side, "US", measure), _summary_text(mx_side, "MX", measure)]
     )
     if corridors is not None:
-        summary += " " + _("Lines: {count} corridors from the same release.").format(
-            count=len(corridors.rows)
-        )
+        summary += " " + ngettext(
+            "Lines: {count} corridor from the same release.",
+            "Lines: {count} corridors from the same release.",
+            len(corridors.rows),
+        ).format(count=len(corridors.rows))
     return MapView(
         state, plain(figure), summary, us_side, mx_side, corridors, sources, tuple(years_of(us, mx))
     )

@@ -9,7 +9,7 @@ import pandas as pd
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.figures.style import rows_of
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, ngettext
 from dashboard.views import chosen_kinds, known_kinds, plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
@@ -163,10 +163,11 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
             if clauses:
                 parts.append(f"{label[:1].upper()}{label[1:]} — {'; '.join(clauses)}.")
     if not traces.empty:
+        traced = int(traces["firearms"].sum())
         parts.append(
-            _("Loaded trace files: {count} traces.").format(
-                count=f"{int(traces['firearms'].sum()):,}"
-            )
+            ngettext(
+                "Loaded trace files: {count} trace.", "Loaded trace files: {count} traces.", traced
+            ).format(count=f"{traced:,}")
         )
     if not parts:
         return _("{place}: no published figure in this view.").format(place=where)
