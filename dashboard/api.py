@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import flask
-import pandas as pd
 
-from dashboard.data import AppData, current
+from dashboard.data import current
 from dashboard.responses import response_key
 from db import datapackage, queries
-from db.datasets import DATASETS, Filters, InvalidRequest, Selection, write_rows
-from db.rates import RATES
+from db.datasets import DATASETS, InvalidRequest, Selection, write_rows
 from db.viewstate import shown
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Flask adds "; charset=utf-8" to text mimetypes itself: naming it here doubled it.
 MIMETYPES = {"csv": "text/csv", "json": "application/json", "zip": "application/zip"}
-# What a loaded trace file's aggregates are, for datasets that have no published record.
-TRACE_DESCRIPTION = (
-    "Aggregates of eTrace-style trace files loaded into this Iron River database: counts of "
-    "traced firearms per file, never published figures; each row names its file and checksum."
-)
 # Downloads are keyed by the data version (their ETag): caches keep them and revalidate each time.
 CACHE_CONTROL = "public, no-cache"
 # Bodies of up to this many rows are built whole and kept (dashboard/responses.py); larger
@@ -81,7 +73,15 @@ def download(name: str, fmt: str) -> flask.Response:
     filters = selection.filters
     meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
     if fmt == "zip":
-        body = datapackage.build_zip(frame, _package(data, name, filters, version))
+        body = datapackage.dataset_zip(
+            name,
+            filters,
+            frame,
+            infos=data.cached("dataset_infos", lambda: queries.dataset_infos(data.engine)),
+            sources=data.dataset("sources"),
+            data_version=version,
+            site=flask.request.url_root,
+        )
         response = flask.Response(body, mimetype=MIMETYPES[fmt])
     elif len(frame) <= CACHED_ROWS:
         body = "".join(write_rows(frame, fmt, bom=bom, meta=meta)).encode("utf-8")
@@ -120,37 +120,6 @@ def _download(
     # but not in meaning: a weak tag says exactly that.
     response.set_etag(etag, weak=fmt == "zip")
     return response
-
-
-def _caveats(infos: pd.DataFrame, name: str) -> list[str]:
-    record = infos[infos["name"] == name]
-    if record.empty or not record["caveats"].iloc[0]:
-        return []
-    caveats = record["caveats"].iloc[0]
-    return list(json.loads(caveats) if isinstance(caveats, str) else caveats)
-
-
-def _package(data: AppData, name: str, filters: Filters, version: str) -> datapackage.Package:
-    """The metadata a zip carries: the dataset's record, its caveats, the sources its rows cite."""
-    infos = data.cached("dataset_infos", lambda: queries.dataset_infos(data.engine))
-    record = infos[infos["name"] == name]
-    caveats = _caveats(infos, name)
-    if filters.measure in RATES:
-        caveats += _caveats(infos, "denominators")
-    frame = data.dataset(name, filters)
-    # The permalink of exactly these rows: this zip's own address, filters included, written
-    # as the parser reads it (the same for every spelling of the request, as its ETag is).
-    permalink = flask.request.url_root.rstrip("/") + Selection(name, filters).url("zip")
-    return datapackage.Package(
-        dataset=name,
-        title=DATASETS[name].title,
-        description=record["description"].iloc[0] if not record.empty else TRACE_DESCRIPTION,
-        data_version=version,
-        permalink=permalink,
-        filters=filters.as_params(),
-        caveats=caveats,
-        sources=datapackage.cited_sources(frame, data.dataset("sources")),
-    )
 
 
 @api.get("/datasets.json")

@@ -17,9 +17,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from db.datasets import write_rows
+from db.datasets import DATASETS, Filters, Selection, write_rows
+from db.rates import RATES
 
 DATA_FILE = "data.csv"
+# What a loaded trace file's aggregates are, for datasets that have no published record.
+TRACE_DESCRIPTION = (
+    "Aggregates of eTrace-style trace files loaded into this Iron River database: counts of "
+    "traced firearms per file, never published figures; each row names its file and checksum."
+)
 LICENCE = {
     "name": "MIT",
     "path": "https://opensource.org/license/mit",
@@ -257,6 +263,50 @@ Iron River, "{package.title}", data version {package.data_version}, {package.per
 
 {LICENCE_TEXT["en"]}
 """
+
+
+def dataset_zip(
+    name: str,
+    filters: Filters,
+    frame: pd.DataFrame,
+    *,
+    infos: pd.DataFrame,
+    sources: pd.DataFrame,
+    data_version: str,
+    site: str,
+) -> bytes:
+    """The zip of dataset `name`'s rows `frame` (its selection under `filters`), the one both
+    `/api/v1/<name>.zip` and `ironriver export --format zip` give.
+
+    `infos` are the dataset records (`queries.dataset_infos`), `sources` the `sources` dataset's
+    rows; the permalink is the zip's own download address on `site` (empty: the path alone).
+    """
+    record = infos[infos["name"] == name]
+    caveats = _caveats(infos, name)
+    if filters.measure in RATES:
+        caveats += _caveats(infos, "denominators")
+    # The permalink of exactly these rows, filters included, written as the parser reads them
+    # (the same for every spelling of the request, as the API's ETag is).
+    permalink = site.rstrip("/") + Selection(name, filters).url("zip")
+    package = Package(
+        dataset=name,
+        title=DATASETS[name].title,
+        description=record["description"].iloc[0] if not record.empty else TRACE_DESCRIPTION,
+        data_version=data_version,
+        permalink=permalink,
+        filters=filters.as_params(),
+        caveats=caveats,
+        sources=cited_sources(frame, sources),
+    )
+    return build_zip(frame, package)
+
+
+def _caveats(infos: pd.DataFrame, name: str) -> list[str]:
+    record = infos[infos["name"] == name]
+    if record.empty or not record["caveats"].iloc[0]:
+        return []
+    caveats = record["caveats"].iloc[0]
+    return list(json.loads(caveats) if isinstance(caveats, str) else caveats)
 
 
 def build_zip(frame: pd.DataFrame, package: Package) -> bytes:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy import Engine
@@ -17,6 +18,11 @@ from db.migrate import is_current, is_ready, upgrade
 from db.models import RunStatus
 from db.settings import Settings
 from etl import logs
+
+if TYPE_CHECKING:  # the CLI imports pandas and the catalogue only in the commands that use them
+    import pandas as pd
+
+    from db.queries import Filters
 
 EXIT_REFUSED = 2
 # sysexits' EX_TEMPFAIL: schedulers read it as "try again later", not as a failed load.
@@ -316,16 +322,23 @@ def datasets(context: Context) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json"]),
+    type=click.Choice(["csv", "json", "zip"]),
     default="csv",
     show_default=True,
-    help="Output format.",
+    help="Output format; zip is the API's zip (data.csv, datapackage.json, README.md, LEEME.md).",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write (default stdout).",
+)
+@click.option(
+    "--site",
+    default="",
+    metavar="URL",
+    help="Address the dashboard is served at: a zip's permalink is its download there "
+    "(default: the download's path alone).",
 )
 @pass_context
 def export(
@@ -336,8 +349,10 @@ def export(
     measure: str | None,
     fmt: str,
     output: Path | None,
+    site: str,
 ) -> None:
-    """Write dataset NAME (see `ironriver datasets`) as CSV or JSON, with sources on every row."""
+    """Write dataset NAME (see `ironriver datasets`) as CSV, JSON or a zip, with sources on every
+    row."""
     from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
 
     if name not in DATASETS:
@@ -349,7 +364,11 @@ def export(
         DATASETS[name].refuse_unapplied(filters)
     except InvalidRequest as error:
         raise click.UsageError(str(error)) from error
-    frame = DATASETS[name].query(context.reading(), filters)
+    engine = context.reading()
+    frame = DATASETS[name].query(engine, filters)
+    if fmt == "zip":
+        _write_zip(engine, name, filters, frame, site, output)
+        return
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         for chunk in write_rows(frame, fmt):
@@ -357,6 +376,28 @@ def export(
     finally:
         if output:
             stream.close()
+
+
+def _write_zip(
+    engine: Engine, name: str, filters: Filters, frame: pd.DataFrame, site: str, output: Path | None
+) -> None:
+    """The zip `/api/v1/<name>.zip` gives for the same rows, built by the same function."""
+    from db import datapackage, queries
+    from db.datasets import Filters, Selection
+
+    body = datapackage.dataset_zip(
+        name,
+        filters,
+        frame,
+        infos=queries.dataset_infos(engine),
+        sources=Selection("sources", Filters()).rows(engine),
+        data_version=queries.data_version(engine),
+        site=site,
+    )
+    if output:
+        output.write_bytes(body)
+    else:
+        click.echo(body, nl=False)  # bytes go to stdout's binary stream
 
 
 @cli.command("serve")

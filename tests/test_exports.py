@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -116,3 +118,46 @@ def test_whole_numbers_export_without_a_decimal_point(loaded_db_url, name):
     cells = [cell for row in csv.reader(io.StringIO(output)) for cell in row]
     assert not [cell for cell in cells if cell.endswith(".0") and cell[:-2].isdigit()]
     assert "17352" in cells or name != "trace-totals"
+
+
+def _members(body: bytes) -> dict[str, bytes]:
+    """A zip's members in order; `datapackage.json` without `created`, the moment it was built."""
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    package = json.loads(members["datapackage.json"])
+    assert package.pop("created")
+    members["datapackage.json"] = json.dumps(package).encode("utf-8")
+    return members
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "query"),
+    [
+        *[(name, [], "") for name in sorted(DATASETS)],
+        ("source-states", ["--measure", "per_100k"], "?measure=per_100k"),
+        ("trace-totals", ["--from", "2009", "--to", "2011"], "?from=2009&to=2011"),
+    ],
+)
+def test_export_zip_is_the_apis_zip_member_for_member(
+    loaded_db_url: str, client: Any, tmp_path: Path, name: str, options: list[str], query: str
+) -> None:
+    target = tmp_path / "out.zip"
+    site = "http://localhost/"  # the test client's address, which the API's permalink names
+    args = [name, *options, "--format", "zip", "--site", site, "-o", str(target)]
+    code, output = _export(loaded_db_url, *args)
+    assert code == 0, output
+    response = client.get(f"/api/v1/{name}.zip{query}")
+    assert response.status_code == 200, response.data[:300]
+    ours, api = _members(target.read_bytes()), _members(response.data)
+    assert list(ours) == list(api) == ["data.csv", "datapackage.json", "README.md", "LEEME.md"]
+    assert ours == api
+    assert f"Permalink: {site}api/v1/{name}.zip{query}" in ours["README.md"].decode("utf-8")
+
+
+def test_export_zip_without_a_site_cites_the_downloads_path_on_stdout(loaded_db_url: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["export", "corridors", "--format", "zip"], env={"DATABASE_URL": loaded_db_url}
+    )
+    assert result.exit_code == 0, result.output
+    readme = _members(result.stdout_bytes)["README.md"].decode("utf-8")
+    assert "Permalink: /api/v1/corridors.zip\n" in readme
