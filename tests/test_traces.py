@@ -548,6 +548,35 @@ def sqlite_file_bytes(engine: Engine) -> bytes:
     return b"".join(part.read_bytes() for part in parts if part.exists())
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a row missing a free-text cell plus a trailing comma keeps the header's width, so "
+    "the serial shifts into the kept free-text column on its left and the row loads: every "
+    "checked cell still passes (etl/traces is being rewritten on branch loadsqlite)",
+)
+def test_a_shifted_row_never_stores_a_serial_in_the_free_text_column_left_of_it(engine, tmp_path):
+    # Column order is free: here manufacturer, a free-text column, sits left of serial_number.
+    header = (
+        "trace_number,recovery_date,recovery_country,recovery_state,firearm_type,"
+        "source_category,source_state,manufacturer,serial_number,caliber,recovery_city"
+    )
+    path = write_csv(
+        tmp_path / "shifted.csv",
+        [
+            header,
+            f"S-1,2019-01-01,MX,Sonora,pistol,us_manufactured,AZ,Glock,{CANARY_SERIAL},9mm,Nogales",
+            # The manufacturer cell is missing and a trailing comma restores the header's width:
+            # manufacturer reads the serial, caliber the city, recovery_city the blank.
+            f"S-2,2019-01-01,MX,Sonora,pistol,us_manufactured,AZ,{CANARY_SERIAL},9mm,Nogales,",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert CANARY_SERIAL not in repr(dump(engine))
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+
+
 def test_canary_serials_and_names_appear_nowhere_in_the_database_or_the_logs(
     backend_url, tmp_path, caplog
 ):
