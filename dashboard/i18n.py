@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from babel.dates import format_date as _babel_format_date
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -41,15 +42,19 @@ _language: ContextVar[str] = ContextVar("language", default=DEFAULT)
 
 
 @cache
+def _catalogue() -> Catalog:
+    with CATALOGUE.open("rb") as handle:
+        return read_po(handle, locale=LOCALES["es"])
+
+
+@cache
 def translations() -> dict[str, str]:
     """English msgid -> Spanish msgstr of every translated, non-fuzzy catalogue entry.
 
     A plural entry gives each English form its Spanish one (es-MX has English's two forms).
     """
-    with CATALOGUE.open("rb") as handle:
-        catalogue = read_po(handle, locale=LOCALES["es"])
     found: dict[str, str] = {}
-    for message in catalogue:
+    for message in _catalogue():
         english, spanish = _forms(message.id), _forms(message.string)
         if any(english) and spanish and all(spanish) and not message.fuzzy:
             found.update(zip(english, spanish, strict=True))
@@ -66,10 +71,8 @@ def _forms(value: object) -> tuple[str, ...]:
 @cache
 def _plural_catalogue() -> gettext.GNUTranslations:
     """The catalogue as gettext reads it, which picks a plural form by its Plural-Forms rule."""
-    with CATALOGUE.open("rb") as handle:
-        catalogue = read_po(handle, locale=LOCALES["es"])
     compiled = io.BytesIO()
-    write_mo(compiled, catalogue)  # an untranslated form falls back to its English msgid
+    write_mo(compiled, _catalogue())  # an untranslated form falls back to its English msgid
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
 
