@@ -6,10 +6,11 @@ import datetime as dt
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from etl.traces import columnar, parsing
-from etl.traces.checks import Progress
+from etl.traces.checks import BLANK, Progress, RowChecks
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import read_header
 from etl.traces.reading import header_row, inspect_file, open_text, record_reader
@@ -157,3 +158,23 @@ def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_pat
     monkeypatch.setattr(parsing, "COLUMNAR_MIN_LINES", 10**9)
     one_by_one = parsed(path, use_columns=True, batch_rows=100_000)
     assert whole == one_by_one
+
+
+def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatch):
+    monkeypatch.setattr(columnar, "CACHE_LIMIT", 6)  # the kept results start again, mid-file
+    lookup = RowChecks(read_header(HEADER.split(",")), 7, postgres=False).dates
+    dates = columnar.DateColumns(lookup)
+    rng = random.Random(5)
+    texts = CHOICES["recovery_date"] + CHOICES["purchase_date"]
+    for _ in range(40):
+        column = np.array([rng.choice(texts) for _ in range(rng.randrange(1, 30))], dtype=object)
+        found = dates.rows(column)
+        for index, text in enumerate(column.tolist()):
+            expected = lookup[text]
+            parsed_date = isinstance(expected, tuple)
+            assert found.valid[index] == parsed_date, text
+            assert found.blank[index] == (expected is BLANK), text
+            if parsed_date:
+                value, year, ordinal = expected
+                assert (found.value[index], found.year[index]) == (value, year), text
+                assert found.ordinal[index] == ordinal, text

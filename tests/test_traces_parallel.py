@@ -181,3 +181,38 @@ def test_a_killed_loader_leaves_no_parser_process_behind(db_url, tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_rows_go_in_the_same_however_many_one_insert_statement_carries(
+    engine, tmp_path, monkeypatch
+):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL loads through COPY, not INSERT statements")
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 401)
+    first = generate(tmp_path / "first.csv", 1000, seed=31, bad_rate=0.08)
+    later = generate(tmp_path / "later.csv", 1500, seed=32, bad_rate=0.08)
+    # Trace numbers of the first file in the middle of the second: its statements meet the unique
+    # index, and the rows they carried are sorted into duplicates and new rows one by one.
+    first_lines = first.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    later_lines = later.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    overlapping = tmp_path / "overlapping.csv"
+    overlapping.write_text(
+        "".join(later_lines[:700] + first_lines[300:600] + later_lines[700:]), encoding="utf-8"
+    )
+    stored = []
+    for rows_per_insert in (1, 64, 100_000):  # every row in a many-row statement; some; none
+        monkeypatch.setattr(inserter, "SQLITE_ROWS_PER_INSERT", rows_per_insert)
+        results = [load_trace_file(engine, path) for path in (first.path, overlapping)]
+        assert [r.status for r in results] == [RunStatus.LOADED, RunStatus.LOADED]
+        stored.append(
+            (
+                [(r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_duplicate) for r in results],
+                content(engine),
+            )
+        )
+        wipe_loads(engine)
+
+    assert stored[0] == stored[1] == stored[2]
+    counts = stored[0][0]
+    assert counts[1][3] > 250  # the first file's rows came back as duplicates
+    assert counts[1][1] > 1000
