@@ -29,11 +29,16 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 7_500
 SQLITE_IN_CHUNK = 900  # SQLite before 3.32 allowed 999 variables per statement
 _TRACE_NUMBER = INSERT_COLUMNS.index("trace_number")
+_TRACE_FILE_ID = INSERT_COLUMNS.index("trace_file_id")
 Columns = list[list[Any]]  # TraceRow's columns, each with one value per row
 
 
 def _take(columns: Columns, picked: list[int]) -> Columns:
     return [pick(column, picked) for column in columns]
+
+
+class WrongTraceFile(Exception):
+    """A batch holds rows naming a trace file other than the one this load inserted."""
 
 
 def allowed_cells_at(
@@ -174,6 +179,11 @@ class FileLoader:
         """Insert a batch's rows, but those whose trace number the database already has."""
         columns = batch.columns
         if batch.lines:
+            # traces.trace_file_id has no foreign key (migration 0004): this check is what keeps
+            # every stored trace pointing at this load's own trace_files row. C-speed list.count.
+            file_ids = columns[_TRACE_FILE_ID]
+            if file_ids.count(self.file_id) != len(file_ids):
+                raise WrongTraceFile(f"a batch names a trace file other than {self.file_id}")
             self._counts.merge(batch.counts)
             if self._insert_if_all_new(columns):
                 self.rows_loaded += len(batch.lines)
