@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from alembic import command
+from alembic.config import Config
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import make_engine
 from db.integrity import orphan_trace_file_ids
-from db.migrate import upgrade
+from db.migrate import MIGRATIONS, upgrade
 from db.models import RunStatus, Trace, TraceFile
 from etl.cli import cli
 from etl.traces import load_trace_file
 from etl.traces.checks import Batch
+from etl.traces.columns import INSERT_COLUMNS
 from tests.conftest import SAMPLE_TRACES
 from tests.test_traces import dump, runs
 
 FOREIGN_KEY = "fk_traces_trace_file_id_trace_files"
+TRACE_FILE_ID = INSERT_COLUMNS.index("trace_file_id")
 
 
 def _trace_foreign_keys(engine: Engine) -> list[str | None]:
@@ -40,28 +45,31 @@ def _add_orphans(engine: Engine, file_id: int, count: int) -> None:
         )
 
 
-def test_traces_have_no_foreign_key_and_a_migration_down_and_up_restores_then_drops_it(
-    backend_url,
-):
-    engine = make_engine(backend_url)
-    try:
-        assert _trace_foreign_keys(engine) == []
-        with engine.begin() as connection:
-            config = _migration_config(connection)
-            command.downgrade(config, "0003")
-        assert _trace_foreign_keys(engine) == [FOREIGN_KEY]
-        upgrade(engine)
-        assert _trace_foreign_keys(engine) == []
-    finally:
-        engine.dispose()
+def _migrate_down_to(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
-def _migration_config(connection):  # type: ignore[no-untyped-def]
-    from db.migrate import _config
+def test_traces_have_no_foreign_key_and_a_migration_down_and_up_restores_then_drops_it(engine):
+    assert _trace_foreign_keys(engine) == []
+    _migrate_down_to(engine, "0003")
+    assert _trace_foreign_keys(engine) == [FOREIGN_KEY]
+    upgrade(engine)
+    assert _trace_foreign_keys(engine) == []
 
-    config = _config()
-    config.attributes["connection"] = connection
-    return config
+
+def test_the_foreign_key_cannot_come_back_over_an_orphan(engine):
+    load_trace_file(engine, SAMPLE_TRACES)
+    _add_orphans(engine, 4242, 1)
+
+    with pytest.raises(IntegrityError):
+        _migrate_down_to(engine, "0003")
+
+    assert _trace_foreign_keys(engine) == []
+    assert orphan_trace_file_ids(engine) == [4242]
 
 
 def test_every_loaded_trace_names_the_trace_file_its_load_inserted(engine, tmp_path):
@@ -97,10 +105,10 @@ def test_a_batch_naming_another_trace_file_fails_the_load_and_keeps_nothing(
     )
     real_parse = insert.parse
 
-    def parse_with_a_wrong_second_batch(job, progress, **options) -> Iterator[Batch]:  # type: ignore[no-untyped-def]
+    def parse_with_a_wrong_second_batch(job, progress, **options) -> Iterator[Batch]:
         for number, batch in enumerate(real_parse(job, progress, **options)):
             if number == 1 and batch.lines:
-                batch.columns[0] = [job.file_id + 1] * len(batch.lines)
+                batch.columns[TRACE_FILE_ID] = [job.file_id + 1] * len(batch.lines)
             yield batch
 
     monkeypatch.setattr(insert, "parse", parse_with_a_wrong_second_batch)
@@ -128,7 +136,7 @@ def test_orphans_are_found_among_files_through_the_index(engine, tmp_path):
     assert orphan_trace_file_ids(engine) == [0, 999_999]
 
 
-def _status_check(url: str):  # type: ignore[no-untyped-def]
+def _status_check(url: str):
     return CliRunner().invoke(cli, ["etl", "status", "--check"], env={"DATABASE_URL": url})
 
 
