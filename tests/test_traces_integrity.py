@@ -53,12 +53,17 @@ def _migrate_down_to(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def test_traces_have_no_foreign_key_and_a_migration_down_and_up_restores_then_drops_it(engine):
+def test_traces_have_no_foreign_key_and_a_migration_down_and_up_keeps_every_row(engine):
+    load_trace_file(engine, SAMPLE_TRACES)
+    loaded = dump(engine)
     assert _trace_foreign_keys(engine) == []
+
     _migrate_down_to(engine, "0003")
     assert _trace_foreign_keys(engine) == [FOREIGN_KEY]
     upgrade(engine)
+
     assert _trace_foreign_keys(engine) == []
+    assert dump(engine) == loaded
 
 
 def test_the_foreign_key_cannot_come_back_over_an_orphan(engine):
