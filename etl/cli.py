@@ -251,6 +251,7 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
 def etl_status(context: Context, limit: int, check: bool) -> None:
     """Freshness of every source and the most recent ETL runs with their outcome."""
     from db.freshness import recent_runs, source_freshness
+    from db.integrity import orphan_trace_file_ids
     from db.lock import writer_active
     from etl.runs import unresolved_interrupted
 
@@ -283,8 +284,12 @@ def etl_status(context: Context, limit: int, check: bool) -> None:
     if interrupted:
         listed = ", ".join(f"run {run.run_id} ({run.source})" for run in interrupted)
         click.echo(f"\ninterrupted, not since run successfully: {listed}")
+    orphans = orphan_trace_file_ids(engine)
+    if orphans:
+        listed = ", ".join(str(file_id) for file_id in orphans)
+        click.echo(f"\ntraces naming a trace file that does not exist: trace_file_id {listed}")
     failing = freshness["stale"].any() or (freshness["failures_since"] > 0).any()
-    if check and (failing or interrupted):
+    if check and (failing or interrupted or orphans):
         sys.exit(1)
 
 
