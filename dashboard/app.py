@@ -13,7 +13,7 @@ import flask
 from dash import ClientsideFunction, Input, Output, dcc, html
 from flask_caching import Cache
 
-from dashboard import embed, guard, i18n
+from dashboard import compressed, embed, guard, i18n
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         # callback here is async, so the app behaves the same whatever else is installed.
         use_async=False,
     )
+    compressed.install(server, server.config["COMPRESS_MIMETYPES"])
     app.layout = _shell
     # The current page's link gets aria-current="page" once the router has drawn the page.
     app.clientside_callback(
