@@ -14,8 +14,9 @@ import threading
 import flask
 from flask_compress.flask_compress import _compress_data
 
-# Files that change only with a deploy: the assets folder and Dash's fingerprinted bundles.
-STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
+# Files that change only with a deploy: the assets folder, Dash's fingerprinted bundles and the
+# boundary files (each served with its version as ETag).
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/geo/")
 # In Flask-Compress's order of preference (COMPRESS_ALGORITHM), at its configured levels.
 ENCODINGS = ("zstd", "br", "gzip")
 MIN_BYTES = 500  # Flask-Compress's COMPRESS_MIN_SIZE: smaller bodies gain nothing
