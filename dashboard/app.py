@@ -13,7 +13,7 @@ import flask
 from dash import ClientsideFunction, Input, Output, dcc, html
 from flask_caching import Cache
 
-from dashboard import compressed, embed, guard, i18n
+from dashboard import compressed, embed, first_view, guard, i18n
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
@@ -77,6 +77,10 @@ class _Dash(dash.Dash):
             kwargs["metas"] = metas
         if flask.has_request_context():
             kwargs["metas"] = kwargs.get("metas", "") + _alternates(flask.request)
+            view = first_view.for_request(flask.request)
+            if view is not None:
+                kwargs["metas"] += "\n" + view.preloads
+                kwargs["config"] = kwargs.get("config", "") + view.data
         page = str(super().interpolate_index(**kwargs))
         return page.replace('<html lang="en">', f'<html lang="{i18n.language()}">', 1)
 
@@ -143,6 +147,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         # it): Pages' router then runs in a new thread on every request, ~1 ms each. No
         # callback here is async, so the app behaves the same whatever else is installed.
         use_async=False,
+        hooks=first_view.RENDERER_HOOKS,  # type: ignore[arg-type]
     )
     compressed.install(server, server.config["COMPRESS_MIMETYPES"])
     app.layout = _shell
