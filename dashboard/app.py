@@ -79,8 +79,9 @@ class _Dash(dash.Dash):
             kwargs["metas"] = kwargs.get("metas", "") + _alternates(flask.request)
             view = first_view.for_request(flask.request)
             if view is not None:
-                kwargs["metas"] += "\n" + view.preloads
                 kwargs["config"] = kwargs.get("config", "") + view.data
+                # After the scripts: what the page needs first is fetched first.
+                kwargs["renderer"] = kwargs.get("renderer", "") + view.preloads
         page = str(super().interpolate_index(**kwargs))
         return page.replace('<html lang="en">', f'<html lang="{i18n.language()}">', 1)
 

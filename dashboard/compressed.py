@@ -76,6 +76,6 @@ def install(server: flask.Flask, mimetypes: list[str]) -> None:
         response.headers["Content-Encoding"] = encoding
         response.vary.add("Accept-Encoding")
         if etag:
-            response.set_etag(f"{etag}:{encoding}", weak=weak)
+            response.set_etag(f"{etag}:{encoding}", weak=bool(weak))
             response.make_conditional(request)
         return response
