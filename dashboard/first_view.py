@@ -23,6 +23,8 @@ from plotly.io.json import to_json_plotly
 ELEMENT_ID = "ironriver-first-view"
 # Dash's renderer hook that puts the view into the layout (dash.Dash(hooks=...)).
 RENDERER_HOOKS = {"layout_post": "window.ironriverRenderer.layoutPost"}
+# What Dash's renderer fetches first, once its scripts have run: fetched alongside them instead.
+RENDERER_REQUESTS = ("/_dash-layout", "/_dash-dependencies")
 # dcc components that load their code lazily, and the chunk each loads (dcc's webpack build).
 LAZY_CHUNKS = {
     "Dropdown": "async-dropdown.js",
@@ -63,6 +65,9 @@ def for_request(request: flask.Request) -> FirstView | None:
     )
     view = json.loads(serialized)
     links = [
+        f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
+        for url in RENDERER_REQUESTS
+    ] + [
         f'<link rel="preload" href="{escape(url)}" as="script">' for url in lazy_chunks(view)
     ] + [
         f'<link rel="preload" href="{escape(url)}" as="fetch" crossorigin="anonymous">'

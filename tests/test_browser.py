@@ -224,7 +224,7 @@ def test_a_cold_map_page_draws_its_first_view_without_the_router_callback(
     assert not [body for body in posts if "_pages_content" in body]
     # Each preloaded file was fetched once: the preload was the request the page used.
     preloaded = page.eval_on_selector_all("link[rel=preload]", "ls => ls.map(l => l.href)")
-    assert len(preloaded) == 6
+    assert len(preloaded) == 8  # Dash's layout and callbacks, 3 dcc chunks, 3 map files
     for url in preloaded:
         assert fetched.count(url) == 1, url
     # The address stays the view's as it changes (the router's location was set up before).

@@ -86,6 +86,8 @@ def test_the_map_page_preloads_exactly_the_files_its_view_fetches(client: Any) -
     assert {u for u, kind in preloaded.items() if kind == "fetch"} == {
         *boundaries,
         "/assets/topojson/north-america_110m.json",
+        "/_dash-layout",
+        "/_dash-dependencies",
     }
     assert {u for u, kind in preloaded.items() if kind == "script"} == {
         first_view.DCC_CHUNK_PATH + name
