@@ -13,7 +13,7 @@ import flask
 from dash import ClientsideFunction, Input, Output, dcc, html
 from flask_caching import Cache
 
-from dashboard import embed, guard, i18n
+from dashboard import compressed, embed, first_view, guard, i18n
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
@@ -36,6 +36,10 @@ _INTERNAL_PREFIXES = (
     "/embed/",
 )
 NOT_FOUND_TITLE = N_("Iron River · Page not found")
+# Dash's first script, @babel/polyfill (core-js and regenerator-runtime: 34 KB compressed and
+# ~75 ms of a cold load's CPU), is for browsers without ES2015+; plotly.js's es2016 bundle needs
+# them anyway. The one global Dash's scripts still use comes alone: assets/regenerator-runtime.min.js.
+POLYFILL_BUNDLE = "/deps/polyfill@"
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
 
@@ -73,8 +77,21 @@ class _Dash(dash.Dash):
             kwargs["metas"] = metas
         if flask.has_request_context():
             kwargs["metas"] = kwargs.get("metas", "") + _alternates(flask.request)
+            view = first_view.for_request(flask.request)
+            if view is not None:
+                kwargs["config"] = kwargs.get("config", "") + view.data
+                # After the scripts: what the page needs first is fetched first.
+                kwargs["renderer"] = kwargs.get("renderer", "") + view.preloads
         page = str(super().interpolate_index(**kwargs))
         return page.replace('<html lang="en">', f'<html lang="{i18n.language()}">', 1)
+
+    def _collect_and_register_resources(
+        self, resources: Any, include_async: bool = True, url_attr: str = "src"
+    ) -> list[Any]:
+        srcs: list[Any] = super()._collect_and_register_resources(
+            resources, include_async, url_attr
+        )
+        return [src for src in srcs if not (isinstance(src, str) and POLYFILL_BUNDLE in src)]
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()
@@ -131,7 +148,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         # it): Pages' router then runs in a new thread on every request, ~1 ms each. No
         # callback here is async, so the app behaves the same whatever else is installed.
         use_async=False,
+        hooks=first_view.RENDERER_HOOKS,  # type: ignore[arg-type]
     )
+    compressed.install(server, server.config["COMPRESS_MIMETYPES"])
     app.layout = _shell
     # The current page's link gets aria-current="page" once the router has drawn the page.
     app.clientside_callback(

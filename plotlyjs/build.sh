@@ -4,7 +4,8 @@
 # of entry.js. dcc.Graph uses `window.Plotly` when a page already has it, so the full 4.8 MB
 # bundle is never fetched. Needs node and npm; the output is committed, so serving needs neither.
 #
-#     bash plotlyjs/build.sh   # then commit dashboard/assets/plotly-custom.min.js and plotly-locale-es-mx.js
+#     bash plotlyjs/build.sh   # then commit dashboard/assets/plotly-custom.min.js, plotly-locale-es-mx.js
+#                              # and regenerator-runtime.min.js
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -43,3 +44,12 @@ banner="/**
 echo "wrote $out ($(wc -c <"$out") bytes): plotly.js v${version}, traces core+${traces}"
 node locale-es-mx.js > "$root/dashboard/assets/plotly-locale-es-mx.js"
 echo "wrote $root/dashboard/assets/plotly-locale-es-mx.js"
+# The one global of Dash's @babel/polyfill bundle its scripts still use (`regeneratorRuntime`,
+# in the lazy loader of dash-renderer, dcc and dash_table); the app no longer serves that
+# bundle (dashboard/app.py). A plain script, not bundled: it sets the global itself.
+runtime="$root/dashboard/assets/regenerator-runtime.min.js"
+./node_modules/.bin/esbuild node_modules/regenerator-runtime/runtime.js --minify \
+    --legal-comments=eof --log-level=warning \
+    --banner:js="/* regenerator-runtime v$(node -p "require('regenerator-runtime/package.json').version") (MIT, Facebook, Inc.), built by plotlyjs/build.sh of Iron River. */" \
+    --outfile="$runtime"
+echo "wrote $runtime"

@@ -205,6 +205,35 @@ def test_map_draws_both_choropleths_offline(open_page: Any) -> None:
     assert "no published figure" in page.inner_text("#map-summary")
 
 
+@pytest.mark.parametrize("path", ["/", "/es/?measure=share"])
+def test_a_cold_map_page_draws_its_first_view_without_the_router_callback(
+    open_page: Any, context: Any, path: str
+) -> None:
+    posts: list[str] = []
+    fetched: list[str] = []
+    context.on(
+        "request",
+        lambda r: posts.append(r.post_data or "") if r.method == "POST" else fetched.append(r.url),
+    )
+    page = open_page(path)
+    assert coloured(page, "us") and coloured(page, "mx")
+    assert page.locator("#map-measure input:checked").get_attribute("value") == (
+        "share" if "share" in path else "count"
+    )
+    # The page came with the page: Dash Pages' router was never asked for it.
+    assert not [body for body in posts if "_pages_content" in body]
+    # Each preloaded file was fetched once: the preload was the request the page used.
+    preloaded = page.eval_on_selector_all("link[rel=preload]", "ls => ls.map(l => l.href)")
+    assert len(preloaded) == 8  # Dash's layout and callbacks, 3 dcc chunks, 3 map files
+    for url in preloaded:
+        assert fetched.count(url) == 1, url
+    # The address stays the view's as it changes (the router's location was set up before).
+    page.check(
+        "#map-measure input[value=count]" if "share" in path else "#map-measure input[value=share]"
+    )
+    wait_for_query(page, "measure=count" if "share" in path else "measure=share")
+
+
 def test_year_slider_and_play_change_the_trace_file_view(open_page: Any, engine: Engine) -> None:
     key = trace_key(engine)
     page = open_page(f"/?us={key}&mx={key}&year=2014")

@@ -171,3 +171,45 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   install();
   document.addEventListener("DOMContentLoaded", install);
 }());
+
+/* The renderer's `layout_post` hook (app.py): the server lays out the first view of the page into
+   the page itself (a JSON data block, #ironriver-first-view), and this puts it into the shell's
+   layout before Dash renders it, with the router's location already set to this URL. So the
+   page draws without first asking the router's page-content callback for it; navigating later
+   goes through the router as before. Anything unexpected leaves the layout alone: the router
+   then lays the page out, as without this. */
+window.ironriverRenderer = {
+  layoutPost: function (layout) {
+    const block = document.getElementById("ironriver-first-view");
+    if (!block) { return; }
+    block.remove();  // the first layout only (a development reload fetches the layout again)
+    const view = JSON.parse(block.textContent);
+    if (view.pathname !== window.location.pathname || view.search !== window.location.search) {
+      return;  // the address changed before the renderer started: let the router decide
+    }
+    const byId = {};
+    const locations = [];
+    (function walk(node) {
+      if (Array.isArray(node)) { node.forEach(walk); return; }
+      if (!node || typeof node !== "object" || !node.props) { return; }
+      if (typeof node.props.id === "string") { byId[node.props.id] = node; }
+      if (node.type === "Location") { locations.push(node); }
+      walk(node.props.children);
+    }(layout));
+    const content = byId._pages_content;
+    const store = byId._pages_store;
+    if (!byId._pages_location || !content || !store) { return; }
+    // Each dcc.Location as it sets itself when it mounts, but before: a Location that set its
+    // props after mounting would be handed them again at a later render, and would then push
+    // that (by then old) address, undoing a view's own address update (syncUrl).
+    locations.forEach(function (location) {
+      ["pathname", "search", "href", "hash"].forEach(function (key) {
+        location.props[key] = window.location[key];
+      });
+    });
+    // The router's callback is called when its location's pathname or search are set after
+    // the layout: set here, it is not, and the page is already in place.
+    content.props.children = view.content;
+    store.props.data = view.store;
+  },
+};
