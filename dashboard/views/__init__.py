@@ -10,19 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import plotly.graph_objects as go
-
 from dashboard.data import AppData
 from dashboard.i18n import _
 from db.viewstate import ViewState
 from db.vocabulary import EVENT_KINDS
 
 V = TypeVar("V")
-
-
-def plain(figure: go.Figure) -> dict[str, Any]:
-    """A figure as the dict plotly.js reads, which Dash serialises without validating it again."""
-    return figure.to_plotly_json()
 
 
 def shown(

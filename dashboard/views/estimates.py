@@ -10,7 +10,6 @@ import pandas as pd
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import _, ngettext
-from dashboard.views import plain
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from db.vocabulary import ESTIMATE_QUESTIONS
@@ -103,9 +102,7 @@ def _question(data: AppData, question: str, labels: dict[str, str]) -> Question:
         _(ESTIMATE_QUESTIONS[question].en) if question in ESTIMATE_QUESTIONS else question,
     )
     charts = tuple(
-        MeasureChart(
-            str(measure), plain(figures.estimates_figure(group, sources=labels)), _reading(group)
-        )
+        MeasureChart(str(measure), figures.estimates_figure(group, sources=labels), _reading(group))
         for measure, group in chart.rows.groupby("measure", sort=False)
     )
     return Question(question, chart, charts)

@@ -11,7 +11,6 @@ import pandas as pd
 from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import N_, _
-from dashboard.views import plain
 from db import queries
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse, shown
@@ -425,5 +424,5 @@ def build_view(data: AppData, state: ViewState) -> MapView:
             count=len(corridors.rows)
         )
     return MapView(
-        state, plain(figure), summary, us_side, mx_side, corridors, sources, tuple(years_of(us, mx))
+        state, figure, summary, us_side, mx_side, corridors, sources, tuple(years_of(us, mx))
     )

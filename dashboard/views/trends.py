@@ -10,7 +10,7 @@ from dashboard import components, figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.figures.style import rows_of
 from dashboard.i18n import N_, _
-from dashboard.views import chosen_kinds, known_kinds, plain
+from dashboard.views import chosen_kinds, known_kinds
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from geo.states import state_names
@@ -269,7 +269,7 @@ def build_view(data: AppData, state: ViewState) -> TrendsView:
         state=state,
         window=window,
         title=_("Trends: {place}").format(place=where),
-        figure=plain(figure),
+        figure=figure,
         summary=" ".join(t for t in (summary, context) if t),
         notices=notices,
         published=published,
