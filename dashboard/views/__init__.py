@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from dashboard import components
 from dashboard.data import AppData
 from dashboard.i18n import _
 from db.viewstate import ViewState
@@ -30,6 +31,11 @@ def shown(
     view = data.kept(f"view:{page}:{state!r}", lambda: build(data, state))
     content = data.kept(f"render:{page}:{state!r}", lambda: render(view))
     return view, content
+
+
+def source_labels(data: AppData) -> dict[str, str]:
+    """Short "Publisher (date)" labels per source id, for hover text: one dict per data version."""
+    return data.shared("source-labels", lambda: components.source_labels(data.dataset("sources")))
 
 
 def known_kinds(data: AppData) -> list[str]:

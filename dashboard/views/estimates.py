@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard import components, figures, text
+from dashboard import figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import _, ngettext
+from dashboard.views import source_labels
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from db.vocabulary import ESTIMATE_QUESTIONS
@@ -111,7 +112,7 @@ def _question(data: AppData, question: str, labels: dict[str, str]) -> Question:
 def build_view(data: AppData, state: ViewState) -> EstimatesView:
     """One question's section, or every question's when none is chosen."""
     sources = data.dataset("sources")
-    labels = components.source_labels(sources)
+    labels = source_labels(data)
     known = _known(data)
     shown = (state.question,) if state.question else known
     questions = tuple(_question(data, q, labels) for q in shown if q is not None)
