@@ -165,7 +165,8 @@ def hover_template() -> str:
 
 def drawn(layer: pd.DataFrame) -> pd.DataFrame:
     """The states of a layer that have a figure (a NULL figure is never drawn as a colour)."""
-    return layer.dropna(subset=["value"])
+    # A mask rather than `dropna`, whose own set-up costs more than these few dozen rows.
+    return layer[layer["value"].notna().to_numpy()]
 
 
 MISSING_TEXT = N_("No published figure in this series")
@@ -188,7 +189,7 @@ def _country_traces(
     missing_text: str = MISSING_TEXT,
 ) -> list[dict[str, Any]]:
     names = state_names()
-    listed = {row["code"]: row for _, row in layer.iterrows() if pd.isna(row["value"])}
+    listed = {row["code"]: row for _, row in layer[layer["value"].isna()].iterrows()}
     layer = drawn(layer)
     coloured = set(layer["code"])
     missing = [code for code in all_codes(country) if code not in coloured]

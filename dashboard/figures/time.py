@@ -66,7 +66,7 @@ def gapped(
 
 def _missing(value: object) -> bool:
     """NULL in a row read from the database (None, NaN, NaT or NA), as `dropna` sees it."""
-    return value is None or bool(pd.isna(value))
+    return value is None or bool(pd.isna(value))  # type: ignore[call-overload]
 
 
 def _on_row(trace: dict[str, Any], row: int) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _published_series(
     drawn = 0
     # The rows once, as tuples, grouped in Python (first appearance first, as pandas' groupby
     # with sort=False): a few rows per line, where pandas' per-call cost would dominate.
-    groups: dict[tuple[object, object, str], list[Any]] = {}
+    groups: dict[tuple[Any, Any, str], list[Any]] = {}
     for r in rows_of(rows):
         if (
             (r.unit == "percent") != percent
@@ -107,7 +107,7 @@ def _published_series(
         ):
             continue
         category = getattr(r, "category", None)
-        category = "" if _missing(category) else category
+        category = "" if _missing(category) else str(category)
         release = None if _missing(r.release) else r.release
         groups.setdefault((release, r.measure, category), []).append(r)
     template = (

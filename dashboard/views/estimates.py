@@ -115,5 +115,10 @@ def build_view(data: AppData, state: ViewState) -> EstimatesView:
     labels = source_labels(data)
     known = _known(data)
     shown = (state.question,) if state.question else known
-    questions = tuple(_question(data, q, labels) for q in shown if q is not None)
+    # A question's section is the same in every view that shows it: built once per data version.
+    questions = tuple(
+        data.shared(f"estimates-question:{q}", lambda q=q: _question(data, q, labels))
+        for q in shown
+        if q is not None
+    )
     return EstimatesView(state, known, questions, sources)

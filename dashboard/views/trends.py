@@ -27,7 +27,14 @@ NATIONAL_MEASURES = (
 # Rows about a state that are not source-state or seizure figures of that state (a transit claim,
 # one seizure, a four-country total): listed in words, never drawn on the state's axes.
 CONTEXT_PREFIXES = ("transit_", "single_seizure_", "four_country_")
-EARLIEST, LATEST = 1980, dt.date.today().year + 1
+
+
+def this_year() -> int:
+    """The calendar's year: a trend's default axis reaches it."""
+    return dt.date.today().year
+
+
+EARLIEST, LATEST = 1980, this_year() + 1
 
 
 def state_label(code: str) -> str:
@@ -60,10 +67,10 @@ def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int,
     years = [*published["year_start"].dropna(), *published["year_end"].dropna()]
     years += list(traces["year"]) if not traces.empty else []
     if not years:
-        return 2004, dt.date.today().year
+        return 2004, this_year()
     # Within the slider's years, whatever the database holds (a year 1 would make year 0).
     start = min(max(int(min(years)) - 1, EARLIEST), LATEST)
-    return start, min(max(int(max(years)) + 1, dt.date.today().year, start), LATEST)
+    return start, min(max(int(max(years)) + 1, this_year(), start), LATEST)
 
 
 def _year_param(year: int | None, name: str, problems: list[str]) -> int | None:
