@@ -56,7 +56,12 @@ class AppData:
         """The rows of `selection`: exactly what a chart draws and its download returns."""
         if selection in SHARED_SELECTIONS:
             return self.shared(f"rows:{selection!r}", lambda: selection.rows(self.engine)).copy()
-        return self.cached(f"rows:{selection!r}", lambda: selection.rows(self.engine))
+        return self.cached(f"rows:{selection!r}", lambda: selection.rows(self.engine, self.facts))
+
+    def facts(self, dataset: str) -> queries.FactRows:
+        """Every row of a published dataset (a few hundred at most), read once per data version:
+        a selection of them (a year window, a release, a rate's denominators) costs no query."""
+        return self.shared(f"facts:{dataset}", lambda: queries.dataset_facts(self.engine, dataset))
 
     def dataset(self, name: str, filters: Filters | None = None) -> pd.DataFrame:
         """Rows of dataset `name` with `filters` (the selection of those)."""

@@ -17,7 +17,9 @@ from db.queries import Filters, InvalidRequest
 
 __all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "Selection", "write_rows"]
 
-Query = Callable[[Engine, Filters], pd.DataFrame]
+# A dataset's query: (engine, filters) -> rows; queries of published figures also take `facts`, a
+# source of a published dataset's every row (the dashboard's per-version cache).
+Query = Callable[..., pd.DataFrame]
 
 # The URL filters each kind of dataset applies; any other is refused, never echoed as applied.
 FACT_FILTERS = ("from", "to", "year", "measure", "period", "release", "state")
@@ -38,6 +40,8 @@ class Dataset:
     published: bool = True
     # URL names of the filters `query` applies.
     filters: tuple[str, ...] = FACT_FILTERS
+    # Whether `query` takes `facts` (published datasets' rows, which a cache may supply).
+    reads_facts: bool = False
 
     def refuse_unapplied(self, filters: Filters) -> None:
         """`InvalidRequest` naming any filter this dataset would not apply."""
@@ -50,18 +54,22 @@ class Dataset:
 
 
 def _facts_query(dataset: str) -> Query:
-    def query(engine: Engine, filters: Filters) -> pd.DataFrame:
+    def query(
+        engine: Engine, filters: Filters, facts: queries.FactsOf | None = None
+    ) -> pd.DataFrame:
         if filters.measure in rates.RATES:
-            return rates.published_rates(engine, dataset, filters)
-        return queries.published_facts(engine, dataset, filters)
+            return rates.published_rates(engine, dataset, filters, facts=facts)
+        return queries.published_facts(engine, dataset, filters, facts=facts)
 
     return query
 
 
 def _traces_query(dimension: str) -> Query:
-    def query(engine: Engine, filters: Filters) -> pd.DataFrame:
+    def query(
+        engine: Engine, filters: Filters, facts: queries.FactsOf | None = None
+    ) -> pd.DataFrame:
         if filters.measure in rates.RATES:
-            return rates.trace_rates(engine, dimension, filters)
+            return rates.trace_rates(engine, dimension, filters, facts=facts)
         if filters.measure not in (None, "count", "share"):
             raise InvalidRequest(f"measure {filters.measure!r} is not one of {', '.join(MEASURES)}")
         return queries.traces_by(engine, dimension, filters)
@@ -71,33 +79,58 @@ def _traces_query(dimension: str) -> Query:
 
 _CATALOGUE = (
     Dataset(
-        "trace-totals", "ATF traces of firearms recovered in Mexico", _facts_query("trace-totals")
+        "trace-totals",
+        "ATF traces of firearms recovered in Mexico",
+        _facts_query("trace-totals"),
+        reads_facts=True,
     ),
     Dataset(
         "source-states",
         "US source states of firearms recovered in Mexico",
         _facts_query("source-states"),
+        reads_facts=True,
     ),
-    Dataset("recovery-states", "Firearms seized by Mexican state", _facts_query("recovery-states")),
-    Dataset("corridors", "US-state to Mexican-state corridors", _facts_query("corridors")),
     Dataset(
-        "firearm-types", "Types of traced firearms and time-to-crime", _facts_query("firearm-types")
+        "recovery-states",
+        "Firearms seized by Mexican state",
+        _facts_query("recovery-states"),
+        reads_facts=True,
+    ),
+    Dataset(
+        "corridors",
+        "US-state to Mexican-state corridors",
+        _facts_query("corridors"),
+        reads_facts=True,
+    ),
+    Dataset(
+        "firearm-types",
+        "Types of traced firearms and time-to-crime",
+        _facts_query("firearm-types"),
+        reads_facts=True,
     ),
     Dataset(
         "mx-seizures-national",
         "National firearm seizures in Mexico",
         _facts_query("mx-seizures-national"),
+        reads_facts=True,
     ),
     Dataset(
-        "us-supply-context", "US counties and licensed dealers", _facts_query("us-supply-context")
+        "us-supply-context",
+        "US counties and licensed dealers",
+        _facts_query("us-supply-context"),
+        reads_facts=True,
     ),
     Dataset(
         "denominators",
         "Denominators for rates: population and licensed dealers by state",
         _facts_query("denominators"),
+        reads_facts=True,
     ),
     Dataset(
-        "merida-funding", "Mérida Initiative funding for Mexico", _facts_query("merida-funding")
+        "merida-funding",
+        "Mérida Initiative funding for Mexico",
+        _facts_query("merida-funding"),
+        reads_facts=True,
     ),
     Dataset(
         "estimates",
@@ -120,6 +153,7 @@ _CATALOGUE = (
         _traces_query("source_state"),
         False,
         STATE_TRACE_FILTERS,
+        reads_facts=True,
     ),
     Dataset(
         "traces-by-recovery-state",
@@ -127,6 +161,7 @@ _CATALOGUE = (
         _traces_query("recovery_state"),
         False,
         STATE_TRACE_FILTERS,
+        reads_facts=True,
     ),
     Dataset(
         "traces-by-firearm-type",
@@ -175,9 +210,16 @@ class Selection:
         """The selection a download link names, or `InvalidRequest` (a 400) for any bad filter."""
         return cls(dataset, Filters.from_args(query))
 
-    def rows(self, engine: Engine) -> pd.DataFrame:
-        """Exactly the rows a chart of this selection draws and its download returns."""
-        return DATASETS[self.dataset].query(engine, self.filters)
+    def rows(self, engine: Engine, facts: queries.FactsOf | None = None) -> pd.DataFrame:
+        """Exactly the rows a chart of this selection draws and its download returns.
+
+        `facts` may supply published datasets' every row (a cache of `queries.dataset_facts`);
+        the rows are the same either way.
+        """
+        dataset = DATASETS[self.dataset]
+        if facts is not None and dataset.reads_facts:
+            return dataset.query(engine, self.filters, facts)
+        return dataset.query(engine, self.filters)
 
     def url(self, fmt: str = "csv") -> str:
         """`/api/v1/<dataset>.<fmt>?<filters>`: the download of exactly `rows`."""

@@ -67,9 +67,14 @@ RATES: dict[str, RateMeasure] = {
 }
 
 
-def denominators(engine: Engine, rate: RateMeasure) -> pd.DataFrame:
-    """The published denominators of `rate` by state code (code, value, year, source, citation)."""
-    rows = queries.published_facts(engine, DENOMINATORS, Filters(measure=rate.denominator))
+def denominators(
+    engine: Engine, rate: RateMeasure, facts: queries.FactsOf | None = None
+) -> pd.DataFrame:
+    """The published denominators of `rate` by state code (code, value, year, source, citation);
+    `facts` may supply the denominators dataset's rows (see `queries.published_facts`)."""
+    rows = queries.published_facts(
+        engine, DENOMINATORS, Filters(measure=rate.denominator), facts=facts
+    )
     rows = rows[rows["geo_level"].isin(STATE_LEVELS) & rows["value"].notna()]
     return rows.rename(columns={"geo_code": "code"})[
         ["code", "value", "year_end", "source_id", "citation"]
@@ -172,21 +177,29 @@ def with_rates(
     return out
 
 
-def published_rates(engine: Engine, dataset: str, filters: Filters) -> pd.DataFrame:
-    """Rates of a published dataset's state counts (firearms), with count and denominator."""
+def published_rates(
+    engine: Engine, dataset: str, filters: Filters, *, facts: queries.FactsOf | None = None
+) -> pd.DataFrame:
+    """Rates of a published dataset's state counts (firearms), with count and denominator;
+    `facts` may supply published datasets' rows (see `queries.published_facts`)."""
     rate = RATES[filters.measure or ""]
-    rows = queries.published_facts(engine, dataset, _counts_of(filters))
+    rows = queries.published_facts(engine, dataset, _counts_of(filters), facts=facts)
     rows = rows[rows["geo_level"].isin(STATE_LEVELS) & (rows["unit"] == "firearms")]
     rows = rows.drop(columns=["unit"]).rename(columns={"value_qualifier": "count_qualifier"})
     spans = [_span(s, e) for s, e in zip(rows["year_start"], rows["year_end"], strict=True)]
-    out = with_rates(rows, rows["geo_code"], spans, rows["value"], denominators(engine, rate), rate)
+    out = with_rates(
+        rows, rows["geo_code"], spans, rows["value"], denominators(engine, rate, facts), rate
+    )
     return out.drop(columns=["value"])
 
 
-def trace_rates(engine: Engine, dimension: str, filters: Filters) -> pd.DataFrame:
+def trace_rates(
+    engine: Engine, dimension: str, filters: Filters, *, facts: queries.FactsOf | None = None
+) -> pd.DataFrame:
     """Rates of loaded traces by US source state or Mexican recovery state, per trace file.
 
-    Without a year filter the count spans every year the file has traces for.
+    Without a year filter the count spans every year the file has traces for; `facts` may supply
+    the denominators' rows (see `queries.published_facts`).
     """
     rate = RATES[filters.measure or ""]
     rows = queries.traces_by(engine, dimension, _counts_of(filters))
@@ -209,7 +222,7 @@ def trace_rates(engine: Engine, dimension: str, filters: Filters) -> pd.DataFram
         rows[dimension],
         spans,
         rows["firearms"],
-        denominators(engine, rate),
+        denominators(engine, rate, facts),
         rate,
     )
     return out.drop(columns=["firearms"])

@@ -196,12 +196,14 @@ def test_format_value_never_prints_a_missing_figure_as_zero() -> None:
 def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> None:
     rows = queries.published_facts(engine, "recovery-states", Filters(**FGR))
     layer = figures.map_layer(rows, country="MX", measure="count", sources={})
-    figure = figures.map_figure(
-        layer.head(0),
-        layer,
-        us_title="",
-        mx_title="firearms",
-        geojson_urls=figures.geojson_urls(),
+    figure = go.Figure(
+        figures.map_figure(
+            layer.head(0),
+            layer,
+            us_title="",
+            mx_title="firearms",
+            geojson_urls=figures.geojson_urls(),
+        )
     )
     grey, coloured = [t for t in figure.data if t.type == "choropleth" and "/mx." in t.geojson]
     assert len(coloured.locations) == 23
@@ -225,13 +227,15 @@ def test_map_figure_draws_both_countries_in_one_north_america_projection(engine:
     us_rows = queries.published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
     corridors = queries.published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
     us = figures.map_layer(us_rows, country="US", measure="count", sources={})
-    figure = figures.map_figure(
-        us,
-        us.head(0),
-        us_title="t",
-        mx_title="t",
-        geojson_urls=figures.geojson_urls(),
-        corridors=corridors,
+    figure = go.Figure(
+        figures.map_figure(
+            us,
+            us.head(0),
+            us_title="t",
+            mx_title="t",
+            geojson_urls=figures.geojson_urls(),
+            corridors=corridors,
+        )
     )
     assert figure.layout.geo.scope == "north america"
     assert figure.layout.geo.projection.type != "albers usa"
@@ -244,7 +248,7 @@ def test_map_figure_draws_both_countries_in_one_north_america_projection(engine:
 def test_trends_figure_never_joins_two_releases_in_one_line(engine: Engine) -> None:
     rows = queries.published_facts(engine, "trace-totals")
     rows = rows[rows["measure"].isin(["traced_firearms", "us_sourced_pct"])]
-    figure = figures.trends_figure(rows, pd.DataFrame(), pd.DataFrame(), sources={})
+    figure = go.Figure(figures.trends_figure(rows, pd.DataFrame(), pd.DataFrame(), sources={}))
     releases_per_line = [
         {c[4] for c in trace.customdata} for trace in figure.data if trace.customdata is not None
     ]
@@ -256,7 +260,7 @@ def test_trends_figure_never_joins_two_releases_in_one_line(engine: Engine) -> N
 
 def test_trends_figure_shades_the_gc_armas_suspension(engine: Engine) -> None:
     events = queries.events(engine, Filters(kinds=("gc_armas",)))
-    figure = figures.trends_figure(pd.DataFrame(), pd.DataFrame(), events, sources={})
+    figure = go.Figure(figures.trends_figure(pd.DataFrame(), pd.DataFrame(), events, sources={}))
     bands = [s for s in figure.layout.shapes if s.type == "rect"]
     assert bands and str(bands[0].x0).startswith("2012") and str(bands[0].x1).startswith("2015")
     assert any("suspended" in (a.text or "") for a in figure.layout.annotations)
@@ -265,7 +269,7 @@ def test_trends_figure_shades_the_gc_armas_suspension(engine: Engine) -> None:
 def test_estimates_figure_draws_ranges_and_marks_unverified(engine: Engine) -> None:
     rows = queries.estimates(engine, Filters(measure="how_many_per_year"))
     rows = rows[rows["measure"] == "firearms_trafficked_per_year"]
-    figure = figures.estimates_figure(rows, sources={})
+    figure = go.Figure(figures.estimates_figure(rows, sources={}))
     ranges = [t for t in figure.data if t.mode == "lines+markers"]
     ranged = rows.dropna(subset=["low", "high"])
     assert len(ranges) == len(ranged)
@@ -273,7 +277,7 @@ def test_estimates_figure_draws_ranges_and_marks_unverified(engine: Engine) -> N
         (float(r.low), float(r.high)) for r in ranged.itertuples()
     )
     shares = queries.estimates(engine, Filters(measure="us_sourced_share"))
-    figure = figures.estimates_figure(shares, sources={})
+    figure = go.Figure(figures.estimates_figure(shares, sources={}))
     labels = " ".join(str(t.text) for t in figure.data if t.text is not None)
     assert "UNVERIFIED" in labels
 

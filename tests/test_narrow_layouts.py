@@ -34,7 +34,7 @@ def test_a_timeline_axis_spans_its_dated_events_a_year_either_side() -> None:
             _event(None),  # undated: listed in the table, never on the axis
         ]
     )
-    figure = figures.timeline_figure(events, sources={})
+    figure = go.Figure(figures.timeline_figure(events, sources={}))
     assert list(figure.layout.xaxis.range) == [dt.date(1994, 1, 1), dt.date(2026, 12, 31)]
 
 
@@ -47,12 +47,14 @@ def _layer(codes: dict[str, float]) -> pd.DataFrame:
 
 
 def test_on_a_narrow_screen_the_map_lays_both_colour_bars_side_by_side_under_it() -> None:
-    figure = figures.map_figure(
-        _layer({"TX": 7825, "AZ": 3969, "CA": 1575, "NM": 492}),
-        _layer({"09": 21458, "16": 13371}),
-        us_title="US",
-        mx_title="MX",
-        geojson_urls=figures.geojson_urls(),
+    figure = go.Figure(
+        figures.map_figure(
+            _layer({"TX": 7825, "AZ": 3969, "CA": 1575, "NM": 492}),
+            _layer({"09": 21458, "16": 13371}),
+            us_title="US",
+            mx_title="MX",
+            geojson_urls=figures.geojson_urls(),
+        )
     )
     narrow = figure.layout.meta["narrow"]
     map_bottom = narrow["layout"]["geo"]["domain"]["y"][0]
@@ -100,7 +102,7 @@ def test_on_a_narrow_screen_each_estimate_is_named_above_its_row() -> None:
             },
         ]
     )
-    figure = figures.estimates_figure(rows, sources={})
+    figure = go.Figure(figures.estimates_figure(rows, sources={}))
     narrow = figure.layout.meta["narrow"]["layout"]
     assert narrow["yaxis"]["showticklabels"] is False
     names = narrow["annotations"]
@@ -112,8 +114,12 @@ def test_on_a_narrow_screen_each_estimate_is_named_above_its_row() -> None:
 
 def test_long_legend_names_and_notes_are_broken_into_lines_for_a_narrow_screen() -> None:
     name = "GAO-09-709 — US-sourced share of guns successfully traced (%)"
-    figure = go.Figure(go.Scatter(x=[1], y=[1], name=name))
-    figure.add_annotation(text="GC-Armas meetings suspended (UNVERIFIED: a single source)")
+    figure = {
+        "data": [{"type": "scatter", "x": [1], "y": [1], "name": name}],
+        "layout": {
+            "annotations": [{"text": "GC-Armas meetings suspended (UNVERIFIED: a single source)"}]
+        },
+    }
     layout, traces = wrapped_for_narrow(figure, width=30)
     assert traces[0]["name"].replace("<br>", " ") == name
     assert all(len(line) <= 30 for line in traces[0]["name"].split("<br>"))
@@ -123,5 +129,5 @@ def test_long_legend_names_and_notes_are_broken_into_lines_for_a_narrow_screen()
 
 def test_a_timeline_of_events_at_the_ends_of_the_calendar_keeps_a_valid_axis() -> None:
     events = pd.DataFrame([_event("0001-01-01"), _event("9999-12-31")])
-    figure = figures.timeline_figure(events, sources={})
+    figure = go.Figure(figures.timeline_figure(events, sources={}))
     assert list(figure.layout.xaxis.range) == [dt.date(1, 1, 1), dt.date(9999, 12, 31)]

@@ -87,8 +87,10 @@ def graph(layout: Any, graph_id: str) -> go.Figure:
 def national_trends(engine: Engine) -> Any:
     rows = queries.published_facts(engine, "trace-totals")
     rows = rows[rows["measure"].isin(["traced_firearms", "trace_requests", "us_sourced_pct"])]
-    return figures.trends_figure(
-        rows, pd.DataFrame(), pd.DataFrame(), sources={}, main_measures=("traced_firearms",)
+    return go.Figure(
+        figures.trends_figure(
+            rows, pd.DataFrame(), pd.DataFrame(), sources={}, main_measures=("traced_firearms",)
+        )
     )
 
 
@@ -212,7 +214,7 @@ def test_the_suspension_is_called_unverified_wherever_it_is_drawn(app: Any, engi
     assert "the shaded band is the GC-Armas suspension" not in lede
     assert "only the 2019 Taskforce white paper reports (UNVERIFIED)" in lede
     events = queries.events(engine, Filters(kinds=("gc_armas",)))
-    figure = figures.timeline_figure(events, sources={"P1": "Taskforce white paper"})
+    figure = go.Figure(figures.timeline_figure(events, sources={"P1": "Taskforce white paper"}))
     band = [a.text for a in figure.layout.annotations if "suspended" in str(a.text)]
     assert band and all("UNVERIFIED" in t for t in band)
 
@@ -221,7 +223,7 @@ def test_undated_accounts_are_listed_but_never_placed_on_the_time_axis(engine: E
     events = queries.events(engine, Filters())
     officials = events[events["title_en"].str.contains("70 to 100")]
     assert officials["date_start"].isna().all() and len(officials) == 1
-    figure = figures.timeline_figure(events, sources={})
+    figure = go.Figure(figures.timeline_figure(events, sources={}))
     hovers = " ".join(str(t.text) for t in figure.data if t.text is not None)
     assert "70 to 100" not in hovers
     segob = events[events["description"].fillna("").str.contains("SEGOB")]
@@ -267,8 +269,10 @@ def test_a_rows_note_reaches_the_map_hover(engine: Engine) -> None:
     rows = queries.published_facts(engine, "source-states")
     transit = rows[rows["source_id"] == "S78"]
     layer = figures.map_layer(transit, country="US", measure="share", sources={})
-    figure = figures.map_figure(
-        layer, layer.head(0), us_title="t", mx_title="t", geojson_urls=figures.geojson_urls()
+    figure = go.Figure(
+        figures.map_figure(
+            layer, layer.head(0), us_title="t", mx_title="t", geojson_urls=figures.geojson_urls()
+        )
     )
     hovers = [
         " ".join(map(str, row))
@@ -283,7 +287,7 @@ def test_tables_and_ledger_carry_notes_and_caveats(app: Any, engine: Engine) -> 
     trends = texts(find(render(app, "/trends", state="TX"), "trends-table"))
     assert "Note" in trends and "from one seizure" in trends
     shares = queries.estimates(engine, Filters(measure="us_sourced_share"))
-    figure = figures.estimates_figure(shares, sources={})
+    figure = go.Figure(figures.estimates_figure(shares, sources={}))
     hovers = " ".join(str(t.hovertext) for t in figure.data if t.hovertext is not None)
     assert "Caveats:" in hovers
 
@@ -409,13 +413,15 @@ def test_map_labels_contrast_with_their_fill_and_corridors_point_and_hover(
     us_rows = queries.published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
     corridors = queries.published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
     layer = figures.map_layer(us_rows, country="US", measure="count", sources={})
-    figure = figures.map_figure(
-        layer,
-        layer.head(0),
-        us_title="t",
-        mx_title="t",
-        geojson_urls=figures.geojson_urls(),
-        corridors=corridors,
+    figure = go.Figure(
+        figures.map_figure(
+            layer,
+            layer.head(0),
+            us_title="t",
+            mx_title="t",
+            geojson_urls=figures.geojson_urls(),
+            corridors=corridors,
+        )
     )
     labels = next(t for t in figure.data if t.name == "labels")
     top = float(layer["value"].max())

@@ -1,4 +1,4 @@
-"""Every figure of the dashboard: plain functions from query DataFrames to plotly figures."""
+"""Every figure of the dashboard: plain functions from DataFrames to the dicts plotly.js draws."""
 
 from dashboard.figures.estimates import estimates_figure
 from dashboard.figures.maps import (

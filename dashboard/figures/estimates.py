@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
-import plotly.graph_objects as go
 
 from dashboard import i18n
-from dashboard.figures.style import (
-    FONT,
-    UNVALIDATED,
-    for_narrow_screens,
-    rows_of,
-    unvalidated,
-)
+from dashboard.figures.style import FONT, Figure, default_template, for_narrow_screens, rows_of
 from dashboard.i18n import _
 from dashboard.text import (
     estimate_text,
@@ -23,7 +18,7 @@ from dashboard.text import (
 )
 
 
-def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
+def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> Figure:
     """One answer per row, side by side: ranges as ranges, central values as dots."""
     rows = rows.reset_index(drop=True)
     labels = [
@@ -36,7 +31,7 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             labels[index] = f"{label} ({seen[label]})"
-    figure = unvalidated(go.Figure(**UNVALIDATED))
+    traces: list[dict[str, Any]] = []
     # Translated once, not per row.
     status_line, source_line = _("Status: {status}"), _("Source: {source} [{id}]")
     caveats_line, range_only = _("Caveats: {caveats}"), _("range only")
@@ -54,100 +49,105 @@ def estimates_figure(rows: pd.DataFrame, *, sources: dict[str, str]) -> go.Figur
             ]
         )
         if low is not None and high is not None:
-            figure.add_trace(
-                go.Scatter(
-                    **UNVALIDATED,
-                    x=[low, high],
-                    y=[labels[index]] * 2,
-                    mode="lines+markers",
-                    line=dict(color=colour, width=6, dash="dot" if unverified else "solid"),
-                    marker=dict(symbol="line-ns", size=14, line=dict(width=2, color=colour)),
-                    hovertext=[hover, hover],
-                    hoverinfo="text",
-                    showlegend=False,
-                    opacity=0.55 if central is not None else 0.9,
-                )
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": [low, high],
+                    "y": [labels[index]] * 2,
+                    "mode": "lines+markers",
+                    "line": {"color": colour, "width": 6, "dash": "dot" if unverified else "solid"},
+                    "marker": {
+                        "symbol": "line-ns",
+                        "size": 14,
+                        "line": {"width": 2, "color": colour},
+                    },
+                    "hovertext": [hover, hover],
+                    "hoverinfo": "text",
+                    "showlegend": False,
+                    "opacity": 0.55 if central is not None else 0.9,
+                }
             )
             if central is None:
-                figure.add_trace(
-                    go.Scatter(
-                        **UNVALIDATED,
-                        x=[high],
-                        y=[labels[index]],
-                        mode="text",
-                        text=["  " + range_only + (" · UNVERIFIED" if unverified else "")],
-                        textposition="middle right",
-                        textfont=dict(size=11, color=colour),
-                        hoverinfo="skip",
-                        showlegend=False,
-                    )
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "x": [high],
+                        "y": [labels[index]],
+                        "mode": "text",
+                        "text": ["  " + range_only + (" · UNVERIFIED" if unverified else "")],
+                        "textposition": "middle right",
+                        "textfont": {"size": 11, "color": colour},
+                        "hoverinfo": "skip",
+                        "showlegend": False,
+                    }
                 )
         if central is not None:
-            figure.add_trace(
-                go.Scatter(
-                    **UNVALIDATED,
-                    x=[central],
-                    y=[labels[index]],
-                    mode="markers+text",
-                    marker=dict(
-                        size=12,
-                        color="#ffffff" if unverified else colour,
-                        line=dict(width=2.5, color=colour),
-                        symbol="diamond-open" if unverified else "circle",
-                    ),
-                    text=[
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": [central],
+                    "y": [labels[index]],
+                    "mode": "markers+text",
+                    "marker": {
+                        "size": 12,
+                        "color": "#ffffff" if unverified else colour,
+                        "line": {"width": 2.5, "color": colour},
+                        "symbol": "diamond-open" if unverified else "circle",
+                    },
+                    "text": [
                         format_value(central, r.unit, r.value_qualifier)
                         + (" UNVERIFIED" if unverified else "")
                     ],
-                    textposition="middle right",
-                    textfont=dict(size=11, color=colour),
-                    hovertext=[hover],
-                    hoverinfo="text",
-                    showlegend=False,
-                )
+                    "textposition": "middle right",
+                    "textfont": {"size": 11, "color": colour},
+                    "hovertext": [hover],
+                    "hoverinfo": "text",
+                    "showlegend": False,
+                }
             )
     unit = rows["unit"].iloc[0] if len(rows) else ""
-    figure.update_layout(
-        height=90 + 58 * max(len(rows), 1),
-        margin=dict(l=10, r=40, t=10, b=40),
-        font=FONT,
-        plot_bgcolor="#ffffff",
-        paper_bgcolor="rgba(0,0,0,0)",
-        xaxis=dict(
-            rangemode="tozero",
-            gridcolor="#ececec",
-            title=dict(text=unit_label(unit)),
-            ticksuffix=i18n.percent_sign() if unit == "percent" else "",
-            tickformat=",",
-        ),
-        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=labels),
-    )
     # Room on the right for the value labels, so none is cut.
     top = (
         pd.concat([rows["high"], rows["central"]]).dropna().astype(float).max() if len(rows) else 1
     )
-    figure.update_xaxes(range=[0, 118 if unit == "percent" else float(top) * 1.3])
+    layout = {
+        "template": default_template(),
+        "height": 90 + 58 * max(len(rows), 1),
+        "margin": {"l": 10, "r": 40, "t": 10, "b": 40},
+        "font": dict(FONT),
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "xaxis": {
+            "rangemode": "tozero",
+            "gridcolor": "#ececec",
+            "title": {"text": unit_label(unit)},
+            "ticksuffix": i18n.percent_sign() if unit == "percent" else "",
+            "tickformat": ",",
+            "range": [0, 118 if unit == "percent" else float(top) * 1.3],
+        },
+        "yaxis": {"autorange": "reversed", "categoryorder": "array", "categoryarray": labels},
+    }
     # On a phone the answers' names beside the axis would leave the chart no width: each name
     # goes on one short line above its own row instead.
     above = [
-        dict(
-            text=_name_and_period(str(r.producer), str(r.period), 56),
-            x=0,
-            xref="paper",
-            xanchor="left",
-            y=label,
-            yref="y",
-            yanchor="bottom",
-            yshift=7,
-            showarrow=False,
-            font=dict(size=10),
-        )
+        {
+            "text": _name_and_period(str(r.producer), str(r.period), 56),
+            "x": 0,
+            "xref": "paper",
+            "xanchor": "left",
+            "y": label,
+            "yref": "y",
+            "yanchor": "bottom",
+            "yshift": 7,
+            "showarrow": False,
+            "font": {"size": 10},
+        }
         for r, label in zip(rows_of(rows), labels, strict=True)
     ]
     # The value labels are as wide on a phone as on a desktop: more room on the right for them.
     narrow_top = 160 if unit == "percent" else float(top) * 2
     return for_narrow_screens(
-        figure,
+        {"data": traces, "layout": layout},
         {
             "yaxis": {"showticklabels": False},
             "xaxis": {"range": [0, narrow_top], "nticks": 4},

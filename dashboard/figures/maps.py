@@ -7,18 +7,17 @@ from functools import cache
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from dashboard.figures.style import (
     FONT,
     LAYER_COLUMNS,
     MX_SCALE,
     NO_FIGURE,
-    UNVALIDATED,
     US_SCALE,
+    Figure,
+    default_template,
     for_narrow_screens,
     rows_of,
-    unvalidated,
 )
 from dashboard.i18n import N_, _, ngettext
 from dashboard.text import (
@@ -169,7 +168,8 @@ def hover_template() -> str:
 
 def drawn(layer: pd.DataFrame) -> pd.DataFrame:
     """The states of a layer that have a figure (a NULL figure is never drawn as a colour)."""
-    return layer.dropna(subset=["value"])
+    # A mask rather than `dropna`, whose own set-up costs more than these few dozen rows.
+    return layer[layer["value"].notna().to_numpy()]
 
 
 MISSING_TEXT = N_("No published figure in this series")
@@ -190,55 +190,54 @@ def _country_traces(
     title: str,
     colourbar_y: float,
     missing_text: str = MISSING_TEXT,
-) -> list[go.BaseTraceType]:
+) -> list[dict[str, Any]]:
     names = state_names()
-    listed = {row["code"]: row for _, row in layer.iterrows() if pd.isna(row["value"])}
+    listed = {row["code"]: row for _, row in layer[layer["value"].isna()].iterrows()}
     layer = drawn(layer)
-    missing = [code for code in all_codes(country) if code not in set(layer["code"])]
+    coloured = set(layer["code"])
+    missing = [code for code in all_codes(country) if code not in coloured]
     scale = US_SCALE if country == "US" else MX_SCALE
-    traces: list[go.BaseTraceType] = [
-        go.Choropleth(
-            **UNVALIDATED,
-            geojson=geojson,
-            locations=missing,
-            z=[0] * len(missing),
-            colorscale=[[0, NO_FIGURE], [1, NO_FIGURE]],
-            showscale=False,
-            marker_line_color="#ffffff",
-            marker_line_width=0.6,
-            customdata=[
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "choropleth",
+            "geojson": geojson,
+            "locations": missing,
+            "z": [0] * len(missing),
+            "colorscale": [[0, NO_FIGURE], [1, NO_FIGURE]],
+            "showscale": False,
+            "marker": {"line": {"color": "#ffffff", "width": 0.6}},
+            "customdata": [
                 [names.get(c, c), _no_figure_reason(listed.get(c), missing_text), "", "", "", c]
                 for c in missing
             ],
-            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
-            name=f"{country}: {_(NO_FIGURE_TEXT)}",
-        )
+            "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
+            "name": f"{country}: {_(NO_FIGURE_TEXT)}",
+        }
     ]
     if not layer.empty:
         traces.append(
-            go.Choropleth(
-                **UNVALIDATED,
-                geojson=geojson,
-                locations=layer["code"].tolist(),
-                z=layer["value"].tolist(),
-                zmin=0,
-                zmax=max(float(layer["value"].max()), 1.0),
-                colorscale=scale,
-                marker_line_color="#ffffff",
-                marker_line_width=0.6,
-                customdata=_hover(layer),
-                hovertemplate=hover_template(),
-                name=title,
-                colorbar=dict(
-                    title=dict(text=title, side="top", font=dict(size=12)),
-                    len=0.42,
-                    y=colourbar_y,
-                    yanchor="middle",
-                    x=1.0,
-                    thickness=14,
-                    tickfont=dict(size=11),
-                ),
-            )
+            {
+                "type": "choropleth",
+                "geojson": geojson,
+                "locations": layer["code"].tolist(),
+                "z": layer["value"].tolist(),
+                "zmin": 0,
+                "zmax": max(float(layer["value"].max()), 1.0),
+                "colorscale": scale,
+                "marker": {"line": {"color": "#ffffff", "width": 0.6}},
+                "customdata": _hover(layer),
+                "hovertemplate": hover_template(),
+                "name": title,
+                "colorbar": {
+                    "title": {"text": title, "side": "top", "font": {"size": 12}},
+                    "len": 0.42,
+                    "y": colourbar_y,
+                    "yanchor": "middle",
+                    "x": 1.0,
+                    "thickness": 14,
+                    "tickfont": {"size": 11},
+                },
+            }
         )
     return traces
 
@@ -272,7 +271,7 @@ def label_colour(fill: str) -> str:
     return max(("#000000", "#ffffff"), key=lambda ink: contrast_ratio(ink, fill))
 
 
-def _labels(layer: pd.DataFrame, country: str, limit: int = 12) -> go.Scattergeo | None:
+def _labels(layer: pd.DataFrame, country: str, limit: int = 12) -> dict[str, Any] | None:
     layer = drawn(layer)
     if layer.empty or len(layer) > limit:
         return None
@@ -281,18 +280,18 @@ def _labels(layer: pd.DataFrame, country: str, limit: int = 12) -> go.Scattergeo
     scale = US_SCALE if country == "US" else MX_SCALE
     top = max(float(layer["value"].max()), 1.0)
     inks = [label_colour(scale_colour(scale, float(v) / top)) for v in shown["value"]]
-    return go.Scattergeo(
-        **UNVALIDATED,
-        lon=[centroids[c][0] for c in shown["code"]],
-        lat=[centroids[c][1] for c in shown["code"]],
-        text=[t.split(" ")[0] for t in shown["text"]],
-        mode="text",
+    return {
+        "type": "scattergeo",
+        "lon": [centroids[c][0] for c in shown["code"]],
+        "lat": [centroids[c][1] for c in shown["code"]],
+        "text": [t.split(" ")[0] for t in shown["text"]],
+        "mode": "text",
         # The ink is chosen per fill for contrast; the halo keeps it legible over corridor lines.
-        textfont=dict(size=11, color=inks, shadow="auto"),
-        hoverinfo="skip",
-        showlegend=False,
-        name="labels",
-    )
+        "textfont": {"size": 11, "color": inks, "shadow": "auto"},
+        "hoverinfo": "skip",
+        "showlegend": False,
+        "name": "labels",
+    }
 
 
 def _along(start: tuple[float, float], end: tuple[float, float], t: float) -> tuple[float, float]:
@@ -303,7 +302,7 @@ def _along(start: tuple[float, float], end: tuple[float, float], t: float) -> tu
 CORRIDOR_TRIM = (0.18, 0.82)
 
 
-def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go.Scattergeo]:
+def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[dict[str, Any]]:
     """US-state -> Mexican-state corridors: lines with an arrowhead, width by value, hoverable."""
     centroids = state_centroids()
     rows = corridors[
@@ -314,7 +313,7 @@ def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go
         return []
     top = float(rows["value"].max()) or 1.0
     names = state_names()
-    traces: list[go.Scattergeo] = []
+    traces: list[dict[str, Any]] = []
     template, note_word = hover_template(), _("Note")
     name = _("Corridor (US state of purchase → Mexican state of recovery)")
     for index, row in enumerate(rows_of(rows)):
@@ -332,25 +331,25 @@ def corridor_traces(corridors: pd.DataFrame, sources: dict[str, str]) -> list[go
         ]
         colour = "rgba(40,20,60,0.85)"
         traces.append(
-            go.Scattergeo(
-                **UNVALIDATED,
-                lon=[p[0] for p in points],
-                lat=[p[1] for p in points],
-                mode="lines+markers",
-                line=dict(width=1 + 4 * float(row.value) / top, color=colour),
+            {
+                "type": "scattergeo",
+                "lon": [p[0] for p in points],
+                "lat": [p[1] for p in points],
+                "mode": "lines+markers",
+                "line": {"width": 1 + 4 * float(row.value) / top, "color": colour},
                 # The arrowhead at the Mexican end points along the line: purchase -> recovery.
-                marker=dict(
-                    symbol=["circle", "circle", "arrow"],
-                    size=[4, 4, 13],
-                    angleref="previous",
-                    color=colour,
-                ),
-                customdata=[hover] * 3,
-                hovertemplate=template,
-                name=name,
-                legendgroup="corridors",
-                showlegend=index == 0,
-            )
+                "marker": {
+                    "symbol": ["circle", "circle", "arrow"],
+                    "size": [4, 4, 13],
+                    "angleref": "previous",
+                    "color": colour,
+                },
+                "customdata": [hover] * 3,
+                "hovertemplate": template,
+                "name": name,
+                "legendgroup": "corridors",
+                "showlegend": index == 0,
+            }
         )
     return traces
 
@@ -365,57 +364,67 @@ def map_figure(
     corridors: pd.DataFrame | None = None,
     sources: dict[str, str] | None = None,
     missing: dict[str, str] | None = None,
-) -> go.Figure:
+) -> Figure:
     """US and Mexican states in one North America projection; grey = no published figure.
 
     `missing` may say, per country, why a grey state has no figure (e.g. no traces that year).
     """
-    figure = unvalidated(go.Figure(**UNVALIDATED))
+    traces: list[dict[str, Any]] = []
     for layer, country, title, y in ((us, "US", us_title, 0.76), (mx, "MX", mx_title, 0.26)):
-        for trace in _country_traces(
+        traces += _country_traces(
             layer,
             country=country,
             geojson=geojson_urls[country],
             title=title,
             colourbar_y=y,
             missing_text=(missing or {}).get(country, _(MISSING_TEXT)),
-        ):
-            figure.add_trace(trace)
+        )
     if corridors is not None and not corridors.empty:
-        for trace in corridor_traces(corridors, sources or {}):
-            figure.add_trace(trace)
+        traces += corridor_traces(corridors, sources or {})
     for layer, country in ((us, "US"), (mx, "MX")):
         labels = _labels(layer, country)
         if labels is not None:
-            figure.add_trace(labels)
-    figure.update_geos(
-        scope="north america",
-        projection=dict(type="albers", parallels=[20, 45], rotation=dict(lon=-97)),
-        lonaxis_range=[-125, -67],
-        lataxis_range=[14.3, 49.6],
-        showland=True,
-        landcolor="#f4f3ef",
-        showocean=True,
-        oceancolor="#eef3f7",
-        showlakes=False,
-        showcountries=True,
-        countrycolor="#8a8a8a",
-        countrywidth=0.8,
-        showcoastlines=True,
-        coastlinecolor="#9a9a9a",
-        showsubunits=False,
-        showframe=False,
-        bgcolor="rgba(0,0,0,0)",
-    )
-    figure.update_layout(
-        margin=dict(l=0, r=0, t=8, b=0),
-        font=FONT,
-        legend=dict(orientation="h", x=0, y=0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)"),
-        paper_bgcolor="rgba(0,0,0,0)",
-        hoverlabel=dict(bgcolor="#ffffff", font_size=13),
-        uirevision="map",
-    )
-    return for_narrow_screens(figure, *_narrow_map(figure))
+            traces.append(labels)
+    figure = {"data": traces, "layout": _map_layout()}
+    return for_narrow_screens(figure, *_narrow_map(traces))
+
+
+def _map_layout() -> dict[str, Any]:
+    """The map's layout: one North America projection, the same for every view."""
+    return {
+        "template": default_template(),
+        "geo": {
+            "scope": "north america",
+            "projection": {"type": "albers", "parallels": [20, 45], "rotation": {"lon": -97}},
+            "lonaxis": {"range": [-125, -67]},
+            "lataxis": {"range": [14.3, 49.6]},
+            "showland": True,
+            "landcolor": "#f4f3ef",
+            "showocean": True,
+            "oceancolor": "#eef3f7",
+            "showlakes": False,
+            "showcountries": True,
+            "countrycolor": "#8a8a8a",
+            "countrywidth": 0.8,
+            "showcoastlines": True,
+            "coastlinecolor": "#9a9a9a",
+            "showsubunits": False,
+            "showframe": False,
+            "bgcolor": "rgba(0,0,0,0)",
+        },
+        "margin": {"l": 0, "r": 0, "t": 8, "b": 0},
+        "font": dict(FONT),
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": 0,
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255,255,255,0.8)",
+        },
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "hoverlabel": {"bgcolor": "#ffffff", "font": {"size": 13}},
+        "uirevision": "map",
+    }
 
 
 # On a phone the colour bars beside the map would leave it a thumbnail: the map takes the full
@@ -428,13 +437,17 @@ NARROW_MAP_LAYOUT: dict[str, Any] = {
 }
 
 
-def _narrow_map(figure: go.Figure) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+def _narrow_map(
+    data: list[dict[str, Any]],
+) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
     traces: dict[int, dict[str, Any]] = {}
     bars = [
-        i for i, t in enumerate(figure.data) if t.type == "choropleth" and t.showscale is not False
+        i
+        for i, t in enumerate(data)
+        if t["type"] == "choropleth" and t.get("showscale") is not False
     ]
     for position, index in enumerate(bars):
-        title = figure.data[index].colorbar.title.text or ""
+        title = data[index].get("colorbar", {}).get("title", {}).get("text") or ""
         traces[index] = {
             "colorbar": {
                 "orientation": "h",
@@ -449,12 +462,13 @@ def _narrow_map(figure: go.Figure) -> tuple[dict[str, Any], dict[int, dict[str, 
                 "tickfont": {"size": 10},
             }
         }
-    for index, trace in enumerate(figure.data):
+    for index, trace in enumerate(data):
+        name = str(trace.get("name"))
         # Added to what a trace already changes (a choropleth's colour bar), never replacing it.
-        if trace.showlegend is not False and " → " in str(trace.name) and len(str(trace.name)) > 40:
+        if trace.get("showlegend") is not False and " → " in name and len(name) > 40:
             # The corridor legend entry, in two lines.
-            traces.setdefault(index, {})["name"] = str(trace.name).replace(" → ", " →<br>")
-        if trace.name == "labels":
+            traces.setdefault(index, {})["name"] = name.replace(" → ", " →<br>")
+        if trace.get("name") == "labels":
             # Smaller value labels: at phone width neighbouring states' labels would overlap.
             traces.setdefault(index, {})["textfont"] = {"size": 9}
     return NARROW_MAP_LAYOUT, traces

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import namedtuple
 from functools import cache
 from typing import Any
@@ -76,21 +75,25 @@ def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("Pandas", columns)
 
 
-# Plotly validates every property as it is set, which is most of the time a figure takes to build.
-# Our figures are built by our own code only, and the tests validate the dicts they yield (by
-# reading them back with go.Figure), so the drawing path skips it.
-UNVALIDATED: dict[str, Any] = {"_validate": False}
-
-
-def unvalidated(figure: go.Figure) -> go.Figure:
-    """`figure`, with later traces and layout updates set without re-validation."""
-    figure._validate = False  # type: ignore[attr-defined]
-    figure.layout._validate = False  # type: ignore[attr-defined]
-    return figure
+# A figure is built as the dict plotly.js reads (`{"data": [...], "layout": {...}}`), never through
+# plotly's graph objects: their property checks, copies and `update_*` walks were most of the time
+# a view took. The tests read every figure back with `go.Figure(...)`, which runs all the checks.
+Figure = dict[str, Any]
 
 
 @cache
-def _skeleton(rows: int, row_heights: tuple[float, ...] | None, titled: tuple[bool, ...]) -> dict:
+def default_template() -> dict[str, Any]:
+    """The layout template plotly gives a new figure (`plotly` unless configured otherwise).
+
+    Shared by every figure, never changed: built once per process.
+    """
+    return go.Figure().to_dict()["layout"]["template"]
+
+
+@cache
+def _skeleton(
+    rows: int, row_heights: tuple[float, ...] | None, titled: tuple[bool, ...]
+) -> dict[str, Any]:
     # Keyed by which rows have a title, not by the titles (a state's name is in them): the
     # layout is the same, and make_subplots costs more than the rest of a figure.
     figure = make_subplots(
@@ -101,62 +104,39 @@ def _skeleton(rows: int, row_heights: tuple[float, ...] | None, titled: tuple[bo
         vertical_spacing=0.05 if rows > 1 else None,
         subplot_titles=tuple("title" if t else "" for t in titled) or None,
     )
-    return {
-        **figure.to_dict(),
-        "_grid_ref": figure._grid_ref,  # type: ignore[attr-defined]
-        "_grid_str": figure._grid_str,  # type: ignore[attr-defined]
-    }
+    return figure.to_dict()["layout"]
 
 
 def stacked(
     rows: int, *, row_heights: tuple[float, ...] | None = None, titles: tuple[str, ...] = ()
-) -> go.Figure:
-    """Rows of charts on one shared x axis: `make_subplots`, laid out once per arguments."""
-    skeleton = copy.deepcopy(_skeleton(rows, row_heights, tuple(bool(t) for t in titles)))
-    # make_subplots writes one annotation per non-empty title, in order.
-    for annotation, title in zip(
-        skeleton["layout"].get("annotations", []), [t for t in titles if t], strict=True
-    ):
-        annotation["text"] = title
-    return unvalidated(go.Figure(skeleton, **UNVALIDATED))
+) -> Figure:
+    """Rows of charts on one shared x axis, as `make_subplots` lays them out (computed once per
+    arguments): a figure with no traces whose axes and titles are this figure's own dicts."""
+    skeleton = _skeleton(rows, row_heights, tuple(bool(t) for t in titles))
+    layout = {
+        key: (dict(value) if isinstance(value, dict) and key != "template" else value)
+        for key, value in skeleton.items()
+        if key != "annotations"
+    }
+    if "annotations" in skeleton:
+        # make_subplots writes one annotation per non-empty title, in order.
+        layout["annotations"] = [
+            {**annotation, "font": dict(annotation["font"]), "text": title}
+            for annotation, title in zip(
+                skeleton["annotations"], [t for t in titles if t], strict=True
+            )
+        ]
+    return {"data": [], "layout": layout}
 
 
-class TraceList(list[dict[str, Any]]):
-    """Traces for one column of `stacked` rows, kept as the dicts plotly.js reads.
-
-    Takes `add_trace(trace, row=, col=1)` as a figure does, but appends: plotly's own add_trace
-    copies and re-checks every trace it is given (milliseconds each, most of a trends figure).
-    `with_traces` then makes the figure in one step.
-    """
-
-    def add_trace(self, trace: go.Scatter, row: int = 1, col: int = 1) -> None:
-        if col != 1:
-            raise ValueError("stacked figures have one column")
-        data = trace.to_plotly_json()
-        axis = "" if row == 1 else str(row)
-        data["xaxis"], data["yaxis"] = f"x{axis}", f"y{axis}"
-        self.append(data)
-
-
-def with_traces(figure: go.Figure, traces: list[dict[str, Any]]) -> go.Figure:
-    """`figure` with `traces` added after its own, built at once (see `TraceList`)."""
-    return unvalidated(
-        go.Figure(
-            {
-                "data": [*figure.to_plotly_json()["data"], *traces],
-                "layout": figure.layout,
-                # The subplot grid, so rows can still be addressed (`row=`) afterwards.
-                "_grid_ref": figure._grid_ref,  # type: ignore[attr-defined]
-                "_grid_str": figure._grid_str,  # type: ignore[attr-defined]
-            },
-            **UNVALIDATED,
-        )
-    )
+def axis_name(letter: str, row: int) -> str:
+    """A row's axis as a trace names it: `x`, `x2`, `y3`..."""
+    return letter if row == 1 else f"{letter}{row}"
 
 
 def for_narrow_screens(
-    figure: go.Figure, layout: dict[str, Any], traces: dict[int, dict[str, Any]] | None = None
-) -> go.Figure:
+    figure: Figure, layout: dict[str, Any], traces: dict[int, dict[str, Any]] | None = None
+) -> Figure:
     """`figure`, carrying what a phone-width screen changes in it (`layout.meta.narrow`).
 
     Plotly cannot see the reader's screen when the server builds a figure: assets/ironriver.js
@@ -164,27 +144,23 @@ def for_narrow_screens(
     traces by index before plotly draws, when the viewport is at most 600 px wide.
     """
     narrow = {"layout": layout, "traces": {str(i): t for i, t in (traces or {}).items()}}
-    figure.layout.meta = {"narrow": narrow}
+    figure["layout"]["meta"] = {"narrow": narrow}
     return figure
 
 
-def wrapped_for_narrow(figure: go.Figure, width: int = 44) -> tuple[dict[str, Any], dict[int, Any]]:
+def wrapped_for_narrow(figure: Figure, width: int = 44) -> tuple[dict[str, Any], dict[int, Any]]:
     """Layout and trace changes that break long annotations and legend names into lines that fit
     a phone (plotly never wraps text): for `for_narrow_screens`."""
     traces = {
-        index: {"name": wrap(trace.name, width)}
-        for index, trace in enumerate(figure.data)
-        if trace.name and len(trace.name) > width and trace.showlegend is not False
+        index: {"name": wrap(trace["name"], width)}
+        for index, trace in enumerate(figure["data"])
+        if trace.get("name") and len(trace["name"]) > width and trace.get("showlegend") is not False
     }
-    notes = figure.layout.annotations
-    if not any(len(str(note.text or "")) > width for note in notes):
+    notes = figure["layout"].get("annotations", [])
+    if not any(len(str(note.get("text") or "")) > width for note in notes):
         return {}, traces
     wrapped = [
-        {
-            **n.to_plotly_json(),
-            "text": wrap(n.text, width),
-            "font": {**n.font.to_plotly_json(), "size": 11},
-        }
+        {**n, "text": wrap(n.get("text"), width), "font": {**n.get("font", {}), "size": 11}}
         for n in notes
     ]
     return {"annotations": wrapped}, traces

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from dashboard import i18n
 from dashboard.figures.style import (
@@ -16,13 +15,12 @@ from dashboard.figures.style import (
     SERIES_COLOURS,
     SERIES_DASHES,
     SERIES_SYMBOLS,
-    UNVALIDATED,
     UNVERIFIED_DASH,
-    TraceList,
+    Figure,
+    axis_name,
     for_narrow_screens,
     rows_of,
     stacked,
-    with_traces,
     wrapped_for_narrow,
 )
 from dashboard.i18n import N_, _
@@ -66,8 +64,19 @@ def gapped(
     return xs, ys
 
 
+def _missing(value: object) -> bool:
+    """NULL in a row read from the database (None, NaN, NaT or NA), as `dropna` sees it."""
+    return value is None or bool(pd.isna(value))  # type: ignore[call-overload]
+
+
+def _on_row(trace: dict[str, Any], row: int) -> dict[str, Any]:
+    """`trace` drawn in row `row` of a `stacked` figure."""
+    trace["xaxis"], trace["yaxis"] = axis_name("x", row), axis_name("y", row)
+    return trace
+
+
 def _published_series(
-    figure: go.Figure | TraceList,
+    traces: list[dict[str, Any]],
     rows: pd.DataFrame,
     *,
     row: int,
@@ -83,12 +92,24 @@ def _published_series(
     breaks the line); part-year figures are hollow, labelled points never joined to the line.
     Shares over several years are bars across those years; counts over several years are bars
     too when `count_spans` (a state's totals), labelled as totals, never as yearly counts.
+    Appends the traces to `traces`; returns how many.
     """
     drawn = 0
-    wanted = rows[(rows["unit"] == "percent") == percent]
-    wanted = wanted.dropna(subset=["value", "year_start", "year_end"])
-    if "category" not in wanted:
-        wanted = wanted.assign(category=None)
+    # The rows once, as tuples, grouped in Python (first appearance first, as pandas' groupby
+    # with sort=False): a few rows per line, where pandas' per-call cost would dominate.
+    groups: dict[tuple[Any, Any, str], list[Any]] = {}
+    for r in rows_of(rows):
+        if (
+            (r.unit == "percent") != percent
+            or _missing(r.value)
+            or _missing(r.year_start)
+            or _missing(r.year_end)
+        ):
+            continue
+        category = getattr(r, "category", None)
+        category = "" if _missing(category) else str(category)
+        release = None if _missing(r.release) else r.release
+        groups.setdefault((release, r.measure, category), []).append(r)
     template = (
         "<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[4]}<br>"
         + _("Status: ")
@@ -98,15 +119,10 @@ def _published_series(
     )
     only, in_total = _("{category} only"), _(" in total over the period (not per year)")
     note_word, part_year = _("Note"), _("{period}: part year")
-    keys = ["release", "measure", "category"]
-    for (release, measure, category), group in wanted.fillna({"category": ""}).groupby(
-        keys, sort=False, dropna=False
-    ):
+    for (release, measure, category), records in groups.items():
         key = f"{release}|{measure}|{category}"
         style = colours.setdefault(key, len(colours))
         colour, dash, symbol = series_style(style)
-        # The group's rows once, as tuples: a few rows each, where pandas' per-call cost dominates.
-        records = rows_of(group)
         unverified = all(r.status == "UNVERIFIED" for r in records)
         name = str(release)
         if str(measure) not in main_measures:
@@ -124,17 +140,19 @@ def _published_series(
             ),
             key=lambda r: r.year_start,
         )
-        # Part-year figures are rare: kept as a frame, as their trace reads them.
-        parts = group[partial] if any(partial) else group.iloc[:0]
+        parts = [r for r, part in zip(records, partial, strict=True) if part]
         spans = [r for r in records if r.year_start != r.year_end] if percent or count_spans else []
 
         def hover(
-            frame: list[Any], release: object = release, total: bool = False
+            frame: list[Any],
+            release: object = release,
+            category: str = category,
+            total: bool = False,
         ) -> list[list[str]]:
             return [
                 [
                     str(r.period),
-                    with_category(format_value(r.value, r.unit, r.value_qualifier), r.category)
+                    with_category(format_value(r.value, r.unit, r.value_qualifier), category)
                     + (in_total if total else ""),
                     status_text(r.status),
                     str(r.source_id),
@@ -145,88 +163,99 @@ def _published_series(
             ]
 
         line_dash = UNVERIFIED_DASH if unverified else dash
-        if len(single):
+        if single:
             xs, ys = gapped([int(r.year_start) for r in single], [float(r.value) for r in single])
             custom = hover(single)
             # A break point is never hovered; it carries the line's release so rows stay uniform.
             blank = ["", "", "", "", str(release), ""]
             points = iter(custom)
-            padded = [blank if x is None else next(points) for x in xs]
-            figure.add_trace(
-                go.Scatter(
-                    **UNVALIDATED,
-                    x=xs,
-                    y=ys,
-                    connectgaps=False,
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=key,
-                    showlegend=name not in shown,
-                    line=dict(color=colour, width=2, dash=line_dash),
-                    marker=dict(
-                        size=8,
-                        color=colour,
-                        line=dict(color=colour, width=2),
-                        symbol=[
-                            symbol + ("-open" if r.status == "UNVERIFIED" else "") for r in single
-                        ],
-                    ),
-                    customdata=padded,
-                    hovertemplate=template,
-                ),
-                row=row,
-                col=1,
+            traces.append(
+                _on_row(
+                    {
+                        "type": "scatter",
+                        "x": xs,
+                        "y": ys,
+                        "connectgaps": False,
+                        "mode": "lines+markers",
+                        "name": name,
+                        "legendgroup": key,
+                        "showlegend": name not in shown,
+                        "line": {"color": colour, "width": 2, "dash": line_dash},
+                        "marker": {
+                            "size": 8,
+                            "color": colour,
+                            "line": {"color": colour, "width": 2},
+                            "symbol": [
+                                symbol + ("-open" if r.status == "UNVERIFIED" else "")
+                                for r in single
+                            ],
+                        },
+                        "customdata": [blank if x is None else next(points) for x in xs],
+                        "hovertemplate": template,
+                    },
+                    row,
+                )
             )
             shown.add(name)
             drawn += 1
-        if len(parts):
-            figure.add_trace(
-                go.Scatter(
-                    **UNVALIDATED,
-                    x=[_mid_year(y) for y in parts["year_start"]],
-                    y=parts["value"].astype(float),
-                    mode="markers+text",
-                    name=f"{name} — " + _("part year only"),
-                    legendgroup=key,
-                    showlegend=True,
-                    marker=dict(symbol=f"{symbol}-open", size=11, color=colour, line=dict(width=2)),
-                    text=[part_year.format(period=p) for p in parts["period"]],
-                    textposition="top center",
-                    textfont=dict(size=11, color=colour),
-                    customdata=hover(rows_of(parts)),
-                    hovertemplate=template,
-                ),
-                row=row,
-                col=1,
+        if parts:
+            traces.append(
+                _on_row(
+                    {
+                        "type": "scatter",
+                        "x": [_mid_year(r.year_start) for r in parts],
+                        "y": [float(r.value) for r in parts],
+                        "mode": "markers+text",
+                        "name": f"{name} — " + _("part year only"),
+                        "legendgroup": key,
+                        "showlegend": True,
+                        "marker": {
+                            "symbol": f"{symbol}-open",
+                            "size": 11,
+                            "color": colour,
+                            "line": {"width": 2},
+                        },
+                        "text": [part_year.format(period=r.period) for r in parts],
+                        "textposition": "top center",
+                        "textfont": {"size": 11, "color": colour},
+                        "customdata": hover(parts),
+                        "hovertemplate": template,
+                    },
+                    row,
+                )
             )
             drawn += 1
         for span in spans:
             start, end = dt.date(int(span.year_start), 1, 1), dt.date(int(span.year_end), 12, 31)
             total = not percent
             span_name = name + (" — " + _("total over the period") if total else "")
-            figure.add_trace(
-                go.Scatter(
-                    **UNVALIDATED,
-                    x=[start, end],
-                    y=[float(span.value)] * 2,
-                    mode="lines+markers",
-                    name=span_name,
-                    legendgroup=key,
-                    showlegend=span_name not in shown,
-                    line=dict(
-                        color=colour,
-                        width=4,
-                        dash=UNVERIFIED_DASH if span.status == "UNVERIFIED" else dash,
-                    ),
-                    marker=dict(symbol="line-ns", size=10, line=dict(color=colour, width=2)),
-                    customdata=hover(
-                        [next(r for r in spans if r.period == span.period)], total=total
-                    )
-                    * 2,
-                    hovertemplate=template,
-                ),
-                row=row,
-                col=1,
+            # The hover of the first span of this period (one per period in the data).
+            first = next(r for r in spans if r.period == span.period)
+            traces.append(
+                _on_row(
+                    {
+                        "type": "scatter",
+                        "x": [start, end],
+                        "y": [float(span.value)] * 2,
+                        "mode": "lines+markers",
+                        "name": span_name,
+                        "legendgroup": key,
+                        "showlegend": span_name not in shown,
+                        "line": {
+                            "color": colour,
+                            "width": 4,
+                            "dash": UNVERIFIED_DASH if span.status == "UNVERIFIED" else dash,
+                        },
+                        "marker": {
+                            "symbol": "line-ns",
+                            "size": 10,
+                            "line": {"color": colour, "width": 2},
+                        },
+                        "customdata": hover([first], total=total) * 2,
+                        "hovertemplate": template,
+                    },
+                    row,
+                )
             )
             shown.add(span_name)
             drawn += 1
@@ -234,20 +263,29 @@ def _published_series(
 
 
 def _trace_file_series(
-    figure: go.Figure | TraceList, traces: pd.DataFrame, *, shares: bool = True
+    traces: list[dict[str, Any]], files: pd.DataFrame, *, shares: bool = True
 ) -> int:
+    """Each loaded trace file's yearly counts (row 1) and US-sourced shares (row 2, if `shares`),
+    a line broken at every year without traces."""
     drawn = 0
-    for index, (checksum, group) in enumerate(traces.groupby("file_checksum", sort=False)):
+    by_file: dict[object, list[Any]] = {}
+    for r in rows_of(files):
+        by_file.setdefault(r.file_checksum, []).append(r)
+    for index, (checksum, records) in enumerate(by_file.items()):
         colour = SERIES_COLOURS[-(index % 3) - 2]
-        status = str(group["status"].iloc[0])
-        name = _("Loaded file {file}").format(file=group["trace_file"].iloc[0]) + f" ({status})"
-        group = group.sort_values("year")
-        years = [int(y) for y in group["year"]]
+        status = str(records[0].status)
+        name = _("Loaded file {file}").format(file=records[0].trace_file) + f" ({status})"
+        records = sorted(records, key=lambda r: r.year)
+        years = [int(r.year) for r in records]
         points = iter(
-            [int(y), f"{int(n):,}", f"{p:.1f}", status, str(checksum)[:12]]
-            for y, n, p in zip(
-                group["year"], group["firearms"], group["us_sourced_pct"], strict=True
-            )
+            [
+                int(r.year),
+                f"{int(r.firearms):,}",
+                f"{r.us_sourced_pct:.1f}",
+                status,
+                str(checksum)[:12],
+            ]
+            for r in records
         )
         x = gapped(years, [0.0] * len(years))[0]
         # A year without traces in the file breaks the line; the break point is never hovered.
@@ -264,29 +302,30 @@ def _trace_file_series(
                 )
             )
         for row, column, text in rows:
-            figure.add_trace(
-                go.Scatter(
-                    **UNVALIDATED,
-                    x=x,
-                    y=gapped(years, group[column].astype(float).tolist())[1],
-                    connectgaps=False,
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=row == 1,
-                    line=dict(color=colour, width=2, dash="dash"),
-                    marker=dict(symbol="square", size=7, color=colour),
-                    customdata=custom,
-                    hovertemplate="<b>%{customdata[0]}</b>: "
-                    + text
-                    + "<br>"
-                    + name
-                    + "<br>"
-                    + _("Status: ")
-                    + "%{customdata[3]}<extra></extra>",
-                ),
-                row=row,
-                col=1,
+            traces.append(
+                _on_row(
+                    {
+                        "type": "scatter",
+                        "x": x,
+                        "y": gapped(years, [float(getattr(r, column)) for r in records])[1],
+                        "connectgaps": False,
+                        "mode": "lines+markers",
+                        "name": name,
+                        "legendgroup": name,
+                        "showlegend": row == 1,
+                        "line": {"color": colour, "width": 2, "dash": "dash"},
+                        "marker": {"symbol": "square", "size": 7, "color": colour},
+                        "customdata": custom,
+                        "hovertemplate": "<b>%{customdata[0]}</b>: "
+                        + text
+                        + "<br>"
+                        + name
+                        + "<br>"
+                        + _("Status: ")
+                        + "%{customdata[3]}<extra></extra>",
+                    },
+                    row,
+                )
             )
             drawn += 1
     return drawn
@@ -322,7 +361,7 @@ def _to_date(value: object) -> dt.date:
 
 
 def add_events(
-    figure: go.Figure,
+    figure: Figure,
     events: pd.DataFrame,
     sources: dict[str, str],
     *,
@@ -330,107 +369,112 @@ def add_events(
     band_rows: tuple[int, ...],
     band_kinds: tuple[str, ...] = ("gc_armas",),
 ) -> None:
-    """Events as markers in lanes by kind; ranged events of `band_kinds` shade every row."""
+    """Events as markers in lanes by kind; ranged events of `band_kinds` shade every row of
+    `band_rows` that has traces (as plotly's `add_vrect` leaves empty rows alone)."""
     # An undated account (its source gives no date) is listed in tables, never placed on the axis.
     if events.empty:
         return
-    events = events[events["date_start"].notna()]
-    if events.empty:
+    records = [r for r in rows_of(events) if not _missing(r.date_start)]
+    if not records:
         return
-    kinds = [k for k in EVENT_KINDS if k in set(events["kind"])] + sorted(
-        set(events["kind"]) - set(EVENT_KINDS)
-    )
+    found = {r.kind for r in records}
+    kinds = [k for k in EVENT_KINDS if k in found] + sorted(found - set(EVENT_KINDS))
     lanes = {kind: kind_label(kind) for kind in kinds}
-    # The events once, as tuples, split by kind in Python: pandas' per-call cost is the most of
-    # filtering a few dozen rows.
-    records = rows_of(events)
+    data, layout = figure["data"], figure["layout"]
+    x_axis, y_axis = axis_name("x", row), axis_name("y", row)
     for kind in kinds:
         group = [r for r in records if r.kind == kind]
         points = [r for r in group if pd.isna(r.date_end)]
-        unverified = [r.status == "UNVERIFIED" for r in points]
-        figure.add_trace(
-            go.Scatter(
-                **UNVALIDATED,
-                x=[_to_date(r.date_start) for r in points],
-                y=[lanes[kind]] * len(points),
-                mode="markers",
-                name=_("Events: {kind}").format(kind=lanes[kind]),
-                legendgroup=f"events-{kind}",
-                showlegend=False,
-                marker=dict(
-                    symbol=[
-                        (EVENT_KINDS[kind].symbol if kind in EVENT_KINDS else "circle")
-                        + ("-open" if u else "")
-                        for u in unverified
+        ink = INK if kind == "gc_armas" else MUTED
+        symbol = EVENT_KINDS[kind].symbol if kind in EVENT_KINDS else "circle"
+        data.append(
+            {
+                "type": "scatter",
+                "x": [_to_date(r.date_start) for r in points],
+                "y": [lanes[kind]] * len(points),
+                "mode": "markers",
+                "name": _("Events: {kind}").format(kind=lanes[kind]),
+                "legendgroup": f"events-{kind}",
+                "showlegend": False,
+                "marker": {
+                    "symbol": [
+                        symbol + ("-open" if r.status == "UNVERIFIED" else "") for r in points
                     ],
-                    size=11,
-                    color=INK if kind == "gc_armas" else MUTED,
-                    line=dict(width=1.5, color=INK if kind == "gc_armas" else MUTED),
-                ),
-                text=[_event_hover(r, sources) for r in points],
-                hovertemplate="%{text}<extra></extra>",
-            ),
-            row=row,
-            col=1,
+                    "size": 11,
+                    "color": ink,
+                    "line": {"width": 1.5, "color": ink},
+                },
+                "text": [_event_hover(r, sources) for r in points],
+                "hovertemplate": "%{text}<extra></extra>",
+                "xaxis": x_axis,
+                "yaxis": y_axis,
+            }
         )
         for span in (r for r in group if not pd.isna(r.date_end)):
             start, end = _to_date(span.date_start), _to_date(span.date_end)
             hover = _event_hover(span, sources)
-            figure.add_trace(
-                go.Scatter(
-                    **UNVALIDATED,
-                    x=[start, end],
-                    y=[lanes[kind]] * 2,
-                    mode="lines",
-                    line=dict(width=7, color="rgba(90,90,90,0.55)"),
-                    showlegend=False,
-                    text=[hover, hover],
-                    hovertemplate="%{text}<extra></extra>",
-                    name=event_title(span),
-                ),
-                row=row,
-                col=1,
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": [start, end],
+                    "y": [lanes[kind]] * 2,
+                    "mode": "lines",
+                    "line": {"width": 7, "color": "rgba(90,90,90,0.55)"},
+                    "showlegend": False,
+                    "text": [hover, hover],
+                    "hovertemplate": "%{text}<extra></extra>",
+                    "name": event_title(span),
+                    "xaxis": x_axis,
+                    "yaxis": y_axis,
+                }
             )
-            if kind in band_kinds:
-                unverified_span = span.status == "UNVERIFIED"
-                for band_row in band_rows:
-                    # An UNVERIFIED span is drawn as an outline with a faint fill, never as fact.
-                    figure.add_vrect(
-                        x0=start,
-                        x1=end,
-                        fillcolor="rgba(120,120,120,0.07)"
+            if kind not in band_kinds:
+                continue
+            unverified_span = span.status == "UNVERIFIED"
+            for band_row in band_rows:
+                band_x, band_y = axis_name("x", band_row), axis_name("y", band_row)
+                if not any(t.get("xaxis") == band_x and t.get("yaxis") == band_y for t in data):
+                    continue
+                # An UNVERIFIED span is drawn as an outline with a faint fill, never as fact.
+                layout.setdefault("shapes", []).append(
+                    {
+                        "type": "rect",
+                        "x0": start,
+                        "x1": end,
+                        "xref": band_x,
+                        "y0": 0,
+                        "y1": 1,
+                        "yref": f"{band_y} domain",
+                        "fillcolor": "rgba(120,120,120,0.07)"
                         if unverified_span
                         else "rgba(120,120,120,0.16)",
-                        line=dict(color=MUTED, width=1, dash="dot")
+                        "line": {"color": MUTED, "width": 1, "dash": "dot"}
                         if unverified_span
-                        else dict(width=0),
-                        layer="below",
-                        row=band_row,  # type: ignore[arg-type]
-                        col=1,
-                    )
-                axis = "" if row == 1 else str(row)
-                figure.add_annotation(
-                    x=start + (end - start) / 2,
-                    y=1,
-                    yref=f"y{axis} domain",
-                    xref=f"x{axis}",
-                    text=event_title(span)
+                        else {"width": 0},
+                        "layer": "below",
+                    }
+                )
+            layout.setdefault("annotations", []).append(
+                {
+                    "x": start + (end - start) / 2,
+                    "y": 1,
+                    "yref": f"{y_axis} domain",
+                    "xref": x_axis,
+                    "text": event_title(span)
                     + (
                         " " + _("(UNVERIFIED: a single secondary source)")
-                        if span.status == "UNVERIFIED"
+                        if unverified_span
                         else ""
                     ),
-                    showarrow=False,
-                    yanchor="top",
-                    font=dict(size=11, color=MUTED),
-                    hovertext=hover,
-                )
-    figure.update_yaxes(
-        categoryorder="array",
-        categoryarray=list(reversed(list(lanes.values()))),
-        row=row,
-        col=1,
-    )
+                    "showarrow": False,
+                    "yanchor": "top",
+                    "font": {"size": 11, "color": MUTED},
+                    "hovertext": hover,
+                }
+            )
+    axis = layout[axis_name("yaxis", row)]
+    axis["categoryorder"] = "array"
+    axis["categoryarray"] = list(reversed(list(lanes.values())))
 
 
 def trends_figure(
@@ -445,7 +489,7 @@ def trends_figure(
     main_measures: tuple[str, ...] = (),
     trace_shares: bool = True,
     count_spans: bool = False,
-) -> go.Figure:
+) -> Figure:
     """Counts, shares and the event timeline on one time axis; one line per release."""
     figure = stacked(
         3, row_heights=(0.4, 0.34, 0.26), titles=(_(count_title), _(share_title), _("Events"))
@@ -453,7 +497,7 @@ def trends_figure(
     colours: dict[str, int] = {}
     shown: set[str] = set()
     drawn = {1: 0, 2: 0}
-    lines = TraceList()
+    lines = figure["data"]
     if not published.empty:
         for row, percent in ((1, False), (2, True)):
             drawn[row] = _published_series(
@@ -470,79 +514,88 @@ def trends_figure(
         files = _trace_file_series(lines, traces, shares=trace_shares)
         drawn[1] += files
         drawn[2] += files if trace_shares else 0
-    figure = with_traces(figure, lines)
+    layout = figure["layout"]
     # An empty panel says so in words rather than showing bare axes.
     empty = {1: _("No published counts in this view"), 2: _("No published shares in this view")}
     for row in (1, 2):
         if not drawn[row]:
-            axis = "" if row == 1 else str(row)
-            figure.add_annotation(
-                text=empty[row],
-                xref=f"x{axis} domain",
-                yref=f"y{axis} domain",
-                x=0.5,
-                y=0.5,
-                showarrow=False,
-                font=dict(size=13, color=MUTED),
+            layout.setdefault("annotations", []).append(
+                {
+                    "text": empty[row],
+                    "xref": f"{axis_name('x', row)} domain",
+                    "yref": f"{axis_name('y', row)} domain",
+                    "x": 0.5,
+                    "y": 0.5,
+                    "showarrow": False,
+                    "font": {"size": 13, "color": MUTED},
+                }
             )
     add_events(figure, events, sources, row=3, band_rows=(1, 2, 3))
-    figure.update_yaxes(rangemode="tozero", row=1, col=1, tickformat=",")
-    figure.update_yaxes(range=[0, 100], row=2, col=1, ticksuffix=i18n.percent_sign())
-    figure.update_xaxes(showgrid=True, gridcolor="#ececec")
-    figure.update_yaxes(gridcolor="#ececec")
-    if x_range is not None:
-        figure.update_xaxes(range=[dt.date(x_range[0], 1, 1), dt.date(x_range[1], 12, 31)])
-    figure.update_layout(
+    layout["yaxis"].update(rangemode="tozero", tickformat=",")
+    layout["yaxis2"].update(range=[0, 100], ticksuffix=i18n.percent_sign())
+    window = (
+        [dt.date(x_range[0], 1, 1), dt.date(x_range[1], 12, 31)] if x_range is not None else None
+    )
+    for row in (1, 2, 3):
+        layout[axis_name("xaxis", row)].update(showgrid=True, gridcolor="#ececec")
+        layout[axis_name("yaxis", row)]["gridcolor"] = "#ececec"
+        if window is not None:
+            layout[axis_name("xaxis", row)]["range"] = list(window)
+    layout.update(
         height=760,
-        margin=dict(l=10, r=10, t=30, b=10),
-        font=FONT,
-        legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, font=dict(size=11)),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        font=dict(FONT),
+        legend={"orientation": "h", "y": -0.06, "yanchor": "top", "x": 0, "font": {"size": 11}},
         hovermode="closest",
         plot_bgcolor="#ffffff",
         paper_bgcolor="rgba(0,0,0,0)",
         uirevision="trends",
     )
-    figure.update_annotations(font=dict(size=13), selector=dict(text=_(count_title)))
-    layout, names = wrapped_for_narrow(figure, width=36)
+    title = _(count_title)
+    for annotation in layout.get("annotations", []):
+        if annotation.get("text") == title:
+            annotation["font"] = {**annotation.get("font", {}), "size": 13}
+    narrow, names = wrapped_for_narrow(figure, width=36)
     # On a phone the legend, one entry a line, is as tall as the charts: the figure grows by it.
     legend_lines = sum(
-        1 + str(names.get(index, {}).get("name", trace.name)).count("<br>")
-        for index, trace in enumerate(figure.data)
-        if trace.showlegend is not False
+        1 + str(names.get(index, {}).get("name", trace.get("name"))).count("<br>")
+        for index, trace in enumerate(lines)
+        if trace.get("showlegend") is not False
     )
     # A touch screen always shows the modebar: the top margin keeps it off the first title.
-    layout.update(
+    narrow.update(
         height=620 + 20 * legend_lines,
         legend={"font": {"size": 10}, "maxheight": 1},  # whole, not in a scrolling box
         margin={"t": 56},
     )
-    return for_narrow_screens(figure, layout, names)
+    return for_narrow_screens(figure, narrow, names)
 
 
-def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> go.Figure:
+def timeline_figure(events: pd.DataFrame, *, sources: dict[str, str]) -> Figure:
     """The events alone on a time axis, lanes by kind; the GC-Armas suspension shaded."""
     figure = stacked(1)
     add_events(figure, events, sources, row=1, band_rows=(1,))
     lanes = events["kind"].nunique() if not events.empty else 1
-    figure.update_layout(
+    layout = figure["layout"]
+    layout.update(
         height=140 + 46 * lanes,
-        margin=dict(l=10, r=10, t=30, b=30),
-        font=FONT,
+        margin={"l": 10, "r": 10, "t": 30, "b": 30},
+        font=dict(FONT),
         plot_bgcolor="#ffffff",
         paper_bgcolor="rgba(0,0,0,0)",
         showlegend=False,
         hovermode="closest",
     )
-    figure.update_xaxes(showgrid=True, gridcolor="#ececec")
+    layout["xaxis"].update(showgrid=True, gridcolor="#ececec")
     span = dated_span(events)
     if span is not None:
         # Autorange pads by marker size in pixels: on a phone that is decades. The axis spans
         # the dated events, a year either side, whatever the width.
         first, last = max(span[0] - 1, dt.MINYEAR), min(span[1] + 1, dt.MAXYEAR)
-        figure.update_xaxes(range=[dt.date(first, 1, 1), dt.date(last, 12, 31)])
-    layout, traces = wrapped_for_narrow(figure, width=24)
+        layout["xaxis"]["range"] = [dt.date(first, 1, 1), dt.date(last, 12, 31)]
+    narrow, traces = wrapped_for_narrow(figure, width=24)
     # A touch screen always shows the modebar: the top margin keeps it off the lanes.
-    return for_narrow_screens(figure, {**layout, "margin": {"t": 48}}, traces)
+    return for_narrow_screens(figure, {**narrow, "margin": {"t": 48}}, traces)
 
 
 def dated_span(events: pd.DataFrame) -> tuple[int, int] | None:

@@ -89,7 +89,12 @@ def _section(question: Question, sources: pd.DataFrame) -> html.Section:
 
 def render(view: EstimatesView) -> list[Any]:
     """The page's changing part for one view."""
-    sections = [_section(q, view.sources) for q in view.questions]
+    data = current()
+    # A question's section is the same in every view that shows it: rendered once per version.
+    sections = [
+        data.shared(f"estimates-section:{q.question}", lambda q=q: _section(q, view.sources))
+        for q in view.questions
+    ]
     return [
         *(sections or [components.notice(_("No estimates are loaded."), "warning")]),
         dcc.Store(id="estimates-search", data=view.state.query_string()),

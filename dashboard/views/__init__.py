@@ -10,19 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import plotly.graph_objects as go
-
+from dashboard import components
 from dashboard.data import AppData
 from dashboard.i18n import _
 from db.viewstate import ViewState
 from db.vocabulary import EVENT_KINDS
 
 V = TypeVar("V")
-
-
-def plain(figure: go.Figure) -> dict[str, Any]:
-    """A figure as the dict plotly.js reads, which Dash serialises without validating it again."""
-    return figure.to_plotly_json()
 
 
 def shown(
@@ -37,6 +31,11 @@ def shown(
     view = data.kept(f"view:{page}:{state!r}", lambda: build(data, state))
     content = data.kept(f"render:{page}:{state!r}", lambda: render(view))
     return view, content
+
+
+def source_labels(data: AppData) -> dict[str, str]:
+    """Short "Publisher (date)" labels per source id, for hover text: one dict per data version."""
+    return data.shared("source-labels", lambda: components.source_labels(data.dataset("sources")))
 
 
 def known_kinds(data: AppData) -> list[str]:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard import components, figures, text
+from dashboard import figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import _, ngettext
-from dashboard.views import plain
+from dashboard.views import source_labels
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from db.vocabulary import ESTIMATE_QUESTIONS
@@ -109,9 +109,7 @@ def _question(data: AppData, question: str, labels: dict[str, str]) -> Question:
         _(ESTIMATE_QUESTIONS[question].en) if question in ESTIMATE_QUESTIONS else question,
     )
     charts = tuple(
-        MeasureChart(
-            str(measure), plain(figures.estimates_figure(group, sources=labels)), _reading(group)
-        )
+        MeasureChart(str(measure), figures.estimates_figure(group, sources=labels), _reading(group))
         for measure, group in chart.rows.groupby("measure", sort=False)
     )
     return Question(question, chart, charts)
@@ -120,8 +118,13 @@ def _question(data: AppData, question: str, labels: dict[str, str]) -> Question:
 def build_view(data: AppData, state: ViewState) -> EstimatesView:
     """One question's section, or every question's when none is chosen."""
     sources = data.dataset("sources")
-    labels = components.source_labels(sources)
+    labels = source_labels(data)
     known = _known(data)
     shown = (state.question,) if state.question else known
-    questions = tuple(_question(data, q, labels) for q in shown if q is not None)
+    # A question's section is the same in every view that shows it: built once per data version.
+    questions = tuple(
+        data.shared(f"estimates-question:{q}", lambda q=q: _question(data, q, labels))
+        for q in shown
+        if q is not None
+    )
     return EstimatesView(state, known, questions, sources)

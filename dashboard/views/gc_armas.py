@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard import components, figures
+from dashboard import figures
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import _, ngettext
-from dashboard.views import chosen_kinds, known_kinds, plain
+from dashboard.views import chosen_kinds, known_kinds, source_labels
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 
@@ -95,5 +95,5 @@ def build_view(data: AppData, state: ViewState) -> TimelineView:
         ChartData.of(data, Selection("events", Filters(kinds=kinds)), "events") if kinds else None
     )
     rows = events.rows if events is not None else data.dataset("events").head(0)
-    figure = figures.timeline_figure(rows, sources=components.source_labels(sources))
-    return TimelineView(state, plain(figure), _summary(rows), events, sources)
+    figure = figures.timeline_figure(rows, sources=source_labels(data))
+    return TimelineView(state, figure, _summary(rows), events, sources)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard import components, figures, text
+from dashboard import figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import N_, _, ngettext
-from dashboard.views import plain
+from dashboard.views import source_labels
 from db import queries
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse, shown
@@ -412,7 +412,7 @@ class MapView:
 def build_view(data: AppData, state: ViewState) -> MapView:
     """Both countries' layers, the corridors and the words for one normalised state."""
     sources = data.dataset("sources")
-    labels = components.source_labels(sources)
+    labels = source_labels(data)
     series = catalogue(data)
     us = for_country(series, "US").get(state.us or "")
     mx = for_country(series, "MX").get(state.mx or "")
@@ -444,5 +444,5 @@ def build_view(data: AppData, state: ViewState) -> MapView:
             len(corridors.rows),
         ).format(count=len(corridors.rows))
     return MapView(
-        state, plain(figure), summary, us_side, mx_side, corridors, sources, tuple(years_of(us, mx))
+        state, figure, summary, us_side, mx_side, corridors, sources, tuple(years_of(us, mx))
     )

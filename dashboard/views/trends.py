@@ -1,16 +1,17 @@
 """Trends as a value: a state -> the rows, figure and words of one trends view."""
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from dashboard import components, figures, text
+from dashboard import figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.figures.style import rows_of
 from dashboard.i18n import N_, _, ngettext
-from dashboard.views import chosen_kinds, known_kinds, plain
+from dashboard.views import chosen_kinds, known_kinds, source_labels
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from geo.states import state_names
@@ -26,7 +27,14 @@ NATIONAL_MEASURES = (
 # Rows about a state that are not source-state or seizure figures of that state (a transit claim,
 # one seizure, a four-country total): listed in words, never drawn on the state's axes.
 CONTEXT_PREFIXES = ("transit_", "single_seizure_", "four_country_")
-EARLIEST, LATEST = 1980, dt.date.today().year + 1
+
+
+def this_year() -> int:
+    """The calendar's year: a trend's default axis reaches it."""
+    return dt.date.today().year
+
+
+EARLIEST, LATEST = 1980, this_year() + 1
 
 
 def state_label(code: str) -> str:
@@ -59,10 +67,10 @@ def _default_window(published: pd.DataFrame, traces: pd.DataFrame) -> tuple[int,
     years = [*published["year_start"].dropna(), *published["year_end"].dropna()]
     years += list(traces["year"]) if not traces.empty else []
     if not years:
-        return 2004, dt.date.today().year
+        return 2004, this_year()
     # Within the slider's years, whatever the database holds (a year 1 would make year 0).
     start = min(max(int(min(years)) - 1, EARLIEST), LATEST)
-    return start, min(max(int(max(years)) + 1, dt.date.today().year, start), LATEST)
+    return start, min(max(int(max(years)) + 1, this_year(), start), LATEST)
 
 
 def _year_param(year: int | None, name: str, problems: list[str]) -> int | None:
@@ -98,10 +106,14 @@ def normalise(data: AppData, asked: ViewState) -> tuple[ViewState, list[str]]:
 
 
 def _fill_window(
-    asked: tuple[int | None, int | None] | None, default: tuple[int, int]
+    asked: tuple[int | None, int | None], default_of: Callable[[], tuple[int, int]]
 ) -> tuple[int, int]:
-    """The window drawn: each end asked for is honoured, a missing end is the default's."""
-    start, end = asked or (None, None)
+    """The window drawn: each end asked for is honoured, a missing end is the default's (which
+    is worked out from the data only then)."""
+    start, end = asked
+    if start is not None and end is not None:
+        return start, end
+    default = default_of()
     if start is None:
         start = default[0] if end is None else min(default[0], end)
     if end is None:
@@ -109,17 +121,17 @@ def _fill_window(
     return start, end
 
 
-def _span(group: pd.DataFrame) -> str:
+def _missing(value: object) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def _span(records: list[Any]) -> str:
     """ "68.3%–76.8% (2007–2011)" or "41% (2009-2014, UNVERIFIED)" for one release's rows."""
-    group = group.dropna(subset=["value"])
-    # The first lowest and first highest row, as idxmin/idxmax pick, from tuples (cheaper).
-    records = rows_of(group)
-    low, high = (
-        min(records, key=lambda r: float(r.value)),
-        max(records, key=lambda r: float(r.value)),
-    )
+    # The first lowest and first highest row, as idxmin/idxmax pick.
+    low = min(records, key=lambda r: float(r.value))
+    high = max(records, key=lambda r: float(r.value))
     values = text.format_value(low.value, low.unit, low.value_qualifier)
-    if len(group) > 1 and low.value != high.value:
+    if len(records) > 1 and low.value != high.value:
         first = text.QUALIFIER_PREFIX.get(str(low.value_qualifier), "")
         values = (
             f"{first}{text.format_number(low.value)}–"
@@ -127,12 +139,23 @@ def _span(group: pd.DataFrame) -> str:
         )
     only = _("{category} only")
     periods = sorted(
-        f"{p} ({only.format(category=c)})" if c else str(p)
-        for p, c in zip(group["period"], group["category"].fillna(""), strict=True)
+        f"{r.period} ({only.format(category=r.category)})"
+        if not _missing(r.category) and r.category
+        else str(r.period)
+        for r in records
     )
     when = periods[0] if len(periods) == 1 else f"{periods[0]}–{periods[-1]}"
-    flags = sorted(text.status_text(s) for s in set(group["status"]) - {"VERIFIED"})
+    flags = sorted(text.status_text(s) for s in {r.status for r in records} - {"VERIFIED"})
     return f"{values} ({when}{', ' + '/'.join(flags) if flags else ''})"
+
+
+def _by_release(records: list[Any]) -> dict[object, list[Any]]:
+    """Rows grouped by release, first seen first; rows without a release are in no group."""
+    groups: dict[object, list[Any]] = {}
+    for r in records:
+        if not _missing(r.release):
+            groups.setdefault(r.release, []).append(r)
+    return groups
 
 
 def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -> str:
@@ -140,11 +163,18 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
     where = state_label(state) if state else _("Mexico")
     parts = []
     if not published.empty:
-        valued = published.dropna(subset=["value"])
-        single = valued["year_start"] == valued["year_end"]
-        counts = valued[(valued["unit"] != "percent") & single]
-        totals = valued[(valued["unit"] != "percent") & ~single]
-        shares = valued[valued["unit"] == "percent"]
+        frame = published if "category" in published else published.assign(category=None)
+        valued = [r for r in rows_of(frame) if not _missing(r.value)]
+        # A single year has both ends, equal (a row without years is a total, as it is drawn).
+        single = [
+            not _missing(r.year_start) and not _missing(r.year_end) and r.year_start == r.year_end
+            for r in valued
+        ]
+        counts = [r for r, one in zip(valued, single, strict=True) if r.unit != "percent" and one]
+        totals = [
+            r for r, one in zip(valued, single, strict=True) if r.unit != "percent" and not one
+        ]
+        shares = [r for r in valued if r.unit == "percent"]
         totals_label = (
             _("totals over several years (in the table, not drawn)")
             if state is None
@@ -156,10 +186,7 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
             (totals_label, totals),
         )
         for label, rows in groups:
-            clauses = [
-                f"{release}: {_span(group)}"
-                for release, group in rows.groupby("release", sort=False)
-            ]
+            clauses = [f"{release}: {_span(group)}" for release, group in _by_release(rows).items()]
             if clauses:
                 parts.append(f"{label[:1].upper()}{label[1:]} — {'; '.join(clauses)}.")
     if not traces.empty:
@@ -216,10 +243,14 @@ def build_view(data: AppData, state: ViewState) -> TrendsView:
     # The axis spans the years asked for, and the data's own years for an end not asked; the
     # rows (chart, table, downloads) are filtered by the ends asked only, so a row without years
     # stays in the default view.
-    everything = _drawable(data.dataset(published_name, Filters(state=code)), code)
-    all_traces = data.dataset("traces-by-year", Filters(state=code))
     asked = (state.year_from, state.year_to)
-    window = _fill_window(asked, _default_window(everything, all_traces))
+    window = _fill_window(
+        asked,
+        lambda: _default_window(
+            _drawable(data.dataset(published_name, Filters(state=code)), code),
+            data.dataset("traces-by-year", Filters(state=code)),
+        ),
+    )
     span = Filters(state=code, year_from=asked[0], year_to=asked[1])
     published = ChartData.of(data, Selection(published_name, span), N_("published figures"))
     traces = ChartData.of(data, Selection("traces-by-year", span), N_("loaded traces"))
@@ -245,11 +276,12 @@ def build_view(data: AppData, state: ViewState) -> TrendsView:
         if code is None
         else _("{place}: shares (%)").format(place=where)
     )
+    drawable = _drawable(published.rows, code)
     figure = figures.trends_figure(
-        _drawable(published.rows, code),
+        drawable,
         traces.rows,
         events.rows if events else data.dataset("events").head(0),
-        sources=components.source_labels(sources),
+        sources=source_labels(data),
         count_title=count_title,
         share_title=share_title,
         x_range=window,
@@ -265,12 +297,12 @@ def build_view(data: AppData, state: ViewState) -> TrendsView:
         else ()
     )
     context = _context_text(_context(published.rows), where) if code else None
-    summary = _summary(_drawable(published.rows, code), traces.rows, code)
+    summary = _summary(drawable, traces.rows, code)
     return TrendsView(
         state=state,
         window=window,
         title=_("Trends: {place}").format(place=where),
-        figure=plain(figure),
+        figure=figure,
         summary=" ".join(t for t in (summary, context) if t),
         notices=notices,
         published=published,
