@@ -11,7 +11,7 @@ from functools import cache
 from sqlalchemy.exc import DBAPIError
 
 from db.models import Trace
-from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS, Refused
+from etl.traces.columns import ALLOWED_COLUMNS, FREE_TEXT_COLUMNS, REQUIRED_COLUMNS, Refused
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,11 @@ SENSITIVE_COLUMNS = frozenset(
     }
 )
 SENSITIVE_PARTS: tuple[str, ...] = ("name", "address", "dob", "serial")
+# How many cells a row may be shifted by and still keep the header's width unnoticed: a missing
+# cell (or two) made up by trailing commas, an extra one made up by a dropped blank last cell.
+SHIFT_REACH = 2
+# Kept columns no vocabulary checks: a dropped value shifted into one of them would be stored.
+SHIFT_EXPOSED: tuple[str, ...] = ("trace_number", *FREE_TEXT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class Header:
     present: tuple[bool, ...]
     ignored: tuple[str, ...]
     sensitive: tuple[str, ...]
+    # Unchecked kept columns with a dropped column at most SHIFT_REACH cells to their right: a
+    # row shifted left (a missing cell, trailing commas) moves the dropped value into them.
+    left_exposed: tuple[str, ...] = ()
+    # Each unchecked kept column within SHIFT_REACH cells of a dropped one, on either side.
+    exposure: tuple[str, ...] = ()
 
 
 def is_sensitive(name: str) -> bool:
@@ -67,13 +77,44 @@ def read_header(row: list[str] | None) -> Header:
             f"column(s) named more than once in the header: {', '.join(sorted(set(repeated)))}"
         )
     others = [name for name in names if name not in positions]
+    left_exposed, exposure = _shift_exposure(names, positions)
     return Header(
         width=width,
         indices=tuple(positions.get(name, width) for name in ALLOWED_COLUMNS),
         present=tuple(name in positions for name in ALLOWED_COLUMNS),
         ignored=tuple(_shown_name(n) for n in others if not is_sensitive(n)),
         sensitive=tuple(_shown_name(n) for n in others if is_sensitive(n)),
+        left_exposed=left_exposed,
+        exposure=exposure,
     )
+
+
+def _shift_exposure(
+    names: list[str], positions: dict[str, int]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Which unchecked kept columns a shift of up to SHIFT_REACH cells could fill with a dropped
+    column's value: those with one on their right (a left shift), and all of them, described.
+
+    Every column off the allow-list counts, sensitive or not: the loader cannot know what an
+    unknown column holds, and none of its values may be stored.
+    """
+    kept = set(positions.values())
+    left: list[str] = []
+    described: list[str] = []
+    for name in SHIFT_EXPOSED:
+        at = positions.get(name)
+        if at is None:
+            continue
+        right = [
+            i for i in range(at + 1, min(at + SHIFT_REACH, len(names) - 1) + 1) if i not in kept
+        ]
+        left_of = [i for i in range(max(at - SHIFT_REACH, 0), at) if i not in kept]
+        if right:
+            left.append(name)
+        if right or left_of:
+            near = ", ".join(_shown_name(names[i]) for i in sorted(left_of + right))
+            described.append(f"{name} (near {near})")
+    return tuple(left), tuple(described)
 
 
 def _shown_name(name: str) -> str:
@@ -89,6 +130,14 @@ def log_dropped_columns(file_name: str, header: Header) -> None:
             "%s: sensitive columns dropped at the header: %s",
             file_name,
             ", ".join(header.sensitive),
+        )
+    if header.exposure:
+        log.warning(
+            "%s: unchecked columns within %d cells of a dropped column, so a shifted row could "
+            "put a dropped value in them; rows that look shifted are rejected: %s",
+            file_name,
+            SHIFT_REACH,
+            "; ".join(header.exposure),
         )
 
 
