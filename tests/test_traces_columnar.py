@@ -55,11 +55,11 @@ CHOICES: dict[str, list[str]] = {
         "Jalisco!!",
         "Texas",
     ],
-    "recovery_city": ["", "Guadalajara", " Tijuana ", "x" * 121, "Ciudad Juárez"],
+    "recovery_city": ["", "Guadalajara", " Tijuana ", "x" * 121, "Ciudad Juárez", "SN0012AB34"],
     "firearm_type": ["pistol", "PISTOLA", "Revólver", "machine gun", "rifle ", "bazooka", ""],
-    "manufacturer": ["", "Acme", "y" * 121, " Sample Arms "],
-    "caliber": ["", "9mm", ".223", "z" * 41],
-    "country_of_manufacture": ["", "US", "Italy", "w" * 61],
+    "manufacturer": ["", "Acme", "y" * 121, " Sample Arms ", "9-99-123-01-FAKE", "Model 1911"],
+    "caliber": ["", "9mm", ".223", "z" * 41, "7.62x39", "A12345", "123456", ".50 BMG"],
+    "country_of_manufacture": ["", "US", "Italy", "w" * 61, "1970-01-01"],
     "source_category": ["us_manufactured", "US_IMPORTED", "non_us", "undetermined", "us", ""],
     "source_state": ["", "TX", "tx", "Texas", "ZZ", " AZ ", "99"],
     "purchase_date": ["", "2010-01-01", "1899-06-01", "2030-01-01", "2010-13-01", "01/01/2010"],
@@ -85,9 +85,14 @@ def hostile_file(path: Path, rows: int, seed: int) -> Path:
         cells = [trace] + [pick(rng, name) for name in list(CHOICES)[:7]]
         cells.append(f"SN{number:08d}")  # serial_number: sensitive
         cells += [pick(rng, name) for name in list(CHOICES)[7:]]
-        cells.append("Pat Placeholder")  # purchaser_name: sensitive
+        # purchaser_name: sensitive, and now and then blank (a blank last cell, as after a shift)
+        cells.append("Pat Placeholder" if rng.random() < 0.9 else rng.choice(["", "  "]))
         line = ",".join(cells)
-        if roll < 0.02:
+        if roll < 0.015:
+            # A cell left of serial_number goes missing and a trailing comma makes up the width.
+            gone = rng.randrange(1, 8)
+            line = ",".join(cells[:gone] + cells[gone + 1 :]) + ","
+        elif roll < 0.02:
             line += ",extra"
         elif roll < 0.03:
             line = line.rsplit(",", 1)[0]
