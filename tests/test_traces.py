@@ -696,6 +696,26 @@ def test_rows_that_end_blank_load_when_no_exposed_column_could_hold_a_shifted_va
     assert [line for line, _, _ in rejected_rows(engine)] == [3]
 
 
+def test_a_header_ending_in_a_comma_checks_the_last_named_cell_for_a_shift(engine, tmp_path):
+    # Every line ends in a comma (an unnamed last column, always blank): the shift check reads
+    # the cell under purchaser_name, the last named column, not the always-blank one.
+    header = f"{CHECKED_FIRST},recovery_city,purchaser_name,"
+    path = write_csv(
+        tmp_path / "commas.csv",
+        [
+            header,
+            f"U-1,{CHECKED_CELLS},Nogales,Pat Example,",
+            f"U-2,{CHECKED_CELLS},,,",
+            f"U-3,{CHECKED_CELLS},{CANARY_NAME},,",  # the city missing, a trailing comma added
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_loaded, [line for line, _, _ in rejected_rows(engine)]) == (2, [4])
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+
+
 def test_identifier_shaped_values_in_every_free_text_column_are_rejected_and_never_echoed(
     engine, tmp_path
 ):

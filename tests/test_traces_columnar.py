@@ -72,8 +72,11 @@ def pick(rng: random.Random, name: str) -> str:
     return CHOICES[name][0] if rng.random() < 0.8 else rng.choice(CHOICES[name])
 
 
-def hostile_file(path: Path, rows: int, seed: int) -> Path:
-    """Mostly plain lines with every kind of bad cell, and now and then a line no split can read."""
+def hostile_file(path: Path, rows: int, seed: int, *, trailing_comma: bool = False) -> Path:
+    """Mostly plain lines with every kind of bad cell, and now and then a line no split can read.
+
+    `trailing_comma` ends the header and every line with a comma: an unnamed last column.
+    """
     rng = random.Random(seed)
     lines = [HEADER]
     for number in range(rows):
@@ -104,7 +107,8 @@ def hostile_file(path: Path, rows: int, seed: int) -> Path:
             line = line.replace("Pat", "P\x00t")
         lines.append(line)
     endings = ["\n", "\r\n", "\r"]
-    text = "".join(line + rng.choice(endings) for line in lines)
+    tail = "," if trailing_comma else ""
+    text = "".join(line + (tail if line else "") + rng.choice(endings) for line in lines)
     path.write_bytes(text.encode("utf-8"))
     return path
 
@@ -132,9 +136,13 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(tmp_path, seed):
-    path = hostile_file(tmp_path / f"hostile-{seed}.csv", 6000, seed)
+@pytest.mark.parametrize(
+    ("seed", "trailing_comma"), [(1, False), (2, False), (3, False), (4, True)]
+)
+def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(
+    tmp_path, seed, trailing_comma
+):
+    path = hostile_file(tmp_path / f"hostile-{seed}.csv", 6000, seed, trailing_comma=trailing_comma)
     accepted_by_columns = []
     accept = columnar.ColumnarChecks.accept
 

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -103,9 +104,7 @@ def identifier_shaped(text: str, *, caliber: bool = False) -> bool:
 def identifier_lookups() -> dict[str, Lookup]:
     """Per free-text column: raw cell text -> whether it is identifier-shaped, remembered."""
     return {
-        name: Lookup(
-            lambda raw, caliber=(name == "caliber"): identifier_shaped(raw, caliber=caliber)
-        )
+        name: Lookup(partial(identifier_shaped, caliber=name == "caliber"))
         for name in FREE_TEXT_COLUMNS
     }
 
@@ -353,8 +352,10 @@ class RowChecks:
         file_id = self.file_id
         width = header.width
         pad = not all(header.present)
-        # A row shifted left by a missing cell and made up by trailing commas ends blank.
+        # A row shifted left by a missing cell and made up by trailing commas ends blank (under
+        # its last named column).
         exposed_at = [header.indices[ALLOWED_COLUMNS.index(n)] for n in header.left_exposed]
+        at_last_named = width - 1 - header.unnamed_tail
         ends_blank_reason = trailing_blank_reason(header.left_exposed)
         identifier_checks = [
             (header.indices[ALLOWED_COLUMNS.index(name)], lookup, identifier_reason(name))
@@ -434,7 +435,11 @@ class RowChecks:
                 reject(line, f"row has {cells}, the header has {width}", None)
                 continue
             # Shift checks before any other: a shifted row's cells are not kept, whatever else fails.
-            if exposed_at and not row[-1].strip() and any(row[i].strip() for i in exposed_at):
+            if (
+                exposed_at
+                and not row[at_last_named].strip()
+                and any(row[i].strip() for i in exposed_at)
+            ):
                 reject(line, ends_blank_reason, None)
                 continue
             shaped = next((why for at_, is_id, why in identifier_checks if is_id[row[at_]]), None)

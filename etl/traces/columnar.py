@@ -176,10 +176,14 @@ class ColumnarChecks:
                 given = np.fromiter((t is not None for t in texts_of), bool, len(texts_of))
                 filled[name] = given[codes]
         if exposed:
-            # The last cell is blank when the line's text ends in a comma, spaces aside.
-            ends_blank = np.fromiter(
-                map(str.endswith, map(str.rstrip, texts), repeat(",")), bool, count
-            )
+            tail = checks.header.unnamed_tail
+            if tail:  # the cell under the last named column, found from the line's end
+                last_named = (text.rsplit(",", tail + 1)[1] for text in texts)
+                ends_blank = np.fromiter((not cell.strip() for cell in last_named), bool, count)
+            else:  # the last cell is blank when the line ends in a comma, spaces aside
+                ends_blank = np.fromiter(
+                    map(str.endswith, map(str.rstrip, texts), repeat(",")), bool, count
+                )
             any_filled = np.logical_or.reduce([filled[name] for name in exposed])
             ok &= ~(ends_blank & any_filled)
 

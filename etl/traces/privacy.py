@@ -47,6 +47,9 @@ class Header:
     left_exposed: tuple[str, ...] = ()
     # Each unchecked kept column within SHIFT_REACH cells of a dropped one, on either side.
     exposure: tuple[str, ...] = ()
+    # Unnamed columns after the last named one (a header ending in commas): a left-shifted row
+    # ends blank under the last named column, the cell the shift check reads.
+    unnamed_tail: int = 0
 
 
 def is_sensitive(name: str) -> bool:
@@ -78,6 +81,7 @@ def read_header(row: list[str] | None) -> Header:
         )
     others = [name for name in names if name not in positions]
     left_exposed, exposure = _shift_exposure(names, positions)
+    named = [index for index, name in enumerate(names) if name]
     return Header(
         width=width,
         indices=tuple(positions.get(name, width) for name in ALLOWED_COLUMNS),
@@ -86,6 +90,7 @@ def read_header(row: list[str] | None) -> Header:
         sensitive=tuple(_shown_name(n) for n in others if is_sensitive(n)),
         left_exposed=left_exposed,
         exposure=exposure,
+        unnamed_tail=width - 1 - named[-1],
     )
 
 
@@ -95,10 +100,11 @@ def _shift_exposure(
     """Which unchecked kept columns a shift of up to SHIFT_REACH cells could fill with a dropped
     column's value: those with one on their right (a left shift), and all of them, described.
 
-    Every column off the allow-list counts, sensitive or not: the loader cannot know what an
-    unknown column holds, and none of its values may be stored.
+    Every named column off the allow-list counts, sensitive or not: the loader cannot know what
+    an unknown column holds, and none of its values may be stored. Unnamed columns (a header
+    ending in a comma, as every line may) are padding, not a source.
     """
-    kept = set(positions.values())
+    kept = set(positions.values()) | {index for index, name in enumerate(names) if not name}
     left: list[str] = []
     described: list[str] = []
     for name in SHIFT_EXPOSED:
