@@ -20,6 +20,13 @@ HEADER = (
     "manufacturer,caliber,serial_number,country_of_manufacture,source_category,source_state,"
     "purchase_date,time_to_crime_days,purchaser_name"
 )
+# The same columns with the free-text ones after every checked one, each within two cells of a
+# sensitive column: a row shifted left there fails no vocabulary check.
+EXPOSED_HEADER = (
+    "trace_number,recovery_date,recovery_country,recovery_state,firearm_type,source_category,"
+    "source_state,purchase_date,time_to_crime_days,recovery_city,manufacturer,serial_number,"
+    "caliber,country_of_manufacture,purchaser_name"
+)
 TODAY = dt.date.today()
 # Each column's candidates, the first good, good and bad, in the spellings and near misses exports have.
 CHOICES: dict[str, list[str]] = {
@@ -72,13 +79,19 @@ def pick(rng: random.Random, name: str) -> str:
     return CHOICES[name][0] if rng.random() < 0.8 else rng.choice(CHOICES[name])
 
 
-def hostile_file(path: Path, rows: int, seed: int, *, trailing_comma: bool = False) -> Path:
+def hostile_file(
+    path: Path, rows: int, seed: int, *, exposed: bool = False, trailing_comma: bool = False
+) -> Path:
     """Mostly plain lines with every kind of bad cell, and now and then a line no split can read.
 
-    `trailing_comma` ends the header and every line with a comma: an unnamed last column.
+    `exposed` writes the columns in EXPOSED_HEADER's order; `trailing_comma` ends the header
+    and every line with a comma: an unnamed last column.
     """
     rng = random.Random(seed)
-    lines = [HEADER]
+    header = EXPOSED_HEADER if exposed else HEADER
+    order = [HEADER.split(",").index(name) for name in header.split(",")]
+    serial_at = header.split(",").index("serial_number")
+    lines = [header]
     for number in range(rows):
         roll = rng.random()
         if roll < 0.01:
@@ -90,10 +103,11 @@ def hostile_file(path: Path, rows: int, seed: int, *, trailing_comma: bool = Fal
         cells += [pick(rng, name) for name in list(CHOICES)[7:]]
         # purchaser_name: sensitive, and now and then blank (a blank last cell, as after a shift)
         cells.append("Pat Placeholder" if rng.random() < 0.9 else rng.choice(["", "  "]))
+        cells = [cells[at] for at in order]
         line = ",".join(cells)
         if roll < 0.015:
             # A cell left of serial_number goes missing and a trailing comma makes up the width.
-            gone = rng.randrange(1, 8)
+            gone = rng.randrange(1, serial_at)
             line = ",".join(cells[:gone] + cells[gone + 1 :]) + ","
         elif roll < 0.02:
             line += ",extra"
@@ -137,12 +151,15 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
 
 
 @pytest.mark.parametrize(
-    ("seed", "trailing_comma"), [(1, False), (2, False), (3, False), (4, True)]
+    ("seed", "exposed", "trailing_comma"),
+    [(1, False, False), (2, True, False), (3, False, True), (4, True, True)],
 )
 def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(
-    tmp_path, seed, trailing_comma
+    tmp_path, seed, exposed, trailing_comma
 ):
-    path = hostile_file(tmp_path / f"hostile-{seed}.csv", 6000, seed, trailing_comma=trailing_comma)
+    path = hostile_file(
+        tmp_path / f"hostile-{seed}.csv", 6000, seed, exposed=exposed, trailing_comma=trailing_comma
+    )
     accepted_by_columns = []
     accept = columnar.ColumnarChecks.accept
 

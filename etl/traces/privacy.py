@@ -31,6 +31,16 @@ SENSITIVE_PARTS: tuple[str, ...] = ("name", "address", "dob", "serial")
 SHIFT_REACH = 2
 # Kept columns no vocabulary checks: a dropped value shifted into one of them would be stored.
 SHIFT_EXPOSED: tuple[str, ...] = ("trace_number", *FREE_TEXT_COLUMNS)
+# Required checked columns, and the checked columns whose values can pass their check too (a
+# purchase date is a date; a country cell may read "México", a time-to-crime "9", both states).
+# A row shifted left moves each later cell into the column on its left: a required column
+# reading a cell from any other checked column, or the blank made up at the row's end, fails.
+SHIFT_SHIELDS: dict[str, frozenset[str]] = {
+    "recovery_date": frozenset({"purchase_date"}),
+    "recovery_state": frozenset({"recovery_country", "source_state", "time_to_crime_days"}),
+    "firearm_type": frozenset(),
+    "source_category": frozenset(),
+}
 
 
 @dataclass(frozen=True)
@@ -115,12 +125,28 @@ def _shift_exposure(
             i for i in range(at + 1, min(at + SHIFT_REACH, len(names) - 1) + 1) if i not in kept
         ]
         left_of = [i for i in range(max(at - SHIFT_REACH, 0), at) if i not in kept]
-        if right:
+        if any(not _shielded(names, at, i - at) for i in right):
             left.append(name)
         if right or left_of:
             near = ", ".join(_shown_name(names[i]) for i in sorted(left_of + right))
             described.append(f"{name} (near {near})")
     return tuple(left), tuple(described)
+
+
+def _shielded(names: list[str], at: int, shift: int) -> bool:
+    """Whether a left shift by `shift` cells into column `at` always fails a check: some
+    required checked column after it would read a cell its check refuses."""
+    for index in range(at + 1, len(names)):
+        compatible = SHIFT_SHIELDS.get(names[index])
+        if compatible is None:
+            continue
+        source = index + shift
+        if source >= len(names):
+            return True  # a required column reads a blank made up at the row's end
+        other = names[source]
+        if other in ALLOWED_COLUMNS and other not in SHIFT_EXPOSED and other not in compatible:
+            return True
+    return False
 
 
 def _shown_name(name: str) -> str:
@@ -140,7 +166,8 @@ def log_dropped_columns(file_name: str, header: Header) -> None:
     if header.exposure:
         log.warning(
             "%s: unchecked columns within %d cells of a dropped column, so a shifted row could "
-            "put a dropped value in them; rows that look shifted are rejected: %s",
+            "put a dropped value in them; rows that look shifted are rejected (remove the "
+            "dropped columns from the export, or move them away, to keep those rows): %s",
             file_name,
             SHIFT_REACH,
             "; ".join(header.exposure),
