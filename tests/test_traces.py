@@ -19,10 +19,12 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 
+from bench import synthetic
 from bench.synthetic import file_name, generate
 from db.engine import make_engine
 from db.models import Base, EtlRun, RunStatus
 from etl.traces import describe_error, firearm_type_code, load_trace_file, parse_date
+from etl.traces.checks import identifier_shaped
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = FIXTURES / "SYNTHETIC-etrace-style-sample.csv"
@@ -548,12 +550,6 @@ def sqlite_file_bytes(engine: Engine) -> bytes:
     return b"".join(part.read_bytes() for part in parts if part.exists())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a row missing a free-text cell plus a trailing comma keeps the header's width, so "
-    "the serial shifts into the kept free-text column on its left and the row loads: every "
-    "checked cell still passes (etl/traces is being rewritten on branch loadsqlite)",
-)
 def test_a_shifted_row_never_stores_a_serial_in_the_free_text_column_left_of_it(engine, tmp_path):
     # Column order is free: here manufacturer, a free-text column, sits left of serial_number.
     header = (
@@ -575,6 +571,226 @@ def test_a_shifted_row_never_stores_a_serial_in_the_free_text_column_left_of_it(
 
     assert CANARY_SERIAL not in repr(dump(engine))
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+
+
+# Checked columns first (the shift never reaches them), then the free-text columns with a dropped
+# one among them: a shift there moves cells between unchecked columns only, so no check sees it.
+CHECKED_FIRST = (
+    "trace_number,recovery_date,recovery_country,recovery_state,firearm_type,source_category,"
+    "source_state,purchase_date,time_to_crime_days"
+)
+CHECKED_CELLS = "2019-01-01,MX,Sonora,pistol,us_manufactured,AZ,2018-01-01,"
+FREE_TEXT = {
+    "recovery_city": "Nogales",
+    "manufacturer": "Glock",
+    "caliber": "9mm",
+    "country_of_manufacture": "Austria",
+}
+
+
+def shifted_layout(target: str, offset: int, dropped: str) -> list[str]:
+    """The free-text block: `dropped` in the middle, `target` `offset` cells left of it (a
+    negative offset: right of it), the other free-text columns around them in a fixed order."""
+    block: list[str | None] = [None] * 5
+    block[2] = dropped
+    block[2 - offset] = target
+    others = iter(name for name in FREE_TEXT if name != target)
+    return [name if name is not None else next(others) for name in block]
+
+
+def shifted_cells(block: list[str], target: str, dropped_value: str) -> tuple[str, str]:
+    """A good row's block of cells, and the same row shifted so `target` reads `dropped_value`.
+
+    Left of the dropped column: the cells from `target` on go missing and trailing commas make
+    up the width. Right of it: blank cells appear before it and the row's last (blank) cells
+    are dropped.
+    """
+    at_dropped, at_target = block.index(block[2]), block.index(target)
+    shift = at_dropped - at_target
+    good = [dropped_value if name == block[2] else FREE_TEXT[name] for name in block]
+    if shift > 0:
+        shifted = good[:at_target] + good[at_target + shift :] + [""] * shift
+    else:
+        source = good[:shift] + [""] * -shift  # the cells that go are blank ones
+        shifted = (source[:at_dropped] + [""] * -shift + source[at_dropped:])[: len(good)]
+    assert shifted[at_target] == dropped_value  # the test's own premise
+    return ",".join(good), ",".join(shifted)
+
+
+@pytest.mark.parametrize("offset", [2, 1, -1, -2], ids=["left-2", "left-1", "right-1", "right-2"])
+@pytest.mark.parametrize("target", list(FREE_TEXT))
+def test_a_serial_shifted_into_any_free_text_column_from_either_side_is_never_stored(
+    engine, tmp_path, target, offset
+):
+    block = shifted_layout(target, offset, "serial_number")
+    good, shifted = shifted_cells(block, target, CANARY_SERIAL)
+    path = write_csv(
+        tmp_path / "shifted.csv",
+        [
+            f"{CHECKED_FIRST},{','.join(block)}",
+            f"S-1,{CHECKED_CELLS},{good}",
+            f"S-2,{CHECKED_CELLS},{shifted}",
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+    [(line, reason, fields)] = rejected_rows(engine)
+    assert line == 3 and fields == {}  # a row that may be shifted keeps none of its cells
+    assert "shift" in reason
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+
+
+@pytest.mark.parametrize("offset", [1, 2], ids=["left-1", "left-2"])
+@pytest.mark.parametrize("target", ["recovery_city", "manufacturer"])
+def test_a_name_shifted_left_into_free_text_by_trailing_commas_is_never_stored(
+    engine, tmp_path, caplog, target, offset
+):
+    # A name has the shape of a city or a maker: only the row's shape can give the shift away.
+    block = shifted_layout(target, offset, "purchaser_name")
+    good, shifted = shifted_cells(block, target, CANARY_NAME)
+    header = f"{CHECKED_FIRST},{','.join(block)}"
+    path = write_csv(
+        tmp_path / "named.csv",
+        [header, f"N-1,{CHECKED_CELLS},{good}", f"N-2,{CHECKED_CELLS},{shifted}"],
+    )
+
+    with caplog.at_level(logging.INFO, logger="etl.traces"):
+        result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+    [(line, reason, fields)] = rejected_rows(engine)
+    assert (line, fields) == (3, {})
+    assert reason.startswith("the row ends in a blank cell and ") and target in reason
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+    # The file's layout is reported once, by column names only.
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"{target} (near purchaser_name)" in warning
+    assert_no_canary(warning, "the log")
+
+
+def test_rows_that_end_blank_load_when_no_exposed_column_could_hold_a_shifted_value(
+    engine, tmp_path
+):
+    # recovery_city sits left of purchaser_name: a blank last cell is harmless when the city
+    # is blank too. With no unchecked column left of a dropped one, blank last cells are fine.
+    exposed = f"{CHECKED_FIRST},recovery_city,purchaser_name,manufacturer"
+    safe = f"purchaser_name,{CHECKED_FIRST},manufacturer,recovery_city"
+    first = write_csv(
+        tmp_path / "exposed.csv",
+        [
+            exposed,
+            f"E-1,{CHECKED_CELLS},,Pat Example,",
+            f"E-2,{CHECKED_CELLS},Nogales,Pat Example,",
+            f"E-3,{CHECKED_CELLS},Nogales,Pat Example,Glock",
+        ],
+    )
+    second = write_csv(tmp_path / "safe.csv", [safe, f"Pat Example,F-1,{CHECKED_CELLS},Glock,"])
+
+    loaded = [load_trace_file(engine, path).rows_loaded for path in (first, second)]
+
+    assert loaded == [2, 1]
+    stored = pd.read_sql("SELECT trace_number FROM traces ORDER BY trace_number", engine)
+    assert stored["trace_number"].tolist() == ["E-1", "E-3", "F-1"]
+    assert [line for line, _, _ in rejected_rows(engine)] == [3]
+
+
+def test_a_header_ending_in_a_comma_checks_the_last_named_cell_for_a_shift(engine, tmp_path):
+    # Every line ends in a comma (an unnamed last column, always blank): the shift check reads
+    # the cell under purchaser_name, the last named column, not the always-blank one.
+    header = f"{CHECKED_FIRST},recovery_city,purchaser_name,"
+    path = write_csv(
+        tmp_path / "commas.csv",
+        [
+            header,
+            f"U-1,{CHECKED_CELLS},Nogales,Pat Example,",
+            f"U-2,{CHECKED_CELLS},,,",
+            f"U-3,{CHECKED_CELLS},{CANARY_NAME},,",  # the city missing, a trailing comma added
+        ],
+    )
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_loaded, [line for line, _, _ in rejected_rows(engine)]) == (2, [4])
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+
+
+def test_identifier_shaped_values_in_every_free_text_column_are_rejected_and_never_echoed(
+    engine, tmp_path
+):
+    # No dropped column at all: the cell shapes alone keep identifiers out of free-text columns.
+    rows = [HEADER]
+    identifiers = [CANARY_SERIAL, CANARY_NOTE, "1970-01-01", "SN00A1B2C3D4", "9-99-123-01-FAKE"]
+    for number, value in enumerate(identifiers):
+        cells = [value] * 4  # recovery_city, manufacturer, caliber, country_of_manufacture
+        rows.append(
+            f"I-{number},2019-01-01,MX,Sonora,{cells[0]},pistol,{cells[1]},{cells[2]},{cells[3]},"
+            "us_manufactured,AZ,,"
+        )
+    for column in range(4):  # the canary serial in one free-text column at a time
+        cells = ["Nogales", "Glock", "9mm", "AT"]
+        cells[column] = CANARY_SERIAL
+        rows.append(
+            f"J-{column},2019-01-01,MX,Sonora,{cells[0]},pistol,{cells[1]},{cells[2]},{cells[3]},"
+            "us_manufactured,AZ,,"
+        )
+    rows.append("K-1,2019-01-01,MX,Sonora,Nogales,pistol,Glock,7.62x39,AT,us_manufactured,AZ,,")
+    path = write_csv(tmp_path / "identifiers.csv", rows)
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_loaded) == (len(rows) - 1, 1)
+    rejected = rejected_rows(engine)
+    assert [reason.split(" ")[0] for _, reason, _ in rejected[len(identifiers) :]] == [
+        "recovery_city",
+        "manufacturer",
+        "caliber",
+        "country_of_manufacture",
+    ]
+    for _, reason, fields in rejected:
+        assert "shaped like an identifier" in reason and fields == {}
+    assert_no_canary(repr(dump(engine, skip=())), "the database")
+    assert "1970-01-01" not in repr(dump(engine, skip=()))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9mm",
+        ".223",
+        "7.62x39",
+        "5.56x45mm NATO",
+        "7.62x54R",
+        ".300 AAC Blackout",
+        "300BLK",
+        ".30-06",
+        "7mm-08",
+        "12 GA",
+        ".223 REM",
+        ".50 BMG",
+        "12 gauge",
+        ".22 LR",
+        "6.5 Creedmoor",
+    ],
+)
+def test_calibres_pass_the_identifier_shape_check(value):
+    assert not identifier_shaped(value, caliber=True)
+
+
+def test_values_of_the_sample_and_the_generator_pass_and_identifiers_do_not():
+    sample = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
+    for column in ("recovery_city", "manufacturer", "caliber", "country_of_manufacture"):
+        for value in set(sample[column]):
+            assert not identifier_shaped(value, caliber=column == "caliber"), value
+    for city in {city for cities in synthetic.CITIES.values() for city in cities}:
+        assert not identifier_shaped(city)
+    for value in (*synthetic.MANUFACTURERS, *synthetic.MADE_IN):
+        assert not identifier_shaped(value)
+    for value in synthetic.CALIBERS:
+        assert not identifier_shaped(value, caliber=True)
+    for value in (CANARY_SERIAL, CANARY_NOTE, "SN00A1B2C3D4", "123456", "AB 1234X", "1970-01-01"):
+        assert identifier_shaped(value) and identifier_shaped(value, caliber=True), value
 
 
 def test_canary_serials_and_names_appear_nowhere_in_the_database_or_the_logs(

@@ -20,6 +20,13 @@ HEADER = (
     "manufacturer,caliber,serial_number,country_of_manufacture,source_category,source_state,"
     "purchase_date,time_to_crime_days,purchaser_name"
 )
+# The same columns with the free-text ones after every checked one, each within two cells of a
+# sensitive column: a row shifted left there fails no vocabulary check.
+EXPOSED_HEADER = (
+    "trace_number,recovery_date,recovery_country,recovery_state,firearm_type,source_category,"
+    "source_state,purchase_date,time_to_crime_days,recovery_city,manufacturer,serial_number,"
+    "caliber,country_of_manufacture,purchaser_name"
+)
 TODAY = dt.date.today()
 # Each column's candidates, the first good, good and bad, in the spellings and near misses exports have.
 CHOICES: dict[str, list[str]] = {
@@ -55,11 +62,11 @@ CHOICES: dict[str, list[str]] = {
         "Jalisco!!",
         "Texas",
     ],
-    "recovery_city": ["", "Guadalajara", " Tijuana ", "x" * 121, "Ciudad Juárez"],
+    "recovery_city": ["", "Guadalajara", " Tijuana ", "x" * 121, "Ciudad Juárez", "SN0012AB34"],
     "firearm_type": ["pistol", "PISTOLA", "Revólver", "machine gun", "rifle ", "bazooka", ""],
-    "manufacturer": ["", "Acme", "y" * 121, " Sample Arms "],
-    "caliber": ["", "9mm", ".223", "z" * 41],
-    "country_of_manufacture": ["", "US", "Italy", "w" * 61],
+    "manufacturer": ["", "Acme", "y" * 121, " Sample Arms ", "9-99-123-01-FAKE", "Model 1911"],
+    "caliber": ["", "9mm", ".223", "z" * 41, "7.62x39", "A12345", "123456", ".50 BMG"],
+    "country_of_manufacture": ["", "US", "Italy", "w" * 61, "1970-01-01"],
     "source_category": ["us_manufactured", "US_IMPORTED", "non_us", "undetermined", "us", ""],
     "source_state": ["", "TX", "tx", "Texas", "ZZ", " AZ ", "99"],
     "purchase_date": ["", "2010-01-01", "1899-06-01", "2030-01-01", "2010-13-01", "01/01/2010"],
@@ -72,10 +79,19 @@ def pick(rng: random.Random, name: str) -> str:
     return CHOICES[name][0] if rng.random() < 0.8 else rng.choice(CHOICES[name])
 
 
-def hostile_file(path: Path, rows: int, seed: int) -> Path:
-    """Mostly plain lines with every kind of bad cell, and now and then a line no split can read."""
+def hostile_file(
+    path: Path, rows: int, seed: int, *, exposed: bool = False, trailing_comma: bool = False
+) -> Path:
+    """Mostly plain lines with every kind of bad cell, and now and then a line no split can read.
+
+    `exposed` writes the columns in EXPOSED_HEADER's order; `trailing_comma` ends the header
+    and every line with a comma: an unnamed last column.
+    """
     rng = random.Random(seed)
-    lines = [HEADER]
+    header = EXPOSED_HEADER if exposed else HEADER
+    order = [HEADER.split(",").index(name) for name in header.split(",")]
+    serial_at = header.split(",").index("serial_number")
+    lines = [header]
     for number in range(rows):
         roll = rng.random()
         if roll < 0.01:
@@ -85,9 +101,15 @@ def hostile_file(path: Path, rows: int, seed: int) -> Path:
         cells = [trace] + [pick(rng, name) for name in list(CHOICES)[:7]]
         cells.append(f"SN{number:08d}")  # serial_number: sensitive
         cells += [pick(rng, name) for name in list(CHOICES)[7:]]
-        cells.append("Pat Placeholder")  # purchaser_name: sensitive
+        # purchaser_name: sensitive, and now and then blank (a blank last cell, as after a shift)
+        cells.append("Pat Placeholder" if rng.random() < 0.9 else rng.choice(["", "  "]))
+        cells = [cells[at] for at in order]
         line = ",".join(cells)
-        if roll < 0.02:
+        if roll < 0.015:
+            # A cell left of serial_number goes missing and a trailing comma makes up the width.
+            gone = rng.randrange(1, serial_at)
+            line = ",".join(cells[:gone] + cells[gone + 1 :]) + ","
+        elif roll < 0.02:
             line += ",extra"
         elif roll < 0.03:
             line = line.rsplit(",", 1)[0]
@@ -99,7 +121,8 @@ def hostile_file(path: Path, rows: int, seed: int) -> Path:
             line = line.replace("Pat", "P\x00t")
         lines.append(line)
     endings = ["\n", "\r\n", "\r"]
-    text = "".join(line + rng.choice(endings) for line in lines)
+    tail = "," if trailing_comma else ""
+    text = "".join(line + (tail if line else "") + rng.choice(endings) for line in lines)
     path.write_bytes(text.encode("utf-8"))
     return path
 
@@ -127,9 +150,16 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
     }
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(tmp_path, seed):
-    path = hostile_file(tmp_path / f"hostile-{seed}.csv", 6000, seed)
+@pytest.mark.parametrize(
+    ("seed", "exposed", "trailing_comma"),
+    [(1, False, False), (2, True, False), (3, False, True), (4, True, True)],
+)
+def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(
+    tmp_path, seed, exposed, trailing_comma
+):
+    path = hostile_file(
+        tmp_path / f"hostile-{seed}.csv", 6000, seed, exposed=exposed, trailing_comma=trailing_comma
+    )
     accepted_by_columns = []
     accept = columnar.ColumnarChecks.accept
 

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -15,6 +16,7 @@ from etl.traces.columns import (
     ALLOWED_COLUMNS,
     EARLIEST_DATE,
     FIREARM_TYPES,
+    FREE_TEXT_COLUMNS,
     MAX_LENGTHS,
     SOURCE_CATEGORIES,
     SPANISH_FIREARM_TYPES,
@@ -22,7 +24,7 @@ from etl.traces.columns import (
     Row,
     as_row,
 )
-from etl.traces.privacy import Header
+from etl.traces.privacy import SHIFT_REACH, Header
 from etl.traces.reading import LineFeed
 from geo.states import mx_state_code, us_state_code
 
@@ -72,6 +74,56 @@ _LONGEST_STATE = 60
 _DATE_SHAPE = re.compile(r"[0-9]{1,4}[-/][0-9]{1,2}[-/][0-9]{1,4}")
 _CODE_SHAPE = re.compile(r"[A-Za-z]{1,3}|[-+]?[0-9]{1,3}")
 _SMALL_NUMBER = re.compile(r"[-+]?[0-9]{1,6}")
+
+
+# A calibre token: `9mm`, `.223`, `7.62x39`, `5.56x45mm`, `7.62x54R`, `300BLK`, `.30-06`, `7mm-08`.
+_CALIBER_TOKEN = re.compile(
+    r"\.?[0-9]{1,3}(?:\.[0-9]{1,3})?(?:[xX][0-9]{1,3}(?:\.[0-9]{1,3})?)?[A-Za-z]{0,4}"
+    r"(?:-[0-9]{1,3}[A-Za-z]{0,4})?"
+)
+
+
+def identifier_shaped(text: str, *, caliber: bool = False) -> bool:
+    """Whether free text holds a token shaped like an identifier rather than a word.
+
+    A token (no spaces) with 3 digits or more and a letter, or with 5 digits or more, is what a
+    serial number, a licence number, a date of birth or a note's reference looks like; a city,
+    a maker or a country has none. Calibres are the exception, and `caliber` lets their
+    grammar through. A value shifted in from a dropped column is rejected this way wherever the
+    column sits in the header.
+    """
+    for token in text.split():
+        digits = sum(ch.isdigit() for ch in token)
+        if digits < 3 or (caliber and _CALIBER_TOKEN.fullmatch(token)):
+            continue
+        if digits >= 5 or any(ch.isalpha() for ch in token):
+            return True
+    return False
+
+
+def identifier_lookups() -> dict[str, Lookup]:
+    """Per free-text column: raw cell text -> whether it is identifier-shaped, remembered."""
+    return {
+        name: Lookup(partial(identifier_shaped, caliber=name == "caliber"))
+        for name in FREE_TEXT_COLUMNS
+    }
+
+
+def identifier_reason(name: str) -> str:
+    """Why a row whose free-text cell `name` is identifier-shaped is rejected; names no value."""
+    return (
+        f"{name} is shaped like an identifier (a serial or licence number), not free text: "
+        "the row may be shifted, so none of its cells is kept"
+    )
+
+
+def trailing_blank_reason(exposed: tuple[str, ...]) -> str:
+    """Why a row of a left-exposed layout that ends in a blank cell is rejected; names no value."""
+    return (
+        f"the row ends in a blank cell and {', '.join(exposed)} sits at most {SHIFT_REACH} cells "
+        "left of a dropped column: a missing cell before it would shift the dropped value in, "
+        "so none of its cells is kept"
+    )
 
 
 def parse_date(text: str) -> dt.date | None:
@@ -289,6 +341,7 @@ class RowChecks:
         self.categories = Lookup(source_category_code)
         self.integers = Lookup(_integer)
         self.texts = Lookup(_optional_text)
+        self.identifiers = identifier_lookups()
 
     def run(
         self, feed: LineFeed, reader: Iterator[list[str]], out: Checked, progress: Progress
@@ -299,6 +352,16 @@ class RowChecks:
         file_id = self.file_id
         width = header.width
         pad = not all(header.present)
+        # A row shifted left by a missing cell and made up by trailing commas ends blank (under
+        # its last named column).
+        exposed_at = [header.indices[ALLOWED_COLUMNS.index(n)] for n in header.left_exposed]
+        at_last_named = width - 1 - header.unnamed_tail
+        ends_blank_reason = trailing_blank_reason(header.left_exposed)
+        identifier_checks = [
+            (header.indices[ALLOWED_COLUMNS.index(name)], lookup, identifier_reason(name))
+            for name, lookup in self.identifiers.items()
+            if header.present[ALLOWED_COLUMNS.index(name)]
+        ]
         pick = itemgetter(*header.indices)  # a row's allow-listed cells, in Cells order
         # Where each column sits in a row. Cells are read by plain index: a Cells per row costs the
         # loop a fifth more (tuple subclasses stay tracked by the garbage collector).
@@ -370,6 +433,18 @@ class RowChecks:
                 # allowed column: none of them is kept, not even blank trailing ones.
                 cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
                 reject(line, f"row has {cells}, the header has {width}", None)
+                continue
+            # Shift checks before any other: a shifted row's cells are not kept, whatever else fails.
+            if (
+                exposed_at
+                and not row[at_last_named].strip()
+                and any(row[i].strip() for i in exposed_at)
+            ):
+                reject(line, ends_blank_reason, None)
+                continue
+            shaped = next((why for at_, is_id, why in identifier_checks if is_id[row[at_]]), None)
+            if shaped is not None:
+                reject(line, shaped, None)
                 continue
             if pad:
                 row.append("")

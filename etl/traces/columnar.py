@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RawCells, RowChecks
-from etl.traces.columns import ALLOWED_COLUMNS, MAX_LENGTHS, US_SOURCED
+from etl.traces.columns import ALLOWED_COLUMNS, FREE_TEXT_COLUMNS, MAX_LENGTHS, US_SOURCED
 
 # The csv module's limit on one cell: a longer line may hold a longer cell, so it is not plain.
 FIELD_LIMIT = csv.field_size_limit()
@@ -155,13 +155,37 @@ class ColumnarChecks:
         ok &= ~has_days | ((days >= 0) & (r_day - days >= earliest))
 
         text_columns = []
-        for name in ("recovery_city", "manufacturer", "caliber", "country_of_manufacture"):
-            codes, texts_of = _per_value(checks.texts, cells[name])
+        exposed = checks.header.left_exposed
+        filled: dict[str, np.ndarray] = {"trace_number": lengths > 0}  # for exposed columns
+        for name in FREE_TEXT_COLUMNS:
+            codes, uniques = pd.factorize(cells[name])
+            texts_of = np.empty(len(uniques), dtype=object)
+            texts_of[:] = [checks.texts[text] for text in uniques]
+            identifier = checks.identifiers[name]
             fits = np.fromiter(
-                (t is None or len(t) <= MAX_LENGTHS[name] for t in texts_of), bool, len(texts_of)
+                (
+                    (t is None or len(t) <= MAX_LENGTHS[name]) and not identifier[raw]
+                    for t, raw in zip(texts_of, uniques, strict=True)
+                ),
+                bool,
+                len(texts_of),
             )
             ok &= fits[codes]
             text_columns.append(texts_of[codes])
+            if name in exposed:
+                given = np.fromiter((t is not None for t in texts_of), bool, len(texts_of))
+                filled[name] = given[codes]
+        if exposed:
+            tail = checks.header.unnamed_tail
+            if tail:  # the cell under the last named column, found from the line's end
+                last_named = (text.rsplit(",", tail + 1)[1] for text in texts)
+                ends_blank = np.fromiter((not cell.strip() for cell in last_named), bool, count)
+            else:  # the last cell is blank when the line ends in a comma, spaces aside
+                ends_blank = np.fromiter(
+                    map(str.endswith, map(str.rstrip, texts), repeat(",")), bool, count
+                )
+            any_filled = np.logical_or.reduce([filled[name] for name in exposed])
+            ok &= ~(ends_blank & any_filled)
 
         pick = np.flatnonzero(ok)
         day_values = days[pick].astype(object)  # Python ints, and None where no days are known

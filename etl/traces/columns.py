@@ -42,6 +42,15 @@ class Cells(NamedTuple):
 # The format's columns, in the order the loader reads them. Nothing else ever leaves the reader.
 ALLOWED_COLUMNS: tuple[str, ...] = Cells._fields
 
+# The columns whose cells are stored as text with no vocabulary to check them against: a value
+# shifted in from a neighbouring dropped column passes here unless its shape gives it away.
+FREE_TEXT_COLUMNS: tuple[str, ...] = (
+    "recovery_city",
+    "manufacturer",
+    "caliber",
+    "country_of_manufacture",
+)
+
 
 class TraceRow(NamedTuple):
     """One checked row as the traces table stores it; dates are ISO text on SQLite.
