@@ -18,13 +18,20 @@ PAGE_WARM_BYTES = 2_000_000
 LOAD_WHY = (
     "our loader decodes every row in Python, checks it against the format's rules, maps names "
     "to codes and stores it in a table with a UNIQUE index on trace_number, an index on "
-    "trace_file_id, a foreign key and a CHECK, checks each batch for trace numbers already "
+    "trace_file_id and a CHECK, checks each batch for trace numbers already "
     "loaded and counts the aggregates; `.import` copies raw text into a bare table in C. "
     "Measured apart (bench/README.md), the INSERT of already-checked rows into the real table "
     "alone takes more CPU than the whole `.import`, and parsing plus checking in Python about "
     "twice as much again, which the loader spreads over two processes"
 )
 
+PG_LOAD_WHY = (
+    "With no row-by-row foreign key check (migration 0004) and binary COPY, the server's share "
+    "halved; what is left is the same Python parse and checks as on SQLite (most of the "
+    "loader's CPU, more than `psql \\copy`'s whole time) and the server maintaining the "
+    "unique trace-number and trace-file indexes. Next step: the checks on Arrow arrays "
+    "(bench/README.md)"
+)
 
 PAGE_WHY = (
     "Both pages evaluate the same plotly.js and draw the same traces; the app page also "
@@ -427,7 +434,7 @@ def _postgres_load_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "psql not installed"
                 if peer is None
                 else f"{ratio}x; our loader used {ours['median_cpu_seconds']} s of CPU "
-                f"(the server's work is in neither tool's CPU time)"
+                f"(the server's work is in neither tool's CPU time). {PG_LOAD_WHY}"
             ),
         )
     ]
