@@ -19,6 +19,8 @@ import dash
 import flask
 from plotly.io.json import to_json_plotly
 
+from dashboard.data import current
+
 # The id of the data block; `assets/ironriver.js` reads it once.
 ELEMENT_ID = "ironriver-first-view"
 # Dash's renderer hook that puts the view into the layout (dash.Dash(hooks=...)).
@@ -48,10 +50,18 @@ class FirstView:
 
 def for_request(request: flask.Request) -> FirstView | None:
     """The first view of the registered page at `request`'s URL, or None (no such page: the
-    router answers as before, e.g. with the 404 page)."""
+    router answers as before, e.g. with the 404 page).
+
+    Kept per data version, language and URL for the cache's timeout, as the router's answers
+    are: laying out and serializing a page costs 5-15 ms, and every HTML request carries one.
+    """
     page = page_at(request.path)
     if page is None:
         return None
+    return current().memo(f"first-view:{request.full_path}", lambda: _laid_out(page, request))
+
+
+def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
     query = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
     layout = page["layout"](**query) if callable(page["layout"]) else page["layout"]
     search = request.query_string.decode("latin-1")

@@ -141,3 +141,24 @@ def test_static_files_are_compressed_once_and_revalidate(
     assert gzipped.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(gzipped.data) == raw.data
     assert calls == ["zstd", "gzip"]
+
+
+def test_a_url_is_laid_out_once_per_data_version_and_each_url_gets_its_own_view(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    laid_out: list[str] = []
+    lay_out = first_view._laid_out
+
+    def counting(page: dict[str, Any], request: Any) -> first_view.FirstView:
+        laid_out.append(request.full_path)
+        return lay_out(page, request)
+
+    monkeypatch.setattr(first_view, "_laid_out", counting)
+    first = view_in(client.get("/trends?state=TX").data)
+    assert view_in(client.get("/trends?state=TX").data) == first
+    assert len(laid_out) == 1
+    other = view_in(client.get("/trends?state=CA").data)
+    spanish = view_in(client.get("/es/trends?state=TX").data)
+    assert len(laid_out) == 3
+    assert other["search"] == "?state=CA" and first["search"] == "?state=TX"
+    assert spanish["pathname"] == "/es/trends"
