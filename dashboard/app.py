@@ -232,11 +232,18 @@ def _answer_unknown_paths_with_404(app: dash.Dash) -> None:
 
     server.register_error_handler(404, not_found_page)
 
+    @server.teardown_request
+    def _language_ends(_error: BaseException | None) -> None:
+        # The thread serves other requests next (and a test client's caller goes on in it).
+        token = flask.g.pop("language_token", None)
+        if token is not None:
+            i18n.restore_language(token)
+
     @server.before_request
     def _unknown_page() -> flask.Response | None:
         path = flask.request.path
         # A page's language is its URL's; a callback sets its own from the page's path.
-        i18n.set_language(i18n.language_of(path))
+        flask.g.language_token = i18n.set_language(i18n.language_of(path))
         if path.startswith("/api/") and flask.request.blueprint != api.name:
             return not_found()  # Dash's catch-all route would answer with the page shell
         if path.startswith(_INTERNAL_PREFIXES):

@@ -16,7 +16,7 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from functools import cache
 from pathlib import Path
 
@@ -94,11 +94,17 @@ def use(lang: str) -> Iterator[None]:
         _language.reset(token)
 
 
-def set_language(lang: str) -> None:
-    """Render the rest of this request in `lang` (the request hook; blocks use `use`)."""
+def set_language(lang: str) -> Token[str]:
+    """Render the rest of this request in `lang` (the request hook; blocks use `use`); the
+    token given back restores the language before it when the request ends."""
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}")
-    _language.set(lang)
+    return _language.set(lang)
+
+
+def restore_language(token: Token[str]) -> None:
+    """The language as it was before the `set_language` that gave `token`."""
+    _language.reset(token)
 
 
 def _(message: str) -> str:

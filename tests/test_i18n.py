@@ -843,3 +843,11 @@ def test_spanish_plural_forms_follow_the_catalogues_plural_rule() -> None:
     assert said[1].startswith("1 fuente desactualizada: X. Las gráficas basadas en ella ")
     assert said[2].startswith("2 fuentes desactualizadas: X. Las gráficas basadas en ellas ")
     assert said[0].startswith("0 fuentes desactualizadas")
+
+
+def test_a_spanish_request_leaves_its_thread_in_the_language_it_found(client: Any) -> None:
+    assert client.get("/es/trends?state=TX").status_code == 200
+    assert i18n.language() == "en"
+    with i18n.use("es"):
+        assert client.get("/trends").status_code == 200
+        assert i18n.language() == "es"
