@@ -1,6 +1,7 @@
 """Every figure of the dashboard: plain functions from DataFrames to the dicts plotly.js draws."""
 
 from dashboard.figures.estimates import estimates_figure
+from dashboard.figures.events import timeline_figure
 from dashboard.figures.maps import (
     MISSING_TEXT,
     contrast_ratio,
@@ -13,7 +14,7 @@ from dashboard.figures.maps import (
     scale_colour,
 )
 from dashboard.figures.style import LAYER_COLUMNS, SERIES_COLOURS, US_SCALE
-from dashboard.figures.time import series_style, timeline_figure, trends_figure
+from dashboard.figures.time import series_style, trends_figure
 
 __all__ = [
     "LAYER_COLUMNS",

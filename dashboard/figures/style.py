@@ -70,6 +70,11 @@ def rows_of(frame: pd.DataFrame) -> list[Any]:
     return list(map(row._make, zip(*values, strict=True)))
 
 
+def is_missing(value: object) -> bool:
+    """NULL in a row read from the database (None, NaN, NaT or NA), as `dropna` sees it."""
+    return value is None or bool(pd.isna(value))  # type: ignore[call-overload]
+
+
 @cache
 def _row_type(columns: tuple[str, ...]) -> Any:
     return namedtuple("Pandas", columns)
