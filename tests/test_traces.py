@@ -24,7 +24,7 @@ from bench.synthetic import file_name, generate
 from db.engine import make_engine
 from db.models import Base, EtlRun, RunStatus
 from etl.traces import describe_error, firearm_type_code, load_trace_file, parse_date
-from etl.traces.checks import identifier_shaped
+from etl.traces.shifts import identifier_shaped
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = FIXTURES / "SYNTHETIC-etrace-style-sample.csv"

@@ -1,9 +1,9 @@
 """Load eTrace-style trace exports: allow-listed columns only, bad rows set aside, one transaction per file.
 
-One module per step: `reading` (bytes, encodings), `privacy` (header and allow-list), `checks`
-(row checks, one record at a time), `columnar` (the same checks a column at a time, for plain
-lines), `parsing` (batches of both), `parallel` (the forked parser), `insert`, `aggregates`, and
-`load`, which runs them.
+One module per step: `reading` (bytes, encodings), `privacy` (header and allow-list), `shifts`
+(rows a missing or extra cell moved over), `checks` (row checks, one record at a time),
+`columnar` (the same checks a column at a time, for plain lines), `parsing` (batches of both),
+`parallel` (the forked parser), `insert`, `aggregates`, and `load`, which runs them.
 """
 
 from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band

@@ -24,8 +24,9 @@ from etl.traces.columns import (
     Row,
     as_row,
 )
-from etl.traces.privacy import SHIFT_REACH, Header
+from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
+from etl.traces.shifts import identifier_reason, identifier_shaped, trailing_blank_reason
 from geo.states import mx_state_code, us_state_code
 
 RawCells = tuple[str, ...]  # a row's allow-listed cells in Cells order, as a plain tuple
@@ -76,54 +77,12 @@ _CODE_SHAPE = re.compile(r"[A-Za-z]{1,3}|[-+]?[0-9]{1,3}")
 _SMALL_NUMBER = re.compile(r"[-+]?[0-9]{1,6}")
 
 
-# A calibre token: `9mm`, `.223`, `7.62x39`, `5.56x45mm`, `7.62x54R`, `300BLK`, `.30-06`, `7mm-08`.
-_CALIBER_TOKEN = re.compile(
-    r"\.?[0-9]{1,3}(?:\.[0-9]{1,3})?(?:[xX][0-9]{1,3}(?:\.[0-9]{1,3})?)?[A-Za-z]{0,4}"
-    r"(?:-[0-9]{1,3}[A-Za-z]{0,4})?"
-)
-
-
-def identifier_shaped(text: str, *, caliber: bool = False) -> bool:
-    """Whether free text holds a token shaped like an identifier rather than a word.
-
-    A token (no spaces) with 3 digits or more and a letter, or with 5 digits or more, is what a
-    serial number, a licence number, a date of birth or a note's reference looks like; a city,
-    a maker or a country has none. Calibres are the exception, and `caliber` lets their
-    grammar through. A value shifted in from a dropped column is rejected this way wherever the
-    column sits in the header.
-    """
-    for token in text.split():
-        digits = sum(ch.isdigit() for ch in token)
-        if digits < 3 or (caliber and _CALIBER_TOKEN.fullmatch(token)):
-            continue
-        if digits >= 5 or any(ch.isalpha() for ch in token):
-            return True
-    return False
-
-
 def identifier_lookups() -> dict[str, Lookup]:
     """Per free-text column: raw cell text -> whether it is identifier-shaped, remembered."""
     return {
         name: Lookup(partial(identifier_shaped, caliber=name == "caliber"))
         for name in FREE_TEXT_COLUMNS
     }
-
-
-def identifier_reason(name: str) -> str:
-    """Why a row whose free-text cell `name` is identifier-shaped is rejected; names no value."""
-    return (
-        f"{name} is shaped like an identifier (a serial or licence number), not free text: "
-        "the row may be shifted, so none of its cells is kept"
-    )
-
-
-def trailing_blank_reason(exposed: tuple[str, ...]) -> str:
-    """Why a row of a left-exposed layout that ends in a blank cell is rejected; names no value."""
-    return (
-        f"the row ends in a blank cell and {', '.join(exposed)} sits at most {SHIFT_REACH} cells "
-        "left of a dropped column: a missing cell before it would shift the dropped value in, "
-        "so none of its cells is kept"
-    )
 
 
 def parse_date(text: str) -> dt.date | None:

@@ -11,7 +11,8 @@ from functools import cache
 from sqlalchemy.exc import DBAPIError
 
 from db.models import Trace
-from etl.traces.columns import ALLOWED_COLUMNS, FREE_TEXT_COLUMNS, REQUIRED_COLUMNS, Refused
+from etl.traces import shifts
+from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS, Refused
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +27,6 @@ SENSITIVE_COLUMNS = frozenset(
     }
 )
 SENSITIVE_PARTS: tuple[str, ...] = ("name", "address", "dob", "serial")
-# How many cells a row may be shifted by and still keep the header's width unnoticed: a missing
-# cell (or two) made up by trailing commas, an extra one made up by a dropped blank last cell.
-SHIFT_REACH = 2
-# Kept columns no vocabulary checks: a dropped value shifted into one of them would be stored.
-SHIFT_EXPOSED: tuple[str, ...] = ("trace_number", *FREE_TEXT_COLUMNS)
-# Required checked columns, and the checked columns whose values can pass their check too (a
-# purchase date is a date; a country cell may read "México", a time-to-crime "9", both states).
-# A row shifted left moves each later cell into the column on its left: a required column
-# reading a cell from any other checked column, or the blank made up at the row's end, fails.
-SHIFT_SHIELDS: dict[str, frozenset[str]] = {
-    "recovery_date": frozenset({"purchase_date"}),
-    "recovery_state": frozenset({"recovery_country", "source_state", "time_to_crime_days"}),
-    "firearm_type": frozenset(),
-    "source_category": frozenset(),
-}
 
 
 @dataclass(frozen=True)
@@ -90,7 +76,7 @@ def read_header(row: list[str] | None) -> Header:
             f"column(s) named more than once in the header: {', '.join(sorted(set(repeated)))}"
         )
     others = [name for name in names if name not in positions]
-    left_exposed, exposure = _shift_exposure(names, positions)
+    left_exposed, near = shifts.exposure(names, positions)
     named = [index for index, name in enumerate(names) if name]
     return Header(
         width=width,
@@ -99,54 +85,12 @@ def read_header(row: list[str] | None) -> Header:
         ignored=tuple(_shown_name(n) for n in others if not is_sensitive(n)),
         sensitive=tuple(_shown_name(n) for n in others if is_sensitive(n)),
         left_exposed=left_exposed,
-        exposure=exposure,
+        exposure=tuple(
+            f"{name} (near {', '.join(_shown_name(names[i]) for i in indices)})"
+            for name, indices in near
+        ),
         unnamed_tail=width - 1 - named[-1],
     )
-
-
-def _shift_exposure(
-    names: list[str], positions: dict[str, int]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Which unchecked kept columns a shift of up to SHIFT_REACH cells could fill with a dropped
-    column's value: those with one on their right (a left shift), and all of them, described.
-
-    Every named column off the allow-list counts, sensitive or not: the loader cannot know what
-    an unknown column holds, and none of its values may be stored. Unnamed columns (a header
-    ending in a comma, as every line may) are padding, not a source.
-    """
-    kept = set(positions.values()) | {index for index, name in enumerate(names) if not name}
-    left: list[str] = []
-    described: list[str] = []
-    for name in SHIFT_EXPOSED:
-        at = positions.get(name)
-        if at is None:
-            continue
-        right = [
-            i for i in range(at + 1, min(at + SHIFT_REACH, len(names) - 1) + 1) if i not in kept
-        ]
-        left_of = [i for i in range(max(at - SHIFT_REACH, 0), at) if i not in kept]
-        if any(not _shielded(names, at, i - at) for i in right):
-            left.append(name)
-        if right or left_of:
-            near = ", ".join(_shown_name(names[i]) for i in sorted(left_of + right))
-            described.append(f"{name} (near {near})")
-    return tuple(left), tuple(described)
-
-
-def _shielded(names: list[str], at: int, shift: int) -> bool:
-    """Whether a left shift by `shift` cells into column `at` always fails a check: some
-    required checked column after it would read a cell its check refuses."""
-    for index in range(at + 1, len(names)):
-        compatible = SHIFT_SHIELDS.get(names[index])
-        if compatible is None:
-            continue
-        source = index + shift
-        if source >= len(names):
-            return True  # a required column reads a blank made up at the row's end
-        other = names[source]
-        if other in ALLOWED_COLUMNS and other not in SHIFT_EXPOSED and other not in compatible:
-            return True
-    return False
 
 
 def _shown_name(name: str) -> str:
@@ -169,7 +113,7 @@ def log_dropped_columns(file_name: str, header: Header) -> None:
             "put a dropped value in them; rows that look shifted are rejected (remove the "
             "dropped columns from the export, or move them away, to keep those rows): %s",
             file_name,
-            SHIFT_REACH,
+            shifts.SHIFT_REACH,
             "; ".join(header.exposure),
         )
 
