@@ -18,6 +18,7 @@ from dashboard import i18n
 from dashboard.responses import ResponseCache
 from db import queries
 from db.datasets import Filters, Selection
+from db.facts import FactRows, dataset_facts
 
 EXTENSION = "ironriver"
 T = TypeVar("T")
@@ -58,10 +59,10 @@ class AppData:
             return self.shared(f"rows:{selection!r}", lambda: selection.rows(self.engine)).copy()
         return self.cached(f"rows:{selection!r}", lambda: selection.rows(self.engine, self.facts))
 
-    def facts(self, dataset: str) -> queries.FactRows:
+    def facts(self, dataset: str) -> FactRows:
         """Every row of a published dataset (a few hundred at most), read once per data version:
         a selection of them (a year window, a release, a rate's denominators) costs no query."""
-        return self.shared(f"facts:{dataset}", lambda: queries.dataset_facts(self.engine, dataset))
+        return self.shared(f"facts:{dataset}", lambda: dataset_facts(self.engine, dataset))
 
     def dataset(self, name: str, filters: Filters | None = None) -> pd.DataFrame:
         """Rows of dataset `name` with `filters` (the selection of those)."""

@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from db import queries, rates
+from db.facts import FactsOf, published_facts
 from db.queries import Filters, InvalidRequest
 
 __all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "Selection", "write_rows"]
@@ -54,20 +55,16 @@ class Dataset:
 
 
 def _facts_query(dataset: str) -> Query:
-    def query(
-        engine: Engine, filters: Filters, facts: queries.FactsOf | None = None
-    ) -> pd.DataFrame:
+    def query(engine: Engine, filters: Filters, facts: FactsOf | None = None) -> pd.DataFrame:
         if filters.measure in rates.RATES:
             return rates.published_rates(engine, dataset, filters, facts=facts)
-        return queries.published_facts(engine, dataset, filters, facts=facts)
+        return published_facts(engine, dataset, filters, facts=facts)
 
     return query
 
 
 def _traces_query(dimension: str) -> Query:
-    def query(
-        engine: Engine, filters: Filters, facts: queries.FactsOf | None = None
-    ) -> pd.DataFrame:
+    def query(engine: Engine, filters: Filters, facts: FactsOf | None = None) -> pd.DataFrame:
         if filters.measure in rates.RATES:
             return rates.trace_rates(engine, dimension, filters, facts=facts)
         if filters.measure not in (None, "count", "share"):
@@ -210,10 +207,10 @@ class Selection:
         """The selection a download link names, or `InvalidRequest` (a 400) for any bad filter."""
         return cls(dataset, Filters.from_args(query))
 
-    def rows(self, engine: Engine, facts: queries.FactsOf | None = None) -> pd.DataFrame:
+    def rows(self, engine: Engine, facts: FactsOf | None = None) -> pd.DataFrame:
         """Exactly the rows a chart of this selection draws and its download returns.
 
-        `facts` may supply published datasets' every row (a cache of `queries.dataset_facts`);
+        `facts` may supply published datasets' every row (a cache of `dataset_facts`);
         the rows are the same either way.
         """
         dataset = DATASETS[self.dataset]

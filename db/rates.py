@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from db import queries
+from db.facts import FactsOf, published_facts
 from db.message import Message
 from db.queries import DENOMINATORS, Filters
 
@@ -67,14 +68,10 @@ RATES: dict[str, RateMeasure] = {
 }
 
 
-def denominators(
-    engine: Engine, rate: RateMeasure, facts: queries.FactsOf | None = None
-) -> pd.DataFrame:
+def denominators(engine: Engine, rate: RateMeasure, facts: FactsOf | None = None) -> pd.DataFrame:
     """The published denominators of `rate` by state code (code, value, year, source, citation);
-    `facts` may supply the denominators dataset's rows (see `queries.published_facts`)."""
-    rows = queries.published_facts(
-        engine, DENOMINATORS, Filters(measure=rate.denominator), facts=facts
-    )
+    `facts` may supply the denominators dataset's rows (see `published_facts`)."""
+    rows = published_facts(engine, DENOMINATORS, Filters(measure=rate.denominator), facts=facts)
     rows = rows[rows["geo_level"].isin(STATE_LEVELS) & rows["value"].notna()]
     return rows.rename(columns={"geo_code": "code"})[
         ["code", "value", "year_end", "source_id", "citation"]
@@ -178,12 +175,12 @@ def with_rates(
 
 
 def published_rates(
-    engine: Engine, dataset: str, filters: Filters, *, facts: queries.FactsOf | None = None
+    engine: Engine, dataset: str, filters: Filters, *, facts: FactsOf | None = None
 ) -> pd.DataFrame:
     """Rates of a published dataset's state counts (firearms), with count and denominator;
-    `facts` may supply published datasets' rows (see `queries.published_facts`)."""
+    `facts` may supply published datasets' rows (see `published_facts`)."""
     rate = RATES[filters.measure or ""]
-    rows = queries.published_facts(engine, dataset, _counts_of(filters), facts=facts)
+    rows = published_facts(engine, dataset, _counts_of(filters), facts=facts)
     rows = rows[rows["geo_level"].isin(STATE_LEVELS) & (rows["unit"] == "firearms")]
     rows = rows.drop(columns=["unit"]).rename(columns={"value_qualifier": "count_qualifier"})
     spans = [_span(s, e) for s, e in zip(rows["year_start"], rows["year_end"], strict=True)]
@@ -194,12 +191,12 @@ def published_rates(
 
 
 def trace_rates(
-    engine: Engine, dimension: str, filters: Filters, *, facts: queries.FactsOf | None = None
+    engine: Engine, dimension: str, filters: Filters, *, facts: FactsOf | None = None
 ) -> pd.DataFrame:
     """Rates of loaded traces by US source state or Mexican recovery state, per trace file.
 
     Without a year filter the count spans every year the file has traces for; `facts` may supply
-    the denominators' rows (see `queries.published_facts`).
+    the denominators' rows (see `published_facts`).
     """
     rate = RATES[filters.measure or ""]
     rows = queries.traces_by(engine, dimension, _counts_of(filters))

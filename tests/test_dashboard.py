@@ -23,6 +23,7 @@ from dashboard.app import create_app
 from db import freshness, queries
 from db.datasets import DATASETS, Filters, InvalidRequest, Selection, neutralise
 from db.engine import make_engine
+from db.facts import published_facts
 from db.models import EtlRun, Fact
 from db.settings import Settings
 from tests.conftest import SAMPLE_TRACES
@@ -124,20 +125,20 @@ def read_csv(body: bytes) -> tuple[list[str], list[list[str]]]:
 
 
 def test_count_measure_keeps_figures_and_share_keeps_percents(engine: Engine) -> None:
-    counts = queries.published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
-    shares = queries.published_facts(engine, "corridors", Filters(measure="share", **NFCTA))
+    counts = published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
+    shares = published_facts(engine, "corridors", Filters(measure="share", **NFCTA))
     assert set(counts["unit"]) == {"firearms"}
     assert set(counts["geo_code"]) >= {"TX", "AZ", "CA", "NM"}
     assert set(shares["unit"]) == {"percent"}
 
 
 def test_fact_measure_names_still_filter_exactly(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "trace-totals", Filters(measure="traced_firearms"))
+    rows = published_facts(engine, "trace-totals", Filters(measure="traced_firearms"))
     assert set(rows["measure"]) == {"traced_firearms"}
 
 
 def test_missing_published_figures_stay_null_never_zero(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "recovery-states", Filters(**FGR))
+    rows = published_facts(engine, "recovery-states", Filters(**FGR))
     missing = rows[rows["value"].isna()]
     assert len(missing) == 9
     assert not (rows["value"] == 0).any()
@@ -194,7 +195,7 @@ def test_format_value_never_prints_a_missing_figure_as_zero() -> None:
 
 
 def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "recovery-states", Filters(**FGR))
+    rows = published_facts(engine, "recovery-states", Filters(**FGR))
     layer = figures.map_layer(rows, country="MX", measure="count", sources={})
     figure = go.Figure(
         figures.map_figure(
@@ -224,8 +225,8 @@ def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> Non
 
 
 def test_map_figure_draws_both_countries_in_one_north_america_projection(engine: Engine) -> None:
-    us_rows = queries.published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
-    corridors = queries.published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
+    us_rows = published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
+    corridors = published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
     us = figures.map_layer(us_rows, country="US", measure="count", sources={})
     figure = go.Figure(
         figures.map_figure(
@@ -246,7 +247,7 @@ def test_map_figure_draws_both_countries_in_one_north_america_projection(engine:
 
 
 def test_trends_figure_never_joins_two_releases_in_one_line(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "trace-totals")
+    rows = published_facts(engine, "trace-totals")
     rows = rows[rows["measure"].isin(["traced_firearms", "us_sourced_pct"])]
     figure = go.Figure(figures.trends_figure(rows, pd.DataFrame(), pd.DataFrame(), sources={}))
     releases_per_line = [
@@ -409,7 +410,7 @@ def test_a_synthetic_trace_file_is_labelled_on_every_page(
 
 
 def test_source_line_links_every_cited_source_to_the_sources_page(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "source-states", Filters(**NFCTA))
+    rows = published_facts(engine, "source-states", Filters(**NFCTA))
     line = components.source_line(rows, queries.sources(engine))
     assert "/sources#S20a" in links(line)
     assert isinstance(line, html.P)
@@ -643,7 +644,7 @@ def test_every_dashboard_query_runs_on_each_backend(backend_url: str) -> None:
         prefix = queries.trace_files(engine)["checksum"].iloc[0][:12]
         for name, dataset in DATASETS.items():
             assert isinstance(dataset.query(engine, Filters()), pd.DataFrame), name
-        counts = queries.published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
+        counts = published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
         assert dict(zip(counts["geo_code"], counts["value"], strict=True))["TX"] == 7825
         assert not queries.map_series(engine).empty
         assert queries.trace_file_years(engine)["year"].min() == 2014

@@ -21,6 +21,7 @@ from dashboard import figures, messages
 from db import queries
 from db.datasets import DATASETS, Filters
 from db.engine import make_engine
+from db.facts import published_facts
 from etl.sources import REGISTRY
 from tests.test_dashboard import find, render, texts
 
@@ -85,7 +86,7 @@ def graph(layout: Any, graph_id: str) -> go.Figure:
 
 
 def national_trends(engine: Engine) -> Any:
-    rows = queries.published_facts(engine, "trace-totals")
+    rows = published_facts(engine, "trace-totals")
     rows = rows[rows["measure"].isin(["traced_firearms", "trace_requests", "us_sourced_pct"])]
     return go.Figure(
         figures.trends_figure(
@@ -153,14 +154,14 @@ def test_a_part_year_figure_is_hollow_labelled_and_never_joined(engine: Engine) 
 
 def test_no_map_series_mixes_firearm_categories(engine: Engine) -> None:
     for dataset in ("source-states", "recovery-states"):
-        rows = queries.published_facts(engine, dataset)
+        rows = published_facts(engine, dataset)
         rows = rows[rows["geo_level"].isin(["us_state", "mx_state"])]
         mixed = rows.fillna({"category": ""}).groupby(["release", "period", "measure"])["category"]
         assert (mixed.nunique() <= 1).all(), mixed.unique()[mixed.nunique() > 1]
 
 
 def test_a_category_is_in_the_map_label_of_its_figure(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "recovery-states", Filters(period="2021"))
+    rows = published_facts(engine, "recovery-states", Filters(period="2021"))
     layer = figures.map_layer(rows, country="MX", measure="count", sources={})
     texts_by_state = dict(zip(layer["name"], layer["text"], strict=True))
     assert texts_by_state["Tamaulipas"] == "1,316 firearms (long guns only)"
@@ -171,7 +172,7 @@ def test_a_category_is_in_the_map_label_of_its_figure(engine: Engine) -> None:
 
 
 def test_rows_that_are_not_source_state_shares_say_what_they_are(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "source-states")
+    rows = published_facts(engine, "source-states")
     by_source = {s: g["release"].iloc[0] for s, g in rows.groupby("source_id")}
     assert by_source["S78"].startswith("Transit claim")
     assert "Mexico + Guatemala + El Salvador + Honduras" in by_source["S18"]
@@ -192,7 +193,7 @@ def test_texas_trend_draws_none_of_the_non_comparable_rows(app: Any) -> None:
 def test_shares_of_successful_traces_are_named_apart_from_shares_of_requests(
     engine: Engine,
 ) -> None:
-    rows = queries.published_facts(engine, "trace-totals")
+    rows = published_facts(engine, "trace-totals")
     gao = rows[rows["release"] == "GAO-09-709"]
     assert set(gao["measure"]) <= {
         "us_sourced_of_successful_traces_pct",
@@ -235,10 +236,10 @@ def test_corrected_figures_say_what_their_sources_say(engine: Engine) -> None:
     assert not (estimates["low"] == 106700).any() and not (estimates["high"] == 468000).any()
     profit = estimates[(estimates["source_id"] == "P1") & (estimates["central"] == 127)]
     assert "revenue" in profit["method_note"].iloc[0]
-    funding = queries.published_facts(engine, "merida-funding")
+    funding = published_facts(engine, "merida-funding")
     gao = funding[funding["source_id"] == "S13"]
     assert gao["geo_name"].tolist() == ["Mexico and Central American countries"]
-    totals = queries.published_facts(engine, "trace-totals")
+    totals = published_facts(engine, "trace-totals")
     fifty_six = totals[totals["value"] == 56000]
     assert fifty_six["year_start"].isna().all()
     assert fifty_six["period"].str.startswith("not stated").all()
@@ -254,7 +255,7 @@ def test_the_etrace_caveat_is_dated(engine: Engine) -> None:
 
 
 def test_no_published_figure_is_a_status_of_its_own(app: Any, engine: Engine) -> None:
-    rows = queries.published_facts(engine, "recovery-states")
+    rows = published_facts(engine, "recovery-states")
     placeholders = rows[rows["value_qualifier"] == "not_published"]
     assert len(placeholders) == 9 and set(placeholders["status"]) == {"NO_FIGURE"}
     card = texts(find(render(app, "/sources"), "dataset-recovery-states"))
@@ -266,7 +267,7 @@ def test_no_published_figure_is_a_status_of_its_own(app: Any, engine: Engine) ->
 
 
 def test_a_rows_note_reaches_the_map_hover(engine: Engine) -> None:
-    rows = queries.published_facts(engine, "source-states")
+    rows = published_facts(engine, "source-states")
     transit = rows[rows["source_id"] == "S78"]
     layer = figures.map_layer(transit, country="US", measure="share", sources={})
     figure = go.Figure(
@@ -410,8 +411,8 @@ def test_lines_differ_in_dash_and_symbol_and_contrast_on_white(engine: Engine) -
 def test_map_labels_contrast_with_their_fill_and_corridors_point_and_hover(
     engine: Engine,
 ) -> None:
-    us_rows = queries.published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
-    corridors = queries.published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
+    us_rows = published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
+    corridors = published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
     layer = figures.map_layer(us_rows, country="US", measure="count", sources={})
     figure = go.Figure(
         figures.map_figure(
