@@ -150,15 +150,20 @@ def draw(client: Any, app: Any, path: str, search: str = "") -> Any:
 
 def links(node: object) -> list[dict[str, Any]]:
     """Props of every link (dcc.Link or html.A) in a JSON component tree."""
+    return [c["props"] for c in components_in(node) if c["type"] in ("Link", "A")]
+
+
+def components_in(node: object) -> list[dict[str, Any]]:
+    """Every component of a JSON component tree, depth first."""
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
-        if node.get("type") in ("Link", "A"):
-            found.append(node["props"])
+        if "type" in node and "props" in node:
+            found.append(node)
         for value in node.values():
-            found += links(value)
+            found += components_in(value)
     elif isinstance(node, list):
         for value in node:
-            found += links(value)
+            found += components_in(value)
     return found
 
 
@@ -602,19 +607,6 @@ def test_the_spanish_estimates_chart_hovers_axis_and_summary_are_in_spanish(
         for s in shown_strings(n)
     )
     assert "respuestas:" in summary and "answers:" not in summary
-
-
-def components_in(node: object) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, dict):
-        if "type" in node and "props" in node:
-            found.append(node)
-        for value in node.values():
-            found += components_in(value)
-    elif isinstance(node, list):
-        for value in node:
-            found += components_in(value)
-    return found
 
 
 def test_the_gc_armas_callback_shows_spanish_event_titles_on_spanish_pages(
