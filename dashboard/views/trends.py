@@ -9,7 +9,7 @@ import pandas as pd
 
 from dashboard import figures, text
 from dashboard.data import AppData, ChartData
-from dashboard.figures.style import rows_of
+from dashboard.figures.style import is_missing, rows_of
 from dashboard.i18n import N_, _, ngettext
 from dashboard.views import chosen_kinds, known_kinds, source_labels
 from db.datasets import Filters, Selection
@@ -121,10 +121,6 @@ def _fill_window(
     return start, end
 
 
-def _missing(value: object) -> bool:
-    return value is None or bool(pd.isna(value))
-
-
 def _span(records: list[Any]) -> str:
     """ "68.3%–76.8% (2007–2011)" or "41% (2009-2014, UNVERIFIED)" for one release's rows."""
     # The first lowest and first highest row, as idxmin/idxmax pick.
@@ -140,7 +136,7 @@ def _span(records: list[Any]) -> str:
     only = _("{category} only")
     periods = sorted(
         f"{r.period} ({only.format(category=r.category)})"
-        if not _missing(r.category) and r.category
+        if not is_missing(r.category) and r.category
         else str(r.period)
         for r in records
     )
@@ -153,7 +149,7 @@ def _by_release(records: list[Any]) -> dict[object, list[Any]]:
     """Rows grouped by release, first seen first; rows without a release are in no group."""
     groups: dict[object, list[Any]] = {}
     for r in records:
-        if not _missing(r.release):
+        if not is_missing(r.release):
             groups.setdefault(r.release, []).append(r)
     return groups
 
@@ -164,10 +160,12 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
     parts = []
     if not published.empty:
         frame = published if "category" in published else published.assign(category=None)
-        valued = [r for r in rows_of(frame) if not _missing(r.value)]
+        valued = [r for r in rows_of(frame) if not is_missing(r.value)]
         # A single year has both ends, equal (a row without years is a total, as it is drawn).
         single = [
-            not _missing(r.year_start) and not _missing(r.year_end) and r.year_start == r.year_end
+            not is_missing(r.year_start)
+            and not is_missing(r.year_end)
+            and r.year_start == r.year_end
             for r in valued
         ]
         counts = [r for r, one in zip(valued, single, strict=True) if r.unit != "percent" and one]
