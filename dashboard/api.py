@@ -1,4 +1,4 @@
-"""`/api/v1/<dataset>.csv|json`: downloads that equal the charts, with sources on every row."""
+"""`/api/v1/<dataset>.csv|json|zip|xlsx`: downloads that equal the charts, with sources on every row."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ import flask
 
 from dashboard.data import current
 from dashboard.responses import response_key
-from db import datapackage, queries
+from db import queries, workbook
 from db.datasets import DATASETS, InvalidRequest, Selection, write_rows
 from db.viewstate import shown
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Flask adds "; charset=utf-8" to text mimetypes itself: naming it here doubled it.
-MIMETYPES = {"csv": "text/csv", "json": "application/json", "zip": "application/zip"}
+MIMETYPES = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "zip": "application/zip",
+    "xlsx": workbook.MIMETYPE,
+}
 # Downloads are keyed by the data version (their ETag): caches keep them and revalidate each time.
 CACHE_CONTROL = "public, no-cache"
 # Bodies of up to this many rows are built whole and kept (dashboard/responses.py); larger
@@ -36,7 +41,7 @@ def _bom(values: list[str]) -> bool:
 @api.get("/<name>.<fmt>")
 def download(name: str, fmt: str) -> flask.Response:
     if fmt not in MIMETYPES:
-        return _bad_request(f"unknown format {shown(fmt)!r}: use .csv, .json or .zip")
+        return _bad_request(f"unknown format {shown(fmt)!r}: use .csv, .json, .zip or .xlsx")
     if name not in DATASETS:
         return _bad_request(f"unknown dataset {shown(name)!r}: see /api/v1/datasets.json")
     dataset = DATASETS[name]
@@ -54,7 +59,7 @@ def download(name: str, fmt: str) -> flask.Response:
     etag = f"{version}-{key}"
     if flask.request.if_none_match.contains_weak(etag):
         response = flask.Response(status=304)
-        response.set_etag(etag, weak=fmt == "zip")
+        response.set_etag(etag, weak=fmt in workbook.SELF_CITING)
         response.headers["Cache-Control"] = CACHE_CONTROL
         return response
     body = data.responses.get(key)
@@ -72,8 +77,8 @@ def download(name: str, fmt: str) -> flask.Response:
         )
     filters = selection.filters
     meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
-    if fmt == "zip":
-        body = datapackage.dataset_zip(
+    if fmt in workbook.SELF_CITING:
+        body = workbook.SELF_CITING[fmt](
             name,
             filters,
             frame,
@@ -102,8 +107,8 @@ def _response_key(version: str, selection: Selection, fmt: str, bom: bool) -> st
         version,
         selection.url(fmt),
         "bom" if bom and fmt == "csv" else "",
-        # A zip cites its address and the day it was accessed.
-        f"{flask.request.url_root} {dt.date.today()}" if fmt == "zip" else "",
+        # A zip or workbook cites its address and the day it was accessed.
+        f"{flask.request.url_root} {dt.date.today()}" if fmt in workbook.SELF_CITING else "",
     )
 
 
@@ -116,9 +121,9 @@ def _download(
     )
     response.headers["X-Data-Version"] = version
     response.headers["Cache-Control"] = CACHE_CONTROL
-    # A zip's package records when it was made, so two builds of the same rows differ in bytes
-    # but not in meaning: a weak tag says exactly that.
-    response.set_etag(etag, weak=fmt == "zip")
+    # A zip or workbook records when it was made, so two builds of the same rows differ in
+    # bytes but not in meaning: a weak tag says exactly that.
+    response.set_etag(etag, weak=fmt in workbook.SELF_CITING)
     return response
 
 
@@ -133,6 +138,7 @@ def catalogue() -> flask.Response:
             "csv": f"/api/v1/{d.name}.csv",
             "json": f"/api/v1/{d.name}.json",
             "zip": f"/api/v1/{d.name}.zip",
+            "xlsx": f"/api/v1/{d.name}.xlsx",
         }
         for d in DATASETS.values()
     ]

@@ -47,24 +47,24 @@ def in_language(config: dict[str, object]) -> dict[str, object]:
 
 # The page prefix of each view with a chart -> its name in `/chart/<page>` and `/embed/<page>`.
 CHART_PAGES = {"map": "map", "trends": "trends", "estimates": "estimates", "gc": "gc-armas"}
-# (link text, format, extra query) of each download under a chart: Excel CSV is the CSV with a
-# BOM, so Excel on Windows reads accents right; the zip cites itself (db/datapackage.py).
+# (link text, format) of each download under a chart. The workbook is what a spreadsheet opens
+# right: accents, codes as text ("09" stays 09) and its sources (db/workbook.py); a CSV opened in
+# Excel or LibreOffice turns "09" into 9. The zip cites itself too (db/datapackage.py). The API
+# still gives the CSV with a BOM (`?bom=1`) to whoever asks.
 DOWNLOADS = (
-    (N_("Download CSV"), "csv", ""),
-    (N_("Excel CSV"), "csv", "bom=1"),
-    ("JSON", "json", ""),
-    (N_("ZIP (data, Data Package, README)"), "zip", ""),
+    (N_("Download CSV"), "csv"),
+    (N_("Excel workbook"), "xlsx"),
+    ("JSON", "json"),
+    (N_("ZIP (data, Data Package, README)"), "zip"),
 )
 
 
 def download_links(selection: Selection, what: str = "") -> html.Span:
-    """ "Download CSV · Excel CSV · JSON · ZIP" of one selection; `what` names the chart."""
+    """ "Download CSV · Excel workbook · JSON · ZIP" of one selection; `what` names the chart."""
     dataset = selection.dataset
     links: list[object] = []
-    for link_text, fmt, extra in DOWNLOADS:
+    for link_text, fmt in DOWNLOADS:
         url = selection.url(fmt)
-        if extra:
-            url += ("&" if "?" in url else "?") + extra
         if links:
             links.append(" · ")
         shown = _(link_text)

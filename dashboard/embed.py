@@ -171,8 +171,7 @@ def chart_of(data: AppData, page: str, query: dict[str, list[str]]) -> Chart:
         elif "source-line" in classes:
             sources.append(text_of(component))
         elif "download-link" in classes and str(component.href).split("?")[0].endswith(".csv"):
-            if "bom=" not in str(component.href):  # the Excel CSV: the same rows again
-                downloads.append(str(component.href))
+            downloads.append(str(component.href))
         elif "chart-summary" in classes and not summary:
             summary = text_of(component)
     # The heading over the chart names the view (a state's trend, an estimates question).

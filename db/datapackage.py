@@ -138,6 +138,9 @@ class Package:
     caveats: Sequence[str] = ()
     # Source records (source_id, publisher, title, url, citation) the rows cite.
     sources: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # The download that carries the rows: "zip" (data.csv and datapackage.json) or "xlsx"
+    # (db/workbook.py: sheets `data` and `columns`); the READMEs say where to find what.
+    layout: str = "zip"
 
 
 def schema(frame: pd.DataFrame) -> dict[str, object]:
@@ -193,9 +196,27 @@ def _filters_text(filters: Mapping[str, str], none: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in filters.items()) or none
 
 
+# Where a download's rows and column descriptions are, by layout and language.
+DATA_LINES = {
+    ("zip", "en"): "- Data file: `data.csv` ({rows} rows; UTF-8 with a BOM). Every column is "
+    "described in\n  `datapackage.json` (a Frictionless Data Package); codes (INEGI, USPS, "
+    "ISO 3166-2) are text.",
+    ("zip", "es"): "- Archivo de datos: `data.csv` ({rows} filas; UTF-8 con BOM). Cada columna "
+    "está descrita\n  en `datapackage.json` (Frictionless Data Package); las claves (INEGI, "
+    "USPS, ISO 3166-2) son texto.",
+    ("xlsx", "en"): "- Data: sheet `data` ({rows} rows). Every column is described in sheet "
+    "`columns`; codes\n  (INEGI, USPS, ISO 3166-2) are text cells, so Ciudad de México's 09 "
+    "keeps its zero.",
+    ("xlsx", "es"): "- Datos: hoja `data` ({rows} filas). Cada columna está descrita en la hoja "
+    "`columns`; las\n  claves (INEGI, USPS, ISO 3166-2) son celdas de texto: el 09 de la "
+    "Ciudad de México conserva su cero.",
+}
+
+
 def readme(frame: pd.DataFrame, package: Package, language: str = "en") -> str:
     """README.md (English) or LEEME.md (Spanish): what, caveats, how to cite, licence."""
     today = dt.date.today().isoformat()
+    data_line = DATA_LINES[package.layout, language].format(rows=len(frame))
     caveats = "\n".join(f"- {c}" for c in package.caveats) or (
         "- (none recorded)" if language == "en" else "- (ninguna registrada)"
     )
@@ -207,8 +228,7 @@ def readme(frame: pd.DataFrame, package: Package, language: str = "en") -> str:
 
 {package.description}
 
-- Archivo de datos: `{DATA_FILE}` ({len(frame)} filas; UTF-8 con BOM). Cada columna está descrita
-  en `datapackage.json` (Frictionless Data Package); las claves (INEGI, USPS, ISO 3166-2) son texto.
+{data_line}
 - Filtros aplicados: {_filters_text(package.filters, "ninguno")}
 - Versión de los datos: `{package.data_version}`
 - Enlace permanente: {package.permalink}
@@ -237,8 +257,7 @@ Iron River, «{package.title}», versión de datos {package.data_version}, {pack
 
 {package.description}
 
-- Data file: `{DATA_FILE}` ({len(frame)} rows; UTF-8 with a BOM). Every column is described in
-  `datapackage.json` (a Frictionless Data Package); codes (INEGI, USPS, ISO 3166-2) are text.
+{data_line}
 - Filters applied: {_filters_text(package.filters, "none")}
 - Data version: `{package.data_version}`
 - Permalink: {package.permalink}
@@ -265,6 +284,44 @@ Iron River, "{package.title}", data version {package.data_version}, {package.per
 """
 
 
+def dataset_package(
+    name: str,
+    filters: Filters,
+    frame: pd.DataFrame,
+    *,
+    infos: pd.DataFrame,
+    sources: pd.DataFrame,
+    data_version: str,
+    site: str,
+    layout: str = "zip",
+) -> Package:
+    """What a self-citing download of dataset `name`'s rows `frame` (its selection under
+    `filters`) says besides the rows: title, caveats, sources, and its permalink.
+
+    `infos` are the dataset records (`queries.dataset_infos`), `sources` the `sources` dataset's
+    rows; the permalink is the download's own address on `site` (empty: the path alone), its
+    format the `layout`.
+    """
+    record = infos[infos["name"] == name]
+    caveats = _caveats(infos, name)
+    if filters.measure in RATES:
+        caveats += _caveats(infos, "denominators")
+    # The permalink of exactly these rows, filters included, written as the parser reads them
+    # (the same for every spelling of the request, as the API's ETag is).
+    permalink = site.rstrip("/") + Selection(name, filters).url(layout)
+    return Package(
+        dataset=name,
+        title=DATASETS[name].title,
+        description=record["description"].iloc[0] if not record.empty else TRACE_DESCRIPTION,
+        data_version=data_version,
+        permalink=permalink,
+        filters=filters.as_params(),
+        caveats=caveats,
+        sources=cited_sources(frame, sources),
+        layout=layout,
+    )
+
+
 def dataset_zip(
     name: str,
     filters: Filters,
@@ -275,28 +332,16 @@ def dataset_zip(
     data_version: str,
     site: str,
 ) -> bytes:
-    """The zip of dataset `name`'s rows `frame` (its selection under `filters`), the one both
-    `/api/v1/<name>.zip` and `ironriver export --format zip` give.
-
-    `infos` are the dataset records (`queries.dataset_infos`), `sources` the `sources` dataset's
-    rows; the permalink is the zip's own download address on `site` (empty: the path alone).
-    """
-    record = infos[infos["name"] == name]
-    caveats = _caveats(infos, name)
-    if filters.measure in RATES:
-        caveats += _caveats(infos, "denominators")
-    # The permalink of exactly these rows, filters included, written as the parser reads them
-    # (the same for every spelling of the request, as the API's ETag is).
-    permalink = site.rstrip("/") + Selection(name, filters).url("zip")
-    package = Package(
-        dataset=name,
-        title=DATASETS[name].title,
-        description=record["description"].iloc[0] if not record.empty else TRACE_DESCRIPTION,
+    """The zip both `/api/v1/<name>.zip` and `ironriver export --format zip` give."""
+    package = dataset_package(
+        name,
+        frame=frame,
+        filters=filters,
+        infos=infos,
+        sources=sources,
         data_version=data_version,
-        permalink=permalink,
-        filters=filters.as_params(),
-        caveats=caveats,
-        sources=cited_sources(frame, sources),
+        site=site,
+        layout="zip",
     )
     return build_zip(frame, package)
 

@@ -327,10 +327,11 @@ def datasets(context: Context) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "zip"]),
+    type=click.Choice(["csv", "json", "zip", "xlsx"]),
     default="csv",
     show_default=True,
-    help="Output format; zip is the API's zip (data.csv, datapackage.json, README.md, LEEME.md).",
+    help="Output format; zip and xlsx are the API's (zip: data.csv, datapackage.json, README.md, "
+    "LEEME.md; xlsx: sheets data, columns, sources, README, LEEME).",
 )
 @click.option(
     "-o",
@@ -342,7 +343,7 @@ def datasets(context: Context) -> None:
     "--site",
     default="",
     metavar="URL",
-    help="Address the dashboard is served at: a zip's permalink is its download there "
+    help="Address the dashboard is served at: a zip's or workbook's permalink is its download there "
     "(default: the download's path alone).",
 )
 @pass_context
@@ -356,8 +357,8 @@ def export(
     output: Path | None,
     site: str,
 ) -> None:
-    """Write dataset NAME (see `ironriver datasets`) as CSV, JSON or a zip, with sources on every
-    row."""
+    """Write dataset NAME (see `ironriver datasets`) as CSV, JSON, a zip or an Excel workbook,
+    with sources on every row."""
     from db.datasets import DATASETS, Filters, InvalidRequest, write_rows
 
     if name not in DATASETS:
@@ -371,8 +372,8 @@ def export(
         raise click.UsageError(str(error)) from error
     engine = context.reading()
     frame = DATASETS[name].query(engine, filters)
-    if fmt == "zip":
-        _write_zip(engine, name, filters, frame, site, output)
+    if fmt not in ("csv", "json"):  # the self-citing downloads (db/workbook.py)
+        _write_self_citing(engine, fmt, name, filters, frame, site, output)
         return
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
@@ -383,14 +384,21 @@ def export(
             stream.close()
 
 
-def _write_zip(
-    engine: Engine, name: str, filters: Filters, frame: pd.DataFrame, site: str, output: Path | None
+def _write_self_citing(
+    engine: Engine,
+    fmt: str,
+    name: str,
+    filters: Filters,
+    frame: pd.DataFrame,
+    site: str,
+    output: Path | None,
 ) -> None:
-    """The zip `/api/v1/<name>.zip` gives for the same rows, built by the same function."""
-    from db import datapackage, queries
+    """The zip or workbook `/api/v1/<name>.<fmt>` gives for the same rows, built by the same
+    function."""
+    from db import queries, workbook
     from db.datasets import Filters, Selection
 
-    body = datapackage.dataset_zip(
+    body = workbook.SELF_CITING[fmt](
         name,
         filters,
         frame,

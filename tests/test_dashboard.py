@@ -516,7 +516,7 @@ def test_formula_cells_are_neutralised_in_downloads(loaded_db_url: str, writable
         ("/api/v1/corridors.csv?year=abc", "year=abc is not a year"),
         ("/api/v1/corridors.csv?from=2015&to=2010", "is after"),
         ("/api/v1/corridors.csv?colour=red", "unknown parameter"),
-        ("/api/v1/corridors.xlsx", "unknown format"),
+        ("/api/v1/corridors.xls", "unknown format"),
     ],
 )
 def test_bad_parameters_get_a_one_line_400(client: Any, url: str, message: str) -> None:
