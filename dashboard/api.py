@@ -78,7 +78,8 @@ def download(name: str, fmt: str) -> flask.Response:
     filters = selection.filters
     meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
     if fmt in workbook.SELF_CITING:
-        body = workbook.SELF_CITING[fmt](
+        body = workbook.self_citing_download(
+            fmt,
             name,
             filters,
             frame,

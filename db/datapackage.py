@@ -322,30 +322,6 @@ def dataset_package(
     )
 
 
-def dataset_zip(
-    name: str,
-    filters: Filters,
-    frame: pd.DataFrame,
-    *,
-    infos: pd.DataFrame,
-    sources: pd.DataFrame,
-    data_version: str,
-    site: str,
-) -> bytes:
-    """The zip both `/api/v1/<name>.zip` and `ironriver export --format zip` give."""
-    package = dataset_package(
-        name,
-        frame=frame,
-        filters=filters,
-        infos=infos,
-        sources=sources,
-        data_version=data_version,
-        site=site,
-        layout="zip",
-    )
-    return build_zip(frame, package)
-
-
 def _caveats(infos: pd.DataFrame, name: str) -> list[str]:
     record = infos[infos["name"] == name]
     if record.empty or not record["caveats"].iloc[0]:

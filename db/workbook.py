@@ -1,4 +1,4 @@
-"""A download for spreadsheets: one dataset's rows as an Excel workbook that cites itself.
+"""The downloads that cite themselves: one dataset's rows as an Excel workbook (or the zip).
 
 A CSV opened in Excel or LibreOffice loses what a journalist needs most: "09" (Ciudad de
 México's INEGI code) becomes the number 9, and the file may be read in the wrong encoding. The
@@ -20,37 +20,13 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
-from db.datapackage import FIELDS, Package, dataset_package, dataset_zip, readme
+from db.datapackage import FIELDS, Package, build_zip, dataset_package, readme
 from db.datasets import Filters
 
 MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATA_SHEET = "data"
 _WIDEST = 60  # characters: a column wider than this would push the others off screen
 _NUMBERS = {"integer", "number"}
-
-
-def dataset_workbook(
-    name: str,
-    filters: Filters,
-    frame: pd.DataFrame,
-    *,
-    infos: pd.DataFrame,
-    sources: pd.DataFrame,
-    data_version: str,
-    site: str,
-) -> bytes:
-    """The workbook both `/api/v1/<name>.xlsx` and `ironriver export --format xlsx` give."""
-    package = dataset_package(
-        name,
-        filters,
-        frame,
-        infos=infos,
-        sources=sources,
-        data_version=data_version,
-        site=site,
-        layout="xlsx",
-    )
-    return build_workbook(frame, package)
 
 
 def build_workbook(frame: pd.DataFrame, package: Package) -> bytes:
@@ -150,6 +126,31 @@ def _iso_date(text: str) -> dt.date | None:
         return None
 
 
-# The downloads that carry their READMEs and sources with the rows, by format: one builder each,
-# which `/api/v1/<name>.<format>` and `ironriver export --format` both call.
-SELF_CITING = {"zip": dataset_zip, "xlsx": dataset_workbook}
+def self_citing_download(
+    fmt: str,
+    name: str,
+    filters: Filters,
+    frame: pd.DataFrame,
+    *,
+    infos: pd.DataFrame,
+    sources: pd.DataFrame,
+    data_version: str,
+    site: str,
+) -> bytes:
+    """The zip or workbook (`fmt`, a key of SELF_CITING) of dataset `name`'s rows `frame`, the one
+    both `/api/v1/<name>.<fmt>` and `ironriver export --format <fmt>` give."""
+    package = dataset_package(
+        name,
+        filters,
+        frame,
+        infos=infos,
+        sources=sources,
+        data_version=data_version,
+        site=site,
+        layout=fmt,
+    )
+    return SELF_CITING[fmt](frame, package)
+
+
+# The downloads that carry their READMEs and sources with the rows: format -> builder.
+SELF_CITING = {"zip": build_zip, "xlsx": build_workbook}

@@ -398,7 +398,8 @@ def _write_self_citing(
     from db import queries, workbook
     from db.datasets import Filters, Selection
 
-    body = workbook.SELF_CITING[fmt](
+    body = workbook.self_citing_download(
+        fmt,
         name,
         filters,
         frame,
