@@ -139,13 +139,13 @@ class Trace(Base):
     __tablename__ = "traces"
     __table_args__ = (CheckConstraint("time_to_crime_days >= 0", name="ttc_not_negative"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # No foreign key (migration 0004): PostgreSQL would check it with a query per inserted row,
     # half the server's work in a load. The loader writes only the id of the trace_files row it
     # inserted in the same transaction, refuses a batch naming another, and nothing deletes a
     # trace file; db/integrity.py finds orphans for `ironriver etl status --check`.
     trace_file_id: Mapped[int] = mapped_column(Integer, index=True)
-    trace_number: Mapped[str] = mapped_column(String(64), unique=True)
+    # The natural key (migration 0005): unique across loads, so no surrogate id, no sequence.
+    trace_number: Mapped[str] = mapped_column(String(64), primary_key=True)
     recovery_date: Mapped[dt.date] = mapped_column(Date)
     recovery_year: Mapped[int] = mapped_column(Integer)
     recovery_country: Mapped[str] = mapped_column(String(2))

@@ -877,7 +877,7 @@ def test_driver_errors_are_reported_without_the_values_they_quote():
         pass
 
     orig = DriverError(
-        'duplicate key value violates unique constraint "uq_traces_trace_number"\n'
+        'duplicate key value violates unique constraint "pk_traces"\n'
         "DETAIL:  Key (trace_number)=(SYN-0001) already exists."
     )
     error = IntegrityError("INSERT INTO traces ...", (CANARY_SERIAL,), orig)
@@ -886,7 +886,7 @@ def test_driver_errors_are_reported_without_the_values_they_quote():
     )
 
     assert describe_error(error) == (
-        'DriverError: duplicate key value violates unique constraint "uq_traces_trace_number"'
+        'DriverError: duplicate key value violates unique constraint "pk_traces"'
     )
     assert describe_error(bad_date) == "DriverError: invalid input syntax for type date: '…'"
     assert describe_error(KeyError(CANARY_NAME)) == "KeyError"

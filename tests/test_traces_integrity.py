@@ -39,7 +39,7 @@ def _add_orphans(engine: Engine, file_id: int, count: int) -> None:
                 " recovery_country, recovery_state, firearm_type, source_category)"
                 " SELECT :file_id, :prefix || trace_number, recovery_date, recovery_year,"
                 " recovery_country, recovery_state, firearm_type, source_category"
-                " FROM traces ORDER BY id LIMIT :count"
+                " FROM traces ORDER BY trace_number LIMIT :count"
             ),
             {"file_id": file_id, "prefix": f"ORPHAN-{file_id}-", "count": count},
         )
