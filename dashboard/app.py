@@ -34,6 +34,9 @@ _INTERNAL_PREFIXES = (
     "/geo/",
     "/chart/",
     "/embed/",
+    # The Spanish twins of chart images and embeds (dashboard/embed.py).
+    "/es/chart/",
+    "/es/embed/",
 )
 NOT_FOUND_TITLE = N_("Iron River · Page not found")
 # Dash's first script, @babel/polyfill (core-js and regenerator-runtime: 34 KB compressed and

@@ -86,23 +86,24 @@ def chart_links(page: str, search: str) -> html.Div:
     `search` is the view's query string; `assets/ironriver.js` keeps the links equal to the
     address bar as the view changes.
     """
-    from dashboard.embed import iframe_code
+    from dashboard.embed import iframe_code, page_name
 
     root = flask.request.host_url if flask.has_request_context() else "/"
-    template = iframe_code(root, page, "{search}", _("Iron River: {page} chart").format(page=page))
+    title = _("Iron River: {page} chart").format(page=page_name(page))
+    template = iframe_code(root, page, "{search}", title)
     return html.Div(
         [
             _("Chart image: "),
             html.A(
                 "PNG",
-                href=f"/chart/{page}.png{search}",
+                href=i18n.localised(f"/chart/{page}.png") + search,
                 className="chart-image-link",
                 **{"data-format": "png"},
             ),
             " / ",
             html.A(
                 "SVG",
-                href=f"/chart/{page}.svg{search}",
+                href=i18n.localised(f"/chart/{page}.svg") + search,
                 className="chart-image-link",
                 **{"data-format": "svg"},
             ),
@@ -125,7 +126,12 @@ def chart_links(page: str, search: str) -> html.Div:
         className="chart-links",
         # The modebar camera's title in this language (plotly's locale), which the script
         # recognises to give the server's chart image instead (assets/ironriver.js).
-        **{"data-page": page, "data-camera-title": _("Download plot")},
+        # `data-prefix`: the language's path prefix, which the chart's image URL starts with.
+        **{
+            "data-page": page,
+            "data-prefix": i18n.PREFIXES[i18n.language()],
+            "data-camera-title": _("Download plot"),
+        },
     )
 
 

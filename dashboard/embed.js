@@ -5,6 +5,8 @@
   var figure = JSON.parse(document.getElementById("embed-figure").textContent);
   var graph = document.getElementById("embed-graph");
   var config = {
+    // Spanish embeds load plotly's es-MX locale and name it here (months, modebar, 7,825).
+    locale: graph.getAttribute("data-locale") || "en",
     responsive: true,
     displaylogo: false,
     topojsonURL: "/assets/topojson/",

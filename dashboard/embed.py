@@ -2,7 +2,9 @@
 
 Both read the chart from the page's own layout for the same query (`layout(**query)`), so the
 image and the embed show exactly what the page shows: its first chart, the source lines and
-downloads beside it, and the view's canonical permalink.
+downloads beside it, and the view's canonical permalink. Like every page, each has a Spanish twin
+under `/es` with the same page name and query (`/es/chart/map.png`, `/es/embed/trends?state=TX`),
+drawn from the Spanish page and captioned in Spanish; the English URLs are unchanged.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import flask
 import plotly
 from plotly.utils import PlotlyJSONEncoder
 
-from dashboard import i18n, images
+from dashboard import i18n, images, text
 from dashboard.data import AppData, current
-from dashboard.i18n import N_
+from dashboard.i18n import N_, _
 from db.datasets import DATASETS, Filters, InvalidRequest
 
 HERE = Path(__file__).parent
@@ -37,8 +39,9 @@ IGNORED_NOTICE = N_("Some link parameters were ignored: ")
 # Static files of the embed are versioned by the package, so browsers may keep them a day.
 STATIC_CACHE = "public, max-age=86400"
 CHART_HEIGHTS = {"map": 560}
-STATUS_WORDS = {"NO_FIGURE": "no published figure"}
 DEFAULT_HEIGHT = 460
+# plotly.js's es-MX locale (Spanish months, modebar and number format), as the pages load it.
+PLOTLY_LOCALE_SCRIPTS = {"es": "/assets/plotly-locale-es-mx.js"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Chart:
     search: str
     summary: str
     subtitle: str = ""
+    lang: str = i18n.DEFAULT
 
     @property
     def page_title(self) -> str:
@@ -61,7 +65,8 @@ class Chart:
         return (full if len(full) <= 150 else full[:149] + "…") + " · Iron River"
 
     def permalink(self, root: str) -> str:
-        return root.rstrip("/") + PAGES[self.page] + self.search
+        """The view on the site, in the chart's language."""
+        return root.rstrip("/") + i18n.localised(PAGES[self.page], self.lang) + self.search
 
     def caption(self, root: str, version: str) -> images.Caption:
         return images.Caption(
@@ -98,7 +103,8 @@ def _classes(component: Any) -> set[str]:
 
 
 def _statuses(data: AppData, downloads: list[str], figure: dict[str, Any]) -> str:
-    """ "Status: 12 VERIFIED · 2 UNVERIFIED" over the rows the chart's downloads return."""
+    """ "Status: 12 VERIFIED · 2 UNVERIFIED" over the rows the chart's downloads return, in the
+    current language ("Estatus: 12 VERIFIED ..."; statuses read as the pages write them)."""
     counts: Counter[str] = Counter()
     underlying: Counter[str] = Counter()
     for href in downloads:
@@ -110,23 +116,35 @@ def _statuses(data: AppData, downloads: list[str], figure: dict[str, Any]) -> st
         counts.update(str(s) for s in rows.get("status", []))
         # A rate's own status is DERIVED; what it was computed from is named too.
         underlying.update(str(s) for s in rows.get("count_status", []))
-    marks = [f"{n} {STATUS_WORDS.get(s, s)}" for s, n in counts.most_common()]
+    marks = [f"{n} {text.status_text(s)}" for s, n in counts.most_common()]
     if underlying:
         marks.append(
-            "computed from "
-            + ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in underlying.most_common())
+            _("computed from {statuses}").format(
+                statuses=", ".join(
+                    f"{n} {text.status_text(s)}" for s, n in underlying.most_common()
+                )
+            )
         )
     if "DERIVED" not in counts and "DERIVED" in _json(figure):
         # A share or rate the page computes from published counts: no row says DERIVED.
-        marks.append("DERIVED (computed here from the published figures)")
-    return "Status: " + (" · ".join(marks) if marks else "no figures")
+        marks.append(_("DERIVED (computed here from the published figures)"))
+    return _("Status: ") + (" · ".join(marks) if marks else _("no figures"))
+
+
+def _registered(page: str) -> dict[str, Any]:
+    """The Dash Pages entry of chart page `page` in the current language."""
+    path = i18n.localised(PAGES[page])
+    return next(p for p in dash.page_registry.values() if p["path"] == path)
+
+
+def page_name(page: str) -> str:
+    """What the navigation calls chart page `page` in the current language ("Tendencias")."""
+    return str(_registered(page)["name"])
 
 
 def _layout(page: str, query: dict[str, list[str]]) -> Any:
-    path = i18n.localised(PAGES[page])
-    entry = next(p for p in dash.page_registry.values() if p["path"] == path)
     flat = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
-    return entry["layout"](**flat)
+    return _registered(page)["layout"](**flat)
 
 
 def chart_of(data: AppData, page: str, query: dict[str, list[str]]) -> Chart:
@@ -164,7 +182,7 @@ def chart_of(data: AppData, page: str, query: dict[str, list[str]]) -> Chart:
         raise InvalidRequest(f"the {page} page has no chart for this view")
     figure = graph.figure if isinstance(graph.figure, dict) else graph.figure.to_plotly_json()
     sources, downloads, series, summary = [], [], [], ""
-    for component, _ in _walk(scope):
+    for component, _ancestors in _walk(scope):
         classes = _classes(component)
         if "series-title" in classes:
             series.append(text_of(component))
@@ -183,11 +201,12 @@ def chart_of(data: AppData, page: str, query: dict[str, list[str]]) -> Chart:
         page=page,
         title=title,
         figure=figure,
-        source=" ".join(dict.fromkeys(sources)) or "Source: no figures in this view.",
+        source=" ".join(dict.fromkeys(sources)) or _("Source: no figures in this view."),
         statuses=_statuses(data, downloads, figure),
         search=search,
         summary=summary,
         subtitle=" | ".join(series),
+        lang=i18n.language(),
     )
 
 
@@ -207,9 +226,9 @@ def chart_image(page: str, fmt: str) -> flask.Response:
     version = data.version()
     root = flask.request.host_url
     chart = _cached_chart(data, page, _query())
-    # Keyed by the view's canonical query, so two URLs of one view share one drawing, and the
-    # ways to ask for new drawings are only as many as the views.
-    key = f"image:{root}:{page}:{fmt}:{chart.search}"
+    # Keyed by the view's canonical query and language, so two URLs of one view share one
+    # drawing, and the ways to ask for new drawings are only as many as the views.
+    key = f"image:{root}:{chart.lang}:{page}:{fmt}:{chart.search}"
     # The data version and the view name the image: a cached copy is confirmed without drawing.
     etag = f"{version}-{page}-{fmt}-" + hashlib.sha256(key.encode()).hexdigest()[:16]
     if etag in flask.request.if_none_match:
@@ -248,12 +267,17 @@ def embed_page(page: str) -> flask.Response:
     layout.update(autosize=True, height=CHART_HEIGHTS.get(page, DEFAULT_HEIGHT))
     layout.pop("width", None)
     figure["layout"] = layout
+    lang = i18n.language()
+    locale_script = PLOTLY_LOCALE_SCRIPTS.get(lang)
+    full_view = _("Full view on Iron River")
+    data_version = _("data version {version}").format(version=data.version())
     body = f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(chart.page_title)}</title>
+{_embed_alternates(root, page, chart.search)}
 <link rel="stylesheet" href="/embed/embed.css">
 </head>
 <body class="embed">
@@ -261,15 +285,16 @@ def embed_page(page: str) -> flask.Response:
 <figure class="embed-chart" aria-labelledby="embed-title">
 <figcaption class="embed-title"><h1 id="embed-title">{html.escape(chart.title)}</h1>
 <span class="embed-subtitle">{html.escape(chart.subtitle)}</span></figcaption>
-<div id="embed-graph" role="group" aria-labelledby="embed-title" aria-describedby="embed-summary"></div>
+<div id="embed-graph" role="group" aria-labelledby="embed-title" aria-describedby="embed-summary" data-locale="{i18n.PLOTLY_LOCALES[lang]}"></div>
 <p class="chart-summary" id="embed-summary">{html.escape(chart.summary)}</p>
 <p class="source-line">{html.escape(chart.source)}</p>
-<p class="embed-meta">{html.escape(chart.statuses)} · data version {html.escape(data.version())} ·
-<a href="{html.escape(permalink)}" target="_blank" rel="noopener">Full view on Iron River</a></p>
+<p class="embed-meta">{html.escape(chart.statuses)} · {html.escape(data_version)} ·
+<a href="{html.escape(permalink)}" target="_blank" rel="noopener">{html.escape(full_view)}</a></p>
 </figure>
 </main>
 <script type="application/json" id="embed-figure">{_json_for_script(figure)}</script>
 <script src="/embed/plotly.min.js"></script>
+{f'<script src="{locale_script}"></script>' if locale_script else ""}
 <script src="/embed/embed.js"></script>
 </body>
 </html>
@@ -279,9 +304,24 @@ def embed_page(page: str) -> flask.Response:
     return response
 
 
+def _embed_alternates(root: str, page: str, search: str) -> str:
+    """`<link rel="alternate" hreflang>` to this embed in every language (x-default: English),
+    as every page has, with the view's canonical query."""
+    base = root.rstrip("/")
+    links = [
+        (lang, f"{base}{i18n.localised(f'/embed/{page}', lang)}{search}") for lang in i18n.LANGUAGES
+    ]
+    links.append(("x-default", f"{base}/embed/{page}{search}"))
+    return "\n".join(
+        f'<link rel="alternate" hreflang="{lang}" href="{html.escape(href)}">'
+        for lang, href in links
+    )
+
+
 def iframe_code(root: str, page: str, search: str, title: str) -> str:
-    """The HTML a host page pastes: the iframe and the listener that sets its height."""
-    src = f"{root.rstrip('/')}/embed/{page}{search}"
+    """The HTML a host page pastes: the iframe and the listener that sets its height. The
+    iframe shows the embed in the current language (`/es/embed/...` from a Spanish page)."""
+    src = f"{root.rstrip('/')}{i18n.localised(f'/embed/{page}')}{search}"
     return (
         f'<iframe src="{html.escape(src)}" title="{html.escape(title)}" '
         f'style="width:100%;border:0;min-height:400px" scrolling="no"></iframe>'
@@ -310,15 +350,23 @@ def page_meta(path: str) -> tuple[str, str, str] | None:
     except InvalidRequest:
         return None
     root = flask.request.host_url
-    image = f"{root.rstrip('/')}/chart/{page}.png{chart.search}"
+    image = f"{root.rstrip('/')}{i18n.localised(f'/chart/{page}.png')}{chart.search}"
     description = chart.summary or chart.source
     return chart.page_title, description, image
 
 
 def install(app: dash.Dash) -> None:
-    """Register the image and embed routes on `app`'s server."""
+    """Register the image and embed routes on `app`'s server, in every language: the request's
+    path sets its language (app.py), so `/es/chart/...` and `/es/embed/...` speak Spanish."""
     server = app.server
-    server.add_url_rule("/chart/<page>.<fmt>", "chart_image", chart_image)
+    for lang in i18n.LANGUAGES:
+        suffix = "" if lang == i18n.DEFAULT else f"_{lang}"
+        server.add_url_rule(
+            i18n.localised("/chart/<page>.<fmt>", lang), f"chart_image{suffix}", chart_image
+        )
+        server.add_url_rule(
+            i18n.localised("/embed/<page>", lang), f"embed_page{suffix}", embed_page
+        )
     server.add_url_rule(
         "/embed/plotly.min.js", "embed_plotly", lambda: _static(PLOTLY_JS, "text/javascript")
     )
@@ -326,4 +374,3 @@ def install(app: dash.Dash) -> None:
     server.add_url_rule(
         "/embed/embed.css", "embed_css", lambda: _static(HERE / "embed.css", "text/css")
     )
-    server.add_url_rule("/embed/<page>", "embed_page", embed_page)

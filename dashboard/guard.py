@@ -155,8 +155,9 @@ def check_callback_body(app: dash.Dash, raw: bytes) -> dict[str, Any]:
     return body
 
 
-# Only embeds may be framed, by any site: they are made to be put in other pages.
-EMBED_PREFIX = "/embed/"
+# Only embeds (in either language) may be framed, by any site: they are made to be put in other
+# pages.
+EMBED_PREFIXES = ("/embed/", "/es/embed/")
 
 
 def content_security_policy(app: dash.Dash, framable: bool = False) -> str:
@@ -191,7 +192,7 @@ def secure_headers(app: dash.Dash, response: flask.Response) -> flask.Response:
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-    framable = flask.request.path.startswith(EMBED_PREFIX)
+    framable = flask.request.path.startswith(EMBED_PREFIXES)
     if not framable:
         headers["X-Frame-Options"] = "DENY"
     headers["Content-Security-Policy"] = content_security_policy(app, framable)

@@ -18,6 +18,7 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from dashboard.i18n import _
 from geo.states import BOUNDARY_FILES, load_boundaries
 
 HERE = Path(__file__).parent
@@ -36,7 +37,7 @@ _RENDERING = threading.Lock()
 
 @dataclass(frozen=True)
 class Caption:
-    """The words an image carries besides its chart."""
+    """The words an image carries besides its chart, in the language of the chart's page."""
 
     title: str
     source: str
@@ -46,12 +47,13 @@ class Caption:
     subtitle: str = ""
 
     def footer_lines(self) -> list[str]:
-        source = textwrap.wrap(self.source, LINE_CHARS) or ["Source: none"]
+        source = textwrap.wrap(self.source, LINE_CHARS) or [_("Source: none")]
         if len(source) > SOURCE_LINES:
             source = [*source[: SOURCE_LINES - 1], source[SOURCE_LINES - 1][:-1] + "…"]
         return [
             *source,
-            f"{self.statuses} · {BRAND} · data version {self.data_version}",
+            f"{self.statuses} · {BRAND} · "
+            + _("data version {version}").format(version=self.data_version),
             self.permalink,
         ]
 

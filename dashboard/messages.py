@@ -2,7 +2,8 @@
 
 The messages the app needs are every literal wrapped in `_()`, `N_()` or `ngettext()` under
 `dashboard/` (extracted with Babel), every `Message("...")` template under `db/` (problems and
-notes `db/` writes, see `db/message.py`) and every label of `db/vocabulary.py`. Updating adds new
+notes `db/` writes, see `db/message.py`), every label of `db/vocabulary.py` and every US state's
+name in `geo/us_states.csv` (Mexican states' names are Spanish already). Updating adds new
 messages untranslated and drops unused ones; `tests/test_i18n.py` fails until each has Spanish.
 """
 
@@ -18,6 +19,7 @@ from babel.messages.pofile import read_po, write_po
 
 from dashboard.i18n import CATALOGUE, LOCALES
 from db import vocabulary
+from geo.states import us_states
 
 DASHBOARD = Path(__file__).parent
 DB = DASHBOARD.parent / "db"
@@ -55,6 +57,8 @@ def used() -> dict[MessageId, str]:
     for name, terms in _vocabulary_labels():
         for code, term in terms:
             found.setdefault(term, f"db/vocabulary.py:{name}.{code}")
+    for code, state in zip(us_states()["usps"], us_states()["name"], strict=True):
+        found.setdefault(state, f"geo/us_states.csv:{code}")
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from functools import cache
 
 import pandas as pd
 
@@ -10,6 +11,7 @@ from dashboard import i18n
 from dashboard.i18n import N_, _
 from db.message import Message
 from db.vocabulary import EVENT_KINDS, MEASURES, UNITS, label
+from geo import states
 
 NO_FIGURE_TEXT = N_("no published figure")
 QUALIFIER_PREFIX = {
@@ -52,6 +54,28 @@ def format_number(value: object) -> str:
     if number.is_integer():
         return f"{number:,.0f}"
     return f"{number:,.2f}".rstrip("0").rstrip(".")
+
+
+def state_names(lang: str | None = None) -> dict[str, str]:
+    """USPS and INEGI codes to state names as readers of `lang` (default: the current language)
+    write them: a US state's English name (geo/us_states.csv) is a catalogue message, so Spanish
+    pages say "Nuevo México" and "Carolina del Norte"; Mexican states keep INEGI's names."""
+    return _state_names(lang or i18n.language())
+
+
+@cache
+def _state_names(lang: str) -> dict[str, str]:
+    with i18n.use(lang):
+        # INEGI codes are digits, USPS codes letters: only the US names are English.
+        return {
+            code: name if code.isdigit() else _(name) for code, name in states.state_names().items()
+        }
+
+
+def state_sort_key(name: str) -> str:
+    """How a list of state names is ordered: accents and case folded, as Spanish alphabetical
+    order treats them ("Nuevo León", "Nuevo México", "Oaxaca"; no state name has an ñ)."""
+    return states.normalize_name(name)
 
 
 def status_text(status: object) -> str:

@@ -34,8 +34,12 @@ PAGES = (
     "/status",
     "/no-such-page",
 )
-# The framable charts carry no site chrome and no language prefix.
-EMBEDS = ("/embed/map", "/embed/trends?state=TX", "/embed/estimates", "/embed/gc-armas")
+# The framable charts carry no site chrome; each has its Spanish twin.
+EMBEDS = tuple(
+    prefix + path
+    for prefix in LANGUAGE_PREFIXES
+    for path in ("/embed/map", "/embed/trends?state=TX", "/embed/estimates", "/embed/gc-armas")
+)
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 FAILING_IMPACTS = ("critical", "serious")
 EMBEDDED_ONLY, WITH_TRACES = "embedded only", "with a trace file"

@@ -111,6 +111,33 @@ def test_an_embed_draws_in_a_host_pages_iframe_and_fits_its_height(
     assert log.external == [] and log.failed == [] and log.errors == []
 
 
+def test_a_spanish_pages_embed_draws_in_spanish_in_a_host_pages_iframe(
+    open_page: Any, context: Any, base_url: str, tmp_path: Path
+) -> None:
+    page = open_page("/es/trends?state=AZ")
+    page.click("text=Insertar")
+    code = page.input_value("#trends-embed-code")
+    assert f"{base_url}/es/embed/trends?state=AZ" in code
+    host = context.new_page()
+    log = NetworkLog()
+    log.watch(host)
+    html = f"<!DOCTYPE html><html lang='es'><body><h1>Una nota</h1>{code}</body></html>"
+    with newsroom(html, tmp_path) as story:
+        host.goto(story)
+        frame = host.frame_locator("iframe")
+        frame.locator("body[data-drawn=true]").wait_for(timeout=30_000)
+        assert frame.locator("html").get_attribute("lang") == "es"
+        assert frame.locator("h1").inner_text() == "Tendencias: Arizona"
+        assert frame.locator(".source-line").inner_text().startswith("Fuente:")
+        back = frame.locator("a", has_text="Vista completa en Iron River").get_attribute("href")
+        assert back.startswith(f"{base_url}/es/trends?state=AZ")
+        # plotly.js speaks Spanish inside the embed too: its es-MX locale names the modebar.
+        frame.locator(".main-svg").first.hover()
+        camera = frame.locator(".modebar-btn[data-title='Descargar gráfica como PNG']")
+        camera.wait_for(state="attached", timeout=15_000)
+    assert log.external == [] and log.failed == [] and log.errors == []
+
+
 @contextmanager
 def newsroom(body: str, folder: Path) -> Iterator[str]:
     """A host page on another origin (a loopback port of its own), as a newsroom's story is."""

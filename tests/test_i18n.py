@@ -843,3 +843,232 @@ def test_a_spanish_request_leaves_its_thread_in_the_language_it_found(client: An
     with i18n.use("es"):
         assert client.get("/trends").status_code == 200
         assert i18n.language() == "es"
+
+
+# ---------------------------------------------------------------------------- images and embeds
+
+
+def embed_parts(client: Any, path: str) -> tuple[str, dict[str, Any]]:
+    """An embed page's HTML and the figure it draws."""
+    import json
+
+    response = client.get(path)
+    assert response.status_code == 200, path
+    body = str(response.data.decode())
+    figure = re.search(r'<script type="application/json" id="embed-figure">(.*?)</script>', body)
+    assert figure, path
+    return body, json.loads(figure.group(1).replace("<\\/", "</"))
+
+
+def visible_text(body: str) -> list[str]:
+    """The words of an HTML page between its tags (scripts and their data left out)."""
+    from html import unescape
+
+    body = re.sub(r"<script.*?</script>", "", body, flags=re.S)
+    return [unescape(s).strip() for s in re.split(r"<[^>]+>", body) if s.strip()]
+
+
+def test_the_spanish_embed_is_in_spanish_at_its_twin_url(client: Any) -> None:
+    body, figure = embed_parts(client, "/es/embed/trends?state=TX")
+    assert '<html lang="es">' in body
+    words = visible_text(body)
+    assert "Tendencias: Texas" in words and "Vista completa en Iron River" in words
+    assert any(w.startswith("Estatus: ") and "versión de los datos " in w for w in words)
+    assert not english_left(words + texts(figure))
+    # The link back opens the Spanish page of the same view; the alternates name both embeds.
+    assert 'href="http://localhost/es/trends?state=TX&' in body
+    assert 'hreflang="en" href="http://localhost/embed/trends?state=TX&' in body
+    assert 'hreflang="es" href="http://localhost/es/embed/trends?state=TX&' in body
+    # plotly.js draws with its es-MX locale (Spanish months and modebar), as the pages do.
+    assert 'data-locale="es-MX"' in body and '<script src="/assets/plotly-locale-es-mx.js">' in body
+    response = client.get("/es/embed/trends?state=TX")
+    assert "X-Frame-Options" not in response.headers
+    assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
+
+
+def test_the_english_embed_is_unchanged_beside_its_spanish_twin(client: Any) -> None:
+    body, _figure = embed_parts(client, "/embed/trends?state=TX")
+    assert '<html lang="en">' in body and 'data-locale="en"' in body
+    words = visible_text(body)
+    assert "Trends: Texas" in words and "Full view on Iron River" in words
+    assert any(w.startswith("Status: ") and "data version " in w for w in words)
+    assert 'href="http://localhost/trends?state=TX&' in body
+    assert "plotly-locale-es-mx" not in body
+    # A page the embed does not know is refused in both languages.
+    assert client.get("/es/embed/sources").status_code == 400
+    assert client.get("/embed/sources").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "lang"), [("/es/trends?state=TX", "es"), ("/trends?state=TX", "en")]
+)
+def test_a_page_offers_the_image_and_embed_of_its_own_language(
+    app: Any, client: Any, path: str, lang: str
+) -> None:
+    page, search = path.split("?")
+    content = draw(client, app, page, "?" + search)
+    prefix = i18n.PREFIXES[lang]
+    hrefs = {
+        p["href"].split("&")[0] for p in links(content) if p.get("className") == "chart-image-link"
+    }
+    assert hrefs == {f"{prefix}/chart/trends.png?state=TX", f"{prefix}/chart/trends.svg?state=TX"}
+    code = web_find(content, "trends-embed-code")["children"]
+    assert f'src="http://localhost{prefix}/embed/trends?state=TX&' in code
+    title = {"es": "Iron River: Tendencias (gráfica)", "en": "Iron River: Trends chart"}[lang]
+    assert f'title="{title}"' in code
+    preview = re.search(r'<meta property="og:image" content="([^"]+)">', page_html(client, path))
+    assert preview and preview.group(1).startswith(f"http://localhost{prefix}/chart/trends.png?")
+
+
+def test_a_spanish_chart_image_is_drawn_and_captioned_in_spanish(client: Any) -> None:
+    from html import unescape
+
+    from dashboard.images import read_text_chunks
+
+    spanish = client.get("/es/chart/trends.svg?state=TX")
+    english = client.get("/chart/trends.svg?state=TX")
+    assert spanish.status_code == english.status_code == 200
+    assert spanish.data != english.data
+    assert spanish.headers["ETag"] != english.headers["ETag"]
+    svg = unescape(spanish.get_data(as_text=True))
+    assert "Tendencias: Texas" in svg and "Fuente" in svg and "Estatus: " in svg
+    assert "versión de los datos " in svg and "http://localhost/es/trends?state=TX" in svg
+    assert "Eventos" in svg  # the figure's own panel titles, from the Spanish page
+    assert "data version" not in svg and "Status: " not in svg
+    english_svg = unescape(english.get_data(as_text=True))
+    assert "data version " in english_svg and "Trends: Texas" in english_svg
+    png = client.get("/es/chart/map.png")
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+    chunks = read_text_chunks(png.data)
+    assert chunks["Comment"].startswith("Estatus: ") and "VERIFIED" in chunks["Comment"]
+    assert chunks["Title"].startswith("De dónde vienen las armas rastreadas")
+    assert chunks["URL"].startswith("http://localhost/es/?")
+
+
+# ---------------------------------------------------------------------------- US state names
+
+# Fundéu's "Estados Unidos: nombres de los estados": the traditional Spanish name where there is
+# one; every other state keeps its name (Texas, California, Arizona, Nevada...).
+SPANISH_STATE_NAMES = {
+    "HI": "Hawái",
+    "LA": "Luisiana",
+    "MS": "Misisipi",
+    "MO": "Misuri",
+    "NH": "Nuevo Hampshire",
+    "NJ": "Nueva Jersey",
+    "NM": "Nuevo México",
+    "NY": "Nueva York",
+    "NC": "Carolina del Norte",
+    "ND": "Dakota del Norte",
+    "OR": "Oregón",
+    "PA": "Pensilvania",
+    "SC": "Carolina del Sur",
+    "SD": "Dakota del Sur",
+    "WV": "Virginia Occidental",
+    "DC": "Distrito de Columbia",
+}
+
+
+def test_us_state_names_are_catalogue_messages_with_their_spanish_exonyms() -> None:
+    from geo.states import state_names
+
+    assert {"New Mexico", "Texas", "Pennsylvania"} <= set(messages.used())
+    spanish = text.state_names("es")
+    assert {code: spanish[code] for code in SPANISH_STATE_NAMES} == SPANISH_STATE_NAMES
+    kept = set(state_names()) - set(SPANISH_STATE_NAMES)
+    assert all(spanish[code] == state_names()[code] for code in kept)
+    assert spanish["TX"] == "Texas" and spanish["02"] == "Baja California"
+    assert text.state_names("en")["NM"] == "New Mexico"
+
+
+def test_spanish_map_hovers_tables_and_state_list_use_spanish_state_names(
+    app: Any, client: Any
+) -> None:
+    from tests.test_dashboard import page
+
+    content = draw(client, app, "/es/")
+    figure = web_find(content, "map-graph")["figure"]
+    hovered = {str(c[0]) for t in figure["data"] for c in t.get("customdata") or [] if c}
+    assert {"Nuevo México", "Carolina del Norte", "Pensilvania", "Texas"} <= hovered
+    assert not hovered & {"New Mexico", "North Carolina", "Pennsylvania"}
+    # The table of states with a figure links each Spanish name to its Spanish trend.
+    table = {p["children"]: p["href"] for p in links(content) if "state=" in str(p["href"])}
+    assert table["Nuevo México"] == "/es/trends?state=NM"
+    # The list to open a state: Spanish names in Spanish alphabetical order, and each opens.
+    names = [o["props"]["value"] for o in components_in(content) if o["type"] == "Option"]
+    assert "Nuevo México" in names and "New Mexico" not in names
+    assert names == sorted(names, key=text.state_sort_key)
+    assert names.index("Nuevo León") < names.index("Nuevo México") < names.index("Oaxaca")
+    typed = ("Nuevo México", "nuevo mexico", "New Mexico", "Carolina del Norte")
+    assert [page("/").state_code_of(n) for n in typed] == ["NM", "NM", "NM", "NC"]
+    english = draw(client, app, "/")
+    hovered = {
+        str(c[0])
+        for t in web_find(english, "map-graph")["figure"]["data"]
+        for c in t.get("customdata") or []
+        if c
+    }
+    assert "New Mexico" in hovered and "Nuevo México" not in hovered
+
+
+def test_spanish_trends_name_us_states_in_spanish_and_downloads_keep_the_data(
+    app: Any, client: Any
+) -> None:
+    content = draw(client, app, "/es/trends", "?state=NM")
+    assert "Tendencias: Nuevo México" in texts(content)
+    options = web_find(content, "trends-state")["options"]
+    # US states first, then Mexican states, each in Spanish alphabetical order.
+    us = [o["label"] for o in options if o["value"].isalpha()]
+    assert "Nuevo México (Estado de EE. UU.)" in us
+    assert us == sorted(us, key=text.state_sort_key)
+    # Values stay codes; a download is the view's data, the same in both languages.
+    assert {o["value"] for o in options} >= {"NM", "TX"}
+    import csv
+
+    from geo.states import state_names
+
+    download = client.get("/api/v1/traces-by-source-state.csv").get_data(as_text=True)
+    rows = list(csv.DictReader(download.splitlines()))
+    assert rows and all(r["state_name"] == state_names()[r["source_state"]] for r in rows)
+
+
+# ---------------------------------------------------------------------------- hovers that count
+
+
+def hover_text(trace: dict[str, Any], point: int) -> str:
+    """What plotly.js shows on hovering `point`: the template with its customdata filled in."""
+    custom = trace["customdata"][point]
+    return re.sub(
+        r"%\{customdata\[(\d+)\]\}", lambda m: str(custom[int(m.group(1))]), trace["hovertemplate"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("en", "1 traced firearm<br>", "2 traced firearms<br>"),
+        ("es", "1 arma rastreada<br>", "2 armas rastreadas<br>"),
+    ],
+)
+def test_a_trace_files_hover_counts_one_firearm_and_two_firearms(
+    lang: str, one: str, two: str
+) -> None:
+    import pandas as pd
+
+    from dashboard import figures
+
+    files = pd.DataFrame(
+        {
+            "file_checksum": ["abc123"] * 2,
+            "trace_file": ["mexico-2023.csv"] * 2,
+            "status": ["VERIFIED"] * 2,
+            "year": [2021, 2022],
+            "firearms": [1, 2],
+            "us_sourced_pct": [100.0, 50.0],
+        }
+    )
+    with i18n.use(lang):
+        figure = figures.trends_figure(pd.DataFrame(), files, pd.DataFrame(), sources={})
+    counts = next(t for t in figure["data"] if t.get("yaxis") == "y" and t.get("customdata"))
+    assert hover_text(counts, 0).startswith(f"<b>2021</b>: {one}")
+    assert hover_text(counts, 1).startswith(f"<b>2022</b>: {two}")

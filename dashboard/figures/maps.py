@@ -25,13 +25,14 @@ from dashboard.text import (
     format_number,
     format_rate,
     format_value,
+    state_names,
     status_text,
     translated,
     with_category,
     wrap,
 )
 from db.vocabulary import STATE_LEVELS
-from geo.states import BOUNDARY_FILES, all_codes, manifest, state_centroids, state_names
+from geo.states import BOUNDARY_FILES, all_codes, manifest, state_centroids
 
 
 @cache

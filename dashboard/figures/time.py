@@ -24,7 +24,7 @@ from dashboard.figures.style import (
     stacked,
     wrapped_for_narrow,
 )
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, ngettext
 from dashboard.text import (
     format_value,
     is_part_year,
@@ -272,10 +272,14 @@ def _trace_file_series(
         name = _("Loaded file {file}").format(file=records[0].trace_file) + f" ({status})"
         records = sorted(records, key=lambda r: r.year)
         years = [int(r.year) for r in records]
+        # The count's words are written here, not by plotly.js's template: only the catalogue
+        # knows that 1 reads "1 traced firearm" and 2 "2 traced firearms" in each language.
         points = iter(
             [
                 int(r.year),
-                f"{int(r.firearms):,}",
+                ngettext(
+                    "{count} traced firearm", "{count} traced firearms", int(r.firearms)
+                ).format(count=f"{int(r.firearms):,}"),
                 f"{r.us_sourced_pct:.1f}",
                 status,
                 str(checksum)[:12],
@@ -287,7 +291,7 @@ def _trace_file_series(
         custom = [
             ["", "", "", status, str(checksum)[:12]] if d is None else next(points) for d in x
         ]
-        rows = [(1, "firearms", _("{count} traced firearms").format(count="%{customdata[1]}"))]
+        rows = [(1, "firearms", "%{customdata[1]}")]
         if shares:
             rows.append(
                 (

@@ -1,5 +1,6 @@
 """Home: US states and Mexico's 32 states on one North America map, with the corridors between."""
 
+from functools import cache
 from typing import Any
 
 import dash
@@ -27,7 +28,7 @@ from dashboard.views.map import (
 )
 from db.viewstate import from_callback
 from db.vocabulary import GEO_LEVELS, STATE_LEVELS, label
-from geo.states import mx_state_code, normalize_name, state_names, us_state_code
+from geo.states import mx_state_code, normalize_name, us_state_code
 
 register_page(__name__, path="/", title=N_("Iron River · Map"), name=N_("Map"), order=0)
 
@@ -283,7 +284,7 @@ def _slider_props(years: list[int], year: int | None) -> dict[str, Any]:
 def _state_finder() -> html.Div:
     """Every state by name, with or without a figure: choosing one opens its trend, as a click on
     the map does, for readers who cannot point at the map."""
-    names = state_names()
+    names = text.state_names()
     # The vocabulary's words for each state's geographic level (US state, Mexican state).
     levels = {code: STATE_LEVELS["MX" if code.isdigit() else "US"] for code in names}
     return html.Div(
@@ -309,7 +310,7 @@ def _state_finder() -> html.Div:
             html.Datalist(
                 [
                     html.Option(value=names[code], label=_(label(GEO_LEVELS, levels[code])))
-                    for code in sorted(names, key=lambda c: normalize_name(names[c]))
+                    for code in sorted(names, key=lambda c: text.state_sort_key(names[c]))
                 ],
                 id="map-state-names",
             ),
@@ -320,10 +321,25 @@ def _state_finder() -> html.Div:
 
 
 def state_code_of(typed: object) -> str | None:
-    """The state a reader typed or picked (a name, an alias or a code), or None."""
+    """The state a reader typed or picked (a name in either language, an alias or a code), or
+    None: a Spanish reader picks "Nuevo México" from the list, an English one "New Mexico"."""
     if not isinstance(typed, str) or not typed.strip():
         return None
-    return us_state_code(typed) or mx_state_code(typed)
+    return (
+        us_state_code(typed)
+        or mx_state_code(typed)
+        or _translated_names().get(normalize_name(typed))
+    )
+
+
+@cache
+def _translated_names() -> dict[str, str]:
+    """Each state's name in every language, folded for matching -> its code."""
+    return {
+        normalize_name(name): code
+        for lang in i18n.LANGUAGES
+        for code, name in text.state_names(lang).items()
+    }
 
 
 def _series_control(

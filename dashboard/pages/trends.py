@@ -95,7 +95,7 @@ def _state_options(data: AppData) -> list[dict[str, str]]:
         codes = sorted(set(rows.loc[rows["geo_level"].str.endswith("_state"), "geo_code"]))
         options += [
             {"label": f"{state_label(c)} ({kind})", "value": c}
-            for c in sorted(codes, key=state_label)
+            for c in sorted(codes, key=lambda c: text.state_sort_key(state_label(c)))
         ]
     return options
 

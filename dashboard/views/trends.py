@@ -14,7 +14,6 @@ from dashboard.i18n import N_, _, ngettext
 from dashboard.views import chosen_kinds, known_kinds, source_labels
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
-from geo.states import state_names
 
 DEFAULT_KINDS = ("gc_armas", "bilateral_dialogue", "data_release")
 # National trend: the measures that are annual counts of traced firearms or the US-sourced share.
@@ -38,7 +37,7 @@ EARLIEST, LATEST = 1980, this_year() + 1
 
 
 def state_label(code: str) -> str:
-    return state_names().get(code, code)
+    return text.state_names().get(code, code)
 
 
 def _published_dataset(state: str | None) -> str:
@@ -85,7 +84,7 @@ def _year_param(year: int | None, name: str, problems: list[str]) -> int | None:
 
 
 def _state_param(code: str | None, problems: list[str]) -> str | None:
-    if code is None or code in state_names():
+    if code is None or code in text.state_names():
         return code
     problems.append(_("state={code} is not a USPS or INEGI state code").format(code=code))
     return None
