@@ -473,11 +473,11 @@ def test_a_spanish_map_plays_copies_and_opens_a_spanish_trend(
         "Enlace copiado.",
         "Seleccione el enlace y cópielo.",
     )
-    # The modebar camera, titled in Spanish, still gives the server's image of the view.
+    # The modebar camera, titled in Spanish, gives the server's Spanish image of the view.
     page.locator("#map-graph .js-plotly-plot").hover()
     with page.expect_download(timeout=60_000) as download:
         page.locator(".modebar-btn[data-title^='Descargar gráfica']").first.click()
-    assert urlsplit(download.value.url).path == "/chart/map.png"
+    assert urlsplit(download.value.url).path == "/es/chart/map.png"
     click_texas(page)
     page.wait_for_url("**/es/trends?state=TX**", timeout=15_000)
     page.wait_for_function(

@@ -91,8 +91,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 /* The chart image links, the modebar camera and the embed code follow the view: the address bar
    is kept equal to it (syncUrl), so each reads its query from there when used. */
 (function () {
+  // The image of the view in the page's language: /es/chart/... on a Spanish page.
   function chartUrl(box, format) {
-    return "/chart/" + box.dataset.page + "." + format + window.location.search;
+    return (box.dataset.prefix || "") + "/chart/" + box.dataset.page + "." + format +
+      window.location.search;
   }
   document.addEventListener("click", function (event) {
     const target = event.target;
