@@ -255,7 +255,10 @@ def render(view: MapView) -> list[Any]:
             [
                 html.Summary(_("Table of the figures on this map")),
                 html.Div(
-                    tables or [html.P(_("No state has a figure in this view."))], id="map-tables"
+                    tables or [html.P(_("No state has a figure in this view."))],
+                    id="map-tables",
+                    # Rendered once the maps are drawn (assets/ironriver.js): a closed <details>.
+                    **{"data-deferred": "true"},
                 ),
             ],
             className="table-details",
@@ -311,6 +314,8 @@ def _state_finder() -> html.Div:
                     for code in sorted(names, key=lambda c: normalize_name(names[c]))
                 ],
                 id="map-state-names",
+                # Rendered once the maps are drawn (assets/ironriver.js): a datalist is unseen.
+                **{"data-deferred": "true"},
             ),
             html.Span(id="map-state-status", className="copy-status", role="status"),
         ],
