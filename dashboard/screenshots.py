@@ -130,7 +130,8 @@ def wait_for_charts(page: Any, timeout: float = 20_000) -> None:
 
 
 def wait_for_drawn(page: Any, timeout: float = 20_000) -> None:
-    """Until Dash has rendered the page and every plotly graph on it has drawn."""
+    """Until Dash has rendered the page, every plotly graph on it has drawn and what is rendered
+    after the first plot (`data-deferred` containers, assets/ironriver.js) is in place."""
     page.wait_for_selector("#_pages_content > *", timeout=timeout)
     page.wait_for_function(
         """() => {
@@ -139,7 +140,8 @@ def wait_for_drawn(page: Any, timeout: float = 20_000) -> None:
             const drawn = graphs.every(g => g.querySelector('.main-svg'));
             const maps = [...document.querySelectorAll('.geo')];
             const mapsDrawn = maps.every(m => m.querySelectorAll('.choroplethlayer path').length > 0);
-            return !loading && drawn && mapsDrawn;
+            const deferred = [...document.querySelectorAll('[data-deferred]')];
+            return !loading && drawn && mapsDrawn && deferred.every(d => d.hasChildNodes());
         }""",
         timeout=timeout,
     )

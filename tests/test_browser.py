@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -232,6 +234,87 @@ def test_a_cold_map_page_draws_its_first_view_without_the_router_callback(
         "#map-measure input[value=count]" if "share" in path else "#map-measure input[value=share]"
     )
     wait_for_query(page, "measure=count" if "share" in path else "measure=share")
+
+
+# When the maps' first paths, the first table row and the first datalist option appeared; and
+# every call that makes plotly draw, by name (wrapped when plotly.js defines window.Plotly).
+ORDER_WATCH = """
+(() => {
+  const seen = {};
+  new MutationObserver(() => {
+    for (const [name, selector] of [['maps', '.choroplethlayer path'],
+        ['tables', '#map-tables tr'], ['names', '#map-state-names option']]) {
+      if (seen[name] === undefined && document.querySelector(selector)) {
+        seen[name] = performance.now();
+      }
+    }
+  }).observe(document, {subtree: true, childList: true});
+  window.__seen = seen;
+  window.__plotCalls = [];
+  let plotly;
+  Object.defineProperty(window, 'Plotly', {configurable: true, get: () => plotly, set: value => {
+    plotly = value;
+    for (const name of ['newPlot', 'react', 'redraw']) {
+      const draw = value[name];
+      value[name] = function () { window.__plotCalls.push(name); return draw.apply(this, arguments); };
+    }
+  }});
+})();
+"""
+
+
+def first_view(base_url: str, path: str) -> Any:
+    """The first view the page at `path` carries (the JSON data block the server laid out)."""
+    with urllib.request.urlopen(base_url + path, timeout=30) as response:
+        page_html = response.read().decode("utf-8")
+    block = re.search(
+        r'<script id="ironriver-first-view" type="application/json">(.*?)</script>', page_html, re.S
+    )
+    assert block is not None
+    return json.loads(block.group(1))
+
+
+def laid_out(node: object, component_id: str) -> Any:
+    """The component `component_id` of a serialized layout."""
+    if isinstance(node, list):
+        return next((f for n in node if (f := laid_out(n, component_id)) is not None), None)
+    if not isinstance(node, dict) or not isinstance(node.get("props"), dict):
+        return None
+    if node["props"].get("id") == component_id:
+        return node
+    return laid_out(node["props"].get("children"), component_id)
+
+
+def count_type(node: object, kind: str) -> int:
+    if isinstance(node, list):
+        return sum(count_type(n, kind) for n in node)
+    if not isinstance(node, dict) or not isinstance(node.get("props"), dict):
+        return 0
+    return (node.get("type") == kind) + count_type(node["props"].get("children"), kind)
+
+
+def test_a_cold_map_page_draws_the_maps_once_then_the_unseen_tables_and_names_as_laid_out(
+    context: Any, base_url: str
+) -> None:
+    context.add_init_script(ORDER_WATCH)
+    with watched_pages(context, base_url) as opener:
+        page = opener("/")
+    view = first_view(base_url, "/")
+    # What the server laid out is all there, after the maps: the state tables (in a closed
+    # <details>) and the state names of the datalist are no longer rendered before the maps.
+    tables, names = (
+        laid_out(view["content"], "map-tables"),
+        laid_out(view["content"], "map-state-names"),
+    )
+    rows = page.locator("#map-tables tr").count()
+    assert rows == count_type(tables, "Tr") and rows > 20
+    options = page.eval_on_selector_all("#map-state-names option", "os => os.map(o => o.value)")
+    assert options == [o["props"]["value"] for o in names["props"]["children"]]
+    assert "Texas" in (page.text_content("#map-tables") or "")
+    seen = page.evaluate("window.__seen")
+    assert seen["maps"] <= seen["tables"] and seen["maps"] <= seen["names"], seen
+    # One graph, drawn once: no callback re-renders it on a cold load.
+    assert page.evaluate("window.__plotCalls") == ["react"]
 
 
 def test_year_slider_and_play_change_the_trace_file_view(open_page: Any, engine: Engine) -> None:

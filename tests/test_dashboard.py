@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -16,10 +17,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from dash import html
+from plotly.io.json import to_json_plotly
 from sqlalchemy import Engine, insert, select
 
 from dashboard import components, figures, text
 from dashboard.app import create_app
+from dashboard.data import current
+from dashboard.views.map import catalogue, for_country, option_key
 from db import freshness, queries
 from db.datasets import DATASETS, Filters, InvalidRequest, Selection, neutralise
 from db.engine import make_engine
@@ -305,7 +309,7 @@ def test_unknown_page_is_a_friendly_404(client: Any) -> None:
 def test_map_layout_reads_its_view_from_the_query_string(app: Any) -> None:
     key = "source-states.atf-nfcta-vol-iv.2022-2023"
     layout = render(app, "/", us=key, measure="count")
-    assert find(layout, "map-us").value == key
+    assert find(layout, "map-us").value == option_key(key)
     assert find(layout, "map-measure").value == "count"
     summary = texts(find(layout, "map-summary"))
     assert "Texas 7,825 firearms" in summary
@@ -604,6 +608,82 @@ def test_map_callback_answers_with_a_small_figure_that_references_the_geometry(
     figure = json.dumps(props(content, "map-graph")["figure"])
     assert "/geo/us.geojson" in figure
     assert len(figure) < 60_000  # the geometry is a URL, not inlined
+
+
+def map_callback(client: Any, us: object, mx: object, measure: str) -> Any:
+    """The map's content for the controls' values, posted as the browser posts them from `/`."""
+    inputs = [
+        {"id": "map-us", "property": "value", "value": us},
+        {"id": "map-mx", "property": "value", "value": mx},
+        {"id": "map-measure", "property": "value", "value": measure},
+        {"id": "map-year", "property": "value", "value": None},
+    ]
+    state = [{"id": "url", "property": "pathname", "value": "/"}]
+    outputs = {"id": "map-view", "property": "children"}
+    response = callback(client, "map-view.children", outputs, inputs, state=state)
+    assert response.status_code == 200, response.data[:300]
+    return response.json["response"]["map-view"]["children"]
+
+
+def footer_links(content: object) -> list[str]:
+    """Every href of the map's footers (downloads, sources) in a JSON answer, in order."""
+    return [
+        href
+        for footer in ("map-us-footer", "map-mx-footer", "map-corridor-footer")
+        for href in re.findall(r'"href": "([^"]+)"', json.dumps(props(content, footer)))
+    ]
+
+
+def map_series(app: Any, country: str) -> list[Any]:
+    """The map's series of one country, in the dropdown's order."""
+    with app.server.test_request_context("/"):
+        return list(for_country(catalogue(current()), country).values())
+
+
+def test_map_dropdowns_hold_short_option_keys_and_the_same_labels(app: Any) -> None:
+    layout = render(app, "/")
+    for dropdown, country in (("map-us", "US"), ("map-mx", "MX")):
+        series = map_series(app, country)
+        options = find(layout, dropdown).options
+        assert [o["label"] for o in options] == [s.label for s in series]
+        values = [o["value"] for o in options]
+        assert values == [option_key(s.key) for s in series]
+        assert len(set(values)) == len(values)
+        # Short, because the dropdown indexes every substring of every value when it mounts.
+        assert all(len(v) <= 6 for v in values), values
+        assert max(len(s.key) for s in series) > 20  # what the values were: the URL's
+
+
+def test_map_keeps_todays_url_values_in_links_and_downloads_with_short_option_keys(
+    app: Any, client: Any
+) -> None:
+    """Old URL values in; the dropdowns' option keys to the callback; the same values out."""
+    us = "source-states.atf-nfcta-vol-iv.2022-2023"
+    mx = map_series(app, "MX")[1].key  # not the default
+    query = f"?us={us}&mx={mx}&measure=share"
+    layout = render(app, "/", us=us, mx=mx, measure="share")
+    assert find(layout, "map-search").data == query
+    assert find(layout, "map-permalink").value == query
+    assert {"/chart/map.png" + query, "/chart/map.svg" + query} <= set(links(layout))
+    chosen = find(layout, "map-us").value, find(layout, "map-mx").value
+    assert chosen == (option_key(us), option_key(mx))
+    content = map_callback(client, *chosen, measure="share")
+    assert props(content, "map-search")["data"] == query
+    from_url = json.loads(to_json_plotly(find(layout, "map-view").children))
+    assert footer_links(content) == footer_links(from_url)
+    assert any(".csv?" in h and "release=ATF+NFCTA+Vol+IV" in h for h in footer_links(content))
+
+
+def test_map_callback_still_reads_a_series_key_and_defaults_an_unknown_value(client: Any) -> None:
+    """A page opened before the options were short sends series keys: the same view."""
+    us = "source-states.atf-nfcta-vol-iv.2022-2023"
+    by_key = map_callback(client, us, None, "count")
+    assert props(by_key, "map-search")["data"].startswith(f"?us={us}&mx=")
+    by_option = map_callback(client, option_key(us), None, "count")
+    assert props(by_option, "map-search")["data"] == props(by_key, "map-search")["data"]
+    unknown = map_callback(client, "abcdef", None, "count")
+    default = map_callback(client, None, None, "count")
+    assert props(unknown, "map-search")["data"] == props(default, "map-search")["data"]
 
 
 def test_query_params_of_download_links_round_trip_through_filters() -> None:

@@ -10,7 +10,9 @@ import dash
 import pytest
 
 from dashboard import i18n, messages, text
+from dashboard.data import current
 from dashboard.i18n import _
+from dashboard.views.map import catalogue
 from tests.reliability import web
 
 ENGLISH_PAGES = ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"]
@@ -351,10 +353,13 @@ def test_the_map_callback_answers_in_spanish_for_every_measure(
 
 def test_the_spanish_map_of_a_loaded_trace_file_reads_in_spanish(app: Any, client: Any) -> None:
     content = draw(client, app, "/es/")
+    # The dropdowns hold option keys; the catalogue says which is the loaded trace file's.
+    with app.server.test_request_context("/es/"):
+        loaded_keys = {s.option for s in catalogue(current()).values() if s.annual}
     options = web_find(content, "map-us")["options"]
-    loaded = next(o for o in options if o["value"].startswith("traces."))
+    loaded = next(o for o in options if o["value"] in loaded_keys)
     assert loaded["label"].startswith("Archivo de rastreos cargado ")
-    mx = next(o for o in web_find(content, "map-mx")["options"] if o["value"].startswith("traces."))
+    mx = next(o for o in web_find(content, "map-mx")["options"] if o["value"] in loaded_keys)
     view = answer(
         client, app, "map-view.children", [loaded["value"], mx["value"], "count", 1900], "/es/"
     )

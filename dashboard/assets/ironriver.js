@@ -164,7 +164,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     plotly.react = function (gd, figure) {
       const args = Array.prototype.slice.call(arguments);
       if (isPlain(figure) && Array.isArray(figure.data)) { args[1] = forScreen(figure); }
-      return react.apply(this, args);
+      const drawn = react.apply(this, args);
+      window.ironriverDeferred.plotted(drawn);
+      return drawn;
     };
     plotly.react.ironriverNarrow = true;
   }
@@ -172,6 +174,54 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   // before Dash has fetched a layout to draw.
   install();
   document.addEventListener("DOMContentLoaded", install);
+}());
+
+/* What no one sees before a page's first plot is drawn is rendered after it. A page marks such
+   containers `data-deferred` (the map's state tables, inside a closed <details>, and the state
+   names its datalist offers: hundreds of components); on a cold load, `layoutPost` below leaves
+   their children out of the first render and they are set, exactly as laid out, once the first
+   plot is drawn and painted, or after LIMIT_MS if none is. Dash's renderer and React then build
+   them after the maps rather than before. A container a callback has filled meanwhile (a view
+   the reader asked for) is left as it is. */
+window.ironriverDeferred = (function () {
+  const LIMIT_MS = 5000;
+  let pending = [];  // [id, children] of each container left out, until it is set
+  function render() {
+    const left = pending;
+    pending = [];
+    left.forEach(function (item) {
+      const element = document.getElementById(item[0]);
+      if (element && !element.hasChildNodes()) {
+        window.dash_clientside.set_props(item[0], { children: item[1] });
+      }
+    });
+  }
+  function afterPaint() {
+    requestAnimationFrame(function () { setTimeout(render, 0); });
+  }
+  return {
+    leaveOut: function (layout) {
+      (function walk(node) {
+        if (Array.isArray(node)) { node.forEach(walk); return; }
+        if (!node || typeof node !== "object" || !node.props) { return; }
+        if (node.props["data-deferred"] && typeof node.props.id === "string") {
+          pending.push([node.props.id, node.props.children]);
+          node.props.children = null;
+          return;
+        }
+        walk(node.props.children);
+      }(layout));
+      if (pending.length) { setTimeout(render, LIMIT_MS); }
+    },
+    plotted: function (drawn) {
+      if (!pending.length) { return; }
+      if (drawn && typeof drawn.then === "function") {
+        drawn.then(afterPaint, afterPaint);
+      } else {
+        afterPaint();
+      }
+    },
+  };
 }());
 
 /* The renderer's `layout_post` hook (app.py): the server lays out the first view of the page into
@@ -211,6 +261,7 @@ window.ironriverRenderer = {
     });
     // The router's callback is called when its location's pathname or search are set after
     // the layout: set here, it is not, and the page is already in place.
+    window.ironriverDeferred.leaveOut(view.content);
     content.props.children = view.content;
     store.props.data = view.store;
   },

@@ -22,11 +22,10 @@ from dashboard.views.map import (
     build_view,
     catalogue,
     for_country,
-    normalise,
+    state_from_controls,
     state_from_url,
     years_of,
 )
-from db.viewstate import from_callback
 from db.vocabulary import GEO_LEVELS, STATE_LEVELS, label
 from geo.states import mx_state_code, normalize_name, us_state_code
 
@@ -257,7 +256,10 @@ def render(view: MapView) -> list[Any]:
             [
                 html.Summary(_("Table of the figures on this map")),
                 html.Div(
-                    tables or [html.P(_("No state has a figure in this view."))], id="map-tables"
+                    tables or [html.P(_("No state has a figure in this view."))],
+                    id="map-tables",
+                    # Rendered once the maps are drawn (assets/ironriver.js): a closed <details>.
+                    **{"data-deferred": "true"},
                 ),
             ],
             className="table-details",
@@ -313,6 +315,8 @@ def _state_finder() -> html.Div:
                     for code in sorted(names, key=lambda c: text.state_sort_key(names[c]))
                 ],
                 id="map-state-names",
+                # Rendered once the maps are drawn (assets/ironriver.js): a datalist is unseen.
+                **{"data-deferred": "true"},
             ),
             html.Span(id="map-state-status", className="copy-status", role="status"),
         ],
@@ -351,8 +355,10 @@ def _series_control(
             html.Label(label, htmlFor=f"map-{country}", id=f"map-{country}-label"),
             dcc.Dropdown(
                 id=f"map-{country}",
-                options=[{"label": s.label, "value": k} for k, s in options.items()],
-                value=chosen.key if chosen else None,
+                # Short values (option keys), labels as they read: the callbacks turn a value back
+                # into the series' URL value (`state_from_controls`).
+                options=[{"label": s.label, "value": s.option} for s in options.values()],
+                value=chosen.option if chosen else None,
                 clearable=False,
                 searchable=False,
             ),
@@ -461,8 +467,8 @@ def layout(**query: object) -> html.Div:
 )
 def update_slider(us: object, mx: object, year: object) -> tuple[Any, ...]:
     # A series the data no longer has (a page opened before a new load) shows the default, as
-    # its URL would; only malformed input is refused (by `from_callback`).
-    state, _ = normalise(current(), from_callback(us=us, mx=mx, year=year))
+    # its URL would; only malformed input is refused (`state_from_controls`).
+    state, _ = state_from_controls(current(), us=us, mx=mx, year=year)
     series = catalogue(current())
     years = years_of(
         *(for_country(series, c).get(k or "") for c, k in (("US", state.us), ("MX", state.mx)))
@@ -484,7 +490,7 @@ def update_map(
     us: object, mx: object, measure: object, year: object, pathname: object
 ) -> list[Any]:
     data = current()
-    state, _ = normalise(data, from_callback(us=us, mx=mx, measure=measure, year=year))
+    state, _ = state_from_controls(data, us=us, mx=mx, measure=measure, year=year)
     with i18n.use(page_language(pathname)):
         return shown(data, "map", state, build_view, render)[1]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -14,7 +15,7 @@ from dashboard.i18n import N_, _, ngettext
 from dashboard.views import source_labels
 from db import queries
 from db.datasets import Filters, Selection
-from db.viewstate import ViewState, parse, shown
+from db.viewstate import ViewState, from_callback, parse, shown
 from db.vocabulary import STATE_LEVELS
 from geo.states import all_codes
 
@@ -44,6 +45,17 @@ PUBLISHES = {
 RATE_MEASURES = ("per_100k", "per_100_dealers")
 LOADED_TRACES = N_("Loaded traces")
 OVERLAY = "corridors"
+# Hex digits of a series' option key: 24 bits, ample for a few dozen series per country (a
+# collision is refused when the catalogue is built, never resolved silently).
+OPTION_KEY_DIGITS = 6
+
+
+def option_key(series_key: str) -> str:
+    """The short value a series dropdown holds for `series_key` (its URL value): the same for
+    the same series in every process and data version, and short because the dropdown indexes
+    every substring of every option's value for its search when it mounts."""
+    digest = hashlib.blake2b(series_key.encode("utf-8"), digest_size=OPTION_KEY_DIGITS // 2)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,11 @@ class Series:
     years: tuple[int, ...] = ()
     units: tuple[str, ...] = ()
     synthetic: bool = False
+    # The dropdown's value for this series; the URL carries `key`.
+    option: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "option", option_key(self.key))
 
     @property
     def annual(self) -> bool:
@@ -155,11 +172,20 @@ def _catalogue(data: AppData) -> dict[str, Series]:
                 years=file_years,
                 synthetic=bool(file.synthetic),
             )
+    for country in COUNTRY_NAMES:
+        # Two series of one country with one option key would make a choice ambiguous.
+        if len(series_keys_by_option(ordered, country)) != len(for_country(ordered, country)):
+            raise ValueError(f"two {country} series share an option key: raise OPTION_KEY_DIGITS")
     return ordered
 
 
 def for_country(series: dict[str, Series], country: str) -> dict[str, Series]:
     return {s.key: s for s in series.values() if s.country == country}
+
+
+def series_keys_by_option(series: dict[str, Series], country: str) -> dict[str, str]:
+    """A country's dropdown values -> the series' URL values."""
+    return {s.option: s.key for s in series.values() if s.country == country}
 
 
 def _pick(
@@ -384,6 +410,26 @@ def state_from_url(data: AppData, query: dict[str, object]) -> tuple[ViewState, 
     parsed = parse(query, allowed=("us", "mx", "measure", "year"))
     state, problems = normalise(data, parsed.state)
     return state, [*parsed.problems, *problems]
+
+
+def state_from_controls(
+    data: AppData, *, us: object, mx: object, year: object, measure: object = None
+) -> tuple[ViewState, list[str]]:
+    """The controls' values as the normalised state, or `InvalidInput` for malformed ones.
+
+    The series dropdowns hold option keys (`Series.option`), turned here into the series' URL
+    values, so the state, its permalink, its downloads and its cache key are the URL's. A value
+    that is no option key (a page opened before the options were short) is read as a URL value.
+    """
+    asked = from_callback(us=us, mx=mx, measure=measure, year=year)
+    series = catalogue(data)
+    us_keys, mx_keys = series_keys_by_option(series, "US"), series_keys_by_option(series, "MX")
+    asked = replace(
+        asked,
+        us=us_keys.get(asked.us, asked.us) if asked.us else None,
+        mx=mx_keys.get(asked.mx, asked.mx) if asked.mx else None,
+    )
+    return normalise(data, asked)
 
 
 @dataclass(frozen=True, eq=False)

@@ -304,8 +304,8 @@ class Fuzzer:
         with self.app.server.test_request_context("/"):
             series = map_page.catalogue(current())
         return {
-            "map-us": [s.key for s in series.values() if s.country == "US"],
-            "map-mx": [s.key for s in series.values() if s.country == "MX"],
+            "map-us": [s.option for s in series.values() if s.country == "US"],
+            "map-mx": [s.option for s in series.values() if s.country == "MX"],
             "map-measure": ["count", "share"],
             "map-year": [None, *EXTREME_YEARS, 2014, 2020],
             "trends-state": ["", "TX", "CA", "14", "09"],
