@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from etl.traces import columnar, parsing
@@ -134,12 +135,10 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
     with open_text(path, inspection) as stream:
         feed, reader = record_reader(stream, inspection)
         header = read_header(header_row(feed, reader))
-        batches = parse(
-            ParseJob(feed, header, 7, False, batch_rows), Progress(), columnar=use_columns
-        )
+        batches = parse(ParseJob(feed, header, 7, batch_rows), Progress(), columnar=use_columns)
         for batch in batches:
-            rows += zip(*batch.columns, strict=True)
-            lines += batch.lines
+            rows += [tuple(row.values()) for row in batch.rows.to_pylist()]
+            lines += batch.lines.tolist()
             rejects += batch.rejects
             last = batch
     return {
@@ -192,13 +191,13 @@ def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_pat
 
 def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatch):
     monkeypatch.setattr(columnar, "CACHE_LIMIT", 6)  # the kept results start again, mid-file
-    lookup = RowChecks(read_header(HEADER.split(",")), 7, postgres=False).dates
+    lookup = RowChecks(read_header(HEADER.split(",")), 7).dates
     dates = columnar.DateColumns(lookup)
     rng = random.Random(5)
     texts = CHOICES["recovery_date"] + CHOICES["purchase_date"]
     for _ in range(40):
         column = np.array([rng.choice(texts) for _ in range(rng.randrange(1, 30))], dtype=object)
-        found = dates.rows(column)
+        found = dates.rows(pa.array(column, type=pa.string()))
         for index, text in enumerate(column.tolist()):
             expected = lookup[text]
             parsed_date = isinstance(expected, tuple)

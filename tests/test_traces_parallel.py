@@ -183,16 +183,12 @@ def test_a_killed_loader_leaves_no_parser_process_behind(db_url, tmp_path):
             process.wait()
 
 
-def test_rows_go_in_the_same_however_many_one_insert_statement_carries(
-    engine, tmp_path, monkeypatch
-):
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL loads through COPY, not INSERT statements")
-    monkeypatch.setattr(inserter, "BATCH_ROWS", 401)
+def test_rows_go_in_the_same_however_many_rows_one_batch_carries(engine, tmp_path, monkeypatch):
     first = generate(tmp_path / "first.csv", 1000, seed=31, bad_rate=0.08)
     later = generate(tmp_path / "later.csv", 1500, seed=32, bad_rate=0.08)
-    # Trace numbers of the first file in the middle of the second: its statements meet the unique
-    # index, and the rows they carried are sorted into duplicates and new rows one by one.
+    # Trace numbers of the first file in the middle of the second: its batches (staged on SQLite,
+    # copied on PostgreSQL) meet the unique index, and the rows they carried are sorted into
+    # duplicates and new rows.
     first_lines = first.path.read_text(encoding="utf-8").splitlines(keepends=True)
     later_lines = later.path.read_text(encoding="utf-8").splitlines(keepends=True)
     overlapping = tmp_path / "overlapping.csv"
@@ -200,8 +196,8 @@ def test_rows_go_in_the_same_however_many_one_insert_statement_carries(
         "".join(later_lines[:700] + first_lines[300:600] + later_lines[700:]), encoding="utf-8"
     )
     stored = []
-    for rows_per_insert in (1, 64, 100_000):  # every row in a many-row statement; some; none
-        monkeypatch.setattr(inserter, "SQLITE_ROWS_PER_INSERT", rows_per_insert)
+    for batch_rows in (97, 401, 100_000):  # the whole file in one batch last
+        monkeypatch.setattr(inserter, "BATCH_ROWS", batch_rows)
         results = [load_trace_file(engine, path) for path in (first.path, overlapping)]
         assert [r.status for r in results] == [RunStatus.LOADED, RunStatus.LOADED]
         stored.append(

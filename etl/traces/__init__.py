@@ -6,6 +6,14 @@ One module per step: `reading` (bytes, encodings), `privacy` (header and allow-l
 `parallel` (the forked parser), `insert`, `aggregates`, and `load`, which runs them.
 """
 
+try:  # the `traces` extra: not installed to serve (`make run`)
+    import adbc_driver_sqlite  # noqa: F401
+    import pyarrow  # noqa: F401
+except ImportError as error:
+    raise ImportError(
+        "the trace loader needs the `traces` extra: pip install 'ironriver[traces]'"
+    ) from error
+
 from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band
 from etl.traces.checks import firearm_type_code, parse_date, source_category_code
 from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS, Refused

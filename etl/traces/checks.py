@@ -100,15 +100,15 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-def _date_lookup(as_text: bool) -> Lookup:
-    # Cached as (value to bind, year, day ordinal); SQLite gets ISO text, PostgreSQL a date.
+def _date_lookup() -> Lookup:
+    # Cached as (ISO text, year, day ordinal): both databases take the ISO text.
     def compute(raw: str) -> Any:
         if not raw.strip():
             return BLANK
         value = parse_date(raw)
         if value is None:
             return None
-        return (value.isoformat() if as_text else value, value.year, value.toordinal())
+        return (value.isoformat(), value.year, value.toordinal())
 
     return Lookup(compute)
 
@@ -249,8 +249,8 @@ def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
 class Batch:
     """A stretch of the file, read and checked: good rows ready to insert, and bad rows."""
 
-    columns: list[list[Any]]  # TraceRow's columns, each with one value per good row
-    lines: list[int]  # the line each good row starts on
+    rows: Any  # the good rows, a pyarrow Table of ROW_SCHEMA (etl.traces.rows)
+    lines: Any  # the line each good row is on, a numpy array of int64
     rejects: list[Reject]
     rows_read: int  # rows read from the start of the file to the end of this batch
     line: int  # the line of the last row read
@@ -286,13 +286,13 @@ class RowChecks:
     Duplicate trace numbers are told apart afterwards, over the good rows of a whole batch.
     """
 
-    def __init__(self, header: Header, file_id: int, postgres: bool) -> None:
+    def __init__(self, header: Header, file_id: int) -> None:
         self.header = header
         self.file_id = file_id
         self.today = dt.datetime.now(dt.UTC).date().toordinal()
         self.earliest = EARLIEST_DATE.toordinal()
         # Raw cell text -> parsed value, shared with the columnar path.
-        self.dates = _date_lookup(as_text=not postgres)
+        self.dates = _date_lookup()
         self.countries = Lookup(_country)
         self.mx_states = Lookup(mx_state)
         self.us_states = Lookup(_blank_or(us_state))

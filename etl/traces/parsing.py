@@ -12,16 +12,16 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Checked, Progress, Reject, RowChecks, show
 from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks
-from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
+from etl.traces.rows import ROW_SCHEMA, rows_table
 
-# Fewer lines than this in a stretch are checked one by one: pandas' fixed cost is not worth it.
+# Fewer lines than this in a stretch are checked one by one: the reader's fixed cost is not worth it.
 COLUMNAR_MIN_LINES = 64
 
 
@@ -32,7 +32,6 @@ class ParseJob:
     feed: LineFeed
     header: Header
     file_id: int
-    postgres: bool
     batch_rows: int
 
 
@@ -41,15 +40,15 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
 
     Pure work on the text: it touches no database, so it can run in a worker process. A plain
     line (no quote, NUL or bad byte; the header's number of cells; no cell over the
-    csv limit) has exactly the cells `str.split` gives, so a stretch of them is read by pandas'
-    C parser and checked column by column; every other line, and every plain row that path
+    csv limit) has exactly the cells `str.split` gives, so a stretch of them is read by Arrow's
+    CSV reader and checked column by column; every other line, and every plain row that path
     does not accept, is read by the csv module and checked by `RowChecks`, which gives every
     reason. Rows whose trace number is already in the database are told apart later, by the
     inserter. Every non-blank line is one record, counted as read, and either kept or rejected.
     `columnar=False` checks every line one by one (the reference the tests compare against).
     """
     feed, header, batch_rows = job.feed, job.header, job.batch_rows
-    checks = RowChecks(header, job.file_id, job.postgres)
+    checks = RowChecks(header, job.file_id)
     fast = ColumnarChecks(checks) if columnar else None
     commas = header.width - 1
     check_utf8 = feed.check_utf8
@@ -126,7 +125,7 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
         yield batch
         del batch, chunk, plain_texts, careful, checked, accepted
         gc.collect(1)  # the load runs without automatic collection (see FileLoader.load)
-    yield Batch([[] for _ in INSERT_COLUMNS], [], [], rows_read, line, last=True)
+    yield Batch(ROW_SCHEMA.empty_table(), np.empty(0, np.int64), [], rows_read, line, last=True)
 
 
 def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
@@ -147,57 +146,41 @@ def pick(values: list[Any], positions: list[int]) -> list[Any]:
     return list(itemgetter(*positions)(values))
 
 
-def _without(values: list[Any], dropped: list[int]) -> list[Any]:
-    """`values` but the items at the (increasing) positions `dropped`, copied a slice at a time."""
-    kept: list[Any] = []
-    start = 0
-    for position in dropped:
-        kept += values[start:position]
-        start = position + 1
-    kept += values[start:]
-    return kept
-
-
 def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) -> Batch:
-    """Good rows of both paths in line order, as columns; a trace number repeated in the batch
-    rejected (the first one is kept)."""
+    """Good rows of both paths in line order, as one Arrow table; a trace number repeated in the
+    batch rejected (the first one is kept)."""
+    tables = []
+    lines = np.empty(0, np.int64)
     if accepted is not None and len(accepted):
-        lines = [plain_lines[i] for i in accepted.positions.tolist()]
-        columns = accepted.columns
-    else:
-        lines, columns = [], [[] for _ in INSERT_COLUMNS]
+        lines = np.asarray(plain_lines, dtype=np.int64)[accepted.positions]
+        tables.append(accepted.table)
     fast = len(lines)
     if checked.rows:
-        lines = lines + checked.lines
-        columns = [
-            [*fast_column, *slow_column]
-            for fast_column, slow_column in zip(
-                columns, zip(*checked.rows, strict=True), strict=True
-            )
-        ]
+        lines = np.concatenate((lines, np.asarray(checked.lines, dtype=np.int64)))
+        tables.append(rows_table(checked.rows))
+    table = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
 
     def raw_cells(index: int) -> Any:
         return accepted.raw_cells(index) if index < fast else checked.values[index - fast]  # type: ignore[union-attr]
 
-    order = np.argsort(np.array(lines, dtype=np.int64), kind="stable")
+    order = np.argsort(lines, kind="stable")
     rejects = checked.rejects
-    repeats: list[int] = []  # positions of the rows whose trace number came earlier
-    if lines:
-        numbers = pd.Series(columns[1], dtype=object).iloc[order]
-        repeated = numbers.duplicated(keep="first").to_numpy()
-        repeats = np.sort(order[repeated]).tolist()
+    if len(lines):
+        # The first row (in line order) of each trace number is kept, the later ones rejected.
+        codes = table.column("trace_number").take(pa.array(order)).combine_chunks()
+        codes = codes.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+        repeated = np.ones(len(codes), dtype=bool)
+        repeated[np.unique(codes, return_index=True)[1]] = False
+        numbers = table.column("trace_number")
+        for index in np.sort(order[repeated]).tolist():
+            reason = f"duplicate trace_number {show(numbers[index].as_py())} within this file"
+            rejects.append((int(lines[index]), reason, raw_cells(index)))
         order = order[~repeated]
-    for index in repeats:
-        reason = f"duplicate trace_number {show(columns[1][index])} within this file"
-        rejects.append((lines[index], reason, raw_cells(index)))
-    if checked.rows:  # two paths: put the rows in line order
-        picked = order.tolist()
-        lines = pick(lines, picked)
-        columns = [pick(column, picked) for column in columns]
-    elif repeats:  # in line order already: only drop the repeats
-        lines = _without(lines, repeats)
-        columns = [_without(column, repeats) for column in columns]
+        if checked.rows or repeated.any():
+            table = table.take(pa.array(order))
+            lines = lines[order]
     rejects.sort(key=lambda reject: reject[0])
+    table = table.combine_chunks()
     counts = AggregateCounts()
-    counts.add(columns)
-    return Batch(columns, lines, rejects, 0, 0, counts=counts)
+    counts.add(table)
+    return Batch(table, lines, rejects, 0, 0, counts=counts)
