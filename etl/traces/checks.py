@@ -218,6 +218,11 @@ _KEEPABLE_SEEN = {name: Lookup(check) for name, check in _KEEPABLE.items()}
 _TRACE_NUMBER_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
 
 
+def wrong_width(cells: int, width: int) -> str:
+    """Why a row of `cells` cells is rejected under a header of `width`; names no value."""
+    return f"row has {cells} field{'' if cells == 1 else 's'}, the header has {width}"
+
+
 def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
     """The cells of a rejected row that may be stored: each passed its column's check.
 
@@ -390,8 +395,7 @@ class RowChecks:
             if len(row) != width:
                 # Cells that do not line up with the header may carry a sensitive value in an
                 # allowed column: none of them is kept, not even blank trailing ones.
-                cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
-                reject(line, f"row has {cells}, the header has {width}", None)
+                reject(line, wrong_width(len(row), width), None)
                 continue
             # Shift checks before any other: a shifted row's cells are not kept, whatever else fails.
             if (

@@ -5,13 +5,23 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
-from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RawCells, RowChecks
+from etl.traces.checks import (
+    BLANK,
+    CACHE_LIMIT,
+    Checked,
+    Lookup,
+    RawCells,
+    Reject,
+    RowChecks,
+    wrong_width,
+)
 from etl.traces.columns import ALLOWED_COLUMNS, FREE_TEXT_COLUMNS, MAX_LENGTHS, US_SOURCED
 from etl.traces.rows import ROW_SCHEMA
 
@@ -134,8 +144,80 @@ class ColumnarChecks:
         cells = self._read(texts)
         if cells is None:
             return None
+        return self._check(cells, len(texts), texts)
+
+    def read_stretch(
+        self, data: bytes, first: int, count: int
+    ) -> tuple[Checked, Accepted, np.ndarray, list[tuple[int, str]]] | None:
+        """A stretch of `count` lines from line `first`, as UTF-8 text, read and checked whole.
+
+        None unless every line is plain but for its number of cells (no quote, NUL, lone
+        carriage return, blank line or over-long line): then the caller reads it line by line. The reader
+        sets aside the lines of the wrong width (rejected here with the same reason
+        `RowChecks` gives); the rows it reads are checked by columns, and the lines of those
+        this path does not accept are returned, with their line numbers, for `RowChecks`.
+        """
+        if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+            return None  # a quote, a NUL or a line ending in a lone CR
+        if b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
+            return None  # a blank line
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        if not data.endswith(b"\n"):
+            ends = np.append(ends, len(data) - 1)  # the file's last line, without its line feed
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        if len(ends) != count or int((ends - starts).max()) + 1 > FIELD_LIMIT:
+            return None
+        wrong: list[tuple[int | None, int]] = []
+
+        def set_aside(row: Any) -> str:  # only the row's number and width are kept
+            wrong.append((row.number, row.actual_columns))
+            return "skip"
+
+        try:
+            table = arrow_csv.read_csv(
+                pa.py_buffer(data),
+                read_options=arrow_csv.ReadOptions(
+                    column_names=self._read_options.column_names,
+                    use_threads=False,
+                    block_size=len(data) + 1,
+                ),
+                parse_options=arrow_csv.ParseOptions(
+                    quote_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=set_aside,
+                ),
+                convert_options=self._convert_options,
+            )
+        except (pa.ArrowInvalid, ValueError):
+            return None
+        if any(number is None for number, _ in wrong) or table.num_rows + len(wrong) != count:
+            return None
+        read = np.ones(count, dtype=bool)
+        rejects: list[Reject] = []
+        for number, cells_read in wrong:
+            read[number - 1] = False  # type: ignore[operator]
+            rejects.append((first + number - 1, wrong_width(cells_read, self.width), None))  # type: ignore[operator]
+        at = np.flatnonzero(read)  # each row's line in the stretch
+        found = dict(self.present)
+        empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
+        cells = {
+            name: table.column(str(found[name])).combine_chunks() if name in found else empty
+            for name in ALLOWED_COLUMNS
+        }
+        accepted = self._check(cells, table.num_rows, None)
+        checked = Checked(rejects=rejects, records=len(wrong) + len(accepted))
+        refused = np.ones(table.num_rows, dtype=bool)
+        refused[accepted.positions] = False
+        careful = [
+            (first + int(line), data[starts[line] : ends[line] + 1].decode("utf-8"))
+            for line in at[refused].tolist()
+        ]
+        return checked, accepted, first + at, careful
+
+    def _check(self, cells: dict[str, pa.Array], count: int, texts: list[str] | None) -> Accepted:
+        """The rows of `cells` that pass every check; `texts`, each row's line, for exposed layouts."""
         checks = self.checks
-        count = len(texts)
         today, earliest = checks.today, checks.earliest
 
         stripped = pc.utf8_trim(cells["trace_number"], characters=_PYTHON_WHITESPACE)
@@ -198,6 +280,7 @@ class ColumnarChecks:
                 given_text = np.fromiter((t is not None for t in texts_of), bool, len(texts_of))
                 filled[name] = given_text[codes]
         if exposed:
+            assert texts is not None, "an exposed layout is read line by line"
             tail = checks.header.unnamed_tail
             if tail:  # the cell under the last named column, found from the line's end
                 last_named = (text.rsplit(",", tail + 1)[1] for text in texts)
@@ -210,6 +293,7 @@ class ColumnarChecks:
             ok &= ~(ends_blank & any_filled)
 
         pick = np.flatnonzero(ok)
+        kept = pa.array(pick)
 
         def spread(values: np.ndarray, codes: np.ndarray) -> pa.Array:
             return _texts(values, codes[pick])
@@ -218,15 +302,15 @@ class ColumnarChecks:
         # Arrow columns, not Python lists: no object per cell on the way to the database.
         columns = {
             "trace_file_id": pa.array(np.full(len(pick), checks.file_id, dtype=_INT)),
-            "trace_number": stripped.take(pa.array(pick)),
-            "recovery_date": pa.array(recovered.value[pick], type=pa.string()),
+            "trace_number": stripped.take(kept),
+            "recovery_date": recovered.value.take(kept),
             "recovery_year": pa.array(recovered.year[pick], type=pa.int64()),
             "recovery_country": spread(countries, country_codes),
             "recovery_state": spread(states, state_codes),
             "firearm_type": spread(firearms, firearm_codes),
             "source_category": spread(categories, category_codes),
             "source_state": spread(us_states, us_codes),
-            "purchase_date": pa.array(purchased.value[pick], type=pa.string()),
+            "purchase_date": purchased.value.take(kept),
             "time_to_crime_days": days_kept,
             **{name: spread(*text_columns[name]) for name in FREE_TEXT_COLUMNS},
         }
@@ -241,7 +325,7 @@ class _Dates:
         self,
         valid: np.ndarray,
         blank: np.ndarray,
-        value: np.ndarray,
+        value: pa.Array,
         year: np.ndarray,
         ordinal: np.ndarray,
     ) -> None:
@@ -256,9 +340,9 @@ class DateColumns:
     """The date lookup's results kept as arrays, one entry per distinct text seen in the file.
 
     Dates repeat across batches but rarely within one, so the results are kept from batch to
-    batch: a batch then costs one dict look-up per distinct text, and only texts not seen
-    before go through the lookup and are appended. At most CACHE_LIMIT texts are kept; past
-    that the arrays start again.
+    batch: a batch then costs one hash probe per cell against the texts seen (Arrow's `index_in`,
+    in C), and only texts not seen before go through the lookup and are appended. At most
+    CACHE_LIMIT texts are kept; past that the arrays start again.
     """
 
     def __init__(self, lookup: Lookup) -> None:
@@ -266,45 +350,44 @@ class DateColumns:
         self._start_again()
 
     def _start_again(self) -> None:
-        self._positions: dict[str, int] = {}  # each text seen -> its position in the arrays
+        self._seen = pa.array([], type=pa.string())  # each text seen, at its position in the arrays
         self._arrays: list[np.ndarray] = [
             np.empty(0, bool),
             np.empty(0, bool),
-            np.empty(0, object),
             np.empty(0, _INT),
             np.empty(0, _INT),
         ]
+        self._values = pa.array([], type=pa.string())  # ISO text of each, null if not a date
 
     def _learn(self, texts: list[str]) -> None:
         """Look up texts not seen before and append their results."""
         new = [self.lookup[text] for text in texts]
         size = len(new)
-        value = np.empty(size, dtype=object)
-        for index, result in enumerate(new):
-            if isinstance(result, tuple):
-                value[index] = result[0]
+        values = [r[0] if isinstance(r, tuple) else None for r in new]
         added = (
             np.fromiter((isinstance(r, tuple) for r in new), bool, size),
             np.fromiter((r is BLANK for r in new), bool, size),
-            value,
             np.fromiter((r[1] if isinstance(r, tuple) else 0 for r in new), _INT, size),
             np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
         )
         self._arrays = [
             np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
         ]
-        start = len(self._positions)
-        self._positions.update(zip(texts, range(start, start + size), strict=True))
+        self._seen = pa.concat_arrays([self._seen, pa.array(texts, type=pa.string())])
+        self._values = pa.concat_arrays([self._values, pa.array(values, type=pa.string())])
+
+    def _positions(self, column: pa.Array) -> pa.Array:
+        return pc.index_in(column, value_set=self._seen)
 
     def rows(self, column: pa.Array) -> _Dates:
         """The results for each cell of `column`."""
-        if len(self._positions) > CACHE_LIMIT:
+        if len(self._seen) > CACHE_LIMIT:
             self._start_again()
-        codes, uniques = _distinct(column)
-        positions = self._positions
-        unseen = [text for text in uniques if text not in positions]
-        if unseen:
-            self._learn(unseen)
-        at = np.fromiter(map(positions.__getitem__, uniques), np.intp, len(uniques))[codes]
-        valid, blank, value, year, ordinal = self._arrays
-        return _Dates(valid[at], blank[at], value[at], year[at], ordinal[at])
+        positions = self._positions(column)
+        if positions.null_count:
+            unseen = pc.unique(column.filter(positions.is_null()))
+            self._learn(unseen.to_pylist())
+            positions = self._positions(column)
+        at = positions.to_numpy(zero_copy_only=False)
+        valid, blank, year, ordinal = self._arrays
+        return _Dates(valid[at], blank[at], self._values.take(positions), year[at], ordinal[at])
