@@ -6,13 +6,11 @@ One module per step: `reading` (bytes, encodings), `privacy` (header and allow-l
 `parallel` (the forked parser), `insert`, `aggregates`, and `load`, which runs them.
 """
 
-try:  # the `traces` extra: not installed to serve (`make run`)
-    import adbc_driver_sqlite  # noqa: F401
-    import pyarrow  # noqa: F401
-except ImportError as error:
-    raise ImportError(
-        "the trace loader needs the `traces` extra: pip install 'ironriver[traces]'"
-    ) from error
+from importlib.util import find_spec
+
+if find_spec("pyarrow") is None or find_spec("adbc_driver_sqlite") is None:
+    # The `traces` extra, not installed to serve (`make run`).
+    raise ImportError("the trace loader needs the `traces` extra: pip install 'ironriver[traces]'")
 
 from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band
 from etl.traces.checks import firearm_type_code, parse_date, source_category_code

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Lines per batch: long enough for the columnar checks, short enough that the two processes
 # (parser and inserter) stay under 300 MB of peak RSS together.
-BATCH_ROWS = 7_500
+BATCH_ROWS = 32_768
 _NAMES = ", ".join(INSERT_COLUMNS)
 # On PostgreSQL a batch goes in as CSV text written by Arrow, in C: COPY's CSV reads an unquoted
 # empty cell as NULL and a quoted one ("") as an empty text, which is how Arrow writes them.

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from adbc_driver_sqlite import dbapi as adbc_sqlite
 
 TABLE = "checked_rows"
 ATTACHED_AS = "ironriver_staging"
 _PREFIX = "ironriver-staging-"
 _NAME = re.compile(re.escape(_PREFIX) + r"(\d+)-[^/]*\.sqlite(-journal)?")
+_CREATE_APPEND = "adbc.ingest.mode.create_append"
 
 
 def _alive(pid: int) -> bool:
@@ -65,29 +65,48 @@ class StagingFile:
         os.close(descriptor)
         self.path = Path(name)
         self.rows = 0
+        self._database: Any = None
         self._connection: Any = None
+        self._ingest: Any = None
 
     def append(self, rows: pa.Table, lines: np.ndarray) -> tuple[int, int]:
         """Write a batch's rows with their line numbers; return its (first, last) rowid."""
         if self._connection is None:
-            self._connection = adbc_sqlite.connect(str(self.path), autocommit=True)
-            with self._connection.cursor() as cursor:
-                # A scratch file: no journal, no fsync; a crash loses nothing the load keeps.
-                cursor.execute("PRAGMA journal_mode=OFF")
-                cursor.execute("PRAGMA synchronous=OFF")
-        with self._connection.cursor() as cursor:
-            cursor.adbc_ingest(
-                TABLE, rows.append_column("line", pa.array(lines)), mode="create_append"
-            )
+            self._connect()
+        self._ingest.bind_stream(rows.append_column("line", pa.array(lines)))
+        self._ingest.execute_update()
         first = self.rows + 1
         self.rows += rows.num_rows
         return first, self.rows
 
+    def _connect(self) -> None:
+        # ADBC's driver manager directly, not its DB-API module (which imports pandas), and
+        # only here: a parser forked before the first batch does not map the driver.
+        import adbc_driver_sqlite
+        from adbc_driver_manager import AdbcConnection, AdbcStatement, StatementOptions
+
+        self._database = adbc_driver_sqlite.connect(str(self.path))
+        self._connection = AdbcConnection(self._database)  # autocommit: one transaction a batch
+        # A scratch file: no journal, no fsync; a crash loses nothing the load keeps.
+        for pragma in ("PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF"):
+            statement = AdbcStatement(self._connection)
+            statement.set_sql_query(pragma)
+            statement.execute_update()
+            statement.close()
+        self._ingest = AdbcStatement(self._connection)
+        self._ingest.set_options(
+            **{
+                StatementOptions.INGEST_TARGET_TABLE.value: TABLE,
+                StatementOptions.INGEST_MODE.value: _CREATE_APPEND,
+            }
+        )
+
     def remove(self) -> None:
         """Close the ADBC connection and delete the file."""
         if self._connection is not None:
-            with contextlib.suppress(Exception):
-                self._connection.close()
+            for handle in (self._ingest, self._connection, self._database):
+                with contextlib.suppress(Exception):
+                    handle.close()
             self._connection = None
         for path in (self.path, Path(f"{self.path}-journal")):
             path.unlink(missing_ok=True)
