@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Lines per batch: long enough for the columnar checks, short enough that the two processes
 # (parser and inserter) stay under 300 MB of peak RSS together.
-BATCH_ROWS = 32_768
+BATCH_ROWS = 16_384
 _NAMES = ", ".join(INSERT_COLUMNS)
 # On PostgreSQL a batch goes in as CSV text written by Arrow, in C: COPY's CSV reads an unquoted
 # empty cell as NULL and a quoted one ("") as an empty text, which is how Arrow writes them.
@@ -146,13 +146,12 @@ class FileLoader:
         }
 
     def load(self, feed: LineFeed) -> None:
-        """Parse (here or in a worker process) and insert every batch of the file."""
+        """Parse (here or in a second thread) and insert every batch of the file."""
         progress = Progress()
         run_parser = parse_in_worker if self.parallel else parse
         # The one-by-one checks make many small objects: the automatic cyclic garbage collector
         # would rescan them again and again. Instead the young generations are collected once
-        # per batch, which keeps memory flat. A forked parser inherits this; it is restored
-        # after the load.
+        # per batch, which keeps memory flat. It is restored after the load.
         collecting = gc.isenabled()
         gc.disable()
         job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)

@@ -39,7 +39,7 @@ class ParseJob:
 def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterator[Batch]:
     """Check every record after the header; yield good and bad rows in batches of `batch_rows` lines.
 
-    Pure work on the text: it touches no database, so it can run in a worker process. A plain
+    Pure work on the text: it touches no database, so it can run in a second thread. A plain
     line (no quote, NUL or bad byte; the header's number of cells; no cell over the
     csv limit) has exactly the cells `str.split` gives, so a stretch of them is read by Arrow's
     CSV reader and checked column by column; every other line, and every plain row that path
@@ -154,6 +154,8 @@ def _line_ends(data: bytes, ended: bool) -> np.ndarray:
     """Where each line of `data` ends (its last byte); a CR last in `data` ends one only at the
     end of the file (else a LF may follow)."""
     codes = np.frombuffer(data, np.uint8)
+    if b"\r" not in data:  # the usual text: one temporary the size of the stretch, not four
+        return np.flatnonzero(codes == 10)
     following = np.empty_like(codes)
     following[:-1] = codes[1:]
     following[-1:] = 0 if ended else 10

@@ -81,7 +81,7 @@ class StagingFile:
 
     def _connect(self) -> None:
         # ADBC's driver manager directly, not its DB-API module (which imports pandas), and
-        # only here: a parser forked before the first batch does not map the driver.
+        # only when a load stages its first batch.
         import adbc_driver_sqlite
         from adbc_driver_manager import AdbcConnection, AdbcStatement, StatementOptions
 
