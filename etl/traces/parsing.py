@@ -9,7 +9,6 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice, repeat
-from operator import itemgetter
 from typing import Any, TextIO
 
 import numpy as np
@@ -237,13 +236,6 @@ def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
         and max(map(len, texts)) <= FIELD_LIMIT
         and (not check_utf8 or joined.isascii())
     )
-
-
-def pick(values: list[Any], positions: list[int]) -> list[Any]:
-    """The items of `values` at `positions`, in that order (an itemgetter: C speed per item)."""
-    if len(positions) < 2:
-        return [values[i] for i in positions]
-    return list(itemgetter(*positions)(values))
 
 
 def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) -> Batch:
