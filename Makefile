@@ -1,7 +1,8 @@
 # Iron River: `make run` serves the dashboard on the embedded SQLite data; `make test` runs everything.
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Two stamps: `make run` installs only what serving needs; tests, lint and benchmarks add the dev and bench extras.
+# Two stamps: `make run` installs only what serving needs; tests, lint and benchmarks add the dev,
+# bench and traces (the trace loader's) extras.
 SERVE_STAMP := $(VENV)/.serve-stamp
 STAMP := $(VENV)/.dev-stamp
 PIP := $(BIN)/pip install -q --disable-pip-version-check
@@ -18,7 +19,7 @@ $(SERVE_STAMP): pyproject.toml
 	touch $(SERVE_STAMP)
 
 $(STAMP): $(SERVE_STAMP)
-	$(PIP) -e '.[dev,bench]'
+	$(PIP) -e '.[dev,bench,traces]'
 	touch $(STAMP)
 
 venv: $(STAMP)

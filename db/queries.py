@@ -27,6 +27,11 @@ from db.models import (
 from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
 from db.vocabulary import STATE_LEVELS, US_SOURCED_CATEGORIES
 
+# Text columns hold Python strings whether or not pyarrow (the trace loader's extra) is
+# installed: pandas 3 would otherwise store them as Arrow strings, which turns a Message (a str
+# that remembers its template, for the Spanish pages) into a plain str.
+pd.set_option("mode.string_storage", "python")
+
 # Page-level measures: `count` keeps figures in their own unit, `share` keeps published percents.
 MEASURE_UNITS = {"count": None, "share": "percent"}
 # The URL parameters a `Filters` is made of.

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the CLI imports pandas and the catalogue only in the comman
     import pandas as pd
 
     from db.queries import Filters
+    from etl.traces import TraceLoadResult
 
 EXIT_REFUSED = 2
 # sysexits' EX_TEMPFAIL: schedulers read it as "try again later", not as a failed load.
@@ -181,7 +182,6 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
     from etl.inbox import process_inbox
     from etl.notify import failure_payload, notify_failure
     from etl.pipeline import remote_refresher, run_embedded
-    from etl.traces import load_trace_file
 
     for name in only:
         try:
@@ -195,7 +195,7 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
         inbox = (
             []
             if only
-            else process_inbox(settings.inbox_dir, lambda path: load_trace_file(engine, path))
+            else process_inbox(settings.inbox_dir, lambda path: _load_trace_file(engine, path))
         )
     for outcome in outcomes:
         rows = f" {outcome.rows_loaded} rows" if outcome.status == RunStatus.LOADED else ""
@@ -216,6 +216,13 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
         )
         click.echo(f"FAILED: {', '.join(sorted(errors))}", err=True)
         sys.exit(1)
+
+
+def _load_trace_file(engine: Engine, path: Path) -> TraceLoadResult:
+    """The trace loader, imported only for a file to load: serving does not install it."""
+    from etl.traces import load_trace_file
+
+    return load_trace_file(engine, path)
 
 
 @etl.command("load-traces")

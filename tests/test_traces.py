@@ -850,11 +850,11 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     path = generate(tmp_path / "big.csv", 25_000, seed=11, bad_rate=0.0).path
     calls = []
 
-    def broken_insert(self, columns):
-        calls.append(len(columns[0]))
+    def broken_insert(self, rows, lines):
+        calls.append(rows.num_rows)
         if len(calls) == 2:
-            raise ValueError(f"cannot store {columns[1][0]} {CANARY_SERIAL}")
-        original(self, columns)
+            raise ValueError(f"cannot store {rows.column('trace_number')[0]} {CANARY_SERIAL}")
+        original(self, rows, lines)
 
     original = FileLoader._insert
     monkeypatch.setattr(FileLoader, "_insert", broken_insert)

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from etl.traces import columnar, parsing
@@ -80,12 +81,20 @@ def pick(rng: random.Random, name: str) -> str:
 
 
 def hostile_file(
-    path: Path, rows: int, seed: int, *, exposed: bool = False, trailing_comma: bool = False
+    path: Path,
+    rows: int,
+    seed: int,
+    *,
+    exposed: bool = False,
+    trailing_comma: bool = False,
+    endings: tuple[str, ...] = ("\n", "\r\n", "\r"),
+    unquoted: bool = False,
 ) -> Path:
     """Mostly plain lines with every kind of bad cell, and now and then a line no split can read.
 
     `exposed` writes the columns in EXPOSED_HEADER's order; `trailing_comma` ends the header
-    and every line with a comma: an unnamed last column.
+    and every line with a comma: an unnamed last column. `unquoted` writes no blank line, quote
+    or NUL: with one kind of line ending, the file is then read in stretches, not line by line.
     """
     rng = random.Random(seed)
     header = EXPOSED_HEADER if exposed else HEADER
@@ -94,7 +103,7 @@ def hostile_file(
     lines = [header]
     for number in range(rows):
         roll = rng.random()
-        if roll < 0.01:
+        if roll < 0.01 and not unquoted:
             lines.append("")  # a blank line: not a record
             continue
         trace = f"T-{rng.randrange(rows * 9 // 10)}" if rng.random() < 0.9 else f"  U{number} "
@@ -113,6 +122,8 @@ def hostile_file(
             line += ",extra"
         elif roll < 0.03:
             line = line.rsplit(",", 1)[0]
+        elif unquoted:
+            pass
         elif roll < 0.04:
             line = line.replace("Pat Placeholder", '"Placeholder, Pat"')
         elif roll < 0.045:
@@ -120,7 +131,6 @@ def hostile_file(
         elif roll < 0.05:
             line = line.replace("Pat", "P\x00t")
         lines.append(line)
-    endings = ["\n", "\r\n", "\r"]
     tail = "," if trailing_comma else ""
     text = "".join(line + (tail if line else "") + rng.choice(endings) for line in lines)
     path.write_bytes(text.encode("utf-8"))
@@ -134,12 +144,10 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
     with open_text(path, inspection) as stream:
         feed, reader = record_reader(stream, inspection)
         header = read_header(header_row(feed, reader))
-        batches = parse(
-            ParseJob(feed, header, 7, False, batch_rows), Progress(), columnar=use_columns
-        )
+        batches = parse(ParseJob(feed, header, 7, batch_rows), Progress(), columnar=use_columns)
         for batch in batches:
-            rows += zip(*batch.columns, strict=True)
-            lines += batch.lines
+            rows += [tuple(row.values()) for row in batch.rows.to_pylist()]
+            lines += batch.lines.tolist()
             rejects += batch.rejects
             last = batch
     return {
@@ -168,15 +176,68 @@ def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(
         accepted_by_columns.append(0 if result is None else len(result))
         return result
 
+    def counting_stretches(self, data, first, count):
+        result = read_stretch(self, data, first, count)
+        accepted_in_stretches.append(0 if result is None else len(result[1]))
+        return result
+
+    accepted_in_stretches = []
+    read_stretch = columnar.ColumnarChecks.read_stretch
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(columnar.ColumnarChecks, "accept", counting)
+        patch.setattr(columnar.ColumnarChecks, "read_stretch", counting_stretches)
         fast = parsed(path, use_columns=True, batch_rows=1000)
     reference = parsed(path, use_columns=False, batch_rows=1000)
 
     assert sum(accepted_by_columns) > 100  # the columnar path did accept rows itself
+    assert sum(accepted_in_stretches) == 0  # every stretch has a quote or a blank line
     assert fast == reference
     assert reference["rows_read"] == len(reference["rows"]) + len(reference["rejects"])
     assert len(reference["rows"]) > 100 and len(reference["rejects"]) > 1000
+
+
+@pytest.mark.parametrize(
+    ("seed", "endings", "trailing_comma"),
+    [(5, ("\n",), False), (6, ("\r\n",), True), (7, ("\n", "\r\n"), False)],
+)
+def test_stretches_read_whole_keep_and_reject_exactly_what_row_checks_do(
+    tmp_path, seed, endings, trailing_comma
+):
+    """Without quotes, NULs, blank lines or lone CRs a stretch goes to Arrow's reader whole: lines
+    of the wrong width, shifted rows and every bad cell still get `RowChecks`' verdict."""
+    path = hostile_file(
+        tmp_path / f"plain-{seed}.csv",
+        6000,
+        seed,
+        endings=endings,
+        trailing_comma=trailing_comma,
+        unquoted=True,
+    )
+    read_whole = []
+    read_stretch = columnar.ColumnarChecks.read_stretch
+
+    def counting(self, data, first, count):
+        result = read_stretch(self, data, first, count)
+        read_whole.append(None if result is None else len(result[1]))
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columnar.ColumnarChecks, "read_stretch", counting)
+        fast = parsed(path, use_columns=True, batch_rows=1000)
+    reference = parsed(path, use_columns=False, batch_rows=1000)
+
+    assert None not in read_whole and sum(read_whole) > 1500  # every stretch was read whole
+    assert fast == reference
+    widths = {reason.split(",")[0] for _, reason, _ in reference["rejects"] if "header" in reason}
+    assert len(widths) == 2  # lines one cell short, and one cell over
+    assert len(reference["rejects"]) > 1000
+
+
+def test_a_lone_carriage_return_sends_its_stretch_line_by_line(tmp_path):
+    path = hostile_file(tmp_path / "mac.csv", 3000, 8, endings=("\n", "\r"), unquoted=True)
+    fast = parsed(path, use_columns=True, batch_rows=500)
+    assert fast == parsed(path, use_columns=False, batch_rows=500)
+    assert fast["rows_read"] == 3000
 
 
 def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_path, monkeypatch):
@@ -192,13 +253,13 @@ def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_pat
 
 def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatch):
     monkeypatch.setattr(columnar, "CACHE_LIMIT", 6)  # the kept results start again, mid-file
-    lookup = RowChecks(read_header(HEADER.split(",")), 7, postgres=False).dates
+    lookup = RowChecks(read_header(HEADER.split(",")), 7).dates
     dates = columnar.DateColumns(lookup)
     rng = random.Random(5)
     texts = CHOICES["recovery_date"] + CHOICES["purchase_date"]
     for _ in range(40):
         column = np.array([rng.choice(texts) for _ in range(rng.randrange(1, 30))], dtype=object)
-        found = dates.rows(column)
+        found = dates.rows(pa.array(column, type=pa.string()))
         for index, text in enumerate(column.tolist()):
             expected = lookup[text]
             parsed_date = isinstance(expected, tuple)
@@ -206,5 +267,5 @@ def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatc
             assert found.blank[index] == (expected is BLANK), text
             if parsed_date:
                 value, year, ordinal = expected
-                assert (found.value[index], found.year[index]) == (value, year), text
+                assert (found.value[index].as_py(), found.year[index]) == (value, year), text
                 assert found.ordinal[index] == ordinal, text

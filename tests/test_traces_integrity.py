@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pyarrow as pa
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -112,8 +113,9 @@ def test_a_batch_naming_another_trace_file_fails_the_load_and_keeps_nothing(
 
     def parse_with_a_wrong_second_batch(job, progress, **options) -> Iterator[Batch]:
         for number, batch in enumerate(real_parse(job, progress, **options)):
-            if number == 1 and batch.lines:
-                batch.columns[TRACE_FILE_ID] = [job.file_id + 1] * len(batch.lines)
+            if number == 1 and len(batch.lines):
+                wrong = pa.array([job.file_id + 1] * len(batch.lines), type=pa.int64())
+                batch.rows = batch.rows.set_column(TRACE_FILE_ID, "trace_file_id", wrong)
             yield batch
 
     monkeypatch.setattr(insert, "parse", parse_with_a_wrong_second_batch)

@@ -1,4 +1,4 @@
-"""The trace loader's two ways of running (issue 5): parsing in a forked worker gives the same data."""
+"""The trace loader's two ways of running (issue 5): parsing in a second thread gives the same data."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from sqlalchemy import Connection, Engine, case, delete, func, insert, literal, null, select, text
 
 from bench.synthetic import file_name, generate
 from db.models import Base, RunStatus, Trace, TraceAggregate
-from etl.traces import AGGREGATE_DIMENSIONS, load_trace_file, parallel
+from etl.traces import AGGREGATE_DIMENSIONS, load_trace_file, parallel, staging
 from etl.traces import insert as inserter
 from etl.traces.columns import TTC_BANDS, TTC_TOP_BAND, TTC_UNKNOWN_BAND, US_SOURCED
 
@@ -40,9 +39,9 @@ def content(engine: Engine) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def forced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every file parsed in a worker process, and small batches so duplicates cross batches."""
+    """Every file parsed in a second thread, and small batches so duplicates cross batches."""
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    monkeypatch.setattr(parallel, "two_cores", lambda: True)
     monkeypatch.setattr(inserter, "BATCH_ROWS", 97)
 
 
@@ -54,7 +53,7 @@ def wipe_loads(engine: Engine) -> None:
 
 def test_parsing_in_a_worker_stores_exactly_what_one_process_stores(engine, tmp_path, monkeypatch):
     source = generate(tmp_path / file_name(3000, 21), 3000, seed=21, bad_rate=0.08)
-    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    monkeypatch.setattr(parallel, "two_cores", lambda: True)
     monkeypatch.setattr(inserter, "BATCH_ROWS", 97)
     stored = []
     for threshold in (1 << 60, 0):  # one process, then a worker
@@ -154,45 +153,64 @@ def test_an_oversized_cell_or_number_rejects_its_row_at_its_line_and_keeps_the_r
     ]
 
 
-@pytest.mark.skipif(not parallel.can_fork(), reason="one CPU: the loader never forks here")
-def test_a_killed_loader_leaves_no_parser_process_behind(db_url, tmp_path):
+def test_a_killed_load_leaves_its_staging_file_to_the_next_load_which_removes_it(db_url, tmp_path):
+    """SQLite stages checked rows in a temporary file: a SIGKILL cannot remove it, the next load
+    does, so killed loads do not pile files up."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("only SQLite loads through a staging file")
     big = generate(tmp_path / file_name(200_000, 6), 200_000, seed=6)
-    assert big.path.stat().st_size >= parallel.PARALLEL_MIN_BYTES
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "DATABASE_URL": db_url, "TMPDIR": str(scratch)}
+    command = [*CLI, "etl", "load-traces"]
     process = subprocess.Popen(
-        [*CLI, "etl", "load-traces", str(big.path)],
+        [*command, str(big.path)],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": db_url},
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        parent = psutil.Process(process.pid)
         deadline = time.monotonic() + 60
-        children: list[psutil.Process] = []
-        while time.monotonic() < deadline and process.poll() is None and not children:
-            children = parent.children()
+        staged: list[Path] = []
+        while time.monotonic() < deadline and process.poll() is None and not staged:
+            staged = [path for path in scratch.iterdir() if path.stat().st_size > 0]
             time.sleep(0.02)
-        assert children, "no parser process was started"
+        assert staged, "the load wrote no staging file"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-        _, alive = psutil.wait_procs(children, timeout=10)
-        assert not alive, f"parser still running after its loader was killed: {alive}"
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    assert all(path.exists() for path in staged)  # nothing could remove it
+
+    small = generate(tmp_path / "small.csv", 300, seed=7)
+    completed = subprocess.run(
+        [*command, str(small.path)], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert list(scratch.iterdir()) == []  # the leftover, and the new load's own file, are gone
 
 
-def test_rows_go_in_the_same_however_many_one_insert_statement_carries(
-    engine, tmp_path, monkeypatch
-):
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL loads through COPY, not INSERT statements")
-    monkeypatch.setattr(inserter, "BATCH_ROWS", 401)
+def test_only_the_staging_files_of_ended_processes_are_removed(tmp_path):
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    mine = tmp_path / f"ironriver-staging-{os.getpid()}-a.sqlite"
+    gone = tmp_path / f"ironriver-staging-{finished.pid}-b.sqlite"
+    other = tmp_path / f"notes-{finished.pid}.sqlite"
+    for path in (mine, gone, other):
+        path.write_bytes(b"")
+    assert staging.remove_leftovers(tmp_path) == [gone]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+def test_rows_go_in_the_same_however_many_rows_one_batch_carries(engine, tmp_path, monkeypatch):
     first = generate(tmp_path / "first.csv", 1000, seed=31, bad_rate=0.08)
     later = generate(tmp_path / "later.csv", 1500, seed=32, bad_rate=0.08)
-    # Trace numbers of the first file in the middle of the second: its statements meet the unique
-    # index, and the rows they carried are sorted into duplicates and new rows one by one.
+    # Trace numbers of the first file in the middle of the second: its batches (staged on SQLite,
+    # copied on PostgreSQL) meet the unique index, and the rows they carried are sorted into
+    # duplicates and new rows.
     first_lines = first.path.read_text(encoding="utf-8").splitlines(keepends=True)
     later_lines = later.path.read_text(encoding="utf-8").splitlines(keepends=True)
     overlapping = tmp_path / "overlapping.csv"
@@ -200,8 +218,8 @@ def test_rows_go_in_the_same_however_many_one_insert_statement_carries(
         "".join(later_lines[:700] + first_lines[300:600] + later_lines[700:]), encoding="utf-8"
     )
     stored = []
-    for rows_per_insert in (1, 64, 100_000):  # every row in a many-row statement; some; none
-        monkeypatch.setattr(inserter, "SQLITE_ROWS_PER_INSERT", rows_per_insert)
+    for batch_rows in (97, 401, 100_000):  # the whole file in one batch last
+        monkeypatch.setattr(inserter, "BATCH_ROWS", batch_rows)
         results = [load_trace_file(engine, path) for path in (first.path, overlapping)]
         assert [r.status for r in results] == [RunStatus.LOADED, RunStatus.LOADED]
         stored.append(

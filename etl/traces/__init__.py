@@ -3,8 +3,14 @@
 One module per step: `reading` (bytes, encodings), `privacy` (header and allow-list), `shifts`
 (rows a missing or extra cell moved over), `checks` (row checks, one record at a time),
 `columnar` (the same checks a column at a time, for plain lines), `parsing` (batches of both),
-`parallel` (the forked parser), `insert`, `aggregates`, and `load`, which runs them.
+`parallel` (the parser in a second thread), `staging` (SQLite's way in), `insert`, `aggregates`, and `load`, which runs them.
 """
+
+from importlib.util import find_spec
+
+if find_spec("pyarrow") is None or find_spec("adbc_driver_sqlite") is None:
+    # The `traces` extra, not installed to serve (`make run`).
+    raise ImportError("the trace loader needs the `traces` extra: pip install 'ironriver[traces]'")
 
 from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band
 from etl.traces.checks import firearm_type_code, parse_date, source_category_code

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl.traces.columns import (
-    INSERT_COLUMNS,
     TTC_BANDS,
     TTC_TOP_BAND,
     TTC_UNKNOWN_BAND,
@@ -26,17 +25,6 @@ AGGREGATE_DIMENSIONS: tuple[str, ...] = (
     "us_sourced_by_mx_state",
     "time_to_crime_band",
 )
-_COUNTED = [
-    INSERT_COLUMNS.index(name)
-    for name in (
-        "recovery_year",
-        "recovery_state",
-        "firearm_type",
-        "source_category",
-        "source_state",
-        "time_to_crime_days",
-    )
-]
 _BAND_LIMITS = np.array([limit for limit, _ in TTC_BANDS], dtype=np.float64)
 _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtype=object)
 
@@ -44,9 +32,9 @@ _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtyp
 _BAND_KEYS = [*_BAND_LABELS.tolist(), TTC_UNKNOWN_BAND]
 
 
-def _band_codes(days: Sequence[int | None]) -> np.ndarray:
+def _band_codes(days: pa.ChunkedArray) -> np.ndarray:
     """Each number of days' position in `_BAND_KEYS` (`ttc_band`, at once)."""
-    values = np.array(days, dtype=np.float64)  # None becomes NaN
+    values = days.cast(pa.float64()).to_numpy()  # a null becomes NaN
     codes = np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")
     codes[np.isnan(values)] = len(_BAND_KEYS) - 1
     return codes
@@ -71,6 +59,13 @@ def _tally(
         counter[(years[year], keys[key])] += int(tallies[index])
 
 
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """(code per row, the distinct values) of a column; a null's code is -1."""
+    encoded = column.combine_chunks().dictionary_encode()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.intp), encoded.dictionary.to_pylist()
+
+
 def ttc_band(days: int | None) -> str:
     """The time-to-crime band of a number of days (a year counts 365 days)."""
     if days is None:
@@ -92,27 +87,19 @@ class AggregateCounts:
     def __init__(self) -> None:
         self.counters: dict[str, Counter[Any]] = {name: Counter() for name in AGGREGATE_DIMENSIONS}
 
-    def add(self, columns: Sequence[Sequence[Any]]) -> None:
-        """Count a batch of rows given as TraceRow's columns: each column is factorized once and
-        every dimension is one `np.bincount` of (year, key) codes."""
-        if not len(columns[0]):
+    def add(self, rows: pa.Table) -> None:
+        """Count a batch of rows (a table of TraceRow's columns): each column is dictionary-encoded
+        once and every dimension is one `np.bincount` of (year, key) codes."""
+        if not rows.num_rows:
             return
-        years, states, firearms, categories, us_states, days = (columns[i] for i in _COUNTED)
-        year_codes, year_values = pd.factorize(np.asarray(years, dtype=np.int64))
-        year_list = year_values.tolist()
+        year_codes, year_list = _codes(rows.column("recovery_year"))
         counters = self.counters
         per_year = np.bincount(year_codes, minlength=len(year_list))
         for year, count in zip(year_list, per_year.tolist(), strict=True):
             counters["total"][year] += count
         coded = {}
-        for dimension, column in (
-            ("recovery_state", states),
-            ("firearm_type", firearms),
-            ("source_category", categories),
-            ("source_state", us_states),
-        ):
-            codes, keys = pd.factorize(np.asarray(column, dtype=object))  # None: code -1
-            coded[dimension] = (codes, keys.tolist())
+        for dimension in ("recovery_state", "firearm_type", "source_category", "source_state"):
+            coded[dimension] = _codes(rows.column(dimension))
         for dimension in ("recovery_state", "firearm_type", "source_category"):
             _tally(counters[dimension], year_codes, year_list, *coded[dimension])
         category_codes, category_keys = coded["source_category"]
@@ -129,7 +116,13 @@ class AggregateCounts:
             *coded["recovery_state"],
             us_sourced,
         )
-        _tally(counters["time_to_crime_band"], year_codes, year_list, _band_codes(days), _BAND_KEYS)
+        _tally(
+            counters["time_to_crime_band"],
+            year_codes,
+            year_list,
+            _band_codes(rows.column("time_to_crime_days")),
+            _BAND_KEYS,
+        )
 
     def merge(self, other: AggregateCounts, *, sign: int = 1) -> None:
         """Add (or, with sign=-1, take away) the counts of `other`."""

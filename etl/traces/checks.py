@@ -100,15 +100,15 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-def _date_lookup(as_text: bool) -> Lookup:
-    # Cached as (value to bind, year, day ordinal); SQLite gets ISO text, PostgreSQL a date.
+def _date_lookup() -> Lookup:
+    # Cached as (ISO text, year, day ordinal): both databases take the ISO text.
     def compute(raw: str) -> Any:
         if not raw.strip():
             return BLANK
         value = parse_date(raw)
         if value is None:
             return None
-        return (value.isoformat() if as_text else value, value.year, value.toordinal())
+        return (value.isoformat(), value.year, value.toordinal())
 
     return Lookup(compute)
 
@@ -218,6 +218,11 @@ _KEEPABLE_SEEN = {name: Lookup(check) for name, check in _KEEPABLE.items()}
 _TRACE_NUMBER_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
 
 
+def wrong_width(cells: int, width: int) -> str:
+    """Why a row of `cells` cells is rejected under a header of `width`; names no value."""
+    return f"row has {cells} field{'' if cells == 1 else 's'}, the header has {width}"
+
+
 def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
     """The cells of a rejected row that may be stored: each passed its column's check.
 
@@ -249,8 +254,8 @@ def kept_fields(values: RawCells, present: tuple[bool, ...]) -> dict[str, str]:
 class Batch:
     """A stretch of the file, read and checked: good rows ready to insert, and bad rows."""
 
-    columns: list[list[Any]]  # TraceRow's columns, each with one value per good row
-    lines: list[int]  # the line each good row starts on
+    rows: Any  # the good rows, a pyarrow Table of ROW_SCHEMA (etl.traces.rows)
+    lines: Any  # the line each good row is on, a numpy array of int64
     rejects: list[Reject]
     rows_read: int  # rows read from the start of the file to the end of this batch
     line: int  # the line of the last row read
@@ -286,13 +291,13 @@ class RowChecks:
     Duplicate trace numbers are told apart afterwards, over the good rows of a whole batch.
     """
 
-    def __init__(self, header: Header, file_id: int, postgres: bool) -> None:
+    def __init__(self, header: Header, file_id: int) -> None:
         self.header = header
         self.file_id = file_id
         self.today = dt.datetime.now(dt.UTC).date().toordinal()
         self.earliest = EARLIEST_DATE.toordinal()
         # Raw cell text -> parsed value, shared with the columnar path.
-        self.dates = _date_lookup(as_text=not postgres)
+        self.dates = _date_lookup()
         self.countries = Lookup(_country)
         self.mx_states = Lookup(mx_state)
         self.us_states = Lookup(_blank_or(us_state))
@@ -390,8 +395,7 @@ class RowChecks:
             if len(row) != width:
                 # Cells that do not line up with the header may carry a sensitive value in an
                 # allowed column: none of them is kept, not even blank trailing ones.
-                cells = f"{len(row)} field" + ("" if len(row) == 1 else "s")
-                reject(line, f"row has {cells}, the header has {width}", None)
+                reject(line, wrong_width(len(row), width), None)
                 continue
             # Shift checks before any other: a shifted row's cells are not kept, whatever else fails.
             if (

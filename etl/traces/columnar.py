@@ -1,22 +1,35 @@
-"""The columnar path: plain lines read by pandas' C parser and checked a column at a time."""
+"""The columnar path: plain lines read by pyarrow's CSV reader and checked a column at a time."""
 
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as arrow_csv
 
-from etl.traces.checks import BLANK, CACHE_LIMIT, Lookup, RawCells, RowChecks
+from etl.traces.checks import (
+    BLANK,
+    CACHE_LIMIT,
+    Checked,
+    Lookup,
+    RawCells,
+    Reject,
+    RowChecks,
+    wrong_width,
+)
 from etl.traces.columns import ALLOWED_COLUMNS, FREE_TEXT_COLUMNS, MAX_LENGTHS, US_SOURCED
+from etl.traces.rows import ROW_SCHEMA
 
 # The csv module's limit on one cell: a longer line may hold a longer cell, so it is not plain.
 FIELD_LIMIT = csv.field_size_limit()
 _INT = np.int64
+# What `str.strip()` strips: Arrow's own whitespace trim follows another definition.
+_PYTHON_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
 
 
 @dataclass
@@ -24,24 +37,29 @@ class Accepted:
     """The rows of a stretch of plain lines that passed every check, in line order."""
 
     positions: np.ndarray  # the index of each accepted line in the stretch
-    columns: list[list[Any]]  # TraceRow's columns, each a list with one value per accepted row
-    cells: dict[str, np.ndarray]  # the stretch's allow-listed cells as read, by column
+    table: pa.Table  # the accepted rows as stored (ROW_SCHEMA), one per position
+    cells: dict[str, pa.Array]  # the stretch's allow-listed cells as read, by column
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def raw_cells(self, index: int) -> RawCells:
         """The allow-listed cells of the `index`-th accepted row as read, should it be rejected."""
-        line = self.positions[index]
-        return tuple(str(self.cells[name][line]) for name in ALLOWED_COLUMNS)
+        line = int(self.positions[index])
+        return tuple(str(self.cells[name][line].as_py()) for name in ALLOWED_COLUMNS)
 
 
-def _per_value(lookup: Lookup, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _distinct(column: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """(codes per row, each distinct text): the lookups then run once per distinct text."""
+    encoded = column.dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+
+
+def _per_value(lookup: Lookup, column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The lookup applied once per distinct cell text: (codes per row, results per distinct text)."""
-    codes, uniques = pd.factorize(column)
+    codes, uniques = _distinct(column)
     results = np.empty(len(uniques), dtype=object)
-    for index, text in enumerate(uniques):
-        results[index] = lookup[text]
+    results[:] = [lookup[text] for text in uniques]
     return codes, results
 
 
@@ -53,12 +71,19 @@ def _is_blank(results: np.ndarray) -> np.ndarray:
     return np.fromiter((r is BLANK for r in results), bool, len(results))
 
 
+def _texts(values: np.ndarray, codes: np.ndarray) -> pa.Array:
+    """Per-distinct results (text or None) spread to rows, in C: one Arrow `take`."""
+    return pa.array(values, type=pa.string()).take(pa.array(codes))
+
+
 class ColumnarChecks:
     """The plain rows of a stretch checked column by column, with the lookups of `RowChecks`.
 
     Accepting is all this path does: a row it does not accept, for any reason, goes to
     `RowChecks`, which accepts or rejects it and says why. So this path must only ever accept
-    what `RowChecks` accepts, with the same values; a test holds the two paths to that.
+    what `RowChecks` accepts, with the same values; a test holds the two paths to that. No
+    cell becomes a Python object here: each column is read by Arrow, and only its distinct
+    texts go through the lookups.
     """
 
     def __init__(self, checks: RowChecks) -> None:
@@ -73,51 +98,130 @@ class ColumnarChecks:
             )
             if here
         ]
-        self.read_columns = sorted(index for _, index in self.present)
+        names = [str(index) for index in range(self.width)]
+        read = sorted({str(index) for _, index in self.present})
+        self._read_options = arrow_csv.ReadOptions(column_names=names, use_threads=False)
+        self._parse_options = arrow_csv.ParseOptions(
+            quote_char=False, newlines_in_values=False, ignore_empty_lines=False
+        )
+        self._convert_options = arrow_csv.ConvertOptions(
+            include_columns=read,  # the other cells are never materialised
+            column_types=dict.fromkeys(read, pa.string()),
+            strings_can_be_null=False,
+            null_values=[],
+            check_utf8=True,
+        )
         self.dates = DateColumns(checks.dates)
 
-    def _read(self, texts: list[str]) -> dict[str, np.ndarray] | None:
-        """The allow-listed cells of plain lines, by column; None if the parser disagrees."""
+    def _read(self, texts: list[str]) -> dict[str, pa.Array] | None:
+        """The allow-listed cells of plain lines, by column; None if the reader disagrees."""
         data = "".join(texts).encode("utf-8")
+        self._read_options.block_size = max(len(data) + 1, 1 << 20)  # one block: one chunk
         try:
-            frame = pd.read_csv(
-                io.BytesIO(data),
-                header=None,
-                names=range(self.width),
-                usecols=self.read_columns,  # the other cells never become objects
-                dtype=object,
-                na_filter=False,
-                keep_default_na=False,
-                quoting=csv.QUOTE_NONE,
-                skip_blank_lines=False,
-                engine="c",
-                encoding="utf-8",
+            table = arrow_csv.read_csv(
+                pa.py_buffer(data),
+                read_options=self._read_options,
+                parse_options=self._parse_options,
+                convert_options=self._convert_options,
             )
-        except (ValueError, pd.errors.ParserError):
+        except (pa.ArrowInvalid, ValueError):
             return None
-        if len(frame) != len(texts):
+        if table.num_rows != len(texts):
             return None
-        empty = np.full(len(texts), "", dtype=object)
-        by_index = {index: frame[index].to_numpy(dtype=object) for index in self.read_columns}
+        empty = pa.nulls(len(texts), pa.string()).fill_null("")
         found = dict(self.present)
-        return {name: by_index[found[name]] if name in found else empty for name in ALLOWED_COLUMNS}
+        return {
+            name: table.column(str(found[name])).combine_chunks() if name in found else empty
+            for name in ALLOWED_COLUMNS
+        }
 
     def accept(self, texts: list[str]) -> Accepted | None:
         """The rows of `texts` (plain lines, each of the header's width) that pass every check.
 
-        None when the C parser does not read the stretch as one row per line: then every line
+        None when the CSV reader does not read the stretch as one row per line: then every line
         goes through `RowChecks`.
         """
         cells = self._read(texts)
         if cells is None:
             return None
+        return self._check(cells, len(texts), texts)
+
+    def read_stretch(
+        self, data: bytes, first: int, count: int
+    ) -> tuple[Checked, Accepted, np.ndarray, list[tuple[int, str]]] | None:
+        """A stretch of `count` lines from line `first`, as UTF-8 text, read and checked whole.
+
+        None unless every line is plain but for its number of cells (no quote, NUL, lone
+        carriage return, blank line or over-long line): then the caller reads it line by line. The reader
+        sets aside the lines of the wrong width (rejected here with the same reason
+        `RowChecks` gives); the rows it reads are checked by columns, and the lines of those
+        this path does not accept are returned, with their line numbers, for `RowChecks`.
+        """
+        if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+            return None  # a quote, a NUL or a line ending in a lone CR
+        if b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
+            return None  # a blank line
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        if not data.endswith(b"\n"):
+            ends = np.append(ends, len(data) - 1)  # the file's last line, without its line feed
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        if len(ends) != count or int((ends - starts).max()) + 1 > FIELD_LIMIT:
+            return None
+        wrong: list[tuple[int | None, int]] = []
+
+        def set_aside(row: Any) -> str:  # only the row's number and width are kept
+            wrong.append((row.number, row.actual_columns))
+            return "skip"
+
+        try:
+            table = arrow_csv.read_csv(
+                pa.py_buffer(data),
+                read_options=arrow_csv.ReadOptions(
+                    column_names=self._read_options.column_names,
+                    use_threads=False,
+                    block_size=len(data) + 1,
+                ),
+                parse_options=arrow_csv.ParseOptions(
+                    quote_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=set_aside,
+                ),
+                convert_options=self._convert_options,
+            )
+        except (pa.ArrowInvalid, ValueError):
+            return None
+        if any(number is None for number, _ in wrong) or table.num_rows + len(wrong) != count:
+            return None
+        read = np.ones(count, dtype=bool)
+        rejects: list[Reject] = []
+        for number, cells_read in wrong:
+            read[number - 1] = False  # type: ignore[operator]
+            rejects.append((first + number - 1, wrong_width(cells_read, self.width), None))  # type: ignore[operator]
+        at = np.flatnonzero(read)  # each row's line in the stretch
+        found = dict(self.present)
+        empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
+        cells = {
+            name: table.column(str(found[name])).combine_chunks() if name in found else empty
+            for name in ALLOWED_COLUMNS
+        }
+        accepted = self._check(cells, table.num_rows, None)
+        checked = Checked(rejects=rejects, records=len(wrong) + len(accepted))
+        refused = np.ones(table.num_rows, dtype=bool)
+        refused[accepted.positions] = False
+        careful = [
+            (first + int(line), data[starts[line] : ends[line] + 1].decode("utf-8"))
+            for line in at[refused].tolist()
+        ]
+        return checked, accepted, first + at, careful
+
+    def _check(self, cells: dict[str, pa.Array], count: int, texts: list[str] | None) -> Accepted:
+        """The rows of `cells` that pass every check; `texts`, each row's line, for exposed layouts."""
         checks = self.checks
-        count = len(texts)
         today, earliest = checks.today, checks.earliest
 
-        stripped = np.empty(count, dtype=object)
-        stripped[:] = [text.strip() for text in cells["trace_number"]]
-        lengths = np.fromiter(map(len, stripped), _INT, count)
+        stripped = pc.utf8_trim(cells["trace_number"], characters=_PYTHON_WHITESPACE)
+        lengths = pc.utf8_length(stripped).to_numpy(zero_copy_only=False)
         ok = (lengths > 0) & (lengths <= MAX_LENGTHS["trace_number"])
 
         recovered = self.dates.rows(cells["recovery_date"])
@@ -154,11 +258,11 @@ class ColumnarChecks:
         days = np.where(given_blank, r_day - p_day, given_days)
         ok &= ~has_days | ((days >= 0) & (r_day - days >= earliest))
 
-        text_columns = []
+        text_columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         exposed = checks.header.left_exposed
         filled: dict[str, np.ndarray] = {"trace_number": lengths > 0}  # for exposed columns
         for name in FREE_TEXT_COLUMNS:
-            codes, uniques = pd.factorize(cells[name])
+            codes, uniques = _distinct(cells[name])
             texts_of = np.empty(len(uniques), dtype=object)
             texts_of[:] = [checks.texts[text] for text in uniques]
             identifier = checks.identifiers[name]
@@ -171,11 +275,12 @@ class ColumnarChecks:
                 len(texts_of),
             )
             ok &= fits[codes]
-            text_columns.append(texts_of[codes])
+            text_columns[name] = (texts_of, codes)
             if name in exposed:
-                given = np.fromiter((t is not None for t in texts_of), bool, len(texts_of))
-                filled[name] = given[codes]
+                given_text = np.fromiter((t is not None for t in texts_of), bool, len(texts_of))
+                filled[name] = given_text[codes]
         if exposed:
+            assert texts is not None, "an exposed layout is read line by line"
             tail = checks.header.unnamed_tail
             if tail:  # the cell under the last named column, found from the line's end
                 last_named = (text.rsplit(",", tail + 1)[1] for text in texts)
@@ -188,25 +293,29 @@ class ColumnarChecks:
             ok &= ~(ends_blank & any_filled)
 
         pick = np.flatnonzero(ok)
-        day_values = days[pick].astype(object)  # Python ints, and None where no days are known
-        day_values[~has_days[pick]] = None
-        # Columns, not row tuples: cheaper to build, to send to the inserter and to count.
-        columns: list[list[Any]] = [
-            [checks.file_id] * len(pick),
-            stripped[pick].tolist(),
-            recovered.value[pick].tolist(),
-            recovered.year[pick].tolist(),
-            countries[country_codes[pick]].tolist(),
-            states[state_codes[pick]].tolist(),
-            *(column[pick].tolist() for column in text_columns[:1]),
-            firearms[firearm_codes[pick]].tolist(),
-            *(column[pick].tolist() for column in text_columns[1:]),
-            categories[category_codes[pick]].tolist(),
-            us_states[us_codes[pick]].tolist(),
-            purchased.value[pick].tolist(),
-            day_values.tolist(),
-        ]
-        return Accepted(pick, columns, cells)
+        kept = pa.array(pick)
+
+        def spread(values: np.ndarray, codes: np.ndarray) -> pa.Array:
+            return _texts(values, codes[pick])
+
+        days_kept = pa.array(days[pick], type=pa.int64(), mask=~has_days[pick])
+        # Arrow columns, not Python lists: no object per cell on the way to the database.
+        columns = {
+            "trace_file_id": pa.array(np.full(len(pick), checks.file_id, dtype=_INT)),
+            "trace_number": stripped.take(kept),
+            "recovery_date": recovered.value.take(kept),
+            "recovery_year": pa.array(recovered.year[pick], type=pa.int64()),
+            "recovery_country": spread(countries, country_codes),
+            "recovery_state": spread(states, state_codes),
+            "firearm_type": spread(firearms, firearm_codes),
+            "source_category": spread(categories, category_codes),
+            "source_state": spread(us_states, us_codes),
+            "purchase_date": purchased.value.take(kept),
+            "time_to_crime_days": days_kept,
+            **{name: spread(*text_columns[name]) for name in FREE_TEXT_COLUMNS},
+        }
+        table = pa.table([columns[name] for name in ROW_SCHEMA.names], schema=ROW_SCHEMA)
+        return Accepted(pick, table, cells)
 
 
 class _Dates:
@@ -216,7 +325,7 @@ class _Dates:
         self,
         valid: np.ndarray,
         blank: np.ndarray,
-        value: np.ndarray,
+        value: pa.Array,
         year: np.ndarray,
         ordinal: np.ndarray,
     ) -> None:
@@ -231,11 +340,9 @@ class DateColumns:
     """The date lookup's results kept as arrays, one entry per distinct text seen in the file.
 
     Dates repeat across batches but rarely within one, so the results are kept from batch to
-    batch: a batch then costs one dict look-up per cell, in C (`map(dict.get)`), and only texts
-    not seen before go through the lookup and are appended. A dict grows in place; a pandas
-    Index appended to would rebuild its hash table of every text seen for each batch that brings
-    new ones (a third of the columnar checks' time). At most CACHE_LIMIT texts are kept; past
-    that the arrays start again.
+    batch: a batch then costs one hash probe per cell against the texts seen (Arrow's `index_in`,
+    in C), and only texts not seen before go through the lookup and are appended. At most
+    CACHE_LIMIT texts are kept; past that the arrays start again.
     """
 
     def __init__(self, lookup: Lookup) -> None:
@@ -243,47 +350,44 @@ class DateColumns:
         self._start_again()
 
     def _start_again(self) -> None:
-        self._positions: dict[str, int] = {}  # each text seen -> its position in the arrays
+        self._seen = pa.array([], type=pa.string())  # each text seen, at its position in the arrays
         self._arrays: list[np.ndarray] = [
             np.empty(0, bool),
             np.empty(0, bool),
-            np.empty(0, object),
-            np.empty(0, object),
+            np.empty(0, _INT),
             np.empty(0, _INT),
         ]
+        self._values = pa.array([], type=pa.string())  # ISO text of each, null if not a date
 
     def _learn(self, texts: list[str]) -> None:
         """Look up texts not seen before and append their results."""
         new = [self.lookup[text] for text in texts]
         size = len(new)
-        value = np.empty(size, dtype=object)
-        year = np.empty(size, dtype=object)
-        for index, result in enumerate(new):
-            if isinstance(result, tuple):
-                value[index], year[index] = result[0], result[1]
+        values = [r[0] if isinstance(r, tuple) else None for r in new]
         added = (
             np.fromiter((isinstance(r, tuple) for r in new), bool, size),
             np.fromiter((r is BLANK for r in new), bool, size),
-            value,
-            year,
+            np.fromiter((r[1] if isinstance(r, tuple) else 0 for r in new), _INT, size),
             np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
         )
         self._arrays = [
             np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
         ]
-        start = len(self._positions)
-        self._positions.update(zip(texts, range(start, start + size), strict=True))
+        self._seen = pa.concat_arrays([self._seen, pa.array(texts, type=pa.string())])
+        self._values = pa.concat_arrays([self._values, pa.array(values, type=pa.string())])
 
-    def rows(self, column: np.ndarray) -> _Dates:
+    def _positions(self, column: pa.Array) -> pa.Array:
+        return pc.index_in(column, value_set=self._seen)
+
+    def rows(self, column: pa.Array) -> _Dates:
         """The results for each cell of `column`."""
-        if len(self._positions) > CACHE_LIMIT:
+        if len(self._seen) > CACHE_LIMIT:
             self._start_again()
-        positions = self._positions
-        at = np.fromiter(map(positions.get, column, repeat(-1)), np.intp, len(column))
-        missing = np.flatnonzero(at < 0)
-        if len(missing):
-            unseen = column[missing]
-            self._learn(list(dict.fromkeys(unseen.tolist())))
-            at[missing] = np.fromiter(map(positions.__getitem__, unseen), np.intp, len(unseen))
-        valid, blank, value, year, ordinal = self._arrays
-        return _Dates(valid[at], blank[at], value[at], year[at], ordinal[at])
+        positions = self._positions(column)
+        if positions.null_count:
+            unseen = pc.unique(column.filter(positions.is_null()))
+            self._learn(unseen.to_pylist())
+            positions = self._positions(column)
+        at = positions.to_numpy(zero_copy_only=False)
+        valid, blank, year, ordinal = self._arrays
+        return _Dates(valid[at], blank[at], self._values.take(positions), year[at], ordinal[at])

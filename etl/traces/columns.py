@@ -53,12 +53,11 @@ FREE_TEXT_COLUMNS: tuple[str, ...] = (
 
 
 class TraceRow(NamedTuple):
-    """One checked row as the traces table stores it; dates are ISO text on SQLite.
+    """One checked row as the traces table stores it; dates are ISO text until the database.
 
     The declaration of the stored row's columns and their order. Rows travel to the inserter as
-    columns in this order, one list each (cheaper to pickle than tuples, and zipped into tuples
-    in C as the driver binds them); the one-by-one checks build a row as a plain tuple with
-    `as_row`, from a dict keyed by these names.
+    an Arrow table of these columns (`rows.ROW_SCHEMA`); the one-by-one checks build a row as a
+    plain tuple with `as_row`, from a dict keyed by these names.
     """
 
     trace_file_id: int

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import gc
+import io
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from itertools import chain, islice
 from operator import itemgetter
 from typing import Any, TextIO
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as arrow_csv
 from sqlalchemy import Connection, delete, insert
 from sqlalchemy.exc import IntegrityError
 
@@ -20,31 +23,46 @@ from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.parallel import parse_in_worker
-from etl.traces.parsing import ParseJob, parse, pick
+from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
+from etl.traces.staging import ATTACHED_AS, TABLE, StagingFile
 
 log = logging.getLogger(__name__)
 
 # Lines per batch: long enough for the columnar checks, short enough that the two processes
 # (parser and inserter) stay under 300 MB of peak RSS together.
-BATCH_ROWS = 7_500
-SQLITE_IN_CHUNK = 900  # SQLite before 3.32 allowed 999 variables per statement
-# Rows per INSERT statement on SQLite (64 x 15 columns = 960 variables, under that limit): one
-# statement step per 64 rows instead of one per row, about a tenth of the INSERT's CPU.
-SQLITE_ROWS_PER_INSERT = 64
-_TRACE_NUMBER = INSERT_COLUMNS.index("trace_number")
-_TRACE_FILE_ID = INSERT_COLUMNS.index("trace_file_id")
-# Binary COPY on PostgreSQL: psycopg's C dumpers write ints and dates without formatting them as
-# text (client CPU of COPY per 1M rows 1.2 s -> 0.45 s, bench/README.md). Binary needs each
-# column's type up front; they come from the model, so a schema change cannot leave them stale.
-_BINARY_TYPES = {int: "int4", str: "text", dt.date: "date"}
-_COPY_TYPES = [_BINARY_TYPES[Trace.__table__.c[name].type.python_type] for name in INSERT_COLUMNS]
-Columns = list[list[Any]]  # TraceRow's columns, each with one value per row
-
-
-def _take(columns: Columns, picked: list[int]) -> Columns:
-    return [pick(column, picked) for column in columns]
+BATCH_ROWS = 16_384
+_NAMES = ", ".join(INSERT_COLUMNS)
+# On PostgreSQL a batch goes in as CSV text written by Arrow, in C: COPY's CSV reads an unquoted
+# empty cell as NULL and a quoted one ("") as an empty text, which is how Arrow writes them.
+_COPY = f"COPY {Trace.__tablename__} ({_NAMES}) FROM STDIN (FORMAT csv)"
+_CSV = arrow_csv.WriteOptions(include_header=False)
+# On SQLite a staged batch moves in with one statement; the rows the database already holds are
+# found with a join on the unique trace_number, and left out with NOT EXISTS.
+_STAGED = f"{ATTACHED_AS}.{TABLE}"
+_MOVE = (
+    f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {_STAGED} AS s "
+    "WHERE s.rowid BETWEEN ? AND ?"
+)
+_MOVE_NEW = (
+    f"{_MOVE} AND NOT EXISTS "
+    f"(SELECT 1 FROM {Trace.__tablename__} AS t WHERE t.trace_number = s.trace_number)"
+)
+_COUNTED = (
+    "recovery_year",
+    "recovery_state",
+    "firearm_type",
+    "source_category",
+    "source_state",
+    "time_to_crime_days",
+)
+_KNOWN = (
+    f"SELECT s.line, s.trace_number, t.trace_file_id, "
+    f"{', '.join('s.' + name for name in _COUNTED)} FROM {_STAGED} AS s "
+    f"JOIN {Trace.__tablename__} AS t ON t.trace_number = s.trace_number "
+    "WHERE s.rowid BETWEEN ? AND ?"
+)
 
 
 class WrongTraceFile(Exception):
@@ -66,7 +84,13 @@ def allowed_cells_at(
 
 
 class FileLoader:
-    """Inserts the checked rows of one file in batches and records the bad ones with reasons."""
+    """Inserts the checked rows of one file in batches and records the bad ones with reasons.
+
+    On PostgreSQL each batch is copied into traces as it arrives. On SQLite each batch is
+    written to `staging` as it arrives, and moved into traces after the last one: the load's
+    transaction reads the staging file only then, so it sees every batch (a read transaction
+    keeps the snapshot it started with).
+    """
 
     def __init__(
         self,
@@ -77,6 +101,7 @@ class FileLoader:
         file_name: str,
         reopen: Callable[[], AbstractContextManager[TextIO]],
         *,
+        staging: StagingFile | None = None,
         parallel: bool = False,
     ) -> None:
         self.connection = connection
@@ -90,6 +115,10 @@ class FileLoader:
         self.reopen = reopen
         self._refused_later: dict[int, str] = {}  # line -> reason, cells read at the end
         self.postgres = connection.dialect.name == "postgresql"
+        if not self.postgres and staging is None:
+            raise ValueError("SQLite loads go through a staging file attached to the connection")
+        self.staging = staging
+        self._staged: list[tuple[int, int, int]] = []  # (first rowid, last rowid, last line)
         self.line = 0
         self.rows_read = 0
         self.rows_loaded = 0
@@ -97,15 +126,6 @@ class FileLoader:
         self.rows_duplicate = 0
         self._rejects: list[dict[str, Any]] = []
         self._counts = AggregateCounts()
-        placeholder = "%s" if connection.dialect.paramstyle in ("format", "pyformat") else "?"
-        values = f"({', '.join([placeholder] * len(INSERT_COLUMNS))})"
-        self._insert_sql = (
-            f"INSERT INTO {Trace.__tablename__} ({', '.join(INSERT_COLUMNS)}) VALUES {values}"
-        )
-        self._insert_many_sql = (
-            f"INSERT INTO {Trace.__tablename__} ({', '.join(INSERT_COLUMNS)}) "
-            f"VALUES {', '.join([values] * SQLITE_ROWS_PER_INSERT)}"
-        )
 
     def reject(self, line: int, reason: str, values: RawCells | None) -> None:
         """Set a row aside with its reason and the cells of the allow-listed columns it has."""
@@ -126,16 +146,15 @@ class FileLoader:
         }
 
     def load(self, feed: LineFeed) -> None:
-        """Parse (here or in a worker process) and insert every batch of the file."""
+        """Parse (here or in a second thread) and insert every batch of the file."""
         progress = Progress()
         run_parser = parse_in_worker if self.parallel else parse
-        # Batches hold millions of small objects: the automatic cyclic garbage collector would
-        # rescan them again and again (a third of the CPU time). Instead the young generations
-        # are collected once per batch, which keeps memory flat. A forked parser inherits this;
-        # it is restored after the load.
+        # The one-by-one checks make many small objects: the automatic cyclic garbage collector
+        # would rescan them again and again. Instead the young generations are collected once
+        # per batch, which keeps memory flat. It is restored after the load.
         collecting = gc.isenabled()
         gc.disable()
-        job = ParseJob(feed, self.header, self.file_id, self.postgres, BATCH_ROWS)
+        job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)
         batches = run_parser(job, progress)
         try:
             for batch in batches:
@@ -148,6 +167,7 @@ class FileLoader:
                 gc.collect(1)
                 if self.rows_read % 100_000 < BATCH_ROWS:
                     log.debug("%s: %d rows read", self.file_name, self.rows_read)
+            self._move_staged()
         except BaseException:
             # A failure while reading is at the parser's line; one while inserting, the batch's.
             self.line = max(self.line, progress.line)
@@ -173,64 +193,58 @@ class FileLoader:
 
     def _already_loaded(self, numbers: list[str]) -> dict[str, int]:
         """Trace number -> trace file id, for those of `numbers` already in the traces table."""
-        found: dict[str, int] = {}
-        table = Trace.__tablename__
-        if self.postgres:
-            query = f"SELECT trace_number, trace_file_id FROM {table} WHERE trace_number = ANY(%s)"
-            found.update(self.connection.exec_driver_sql(query, (numbers,)).tuples().all())
-            return found
-        # Plain driver SQL: compiling a 900-item IN through the ORM layer costs more than running it.
-        for start in range(0, len(numbers), SQLITE_IN_CHUNK):
-            chunk = numbers[start : start + SQLITE_IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = (
-                f"SELECT trace_number, trace_file_id FROM {table} WHERE trace_number IN ({marks})"
-            )
-            found.update(self.connection.exec_driver_sql(query, tuple(chunk)).tuples().all())
-        return found
+        query = (
+            f"SELECT trace_number, trace_file_id FROM {Trace.__tablename__} "
+            "WHERE trace_number = ANY(%s)"
+        )
+        return dict(self.connection.exec_driver_sql(query, (numbers,)).tuples().all())
+
+    def _left_out(self, line: int, number: str, owner: int) -> None:
+        """Count a row the database already holds: a repeat within this file, or a duplicate."""
+        if owner == self.file_id:
+            self._refused_later[line] = f"duplicate trace_number {show(number)} within this file"
+            self.rows_rejected += 1
+        else:
+            self.rows_duplicate += 1
 
     def flush(self, batch: Batch) -> None:
-        """Insert a batch's rows, but those whose trace number the database already has."""
-        columns = batch.columns
-        if batch.lines:
+        """Insert (or stage) a batch's rows, but those whose trace number the database has."""
+        rows: pa.Table = batch.rows
+        if rows.num_rows:
             # traces.trace_file_id has no foreign key (migration 0004): this check is what keeps
-            # every stored trace pointing at this load's own trace_files row. C-speed list.count.
-            file_ids = columns[_TRACE_FILE_ID]
-            if file_ids.count(self.file_id) != len(file_ids):
+            # every stored trace pointing at this load's own trace_files row.
+            file_ids = pc.min_max(rows.column("trace_file_id")).as_py()
+            if file_ids != {"min": self.file_id, "max": self.file_id}:
                 raise WrongTraceFile(f"a batch names a trace file other than {self.file_id}")
             self._counts.merge(batch.counts)
-            if self._insert_if_all_new(columns):
-                self.rows_loaded += len(batch.lines)
-                self._write_rejects()
-                return
-            numbers = columns[_TRACE_NUMBER]
-            existing = self._already_loaded(numbers)
-            if existing:
-                keep: list[int] = []
-                left_out: list[int] = []
-                for index, (line, number) in enumerate(zip(batch.lines, numbers, strict=True)):
-                    owner = existing.get(number)
-                    if owner is None:
-                        keep.append(index)
-                        continue
-                    left_out.append(index)
-                    if owner == self.file_id:
-                        reason = f"duplicate trace_number {show(number)} within this file"
-                        self._refused_later[line] = reason
-                        self.rows_rejected += 1
-                    else:
-                        self.rows_duplicate += 1
-                dropped = AggregateCounts()
-                dropped.add(_take(columns, left_out))
-                self._counts.merge(dropped, sign=-1)
-                columns = _take(columns, keep)
-            if columns[0]:
-                self._insert(columns)
-                self.rows_loaded += len(columns[0])
+            if self.postgres:
+                self._copy_new(rows, batch.lines)
+            else:
+                self._insert(rows, batch.lines)
         self._write_rejects()
 
-    def _insert_if_all_new(self, columns: Columns) -> bool:
-        """Insert the rows in a savepoint; False, with nothing inserted, if a trace number is known.
+    def _copy_new(self, rows: pa.Table, lines: np.ndarray) -> None:
+        """Copy a batch into traces; if the unique constraint refuses it, without the repeats."""
+        if self._insert_if_all_new(rows, lines):
+            self.rows_loaded += rows.num_rows
+            return
+        numbers = rows.column("trace_number").to_pylist()
+        existing = self._already_loaded(numbers)
+        left_out = [index for index, number in enumerate(numbers) if number in existing]
+        for index in left_out:
+            self._left_out(int(lines[index]), numbers[index], existing[numbers[index]])
+        dropped = AggregateCounts()
+        dropped.add(rows.take(pa.array(left_out, type=pa.int64())))
+        self._counts.merge(dropped, sign=-1)
+        keep = np.ones(rows.num_rows, dtype=bool)
+        keep[left_out] = False
+        rows = rows.filter(pa.array(keep))
+        if rows.num_rows:
+            self._insert(rows, lines[keep])
+            self.rows_loaded += rows.num_rows
+
+    def _insert_if_all_new(self, rows: pa.Table, lines: np.ndarray) -> bool:
+        """Copy the rows in a savepoint; False, with nothing inserted, if a trace number is known.
 
         The usual batch has no trace number the database already holds: asking first, for every
         row, would cost more than undoing the rare batch the unique constraint stops.
@@ -238,10 +252,58 @@ class FileLoader:
         unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
         try:
             with self.connection.begin_nested():
-                self._insert(columns)
+                self._insert(rows, lines)
         except unique_violation:
             return False
         return True
+
+    def _insert(self, rows: pa.Table, lines: np.ndarray) -> None:
+        """PostgreSQL: COPY the rows into traces. SQLite: append them to the staging file."""
+        if self.staging is not None:
+            first, last = self.staging.append(rows, lines)
+            self._staged.append((first, last, int(lines[-1])))
+            return
+        data = io.BytesIO()
+        arrow_csv.write_csv(rows, data, _CSV)
+        driver = self.connection.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(_COPY) as copy:  # type: ignore[union-attr]
+            copy.write(data.getbuffer())
+
+    def _move_staged(self) -> None:
+        """SQLite: move each staged batch into traces, one statement each, in this transaction."""
+        unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
+        driver = self.connection.connection.driver_connection
+        for first, last, line in self._staged:
+            self.line = line
+            cursor = driver.cursor()  # type: ignore[union-attr]
+            try:
+                try:
+                    with self.connection.begin_nested():
+                        cursor.execute(_MOVE, (first, last))
+                    self.rows_loaded += last - first + 1
+                    continue
+                except unique_violation:
+                    pass
+                known = cursor.execute(_KNOWN, (first, last)).fetchall()
+                for row_line, number, owner, *_counted in known:
+                    self._left_out(row_line, number, owner)
+                dropped = AggregateCounts()
+                dropped.add(
+                    pa.table(
+                        {
+                            name: pa.array([row[3 + at] for row in known], type=pa.int64())
+                            if name in ("recovery_year", "time_to_crime_days")
+                            else pa.array([row[3 + at] for row in known], type=pa.string())
+                            for at, name in enumerate(_COUNTED)
+                        }
+                    )
+                )
+                self._counts.merge(dropped, sign=-1)
+                cursor.execute(_MOVE_NEW, (first, last))
+                self.rows_loaded += last - first + 1 - len(known)
+            finally:
+                cursor.close()
+        self._staged.clear()
 
     def write_aggregates(self) -> None:
         """Replace this file's rows of trace_aggregates with the counts of what was inserted."""
@@ -255,33 +317,3 @@ class FileLoader:
         if self._rejects:
             self.connection.execute(insert(RejectedRow), self._rejects)
             self._rejects.clear()
-
-    def _insert(self, columns: Columns) -> None:
-        rows = zip(*columns, strict=True)  # tuples made as the driver binds them, in C
-        driver = self.connection.connection.driver_connection
-        if self.postgres:
-            # COPY is the fast path on PostgreSQL; it runs inside the same transaction.
-            names = ", ".join(INSERT_COLUMNS)
-            statement = f"COPY {Trace.__tablename__} ({names}) FROM STDIN (FORMAT BINARY)"
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-                copy.set_types(_COPY_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            # The DB-API cursor, which takes an iterator (SQLAlchemy wants a list); same
-            # connection, so the same transaction and savepoint.
-            cursor = driver.cursor()  # type: ignore[union-attr]
-            try:
-                count = len(columns[0])
-                whole = count - count % SQLITE_ROWS_PER_INSERT
-                if whole:
-                    # The rows' values in one flat list, bound SQLITE_ROWS_PER_INSERT rows at a time.
-                    values = list(chain.from_iterable(islice(rows, whole)))
-                    step = SQLITE_ROWS_PER_INSERT * len(INSERT_COLUMNS)
-                    cursor.executemany(
-                        self._insert_many_sql,
-                        (values[start : start + step] for start in range(0, len(values), step)),
-                    )
-                cursor.executemany(self._insert_sql, rows)  # the rows left over, one by one
-            finally:
-                cursor.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from db.models import RunStatus, TraceFile
 from etl.runs import fail_run, finish_run, now, record_skip, start_run
@@ -16,6 +18,7 @@ from etl.traces.insert import FileLoader
 from etl.traces.parallel import worth_a_worker
 from etl.traces.privacy import describe_error, log_dropped_columns, read_header
 from etl.traces.reading import header_row, inspect_file, open_text, record_reader
+from etl.traces.staging import ATTACHED_AS, StagingFile
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,12 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
     run_id = start_run(engine, KIND, file_name, checksum)
     loader: FileLoader | None = None
     try:
-        with engine.begin() as connection, open_text(path, inspection) as stream:
+        with (
+            engine.connect() as connection,
+            _staging_for(connection) as staging,
+            connection.begin(),
+            open_text(path, inspection) as stream,
+        ):
             feed, reader = record_reader(stream, inspection)
             try:
                 header = read_header(header_row(feed, reader))
@@ -131,6 +139,7 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
                 run_id,
                 file_name,
                 lambda: open_text(path, inspection),
+                staging=staging,
                 parallel=parallel,
             )
             loader.load(feed)
@@ -174,6 +183,30 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
         trace_file_id=file_id,
         encoding=encoding,
     )
+
+
+@contextmanager
+def _staging_for(connection: Connection) -> Iterator[StagingFile | None]:
+    """On SQLite, a staging file attached to `connection` for the load, detached and removed after.
+
+    SQLite refuses ATTACH and DETACH inside a transaction: both run around the load's.
+    """
+    if connection.dialect.name != "sqlite":
+        yield None
+        return
+    staging = StagingFile()
+    try:
+        connection.exec_driver_sql(f"ATTACH DATABASE ? AS {ATTACHED_AS}", (str(staging.path),))
+        connection.commit()
+        try:
+            yield staging
+        finally:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.exec_driver_sql(f"DETACH DATABASE {ATTACHED_AS}")
+            connection.commit()
+    finally:
+        staging.remove()
 
 
 def _loaded_file(engine: Engine, checksum: str) -> tuple[int, str] | None:

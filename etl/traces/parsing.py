@@ -5,23 +5,23 @@ from __future__ import annotations
 import csv
 import gc
 import heapq
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice, repeat
-from operator import itemgetter
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from etl.traces.aggregates import AggregateCounts
-from etl.traces.checks import Batch, Checked, Progress, Reject, RowChecks, show
+from etl.traces.checks import Batch, Checked, Progress, Reject, RowChecks, show, wrong_width
 from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks
-from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
+from etl.traces.rows import ROW_SCHEMA, rows_table
 
-# Fewer lines than this in a stretch are checked one by one: pandas' fixed cost is not worth it.
+# Fewer lines than this in a stretch are checked one by one: the reader's fixed cost is not worth it.
 COLUMNAR_MIN_LINES = 64
 
 
@@ -32,89 +32,63 @@ class ParseJob:
     feed: LineFeed
     header: Header
     file_id: int
-    postgres: bool
     batch_rows: int
 
 
 def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterator[Batch]:
     """Check every record after the header; yield good and bad rows in batches of `batch_rows` lines.
 
-    Pure work on the text: it touches no database, so it can run in a worker process. A plain
+    Pure work on the text: it touches no database, so it can run in a second thread. A plain
     line (no quote, NUL or bad byte; the header's number of cells; no cell over the
-    csv limit) has exactly the cells `str.split` gives, so a stretch of them is read by pandas'
-    C parser and checked column by column; every other line, and every plain row that path
+    csv limit) has exactly the cells `str.split` gives, so a stretch of them is read by Arrow's
+    CSV reader and checked column by column; every other line, and every plain row that path
     does not accept, is read by the csv module and checked by `RowChecks`, which gives every
     reason. Rows whose trace number is already in the database are told apart later, by the
     inserter. Every non-blank line is one record, counted as read, and either kept or rejected.
     `columnar=False` checks every line one by one (the reference the tests compare against).
+
+    Where it can, the file is read in stretches of text, never cut into a Python string per
+    line: a stretch with no quote, NUL, lone carriage return or blank line goes to Arrow's
+    reader whole, which tells the lines of the wrong width apart itself. Any other stretch is cut into
+    lines and checked as above.
     """
     feed, header, batch_rows = job.feed, job.header, job.batch_rows
-    checks = RowChecks(header, job.file_id, job.postgres)
+    checks = RowChecks(header, job.file_id)
     fast = ColumnarChecks(checks) if columnar else None
-    commas = header.width - 1
     check_utf8 = feed.check_utf8
+    stream = feed.stream
+    # Lines with undecodable bytes are told apart line by line; a layout exposed to shifts is
+    # checked with each line's text (where its last named cell ends): both go line by line.
+    in_stretches = (
+        fast is not None and stream is not None and not check_utf8 and not header.left_exposed
+    )
+    stretches = _stretches(stream, feed.line + 1, batch_rows) if in_stretches else None  # type: ignore[arg-type]
     lines = feed.numbered_lines()
     rows_read = 0
     line = feed.line
     while True:
-        chunk = list(islice(lines, batch_rows))
-        if not chunk:
-            break
-        line = chunk[-1][0]
-        feed.line = line
-        plain_texts: list[str] = []
-        plain_lines: list[int] = []
-        careful: list[tuple[int, str]] = []
-        rejects: list[Reject] = []
-        records = 0
-        numbers, texts = zip(*chunk, strict=True)
-        if _all_plain_characters(texts, check_utf8):
-            # The usual stretch: only the number of cells is left to tell apart, line by line.
-            cells_per_line = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts))
-            aligned = cells_per_line == commas
-            if aligned.all():
-                plain_texts, plain_lines = list(texts), list(numbers)
-                chunk = []
-            else:
-                plain = np.flatnonzero(aligned).tolist()
-                plain_texts = [texts[i] for i in plain]
-                plain_lines = [numbers[i] for i in plain]
-                chunk = [chunk[i] for i in np.flatnonzero(~aligned).tolist()]
-        for number, text in chunk:
-            if (
-                '"' in text
-                or "\x00" in text
-                or len(text) > FIELD_LIMIT
-                or (check_utf8 and not text.isascii())
-            ):
-                careful.append((number, text))
-                continue
-            cells = text.count(",")
-            if cells == commas:
-                plain_texts.append(text)
-                plain_lines.append(number)
-            elif cells or text.strip("\r\n"):
-                # Without quotes a line's cells are what split gives: the count needs no reader.
-                records += 1
-                shown = f"{cells + 1} field" + ("" if cells == 0 else "s")
-                rejects.append((number, f"row has {shown}, the header has {header.width}", None))
-            # else a blank line: not a record
-        checked = Checked(rejects=rejects, records=records)
-        accepted = None
-        if fast is not None and len(plain_texts) >= COLUMNAR_MIN_LINES:
-            accepted = fast.accept(plain_texts)
-        if accepted is None:
-            careful = list(heapq.merge(careful, zip(plain_lines, plain_texts, strict=True)))
+        read: Read | None = None
+        chunk: list[tuple[int, str]] = []
+        if stretches is not None:
+            stretch = next(stretches, None)
+            if stretch is None:
+                break
+            first, data, count = stretch
+            if count >= COLUMNAR_MIN_LINES:
+                read = fast.read_stretch(data, first, count)  # type: ignore[union-attr]
+            if read is None:
+                text = data.decode("utf-8", "surrogateescape")
+                chunk = list(enumerate(io.StringIO(text, newline=""), first))
+            line = first + count - 1
         else:
-            checked.records += len(accepted.positions)  # the others are counted one by one
-            refused = np.ones(len(plain_texts), dtype=bool)
-            refused[accepted.positions] = False
-            careful = list(
-                heapq.merge(
-                    careful,
-                    ((plain_lines[i], plain_texts[i]) for i in np.flatnonzero(refused).tolist()),
-                )
-            )
+            chunk = list(islice(lines, batch_rows))
+            if not chunk:
+                break
+            line = chunk[-1][0]
+        feed.line = line
+        if read is None:
+            read = _read_lines(chunk, header, fast, check_utf8)
+        checked, accepted, plain_lines, careful = read
         if careful:
             one_by_one = LineFeed(careful, check_utf8=check_utf8)
             checks.run(one_by_one, csv.reader(one_by_one), checked, progress)
@@ -124,9 +98,133 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
         batch.rows_read = rows_read
         batch.line = line
         yield batch
-        del batch, chunk, plain_texts, careful, checked, accepted
+        del batch, read, careful, checked, accepted
         gc.collect(1)  # the load runs without automatic collection (see FileLoader.load)
-    yield Batch([[] for _ in INSERT_COLUMNS], [], [], rows_read, line, last=True)
+    yield Batch(ROW_SCHEMA.empty_table(), np.empty(0, np.int64), [], rows_read, line, last=True)
+
+
+# Characters read from the file at a time when it is read in stretches.
+READ_CHARS = 1 << 20
+# What checking a stretch gave before the one-by-one checks: their results so far (rejects,
+# records), the rows the columnar path accepted, the line of each row it read, and the lines
+# left for `RowChecks`.
+Read = tuple[Checked, Accepted | None, Any, list[tuple[int, str]]]
+
+
+def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[tuple[int, bytes, int]]:
+    """The rest of `stream` as (first line's number, UTF-8 text, lines) of `batch_rows` lines.
+
+    Lines end as the text reader ends them (LF, CR LF or a lone CR), so the stretches hold the
+    same lines as `batch_rows` lines read one by one.
+    """
+    parts: list[bytes] = []
+    buffer = b""
+    lines_seen = 0  # at least the lines the buffer ends, perhaps one more (a CR LF cut in two)
+    ended = False
+    while True:
+        while not ended and lines_seen < batch_rows:
+            text = stream.read(READ_CHARS)
+            if not text:
+                ended = True
+                break
+            data = text.encode("utf-8", "surrogateescape")
+            parts.append(data)
+            lines_seen += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+        if parts:
+            buffer = b"".join([buffer, *parts])
+            parts.clear()
+        if not buffer:
+            return
+        ends = _line_ends(buffer, ended)
+        if len(ends) >= batch_rows:
+            cut, count = int(ends[batch_rows - 1]) + 1, batch_rows
+        elif ended:
+            cut, count = len(buffer), len(ends) + (not buffer.endswith((b"\n", b"\r")))
+        else:
+            lines_seen = len(ends)
+            continue
+        piece, buffer = buffer[:cut], buffer[cut:]
+        lines_seen = len(ends) - count
+        yield first, piece, count
+        first += count
+
+
+def _line_ends(data: bytes, ended: bool) -> np.ndarray:
+    """Where each line of `data` ends (its last byte); a CR last in `data` ends one only at the
+    end of the file (else a LF may follow)."""
+    codes = np.frombuffer(data, np.uint8)
+    if b"\r" not in data:  # the usual text: one temporary the size of the stretch, not four
+        return np.flatnonzero(codes == 10)
+    following = np.empty_like(codes)
+    following[:-1] = codes[1:]
+    following[-1:] = 0 if ended else 10
+    return np.flatnonzero((codes == 10) | ((codes == 13) & (following != 10)))
+
+
+def _line_count(piece: bytes) -> int:
+    """The lines of a stretch as the text reader splits them: LF, CR LF and CR each end one."""
+    ends = piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
+    return ends + (not piece.endswith((b"\n", b"\r")))
+
+
+def _read_lines(
+    chunk: list[tuple[int, str]], header: Header, fast: ColumnarChecks | None, check_utf8: bool
+) -> Read:
+    """A stretch of numbered lines: plain ones checked by columns, the others left one by one."""
+    commas = header.width - 1
+    plain_texts: list[str] = []
+    plain_lines: list[int] = []
+    careful: list[tuple[int, str]] = []
+    rejects: list[Reject] = []
+    records = 0
+    numbers, texts = zip(*chunk, strict=True)
+    if _all_plain_characters(texts, check_utf8):
+        # The usual stretch: only the number of cells is left to tell apart, line by line.
+        cells_per_line = np.fromiter(map(str.count, texts, repeat(",")), np.int64, len(texts))
+        aligned = cells_per_line == commas
+        if aligned.all():
+            plain_texts, plain_lines = list(texts), list(numbers)
+            chunk = []
+        else:
+            plain = np.flatnonzero(aligned).tolist()
+            plain_texts = [texts[i] for i in plain]
+            plain_lines = [numbers[i] for i in plain]
+            chunk = [chunk[i] for i in np.flatnonzero(~aligned).tolist()]
+    for number, text in chunk:
+        if (
+            '"' in text
+            or "\x00" in text
+            or len(text) > FIELD_LIMIT
+            or (check_utf8 and not text.isascii())
+        ):
+            careful.append((number, text))
+            continue
+        cells = text.count(",")
+        if cells == commas:
+            plain_texts.append(text)
+            plain_lines.append(number)
+        elif cells or text.strip("\r\n"):
+            # Without quotes a line's cells are what split gives: the count needs no reader.
+            records += 1
+            rejects.append((number, wrong_width(cells + 1, header.width), None))
+        # else a blank line: not a record
+    checked = Checked(rejects=rejects, records=records)
+    accepted = None
+    if fast is not None and len(plain_texts) >= COLUMNAR_MIN_LINES:
+        accepted = fast.accept(plain_texts)
+    if accepted is None:
+        careful = list(heapq.merge(careful, zip(plain_lines, plain_texts, strict=True)))
+    else:
+        checked.records += len(accepted.positions)  # the others are counted one by one
+        refused = np.ones(len(plain_texts), dtype=bool)
+        refused[accepted.positions] = False
+        careful = list(
+            heapq.merge(
+                careful,
+                ((plain_lines[i], plain_texts[i]) for i in np.flatnonzero(refused).tolist()),
+            )
+        )
+    return checked, accepted, plain_lines, careful
 
 
 def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
@@ -140,64 +238,41 @@ def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
     )
 
 
-def pick(values: list[Any], positions: list[int]) -> list[Any]:
-    """The items of `values` at `positions`, in that order (an itemgetter: C speed per item)."""
-    if len(positions) < 2:
-        return [values[i] for i in positions]
-    return list(itemgetter(*positions)(values))
-
-
-def _without(values: list[Any], dropped: list[int]) -> list[Any]:
-    """`values` but the items at the (increasing) positions `dropped`, copied a slice at a time."""
-    kept: list[Any] = []
-    start = 0
-    for position in dropped:
-        kept += values[start:position]
-        start = position + 1
-    kept += values[start:]
-    return kept
-
-
 def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) -> Batch:
-    """Good rows of both paths in line order, as columns; a trace number repeated in the batch
-    rejected (the first one is kept)."""
+    """Good rows of both paths in line order, as one Arrow table; a trace number repeated in the
+    batch rejected (the first one is kept)."""
+    tables = []
+    lines = np.empty(0, np.int64)
     if accepted is not None and len(accepted):
-        lines = [plain_lines[i] for i in accepted.positions.tolist()]
-        columns = accepted.columns
-    else:
-        lines, columns = [], [[] for _ in INSERT_COLUMNS]
+        lines = np.asarray(plain_lines, dtype=np.int64)[accepted.positions]
+        tables.append(accepted.table)
     fast = len(lines)
     if checked.rows:
-        lines = lines + checked.lines
-        columns = [
-            [*fast_column, *slow_column]
-            for fast_column, slow_column in zip(
-                columns, zip(*checked.rows, strict=True), strict=True
-            )
-        ]
+        lines = np.concatenate((lines, np.asarray(checked.lines, dtype=np.int64)))
+        tables.append(rows_table(checked.rows))
+    table = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
 
     def raw_cells(index: int) -> Any:
         return accepted.raw_cells(index) if index < fast else checked.values[index - fast]  # type: ignore[union-attr]
 
-    order = np.argsort(np.array(lines, dtype=np.int64), kind="stable")
+    order = np.argsort(lines, kind="stable")
     rejects = checked.rejects
-    repeats: list[int] = []  # positions of the rows whose trace number came earlier
-    if lines:
-        numbers = pd.Series(columns[1], dtype=object).iloc[order]
-        repeated = numbers.duplicated(keep="first").to_numpy()
-        repeats = np.sort(order[repeated]).tolist()
+    if len(lines):
+        # The first row (in line order) of each trace number is kept, the later ones rejected.
+        codes = table.column("trace_number").take(pa.array(order)).combine_chunks()
+        codes = codes.dictionary_encode().indices.to_numpy(zero_copy_only=False)
+        repeated = np.ones(len(codes), dtype=bool)
+        repeated[np.unique(codes, return_index=True)[1]] = False
+        numbers = table.column("trace_number")
+        for index in np.sort(order[repeated]).tolist():
+            reason = f"duplicate trace_number {show(numbers[index].as_py())} within this file"
+            rejects.append((int(lines[index]), reason, raw_cells(index)))
         order = order[~repeated]
-    for index in repeats:
-        reason = f"duplicate trace_number {show(columns[1][index])} within this file"
-        rejects.append((lines[index], reason, raw_cells(index)))
-    if checked.rows:  # two paths: put the rows in line order
-        picked = order.tolist()
-        lines = pick(lines, picked)
-        columns = [pick(column, picked) for column in columns]
-    elif repeats:  # in line order already: only drop the repeats
-        lines = _without(lines, repeats)
-        columns = [_without(column, repeats) for column in columns]
+        if checked.rows or repeated.any():
+            table = table.take(pa.array(order))
+            lines = lines[order]
     rejects.sort(key=lambda reject: reject[0])
+    table = table.combine_chunks()
     counts = AggregateCounts()
-    counts.add(columns)
-    return Batch(columns, lines, rejects, 0, 0, counts=counts)
+    counts.add(table)
+    return Batch(table, lines, rejects, 0, 0, counts=counts)

@@ -201,11 +201,20 @@ class LineFeed:
     NUL_BYTE = "the row contains a NUL byte"
     NOT_UTF8 = "the row has bytes that are not valid UTF-8 (the rest of the file is UTF-8)"
 
-    __slots__ = ("_check_utf8", "_lines", "line", "problem", "waiting")
+    __slots__ = ("_check_utf8", "_lines", "line", "problem", "stream", "waiting")
 
-    def __init__(self, lines: Iterable[tuple[int, str]], *, check_utf8: bool) -> None:
+    def __init__(
+        self,
+        lines: Iterable[tuple[int, str]],
+        *,
+        check_utf8: bool,
+        stream: TextIO | None = None,
+    ) -> None:
         self._lines = iter(lines)  # (line number, text) pairs
         self._check_utf8 = check_utf8
+        # The text the lines come from, when they are a whole file's: the rest of it may be read
+        # in stretches instead (`parsing.parse`), and `line` then follows those.
+        self.stream = stream
         self.waiting = False
         self.line = 0
         self.problem: str | None = None
@@ -252,7 +261,7 @@ def _has_surrogates(text: str) -> bool:
 
 def record_reader(stream: TextIO, inspection: Inspection) -> tuple[LineFeed, Iterator[list[str]]]:
     """A csv reader over the file's lines, and the feed that says where each record is."""
-    feed = LineFeed(enumerate(stream, 1), check_utf8=inspection.bad_lines > 0)
+    feed = LineFeed(enumerate(stream, 1), check_utf8=inspection.bad_lines > 0, stream=stream)
     return feed, csv.reader(feed)
 
 
