@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -219,10 +219,17 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
 
 
 def _load_trace_file(engine: Engine, path: Path) -> TraceLoadResult:
-    """The trace loader, imported only for a file to load: serving does not install it."""
-    from etl.traces import load_trace_file
+    return _trace_loader()(engine, path)
 
-    return load_trace_file(engine, path)
+
+def _trace_loader() -> Callable[[Engine, Path], TraceLoadResult]:
+    """The trace loader, imported only for a file to load: serving does not install it. Without
+    its extra, one line says how to install it (exit 1)."""
+    try:
+        from etl.traces import load_trace_file
+    except ImportError as error:
+        raise click.ClickException(str(error)) from error
+    return load_trace_file
 
 
 @etl.command("load-traces")
@@ -235,8 +242,7 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
 
     Exit 0 if accepted, 2 if a file was refused, 1 on error.
     """
-    from etl.traces import load_trace_file
-
+    load_trace_file = _trace_loader()
     statuses = set()
     with context.writing() as engine:
         for path in files:

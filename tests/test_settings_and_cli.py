@@ -175,3 +175,31 @@ def test_a_changed_setting_help_makes_the_readme_check_fail(monkeypatch):
     changed = dataclasses.replace(db.settings.SETTINGS[0], help="A reworded help text.")
     monkeypatch.setattr(db.settings, "SETTINGS", (changed, *db.settings.SETTINGS[1:]))
     assert _cog_check() != 0
+
+
+# Runs the CLI as `make run`'s venv has it: without the trace loader's extra (pyarrow, ADBC).
+_WITHOUT_THE_TRACES_EXTRA = """
+import importlib.util, sys
+found = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "pyarrow" else found(name, *a)
+from etl.cli import main
+sys.argv = ["ironriver", *sys.argv[1:]]
+main()
+"""
+
+
+def test_load_traces_without_its_extra_says_how_to_install_it_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    database = tmp_path / "ironriver.sqlite"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "PATH": "/usr/bin:/bin"}
+    sample = ROOT.parent / "shared" / "formats" / "etrace-style-sample.csv"
+    upgrade = [sys.executable, "-c", _WITHOUT_THE_TRACES_EXTRA, "db", "upgrade"]
+    subprocess.run(upgrade, env=env, check=True, capture_output=True, cwd=ROOT)
+    load = [sys.executable, "-c", _WITHOUT_THE_TRACES_EXTRA, "etl", "load-traces", str(sample)]
+    result = subprocess.run(load, env=env, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: the trace loader needs the `traces` extra")
+    assert "make venv" in line

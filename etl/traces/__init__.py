@@ -10,7 +10,10 @@ from importlib.util import find_spec
 
 if find_spec("pyarrow") is None or find_spec("adbc_driver_sqlite") is None:
     # The `traces` extra, not installed to serve (`make run`).
-    raise ImportError("the trace loader needs the `traces` extra: pip install 'ironriver[traces]'")
+    raise ImportError(
+        "the trace loader needs the `traces` extra (pyarrow, ADBC's SQLite driver): run "
+        "`make venv`, or `pip install -e '.[traces]'` in the checkout"
+    )
 
 from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band
 from etl.traces.checks import firearm_type_code, parse_date, source_category_code
