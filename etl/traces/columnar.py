@@ -27,6 +27,9 @@ from etl.traces.rows import ROW_SCHEMA
 
 # The csv module's limit on one cell: a longer line may hold a longer cell, so it is not plain.
 FIELD_LIMIT = csv.field_size_limit()
+# Arrow's default allocator (mimalloc) keeps the pages a batch freed for the next one: a 1M-row
+# load peaked at 287-288 MB of RSS with it, 246-252 MB with the system's, in the same time.
+pa.set_memory_pool(pa.system_memory_pool())
 _INT = np.int64
 # What `str.strip()` strips: Arrow's own whitespace trim follows another definition.
 _PYTHON_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
