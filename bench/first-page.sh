@@ -11,7 +11,8 @@ git clone -q "$repo" "$work/ironriver"
 git -C "$work/ironriver" checkout -q "$rev"
 ln -s "$repo/../shared" "$work/shared"
 started=$(date +%s.%N)
-(cd "$work/ironriver" && setsid make run PORT="$port" >"$work/run.log" 2>&1) &
+# exec: setsid then runs as this background job itself, so $! leads the group the trap kills.
+(cd "$work/ironriver" && exec setsid make run PORT="$port" >"$work/run.log" 2>&1) &
 server=$!
 until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do
   kill -0 "$server" 2>/dev/null || { cat "$work/run.log" >&2; exit 1; }
