@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
 from dashboard.app import create_app
 from db.engine import make_engine
-from db.migrate import upgrade
+from db.migrate import MIGRATIONS, upgrade
 from db.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +154,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+def migrate_down_to(engine: Engine, revision: str) -> None:
+    """Downgrade `engine`'s database to migration `revision` (tests of a migration's way back)."""
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

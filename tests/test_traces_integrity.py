@@ -6,21 +6,19 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
-from alembic import command
-from alembic.config import Config
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from db.engine import make_engine
 from db.integrity import orphan_trace_file_ids
-from db.migrate import MIGRATIONS, upgrade
+from db.migrate import upgrade
 from db.models import RunStatus, Trace, TraceFile
 from etl.cli import cli
 from etl.traces import load_trace_file
 from etl.traces.checks import Batch
 from etl.traces.columns import INSERT_COLUMNS
-from tests.conftest import SAMPLE_TRACES
+from tests.conftest import SAMPLE_TRACES, migrate_down_to
 from tests.test_traces import dump, runs
 
 FOREIGN_KEY = "fk_traces_trace_file_id_trace_files"
@@ -46,20 +44,12 @@ def _add_orphans(engine: Engine, file_id: int, count: int) -> None:
         )
 
 
-def _migrate_down_to(engine: Engine, revision: str) -> None:
-    with engine.begin() as connection:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-
 def test_traces_have_no_foreign_key_and_a_migration_down_and_up_keeps_every_row(engine):
     load_trace_file(engine, SAMPLE_TRACES)
     loaded = dump(engine)
     assert _trace_foreign_keys(engine) == []
 
-    _migrate_down_to(engine, "0003")
+    migrate_down_to(engine, "0003")
     assert _trace_foreign_keys(engine) == [FOREIGN_KEY]
     upgrade(engine)
 
@@ -72,7 +62,7 @@ def test_the_foreign_key_cannot_come_back_over_an_orphan(engine):
     _add_orphans(engine, 4242, 1)
 
     with pytest.raises(IntegrityError):
-        _migrate_down_to(engine, "0003")
+        migrate_down_to(engine, "0003")
 
     assert _trace_foreign_keys(engine) == []
     assert orphan_trace_file_ids(engine) == [4242]

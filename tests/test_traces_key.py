@@ -5,27 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from bench.synthetic import generate
-from db.migrate import MIGRATIONS, upgrade
+from db.migrate import upgrade
 from db.models import Base
 from etl.traces import load_trace_file
-from tests.conftest import SAMPLE_TRACES
+from tests.conftest import SAMPLE_TRACES, migrate_down_to
 from tests.test_traces import dump
-
-
-def _migrate_down_to(engine: Engine, revision: str) -> None:
-    with engine.begin() as connection:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
 
 
 def _names_traces(difference: Any) -> bool:
@@ -83,7 +73,7 @@ def test_a_migration_down_to_0004_and_up_keeps_every_trace_and_its_values(engine
     traces = _traces_rows(engine)
     assert len(traces) > 300
 
-    _migrate_down_to(engine, "0004")
+    migrate_down_to(engine, "0004")
 
     columns = _traces_columns(engine)
     # SQLite rebuilds the table with id first, as 0001 made it; PostgreSQL appends the column.
