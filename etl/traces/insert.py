@@ -26,12 +26,13 @@ from etl.traces.parallel import parse_in_worker
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
+from etl.traces.rows import ROW_SCHEMA
 from etl.traces.staging import ATTACHED_AS, TABLE, StagingFile
 
 log = logging.getLogger(__name__)
 
-# Lines per batch: long enough for the columnar checks, short enough that the two processes
-# (parser and inserter) stay under 300 MB of peak RSS together.
+# Lines per batch: long enough for the columnar checks, short enough that the parser's and the
+# inserter's batches in flight keep the load under 300 MB of peak RSS.
 BATCH_ROWS = 16_384
 _NAMES = ", ".join(INSERT_COLUMNS)
 # On PostgreSQL a batch goes in as CSV text written by Arrow, in C: COPY's CSV reads an unquoted
@@ -291,9 +292,9 @@ class FileLoader:
                 dropped.add(
                     pa.table(
                         {
-                            name: pa.array([row[3 + at] for row in known], type=pa.int64())
-                            if name in ("recovery_year", "time_to_crime_days")
-                            else pa.array([row[3 + at] for row in known], type=pa.string())
+                            name: pa.array(
+                                [row[3 + at] for row in known], type=ROW_SCHEMA.field(name).type
+                            )
                             for at, name in enumerate(_COUNTED)
                         }
                     )

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
+from db.models import Trace
 from etl.traces.columns import INSERT_COLUMNS, Row
 
-_INTEGER_COLUMNS = frozenset({"trace_file_id", "recovery_year", "time_to_crime_days"})
-# TraceRow's columns as Arrow stores them: dates as ISO text, which both databases take (SQLite
-# keeps them as text; PostgreSQL's COPY parses them into its date column).
+# TraceRow's columns as Arrow stores them, typed from the model so that a schema change cannot
+# leave them stale: integers as int64, the rest as text; dates as ISO text, which both databases
+# take (SQLite keeps them as text; PostgreSQL's COPY parses them into its date column).
 ROW_SCHEMA = pa.schema(
     [
-        pa.field(name, pa.int64() if name in _INTEGER_COLUMNS else pa.string())
+        pa.field(
+            name, pa.int64() if Trace.__table__.c[name].type.python_type is int else pa.string()
+        )
         for name in INSERT_COLUMNS
     ]
 )
