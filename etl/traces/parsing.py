@@ -161,12 +161,6 @@ def _line_ends(data: bytes, ended: bool) -> np.ndarray:
     return np.flatnonzero((codes == 10) | ((codes == 13) & (following != 10)))
 
 
-def _line_count(piece: bytes) -> int:
-    """The lines of a stretch as the text reader splits them: LF, CR LF and CR each end one."""
-    ends = piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
-    return ends + (not piece.endswith((b"\n", b"\r")))
-
-
 def _read_lines(
     chunk: list[tuple[int, str]], header: Header, fast: ColumnarChecks | None, check_utf8: bool
 ) -> Read:
