@@ -228,7 +228,8 @@ def test_map_layer_keeps_unpublished_states_grey_not_zero(engine: Engine) -> Non
     )
 
 
-def test_map_figure_draws_both_countries_in_one_north_america_projection(engine: Engine) -> None:
+def nfcta_map(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure]:
+    """NFCTA Vol IV's US layer of counts, its corridors, and the map drawn from the two."""
     us_rows = published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
     corridors = published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
     us = figures.map_layer(us_rows, country="US", measure="count", sources={})
@@ -242,6 +243,11 @@ def test_map_figure_draws_both_countries_in_one_north_america_projection(engine:
             corridors=corridors,
         )
     )
+    return us, corridors, figure
+
+
+def test_map_figure_draws_both_countries_in_one_north_america_projection(engine: Engine) -> None:
+    _, corridors, figure = nfcta_map(engine)
     assert figure.layout.geo.scope == "north america"
     assert figure.layout.geo.projection.type != "albers usa"
     lines = [t for t in figure.data if t.type == "scattergeo" and t.mode.startswith("lines")]

@@ -23,9 +23,8 @@ from db.datasets import DATASETS, Filters
 from db.engine import make_engine
 from db.facts import published_facts
 from etl.sources import REGISTRY
-from tests.test_dashboard import find, render, texts
+from tests.test_dashboard import find, nfcta_map, render, texts
 
-NFCTA = {"release": "ATF NFCTA Vol IV", "period": "2022-2023"}
 PAGES = ["/", "/trends", "/estimates", "/gc-armas", "/sources", "/status"]
 SPANISH_PAGES = ["/es/", "/es/trends", "/es/estimates", "/es/gc-armas", "/es/sources", "/es/status"]
 # Words from the team's working notes that must never reach a reader.
@@ -411,19 +410,7 @@ def test_lines_differ_in_dash_and_symbol_and_contrast_on_white(engine: Engine) -
 def test_map_labels_contrast_with_their_fill_and_corridors_point_and_hover(
     engine: Engine,
 ) -> None:
-    us_rows = published_facts(engine, "source-states", Filters(measure="count", **NFCTA))
-    corridors = published_facts(engine, "corridors", Filters(measure="count", **NFCTA))
-    layer = figures.map_layer(us_rows, country="US", measure="count", sources={})
-    figure = go.Figure(
-        figures.map_figure(
-            layer,
-            layer.head(0),
-            us_title="t",
-            mx_title="t",
-            geojson_urls=figures.geojson_urls(),
-            corridors=corridors,
-        )
-    )
+    layer, corridors, figure = nfcta_map(engine)
     labels = next(t for t in figure.data if t.name == "labels")
     top = float(layer["value"].max())
     for value, ink in zip(layer["value"], labels.textfont.color, strict=True):
