@@ -3,7 +3,9 @@
     DATABASE_URL=sqlite:///bench.sqlite python -m bench.callbacks --out callbacks.json
 
 Runs the app in this process and posts to `/_dash-update-component` through Flask's test
-client, so the times are the server's own (no network, no browser). Callbacks are discovered,
+client, so the times are the server's own (no network, no browser). `--after-load` also times
+each page container's and one download's first answer right after a new trace file's load
+commits (it loads small synthetic files into the database: a bench copy only). Callbacks are discovered,
 not listed: every page path linked from the shell layout is rendered through Dash Pages' own
 callback, each callback's inputs and states are looked up in those layouts, and inputs with
 options (dropdowns, radio items, checklists, sliders) are also tried at other values. A
@@ -15,16 +17,26 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.measure import percentile
+from bench.load import ironriver_command
+from bench.measure import median, percentile
+from bench.synthetic import ensure
 
 UPDATE = "/_dash-update-component"
+# What a first visit waits for after a load: each page's container, and a download.
+AFTER_LOAD_OUTPUTS = ("_pages_content", "map-view", "trends-view", "gc-view")
+AFTER_LOAD_API = "/api/v1/traces-by-source-state.csv"
+# Rows of each file loaded to make a new data version (seeds far from the served file's).
+AFTER_LOAD_ROWS = 1000
+AFTER_LOAD_SEED = 1_000_000
 _SKIP_PREFIXES = ("/api/", "/assets/", "/_dash", "/geo/", "/chart/", "/embed/")
 
 
@@ -184,6 +196,7 @@ class Bench:
         random: int = 0,
         seed: int = 1,
         forget_everything: bool = False,
+        warm_new_versions: bool = False,
     ) -> None:
         from dashboard.app import create_app
         from db.settings import Settings
@@ -193,7 +206,12 @@ class Bench:
         self.random = random
         self.seed = seed
         self.forget_everything = forget_everything
-        self.app = create_app(Settings.from_env())
+        # As served (`ironriver serve`, gunicorn): new data versions warmed in a thread.
+        self.app = (
+            create_app(Settings.from_env(), warm_new_versions=True)
+            if warm_new_versions
+            else create_app(Settings.from_env())
+        )
         self.client = self.app.server.test_client()
         self.clear_cache = self._cache_clearer()
         self.deps: list[dict[str, Any]] = self._get_json("/_dash-dependencies")
@@ -422,6 +440,82 @@ class Bench:
         return result
 
 
+def measure_after_load(bench: Bench, rounds: int, first_seed: int) -> dict[str, Any]:
+    """Each page container's (its layout values) and one download's first answer right after
+    a new load commits, and the same request again; each target after a load of its own.
+
+    With `bench` built to warm new versions (as served), the request is sent once the process
+    serves the new version, and how long after the load that was is recorded; without, once
+    the version memo has lapsed, so the request itself reads the new version (as before).
+    """
+    from dashboard.data import EXTENSION, VERSION_TTL_SECONDS
+    from db import queries
+
+    data = bench.app.server.extensions[EXTENSION]
+    warmed = data._warm is not None
+    requests: dict[str, Any] = {}
+    for dep in bench.deps:
+        outputs, _ = split_output(dep["output"])
+        if dep.get("clientside_function") or outputs[0][0] not in AFTER_LOAD_OUTPUTS:
+            continue
+        variants, reason = bench.variants(dep)
+        if not reason:
+            payload = build_payload(dep, variants[0])
+            requests[dep["output"]] = lambda payload=payload: bench.post(payload)[0]
+
+    def download() -> int:
+        return int(bench.client.get(AFTER_LOAD_API).status_code)
+
+    requests[AFTER_LOAD_API] = download
+    keys = ("first_ms", "first_cpu_ms", "second_ms", "second_cpu_ms", "served_after_ms")
+    measured = {name: {key: [] for key in keys} for name in requests}
+    seed = first_seed
+    with tempfile.TemporaryDirectory(prefix="after-load-") as folder:
+        for _ in range(rounds):
+            for name, request in requests.items():
+                request()  # the current version's values are in place before the load
+                seed += 1
+                file = ensure(folder, AFTER_LOAD_ROWS, seed=seed).path
+                subprocess.run(
+                    [*ironriver_command(), "etl", "load-traces", str(file)],
+                    check=True,
+                    capture_output=True,
+                )
+                committed = time.perf_counter()
+                version = queries.data_version(data.engine)
+                if warmed:
+                    while data.served_version != version:
+                        time.sleep(0.005)
+                    measured[name]["served_after_ms"].append(
+                        (time.perf_counter() - committed) * 1000
+                    )
+                else:
+                    time.sleep(VERSION_TTL_SECONDS + 0.1)
+                for call in ("first", "second"):
+                    started, cpu = time.perf_counter(), time.process_time()
+                    status = request()
+                    measured[name][f"{call}_cpu_ms"].append((time.process_time() - cpu) * 1000)
+                    measured[name][f"{call}_ms"].append((time.perf_counter() - started) * 1000)
+                    if status != 200:
+                        raise RuntimeError(f"{name} after a load: HTTP {status}")
+    return {
+        "warmed_in_background": warmed,
+        "rounds": rounds,
+        "rows_per_load": AFTER_LOAD_ROWS,
+        "requests": {
+            name: {
+                **{key: [round(v, 2) for v in values] for key, values in times.items()},
+                **{f"{key[:-3]}_median_ms": round(median(times[key]), 2) for key in keys[:-1]},
+                "first_max_ms": round(max(times["first_ms"]), 2),
+                "served_after_median_ms": (
+                    round(median(times["served_after_ms"]), 1) if warmed else None
+                ),
+            }
+            for name, times in measured.items()
+        },
+    }
+
+
 def summary(result: Result) -> dict[str, Any]:
     data: dict[str, Any] = {
         "output": result.output,
@@ -459,11 +553,31 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="uncached calls also recompute what every view of the data version shares",
     )
+    parser.add_argument(
+        "--after-load",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also time first answers after ROUNDS new loads per request, with and without "
+        "warming (loads synthetic files into DATABASE_URL: use a bench copy)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     bench = Bench(args.repeat, args.max_variants, args.random, args.seed, args.forget_everything)
     bench.render_pages()
     results = [summary(bench.measure(dep)) for dep in bench.deps]
+    after_load = {}
+    if args.after_load:
+        from dashboard.data import EXTENSION
+
+        seed = AFTER_LOAD_SEED
+        for mode, warm in (("warmed", True), ("on_request", False)):
+            # A new app each time: the other's thread and caches play no part.
+            measured = Bench(1, 1, warm_new_versions=warm)
+            measured.render_pages()
+            after_load[mode] = measure_after_load(measured, args.after_load, seed)
+            measured.app.server.extensions[EXTENSION].stop_watching()
+            seed += 10_000
     args.out.write_text(
         json.dumps(
             {
@@ -474,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                 "random_variants": args.random,
                 "forget_everything": args.forget_everything,
                 "callbacks": results,
+                "after_load": after_load,
                 "seconds": round(time.perf_counter() - started, 1),
             },
             indent=2,

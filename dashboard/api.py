@@ -53,10 +53,10 @@ def download(name: str, fmt: str) -> flask.Response:
         return _bad_request(str(error))
     data = current()
     version = data.version()
-    key = _response_key(version, selection, fmt, bom)
-    # The version and the normalised request name the body, so an unchanged copy is confirmed
-    # without running the query (weak comparison, as RFC 9110 asks: a proxy may weaken the tag).
-    etag = f"{version}-{key}"
+    # The version and the normalised request name the body (its key starts with the version),
+    # so an unchanged copy is confirmed without running the query (weak comparison, as RFC 9110
+    # asks: a proxy may weaken the tag).
+    etag = key = _response_key(version, selection, fmt, bom)
     if flask.request.if_none_match.contains_weak(etag):
         response = flask.Response(status=304)
         response.set_etag(etag, weak=fmt in workbook.SELF_CITING)

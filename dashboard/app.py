@@ -103,20 +103,27 @@ class _Dash(dash.Dash):
         return config
 
 
-def create_app(settings: Settings | None = None) -> dash.Dash:
-    """A new dashboard app reading `settings.database_url` read-only."""
+def create_app(settings: Settings | None = None, *, warm_new_versions: bool = False) -> dash.Dash:
+    """A new dashboard app reading `settings.database_url` read-only.
+
+    `warm_new_versions` (what serving asks for) follows the data version in a thread per
+    process and lays out every page's first view of a new version before serving it.
+    """
     settings = settings or Settings.from_env()
     server = flask.Flask(__name__)
     cache = Cache(
         server,
         config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": settings.cache_seconds},
     )
-    server.extensions[EXTENSION] = AppData(
+    data = AppData(
         engine=make_engine(settings.database_url, read_only=True),
         cache=cache,
         export_max_rows=settings.export_max_rows,
         stale_after_days=settings.stale_after_days,
     )
+    server.extensions[EXTENSION] = data
+    if warm_new_versions:
+        data.watch(lambda: first_view.warm(server))
     # Dash serves its bundles (plotly.js: 4.8 MB raw) as text/javascript.
     server.config["COMPRESS_MIMETYPES"] = [
         "text/html",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -22,12 +25,21 @@ from db.facts import FactRows, dataset_facts
 
 EXTENSION = "ironriver"
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # The version is one cheap query, but every callback needs it; a short memo keeps it off the hot path.
 VERSION_TTL_SECONDS = 2.0
+# How often a watching process reads the version (`AppData.watch`): well inside the memo's
+# lifetime, so while the watcher runs no request reads it.
+WATCH_SECONDS = VERSION_TTL_SECONDS / 2
 # How many page views (and their rendered components) a process keeps, least recently used out.
 KEPT_VIEWS = 256
 # Selections every view reads whole (source records, the event kinds): shared per data version.
 SHARED_SELECTIONS = frozenset({Selection("sources"), Selection("events")})
+# Where a request keeps the data version it read first (flask.g): every value in one answer is
+# of that version, even when a load commits while the request runs.
+_REQUEST_VERSION = "ironriver_data_version"
+# The data version a warming thread computes values for, ahead of serving it.
+_warming: ContextVar[str | None] = ContextVar("warming_data_version", default=None)
 
 
 @dataclass
@@ -38,20 +50,111 @@ class AppData:
     cache: Cache
     export_max_rows: int
     stale_after_days: int = 30
+    # (when it was read, the version served): the memo every request starts from.
     _version: tuple[float, str] = field(default=(0.0, ""))
     _kept: OrderedDict[str, object] = field(default_factory=OrderedDict)
-    _shared: dict[str, tuple[float, object]] = field(default_factory=dict)
-    _shared_version: str = ""
+    # (version, language, key) -> (when computed, value), for the versions in `_live` only.
+    _shared: dict[tuple[str, str, str], tuple[float, object]] = field(default_factory=dict)
+    # The versions whose shared values are kept: the one served and, while it is warmed, the next.
+    _live: frozenset[str] = frozenset()
     # Encoded API downloads, keyed by data version and normalised request (dashboard/api.py).
     responses: ResponseCache = field(default_factory=ResponseCache)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set by `watch`: lays out what a new version's first views need, with that version pinned.
+    _warm: Callable[[], None] | None = None
+    _watcher: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     def version(self) -> str:
+        """The data version this request reads: the one served when it first asked, so values of
+        two versions never meet in one answer (and, in a warming thread, the version warmed)."""
+        warming = _warming.get()
+        if warming is not None:
+            return warming
+        in_context = flask.has_app_context()
+        if in_context:
+            pinned = flask.g.get(_REQUEST_VERSION)
+            if pinned is not None:
+                return str(pinned)
         checked, version = self._version
         if time.monotonic() - checked > VERSION_TTL_SECONDS:
+            # No watcher keeps the memo fresh (none asked for, not started yet, or failing).
             version = queries.data_version(self.engine)
-            self._version = (time.monotonic(), version)
+            self._publish(version)
+            self._start_watching()
+        if in_context:
+            setattr(flask.g, _REQUEST_VERSION, version)
         return version
+
+    @property
+    def served_version(self) -> str:
+        """The data version new requests read now, as last read from the database (no query)."""
+        return self._version[1]
+
+    def watch(self, warm: Callable[[], None]) -> None:
+        """Follow the data version in a background thread (one per process, started by the
+        first request, so after gunicorn's fork) and serve a new version only once `warm` has
+        computed, in that thread, what its views share: the first request after a load finds
+        them ready. `warm` runs with the new version pinned (`version()` answers it)."""
+        self._warm = warm
+        self._stop.clear()
+
+    def stop_watching(self) -> None:
+        """End the watcher thread (tests; a server's ends with its process)."""
+        self._stop.set()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.join()
+
+    def _start_watching(self) -> None:
+        if self._warm is None or self._stop.is_set():
+            return
+        with self._lock:
+            # A forked worker inherits no running thread: is_alive() is False there.
+            if self._watcher is not None and self._watcher.is_alive():
+                return
+            self._watcher = threading.Thread(
+                target=_watch,
+                args=(weakref.ref(self), self._stop),
+                name="ironriver-data-version",
+                daemon=True,
+            )
+            self._watcher.start()
+
+    def follow_version(self) -> None:
+        """Read the database's data version; a new one is warmed first, then served (what the
+        watcher does every `WATCH_SECONDS`)."""
+        version = queries.data_version(self.engine)
+        served = self._version[1]
+        if version == served or self._warm is None:
+            self._publish(version)
+            return
+        with self._lock:
+            self._live = self._live | {version}
+            # The previous version is served until the new one is ready.
+            self._version = (time.monotonic(), served)
+        token = _warming.set(version)
+        try:
+            self._warm()
+        except Exception:
+            log.exception("warming data version %s failed; requests compute its values", version)
+        finally:
+            _warming.reset(token)
+        self._publish(version)
+
+    def _publish(self, version: str) -> None:
+        """Serve `version` from now on, dropping what other versions left here (the query
+        cache's entries are unreachable and age out with its timeout)."""
+        with self._lock:
+            changed = version != self._version[1]
+            self._version = (time.monotonic(), version)
+            if not changed and version in self._live:
+                return
+            self._live = frozenset({version})
+            self._shared = {k: v for k, v in self._shared.items() if k[0] == version}
+            for key in [k for k in self._kept if not k.startswith(f"{version}:")]:
+                del self._kept[key]
+        self.responses.keep_only(version)
 
     def rows(self, selection: Selection) -> pd.DataFrame:
         """The rows of `selection`: exactly what a chart draws and its download returns."""
@@ -128,17 +231,15 @@ class AppData:
         version, now = self.version(), time.monotonic()
         timeout = self.cache.cache.default_timeout or float("inf")
         # Per language too: catalogue labels and page bodies carry words.
-        full_key = f"{i18n.language()}:{key}"
+        full_key = (version, i18n.language(), key)
         with self._lock:
-            if self._shared_version != version:
-                self._shared.clear()
-                self._shared_version = version
             kept = self._shared.get(full_key)
             if kept is not None and now - kept[0] < timeout:
                 return kept[1]  # type: ignore[return-value]
         value = compute()
         with self._lock:
-            if self._shared_version == version:
+            # A request still reading an older version computes for itself, keeping nothing.
+            if version in self._live:
                 self._shared[full_key] = (now, value)
         return value
 
@@ -154,6 +255,25 @@ class ChartData:
     @classmethod
     def of(cls, data: AppData, selection: Selection, what: str) -> ChartData:
         return cls(selection, data.rows(selection), what)
+
+
+def _watch(ref: weakref.ref[AppData], stop: threading.Event) -> None:
+    """The watcher thread: follows the version until stopped or its app is gone."""
+    failing = False
+    while not stop.wait(WATCH_SECONDS):
+        data = ref()
+        if data is None:
+            return
+        try:
+            data.follow_version()
+        except Exception:
+            # Requests read the version themselves meanwhile (the memo goes stale).
+            if not failing:
+                log.warning("cannot read the data version; retrying", exc_info=True)
+            failing = True
+        else:
+            failing = False
+        del data
 
 
 def current() -> AppData:

@@ -61,6 +61,17 @@ def for_request(request: flask.Request) -> FirstView | None:
     return current().memo(f"first-view:{request.full_path}", lambda: _laid_out(page, request))
 
 
+def warm(server: flask.Flask) -> None:
+    """Lay out every page's first view, in each language, as its plain URL asks for it: what
+    the data version being warmed (`AppData.watch`) shares is then computed before it is served,
+    and so is the most asked-for view of each page."""
+    for page in list(dash.page_registry.values()):
+        if page.get("path") is None:
+            continue
+        with server.test_request_context(page["path"]):
+            for_request(flask.request)
+
+
 def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
     query = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
     layout = page["layout"](**query) if callable(page["layout"]) else page["layout"]

@@ -12,10 +12,11 @@ MAX_BYTES = 64 * 2**20
 MAX_ENTRY_BYTES = 8 * 2**20
 
 
-def response_key(*parts: str) -> str:
-    """One short, stable key (also the strong ETag's tail) for a normalised request's parts."""
+def response_key(version: str, *parts: str) -> str:
+    """One short, stable key (also the strong ETag) for a normalised request's parts at data
+    version `version`, which it starts with (`ResponseCache.keep_only` drops by it)."""
     joined = "\x1f".join(parts).encode("utf-8")
-    return hashlib.blake2b(joined, digest_size=12).hexdigest()
+    return f"{version}-{hashlib.blake2b(joined, digest_size=12).hexdigest()}"
 
 
 class ResponseCache:
@@ -60,6 +61,13 @@ class ResponseCache:
             while self._size > self.max_bytes:
                 _, evicted = self._bodies.popitem(last=False)
                 self._size -= len(evicted)
+
+    def keep_only(self, version: str) -> None:
+        """Drop the bodies of every other data version (their keys start with theirs)."""
+        prefix = f"{version}-"
+        with self._lock:
+            for key in [k for k in self._bodies if not k.startswith(prefix)]:
+                self._size -= len(self._bodies.pop(key))
 
     def clear(self) -> None:
         with self._lock:

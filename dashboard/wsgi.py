@@ -2,4 +2,4 @@
 
 from dashboard.app import create_app
 
-server = create_app().server
+server = create_app(warm_new_versions=True).server

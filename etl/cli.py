@@ -454,7 +454,7 @@ def serve(context: Context, host: str, port: int, workers: int, debug: bool) -> 
     from dashboard.app import create_app
     from dashboard.guard import QuietRequestHandler
 
-    app = create_app(context.settings)
+    app = create_app(context.settings, warm_new_versions=True)
     app.run(host=host, port=port, debug=debug, request_handler=QuietRequestHandler)
 
 
