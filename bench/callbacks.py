@@ -36,7 +36,7 @@ AFTER_LOAD_OUTPUTS = ("_pages_content", "map-view", "trends-view", "gc-view")
 AFTER_LOAD_API = "/api/v1/traces-by-source-state.csv"
 # Rows of each file loaded to make a new data version (seeds far from the served file's).
 AFTER_LOAD_ROWS = 1000
-AFTER_LOAD_SEED = 1_000_000
+AFTER_LOAD_SEED = 10**9
 _SKIP_PREFIXES = ("/api/", "/assets/", "/_dash", "/geo/", "/chart/", "/embed/")
 
 
@@ -476,6 +476,7 @@ def measure_after_load(bench: Bench, rounds: int, first_seed: int) -> dict[str, 
                 request()  # the current version's values are in place before the load
                 seed += 1
                 file = ensure(folder, AFTER_LOAD_ROWS, seed=seed).path
+                before = queries.data_version(data.engine)
                 subprocess.run(
                     [*ironriver_command(), "etl", "load-traces", str(file)],
                     check=True,
@@ -483,6 +484,8 @@ def measure_after_load(bench: Bench, rounds: int, first_seed: int) -> dict[str, 
                 )
                 committed = time.perf_counter()
                 version = queries.data_version(data.engine)
+                if version == before:
+                    raise RuntimeError(f"loading {file.name} made no new data version")
                 if warmed:
                     while data.served_version != version:
                         time.sleep(0.005)
@@ -570,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.after_load:
         from dashboard.data import EXTENSION
 
-        seed = AFTER_LOAD_SEED
+        # Files never loaded before (an identical file is skipped, making no new version).
+        seed = AFTER_LOAD_SEED + time.time_ns() // 1000 % 10**9
         for mode, warm in (("warmed", True), ("on_request", False)):
             # A new app each time: the other's thread and caches play no part.
             measured = Bench(1, 1, warm_new_versions=warm)

@@ -1,4 +1,8 @@
-"""`/api/v1/<dataset>.csv|json|zip|xlsx`: downloads that equal the charts, with sources on every row."""
+"""`/api/v1/<dataset>.csv|json|zip|xlsx`: downloads that equal the charts, with sources on every row.
+
+Downloads are the same in every language; an error's one line of text is in the language the
+request's `Accept-Language` prefers (English or Spanish, from the one message catalogue).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,15 @@ import datetime as dt
 
 import flask
 
+from dashboard import i18n
 from dashboard.data import current
+from dashboard.i18n import N_
 from dashboard.responses import response_key
+from dashboard.text import translated
 from db import queries, workbook
 from db.datasets import DATASETS, InvalidRequest, Selection, write_rows
-from db.viewstate import shown
+from db.message import Message
+from db.viewstate import InvalidInput, shown
 
 api = flask.Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -28,29 +36,74 @@ CACHE_CONTROL = "public, no-cache"
 CACHED_ROWS = 20_000
 
 
-def _bad_request(message: str) -> flask.Response:
-    return flask.Response(message + "\n", status=400, mimetype="text/plain")
+def error_language() -> str:
+    """The language of this request's error text: the one its `Accept-Language` ranks first
+    of English and Spanish (q-values, by werkzeug's parser; "es-MX" is Spanish), else English."""
+    return str(flask.request.accept_languages.best_match(i18n.LANGUAGES, default=i18n.DEFAULT))
+
+
+def refused(status: int, *messages: str) -> flask.Response:
+    """An error answer: `messages` (English, or `Message`s whose templates the catalogue
+    translates) on one line in the request's language, saying which, and that the request's
+    `Accept-Language` chose it.
+
+    Errors are never kept by the response cache and carry no ETag (and `no-store`, from the
+    guard), so no cache can serve one language's text to another.
+    """
+    lang = error_language()
+    with i18n.use(lang):
+        text = "; ".join(translated(message) for message in messages)
+    response = flask.Response(text + "\n", status=status, mimetype="text/plain")
+    response.headers["Content-Language"] = lang
+    response.vary.add("Accept-Language")
+    return response
+
+
+def _bad_request(*messages: str) -> flask.Response:
+    return refused(400, *messages)
+
+
+@api.errorhandler(InvalidRequest)
+def _invalid(error: InvalidRequest) -> flask.Response:
+    """A filter the query itself refuses (a trace dataset's unknown measure) is a 400 too."""
+    return _bad_request(*_problems(error))
+
+
+def _problems(error: InvalidRequest) -> tuple[str, ...]:
+    """What an error says, each problem as it was written (a `Message` where `db/` wrote one)."""
+    if isinstance(error, InvalidInput):
+        return error.problems
+    return (error.args[0],) if error.args and isinstance(error.args[0], str) else (str(error),)
 
 
 def _bom(values: list[str]) -> bool:
     if values not in ([], ["0"], ["1"]):
-        raise InvalidRequest("bom must be 0 or 1")
+        raise InvalidRequest(Message(N_("bom must be 0 or 1")))
     return values == ["1"]
 
 
 @api.get("/<name>.<fmt>")
 def download(name: str, fmt: str) -> flask.Response:
     if fmt not in MIMETYPES:
-        return _bad_request(f"unknown format {shown(fmt)!r}: use .csv, .json, .zip or .xlsx")
+        return _bad_request(
+            Message(
+                N_("unknown format {value}: use .csv, .json, .zip or .xlsx"),
+                value=repr(shown(fmt)),
+            )
+        )
     if name not in DATASETS:
-        return _bad_request(f"unknown dataset {shown(name)!r}: see /api/v1/datasets.json")
+        return _bad_request(
+            Message(
+                N_("unknown dataset {value}: see /api/v1/datasets.json"), value=repr(shown(name))
+            )
+        )
     dataset = DATASETS[name]
     args = flask.request.args.copy()
     try:
         bom = _bom(args.poplist("bom"))
         selection = Selection.from_query(name, args.to_dict(flat=False))
     except InvalidRequest as error:
-        return _bad_request(str(error))
+        return _bad_request(*_problems(error))
     data = current()
     version = data.version()
     # The version and the normalised request name the body (its key starts with the version),
@@ -68,12 +121,19 @@ def download(name: str, fmt: str) -> flask.Response:
     frame = data.rows(selection)
     if len(frame) > data.export_max_rows:
         remedy = (
-            "narrow the filters"
+            Message(N_("narrow the filters"))
             if dataset.filters
-            else f"this dataset takes no filters; use `ironriver export {name}`"
+            else Message(
+                N_("this dataset takes no filters; use `ironriver export {name}`"), name=name
+            )
         )
         return _bad_request(
-            f"{len(frame)} rows exceed the limit of {data.export_max_rows}; {remedy}"
+            Message(
+                N_("{count} rows exceed the limit of {limit}; {remedy}"),
+                count=len(frame),
+                limit=data.export_max_rows,
+                remedy=remedy,
+            )
         )
     filters = selection.filters
     meta = {"dataset": name, "data_version": version, "filters": filters.as_params()}
@@ -153,6 +213,4 @@ def catalogue() -> flask.Response:
 
 def not_found() -> flask.Response:
     """The API's 404: one plain line pointing at the catalogue."""
-    return flask.Response(
-        "not found: see /api/v1/datasets.json\n", status=404, mimetype="text/plain"
-    )
+    return refused(404, Message(N_("not found: see /api/v1/datasets.json")))

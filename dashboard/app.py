@@ -18,6 +18,7 @@ from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
 from dashboard.i18n import N_, _
+from db.datasets import DATASETS
 from db.engine import make_engine
 from db.settings import Settings
 from db.viewstate import is_tracking
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None, *, warm_new_versions: bool = Fa
     )
     server.extensions[EXTENSION] = data
     if warm_new_versions:
-        data.watch(lambda: first_view.warm(server))
+        data.watch(lambda: _warm(server))
     # Dash serves its bundles (plotly.js: 4.8 MB raw) as text/javascript.
     server.config["COMPRESS_MIMETYPES"] = [
         "text/html",
@@ -181,6 +182,20 @@ def create_app(settings: Settings | None = None, *, warm_new_versions: bool = Fa
     # them now binds this app's page callbacks to it, so a second app (tests) never sees them twice.
     app._setup_server()
     return app
+
+
+def _warm(server: flask.Flask) -> None:
+    """What the views of the data version being warmed share: every published dataset's rows
+    (a few hundred each; any view may select from them) and each page's first view, in each
+    language."""
+    data: AppData = server.extensions[EXTENSION]
+    with server.app_context():
+        for lang in i18n.LANGUAGES:
+            with i18n.use(lang):
+                for dataset in DATASETS.values():
+                    if dataset.reads_facts:
+                        data.facts(dataset.name)
+    first_view.warm(server)
 
 
 def _serve_boundaries(server: flask.Flask) -> None:

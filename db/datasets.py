@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from db import queries, rates
 from db.facts import FactsOf, published_facts
+from db.message import Message
 from db.queries import Filters, InvalidRequest
 
 __all__ = ["DATASETS", "Dataset", "Filters", "InvalidRequest", "Selection", "write_rows"]
@@ -48,9 +49,14 @@ class Dataset:
         """`InvalidRequest` naming any filter this dataset would not apply."""
         ignored = [name for name in filters.as_params() if name not in self.filters]
         if ignored:
-            takes = ", ".join(self.filters) if self.filters else "no filters"
+            takes = ", ".join(self.filters) if self.filters else Message("no filters")
             raise InvalidRequest(
-                f"dataset {self.name} does not filter by {', '.join(ignored)} (it takes {takes})"
+                Message(
+                    "dataset {name} does not filter by {ignored} (it takes {takes})",
+                    name=self.name,
+                    ignored=", ".join(ignored),
+                    takes=takes,
+                )
             )
 
 
@@ -68,7 +74,13 @@ def _traces_query(dimension: str) -> Query:
         if filters.measure in rates.RATES:
             return rates.trace_rates(engine, dimension, filters, facts=facts)
         if filters.measure not in (None, "count", "share"):
-            raise InvalidRequest(f"measure {filters.measure!r} is not one of {', '.join(MEASURES)}")
+            raise InvalidRequest(
+                Message(
+                    "measure {value} is not one of {measures}",
+                    value=repr(filters.measure),
+                    measures=", ".join(MEASURES),
+                )
+            )
         return queries.traces_by(engine, dimension, filters)
 
     return query

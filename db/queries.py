@@ -24,7 +24,7 @@ from db.models import (
     TraceFile,
     UsState,
 )
-from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidRequest, ViewState, parse
+from db.viewstate import YEAR_MAX, YEAR_MIN, InvalidInput, InvalidRequest, ViewState, parse
 from db.vocabulary import STATE_LEVELS, US_SOURCED_CATEGORIES
 
 # Text columns hold Python strings whether or not pyarrow (the trace loader's extra) is
@@ -74,7 +74,7 @@ class Filters:
         """Parse URL query parameters through the one strict parser every view uses."""
         parsed = parse(args, allowed=URL_FILTERS)
         if parsed.problems:
-            raise InvalidRequest("; ".join(parsed.problems))
+            raise InvalidInput(parsed.problems)
         return cls.of(parsed.state)
 
     @classmethod

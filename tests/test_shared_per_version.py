@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from dashboard.data import EXTENSION
+from dashboard.app import create_app
+from dashboard.data import EXTENSION, AppData
 from dashboard.figures.style import rows_of
+from dashboard.responses import ResponseCache
+from db import queries
+from db.engine import make_engine
+from db.settings import Settings
+from etl.traces import load_trace_file
+from tests.conftest import SAMPLE_TRACES
 
 
 def _data(app: Any) -> Any:
@@ -24,15 +36,18 @@ def test_a_shared_value_is_computed_once_per_data_version(app: Any) -> None:
         calls.append(1)
         return len(calls)
 
+    # Each app context is one request: it reads at the version served when it first asks.
     with app.server.app_context():
         assert data.shared("thing", compute) == 1
         assert data.shared("thing", compute) == 1
-        data.forget_views()  # a view's caches go, what all views share stays
+    data.forget_views()  # a view's caches go, what all views share stays
+    with app.server.app_context():
         assert data.shared("thing", compute) == 1
-        # A new load changes the version; the memo is set so that it is not read again.
-        data._version = (float("inf"), "another-version")
+    data._publish("another-version")  # as a new load's version is, once read
+    with app.server.app_context():
         assert data.shared("thing", compute) == 2
-        data.clear()
+    data.clear()
+    with app.server.app_context():
         assert data.shared("thing", compute) == 3
 
 
@@ -81,3 +96,149 @@ def test_rows_of_gives_what_itertuples_gives() -> None:
     odd = frame.rename(columns={"code": "state code"})
     assert [r._fields for r in rows_of(odd)] == [r._fields for r in odd.itertuples(index=False)]
     assert rows_of(frame.head(0)) == []
+
+
+# ---------------------------------------------------------------------------- after a new load
+
+
+@pytest.fixture
+def served(loaded_db_url: str) -> Iterator[Any]:
+    """The app as `ironriver serve` and gunicorn make it: new data versions warmed first."""
+    app = create_app(Settings.from_env({"DATABASE_URL": loaded_db_url}), warm_new_versions=True)
+    yield app
+    _data(app).stop_watching()
+
+
+def _load_another_file(database_url: str, tmp_path: Path, prefix: str) -> str:
+    """Load a trace file of new trace numbers: a new data version, which it returns."""
+    second = tmp_path / f"SYNTHETIC-{prefix}.csv"
+    second.write_text(
+        SAMPLE_TRACES.read_text(encoding="utf-8").replace("SYN-", f"{prefix}-"), encoding="utf-8"
+    )
+    engine = make_engine(database_url)
+    load_trace_file(engine, second)
+    version = queries.data_version(engine)
+    engine.dispose()
+    return version
+
+
+def _wait_until(condition: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_after_a_load_the_new_version_is_warmed_then_served_and_the_old_dropped(
+    served: Any, loaded_db_url: str, tmp_path: Path
+) -> None:
+    data: AppData = _data(served)
+    client = served.server.test_client()
+    assert client.get("/").status_code == 200
+    assert client.get("/api/v1/traces-by-source-state.csv").status_code == 200
+    old = data.served_version
+    assert {key[0] for key in data._shared} == {old}
+    new = _load_another_file(loaded_db_url, tmp_path, "SYN2")
+    assert new != old
+    data.follow_version()  # what the watcher does every second
+    assert data.served_version == new
+    # Only the new version's values are kept, and what every view shares was computed (in
+    # both languages) before it was served.
+    assert {key[0] for key in data._shared} == {new}
+    assert {key[1] for key in data._shared} == {"en", "es"}
+    assert all(key.startswith(f"{new}:") for key in data._kept)
+    assert len(data.responses) == 0
+    download = client.get("/api/v1/traces-by-source-state.csv")
+    assert download.headers["X-Data-Version"] == new
+    assert b"SYNTHETIC-SYN2.csv" in download.data
+
+
+def test_the_first_requests_after_a_load_compute_nothing_every_view_shares(
+    served: Any, loaded_db_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    data: AppData = _data(served)
+    client = served.server.test_client()
+    client.get("/")
+    _load_another_file(loaded_db_url, tmp_path, "SYN3")
+    data.follow_version()
+    computed: list[str] = []
+    shared = data.shared
+
+    def recording(key: str, compute: Any) -> Any:
+        def counted() -> Any:
+            computed.append(key)
+            return compute()
+
+        return shared(key, counted)
+
+    monkeypatch.setattr(data, "shared", recording)
+    for path in ("/", "/es/", "/trends", "/es/estimates", "/gc-armas", "/sources", "/status"):
+        assert client.get(path).status_code == 200
+    # A view nobody asked for yet is built, from what the warm-up already computed.
+    assert client.get("/es/?measure=share").status_code == 200
+    assert computed == []
+
+
+def test_a_new_version_is_served_only_once_warmed_and_the_warm_up_reads_it(
+    app: Any, loaded_db_url: str, tmp_path: Path
+) -> None:
+    data: AppData = _data(app)
+    with app.server.app_context():
+        old = data.version()
+    seen: list[tuple[str, str]] = []
+
+    def warm() -> None:
+        with app.server.app_context():
+            seen.append((data.version(), data.served_version))
+            data.shared("warmed", lambda: "value")
+
+    data.watch(warm)
+    new = _load_another_file(loaded_db_url, tmp_path, "SYN4")
+    data.follow_version()
+    assert seen == [(new, old)]  # warmed for the new version while the old was served
+    assert data.served_version == new
+    assert data._shared[(new, "en", "warmed")][1] == "value"
+    data.follow_version()  # no new load: nothing is warmed again
+    assert len(seen) == 1
+
+
+def test_one_request_reads_one_version_even_when_a_load_commits_meanwhile(app: Any) -> None:
+    data: AppData = _data(app)
+    with app.server.test_request_context("/"):
+        first = data.version()
+        data._publish("a-newer-version")
+        assert data.version() == first
+        # A value it computes now is of a version no longer served: given, never kept.
+        assert data.shared("late", lambda: "old") == "old"
+        assert (first, "en", "late") not in data._shared
+    with app.server.test_request_context("/"):
+        assert data.version() == "a-newer-version"
+        assert data.shared("late", lambda: "new") == "new"
+        assert data.shared("late", lambda: "recomputed") == "new"
+
+
+def test_the_watcher_starts_with_the_first_request_and_follows_a_load(
+    served: Any, loaded_db_url: str, tmp_path: Path
+) -> None:
+    data: AppData = _data(served)
+    assert data._watcher is None
+    served.server.test_client().get("/api/v1/datasets.json")
+    assert data._watcher is not None and data._watcher.is_alive()
+    new = _load_another_file(loaded_db_url, tmp_path, "SYN5")
+    _wait_until(lambda: data.served_version == new)
+    assert {key[0] for key in data._shared} == {new}
+    data.stop_watching()
+    assert not data._watcher.is_alive()
+    assert not any(
+        t.name == "ironriver-data-version" and t is data._watcher for t in threading.enumerate()
+    )
+
+
+def test_the_response_cache_keeps_only_the_bodies_of_one_version() -> None:
+    cache = ResponseCache()
+    cache.put("20261129-r1-aaa", b"old")
+    cache.put("20261129-r12-bbb", b"new")
+    cache.keep_only("20261129-r12")
+    assert cache.get("20261129-r1-aaa") is None
+    assert cache.get("20261129-r12-bbb") == b"new"
+    assert cache.size == 3
