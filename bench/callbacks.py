@@ -468,7 +468,9 @@ def measure_after_load(bench: Bench, rounds: int, first_seed: int) -> dict[str, 
 
     requests[AFTER_LOAD_API] = download
     keys = ("first_ms", "first_cpu_ms", "second_ms", "second_cpu_ms", "served_after_ms")
-    measured = {name: {key: [] for key in keys} for name in requests}
+    measured: dict[str, dict[str, list[float]]] = {
+        name: {key: [] for key in keys} for name in requests
+    }
     seed = first_seed
     with tempfile.TemporaryDirectory(prefix="after-load-") as folder:
         for _ in range(rounds):

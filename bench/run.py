@@ -60,6 +60,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--callback-random", type=int, help="random variants per callback, all inputs at once (10)"
     )
+    parser.add_argument(
+        "--after-load-rounds", type=int, help="new loads per request timed right after one (3)"
+    )
     parser.add_argument("--page-repetitions", type=int, help="cold and warm page loads (5)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic data seed (1)")
     parser.add_argument(
@@ -87,6 +90,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "callback_repeat": 2 if quick else 7,
         "callback_variants": 2 if quick else 6,
         "callback_random": 1 if quick else 10,
+        "after_load_rounds": 1 if quick else 3,
         "page_repetitions": 1 if quick else 5,
     }
     for name, value in defaults.items():
@@ -282,6 +286,9 @@ def run_callbacks(args: argparse.Namespace, work: Path, db: Path, results: dict[
             str(args.callback_variants),
             "--random",
             str(args.callback_random),
+            # Loads into this run's copy of the database, after the callbacks are timed.
+            "--after-load",
+            str(args.after_load_rounds),
         ],
         env=env,
         cwd=ROOT,
@@ -318,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             "callback_repeat": args.callback_repeat,
             "callback_variants": args.callback_variants,
             "callback_random": args.callback_random,
+            "after_load_rounds": args.after_load_rounds,
             "page_repetitions": args.page_repetitions,
             "seed": args.seed,
             "only": args.only,

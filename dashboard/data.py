@@ -35,8 +35,8 @@ WATCH_SECONDS = VERSION_TTL_SECONDS / 2
 KEPT_VIEWS = 256
 # Selections every view reads whole (source records, the event kinds): shared per data version.
 SHARED_SELECTIONS = frozenset({Selection("sources"), Selection("events")})
-# Where a request keeps the data version it read first (flask.g): every value in one answer is
-# of that version, even when a load commits while the request runs.
+# Where a request keeps the data version it read first (flask.g, with the app's id): every value
+# in one answer is of that version, even when a load commits while the request runs.
 _REQUEST_VERSION = "ironriver_data_version"
 # The data version a warming thread computes values for, ahead of serving it.
 _warming: ContextVar[str | None] = ContextVar("warming_data_version", default=None)
@@ -72,8 +72,10 @@ class AppData:
         if warming is not None:
             return warming
         in_context = flask.has_app_context()
+        # Per app: a test may hold two apps' data in one context.
+        pin = f"{_REQUEST_VERSION}:{id(self)}"
         if in_context:
-            pinned = flask.g.get(_REQUEST_VERSION)
+            pinned = flask.g.get(pin)
             if pinned is not None:
                 return str(pinned)
         checked, version = self._version
@@ -83,7 +85,7 @@ class AppData:
             self._publish(version)
             self._start_watching()
         if in_context:
-            setattr(flask.g, _REQUEST_VERSION, version)
+            setattr(flask.g, pin, version)
         return version
 
     @property
@@ -202,13 +204,16 @@ class AppData:
         For page views: frozen values and rendered components that every request for the same
         state reuses as they are, so a repeated view costs a dictionary look-up.
         """
-        full_key = f"{self.version()}:{i18n.language()}:{key}"
+        version = self.version()
+        full_key = f"{version}:{i18n.language()}:{key}"
         with self._lock:
             if full_key in self._kept:
                 self._kept.move_to_end(full_key)
                 return self._kept[full_key]  # type: ignore[return-value]
         value = compute()
         with self._lock:
+            if version not in self._live:
+                return value  # a request still reading an older version keeps nothing
             self._kept[full_key] = value
             while len(self._kept) > KEPT_VIEWS:
                 self._kept.popitem(last=False)

@@ -118,6 +118,26 @@ def test_every_server_callback_is_timed_or_said_why_not(quick_run):
             assert callback["reason"], callback
 
 
+def test_first_answers_after_a_load_are_timed_warmed_and_as_before(quick_run):
+    after = quick_run["callbacks"]["after_load"]
+    assert (
+        after["warmed"]["warmed_in_background"] and not after["on_request"]["warmed_in_background"]
+    )
+    rows = [r for r in quick_run["benchmarks"] if r["id"].startswith("after-load-")]
+    # Each page container the harness found, and the download.
+    assert {r["id"] for r in rows} >= {
+        "after-load-map-view.children",
+        "after-load-trends-view.children",
+        "after-load-api-v1-traces-by-source-state.csv",
+    }
+    for row in rows:
+        assert row["ours"] > 0 and row["peer"] > 0 and row["ratio"] > 0, row
+        assert row["met"] is not False or row["why"], row
+    for measured in after["warmed"]["requests"].values():
+        assert measured["served_after_median_ms"] > 0
+    assert "## First answers after a load" in quick_run["_markdown"]
+
+
 def test_results_markdown_has_the_table_the_machine_and_the_reasons(quick_run):
     text = quick_run["_markdown"]
     assert "| Benchmark | Ours | Peer | Ratio | Target | Met? |" in text

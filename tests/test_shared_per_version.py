@@ -211,6 +211,8 @@ def test_one_request_reads_one_version_even_when_a_load_commits_meanwhile(app: A
         # A value it computes now is of a version no longer served: given, never kept.
         assert data.shared("late", lambda: "old") == "old"
         assert (first, "en", "late") not in data._shared
+        assert data.kept("late-view", lambda: "old view") == "old view"
+        assert not any(key.startswith(f"{first}:") for key in data._kept)
     with app.server.test_request_context("/"):
         assert data.version() == "a-newer-version"
         assert data.shared("late", lambda: "new") == "new"
