@@ -176,8 +176,8 @@ def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(
         accepted_by_columns.append(0 if result is None else len(result))
         return result
 
-    def counting_stretches(self, data, first, count):
-        result = read_stretch(self, data, first, count)
+    def counting_stretches(self, stretch):
+        result = read_stretch(self, stretch)
         accepted_in_stretches.append(0 if result is None else len(result[1]))
         return result
 
@@ -216,8 +216,8 @@ def test_stretches_read_whole_keep_and_reject_exactly_what_row_checks_do(
     read_whole = []
     read_stretch = columnar.ColumnarChecks.read_stretch
 
-    def counting(self, data, first, count):
-        result = read_stretch(self, data, first, count)
+    def counting(self, stretch):
+        result = read_stretch(self, stretch)
         read_whole.append(None if result is None else len(result[1]))
         return result
 

@@ -35,6 +35,21 @@ _INT = np.int64
 _PYTHON_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
 
 
+@dataclass(frozen=True)
+class Stretch:
+    """Lines of a file as UTF-8 text, and where each one ends."""
+
+    first: int  # the first line's number
+    data: bytes
+    ends: np.ndarray  # the position in `data` of each line's last byte
+    strict: bool  # encoded strictly from text: valid UTF-8
+
+    @property
+    def count(self) -> int:
+        """How many lines the stretch holds."""
+        return len(self.ends)
+
+
 @dataclass
 class Accepted:
     """The rows of a stretch of plain lines that passed every check, in line order."""
@@ -112,7 +127,17 @@ class ColumnarChecks:
             column_types=dict.fromkeys(read, pa.string()),
             strings_can_be_null=False,
             null_values=[],
-            check_utf8=True,
+            # What reaches the reader was encoded from text by Python, strictly: valid UTF-8.
+            check_utf8=False,
+        )
+        # A stretch: lines of the wrong width are set aside by `_set_aside`, not refused.
+        self._wrong: list[tuple[int | None, int]] = []
+        self._stretch_options = arrow_csv.ReadOptions(column_names=names, use_threads=False)
+        self._stretch_parse_options = arrow_csv.ParseOptions(
+            quote_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=self._set_aside,
         )
         self.dates = DateColumns(checks.dates)
 
@@ -150,9 +175,9 @@ class ColumnarChecks:
         return self._check(cells, len(texts), texts)
 
     def read_stretch(
-        self, data: bytes, first: int, count: int
+        self, stretch: Stretch
     ) -> tuple[Checked, Accepted, np.ndarray, list[tuple[int, str]]] | None:
-        """A stretch of `count` lines from line `first`, as UTF-8 text, read and checked whole.
+        """A stretch of lines read and checked whole.
 
         None unless every line is plain but for its number of cells (no quote, NUL, lone
         carriage return, blank line or over-long line): then the caller reads it line by line. The reader
@@ -160,40 +185,29 @@ class ColumnarChecks:
         `RowChecks` gives); the rows it reads are checked by columns, and the lines of those
         this path does not accept are returned, with their line numbers, for `RowChecks`.
         """
-        if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
-            return None  # a quote, a NUL or a line ending in a lone CR
-        if b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
-            return None  # a blank line
-        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
-        if not data.endswith(b"\n"):
-            ends = np.append(ends, len(data) - 1)  # the file's last line, without its line feed
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        if len(ends) != count or int((ends - starts).max()) + 1 > FIELD_LIMIT:
-            return None
-        wrong: list[tuple[int | None, int]] = []
-
-        def set_aside(row: Any) -> str:  # only the row's number and width are kept
-            wrong.append((row.number, row.actual_columns))
-            return "skip"
-
+        data, ends, first, count = stretch.data, stretch.ends, stretch.first, stretch.count
+        if not stretch.strict or b'"' in data or b"\x00" in data:
+            return None  # a byte that is not UTF-8, a quote or a NUL
+        codes = np.frombuffer(data, np.uint8)
+        last_bytes = codes[ends]
+        if b"\r" in data and (last_bytes == 13).any():
+            return None  # a line ending in a lone CR
+        lengths = np.diff(ends, prepend=-1)  # each line's bytes, its line end included
+        newline_only = (lengths == 1) | ((lengths == 2) & (codes[ends - 1] == 13))
+        if (newline_only & (last_bytes == 10)).any() or int(lengths.max()) > FIELD_LIMIT:
+            return None  # a blank line, or one too long to be plain
+        self._wrong.clear()
+        self._stretch_options.block_size = len(data) + 1  # one block: one chunk per column
         try:
             table = arrow_csv.read_csv(
                 pa.py_buffer(data),
-                read_options=arrow_csv.ReadOptions(
-                    column_names=self._read_options.column_names,
-                    use_threads=False,
-                    block_size=len(data) + 1,
-                ),
-                parse_options=arrow_csv.ParseOptions(
-                    quote_char=False,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                    invalid_row_handler=set_aside,
-                ),
+                read_options=self._stretch_options,
+                parse_options=self._stretch_parse_options,
                 convert_options=self._convert_options,
             )
         except (pa.ArrowInvalid, ValueError):
             return None
+        wrong = self._wrong
         if any(number is None for number, _ in wrong) or table.num_rows + len(wrong) != count:
             return None
         read = np.ones(count, dtype=bool)
@@ -205,18 +219,24 @@ class ColumnarChecks:
         found = dict(self.present)
         empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
         cells = {
-            name: table.column(str(found[name])).combine_chunks() if name in found else empty
+            name: table.column(str(found[name])).chunk(0) if name in found else empty
             for name in ALLOWED_COLUMNS
         }
         accepted = self._check(cells, table.num_rows, None)
         checked = Checked(rejects=rejects, records=len(wrong) + len(accepted))
         refused = np.ones(table.num_rows, dtype=bool)
         refused[accepted.positions] = False
+        starts = ends - lengths + 1
         careful = [
             (first + int(line), data[starts[line] : ends[line] + 1].decode("utf-8"))
             for line in at[refused].tolist()
         ]
         return checked, accepted, first + at, careful
+
+    def _set_aside(self, row: Any) -> str:
+        """Arrow's handler of a line of the wrong width: only its number and width are kept."""
+        self._wrong.append((row.number, row.actual_columns))
+        return "skip"
 
     def _check(self, cells: dict[str, pa.Array], count: int, texts: list[str] | None) -> Accepted:
         """The rows of `cells` that pass every check; `texts`, each row's line, for exposed layouts."""

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Checked, Progress, Reject, RowChecks, show, wrong_width
-from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks
+from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks, Stretch
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 from etl.traces.rows import ROW_SCHEMA, rows_table
@@ -73,13 +73,12 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
             stretch = next(stretches, None)
             if stretch is None:
                 break
-            first, data, count = stretch
-            if count >= COLUMNAR_MIN_LINES:
-                read = fast.read_stretch(data, first, count)  # type: ignore[union-attr]
+            if stretch.count >= COLUMNAR_MIN_LINES:
+                read = fast.read_stretch(stretch)  # type: ignore[union-attr]
             if read is None:
-                text = data.decode("utf-8", "surrogateescape")
-                chunk = list(enumerate(io.StringIO(text, newline=""), first))
-            line = first + count - 1
+                text = stretch.data.decode("utf-8", "surrogateescape")
+                chunk = list(enumerate(io.StringIO(text, newline=""), stretch.first))
+            line = stretch.first + stretch.count - 1
         else:
             chunk = list(islice(lines, batch_rows))
             if not chunk:
@@ -111,53 +110,83 @@ READ_CHARS = 1 << 20
 Read = tuple[Checked, Accepted | None, Any, list[tuple[int, str]]]
 
 
-def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[tuple[int, bytes, int]]:
-    """The rest of `stream` as (first line's number, UTF-8 text, lines) of `batch_rows` lines.
+def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[Stretch]:
+    """The rest of `stream` in stretches of `batch_rows` lines (the last one perhaps fewer).
 
     Lines end as the text reader ends them (LF, CR LF or a lone CR), so the stretches hold the
-    same lines as `batch_rows` lines read one by one.
+    same lines as `batch_rows` lines read one by one. Each part read is scanned for line ends
+    once, in C (numpy), and a stretch is cut where its last line ends: no Python work per line.
     """
     parts: list[bytes] = []
-    buffer = b""
-    lines_seen = 0  # at least the lines the buffer ends, perhaps one more (a CR LF cut in two)
-    ended = False
-    while True:
-        while not ended and lines_seen < batch_rows:
-            text = stream.read(READ_CHARS)
-            if not text:
-                ended = True
-                break
-            data = text.encode("utf-8", "surrogateescape")
-            parts.append(data)
-            lines_seen += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
-        if parts:
-            buffer = b"".join([buffer, *parts])
-            parts.clear()
-        if not buffer:
-            return
-        ends = _line_ends(buffer, ended)
-        if len(ends) >= batch_rows:
-            cut, count = int(ends[batch_rows - 1]) + 1, batch_rows
-        elif ended:
-            cut, count = len(buffer), len(ends) + (not buffer.endswith((b"\n", b"\r")))
-        else:
-            lines_seen = len(ends)
+    part_ends: list[np.ndarray] = []
+    size = 0  # bytes in parts
+    found = 0  # line ends in parts
+    strict = True  # every part in `parts` was encoded strictly
+    for data, encoded_strictly in _encoded_parts(stream):
+        part_ends.append(_line_ends(data) + size)
+        parts.append(data)
+        size += len(data)
+        found += len(part_ends[-1])
+        strict = strict and encoded_strictly
+        if found < batch_rows:
             continue
-        piece, buffer = buffer[:cut], buffer[cut:]
-        lines_seen = len(ends) - count
-        yield first, piece, count
-        first += count
+        buffer = b"".join(parts)
+        ends = np.concatenate(part_ends)
+        start = taken = 0
+        while found - taken >= batch_rows:
+            cut = int(ends[taken + batch_rows - 1]) + 1
+            yield Stretch(first, buffer[start:cut], ends[taken : taken + batch_rows] - start, strict)
+            first += batch_rows
+            start, taken = cut, taken + batch_rows
+        parts = [buffer[start:]]
+        part_ends = [ends[taken:] - start]
+        size, found = len(parts[0]), found - taken
+        strict = strict or not size
+    if size:
+        buffer = b"".join(parts)
+        ends = np.concatenate(part_ends)
+        if not buffer.endswith((b"\n", b"\r")):  # the file's last line, without its line end
+            ends = np.append(ends, len(buffer) - 1)
+        yield Stretch(first, buffer, ends, strict)
 
 
-def _line_ends(data: bytes, ended: bool) -> np.ndarray:
-    """Where each line of `data` ends (its last byte); a CR last in `data` ends one only at the
-    end of the file (else a LF may follow)."""
+def _encoded_parts(stream: TextIO) -> Iterator[tuple[bytes, bool]]:
+    """The rest of `stream` as UTF-8, READ_CHARS characters at a time, and whether each part was
+    encoded strictly (valid UTF-8); a part never ends in a CR unless the file does, so each
+    part's line ends are its own (a LF may follow a CR)."""
+    held = ""
+    while True:
+        text = stream.read(READ_CHARS)
+        if not text:
+            break
+        text = held + text
+        held = ""
+        if text.endswith("\r"):
+            text, held = text[:-1], "\r"
+        if text:
+            yield _encoded(text)
+    if held:
+        yield _encoded(held)
+
+
+def _encoded(text: str) -> tuple[bytes, bool]:
+    try:
+        return text.encode("utf-8"), True
+    except UnicodeEncodeError:  # a byte that is not UTF-8 (the file changed after its inspection)
+        return text.encode("utf-8", "surrogateescape"), False
+
+
+def _line_ends(data: bytes) -> np.ndarray:
+    """Where each line of `data` ends (its last byte): a LF, or a CR that no LF follows."""
     codes = np.frombuffer(data, np.uint8)
-    if b"\r" not in data:  # the usual text: one temporary the size of the stretch, not four
-        return np.flatnonzero(codes == 10)
-    following = np.empty_like(codes)
+    newlines = np.flatnonzero(codes == 10)
+    if b"\r" not in data:  # the usual text: one pass
+        return newlines
+    after_cr = newlines[newlines > 0]
+    if np.count_nonzero(codes == 13) == np.count_nonzero(codes[after_cr - 1] == 13):
+        return newlines  # every CR is in a CR LF: the LFs end the lines
+    following = np.zeros_like(codes)
     following[:-1] = codes[1:]
-    following[-1:] = 0 if ended else 10
     return np.flatnonzero((codes == 10) | ((codes == 13) & (following != 10)))
 
 
