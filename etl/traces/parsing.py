@@ -135,7 +135,9 @@ def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[Stretch]
         start = taken = 0
         while found - taken >= batch_rows:
             cut = int(ends[taken + batch_rows - 1]) + 1
-            yield Stretch(first, buffer[start:cut], ends[taken : taken + batch_rows] - start, strict)
+            yield Stretch(
+                first, buffer[start:cut], ends[taken : taken + batch_rows] - start, strict
+            )
             first += batch_rows
             start, taken = cut, taken + batch_rows
         parts = [buffer[start:]]
