@@ -263,9 +263,37 @@ def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
     )
 
 
-def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) -> Batch:
+def _merge(checked: Checked, accepted: Accepted | None, plain_lines: Any) -> Batch:
     """Good rows of both paths in line order, as one Arrow table; a trace number repeated in the
     batch rejected (the first one is kept)."""
+    rejects = checked.rejects
+    if accepted is not None and len(accepted) and not checked.rows:
+        # The usual stretch: every good row came from the columns, in line order; the table is
+        # built once, without the repeats.
+        lines = np.asarray(plain_lines, dtype=np.int64)[accepted.positions]
+        numbers = accepted.trace_numbers
+        repeated = _repeated(numbers)
+        for index in np.flatnonzero(repeated).tolist():
+            rejects.append((int(lines[index]), _repeat(numbers[index]), accepted.raw_cells(index)))
+        if repeated.any():
+            kept = np.flatnonzero(~repeated)
+            table, lines = accepted.rows_at(kept), lines[kept]
+        else:
+            table = accepted.table
+    else:
+        table, lines = _merge_both(checked, accepted, plain_lines)
+    rejects.sort(key=lambda reject: reject[0])
+    table = table.combine_chunks()
+    counts = AggregateCounts()
+    counts.add(table)
+    return Batch(table, lines, rejects, 0, 0, counts=counts)
+
+
+def _merge_both(
+    checked: Checked, accepted: Accepted | None, plain_lines: Any
+) -> tuple[pa.Table, np.ndarray]:
+    """Rows from both paths (or the one-by-one checks alone) put in line order, without repeats;
+    the repeats are added to `checked.rejects`."""
     tables = []
     lines = np.empty(0, np.int64)
     if accepted is not None and len(accepted):
@@ -276,28 +304,34 @@ def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) 
         lines = np.concatenate((lines, np.asarray(checked.lines, dtype=np.int64)))
         tables.append(rows_table(checked.rows))
     table = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
+    if not len(lines):
+        return table, lines
 
     def raw_cells(index: int) -> Any:
         return accepted.raw_cells(index) if index < fast else checked.values[index - fast]  # type: ignore[union-attr]
 
     order = np.argsort(lines, kind="stable")
-    rejects = checked.rejects
-    if len(lines):
-        # The first row (in line order) of each trace number is kept, the later ones rejected.
-        codes = table.column("trace_number").take(pa.array(order)).combine_chunks()
-        codes = codes.dictionary_encode().indices.to_numpy(zero_copy_only=False)
-        repeated = np.ones(len(codes), dtype=bool)
+    numbers = table.column("trace_number")
+    repeated = _repeated(numbers.take(pa.array(order)).combine_chunks())
+    for index in np.sort(order[repeated]).tolist():
+        checked.rejects.append((int(lines[index]), _repeat(numbers[index]), raw_cells(index)))
+    order = order[~repeated]
+    if checked.rows or repeated.any():
+        table = table.take(pa.array(order))
+        lines = lines[order]
+    return table, lines
+
+
+def _repeated(numbers: pa.Array) -> np.ndarray:
+    """For trace numbers in line order: whether each one came earlier (the first one is kept)."""
+    encoded = numbers.dictionary_encode()
+    repeated = np.zeros(len(numbers), dtype=bool)
+    if len(encoded.dictionary) < len(numbers):
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        repeated[:] = True
         repeated[np.unique(codes, return_index=True)[1]] = False
-        numbers = table.column("trace_number")
-        for index in np.sort(order[repeated]).tolist():
-            reason = f"duplicate trace_number {show(numbers[index].as_py())} within this file"
-            rejects.append((int(lines[index]), reason, raw_cells(index)))
-        order = order[~repeated]
-        if checked.rows or repeated.any():
-            table = table.take(pa.array(order))
-            lines = lines[order]
-    rejects.sort(key=lambda reject: reject[0])
-    table = table.combine_chunks()
-    counts = AggregateCounts()
-    counts.add(table)
-    return Batch(table, lines, rejects, 0, 0, counts=counts)
+    return repeated
+
+
+def _repeat(number: pa.Scalar) -> str:
+    return f"duplicate trace_number {show(number.as_py())} within this file"
