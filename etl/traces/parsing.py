@@ -66,40 +66,61 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
     lines = feed.numbered_lines()
     rows_read = 0
     line = feed.line
+    stretch: Stretch | None = None
+    chunk: list[tuple[int, str]] = []
     while True:
-        read: Read | None = None
-        chunk: list[tuple[int, str]] = []
+        source: Stretch | list[tuple[int, str]]
         if stretches is not None:
             stretch = next(stretches, None)
             if stretch is None:
                 break
-            if stretch.count >= COLUMNAR_MIN_LINES:
-                read = fast.read_stretch(stretch)  # type: ignore[union-attr]
-            if read is None:
-                text = stretch.data.decode("utf-8", "surrogateescape")
-                chunk = list(enumerate(io.StringIO(text, newline=""), stretch.first))
-            line = stretch.first + stretch.count - 1
+            source, line = stretch, stretch.first + stretch.count - 1
         else:
             chunk = list(islice(lines, batch_rows))
             if not chunk:
                 break
-            line = chunk[-1][0]
+            source, line = chunk, chunk[-1][0]
         feed.line = line
-        if read is None:
-            read = _read_lines(chunk, header, fast, check_utf8)
-        checked, accepted, plain_lines, careful = read
-        if careful:
-            one_by_one = LineFeed(careful, check_utf8=check_utf8)
-            checks.run(one_by_one, csv.reader(one_by_one), checked, progress)
+        # Checked in a function of its own, so that the stretch's text and columns are let go
+        # before the batch is handed over: a parser waiting for the inserter holds the batch only.
+        batch = _checked(source, checks, fast, progress, check_utf8=check_utf8)
         progress.line = line
-        batch = _merge(checked, accepted, plain_lines)
-        rows_read += checked.records
+        del source
+        stretch, chunk = None, []
+        rows_read += batch.rows_read
         batch.rows_read = rows_read
         batch.line = line
         yield batch
-        del batch, read, careful, checked, accepted
+        del batch
         gc.collect(1)  # the load runs without automatic collection (see FileLoader.load)
     yield Batch(ROW_SCHEMA.empty_table(), np.empty(0, np.int64), [], rows_read, line, last=True)
+
+
+def _checked(
+    source: Stretch | list[tuple[int, str]],
+    checks: RowChecks,
+    fast: ColumnarChecks | None,
+    progress: Progress,
+    *,
+    check_utf8: bool,
+) -> Batch:
+    """A stretch, or numbered lines, checked: a batch whose `rows_read` counts its records."""
+    read: Read | None = None
+    if isinstance(source, Stretch):
+        if fast is not None and source.count >= COLUMNAR_MIN_LINES:
+            read = fast.read_stretch(source)
+        if read is None:
+            text = source.data.decode("utf-8", "surrogateescape")
+            source = list(enumerate(io.StringIO(text, newline=""), source.first))
+    if read is None:
+        read = _read_lines(source, checks.header, fast, check_utf8)  # type: ignore[arg-type]
+    checked, accepted, plain_lines, careful = read
+    if careful:
+        one_by_one = LineFeed(careful, check_utf8=check_utf8)
+        checks.run(one_by_one, csv.reader(one_by_one), checked, progress)
+    batch = _merge(checked, accepted, plain_lines)
+    batch.rows_read = checked.records
+    return batch
 
 
 # Characters read from the file at a time when it is read in stretches.
