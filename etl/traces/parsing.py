@@ -164,7 +164,7 @@ def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[Stretch]
         parts = [buffer[start:]]
         part_ends = [ends[taken:] - start]
         size, found = len(parts[0]), found - taken
-        strict = strict or not size
+        strict = strict or not size  # what is left came from the parts just read
     if size:
         buffer = b"".join(parts)
         ends = np.concatenate(part_ends)
