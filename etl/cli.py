@@ -87,12 +87,13 @@ class Context:
 
     def _report_interrupted(self, engine: Engine) -> None:
         """Runs a killed process left `running` get their failure alert from the next writer."""
-        from etl.notify import failure_payload, notify_failure
         from etl.runs import INTERRUPTED_ERROR, claim_interrupted
 
         interrupted = claim_interrupted(engine)
         if not interrupted:
             return
+        from etl.notify import failure_payload, notify_failure  # requests: only to send one
+
         for run in interrupted:
             click.echo(f"run {run.run_id} ({run.kind} {run.source}) was interrupted", err=True)
         notify_failure(

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import unicodedata
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
-import shapely
-from shapely.geometry import shape
+if TYPE_CHECKING:  # imported where used: the trace loader looks up names without pandas
+    import pandas as pd
 
 GEO_DIR = Path(__file__).resolve().parent
 # Manifest paths are relative to the directory holding the `geo` and `dashboard` packages.
@@ -50,8 +50,16 @@ def normalize_name(text: str) -> str:
 
 @cache
 def _read_csv(name: str) -> pd.DataFrame:
+    import pandas as pd
+
     # keep_default_na=False: codes such as "NA" must stay strings, never become NaN.
     return pd.read_csv(GEO_DIR / name, dtype=str, keep_default_na=False)
+
+
+def _csv_rows(name: str) -> list[dict[str, str]]:
+    """A reference table's rows as text, for the name indexes (no pandas import for a lookup)."""
+    with (GEO_DIR / name).open(encoding="utf-8", newline="") as stream:
+        return list(csv.DictReader(stream))
 
 
 def us_states() -> pd.DataFrame:
@@ -88,22 +96,17 @@ def _build_index(pairs: Iterable[tuple[str, str]], table: str) -> dict[str, str]
 
 @cache
 def _mx_index() -> dict[str, str]:
-    states = _read_csv("mx_states.csv")
-    aliases = _read_csv("mx_state_aliases.csv")
     columns = ["cve_ent", "name", "short_name", "hasc", "iso_3166_2"]
-    pairs = [(row[col], row["cve_ent"]) for _, row in states.iterrows() for col in columns]
-    pairs += list(zip(aliases["alias"], aliases["cve_ent"], strict=True))
+    pairs = [(row[col], row["cve_ent"]) for row in _csv_rows("mx_states.csv") for col in columns]
+    pairs += [(row["alias"], row["cve_ent"]) for row in _csv_rows("mx_state_aliases.csv")]
     return _build_index(pairs, "mx_states")
 
 
 @cache
 def _us_index() -> dict[str, str]:
-    states = _read_csv("us_states.csv")
-    aliases = _read_csv("us_state_aliases.csv")
-    pairs = [
-        (row[col], row["usps"]) for _, row in states.iterrows() for col in ("usps", "fips", "name")
-    ]
-    pairs += list(zip(aliases["alias"], aliases["usps"], strict=True))
+    columns = ("usps", "fips", "name")
+    pairs = [(row[col], row["usps"]) for row in _csv_rows("us_states.csv") for col in columns]
+    pairs += [(row["alias"], row["usps"]) for row in _csv_rows("us_state_aliases.csv")]
     return _build_index(pairs, "us_states")
 
 
@@ -192,6 +195,9 @@ def state_names() -> dict[str, str]:
 @cache
 def state_centroids() -> dict[str, tuple[float, float]]:
     """A point inside each state (lon, lat), for corridor lines and labels; computed once."""
+    import shapely
+    from shapely.geometry import shape
+
     points: dict[str, tuple[float, float]] = {}
     for country in ("US", "MX"):
         for feature in load_boundaries(country)["features"]:  # type: ignore[arg-type]

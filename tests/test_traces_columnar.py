@@ -14,7 +14,7 @@ from etl.traces import columnar, parsing
 from etl.traces.checks import BLANK, Progress, RowChecks
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import read_header
-from etl.traces.reading import header_row, inspect_file, open_text, record_reader
+from etl.traces.reading import header_row, inspect_file, is_utf8, open_text, record_reader
 
 HEADER = (
     "trace_number,recovery_date,recovery_country,recovery_state,recovery_city,firearm_type,"
@@ -176,8 +176,8 @@ def test_the_columnar_path_keeps_and_rejects_exactly_what_row_checks_do(
         accepted_by_columns.append(0 if result is None else len(result))
         return result
 
-    def counting_stretches(self, data, first, count):
-        result = read_stretch(self, data, first, count)
+    def counting_stretches(self, stretch):
+        result = read_stretch(self, stretch)
         accepted_in_stretches.append(0 if result is None else len(result[1]))
         return result
 
@@ -216,8 +216,8 @@ def test_stretches_read_whole_keep_and_reject_exactly_what_row_checks_do(
     read_whole = []
     read_stretch = columnar.ColumnarChecks.read_stretch
 
-    def counting(self, data, first, count):
-        result = read_stretch(self, data, first, count)
+    def counting(self, stretch):
+        result = read_stretch(self, stretch)
         read_whole.append(None if result is None else len(result[1]))
         return result
 
@@ -269,3 +269,34 @@ def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatc
                 value, year, ordinal = expected
                 assert (found.value[index].as_py(), found.year[index]) == (value, year), text
                 assert found.ordinal[index] == ordinal, text
+
+
+def test_the_whitespace_trimmed_from_trace_numbers_is_what_str_strip_strips():
+    every_space = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+    assert every_space == columnar.PYTHON_WHITESPACE
+
+
+def test_the_utf8_check_of_the_first_pass_agrees_with_pythons_decoder():
+    rng = random.Random(13)
+    cases = [
+        b"",
+        b"plain ascii",
+        "Michoacán, México".encode(),
+        "x\U0001f600".encode(),
+        b"\xff",  # never in UTF-8
+        b"Yucat\xe1n",  # cp1252
+        b"\xed\xa0\x80",  # an encoded surrogate
+        b"\xc0\xaf",  # an overlong form
+        b"\xf4\x90\x80\x80",  # past U+10FFFF
+        b"\xe2\x82",  # cut short
+        b"a\x00b",
+    ]
+    cases += [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9))) for _ in range(5000)]
+    for data in cases:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            decodes = False
+        else:
+            decodes = True
+        assert is_utf8(data) == decodes, data

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import repeat
 from typing import Any
 
@@ -31,8 +33,29 @@ FIELD_LIMIT = csv.field_size_limit()
 # load peaked at 287-288 MB of RSS with it, 246-252 MB with the system's, in the same time.
 pa.set_memory_pool(pa.system_memory_pool())
 _INT = np.int64
-# What `str.strip()` strips: Arrow's own whitespace trim follows another definition.
-_PYTHON_WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+# What `str.strip()` strips (each character whose `isspace()` is true; a test holds the two
+# together): Arrow's own whitespace trim follows another definition. Written out, because
+# finding them among every code point costs 60 ms at each start.
+PYTHON_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Lines of a file as UTF-8 text, and where each one ends."""
+
+    first: int  # the first line's number
+    data: bytes
+    ends: np.ndarray  # the position in `data` of each line's last byte
+    strict: bool  # encoded strictly from text: valid UTF-8
+
+    @property
+    def count(self) -> int:
+        """How many lines the stretch holds."""
+        return len(self.ends)
 
 
 @dataclass
@@ -40,11 +63,19 @@ class Accepted:
     """The rows of a stretch of plain lines that passed every check, in line order."""
 
     positions: np.ndarray  # the index of each accepted line in the stretch
-    table: pa.Table  # the accepted rows as stored (ROW_SCHEMA), one per position
+    trace_numbers: pa.Array  # each accepted row's trace number, as stored
+    # The accepted rows as stored (ROW_SCHEMA): all of them (None), or those at these indices
+    # of `positions`; each column is taken once, from the per-value results, in C.
+    rows_at: Callable[[np.ndarray | None], pa.Table]
     cells: dict[str, pa.Array]  # the stretch's allow-listed cells as read, by column
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    @cached_property
+    def table(self) -> pa.Table:
+        """Every accepted row as stored, one per position."""
+        return self.rows_at(None)
 
     def raw_cells(self, index: int) -> RawCells:
         """The allow-listed cells of the `index`-th accepted row as read, should it be rejected."""
@@ -112,9 +143,20 @@ class ColumnarChecks:
             column_types=dict.fromkeys(read, pa.string()),
             strings_can_be_null=False,
             null_values=[],
-            check_utf8=True,
+            # What reaches the reader was encoded from text by Python, strictly: valid UTF-8.
+            check_utf8=False,
+        )
+        # A stretch: lines of the wrong width are set aside by `_set_aside`, not refused.
+        self._wrong: list[tuple[int | None, int]] = []
+        self._stretch_options = arrow_csv.ReadOptions(column_names=names, use_threads=False)
+        self._stretch_parse_options = arrow_csv.ParseOptions(
+            quote_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=self._set_aside,
         )
         self.dates = DateColumns(checks.dates)
+        self.day_counts = DayCounts(checks.integers)
 
     def _read(self, texts: list[str]) -> dict[str, pa.Array] | None:
         """The allow-listed cells of plain lines, by column; None if the reader disagrees."""
@@ -150,9 +192,9 @@ class ColumnarChecks:
         return self._check(cells, len(texts), texts)
 
     def read_stretch(
-        self, data: bytes, first: int, count: int
+        self, stretch: Stretch
     ) -> tuple[Checked, Accepted, np.ndarray, list[tuple[int, str]]] | None:
-        """A stretch of `count` lines from line `first`, as UTF-8 text, read and checked whole.
+        """A stretch of lines read and checked whole.
 
         None unless every line is plain but for its number of cells (no quote, NUL, lone
         carriage return, blank line or over-long line): then the caller reads it line by line. The reader
@@ -160,40 +202,29 @@ class ColumnarChecks:
         `RowChecks` gives); the rows it reads are checked by columns, and the lines of those
         this path does not accept are returned, with their line numbers, for `RowChecks`.
         """
-        if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
-            return None  # a quote, a NUL or a line ending in a lone CR
-        if b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")):
-            return None  # a blank line
-        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
-        if not data.endswith(b"\n"):
-            ends = np.append(ends, len(data) - 1)  # the file's last line, without its line feed
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        if len(ends) != count or int((ends - starts).max()) + 1 > FIELD_LIMIT:
-            return None
-        wrong: list[tuple[int | None, int]] = []
-
-        def set_aside(row: Any) -> str:  # only the row's number and width are kept
-            wrong.append((row.number, row.actual_columns))
-            return "skip"
-
+        data, ends, first, count = stretch.data, stretch.ends, stretch.first, stretch.count
+        if not stretch.strict or b'"' in data or b"\x00" in data:
+            return None  # a byte that is not UTF-8, a quote or a NUL
+        codes = np.frombuffer(data, np.uint8)
+        last_bytes = codes[ends]
+        if b"\r" in data and (last_bytes == 13).any():
+            return None  # a line ending in a lone CR
+        lengths = np.diff(ends, prepend=-1)  # each line's bytes, its line end included
+        newline_only = (lengths == 1) | ((lengths == 2) & (codes[ends - 1] == 13))
+        if (newline_only & (last_bytes == 10)).any() or int(lengths.max()) > FIELD_LIMIT:
+            return None  # a blank line, or one too long to be plain
+        self._wrong.clear()
+        self._stretch_options.block_size = len(data) + 1  # one block: one chunk per column
         try:
             table = arrow_csv.read_csv(
                 pa.py_buffer(data),
-                read_options=arrow_csv.ReadOptions(
-                    column_names=self._read_options.column_names,
-                    use_threads=False,
-                    block_size=len(data) + 1,
-                ),
-                parse_options=arrow_csv.ParseOptions(
-                    quote_char=False,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                    invalid_row_handler=set_aside,
-                ),
+                read_options=self._stretch_options,
+                parse_options=self._stretch_parse_options,
                 convert_options=self._convert_options,
             )
         except (pa.ArrowInvalid, ValueError):
             return None
+        wrong = self._wrong
         if any(number is None for number, _ in wrong) or table.num_rows + len(wrong) != count:
             return None
         read = np.ones(count, dtype=bool)
@@ -205,29 +236,35 @@ class ColumnarChecks:
         found = dict(self.present)
         empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
         cells = {
-            name: table.column(str(found[name])).combine_chunks() if name in found else empty
+            name: table.column(str(found[name])).chunk(0) if name in found else empty
             for name in ALLOWED_COLUMNS
         }
         accepted = self._check(cells, table.num_rows, None)
         checked = Checked(rejects=rejects, records=len(wrong) + len(accepted))
         refused = np.ones(table.num_rows, dtype=bool)
         refused[accepted.positions] = False
+        starts = ends - lengths + 1
         careful = [
             (first + int(line), data[starts[line] : ends[line] + 1].decode("utf-8"))
             for line in at[refused].tolist()
         ]
         return checked, accepted, first + at, careful
 
+    def _set_aside(self, row: Any) -> str:
+        """Arrow's handler of a line of the wrong width: only its number and width are kept."""
+        self._wrong.append((row.number, row.actual_columns))
+        return "skip"
+
     def _check(self, cells: dict[str, pa.Array], count: int, texts: list[str] | None) -> Accepted:
         """The rows of `cells` that pass every check; `texts`, each row's line, for exposed layouts."""
         checks = self.checks
         today, earliest = checks.today, checks.earliest
 
-        stripped = pc.utf8_trim(cells["trace_number"], characters=_PYTHON_WHITESPACE)
+        stripped = pc.utf8_trim(cells["trace_number"], characters=PYTHON_WHITESPACE)
         lengths = pc.utf8_length(stripped).to_numpy(zero_copy_only=False)
         ok = (lengths > 0) & (lengths <= MAX_LENGTHS["trace_number"])
 
-        recovered = self.dates.rows(cells["recovery_date"])
+        recovered, purchased = self.dates.rows_of([cells["recovery_date"], cells["purchase_date"]])
         r_day = recovered.ordinal
         ok &= recovered.valid & (r_day <= today) & (r_day >= earliest)
 
@@ -246,17 +283,12 @@ class ColumnarChecks:
         ok &= us_blank[us_codes] | us_sourced[category_codes]  # a US state only for US sources
         us_states[us_blank] = None
 
-        purchased = self.dates.rows(cells["purchase_date"])
         p_day = purchased.ordinal
         ok &= purchased.valid | purchased.blank
         ok &= purchased.blank | ((p_day <= r_day) & (p_day >= earliest))
 
-        day_codes, given = _per_value(checks.integers, cells["time_to_crime_days"])
-        ok &= _known(given)[day_codes]
-        given_blank = _is_blank(given)[day_codes]
-        given_days = np.fromiter((d if isinstance(d, int) else 0 for d in given), _INT, len(given))[
-            day_codes
-        ]
+        readable, given_blank, given_days = self.day_counts.rows(cells["time_to_crime_days"])
+        ok &= readable
         has_days = ~given_blank | purchased.valid
         days = np.where(given_blank, r_day - p_day, given_days)
         ok &= ~has_days | ((days >= 0) & (r_day - days >= earliest))
@@ -296,29 +328,34 @@ class ColumnarChecks:
             ok &= ~(ends_blank & any_filled)
 
         pick = np.flatnonzero(ok)
-        kept = pa.array(pick)
+        trace_numbers = stripped.take(pa.array(pick))
 
-        def spread(values: np.ndarray, codes: np.ndarray) -> pa.Array:
-            return _texts(values, codes[pick])
+        def rows_at(at: np.ndarray | None) -> pa.Table:
+            chosen = pick if at is None else pick[at]
+            kept = pa.array(chosen)
 
-        days_kept = pa.array(days[pick], type=pa.int64(), mask=~has_days[pick])
-        # Arrow columns, not Python lists: no object per cell on the way to the database.
-        columns = {
-            "trace_file_id": pa.array(np.full(len(pick), checks.file_id, dtype=_INT)),
-            "trace_number": stripped.take(kept),
-            "recovery_date": recovered.value.take(kept),
-            "recovery_year": pa.array(recovered.year[pick], type=pa.int64()),
-            "recovery_country": spread(countries, country_codes),
-            "recovery_state": spread(states, state_codes),
-            "firearm_type": spread(firearms, firearm_codes),
-            "source_category": spread(categories, category_codes),
-            "source_state": spread(us_states, us_codes),
-            "purchase_date": purchased.value.take(kept),
-            "time_to_crime_days": days_kept,
-            **{name: spread(*text_columns[name]) for name in FREE_TEXT_COLUMNS},
-        }
-        table = pa.table([columns[name] for name in ROW_SCHEMA.names], schema=ROW_SCHEMA)
-        return Accepted(pick, table, cells)
+            def spread(values: np.ndarray, codes: np.ndarray) -> pa.Array:
+                return _texts(values, codes[chosen])
+
+            days_kept = pa.array(days[chosen], type=pa.int64(), mask=~has_days[chosen])
+            # Arrow columns, not Python lists: no object per cell on the way to the database.
+            columns = {
+                "trace_file_id": pa.array(np.full(len(chosen), checks.file_id, dtype=_INT)),
+                "trace_number": trace_numbers if at is None else trace_numbers.take(pa.array(at)),
+                "recovery_date": recovered.value.take(kept),
+                "recovery_year": pa.array(recovered.year[chosen], type=pa.int64()),
+                "recovery_country": spread(countries, country_codes),
+                "recovery_state": spread(states, state_codes),
+                "firearm_type": spread(firearms, firearm_codes),
+                "source_category": spread(categories, category_codes),
+                "source_state": spread(us_states, us_codes),
+                "purchase_date": purchased.value.take(kept),
+                "time_to_crime_days": days_kept,
+                **{name: spread(*text_columns[name]) for name in FREE_TEXT_COLUMNS},
+            }
+            return pa.table([columns[name] for name in ROW_SCHEMA.names], schema=ROW_SCHEMA)
+
+        return Accepted(pick, trace_numbers, rows_at, cells)
 
 
 class _Dates:
@@ -339,58 +376,103 @@ class _Dates:
         self.ordinal = ordinal
 
 
-class DateColumns:
-    """The date lookup's results kept as arrays, one entry per distinct text seen in the file.
+class KeptResults:
+    """A lookup's results kept as arrays, one entry per distinct text seen in the file.
 
-    Dates repeat across batches but rarely within one, so the results are kept from batch to
-    batch: a batch then costs one hash probe per cell against the texts seen (Arrow's `index_in`,
-    in C), and only texts not seen before go through the lookup and are appended. At most
-    CACHE_LIMIT texts are kept; past that the arrays start again.
+    Some texts (dates, day counts) repeat across batches but many differ within one, so the
+    results are kept from batch to batch: a batch then costs one hash probe per cell against the
+    texts seen (Arrow's `index_in`, in C), and only texts not seen before go through the lookup
+    and are appended. At most CACHE_LIMIT texts are kept; past that the arrays start again.
     """
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self._start_again()
 
+    def _fields(self, results: list[Any]) -> list[Any]:
+        """The lookup's results for new texts as arrays (numpy, or Arrow for text), one per field."""
+        raise NotImplementedError
+
     def _start_again(self) -> None:
         self._seen = pa.array([], type=pa.string())  # each text seen, at its position in the arrays
-        self._arrays: list[np.ndarray] = [
-            np.empty(0, bool),
-            np.empty(0, bool),
-            np.empty(0, _INT),
-            np.empty(0, _INT),
-        ]
-        self._values = pa.array([], type=pa.string())  # ISO text of each, null if not a date
+        self._kept = self._fields([])
 
     def _learn(self, texts: list[str]) -> None:
         """Look up texts not seen before and append their results."""
-        new = [self.lookup[text] for text in texts]
-        size = len(new)
-        values = [r[0] if isinstance(r, tuple) else None for r in new]
-        added = (
-            np.fromiter((isinstance(r, tuple) for r in new), bool, size),
-            np.fromiter((r is BLANK for r in new), bool, size),
-            np.fromiter((r[1] if isinstance(r, tuple) else 0 for r in new), _INT, size),
-            np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in new), _INT, size),
-        )
-        self._arrays = [
-            np.concatenate((kept, more)) for kept, more in zip(self._arrays, added, strict=True)
+        added = self._fields([self.lookup[text] for text in texts])
+        self._kept = [
+            pa.concat_arrays([kept, more])
+            if isinstance(kept, pa.Array)
+            else np.concatenate((kept, more))
+            for kept, more in zip(self._kept, added, strict=True)
         ]
         self._seen = pa.concat_arrays([self._seen, pa.array(texts, type=pa.string())])
-        self._values = pa.concat_arrays([self._values, pa.array(values, type=pa.string())])
 
-    def _positions(self, column: pa.Array) -> pa.Array:
-        return pc.index_in(column, value_set=self._seen)
+    def _positions(self, column: pa.Array) -> np.ndarray:
+        """Where each cell's text is in the kept arrays."""
+        if len(self._seen) > CACHE_LIMIT:
+            self._start_again()
+        found = pc.index_in(column, value_set=self._seen)
+        if not found.null_count:
+            return found.to_numpy(zero_copy_only=False)
+        # Texts not seen before: looked up, appended, and found among those alone.
+        unseen = found.is_null().to_numpy(zero_copy_only=False)
+        new_cells = column.filter(unseen)
+        new_texts = pc.unique(new_cells)
+        known = len(self._seen)
+        self._learn(new_texts.to_pylist())
+        positions = found.fill_null(0).to_numpy(zero_copy_only=False, writable=True)
+        added = pc.index_in(new_cells, value_set=new_texts).to_numpy(zero_copy_only=False)
+        positions[unseen] = added + known
+        return positions
+
+
+class DateColumns(KeptResults):
+    """Date cells through the date lookup (a date's ISO text, year and day, or blank or None)."""
+
+    def _fields(self, results: list[Any]) -> list[Any]:
+        size = len(results)
+        return [
+            np.fromiter((isinstance(r, tuple) for r in results), bool, size),
+            np.fromiter((r is BLANK for r in results), bool, size),
+            np.fromiter((r[1] if isinstance(r, tuple) else 0 for r in results), _INT, size),
+            np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in results), _INT, size),
+            # ISO text of each, null if not a date
+            pa.array([r[0] if isinstance(r, tuple) else None for r in results], pa.string()),
+        ]
 
     def rows(self, column: pa.Array) -> _Dates:
         """The results for each cell of `column`."""
-        if len(self._seen) > CACHE_LIMIT:
-            self._start_again()
-        positions = self._positions(column)
-        if positions.null_count:
-            unseen = pc.unique(column.filter(positions.is_null()))
-            self._learn(unseen.to_pylist())
-            positions = self._positions(column)
-        at = positions.to_numpy(zero_copy_only=False)
-        valid, blank, year, ordinal = self._arrays
-        return _Dates(valid[at], blank[at], self._values.take(positions), year[at], ordinal[at])
+        return self.rows_of([column])[0]
+
+    def rows_of(self, columns: list[pa.Array]) -> list[_Dates]:
+        """The results for each cell of each column, found together (one probe of the texts seen)."""
+        at = self._positions(pa.concat_arrays(columns) if len(columns) > 1 else columns[0])
+        valid, blank, year, ordinal, values = self._kept
+        dates = []
+        start = 0
+        for column in columns:
+            here = at[start : start + len(column)]
+            start += len(column)
+            value = values.take(pa.array(here))
+            dates.append(_Dates(valid[here], blank[here], value, year[here], ordinal[here]))
+        return dates
+
+
+class DayCounts(KeptResults):
+    """Day-count cells through the integer lookup (a number, or blank, or None)."""
+
+    def _fields(self, results: list[Any]) -> list[Any]:
+        size = len(results)
+        return [
+            np.fromiter((r is not None for r in results), bool, size),
+            np.fromiter((r is BLANK for r in results), bool, size),
+            np.fromiter((r if isinstance(r, int) else 0 for r in results), _INT, size),
+        ]
+
+    def rows(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each cell of `column`: whether it reads as a number or blank, whether it is blank,
+        and its number (0 if none)."""
+        at = self._positions(column)
+        readable, blank, days = self._kept
+        return readable[at], blank[at], days[at]

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Checked, Progress, Reject, RowChecks, show, wrong_width
-from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks
+from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks, Stretch
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 from etl.traces.rows import ROW_SCHEMA, rows_table
@@ -66,41 +66,61 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
     lines = feed.numbered_lines()
     rows_read = 0
     line = feed.line
+    stretch: Stretch | None = None
+    chunk: list[tuple[int, str]] = []
     while True:
-        read: Read | None = None
-        chunk: list[tuple[int, str]] = []
+        source: Stretch | list[tuple[int, str]]
         if stretches is not None:
             stretch = next(stretches, None)
             if stretch is None:
                 break
-            first, data, count = stretch
-            if count >= COLUMNAR_MIN_LINES:
-                read = fast.read_stretch(data, first, count)  # type: ignore[union-attr]
-            if read is None:
-                text = data.decode("utf-8", "surrogateescape")
-                chunk = list(enumerate(io.StringIO(text, newline=""), first))
-            line = first + count - 1
+            source, line = stretch, stretch.first + stretch.count - 1
         else:
             chunk = list(islice(lines, batch_rows))
             if not chunk:
                 break
-            line = chunk[-1][0]
+            source, line = chunk, chunk[-1][0]
         feed.line = line
-        if read is None:
-            read = _read_lines(chunk, header, fast, check_utf8)
-        checked, accepted, plain_lines, careful = read
-        if careful:
-            one_by_one = LineFeed(careful, check_utf8=check_utf8)
-            checks.run(one_by_one, csv.reader(one_by_one), checked, progress)
+        # Checked in a function of its own, so that the stretch's text and columns are let go
+        # before the batch is handed over: a parser waiting for the inserter holds the batch only.
+        batch = _checked(source, checks, fast, progress, check_utf8=check_utf8)
         progress.line = line
-        batch = _merge(checked, accepted, plain_lines)
-        rows_read += checked.records
+        del source
+        stretch, chunk = None, []
+        rows_read += batch.rows_read
         batch.rows_read = rows_read
         batch.line = line
         yield batch
-        del batch, read, careful, checked, accepted
+        del batch
         gc.collect(1)  # the load runs without automatic collection (see FileLoader.load)
     yield Batch(ROW_SCHEMA.empty_table(), np.empty(0, np.int64), [], rows_read, line, last=True)
+
+
+def _checked(
+    source: Stretch | list[tuple[int, str]],
+    checks: RowChecks,
+    fast: ColumnarChecks | None,
+    progress: Progress,
+    *,
+    check_utf8: bool,
+) -> Batch:
+    """A stretch, or numbered lines, checked: a batch whose `rows_read` counts its records."""
+    read: Read | None = None
+    if isinstance(source, Stretch):
+        if fast is not None and source.count >= COLUMNAR_MIN_LINES:
+            read = fast.read_stretch(source)
+        if read is None:
+            text = source.data.decode("utf-8", "surrogateescape")
+            source = list(enumerate(io.StringIO(text, newline=""), source.first))
+    if read is None:
+        read = _read_lines(source, checks.header, fast, check_utf8)  # type: ignore[arg-type]
+    checked, accepted, plain_lines, careful = read
+    if careful:
+        one_by_one = LineFeed(careful, check_utf8=check_utf8)
+        checks.run(one_by_one, csv.reader(one_by_one), checked, progress)
+    batch = _merge(checked, accepted, plain_lines)
+    batch.rows_read = checked.records
+    return batch
 
 
 # Characters read from the file at a time when it is read in stretches.
@@ -111,53 +131,85 @@ READ_CHARS = 1 << 20
 Read = tuple[Checked, Accepted | None, Any, list[tuple[int, str]]]
 
 
-def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[tuple[int, bytes, int]]:
-    """The rest of `stream` as (first line's number, UTF-8 text, lines) of `batch_rows` lines.
+def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[Stretch]:
+    """The rest of `stream` in stretches of `batch_rows` lines (the last one perhaps fewer).
 
     Lines end as the text reader ends them (LF, CR LF or a lone CR), so the stretches hold the
-    same lines as `batch_rows` lines read one by one.
+    same lines as `batch_rows` lines read one by one. Each part read is scanned for line ends
+    once, in C (numpy), and a stretch is cut where its last line ends: no Python work per line.
     """
     parts: list[bytes] = []
-    buffer = b""
-    lines_seen = 0  # at least the lines the buffer ends, perhaps one more (a CR LF cut in two)
-    ended = False
-    while True:
-        while not ended and lines_seen < batch_rows:
-            text = stream.read(READ_CHARS)
-            if not text:
-                ended = True
-                break
-            data = text.encode("utf-8", "surrogateescape")
-            parts.append(data)
-            lines_seen += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
-        if parts:
-            buffer = b"".join([buffer, *parts])
-            parts.clear()
-        if not buffer:
-            return
-        ends = _line_ends(buffer, ended)
-        if len(ends) >= batch_rows:
-            cut, count = int(ends[batch_rows - 1]) + 1, batch_rows
-        elif ended:
-            cut, count = len(buffer), len(ends) + (not buffer.endswith((b"\n", b"\r")))
-        else:
-            lines_seen = len(ends)
+    part_ends: list[np.ndarray] = []
+    size = 0  # bytes in parts
+    found = 0  # line ends in parts
+    strict = True  # every part in `parts` was encoded strictly
+    for data, encoded_strictly in _encoded_parts(stream):
+        part_ends.append(_line_ends(data) + size)
+        parts.append(data)
+        size += len(data)
+        found += len(part_ends[-1])
+        strict = strict and encoded_strictly
+        if found < batch_rows:
             continue
-        piece, buffer = buffer[:cut], buffer[cut:]
-        lines_seen = len(ends) - count
-        yield first, piece, count
-        first += count
+        buffer = b"".join(parts)
+        ends = np.concatenate(part_ends)
+        start = taken = 0
+        while found - taken >= batch_rows:
+            cut = int(ends[taken + batch_rows - 1]) + 1
+            yield Stretch(
+                first, buffer[start:cut], ends[taken : taken + batch_rows] - start, strict
+            )
+            first += batch_rows
+            start, taken = cut, taken + batch_rows
+        parts = [buffer[start:]]
+        part_ends = [ends[taken:] - start]
+        size, found = len(parts[0]), found - taken
+        strict = strict or not size  # what is left came from the parts just read
+    if size:
+        buffer = b"".join(parts)
+        ends = np.concatenate(part_ends)
+        if not buffer.endswith((b"\n", b"\r")):  # the file's last line, without its line end
+            ends = np.append(ends, len(buffer) - 1)
+        yield Stretch(first, buffer, ends, strict)
 
 
-def _line_ends(data: bytes, ended: bool) -> np.ndarray:
-    """Where each line of `data` ends (its last byte); a CR last in `data` ends one only at the
-    end of the file (else a LF may follow)."""
+def _encoded_parts(stream: TextIO) -> Iterator[tuple[bytes, bool]]:
+    """The rest of `stream` as UTF-8, READ_CHARS characters at a time, and whether each part was
+    encoded strictly (valid UTF-8); a part never ends in a CR unless the file does, so each
+    part's line ends are its own (a LF may follow a CR)."""
+    held = ""
+    while True:
+        text = stream.read(READ_CHARS)
+        if not text:
+            break
+        text = held + text
+        held = ""
+        if text.endswith("\r"):
+            text, held = text[:-1], "\r"
+        if text:
+            yield _encoded(text)
+    if held:
+        yield _encoded(held)
+
+
+def _encoded(text: str) -> tuple[bytes, bool]:
+    try:
+        return text.encode("utf-8"), True
+    except UnicodeEncodeError:  # a byte that is not UTF-8 (the file changed after its inspection)
+        return text.encode("utf-8", "surrogateescape"), False
+
+
+def _line_ends(data: bytes) -> np.ndarray:
+    """Where each line of `data` ends (its last byte): a LF, or a CR that no LF follows."""
     codes = np.frombuffer(data, np.uint8)
-    if b"\r" not in data:  # the usual text: one temporary the size of the stretch, not four
-        return np.flatnonzero(codes == 10)
-    following = np.empty_like(codes)
+    newlines = np.flatnonzero(codes == 10)
+    if b"\r" not in data:  # the usual text: one pass
+        return newlines
+    after_cr = newlines[newlines > 0]
+    if np.count_nonzero(codes == 13) == np.count_nonzero(codes[after_cr - 1] == 13):
+        return newlines  # every CR is in a CR LF: the LFs end the lines
+    following = np.zeros_like(codes)
     following[:-1] = codes[1:]
-    following[-1:] = 0 if ended else 10
     return np.flatnonzero((codes == 10) | ((codes == 13) & (following != 10)))
 
 
@@ -232,9 +284,37 @@ def _all_plain_characters(texts: tuple[str, ...], check_utf8: bool) -> bool:
     )
 
 
-def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) -> Batch:
+def _merge(checked: Checked, accepted: Accepted | None, plain_lines: Any) -> Batch:
     """Good rows of both paths in line order, as one Arrow table; a trace number repeated in the
     batch rejected (the first one is kept)."""
+    rejects = checked.rejects
+    if accepted is not None and len(accepted) and not checked.rows:
+        # The usual stretch: every good row came from the columns, in line order; the table is
+        # built once, without the repeats.
+        lines = np.asarray(plain_lines, dtype=np.int64)[accepted.positions]
+        numbers = accepted.trace_numbers
+        repeated = _repeated(numbers)
+        for index in np.flatnonzero(repeated).tolist():
+            rejects.append((int(lines[index]), _repeat(numbers[index]), accepted.raw_cells(index)))
+        if repeated.any():
+            kept = np.flatnonzero(~repeated)
+            table, lines = accepted.rows_at(kept), lines[kept]
+        else:
+            table = accepted.table
+    else:
+        table, lines = _merge_both(checked, accepted, plain_lines)
+    rejects.sort(key=lambda reject: reject[0])
+    table = table.combine_chunks()
+    counts = AggregateCounts()
+    counts.add(table)
+    return Batch(table, lines, rejects, 0, 0, counts=counts)
+
+
+def _merge_both(
+    checked: Checked, accepted: Accepted | None, plain_lines: Any
+) -> tuple[pa.Table, np.ndarray]:
+    """Rows from both paths (or the one-by-one checks alone) put in line order, without repeats;
+    the repeats are added to `checked.rejects`."""
     tables = []
     lines = np.empty(0, np.int64)
     if accepted is not None and len(accepted):
@@ -245,28 +325,34 @@ def _merge(checked: Checked, accepted: Accepted | None, plain_lines: list[int]) 
         lines = np.concatenate((lines, np.asarray(checked.lines, dtype=np.int64)))
         tables.append(rows_table(checked.rows))
     table = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
+    if not len(lines):
+        return table, lines
 
     def raw_cells(index: int) -> Any:
         return accepted.raw_cells(index) if index < fast else checked.values[index - fast]  # type: ignore[union-attr]
 
     order = np.argsort(lines, kind="stable")
-    rejects = checked.rejects
-    if len(lines):
-        # The first row (in line order) of each trace number is kept, the later ones rejected.
-        codes = table.column("trace_number").take(pa.array(order)).combine_chunks()
-        codes = codes.dictionary_encode().indices.to_numpy(zero_copy_only=False)
-        repeated = np.ones(len(codes), dtype=bool)
+    numbers = table.column("trace_number")
+    repeated = _repeated(numbers.take(pa.array(order)).combine_chunks())
+    for index in np.sort(order[repeated]).tolist():
+        checked.rejects.append((int(lines[index]), _repeat(numbers[index]), raw_cells(index)))
+    order = order[~repeated]
+    if checked.rows or repeated.any():
+        table = table.take(pa.array(order))
+        lines = lines[order]
+    return table, lines
+
+
+def _repeated(numbers: pa.Array) -> np.ndarray:
+    """For trace numbers in line order: whether each one came earlier (the first one is kept)."""
+    encoded = numbers.dictionary_encode()
+    repeated = np.zeros(len(numbers), dtype=bool)
+    if len(encoded.dictionary) < len(numbers):
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        repeated[:] = True
         repeated[np.unique(codes, return_index=True)[1]] = False
-        numbers = table.column("trace_number")
-        for index in np.sort(order[repeated]).tolist():
-            reason = f"duplicate trace_number {show(numbers[index].as_py())} within this file"
-            rejects.append((int(lines[index]), reason, raw_cells(index)))
-        order = order[~repeated]
-        if checked.rows or repeated.any():
-            table = table.take(pa.array(order))
-            lines = lines[order]
-    rejects.sort(key=lambda reject: reject[0])
-    table = table.combine_chunks()
-    counts = AggregateCounts()
-    counts.add(table)
-    return Batch(table, lines, rejects, 0, 0, counts=counts)
+    return repeated
+
+
+def _repeat(number: pa.Scalar) -> str:
+    return f"duplicate trace_number {show(number.as_py())} within this file"

@@ -8,10 +8,13 @@ import hashlib
 import io
 import os
 import stat
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
+
+import pyarrow as pa
 
 from etl.traces.columns import Refused
 
@@ -125,11 +128,7 @@ class _EncodingTally:
     def add(self, block: bytes) -> None:
         if block.isascii():
             return
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
+        if is_utf8(block):
             self.utf8 += 1
             return
         for line in block.splitlines():
@@ -141,6 +140,18 @@ class _EncodingTally:
                 self.not_utf8 += 1
             else:
                 self.utf8 += 1
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8, as Python's strict decoder has it (no surrogates, no overlong
+    forms). Arrow checks it in C without building a string: a tenth of the time of a decode."""
+    offsets = pa.py_buffer(struct.pack("<qq", 0, len(data)))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def inspect_file(path: Path) -> Inspection:
