@@ -27,7 +27,7 @@ from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 from etl.traces.rows import ROW_SCHEMA
-from etl.traces.staging import ATTACHED_AS, TABLE, StagingFile
+from etl.traces.staging import StagedBatch, Staging
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,8 @@ _COPY = f"COPY {Trace.__tablename__} ({_NAMES}) FROM STDIN (FORMAT csv)"
 _CSV = arrow_csv.WriteOptions(include_header=False)
 # On SQLite a staged batch moves in with one statement; the rows the database already holds are
 # found with a join on the unique trace_number, and left out with NOT EXISTS.
-_STAGED = f"{ATTACHED_AS}.{TABLE}"
 _MOVE = (
-    f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {_STAGED} AS s "
+    f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s "
     "WHERE s.rowid BETWEEN ? AND ?"
 )
 _MOVE_NEW = (
@@ -60,10 +59,13 @@ _COUNTED = (
 )
 _KNOWN = (
     f"SELECT s.line, s.trace_number, t.trace_file_id, "
-    f"{', '.join('s.' + name for name in _COUNTED)} FROM {_STAGED} AS s "
+    f"{', '.join('s.' + name for name in _COUNTED)} FROM {{staged}} AS s "
     f"JOIN {Trace.__tablename__} AS t ON t.trace_number = s.trace_number "
     "WHERE s.rowid BETWEEN ? AND ?"
 )
+# Staged batches moved after each batch staged: more than one, so that the batches of a sealed
+# staging file are all moved before the next file is sealed.
+MOVES_PER_BATCH = 2
 
 
 class WrongTraceFile(Exception):
@@ -88,9 +90,9 @@ class FileLoader:
     """Inserts the checked rows of one file in batches and records the bad ones with reasons.
 
     On PostgreSQL each batch is copied into traces as it arrives. On SQLite each batch is
-    written to `staging` as it arrives, and moved into traces after the last one: the load's
-    transaction reads the staging file only then, so it sees every batch (a read transaction
-    keeps the snapshot it started with).
+    written to `staging` as it arrives, and moved into traces once its staging file is sealed,
+    while later batches are parsed and staged (see `Staging`); the last file's batches are
+    moved after the last batch.
     """
 
     def __init__(
@@ -102,7 +104,7 @@ class FileLoader:
         file_name: str,
         reopen: Callable[[], AbstractContextManager[TextIO]],
         *,
-        staging: StagingFile | None = None,
+        staging: Staging | None = None,
         parallel: bool = False,
     ) -> None:
         self.connection = connection
@@ -119,7 +121,6 @@ class FileLoader:
         if not self.postgres and staging is None:
             raise ValueError("SQLite loads go through a staging file attached to the connection")
         self.staging = staging
-        self._staged: list[tuple[int, int, int]] = []  # (first rowid, last rowid, last line)
         self.line = 0
         self.rows_read = 0
         self.rows_loaded = 0
@@ -168,7 +169,9 @@ class FileLoader:
                 gc.collect(1)
                 if self.rows_read % 100_000 < BATCH_ROWS:
                     log.debug("%s: %d rows read", self.file_name, self.rows_read)
-            self._move_staged()
+            if self.staging is not None:
+                self.staging.seal()
+                self._move_staged(len(self.staging.sealed))
         except BaseException:
             # A failure while reading is at the parser's line; one while inserting, the batch's.
             self.line = max(self.line, progress.line)
@@ -222,6 +225,8 @@ class FileLoader:
                 self._copy_new(rows, batch.lines)
             else:
                 self._insert(rows, batch.lines)
+        if self.staging is not None:
+            self._move_staged(MOVES_PER_BATCH)
         self._write_rejects()
 
     def _copy_new(self, rows: pa.Table, lines: np.ndarray) -> None:
@@ -261,8 +266,7 @@ class FileLoader:
     def _insert(self, rows: pa.Table, lines: np.ndarray) -> None:
         """PostgreSQL: COPY the rows into traces. SQLite: append them to the staging file."""
         if self.staging is not None:
-            first, last = self.staging.append(rows, lines)
-            self._staged.append((first, last, int(lines[-1])))
+            self.staging.append(rows, lines)
             return
         data = io.BytesIO()
         arrow_csv.write_csv(rows, data, _CSV)
@@ -270,41 +274,50 @@ class FileLoader:
         with driver.cursor() as cursor, cursor.copy(_COPY) as copy:  # type: ignore[union-attr]
             copy.write(data.getbuffer())
 
-    def _move_staged(self) -> None:
-        """SQLite: move each staged batch into traces, one statement each, in this transaction."""
+    def _move_staged(self, most: int) -> None:
+        """SQLite: move up to `most` batches of sealed staging files into traces, in this
+        transaction, one statement each."""
+        sealed = self.staging.sealed  # type: ignore[union-attr]
+        line = self.line
+        for _ in range(min(most, len(sealed))):
+            staged = sealed.popleft()
+            self.line = staged.line  # a failure is reported near the staged batch's last line
+            self._move(staged)
+        self.line = line
+
+    def _move(self, staged: StagedBatch) -> None:
+        """Move one staged batch into traces, but the rows whose trace number the database has."""
         unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
         driver = self.connection.connection.driver_connection
-        for first, last, line in self._staged:
-            self.line = line
-            cursor = driver.cursor()  # type: ignore[union-attr]
+        first, last = staged.first, staged.last
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
             try:
-                try:
-                    with self.connection.begin_nested():
-                        cursor.execute(_MOVE, (first, last))
-                    self.rows_loaded += last - first + 1
-                    continue
-                except unique_violation:
-                    pass
-                known = cursor.execute(_KNOWN, (first, last)).fetchall()
-                for row_line, number, owner, *_counted in known:
-                    self._left_out(row_line, number, owner)
-                dropped = AggregateCounts()
-                dropped.add(
-                    pa.table(
-                        {
-                            name: pa.array(
-                                [row[3 + at] for row in known], type=ROW_SCHEMA.field(name).type
-                            )
-                            for at, name in enumerate(_COUNTED)
-                        }
-                    )
+                with self.connection.begin_nested():
+                    cursor.execute(_MOVE.format(staged=staged.table), (first, last))
+                self.rows_loaded += last - first + 1
+                return
+            except unique_violation:
+                pass
+            known = cursor.execute(_KNOWN.format(staged=staged.table), (first, last)).fetchall()
+            for row_line, number, owner, *_counted in known:
+                self._left_out(row_line, number, owner)
+            dropped = AggregateCounts()
+            dropped.add(
+                pa.table(
+                    {
+                        name: pa.array(
+                            [row[3 + at] for row in known], type=ROW_SCHEMA.field(name).type
+                        )
+                        for at, name in enumerate(_COUNTED)
+                    }
                 )
-                self._counts.merge(dropped, sign=-1)
-                cursor.execute(_MOVE_NEW, (first, last))
-                self.rows_loaded += last - first + 1 - len(known)
-            finally:
-                cursor.close()
-        self._staged.clear()
+            )
+            self._counts.merge(dropped, sign=-1)
+            cursor.execute(_MOVE_NEW.format(staged=staged.table), (first, last))
+            self.rows_loaded += last - first + 1 - len(known)
+        finally:
+            cursor.close()
 
     def write_aggregates(self) -> None:
         """Replace this file's rows of trace_aggregates with the counts of what was inserted."""
