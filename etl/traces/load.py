@@ -198,7 +198,7 @@ def _staging_for(connection: Connection, expected_rows: int) -> Iterator[Staging
         return
     driver = connection.connection.driver_connection
     limit = driver.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)  # type: ignore[union-attr]
-    staging = Staging(*staging_plan(expected_rows, limit))
+    staging = Staging(staging_plan(expected_rows, limit))
     attached: list[str] = []
     try:
         for index, staging_file in enumerate(staging.files):

@@ -126,18 +126,26 @@ class StagedBatch(NamedTuple):
     line: int
 
 
-def staging_plan(expected_rows: int, attach_limit: int) -> tuple[int, int]:
-    """(files, rows per file) for a load of about `expected_rows` rows.
+def staging_plan(expected_rows: int, attach_limit: int) -> list[int]:
+    """How many rows each staging file of a load of about `expected_rows` rows is sealed at.
 
-    The rows still in the unsealed file when the last batch arrives are moved after it, so the
-    files are made as small as SQLite's limit of attached databases allows; one file more than
-    the estimate needs takes the rows of a file longer than estimated.
+    The last file is not in the list: it takes every row after the others, so a file longer
+    than estimated still loads. The rows of the file being filled when the last batch arrives
+    are moved after it, so files get smaller towards the end (sizes k, k-1, ... 1 parts):
+    each is at least half its predecessor, so moving two batches per batch staged empties a
+    sealed file before the next is sealed, and little is left for the end.
     """
-    usable = max(1, attach_limit - 1)  # one attachment left for whoever else needs one
-    if usable == 1:
-        return 1, max(1, expected_rows)
-    rows_per_file = max(MIN_ROWS_PER_FILE, -(-expected_rows // (usable - 1)))
-    return min(usable, -(-expected_rows // rows_per_file) + 1), rows_per_file
+    planned = max(0, attach_limit - 2)  # one attachment left for anyone else, one for the rest
+    parts = planned * (planned + 1) // 2
+    seal_at: list[int] = []
+    covered = 0
+    for weight in range(planned, 0, -1):
+        if covered >= expected_rows:
+            break
+        rows = max(MIN_ROWS_PER_FILE, -(-expected_rows * weight // parts))
+        seal_at.append(rows)
+        covered += rows
+    return seal_at
 
 
 class Staging:
@@ -147,17 +155,17 @@ class Staging:
     ADBC side will never write to it again): a read keeps the snapshot it started with until the
     load's transaction ends, and holds a shared lock that a later write to that file would wait
     on. So each file is moved into traces while the next one fills and the parser goes on, and
-    only the rows of the last file are left to move after the last batch. A file is sealed when
-    it holds `rows_per_file` rows; the last one takes whatever rows come after.
+    only the rows of the last file filled are left to move after the last batch. File `i` is
+    sealed when it holds `seal_at[i]` rows; the file after those takes whatever rows come after.
     """
 
-    def __init__(self, files: int, rows_per_file: int, directory: Path | None = None) -> None:
+    def __init__(self, seal_at: list[int], directory: Path | None = None) -> None:
         directory = Path(directory or tempfile.gettempdir())
         remove_leftovers(directory)
-        self.rows_per_file = rows_per_file
+        self.seal_at = seal_at
         self.files: list[StagingFile] = []
         try:
-            for _ in range(files):
+            for _ in range(len(seal_at) + 1):
                 self.files.append(StagingFile(directory))
         except BaseException:
             self.remove()
@@ -177,7 +185,7 @@ class Staging:
         first, last = staging_file.append(rows, lines)
         table = f"{self.alias(self._filling)}.{TABLE}"
         self._unsealed.append(StagedBatch(table, first, last, int(lines[-1])))
-        if staging_file.rows >= self.rows_per_file and self._filling + 1 < len(self.files):
+        if self._filling < len(self.seal_at) and staging_file.rows >= self.seal_at[self._filling]:
             self.seal()
             self._filling += 1
 
