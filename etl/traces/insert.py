@@ -8,6 +8,7 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from json import dumps
 from operator import itemgetter
 from typing import Any, TextIO
 
@@ -39,6 +40,8 @@ _NAMES = ", ".join(INSERT_COLUMNS)
 # empty cell as NULL and a quoted one ("") as an empty text, which is how Arrow writes them.
 _COPY = f"COPY {Trace.__tablename__} ({_NAMES}) FROM STDIN (FORMAT csv)"
 _CSV = arrow_csv.WriteOptions(include_header=False)
+_REJECT_COLUMNS = ("run_id", "file_name", "line_number", "reason", "fields")
+_COPY_REJECTS = f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN"
 # On SQLite a staged batch moves in with one statement; the rows the database already holds are
 # found with a join on the unique trace_number, and left out with NOT EXISTS.
 _MOVE = (
@@ -345,6 +348,18 @@ class FileLoader:
             self.connection.execute(insert(table), rows)
 
     def _write_rejects(self) -> None:
-        if self._rejects:
+        if not self._rejects:
+            return
+        if self.postgres:
+            # COPY, not an INSERT per row: a fifth of the client's CPU and a third of the wall of
+            # SQLAlchemy's executemany for the ~20,000 rejects of a 1M-row file. `fields` is
+            # serialised as SQLAlchemy's JSON type does (json.dumps).
+            driver = self.connection.connection.driver_connection
+            with driver.cursor() as cursor, cursor.copy(_COPY_REJECTS) as copy:  # type: ignore[union-attr]
+                for row in self._rejects:
+                    copy.write_row(
+                        [*(row[name] for name in _REJECT_COLUMNS[:-1]), dumps(row["fields"])]
+                    )
+        else:
             self.connection.execute(insert(RejectedRow), self._rejects)
-            self._rejects.clear()
+        self._rejects.clear()
