@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from sqlalchemy import Connection, Engine, case, delete, func, insert, literal, null, select, text
 
 from bench.synthetic import file_name, generate
+from db.engine import make_engine
 from db.models import Base, RunStatus, Trace, TraceAggregate
 from etl.traces import AGGREGATE_DIMENSIONS, load_trace_file, parallel, staging
 from etl.traces import insert as inserter
+from etl.traces import load as trace_load
 from etl.traces.columns import TTC_BANDS, TTC_TOP_BAND, TTC_UNKNOWN_BAND, US_SOURCED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,3 +240,108 @@ def test_rows_go_in_the_same_however_many_rows_one_batch_carries(engine, tmp_pat
     counts = stored[0][0]
     assert counts[1][3] > 250  # the first file's rows came back as duplicates
     assert counts[1][1] > 1000
+
+
+def overlapping_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Two files; the second repeats 300 trace numbers of the first in its middle."""
+    first = generate(tmp_path / "first.csv", 1000, seed=31, bad_rate=0.08)
+    later = generate(tmp_path / "later.csv", 1500, seed=32, bad_rate=0.08)
+    first_lines = first.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    later_lines = later.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    overlapping = tmp_path / "overlapping.csv"
+    overlapping.write_text(
+        "".join(later_lines[:700] + first_lines[300:600] + later_lines[700:]), encoding="utf-8"
+    )
+    return first.path, overlapping
+
+
+def test_staged_rows_go_in_the_same_however_many_staging_files_carry_them(
+    db_url, tmp_path, forced, monkeypatch
+):
+    """SQLite: staging files sealed and moved while parsing goes on store what one staging file
+    stores, duplicates across files included; a file longer than estimated loads whole."""
+    engine = make_engine(db_url)
+    paths = overlapping_files(tmp_path)
+    moved_at: list[tuple[str, int]] = []  # (staged table, rows read when it was moved)
+    move = inserter.FileLoader._move
+
+    def spy(self: inserter.FileLoader, staged: staging.StagedBatch) -> None:
+        moved_at.append((staged.table, self.rows_read))
+        move(self, staged)
+
+    monkeypatch.setattr(inserter.FileLoader, "_move", spy)
+    estimate = trace_load._expected_rows
+    stored = []
+    for way in ("one staging file", "files of a few batches", "estimate ten times too small"):
+        with monkeypatch.context() as patch:
+            if way == "one staging file":
+                patch.setattr(trace_load, "staging_plan", lambda expected, limit: [])
+            else:
+                patch.setattr(staging, "MIN_ROWS_PER_FILE", 1)
+            if way == "estimate ten times too small":
+                patch.setattr(trace_load, "_expected_rows", lambda path: estimate(path) // 10)
+            moved_at.clear()
+            results = [load_trace_file(engine, path) for path in paths]
+        assert [r.status for r in results] == [RunStatus.LOADED, RunStatus.LOADED]
+        staged_in = {table for table, _ in moved_at}
+        rows_read = results[-1].rows_read
+        if way == "one staging file":
+            assert len(staged_in) == 1  # every batch moved after the last one was read
+            assert {read for _, read in moved_at[-10:]} == {rows_read}
+        else:
+            assert len(staged_in) > 3
+            assert min(read for _, read in moved_at) < rows_read / 2  # moved while reading
+        counts = [(r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_duplicate) for r in results]
+        stored.append((counts, content(engine)))
+        wipe_loads(engine)
+    engine.dispose()
+
+    assert stored[0] == stored[1] == stored[2]
+    assert stored[0][0][1][3] > 250  # the first file's rows came back as duplicates
+
+
+def test_staging_files_shrink_towards_the_end_and_stay_within_sqlites_attach_limit():
+    for expected in (0, 25, 100_000, 1_000_000, 10_000_000):
+        seal_at = staging.staging_plan(expected, 10)
+        assert len(seal_at) + 1 <= 9  # one attachment left free
+        assert sum(seal_at) >= min(expected, staging.MIN_ROWS_PER_FILE * 8)
+        assert seal_at == sorted(seal_at, reverse=True)
+        assert all(later * 2 >= earlier for earlier, later in itertools.pairwise(seal_at))
+    assert staging.staging_plan(10_000_000, 10)[-1] < 10_000_000 // 30
+    assert staging.staging_plan(1_000_000, 2) == []  # one file, all rows moved at the end
+
+
+def test_a_batch_is_sorted_by_trace_number_with_its_line_numbers_and_a_sorted_one_is_kept():
+    rows = pa.table({"trace_number": ["T-3", "T-1", "T-2"], "recovery_year": [2021, 2019, 2020]})
+    lines = np.array([10, 11, 12], dtype=np.int64)
+    ordered, ordered_lines = inserter.in_trace_number_order(rows, lines)
+    assert ordered.to_pydict() == {
+        "trace_number": ["T-1", "T-2", "T-3"],
+        "recovery_year": [2019, 2020, 2021],
+    }
+    assert ordered_lines.tolist() == [11, 12, 10]
+    assert inserter.in_trace_number_order(ordered, ordered_lines)[0] is ordered
+
+
+def test_a_file_out_of_trace_number_order_is_stored_the_same_sorted_or_not(
+    engine, tmp_path, forced, monkeypatch
+):
+    """Sorting each batch before it goes in changes no row, line number, count or duplicate."""
+    first, overlapping = overlapping_files(tmp_path)
+    header, *records = overlapping.read_text(encoding="utf-8").splitlines(keepends=True)
+    random.Random(5).shuffle(records)
+    overlapping.write_text(header + "".join(records), encoding="utf-8")
+    stored = []
+    for sort in (False, True):
+        with monkeypatch.context() as patch:
+            if not sort:
+                patch.setattr(inserter, "in_trace_number_order", lambda rows, lines: (rows, lines))
+            results = [load_trace_file(engine, path) for path in (first, overlapping)]
+        assert [r.status for r in results] == [RunStatus.LOADED, RunStatus.LOADED]
+        counts = [(r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_duplicate) for r in results]
+        stored.append((counts, content(engine)))
+        wipe_loads(engine)
+
+    assert stored[0] == stored[1]
+    assert stored[0][0][1][3] > 250
+    assert any("within this file" in repr(row) for row in stored[0][1]["rejected_rows"])

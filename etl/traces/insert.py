@@ -8,6 +8,7 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from json import dumps
 from operator import itemgetter
 from typing import Any, TextIO
 
@@ -27,7 +28,7 @@ from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
 from etl.traces.rows import ROW_SCHEMA
-from etl.traces.staging import ATTACHED_AS, TABLE, StagingFile
+from etl.traces.staging import StagedBatch, Staging
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,12 @@ _NAMES = ", ".join(INSERT_COLUMNS)
 # empty cell as NULL and a quoted one ("") as an empty text, which is how Arrow writes them.
 _COPY = f"COPY {Trace.__tablename__} ({_NAMES}) FROM STDIN (FORMAT csv)"
 _CSV = arrow_csv.WriteOptions(include_header=False)
+_REJECT_COLUMNS = ("run_id", "file_name", "line_number", "reason", "fields")
+_COPY_REJECTS = f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN"
 # On SQLite a staged batch moves in with one statement; the rows the database already holds are
 # found with a join on the unique trace_number, and left out with NOT EXISTS.
-_STAGED = f"{ATTACHED_AS}.{TABLE}"
 _MOVE = (
-    f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {_STAGED} AS s "
+    f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s "
     "WHERE s.rowid BETWEEN ? AND ?"
 )
 _MOVE_NEW = (
@@ -60,10 +62,13 @@ _COUNTED = (
 )
 _KNOWN = (
     f"SELECT s.line, s.trace_number, t.trace_file_id, "
-    f"{', '.join('s.' + name for name in _COUNTED)} FROM {_STAGED} AS s "
+    f"{', '.join('s.' + name for name in _COUNTED)} FROM {{staged}} AS s "
     f"JOIN {Trace.__tablename__} AS t ON t.trace_number = s.trace_number "
     "WHERE s.rowid BETWEEN ? AND ?"
 )
+# Staged batches moved after each batch staged: more than one, so that the batches of a sealed
+# staging file are all moved before the next file is sealed.
+MOVES_PER_BATCH = 2
 
 
 class WrongTraceFile(Exception):
@@ -84,13 +89,28 @@ def allowed_cells_at(
             yield number, allowed(row)
 
 
+def in_trace_number_order(rows: pa.Table, lines: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """A batch's rows (and their lines) sorted by trace number, unless they already are.
+
+    Both databases keep trace_number in a btree: rows in key order touch each of its pages
+    once, rows in file order may touch one page per row. A file not in trace-number order
+    loaded faster sorted (1M rows: SQLite's move 4.5 -> 2.2 s of CPU, PostgreSQL's
+    COPY 4.2 -> 3.2 s of server CPU); the check costs ~0.1 ms a batch, the sort ~1 ms.
+    """
+    numbers = rows.column("trace_number").combine_chunks()
+    if pc.any(pc.less(numbers[1:], numbers[:-1])).as_py() is not True:  # None: 0 or 1 row
+        return rows, lines
+    order = pc.sort_indices(numbers)
+    return rows.take(order), lines[order.to_numpy()]
+
+
 class FileLoader:
     """Inserts the checked rows of one file in batches and records the bad ones with reasons.
 
     On PostgreSQL each batch is copied into traces as it arrives. On SQLite each batch is
-    written to `staging` as it arrives, and moved into traces after the last one: the load's
-    transaction reads the staging file only then, so it sees every batch (a read transaction
-    keeps the snapshot it started with).
+    written to `staging` as it arrives, and moved into traces once its staging file is sealed,
+    while later batches are parsed and staged (see `Staging`); the last file's batches are
+    moved after the last batch.
     """
 
     def __init__(
@@ -102,7 +122,7 @@ class FileLoader:
         file_name: str,
         reopen: Callable[[], AbstractContextManager[TextIO]],
         *,
-        staging: StagingFile | None = None,
+        staging: Staging | None = None,
         parallel: bool = False,
     ) -> None:
         self.connection = connection
@@ -119,7 +139,6 @@ class FileLoader:
         if not self.postgres and staging is None:
             raise ValueError("SQLite loads go through a staging file attached to the connection")
         self.staging = staging
-        self._staged: list[tuple[int, int, int]] = []  # (first rowid, last rowid, last line)
         self.line = 0
         self.rows_read = 0
         self.rows_loaded = 0
@@ -168,7 +187,9 @@ class FileLoader:
                 gc.collect(1)
                 if self.rows_read % 100_000 < BATCH_ROWS:
                     log.debug("%s: %d rows read", self.file_name, self.rows_read)
-            self._move_staged()
+            if self.staging is not None:
+                self.staging.seal()
+                self._move_staged(len(self.staging.sealed))
         except BaseException:
             # A failure while reading is at the parser's line; one while inserting, the batch's.
             self.line = max(self.line, progress.line)
@@ -211,7 +232,9 @@ class FileLoader:
     def flush(self, batch: Batch) -> None:
         """Insert (or stage) a batch's rows, but those whose trace number the database has."""
         rows: pa.Table = batch.rows
+        lines: np.ndarray = batch.lines
         if rows.num_rows:
+            rows, lines = in_trace_number_order(rows, lines)
             # traces.trace_file_id has no foreign key (migration 0004): this check is what keeps
             # every stored trace pointing at this load's own trace_files row.
             file_ids = pc.min_max(rows.column("trace_file_id")).as_py()
@@ -219,9 +242,11 @@ class FileLoader:
                 raise WrongTraceFile(f"a batch names a trace file other than {self.file_id}")
             self._counts.merge(batch.counts)
             if self.postgres:
-                self._copy_new(rows, batch.lines)
+                self._copy_new(rows, lines)
             else:
-                self._insert(rows, batch.lines)
+                self._insert(rows, lines)
+        if self.staging is not None:
+            self._move_staged(MOVES_PER_BATCH)
         self._write_rejects()
 
     def _copy_new(self, rows: pa.Table, lines: np.ndarray) -> None:
@@ -261,8 +286,7 @@ class FileLoader:
     def _insert(self, rows: pa.Table, lines: np.ndarray) -> None:
         """PostgreSQL: COPY the rows into traces. SQLite: append them to the staging file."""
         if self.staging is not None:
-            first, last = self.staging.append(rows, lines)
-            self._staged.append((first, last, int(lines[-1])))
+            self.staging.append(rows, lines)
             return
         data = io.BytesIO()
         arrow_csv.write_csv(rows, data, _CSV)
@@ -270,41 +294,50 @@ class FileLoader:
         with driver.cursor() as cursor, cursor.copy(_COPY) as copy:  # type: ignore[union-attr]
             copy.write(data.getbuffer())
 
-    def _move_staged(self) -> None:
-        """SQLite: move each staged batch into traces, one statement each, in this transaction."""
+    def _move_staged(self, most: int) -> None:
+        """SQLite: move up to `most` batches of sealed staging files into traces, in this
+        transaction, one statement each."""
+        sealed = self.staging.sealed  # type: ignore[union-attr]
+        line = self.line
+        for _ in range(min(most, len(sealed))):
+            staged = sealed.popleft()
+            self.line = staged.line  # a failure is reported near the staged batch's last line
+            self._move(staged)
+        self.line = line
+
+    def _move(self, staged: StagedBatch) -> None:
+        """Move one staged batch into traces, but the rows whose trace number the database has."""
         unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
         driver = self.connection.connection.driver_connection
-        for first, last, line in self._staged:
-            self.line = line
-            cursor = driver.cursor()  # type: ignore[union-attr]
+        first, last = staged.first, staged.last
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
             try:
-                try:
-                    with self.connection.begin_nested():
-                        cursor.execute(_MOVE, (first, last))
-                    self.rows_loaded += last - first + 1
-                    continue
-                except unique_violation:
-                    pass
-                known = cursor.execute(_KNOWN, (first, last)).fetchall()
-                for row_line, number, owner, *_counted in known:
-                    self._left_out(row_line, number, owner)
-                dropped = AggregateCounts()
-                dropped.add(
-                    pa.table(
-                        {
-                            name: pa.array(
-                                [row[3 + at] for row in known], type=ROW_SCHEMA.field(name).type
-                            )
-                            for at, name in enumerate(_COUNTED)
-                        }
-                    )
+                with self.connection.begin_nested():
+                    cursor.execute(_MOVE.format(staged=staged.table), (first, last))
+                self.rows_loaded += last - first + 1
+                return
+            except unique_violation:
+                pass
+            known = cursor.execute(_KNOWN.format(staged=staged.table), (first, last)).fetchall()
+            for row_line, number, owner, *_counted in known:
+                self._left_out(row_line, number, owner)
+            dropped = AggregateCounts()
+            dropped.add(
+                pa.table(
+                    {
+                        name: pa.array(
+                            [row[3 + at] for row in known], type=ROW_SCHEMA.field(name).type
+                        )
+                        for at, name in enumerate(_COUNTED)
+                    }
                 )
-                self._counts.merge(dropped, sign=-1)
-                cursor.execute(_MOVE_NEW, (first, last))
-                self.rows_loaded += last - first + 1 - len(known)
-            finally:
-                cursor.close()
-        self._staged.clear()
+            )
+            self._counts.merge(dropped, sign=-1)
+            cursor.execute(_MOVE_NEW.format(staged=staged.table), (first, last))
+            self.rows_loaded += last - first + 1 - len(known)
+        finally:
+            cursor.close()
 
     def write_aggregates(self) -> None:
         """Replace this file's rows of trace_aggregates with the counts of what was inserted."""
@@ -315,6 +348,18 @@ class FileLoader:
             self.connection.execute(insert(table), rows)
 
     def _write_rejects(self) -> None:
-        if self._rejects:
+        if not self._rejects:
+            return
+        if self.postgres:
+            # COPY, not an INSERT per row: a fifth of the client's CPU and a third of the wall of
+            # SQLAlchemy's executemany for the ~20,000 rejects of a 1M-row file. `fields` is
+            # serialised as SQLAlchemy's JSON type does (json.dumps).
+            driver = self.connection.connection.driver_connection
+            with driver.cursor() as cursor, cursor.copy(_COPY_REJECTS) as copy:  # type: ignore[union-attr]
+                for row in self._rejects:
+                    copy.write_row(
+                        [*(row[name] for name in _REJECT_COLUMNS[:-1]), dumps(row["fields"])]
+                    )
+        else:
             self.connection.execute(insert(RejectedRow), self._rejects)
-            self._rejects.clear()
+        self._rejects.clear()

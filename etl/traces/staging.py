@@ -1,11 +1,11 @@
-"""SQLite's way in: checked rows written to a staging file by ADBC, in C, then moved into traces.
+"""SQLite's way in: checked rows written to staging files by ADBC, in C, then moved into traces.
 
 Python's sqlite3 binds one Python object per cell (1.7 s of CPU per 1M rows before SQLite does
 any work). ADBC's SQLite driver writes Arrow tables without that, but on its own connection: so
-the rows go to a constraint-free staging file first, and the load's own connection moves each
+the rows go to constraint-free staging files first, and the load's own connection moves each
 batch with one `INSERT INTO traces ... SELECT` inside the load's one transaction, where every
-constraint of `traces` applies. The file only ever holds checked, allow-listed values; it is
-removed after the load, and one left by a killed load is removed by the next load.
+constraint of `traces` applies. The files only ever hold checked, allow-listed values; they are
+removed after the load, and those left by a killed load are removed by the next load.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import contextlib
 import os
 import re
 import tempfile
+from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,8 @@ ATTACHED_AS = "ironriver_staging"
 _PREFIX = "ironriver-staging-"
 _NAME = re.compile(re.escape(_PREFIX) + r"(\d+)-[^/]*\.sqlite(-journal)?")
 _CREATE_APPEND = "adbc.ingest.mode.create_append"
+# A staging file holds at least this many rows: fewer would only add files and statements.
+MIN_ROWS_PER_FILE = 32_768
 
 
 def _alive(pid: int) -> bool:
@@ -56,9 +59,7 @@ class StagingFile:
     range of rowids its rows got, and each move reads it through the rowid index.
     """
 
-    def __init__(self, directory: Path | None = None) -> None:
-        directory = Path(directory or tempfile.gettempdir())
-        remove_leftovers(directory)
+    def __init__(self, directory: Path) -> None:
         descriptor, name = tempfile.mkstemp(
             prefix=f"{_PREFIX}{os.getpid()}-", suffix=".sqlite", dir=directory
         )
@@ -101,12 +102,100 @@ class StagingFile:
             }
         )
 
-    def remove(self) -> None:
-        """Close the ADBC connection and delete the file."""
+    def close(self) -> None:
+        """Close the ADBC connection: every row appended is in the file."""
         if self._connection is not None:
             for handle in (self._ingest, self._connection, self._database):
                 with contextlib.suppress(Exception):
                     handle.close()
             self._connection = None
+
+    def remove(self) -> None:
+        """Close the ADBC connection and delete the file."""
+        self.close()
         for path in (self.path, Path(f"{self.path}-journal")):
             path.unlink(missing_ok=True)
+
+
+class StagedBatch(NamedTuple):
+    """One batch in a staging file: the rowids its rows got, and the line of its last row."""
+
+    table: str  # the staged table, qualified with the file's attached name
+    first: int
+    last: int
+    line: int
+
+
+def staging_plan(expected_rows: int, attach_limit: int) -> list[int]:
+    """How many rows each staging file of a load of about `expected_rows` rows is sealed at.
+
+    The last file is not in the list: it takes every row after the others, so a file longer
+    than estimated still loads. The rows of the file being filled when the last batch arrives
+    are moved after it, so files get smaller towards the end (sizes k, k-1, ... 1 parts):
+    each is at least half its predecessor, so moving two batches per batch staged empties a
+    sealed file before the next is sealed, and little is left for the end.
+    """
+    planned = max(0, attach_limit - 2)  # one attachment left for anyone else, one for the rest
+    parts = planned * (planned + 1) // 2
+    seal_at: list[int] = []
+    covered = 0
+    for weight in range(planned, 0, -1):
+        if covered >= expected_rows:
+            break
+        rows = max(MIN_ROWS_PER_FILE, -(-expected_rows * weight // parts))
+        seal_at.append(rows)
+        covered += rows
+    return seal_at
+
+
+class Staging:
+    """One load's staging files, attached to the load's connection and filled one after another.
+
+    The load's connection reads a staging file for the first time only once it is sealed (the
+    ADBC side will never write to it again): a read keeps the snapshot it started with until the
+    load's transaction ends, and holds a shared lock that a later write to that file would wait
+    on. So each file is moved into traces while the next one fills and the parser goes on, and
+    only the rows of the last file filled are left to move after the last batch. File `i` is
+    sealed when it holds `seal_at[i]` rows; the file after those takes whatever rows come after.
+    """
+
+    def __init__(self, seal_at: list[int], directory: Path | None = None) -> None:
+        directory = Path(directory or tempfile.gettempdir())
+        remove_leftovers(directory)
+        self.seal_at = seal_at
+        self.files: list[StagingFile] = []
+        try:
+            for _ in range(len(seal_at) + 1):
+                self.files.append(StagingFile(directory))
+        except BaseException:
+            self.remove()
+            raise
+        self._filling = 0
+        self._unsealed: list[StagedBatch] = []
+        self.sealed: deque[StagedBatch] = deque()  # in file order, ready to move
+
+    @staticmethod
+    def alias(index: int) -> str:
+        """The name the load's connection attaches file `index` as."""
+        return f"{ATTACHED_AS}_{index}"
+
+    def append(self, rows: pa.Table, lines: np.ndarray) -> None:
+        """Stage a batch's rows with their line numbers; seal the file once it is full."""
+        staging_file = self.files[self._filling]
+        first, last = staging_file.append(rows, lines)
+        table = f"{self.alias(self._filling)}.{TABLE}"
+        self._unsealed.append(StagedBatch(table, first, last, int(lines[-1])))
+        if self._filling < len(self.seal_at) and staging_file.rows >= self.seal_at[self._filling]:
+            self.seal()
+            self._filling += 1
+
+    def seal(self) -> None:
+        """Hand the filling file's batches over to be moved: nothing writes to it again."""
+        self.files[self._filling].close()
+        self.sealed.extend(self._unsealed)
+        self._unsealed.clear()
+
+    def remove(self) -> None:
+        """Close every ADBC connection and delete every file."""
+        for staging_file in self.files:
+            staging_file.remove()
