@@ -109,6 +109,34 @@ def test_pages_load_no_polyfill_bundle_but_the_runtime_dash_needs(client: Any) -
     assert b"regeneratorRuntime" in client.get(scripts[runtime]).data
 
 
+def test_pages_load_no_dash_table_bundle(client: Any) -> None:
+    # Dash lists it because it imports dash_table; no page lays out a DataTable.
+    for path in ("/", "/trends", "/sources"):
+        html = client.get(path).data.decode()
+        assert "dash_table" not in " ".join(re.findall(r'<script src="([^"]+)"', html)), path
+        assert '"namespace":"dash_table"' not in html.replace(" ", ""), path
+
+
+@pytest.mark.parametrize(
+    ("path", "current"), [("/", "Map"), ("/trends", "Trends"), ("/es/sources", "Datos y fuentes")]
+)
+def test_the_first_view_marks_its_own_navigation_link_as_the_current_page(
+    client: Any, path: str, current: str
+) -> None:
+    # A plain link with aria-current, laid out by the server: no callback marks it in the browser.
+    nav = next(
+        c
+        for c in first_view._components(view_in(client.get(path).data)["content"])
+        if c["props"].get("id") == "site-nav"
+    )
+    links = nav["props"]["children"]
+    marked = [link for link in links if link["props"].get("aria-current") == "page"]
+    assert [(m["type"], m["props"]["children"], m["props"]["href"]) for m in marked] == [
+        ("A", current, path)
+    ]
+    assert all(link["type"] == "Link" for link in links if link not in marked)
+
+
 def test_static_files_are_compressed_once_and_revalidate(
     client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
