@@ -220,12 +220,6 @@ window.ironriverDeferred = (function () {
   };
 }());
 
-/* The renderer's `layout_post` hook (app.py): the server lays out the first view of the page into
-   the page itself (a JSON data block, #ironriver-first-view), and this puts it into the shell's
-   layout before Dash renders it, with the router's location already set to this URL. So the
-   page draws without first asking the router's page-content callback for it; navigating later
-   goes through the router as before. Anything unexpected leaves the layout alone: the router
-   then lays the page out, as without this. */
 /* What `syncUrl` answers for a view (components.register_url_sync: the `<prefix>-search` store
    in, the `<prefix>-permalink` field out), done for the first view before it is rendered: its
    permalink is rendered after the maps (`data-deferred`), and Dash calls a callback on a load
@@ -252,6 +246,12 @@ function syncFirstView(content) {
   });
 }
 
+/* The renderer's `layout_post` hook (app.py): the server lays out the first view of the page into
+   the page itself (a JSON data block, #ironriver-first-view), and this puts it into the shell's
+   layout before Dash renders it, with the router's location already set to this URL. So the
+   page draws without first asking the router's page-content callback for it; navigating later
+   goes through the router as before. Anything unexpected leaves the layout alone: the router
+   then lays the page out, as without this. */
 window.ironriverRenderer = {
   layoutPost: function (layout) {
     const block = document.getElementById("ironriver-first-view");
