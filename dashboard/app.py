@@ -85,6 +85,7 @@ class _Dash(dash.Dash):
             view = first_view.for_request(flask.request)
             if view is not None:
                 kwargs["config"] = kwargs.get("config", "") + view.data
+                kwargs["scripts"] = kwargs.get("scripts", "") + view.scripts
                 # After the scripts: what the page needs first is fetched first.
                 kwargs["renderer"] = kwargs.get("renderer", "") + view.preloads
         page = str(super().interpolate_index(**kwargs))
