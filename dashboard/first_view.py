@@ -77,16 +77,13 @@ def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
         }
     )
     view = json.loads(serialized)
-    links = (
-        [
-            f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
-            for url in RENDERER_REQUESTS
-        ]
-        + [
-            f'<link rel="preload" href="{escape(url)}" as="fetch" crossorigin="anonymous">'
-            for url in map_files(view)
-        ]
-    )
+    links = [
+        f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
+        for url in RENDERER_REQUESTS
+    ] + [
+        f'<link rel="preload" href="{escape(url)}" as="fetch" crossorigin="anonymous">'
+        for url in map_files(view)
+    ]
     # "<" escaped, so no text in the data can close the element; a data block is not run, so
     # the Content-Security-Policy needs no hash for it.
     data = serialized.replace("<", "\\u003c")
