@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import dash
 import flask
-from dash import ClientsideFunction, Input, Output, dcc, html
+from dash import dcc, html
 from flask_caching import Cache
 
 from dashboard import compressed, embed, first_view, guard, i18n
@@ -40,10 +40,12 @@ _INTERNAL_PREFIXES = (
     "/es/embed/",
 )
 NOT_FOUND_TITLE = N_("Iron River · Page not found")
-# Dash's first script, @babel/polyfill (core-js and regenerator-runtime: 34 KB compressed and
-# ~75 ms of a cold load's CPU), is for browsers without ES2015+; plotly.js's es2016 bundle needs
-# them anyway. The one global Dash's scripts still use comes alone: assets/regenerator-runtime.min.js.
-POLYFILL_BUNDLE = "/deps/polyfill@"
+# Bundles Dash lists on every page that no page here needs. Dash's first script, @babel/polyfill
+# (core-js and regenerator-runtime: 34 KB compressed and ~75 ms of a cold load's CPU), is for
+# browsers without ES2015+; plotly.js's es2016 bundle needs them anyway. The one global Dash's
+# scripts still use comes alone: assets/regenerator-runtime.min.js. dash_table's bundle (9 KB
+# compressed, run on every load) comes because Dash imports it; no page uses a DataTable.
+UNUSED_BUNDLES = ("/deps/polyfill@", "/dash_table/")
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
 
@@ -84,6 +86,7 @@ class _Dash(dash.Dash):
             view = first_view.for_request(flask.request)
             if view is not None:
                 kwargs["config"] = kwargs.get("config", "") + view.data
+                kwargs["scripts"] = kwargs.get("scripts", "") + view.scripts
                 # After the scripts: what the page needs first is fetched first.
                 kwargs["renderer"] = kwargs.get("renderer", "") + view.preloads
         page = str(super().interpolate_index(**kwargs))
@@ -95,7 +98,11 @@ class _Dash(dash.Dash):
         srcs: list[Any] = super()._collect_and_register_resources(
             resources, include_async, url_attr
         )
-        return [src for src in srcs if not (isinstance(src, str) and POLYFILL_BUNDLE in src)]
+        return [
+            src
+            for src in srcs
+            if not (isinstance(src, str) and any(bundle in src for bundle in UNUSED_BUNDLES))
+        ]
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = super()._config()
@@ -163,12 +170,6 @@ def create_app(settings: Settings | None = None, *, warm_new_versions: bool = Fa
     )
     compressed.install(server, server.config["COMPRESS_MIMETYPES"])
     app.layout = _shell
-    # The current page's link gets aria-current="page" once the router has drawn the page.
-    app.clientside_callback(
-        ClientsideFunction("ironriver", "markCurrentPage"),
-        Output("nav-current", "data"),
-        Input("_pages_store", "data"),
-    )
     # Screen readers pick their voice from the page language (interpolate_index sets it per URL).
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     # Dash wraps its scripts in a second <footer>: one contentinfo landmark per page is ours.
@@ -234,7 +235,6 @@ def _shell() -> html.Div:
     return html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
-            dcc.Store(id="nav-current"),
             dash.page_container,
         ]
     )

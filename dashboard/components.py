@@ -430,7 +430,8 @@ def view_page(
 ) -> html.Div:
     """A page with a view: notices, heading, lede, its controls (in a labelled section unless
     `controls_label` is None), the `<prefix>-view` container (what `render(view)` returns, and
-    what the page's callback replaces) and "Copy link"; `name` is the page's CSS name."""
+    what the page's callback replaces), then the chart links and "Copy link" (`<prefix>-links`);
+    `name` is the page's CSS name."""
     if controls_label is not None:
         controls = html.Section(controls, className="controls", **{"aria-label": controls_label})
     return html.Div(
@@ -441,8 +442,15 @@ def view_page(
             controls,
             html.Div(list(content), id=f"{prefix}-view"),
             *after,
-            *([chart_links(CHART_PAGES[prefix], search)] if prefix in CHART_PAGES else []),
-            copy_link(prefix, search),
+            html.Div(
+                [
+                    *([chart_links(CHART_PAGES[prefix], search)] if prefix in CHART_PAGES else []),
+                    copy_link(prefix, search),
+                ],
+                id=f"{prefix}-links",
+                # Below the view: rendered once its charts are drawn (assets/ironriver.js).
+                **{"data-deferred": "true"},
+            ),
         ],
         className=f"page page-{name or prefix}",
     )

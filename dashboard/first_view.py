@@ -4,8 +4,10 @@ Without this, a cold visit runs in turn: the page and its scripts, Dash's layout
 container), Dash Pages' router callback (the page's layout), then the lazy dcc chunks of the
 components that layout holds, then plotly.js's boundary and topojson files. With it, the page
 carries what the router would answer for its URL (a JSON data block that the renderer's
-`layout_post` hook in `assets/ironriver.js` puts into the layout), and `<link rel=preload>`
-tags fetch the lazy chunks and the map files alongside the scripts.
+`layout_post` hook in `assets/ironriver.js` puts into the layout), the lazy dcc chunks of its
+components run with Dash's scripts (so they render, and dcc.Graph calls plotly.js, in the first
+render rather than once each chunk has been fetched and run, one commit after another), and
+`<link rel=preload>` tags fetch Dash's layout and callbacks and the map files alongside them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class FirstView:
 
     preloads: str  # <link rel=preload> tags, for the head
     data: str  # the JSON data block
+    scripts: str  # <script> tags of the view's lazy dcc chunks, run with Dash's scripts
 
 
 def for_request(request: flask.Request) -> FirstView | None:
@@ -85,23 +88,22 @@ def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
         }
     )
     view = json.loads(serialized)
-    links = (
-        [
-            f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
-            for url in RENDERER_REQUESTS
-        ]
-        + [f'<link rel="preload" href="{escape(url)}" as="script">' for url in lazy_chunks(view)]
-        + [
-            f'<link rel="preload" href="{escape(url)}" as="fetch" crossorigin="anonymous">'
-            for url in map_files(view)
-        ]
-    )
+    links = [
+        f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
+        for url in RENDERER_REQUESTS
+    ] + [
+        f'<link rel="preload" href="{escape(url)}" as="fetch" crossorigin="anonymous">'
+        for url in map_files(view)
+    ]
     # "<" escaped, so no text in the data can close the element; a data block is not run, so
     # the Content-Security-Policy needs no hash for it.
     data = serialized.replace("<", "\\u003c")
     return FirstView(
         preloads="\n".join(links),
         data=f'<script id="{ELEMENT_ID}" type="application/json">{data}</script>',
+        # All of them, not only dcc.Graph's: a graph drawn before the dropdowns above it are
+        # rendered would move down when they appear.
+        scripts="".join(f'<script src="{escape(url)}"></script>' for url in lazy_chunks(view)),
     )
 
 

@@ -108,10 +108,12 @@ def frame(content: Any, path: str | None, query: dict[str, Any]) -> html.Div:
     )
 
 
-def nav_links(current: str | None) -> list[dcc.Link]:
+def nav_links(current: str | None) -> list[dcc.Link | html.A]:
     """One link per registered page with an `order`, in that order and the current language:
-    adding a page adds its link. The page shown is marked `current` here, and `aria-current`
-    in the browser (assets/ironriver.js: dcc.Link takes no aria attributes)."""
+    adding a page adds its link. The page shown is marked `current` and `aria-current`, so its
+    link is a plain link (dcc.Link takes no aria attributes): the frame is part of each page's
+    layout, so every page, opened or navigated to, comes with its own link marked, and a page
+    load runs no callback for it."""
     lang = i18n.language()
     pages = sorted(
         (
@@ -123,11 +125,14 @@ def nav_links(current: str | None) -> list[dcc.Link]:
     )
     here = None if current is None else i18n.localised(current)
     return [
-        dcc.Link(
+        html.A(
             page["name"],
             href=page["path"],
-            className="nav-link current" if _same_path(page["path"], here) else "nav-link",
+            className="nav-link current",
+            **{"aria-current": "page"},
         )
+        if _same_path(page["path"], here)
+        else dcc.Link(page["name"], href=page["path"], className="nav-link")
         for page in pages
     ]
 

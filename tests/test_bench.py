@@ -90,6 +90,12 @@ def test_quick_run_times_the_map_page_cold_and_warm(quick_run):
     floor = measured["floor"]
     assert floor["cold_runs"][0]["map_layers"] == measured["cold_runs"][0]["map_layers"]
     assert measured["plotly_script"] == "/assets/plotly-custom.min.js"
+    # Complete (what the app renders after the maps is in place) is never before drawn; the
+    # floor renders nothing after its maps.
+    for run in measured["cold_runs"] + measured["warm_runs"]:
+        assert run["complete_ms"] >= run["maps_drawn_ms"] > 0, run
+    for run in floor["cold_runs"] + floor["warm_runs"]:
+        assert run["complete_ms"] == run["maps_drawn_ms"], run
     for phase in ("cold", "warm"):
         row = rows[f"page-{phase}-time"]
         assert row["peer"] == floor[f"{phase}_maps_drawn_ms"] > 0, row

@@ -224,10 +224,13 @@ def test_a_cold_map_page_draws_its_first_view_without_the_router_callback(
     )
     # The page came with the page: Dash Pages' router was never asked for it.
     assert not [body for body in posts if "_pages_content" in body]
-    # Each preloaded file was fetched once: the preload was the request the page used.
+    # Each preloaded file was fetched once: the preload was the request the page used; and each
+    # lazy dcc chunk once, as a script of the page (webpack finds it loaded, not fetching it).
     preloaded = page.eval_on_selector_all("link[rel=preload]", "ls => ls.map(l => l.href)")
-    assert len(preloaded) == 8  # Dash's layout and callbacks, 3 dcc chunks, 3 map files
-    for url in preloaded:
+    assert len(preloaded) == 5  # Dash's layout and callbacks, 3 map files
+    chunks = page.eval_on_selector_all("script[src*='/dcc/async-']", "ss => ss.map(s => s.src)")
+    assert len(chunks) == 3  # dropdown, slider, graph
+    for url in preloaded + chunks:
         assert fetched.count(url) == 1, url
     # The address stays the view's as it changes (the router's location was set up before).
     page.check(
@@ -243,9 +246,14 @@ ORDER_WATCH = """
   const seen = {};
   new MutationObserver(() => {
     for (const [name, selector] of [['maps', '.choroplethlayer path'],
-        ['tables', '#map-tables tr'], ['names', '#map-state-names option']]) {
+        ['tables', '#map-tables tr'], ['names', '#map-state-names option'],
+        ['links', '#map-links .copy-link']]) {
       if (seen[name] === undefined && document.querySelector(selector)) {
         seen[name] = performance.now();
+        if (name === 'maps') {
+          const box = document.querySelector('#map-graph').getBoundingClientRect();
+          window.__mapBox = [box.x, box.y, box.width, box.height];
+        }
       }
     }
   }).observe(document, {subtree: true, childList: true});
@@ -285,6 +293,15 @@ def laid_out(node: object, component_id: str) -> Any:
     return laid_out(node["props"].get("children"), component_id)
 
 
+def components_of(node: object, kind: str) -> list[Any]:
+    """Every component of type `kind` in a serialized layout, in document order."""
+    if isinstance(node, list):
+        return [c for n in node for c in components_of(n, kind)]
+    if not isinstance(node, dict) or not isinstance(node.get("props"), dict):
+        return []
+    return [node] * (node.get("type") == kind) + components_of(node["props"].get("children"), kind)
+
+
 def count_type(node: object, kind: str) -> int:
     if isinstance(node, list):
         return sum(count_type(n, kind) for n in node)
@@ -293,9 +310,20 @@ def count_type(node: object, kind: str) -> int:
     return (node.get("type") == kind) + count_type(node["props"].get("children"), kind)
 
 
-def test_a_cold_map_page_draws_the_maps_once_then_the_unseen_tables_and_names_as_laid_out(
-    context: Any, base_url: str
+MAP_BOX = """() => {
+    const box = document.querySelector('#map-graph').getBoundingClientRect();
+    return [box.x, box.y, box.width, box.height];
+}"""
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}]
+)
+def test_a_cold_map_page_draws_the_maps_once_then_the_unseen_as_laid_out_without_moving_them(
+    chromium: Any, base_url: str, viewport: dict[str, int]
 ) -> None:
+    context = chromium.new_context(viewport=viewport)
+    context.set_default_navigation_timeout(90_000)
     context.add_init_script(ORDER_WATCH)
     with watched_pages(context, base_url) as opener:
         page = opener("/")
@@ -311,10 +339,25 @@ def test_a_cold_map_page_draws_the_maps_once_then_the_unseen_tables_and_names_as
     options = page.eval_on_selector_all("#map-state-names option", "os => os.map(o => o.value)")
     assert options == [o["props"]["value"] for o in names["props"]["children"]]
     assert "Texas" in (page.text_content("#map-tables") or "")
+    # The chart links and "Copy link" below the view, as laid out, with the view's permalink
+    # (what syncUrl gives) in the field and in the address bar.
+    links = laid_out(view["content"], "map-links")
+    hrefs = page.eval_on_selector_all("#map-links a.chart-image-link", "as => as.map(a => a.href)")
+    assert [h.replace(base_url, "") for h in hrefs] == [
+        a["props"]["href"] for a in components_of(links, "A")
+    ]
+    search = laid_out(view["content"], "map-search")["props"]["data"]
+    assert search.startswith("?us=") and "&mx=" in search
+    assert page.evaluate("window.location.href") == base_url + "/" + search
+    assert page.input_value("#map-permalink") == base_url + "/" + search
     seen = page.evaluate("window.__seen")
     assert seen["maps"] <= seen["tables"] and seen["maps"] <= seen["names"], seen
-    # One graph, drawn once: no callback re-renders it on a cold load.
+    assert seen["maps"] <= seen["links"], seen
+    # One graph, drawn once: no callback re-renders it on a cold load, and nothing rendered
+    # after it moves or resizes it.
     assert page.evaluate("window.__plotCalls") == ["react"]
+    assert page.evaluate("window.__mapBox") == page.evaluate(MAP_BOX)
+    context.close()
 
 
 def test_year_slider_and_play_change_the_trace_file_view(open_page: Any, engine: Engine) -> None:

@@ -89,14 +89,25 @@ def test_the_map_page_preloads_exactly_the_files_its_view_fetches(client: Any) -
         "/_dash-layout",
         "/_dash-dependencies",
     }
-    assert {u for u, kind in preloaded.items() if kind == "script"} == {
-        first_view.DCC_CHUNK_PATH + name
-        for name in ("async-dropdown.js", "async-slider.js", "async-graph.js")
-    }
+    assert {u for u, kind in preloaded.items() if kind == "script"} == set()
     for url in preloaded:
         assert client.get(url).status_code == 200, url
     # Preloads come after the page's scripts: those are needed first.
     assert html.index(b'<link rel="preload"') > html.index(b"dash_renderer")
+
+
+def test_the_lazy_chunks_of_the_first_view_run_with_dash_scripts(client: Any) -> None:
+    html = client.get("/").data.decode()
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    chunks = [first_view.DCC_CHUNK_PATH + name for name in ("async-dropdown.js", "async-slider.js")]
+    chunks.append(first_view.DCC_CHUNK_PATH + "async-graph.js")
+    assert [s for s in scripts if "/async-" in s] == chunks
+    # After dcc's own bundle and before the renderer starts, each once.
+    dcc = next(i for i, s in enumerate(scripts) if "dash_core_components.v" in s)
+    assert all(scripts.index(chunk) > dcc for chunk in chunks)
+    assert html.rindex("async-graph.js") < html.index("new DashRenderer")
+    for chunk in chunks:
+        assert client.get(chunk).status_code == 200, chunk
 
 
 def test_pages_load_no_polyfill_bundle_but_the_runtime_dash_needs(client: Any) -> None:
@@ -107,6 +118,34 @@ def test_pages_load_no_polyfill_bundle_but_the_runtime_dash_needs(client: Any) -
     renderer = next(i for i, s in enumerate(scripts) if "dash_renderer" in s)
     assert runtime < renderer
     assert b"regeneratorRuntime" in client.get(scripts[runtime]).data
+
+
+def test_pages_load_no_dash_table_bundle(client: Any) -> None:
+    # Dash lists it because it imports dash_table; no page lays out a DataTable.
+    for path in ("/", "/trends", "/sources"):
+        html = client.get(path).data.decode()
+        assert "dash_table" not in " ".join(re.findall(r'<script src="([^"]+)"', html)), path
+        assert '"namespace":"dash_table"' not in html.replace(" ", ""), path
+
+
+@pytest.mark.parametrize(
+    ("path", "current"), [("/", "Map"), ("/trends", "Trends"), ("/es/sources", "Datos y fuentes")]
+)
+def test_the_first_view_marks_its_own_navigation_link_as_the_current_page(
+    client: Any, path: str, current: str
+) -> None:
+    # A plain link with aria-current, laid out by the server: no callback marks it in the browser.
+    nav = next(
+        c
+        for c in first_view._components(view_in(client.get(path).data)["content"])
+        if c["props"].get("id") == "site-nav"
+    )
+    links = nav["props"]["children"]
+    marked = [link for link in links if link["props"].get("aria-current") == "page"]
+    assert [(m["type"], m["props"]["children"], m["props"]["href"]) for m in marked] == [
+        ("A", current, path)
+    ]
+    assert all(link["type"] == "Link" for link in links if link not in marked)
 
 
 def test_static_files_are_compressed_once_and_revalidate(

@@ -34,20 +34,6 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return document.execCommand && document.execCommand("copy") ? words.copied : words.select;
     },
 
-    /* The navigation link of the page shown says so to screen readers, once the page is drawn. */
-    markCurrentPage: function () {
-      const pathname = window.location.pathname;
-      const links = document.querySelectorAll("#site-nav a");
-      links.forEach(function (link) {
-        if (new URL(link.href).pathname.replace(/\/$/, "") === pathname.replace(/\/$/, "")) {
-          link.setAttribute("aria-current", "page");
-        } else {
-          link.removeAttribute("aria-current");
-        }
-      });
-      return pathname;
-    },
-
     /* A click on a map state opens its trend in the page's language, without a round trip. On a touch or narrow screen
        a tap cannot hover, so the first tap on a state shows its value (and a button to its
        trend); a second tap on the same state opens the trend. The click is cleared each time,
@@ -177,12 +163,14 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
 }());
 
 /* What no one sees before a page's first plot is drawn is rendered after it. A page marks such
-   containers `data-deferred` (the map's state tables, inside a closed <details>, and the state
-   names its datalist offers: hundreds of components); on a cold load, `layoutPost` below leaves
-   their children out of the first render and they are set, exactly as laid out, once the first
-   plot is drawn and painted, or after LIMIT_MS if none is. Dash's renderer and React then build
-   them after the maps rather than before. A container a callback has filled meanwhile (a view
-   the reader asked for) is left as it is. */
+   containers `data-deferred` (the map's state tables, inside a closed <details>, the state names
+   its datalist offers, and the chart links and "Copy link" below the view: hundreds of
+   components); on a cold load of a page with a graph, `layoutPost` below leaves their children
+   out of the first render and they are set, exactly as laid out, once the first plot is drawn
+   and painted, or after LIMIT_MS if none is. Dash's renderer and React then build them after the
+   maps rather than before, and the callbacks they take part in (the permalink's `syncUrl`) run
+   then too. A page without a graph renders them at once. A container a callback has filled
+   meanwhile (a view the reader asked for) is left as it is. */
 window.ironriverDeferred = (function () {
   const LIMIT_MS = 5000;
   let pending = [];  // [id, children] of each container left out, until it is set
@@ -201,6 +189,14 @@ window.ironriverDeferred = (function () {
   }
   return {
     leaveOut: function (layout) {
+      let graphs = 0;
+      (function count(node) {
+        if (Array.isArray(node)) { node.forEach(count); return; }
+        if (!node || typeof node !== "object" || !node.props) { return; }
+        if (node.type === "Graph") { graphs += 1; }
+        count(node.props.children);
+      }(layout));
+      if (!graphs) { return; }  // no plot to wait for
       (function walk(node) {
         if (Array.isArray(node)) { node.forEach(walk); return; }
         if (!node || typeof node !== "object" || !node.props) { return; }
@@ -223,6 +219,32 @@ window.ironriverDeferred = (function () {
     },
   };
 }());
+
+/* What `syncUrl` answers for a view (components.register_url_sync: the `<prefix>-search` store
+   in, the `<prefix>-permalink` field out), done for the first view before it is rendered: its
+   permalink is rendered after the maps (`data-deferred`), and Dash calls a callback on a load
+   only when its output is rendered then. So the address becomes the view's and the field holds
+   its link from the start, as after syncUrl; later views go through syncUrl as before. */
+function syncFirstView(content) {
+  const stores = {};
+  const fields = {};
+  (function walk(node) {
+    if (Array.isArray(node)) { node.forEach(walk); return; }
+    if (!node || typeof node !== "object" || !node.props) { return; }
+    const id = node.props.id;
+    if (typeof id === "string" && node.type === "Store" && /-search$/.test(id)) {
+      stores[id.replace(/-search$/, "")] = node;
+    }
+    if (typeof id === "string" && /-permalink$/.test(id)) {
+      fields[id.replace(/-permalink$/, "")] = node;
+    }
+    walk(node.props.children);
+  }(content));
+  Object.keys(stores).forEach(function (prefix) {
+    const link = window.dash_clientside.ironriver.syncUrl(stores[prefix].props.data);
+    if (fields[prefix] && typeof link === "string") { fields[prefix].props.value = link; }
+  });
+}
 
 /* The renderer's `layout_post` hook (app.py): the server lays out the first view of the page into
    the page itself (a JSON data block, #ironriver-first-view), and this puts it into the shell's
@@ -261,6 +283,7 @@ window.ironriverRenderer = {
     });
     // The router's callback is called when its location's pathname or search are set after
     // the layout: set here, it is not, and the page is already in place.
+    syncFirstView(view.content);
     window.ironriverDeferred.leaveOut(view.content);
     content.props.children = view.content;
     store.props.data = view.store;
