@@ -16,31 +16,35 @@ PAGE_BYTES = 1_000_000  # cold
 PAGE_WARM_BYTES = 2_000_000
 
 LOAD_WHY = (
-    "our loader decodes every row in Python, checks it against the format's rules, maps names "
-    "to codes and stores it in a table with a UNIQUE index on trace_number, an index on "
-    "trace_file_id and a CHECK, checks each batch for trace numbers already "
-    "loaded and counts the aggregates; `.import` copies raw text into a bare table in C. "
-    "Measured apart (bench/README.md), the INSERT of already-checked rows into the real table "
-    "alone takes more CPU than the whole `.import`, and parsing plus checking in Python about "
-    "twice as much again, which the loader spreads over two processes"
+    "`.import` copies raw text into a bare table in C; the loader checks every row against the "
+    "format's rules, drops the sensitive columns, counts the aggregates and writes into a table "
+    "keyed by trace number, with an index and a CHECK, in one transaction. Plain stretches of "
+    "the file go to pyarrow's CSV reader (allow-listed columns only) and are checked on Arrow "
+    "arrays in a second thread (1.5 s of CPU per 1M rows); ADBC writes the checked rows into up "
+    "to nine staging files, each moved into `traces` as soon as it is sealed while parsing goes "
+    "on. Writing the checked rows alone costs 1.75-1.84 s of CPU, near `.import`'s whole job, and "
+    "start-up is a fixed ~0.5 s (interpreter and library imports; pyarrow imports pandas on its "
+    "first array, 0.15 s, and the schema check imports Alembic, 0.12 s), which is why the ratio "
+    "falls to about 1.45x at 10M rows (bench/README.md, sixth round). Next step: start-up"
 )
 
 PG_LOAD_WHY = (
-    "With no row-by-row foreign key check (migration 0004) and binary COPY, the server's share "
-    "halved; what is left is the same Python parse and checks as on SQLite (most of the "
-    "loader's CPU, more than `psql \\copy`'s whole time) and the server maintaining the "
-    "unique trace-number and trace-file indexes. Next step: the checks on Arrow arrays "
-    "(bench/README.md)"
+    "`psql \\copy` stores each line in a bare table and parses nothing on the client. The "
+    "loader's own COPY of the already-checked rows into `traces` (primary key, index, CHECK, "
+    "one transaction) costs its one server backend 2.0-2.2 s of CPU (1.75 s even as binary), "
+    "2.3-2.8x `psql \\copy`'s whole time before anything is read or checked, so 1.5x is out of "
+    "reach with these guarantees; the client's parse and checks (1.5 s of CPU) run beside it "
+    "(bench/README.md, sixth round)"
 )
 
 PAGE_WHY = (
-    "Both pages evaluate the same plotly.js and draw the same traces; the app page also "
-    "evaluates React, Dash's renderer and dcc on the same main thread (the page carries its "
-    "first view and preloads its lazy chunks and map files, so no round trip waits on another). "
-    "A CPU profile of one cold load after that (2026-11-29, load ~12) put dash_renderer 218 ms, "
-    "react-dom 95, async-dropdown 54 (a search index of every substring of the long series "
-    "keys) and dcc 43 beside plotly.js's 1,104. Next step: short dropdown values for the series "
-    "(bench/README.md)"
+    "Both pages evaluate the same plotly.js and draw the same traces; before dcc.Graph can draw, "
+    "the app page also runs React, react-dom, Dash's renderer and dcc, Dash's setup and one "
+    "React render of about 95 components on the same main thread: about 120 ms of CPU more than "
+    "the floor page (314 against 193 ms, medians of 7, bench/README.md, target 5 third round). "
+    "No callback runs before the maps any more (the current page's link, the address and the "
+    "permalink come laid out by the server). Next step: drawing the maps before Dash starts "
+    "(a server-rendered first screen that dcc.Graph then adopts), the only way left to 1.3x"
 )
 
 
@@ -563,9 +567,10 @@ def _details(results: dict[str, Any]) -> list[str]:
             )
         out += [
             "",
-            "CPU s is user + system time of the command and the processes it waited for (our "
-            "loader forks one parser for files of 8 MB and more). RSS summed over processes "
-            "counts pages the parser shares with the loader twice; PSS splits them.",
+            "CPU s is user + system time of the command and the processes it waited for, every "
+            "thread included (our loader parses in a second thread, and its ADBC writer and "
+            "pyarrow's reader are C that lets go of the GIL). Peak RSS is summed over the process "
+            "tree (for the peers, their shell); PSS splits pages shared between processes.",
         ]
     scaling = results.get("scaling")
     if scaling and scaling["sizes"]:
