@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None, *, warm_new_versions: bool = Fa
     )
     server.extensions[EXTENSION] = data
     if warm_new_versions:
-        data.watch(lambda: _warm(server))
+        data.watch(lambda: _warm(server), server.app_context)
     # Dash serves its bundles (plotly.js: 4.8 MB raw) as text/javascript.
     server.config["COMPRESS_MIMETYPES"] = [
         "text/html",

@@ -8,6 +8,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -31,6 +32,9 @@ VERSION_TTL_SECONDS = 2.0
 # How often a watching process reads the version (`AppData.watch`): well inside the memo's
 # lifetime, so while the watcher runs no request reads it.
 WATCH_SECONDS = VERSION_TTL_SECONDS / 2
+# How long before a shared value expires a watching process recomputes it (`refresh_shared`):
+# several ticks of the watcher, so the request after it finds the value recomputed.
+REFRESH_AHEAD_SECONDS = 10 * WATCH_SECONDS
 # How many page views (and their rendered components) a process keeps, least recently used out.
 KEPT_VIEWS = 256
 # Selections every view reads whole (source records, the event kinds): shared per data version.
@@ -40,6 +44,15 @@ SHARED_SELECTIONS = frozenset({Selection("sources"), Selection("events")})
 _REQUEST_VERSION = "ironriver_data_version"
 # The data version a warming thread computes values for, ahead of serving it.
 _warming: ContextVar[str | None] = ContextVar("warming_data_version", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _SharedValue:
+    """A shared value, when it was computed and how to compute it again (`refresh_shared`)."""
+
+    computed_at: float
+    value: object
+    compute: Callable[[], object]
 
 
 @dataclass
@@ -53,8 +66,8 @@ class AppData:
     # (when it was read, the version served): the memo every request starts from.
     _version: tuple[float, str] = field(default=(0.0, ""))
     _kept: OrderedDict[str, object] = field(default_factory=OrderedDict)
-    # (version, language, key) -> (when computed, value), for the versions in `_live` only.
-    _shared: dict[tuple[str, str, str], tuple[float, object]] = field(default_factory=dict)
+    # (version, language, key) -> the value, for the versions in `_live` only.
+    _shared: dict[tuple[str, str, str], _SharedValue] = field(default_factory=dict)
     # The versions whose shared values are kept: the one served and, while it is warmed, the next.
     _live: frozenset[str] = frozenset()
     # Encoded API downloads, keyed by data version and normalised request (dashboard/api.py).
@@ -62,6 +75,8 @@ class AppData:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Set by `watch`: lays out what a new version's first views need, with that version pinned.
     _warm: Callable[[], None] | None = None
+    # Set by `watch`: the context shared values are recomputed in (the app's).
+    _app_context: Callable[[], AbstractContextManager[object]] = nullcontext
     _watcher: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -93,12 +108,19 @@ class AppData:
         """The data version new requests read now, as last read from the database (no query)."""
         return self._version[1]
 
-    def watch(self, warm: Callable[[], None]) -> None:
+    def watch(
+        self,
+        warm: Callable[[], None],
+        app_context: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
         """Follow the data version in a background thread (one per process, started by the
         first request, so after gunicorn's fork) and serve a new version only once `warm` has
         computed, in that thread, what its views share: the first request after a load finds
-        them ready. `warm` runs with the new version pinned (`version()` answers it)."""
+        them ready. `warm` runs with the new version pinned (`version()` answers it). The thread
+        also recomputes, inside `app_context()`, the shared values about to expire
+        (`refresh_shared`)."""
         self._warm = warm
+        self._app_context = app_context
         self._stop.clear()
 
     def stop_watching(self) -> None:
@@ -239,14 +261,54 @@ class AppData:
         full_key = (version, i18n.language(), key)
         with self._lock:
             kept = self._shared.get(full_key)
-            if kept is not None and now - kept[0] < timeout:
-                return kept[1]  # type: ignore[return-value]
+            if kept is not None and now - kept.computed_at < timeout:
+                return kept.value  # type: ignore[return-value]
         value = compute()
         with self._lock:
             # A request still reading an older version computes for itself, keeping nothing.
             if version in self._live:
-                self._shared[full_key] = (now, value)
+                self._shared[full_key] = _SharedValue(now, value, compute)
         return value
+
+    def refresh_shared(self) -> None:
+        """Recompute the served version's shared values that expire within
+        `REFRESH_AHEAD_SECONDS` (or have expired), so requests only read them (what the watcher
+        does every `WATCH_SECONDS`). Their age counts from before the computation, so a request
+        still never reads one older than the cache's timeout. The values are the few every view
+        shares, a fixed set per version: recomputing them all costs a warm-up per timeout."""
+        timeout = self.cache.cache.default_timeout
+        if not timeout:
+            return  # kept for the whole data version: nothing expires
+        ahead = min(REFRESH_AHEAD_SECONDS, timeout / 2)
+        now = time.monotonic()
+        with self._lock:
+            served = self._version[1]
+            due = [
+                (key, kept)
+                for key, kept in self._shared.items()
+                if key[0] == served and now - kept.computed_at >= timeout - ahead
+            ]
+        for key, kept in due:
+            version, lang, name = key
+            computed_at = time.monotonic()
+            token = _warming.set(version)
+            try:
+                with self._app_context(), i18n.use(lang):
+                    value = kept.compute()
+            except Exception:
+                log.warning("cannot recompute the shared value %s", name, exc_info=True)
+                # Dropped, not retried every tick: the next request computes it (or fails) itself.
+                with self._lock:
+                    if self._shared.get(key) is kept:
+                        del self._shared[key]
+                continue
+            finally:
+                _warming.reset(token)
+            with self._lock:
+                current = self._shared.get(key)
+                # Unless a request computed it meanwhile, or it was forgotten (a new version).
+                if current is not None and current.computed_at < computed_at:
+                    self._shared[key] = _SharedValue(computed_at, value, kept.compute)
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,6 +333,7 @@ def _watch(ref: weakref.ref[AppData], stop: threading.Event) -> None:
             return
         try:
             data.follow_version()
+            data.refresh_shared()
         except Exception:
             # Requests read the version themselves meanwhile (the memo goes stale).
             if not failing:

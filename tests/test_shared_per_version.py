@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard import i18n
 from dashboard.app import create_app
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures.style import rows_of
@@ -197,7 +199,7 @@ def test_a_new_version_is_served_only_once_warmed_and_the_warm_up_reads_it(
     data.follow_version()
     assert seen == [(new, old)]  # warmed for the new version while the old was served
     assert data.served_version == new
-    assert data._shared[(new, "en", "warmed")][1] == "value"
+    assert data._shared[(new, "en", "warmed")].value == "value"
     data.follow_version()  # no new load: nothing is warmed again
     assert len(seen) == 1
 
@@ -234,6 +236,106 @@ def test_the_watcher_starts_with_the_first_request_and_follows_a_load(
     assert not any(
         t.name == "ironriver-data-version" and t is data._watcher for t in threading.enumerate()
     )
+
+
+def _age(data: AppData, key: tuple[str, str, str], seconds: float) -> None:
+    """Make a shared value `seconds` older, as the clock would."""
+    data._shared[key] = dataclasses.replace(
+        data._shared[key], computed_at=data._shared[key].computed_at - seconds
+    )
+
+
+def _recomputed_by_a_request() -> Any:
+    pytest.fail("a request recomputed a value the watcher keeps fresh")
+
+
+def test_a_read_shared_value_about_to_expire_is_recomputed_off_the_request_path(
+    app: Any, monkeypatch: Any
+) -> None:
+    data: AppData = _data(app)
+    monkeypatch.setattr(data.cache.cache, "default_timeout", 300)
+    computed: list[tuple[str, str, float]] = []
+
+    def runs() -> int:
+        computed.append((data.version(), i18n.language(), time.monotonic()))
+        return len(computed)
+
+    with app.server.app_context(), i18n.use("es"):
+        version = data.version()
+        assert data.shared("runs", runs) == 1
+        data.shared("fresh", lambda: "fresh")
+    runs_key, fresh_key = (version, "es", "runs"), (version, "es", "fresh")
+    fresh = data._shared[fresh_key]
+    _age(data, runs_key, 295)  # expires in 5 s
+    data.refresh_shared()  # what the watcher does every second
+    # Recomputed for its version and language; its age counts from before the computation.
+    assert [(v, lang) for v, lang, _ in computed] == [(version, "es"), (version, "es")]
+    assert data._shared[runs_key].computed_at <= computed[-1][2]
+    assert data._shared[fresh_key] is fresh  # far from expiring: left alone
+    _age(data, runs_key, 400)  # expired (the watcher was held up): recomputed all the same
+    data.refresh_shared()
+    assert len(computed) == 3
+    with app.server.app_context(), i18n.use("es"):
+        assert data.shared("runs", _recomputed_by_a_request) == 3
+    assert data._watcher is None  # no watch asked for: no thread, requests compute as before
+
+
+def test_a_request_never_reads_a_shared_value_older_than_the_timeout(
+    app: Any, monkeypatch: Any
+) -> None:
+    data: AppData = _data(app)
+    monkeypatch.setattr(data.cache.cache, "default_timeout", 300)
+    with app.server.app_context():
+        version = data.version()
+        data.shared("runs", lambda: "old")
+        data.shared("failing", lambda: "old")
+    runs, failing = (version, "en", "runs"), (version, "en", "failing")
+    _age(data, runs, 300)
+    with app.server.app_context():
+        assert data.shared("runs", lambda: "new") == "new"  # expired: never read
+
+    def unreachable() -> str:
+        raise RuntimeError("the database is away")
+
+    data._shared[failing] = dataclasses.replace(data._shared[failing], compute=unreachable)
+    _age(data, failing, 299)
+    data.refresh_shared()  # fails (logged): dropped, so the next request computes it
+    with app.server.app_context():
+        assert data.shared("failing", lambda: "new") == "new"
+
+
+def test_the_watcher_keeps_the_status_pages_values_fresh_and_its_requests_compute_nothing(
+    served: Any, monkeypatch: Any
+) -> None:
+    data: AppData = _data(served)
+    client = served.server.test_client()
+    assert client.get("/status").status_code == 200  # starts the watcher
+    monkeypatch.setattr(data.cache.cache, "default_timeout", 6)  # the watcher refreshes at 3 s
+    with data._lock:  # the watcher writes meanwhile
+        before = {key: kept.computed_at for key, kept in data._shared.items()}
+    assert any("freshness" in key[2] for key in before)
+    data.forget_views()  # the next request lays the page out again, from the shared values
+
+    def refreshed() -> bool:
+        with data._lock:
+            now = {key: data._shared.get(key) for key in before}
+        return all(kept is not None and kept.computed_at > before[k] for k, kept in now.items())
+
+    _wait_until(refreshed)
+    computed: list[str] = []
+    shared = data.shared
+
+    def recording(key: str, compute: Any) -> Any:
+        def counted() -> Any:
+            if threading.current_thread() is threading.main_thread():
+                computed.append(key)
+            return compute()
+
+        return shared(key, counted)
+
+    monkeypatch.setattr(data, "shared", recording)
+    assert client.get("/status").status_code == 200
+    assert computed == []
 
 
 def test_the_response_cache_keeps_only_the_bodies_of_one_version() -> None:
