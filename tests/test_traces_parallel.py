@@ -212,21 +212,14 @@ def test_only_the_staging_files_of_ended_processes_are_removed(tmp_path):
 
 
 def test_rows_go_in_the_same_however_many_rows_one_batch_carries(engine, tmp_path, monkeypatch):
-    first = generate(tmp_path / "first.csv", 1000, seed=31, bad_rate=0.08)
-    later = generate(tmp_path / "later.csv", 1500, seed=32, bad_rate=0.08)
     # Trace numbers of the first file in the middle of the second: its batches (staged on SQLite,
     # copied on PostgreSQL) meet the unique index, and the rows they carried are sorted into
     # duplicates and new rows.
-    first_lines = first.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    later_lines = later.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    overlapping = tmp_path / "overlapping.csv"
-    overlapping.write_text(
-        "".join(later_lines[:700] + first_lines[300:600] + later_lines[700:]), encoding="utf-8"
-    )
+    first, overlapping = overlapping_files(tmp_path)
     stored = []
     for batch_rows in (97, 401, 100_000):  # the whole file in one batch last
         monkeypatch.setattr(inserter, "BATCH_ROWS", batch_rows)
-        results = [load_trace_file(engine, path) for path in (first.path, overlapping)]
+        results = [load_trace_file(engine, path) for path in (first, overlapping)]
         assert [r.status for r in results] == [RunStatus.LOADED, RunStatus.LOADED]
         stored.append(
             (
