@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from etl.traces.arrays import from_numpy
+
 TABLE = "checked_rows"
 ATTACHED_AS = "ironriver_staging"
 _PREFIX = "ironriver-staging-"
@@ -74,7 +76,7 @@ class StagingFile:
         """Write a batch's rows with their line numbers; return its (first, last) rowid."""
         if self._connection is None:
             self._connect()
-        self._ingest.bind_stream(rows.append_column("line", pa.array(lines)))
+        self._ingest.bind_stream(rows.append_column("line", from_numpy(lines)))
         self._ingest.execute_update()
         first = self.rows + 1
         self.rows += rows.num_rows
