@@ -18,14 +18,16 @@ PAGE_WARM_BYTES = 2_000_000
 LOAD_WHY = (
     "`.import` copies raw text into a bare table in C; the loader checks every row against the "
     "format's rules, drops the sensitive columns, counts the aggregates and writes into a table "
-    "keyed by trace number, with an index and a CHECK, in one transaction. Plain stretches of "
-    "the file go to pyarrow's CSV reader (allow-listed columns only) and are checked on Arrow "
-    "arrays in a second thread (1.5 s of CPU per 1M rows); ADBC writes the checked rows into up "
-    "to nine staging files, each moved into `traces` as soon as it is sealed while parsing goes "
-    "on. Writing the checked rows alone costs 1.75-1.84 s of CPU, near `.import`'s whole job, and "
-    "start-up is a fixed ~0.5 s (interpreter and library imports; pyarrow imports pandas on its "
-    "first array, 0.15 s, and the schema check imports Alembic, 0.12 s), which is why the ratio "
-    "falls to about 1.45x at 10M rows (bench/README.md, sixth round). Next step: start-up"
+    "keyed by trace number, with an index and a CHECK, in one transaction. Three threads share "
+    "that work per 1M rows: the parser reads plain stretches with pyarrow's CSV reader "
+    "(allow-listed columns only) and checks them on Arrow arrays (1.2 s of CPU), a writer puts "
+    "the checked rows into staging files through ADBC (0.8 s), and the load's own connection "
+    "moves each sealed file into `traces` (0.8 s). What cannot overlap is serial: start-up "
+    "(interpreter, SQLAlchemy, numpy and pyarrow, ~0.3 s; pandas and Alembic are no longer "
+    "imported) and the file's checksum (0.15 s) before the first row, and after the last the "
+    "commit (0.4-0.6 s: SQLite copies the 150 MB write-ahead log into the database and syncs "
+    "both, the price of readers that never wait). Timeline of the seventh round, issue 13. "
+    "Next step: the checksum taken while the libraries load"
 )
 
 PG_LOAD_WHY = (

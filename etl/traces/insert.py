@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
+from etl.traces.arrays import to_numpy
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.parallel import parse_in_worker
@@ -101,7 +102,7 @@ def in_trace_number_order(rows: pa.Table, lines: np.ndarray) -> tuple[pa.Table, 
     if pc.any(pc.less(numbers[1:], numbers[:-1])).as_py() is not True:  # None: 0 or 1 row
         return rows, lines
     order = pc.sort_indices(numbers)
-    return rows.take(order), lines[order.to_numpy()]
+    return rows.take(order), lines[to_numpy(order)]
 
 
 class FileLoader:
