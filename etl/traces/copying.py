@@ -7,6 +7,7 @@ from contextlib import ExitStack
 
 import numpy as np
 import pyarrow as pa
+from psycopg.copy import LibpqWriter
 from pyarrow import csv as arrow_csv
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +49,10 @@ class CopyGroup:
             opening.enter_context(connection.begin_nested())
             driver = connection.connection.driver_connection
             cursor = opening.enter_context(driver.cursor())  # type: ignore[union-attr]
-            self._copy = opening.enter_context(cursor.copy(TRACES_COPY))
+            # Each batch is pushed to the server as it is written: psycopg would otherwise keep
+            # up to 1 MB of it in libpq's buffer, unsent while the next batch is awaited.
+            sending = LibpqWriter(cursor, flush_threshold=0)
+            self._copy = opening.enter_context(cursor.copy(TRACES_COPY, writer=sending))
             self._open = opening.pop_all()
         self.batches: list[tuple[pa.Table, np.ndarray]] = []
         self.rows = 0
