@@ -39,7 +39,9 @@ BATCH_ROWS = 16_384
 COPY_GROUP_BATCHES = 4
 _NAMES = ", ".join(INSERT_COLUMNS)
 _REJECT_COLUMNS = ("run_id", "file_name", "line_number", "reason", "fields")
-_COPY_REJECTS = f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN"
+_COPY_REJECTS = (
+    f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN (FORMAT csv)"
+)
 _AGGREGATE_COLUMNS = ("trace_file_id", "dimension", "year", "key", "firearms")
 _COPY_AGGREGATES = (
     f"COPY {TraceAggregate.__tablename__} ({', '.join(_AGGREGATE_COLUMNS)}) FROM STDIN"
@@ -159,6 +161,9 @@ class FileLoader:
         self._rejects: list[dict[str, Any]] = []
         self._counts = AggregateCounts()
         self._group: CopyGroup | None = None  # PostgreSQL: the COPY batches are streaming into
+        # PostgreSQL: ledger rows written as COPY's text while a COPY was open, and how many.
+        self._ledger_texts: list[bytes] = []
+        self._ledger_rows = 0
 
     def reject(self, line: int, reason: str, values: RawCells | None) -> None:
         """Set a row aside with its reason and the cells of the allow-listed columns it has."""
@@ -268,7 +273,8 @@ class FileLoader:
                 self._insert(rows, lines)
         group = self._group
         if group is not None and (
-            len(group.batches) >= COPY_GROUP_BATCHES or len(self._rejects) >= BATCH_ROWS
+            len(group.batches) >= COPY_GROUP_BATCHES
+            or len(self._rejects) + self._ledger_rows >= BATCH_ROWS
         ):
             self._end_group()
         if self.staging is not None:
@@ -403,18 +409,35 @@ class FileLoader:
             self.connection.execute(insert(table), rows)
 
     def _write_rejects(self) -> None:
-        if not self._rejects or self._group is not None:  # no other statement during a COPY
+        if not self.postgres:
+            if self._rejects:
+                self.connection.execute(insert(RejectedRow), self._rejects)
+                self._rejects.clear()
             return
-        if self.postgres:
-            # COPY, not an INSERT per row: a fifth of the client's CPU and a third of the wall of
-            # SQLAlchemy's executemany for the ~20,000 rejects of a 1M-row file. `fields` is
-            # serialised as SQLAlchemy's JSON type does (json.dumps).
-            driver = self.connection.connection.driver_connection
-            with driver.cursor() as cursor, cursor.copy(_COPY_REJECTS) as copy:  # type: ignore[union-attr]
-                for row in self._rejects:
-                    copy.write_row(
-                        [*(row[name] for name in _REJECT_COLUMNS[:-1]), dumps(row["fields"])]
-                    )
-        else:
-            self.connection.execute(insert(RejectedRow), self._rejects)
-        self._rejects.clear()
+        # COPY, not an INSERT per row: a fifth of the client's CPU and a third of the wall of
+        # SQLAlchemy's executemany for the ~20,000 rejects of a 1M-row file. No other statement
+        # can run during a COPY: while one is open the rows are only written as text, so that
+        # when it ends the server is not kept waiting while they are.
+        if self._rejects:
+            self._ledger_texts.append(self._ledger_text(self._rejects))
+            self._ledger_rows += len(self._rejects)
+            self._rejects.clear()
+        if not self._ledger_texts or self._group is not None:
+            return
+        driver = self.connection.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(_COPY_REJECTS) as copy:  # type: ignore[union-attr]
+            for text in self._ledger_texts:
+                copy.write(text)
+        self._ledger_texts.clear()
+        self._ledger_rows = 0
+
+    @staticmethod
+    def _ledger_text(rows: list[dict[str, Any]]) -> bytes:
+        """Ledger rows as the CSV text `_COPY_REJECTS` reads, written by Arrow; `fields`
+        serialised as SQLAlchemy's JSON type does (json.dumps)."""
+        columns = {name: [row[name] for row in rows] for name in _REJECT_COLUMNS[:-1]}
+        columns["fields"] = [dumps(row["fields"]) for row in rows]
+        types = {"run_id": pa.int64(), "line_number": pa.int64()}
+        return copy_text(
+            pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
+        )
