@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
-from etl.traces.arrays import to_numpy
+from etl.traces.arrays import column, to_numpy
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.copying import TRACES_COPY, CopyGroup, copy_text, unique_violations
@@ -440,5 +440,10 @@ class FileLoader:
         columns["fields"] = [dumps(row["fields"]) for row in rows]
         types = {"run_id": pa.int64(), "line_number": pa.int64()}
         return copy_text(
-            pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
+            pa.table(
+                {
+                    name: column(values, types.get(name, pa.string()))
+                    for name, values in columns.items()
+                }
+            )
         )
