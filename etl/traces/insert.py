@@ -23,11 +23,11 @@ from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS
+from etl.traces.known import COPY_REFUSED, CREATE_REFUSED_TABLE, REFUSED_TABLE, RefusedBatch
 from etl.traces.parallel import parse_in_worker
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
-from etl.traces.rows import ROW_SCHEMA
 from etl.traces.staging import StagedBatch, Staging
 
 log = logging.getLogger(__name__)
@@ -42,30 +42,13 @@ _COPY = f"COPY {Trace.__tablename__} ({_NAMES}) FROM STDIN (FORMAT csv)"
 _CSV = arrow_csv.WriteOptions(include_header=False)
 _REJECT_COLUMNS = ("run_id", "file_name", "line_number", "reason", "fields")
 _COPY_REJECTS = f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN"
-# On SQLite a staged batch moves in with one statement; the rows the database already holds are
-# found with a join on the unique trace_number, and left out with NOT EXISTS.
+# On SQLite a staged batch moves in with one statement; if the unique trace_number stops it, the
+# rows the database already holds are sorted out in SQL (see `known`).
 _MOVE = (
     f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s "
     "WHERE s.rowid BETWEEN ? AND ?"
 )
-_MOVE_NEW = (
-    f"{_MOVE} AND NOT EXISTS "
-    f"(SELECT 1 FROM {Trace.__tablename__} AS t WHERE t.trace_number = s.trace_number)"
-)
-_COUNTED = (
-    "recovery_year",
-    "recovery_state",
-    "firearm_type",
-    "source_category",
-    "source_state",
-    "time_to_crime_days",
-)
-_KNOWN = (
-    f"SELECT s.line, s.trace_number, t.trace_file_id, "
-    f"{', '.join('s.' + name for name in _COUNTED)} FROM {{staged}} AS s "
-    f"JOIN {Trace.__tablename__} AS t ON t.trace_number = s.trace_number "
-    "WHERE s.rowid BETWEEN ? AND ?"
-)
+_STAGED_RANGE = "WHERE s.rowid BETWEEN :first AND :last"
 # Staged batches moved after each batch staged: more than one, so that the batches of a sealed
 # staging file are all moved before the next file is sealed.
 MOVES_PER_BATCH = 2
@@ -135,6 +118,7 @@ class FileLoader:
         # refuses: batches carry no row's cells, only its checked values.
         self.reopen = reopen
         self._refused_later: dict[int, str] = {}  # line -> reason, cells read at the end
+        self._refused_table = False  # PostgreSQL: whether this transaction created it yet
         self.postgres = connection.dialect.name == "postgresql"
         if not self.postgres and staging is None:
             raise ValueError("SQLite loads go through a staging file attached to the connection")
@@ -213,21 +197,20 @@ class FileLoader:
             self._rejects.append(self._ledger_row(line, reason, None))
         self._write_rejects()
 
-    def _already_loaded(self, numbers: list[str]) -> dict[str, int]:
-        """Trace number -> trace file id, for those of `numbers` already in the traces table."""
-        query = (
-            f"SELECT trace_number, trace_file_id FROM {Trace.__tablename__} "
-            "WHERE trace_number = ANY(%s)"
-        )
-        return dict(self.connection.exec_driver_sql(query, (numbers,)).tuples().all())
-
-    def _left_out(self, line: int, number: str, owner: int) -> None:
-        """Count a row the database already holds: a repeat within this file, or a duplicate."""
-        if owner == self.file_id:
-            self._refused_later[line] = f"duplicate trace_number {show(number)} within this file"
-            self.rows_rejected += 1
-        else:
-            self.rows_duplicate += 1
+    def _move_new_rows(self, refused: RefusedBatch, rows: int) -> None:
+        """Insert a refused batch's new rows; count the others, in SQL, as duplicates (another
+        file holds them) or rejected repeats (this file does), and take their aggregates away."""
+        known = refused.known(self.file_id)
+        if known.repeats:
+            for line, number in refused.repeats(self.file_id):
+                self._refused_later[line] = (
+                    f"duplicate trace_number {show(number)} within this file"
+                )
+        self.rows_rejected += known.repeats
+        self.rows_duplicate += known.duplicates
+        self._counts.merge(known.counts, sign=-1)
+        refused.move_new()
+        self.rows_loaded += rows - known.repeats - known.duplicates
 
     def flush(self, batch: Batch) -> None:
         """Insert (or stage) a batch's rows, but those whose trace number the database has."""
@@ -254,20 +237,22 @@ class FileLoader:
         if self._insert_if_all_new(rows, lines):
             self.rows_loaded += rows.num_rows
             return
-        numbers = rows.column("trace_number").to_pylist()
-        existing = self._already_loaded(numbers)
-        left_out = [index for index, number in enumerate(numbers) if number in existing]
-        for index in left_out:
-            self._left_out(int(lines[index]), numbers[index], existing[numbers[index]])
-        dropped = AggregateCounts()
-        dropped.add(rows.take(pa.array(left_out, type=pa.int64())))
-        self._counts.merge(dropped, sign=-1)
-        keep = np.ones(rows.num_rows, dtype=bool)
-        keep[left_out] = False
-        rows = rows.filter(pa.array(keep))
-        if rows.num_rows:
-            self._insert(rows, lines[keep])
-            self.rows_loaded += rows.num_rows
+        self._move_new_rows(self._copy_refused(rows, lines), rows.num_rows)
+
+    def _copy_refused(self, rows: pa.Table, lines: np.ndarray) -> RefusedBatch:
+        """PostgreSQL: copy a refused batch, with its line numbers, where SQL can sort it (no row
+        comes back to Python), in place of the one refused before it."""
+        if self._refused_table:
+            self.connection.exec_driver_sql(f"TRUNCATE {REFUSED_TABLE}")
+        else:
+            self.connection.exec_driver_sql(CREATE_REFUSED_TABLE)
+            self._refused_table = True
+        data = io.BytesIO()
+        arrow_csv.write_csv(rows.append_column("line", pa.array(lines)), data, _CSV)
+        driver = self.connection.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(COPY_REFUSED) as copy:  # type: ignore[union-attr]
+            copy.write(data.getbuffer())
+        return RefusedBatch(self.connection, REFUSED_TABLE, "WHERE true", {})
 
     def _insert_if_all_new(self, rows: pa.Table, lines: np.ndarray) -> bool:
         """Copy the rows in a savepoint; False, with nothing inserted, if a trace number is known.
@@ -319,23 +304,9 @@ class FileLoader:
                 return
             except unique_violation:
                 pass
-            known = cursor.execute(_KNOWN.format(staged=staged.table), (first, last)).fetchall()
-            for row_line, number, owner, *_counted in known:
-                self._left_out(row_line, number, owner)
-            dropped = AggregateCounts()
-            dropped.add(
-                pa.table(
-                    {
-                        name: pa.array(
-                            [row[3 + at] for row in known], type=ROW_SCHEMA.field(name).type
-                        )
-                        for at, name in enumerate(_COUNTED)
-                    }
-                )
-            )
-            self._counts.merge(dropped, sign=-1)
-            cursor.execute(_MOVE_NEW.format(staged=staged.table), (first, last))
-            self.rows_loaded += last - first + 1 - len(known)
+            range_ = {"first": first, "last": last}
+            refused = RefusedBatch(self.connection, staged.table, _STAGED_RANGE, range_)
+            self._move_new_rows(refused, last - first + 1)
         finally:
             cursor.close()
 
