@@ -59,8 +59,9 @@ _KEYS = {
     "time_to_crime_band": "band",
 }
 # The known rows are read once (a CTE named more than once is materialised by both SQLite and
-# PostgreSQL) and grouped per dimension. SQLite sorts to group: ~2 ms a dimension for a batch,
-# which is why a batch whose rows are all known takes its counts from the batch instead.
+# PostgreSQL) and grouped per dimension. SQLite sorts to group: ~35 ms for a batch of 16,384
+# known rows, where counting them by owner takes ~4 ms; so a batch whose rows are all known
+# (a reload's usual one) takes away its own counts, and only a batch partly new is tallied.
 _TALLY = (
     "WITH known AS (SELECT s.recovery_year AS year, s.recovery_state, s.firearm_type, "
     f"s.source_category, CASE WHEN {_US_SOURCED} THEN s.source_state END AS us_source_state, "
