@@ -4,7 +4,9 @@ ledger and aggregates the file would get loaded on its own."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -83,16 +85,24 @@ def trace_numbers(engine: Engine) -> list[tuple[str, int]]:
 
 @pytest.fixture
 def refusals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
-    """(rows, known, of which this file's) of every refused batch the loader sorts in SQL."""
+    """(rows, known, of which this file's) of every refused batch the database sorted."""
     seen: list[tuple[int, int, int]] = []
-    owners = known.RefusedBatch.owners
+    owners = known.RefusedBatch.owners  # SQLite
+    owner_codes = known.owner_codes  # PostgreSQL
 
-    def spy(self: known.RefusedBatch, file_id: int) -> tuple[int, int]:
+    def sqlite_spy(self: known.RefusedBatch, file_id: int) -> tuple[int, int]:
         counted = owners(self, file_id)
         seen.append((self.rows, *counted))
         return counted
 
-    monkeypatch.setattr(known.RefusedBatch, "owners", spy)
+    def postgresql_spy(connection: Any, file_id: int) -> np.ndarray:
+        codes = owner_codes(connection, file_id)
+        repeats = int(np.count_nonzero(codes == known.REPEAT))
+        seen.append((len(codes), int(np.count_nonzero(codes != known.NEW)), repeats))
+        return codes
+
+    monkeypatch.setattr(known.RefusedBatch, "owners", sqlite_spy)
+    monkeypatch.setattr(inserter, "owner_codes", postgresql_spy)
     return seen
 
 

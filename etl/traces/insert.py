@@ -23,7 +23,16 @@ from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
 from etl.traces.columns import INSERT_COLUMNS
-from etl.traces.known import CREATE_REFUSED_TABLE, REFUSED_TABLE, RefusedBatch, copy_refused
+from etl.traces.known import (
+    COPY_NUMBERS,
+    CREATE_NUMBERS_TABLE,
+    DUPLICATE,
+    NEW,
+    NUMBERS_TABLE,
+    REPEAT,
+    RefusedBatch,
+    owner_codes,
+)
 from etl.traces.parallel import parse_in_worker
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import Header
@@ -48,7 +57,6 @@ _MOVE = (
     f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s "
     "WHERE s.rowid BETWEEN ? AND ?"
 )
-_STAGED_RANGE = "WHERE s.rowid BETWEEN :first AND :last"
 # Staged batches moved after each batch staged: more than one, so that the batches of a sealed
 # staging file are all moved before the next file is sealed.
 MOVES_PER_BATCH = 2
@@ -118,7 +126,7 @@ class FileLoader:
         # refuses: batches carry no row's cells, only its checked values.
         self.reopen = reopen
         self._refused_later: dict[int, str] = {}  # line -> reason, cells read at the end
-        self._refused_table = False  # PostgreSQL: whether this transaction created it yet
+        self._numbers_table = False  # PostgreSQL: whether this transaction created it yet
         # SQLite: each staged batch's aggregates, until it is moved, by its StagedBatch.line (the
         # line of its last row, unique in the file): a batch whose rows traces all holds takes
         # them away whole. About 70 kB a batch, for the batches staged but not yet moved.
@@ -201,28 +209,23 @@ class FileLoader:
             self._rejects.append(self._ledger_row(line, reason, None))
         self._write_rejects()
 
-    def _move_new_rows(
-        self, refused: RefusedBatch, whole: Callable[[], RefusedBatch] | None = None
-    ) -> None:
-        """Insert a refused batch's new rows; count the others, in SQL, as duplicates (another
-        file holds them) or rejected repeats (this file does), and take their aggregates away.
+    def _repeat(self, line: int, number: str) -> None:
+        """Reject a row whose trace number an earlier batch of this file holds."""
+        self._refused_later[line] = f"duplicate trace_number {show(number)} within this file"
+        self.rows_rejected += 1
 
-        `whole`, if given, makes the batch's every column readable (`refused` may hold only its
-        trace numbers and lines): needed only when some of its rows are new.
-        """
+    def _move_new_rows(self, refused: RefusedBatch) -> None:
+        """SQLite: move a refused batch's new rows; count the others, in SQL, as duplicates
+        (another file holds them) or rejected repeats (this file does), and take their
+        aggregates away."""
         known, repeats = refused.owners(self.file_id)
         if repeats:
             for line, number in refused.repeats(self.file_id):
-                self._refused_later[line] = (
-                    f"duplicate trace_number {show(number)} within this file"
-                )
-        self.rows_rejected += repeats
+                self._repeat(line, number)
         self.rows_duplicate += known - repeats
         if known == refused.rows:  # a reload's usual batch: every row is known, nothing to move
             self._counts.merge(refused.counts, sign=-1)
         else:
-            if whole is not None:
-                refused = whole()
             if known:
                 self._counts.merge(refused.tally(), sign=-1)
             refused.move_new()
@@ -254,28 +257,36 @@ class FileLoader:
         if self._insert_if_all_new(rows, lines):
             self.rows_loaded += rows.num_rows
             return
-        # The trace numbers first: in a reload's usual batch every row is known and their count
-        # is all it takes (a third of the server's work of copying every column).
-        numbers = self._copy_refused(rows.select(["trace_number"]), lines, counts)
-        self._move_new_rows(numbers, lambda: self._copy_refused(rows, lines, counts))
+        numbers = rows.column("trace_number")
+        owners = self._owners_of(numbers)
+        for index in np.flatnonzero(owners == REPEAT).tolist():
+            self._repeat(int(lines[index]), numbers[index].as_py())
+        self.rows_duplicate += int(np.count_nonzero(owners == DUPLICATE))
+        new = owners == NEW
+        if not new.any():  # a reload's usual batch: every row is known
+            self._counts.merge(counts, sign=-1)
+            return
+        dropped = AggregateCounts()
+        dropped.add(rows.filter(pa.array(~new)))
+        self._counts.merge(dropped, sign=-1)
+        self._insert(rows.filter(pa.array(new)), lines[new])
+        self.rows_loaded += int(np.count_nonzero(new))
 
-    def _copy_refused(
-        self, rows: pa.Table, lines: np.ndarray, counts: AggregateCounts
-    ) -> RefusedBatch:
-        """PostgreSQL: copy (columns of) a refused batch, with its line numbers, where SQL can sort
-        it (no row comes back to Python), in place of what was copied there before."""
-        if self._refused_table:
-            self.connection.exec_driver_sql(f"TRUNCATE {REFUSED_TABLE}")
+    def _owners_of(self, numbers: pa.ChunkedArray) -> np.ndarray:
+        """PostgreSQL: who holds each trace number (see `known.owner_codes`). The numbers go in
+        by COPY, written by Arrow; one code a row comes back, no row."""
+        if self._numbers_table:
+            self.connection.exec_driver_sql(f"TRUNCATE {NUMBERS_TABLE}")
         else:
-            self.connection.exec_driver_sql(CREATE_REFUSED_TABLE)
-            self._refused_table = True
+            self.connection.exec_driver_sql(CREATE_NUMBERS_TABLE)
+            self._numbers_table = True
         data = io.BytesIO()
-        arrow_csv.write_csv(rows.append_column("line", pa.array(lines)), data, _CSV)
+        positions = pa.array(np.arange(len(numbers), dtype=np.int32))
+        arrow_csv.write_csv(pa.table([numbers, positions], ["n", "p"]), data, _CSV)
         driver = self.connection.connection.driver_connection
-        copy_sql = copy_refused(rows.column_names)
-        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+        with driver.cursor() as cursor, cursor.copy(COPY_NUMBERS) as copy:  # type: ignore[union-attr]
             copy.write(data.getbuffer())
-        return RefusedBatch(self.connection, REFUSED_TABLE, "WHERE true", {}, rows.num_rows, counts)
+        return owner_codes(self.connection, self.file_id)
 
     def _insert_if_all_new(self, rows: pa.Table, lines: np.ndarray) -> bool:
         """Copy the rows in a savepoint; False, with nothing inserted, if a trace number is known.
@@ -328,12 +339,7 @@ class FileLoader:
                 return
             except unique_violation:
                 pass
-            range_ = {"first": first, "last": last}
-            self._move_new_rows(
-                RefusedBatch(
-                    self.connection, staged.table, _STAGED_RANGE, range_, last - first + 1, counts
-                )
-            )
+            self._move_new_rows(RefusedBatch(self.connection, staged.table, first, last, counts))
         finally:
             cursor.close()
 

@@ -1,17 +1,19 @@
 """A refused batch's rows that traces already holds: counted, tallied and left out in SQL.
 
 A batch the unique trace_number stops (a reload of an overlapping file, a re-export) is sorted
-into new rows and known ones by the database: the known rows are counted by owner (another
-file: a duplicate; this file: a repeat within it) and their aggregates summed per year and key,
-so that no known row comes back to Python, only counts bounded by years x keys. The one
-exception is a repeat within the file, a rejected row the ledger records by line and number.
+into new rows and known ones by the database, by owner: another file (a duplicate) or this file
+(a repeat within it, a rejected row the ledger records by line and number). No known row comes
+back to Python. On SQLite the batch is in a staging file: SQL counts the known rows, tallies
+their aggregates and moves the new ones. On PostgreSQL the batch is still an Arrow table: its
+trace numbers are copied to a temporary table and SQL answers with one owner code per row, from
+which Arrow takes the known rows' aggregates and the new rows are copied in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, text
 
 from db.models import Trace
@@ -26,19 +28,25 @@ from etl.traces.columns import (
 
 _TRACES = Trace.__tablename__
 _NAMES = ", ".join(INSERT_COLUMNS)
-# PostgreSQL: a refused batch is copied here, with its line numbers, to be sorted in SQL. It
-# holds checked, allow-listed values only (what traces holds), one batch at a time, and goes
-# with the load's transaction. CREATE TABLE AS copies no NOT NULL: a copy may leave columns out.
-REFUSED_TABLE = "ironriver_refused_batch"
-CREATE_REFUSED_TABLE = (
-    f"CREATE TEMPORARY TABLE {REFUSED_TABLE} ON COMMIT DROP AS "
-    f"SELECT {_NAMES}, 0::bigint AS line FROM {_TRACES} WITH NO DATA"
+
+# PostgreSQL: who holds each trace number of a refused batch, one byte per row in batch order.
+NEW, DUPLICATE, REPEAT = b"ndr"
+NUMBERS_TABLE = "ironriver_refused_numbers"  # one batch at a time, gone with the transaction
+CREATE_NUMBERS_TABLE = (
+    f"CREATE TEMPORARY TABLE {NUMBERS_TABLE} (trace_number text, position integer) ON COMMIT DROP"
+)
+COPY_NUMBERS = f"COPY {NUMBERS_TABLE} (trace_number, position) FROM STDIN (FORMAT csv)"
+_OWNER_CODES = (
+    "SELECT string_agg(CASE WHEN t.trace_file_id IS NULL THEN 'n' "
+    "WHEN t.trace_file_id = :file_id THEN 'r' ELSE 'd' END, '' ORDER BY s.position) "
+    f"FROM {NUMBERS_TABLE} AS s LEFT JOIN {_TRACES} AS t ON t.trace_number = s.trace_number"
 )
 
 
-def copy_refused(columns: list[str]) -> str:
-    """The COPY of a refused batch's `columns` and line numbers (the others are left NULL)."""
-    return f"COPY {REFUSED_TABLE} ({', '.join(columns)}, line) FROM STDIN (FORMAT csv)"
+def owner_codes(connection: Connection, file_id: int) -> np.ndarray:
+    """PostgreSQL: NEW, DUPLICATE or REPEAT for each trace number copied to NUMBERS_TABLE."""
+    codes = connection.execute(text(_OWNER_CODES), {"file_id": file_id}).scalar_one()
+    return np.frombuffer(codes.encode("ascii"), dtype=np.uint8)
 
 
 _US_SOURCED = f"s.source_category IN ({', '.join(repr(name) for name in sorted(US_SOURCED))})"
@@ -47,6 +55,7 @@ _BAND = (
     + "".join(f"WHEN s.time_to_crime_days < {limit} THEN '{label}' " for limit, label in TTC_BANDS)
     + f"ELSE '{TTC_TOP_BAND}' END"
 )
+_STAGED_RANGE = "WHERE s.rowid BETWEEN :first AND :last"
 _JOIN = f"FROM {{staged}} AS s JOIN {_TRACES} AS t ON t.trace_number = s.trace_number {{where}}"
 _OWNERS = f"SELECT count(*), count(*) FILTER (WHERE t.trace_file_id = :file_id) {_JOIN}"
 # What AggregateCounts.add counts, per dimension: (year, key) of every row with a key.
@@ -82,31 +91,21 @@ _MOVE_NEW = (
 
 
 class RefusedBatch:
-    """One refused batch where the database can read it: `staged` rows filtered by `where`.
-
-    `where` starts with WHERE and names the staged table `s`; `params` binds it; `rows` is how
-    many rows the batch has, `counts` their aggregates.
-    """
+    """SQLite: one refused staged batch, rows `first` to `last` of `table`, and the aggregates
+    its rows were counted in (`counts`)."""
 
     def __init__(
-        self,
-        connection: Connection,
-        staged: str,
-        where: str,
-        params: Mapping[str, Any],
-        rows: int,
-        counts: AggregateCounts,
+        self, connection: Connection, table: str, first: int, last: int, counts: AggregateCounts
     ) -> None:
         self.connection = connection
-        self.staged = staged
-        self.where = where
-        self.params = dict(params)
-        self.rows = rows
+        self.table = table
+        self.range = {"first": first, "last": last}
+        self.rows = last - first + 1
         self.counts = counts
 
     def _run(self, template: str, **params: Any) -> Any:
-        statement = text(template.format(staged=self.staged, where=self.where))
-        return self.connection.execute(statement, {**self.params, **params})
+        statement = text(template.format(staged=self.table, where=_STAGED_RANGE))
+        return self.connection.execute(statement, {**self.range, **params})
 
     def owners(self, file_id: int) -> tuple[int, int]:
         """How many rows have a trace number traces holds, and how many of those this file's."""
