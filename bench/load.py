@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import shutil
@@ -199,15 +200,17 @@ def measure_load(
     return {name: summarise(runs, file_rows) for name, runs in results.items()}
 
 
-def _recreate_database(server_url: str, name: str) -> str:
-    """A fresh, empty PostgreSQL database `name` on the server; returns its SQLAlchemy URL."""
+def _recreate_database(server_url: str, name: str, template: str | None = None) -> str:
+    """A fresh PostgreSQL database `name` on the server, empty or a copy of `template`;
+    returns its SQLAlchemy URL."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     finally:
         admin.dispose()
     return f"{server_url}/{name}"
@@ -282,3 +285,58 @@ def postgres_tools(server_url: str, data_dir: Path) -> dict[str, Tool]:
     if shutil.which("psql"):
         found["psql_copy"] = Tool("psql_copy", "psql \\copy (bare table)", _psql_copy(server_url))
     return found
+
+
+def reexport(csv_path: Path, work: Path) -> Path:
+    """The same rows under another checksum, as a re-export is: the file behind a UTF-8 BOM."""
+    path = work / f"reexport-{csv_path.name}"
+    with csv_path.open("rb") as source, path.open("wb") as target:
+        target.write(codecs.BOM_UTF8)
+        shutil.copyfileobj(source, target, 1 << 23)
+    return path
+
+
+def _reloaded(run: Run) -> Run:
+    """A reload's run, checked: every good row was already loaded, so none is loaded again."""
+    match = _SUMMARY.search(run.stdout)
+    if match is None or int(match.group(2)) != 0 or int(match.group(4)) == 0:
+        raise BenchError(f"the reload loaded rows or found no duplicate: {run.stdout[-500:]}")
+    return run
+
+
+def measure_reload(
+    csv_path: Path,
+    file_rows: int,
+    loaded: Path,
+    work: Path,
+    repetitions: int,
+    *,
+    server_url: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """`ironriver etl load-traces` of a re-export of `csv_path` into a copy of the database its
+    first load left (`loaded`: a SQLite file, or on `server_url` the PostgreSQL loader's
+    database): the path where every batch meets rows the database already holds."""
+    again = reexport(csv_path, work)
+    runs = []
+    try:
+        for repetition in range(repetitions):
+            if server_url is None:
+                database = work / "reload.sqlite"
+                remove_database(database)
+                shutil.copyfile(loaded, database)
+                env = app_env(database, work / "datadir")
+            else:
+                url = _recreate_database(server_url, "bench_reload_ours", "bench_load_ours")
+                env = {**app_env(Path("unused"), work / "datadir"), "DATABASE_URL": url}
+            run, stored = _load_traces(again, env)
+            runs.append((_reloaded(run), stored))
+            log(
+                f"  reload of the same rows{' (PostgreSQL)' if server_url else ''}, run "
+                f"{repetition + 1}/{repetitions}: {run.seconds:.2f} s, {run.cpu_seconds:.2f} s CPU"
+            )
+            if server_url is None:
+                remove_database(database)
+    finally:
+        again.unlink(missing_ok=True)
+    return summarise(runs, file_rows)

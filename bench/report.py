@@ -484,11 +484,44 @@ def _postgres_load_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _reload_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """A re-export of the loaded file (every row already loaded) against its first load."""
+    reload = results.get("reload") or {}
+    out = []
+    for backend, load_key, suffix in (
+        ("sqlite", "load", ""),
+        ("postgres", "load_postgres", "-postgres"),
+    ):
+        again = reload.get(backend)
+        first = ((results.get(load_key) or {}).get("tools") or {}).get("ours")
+        if not again or not first:
+            continue
+        ratio = _ratio(again["median_seconds"], first["median_seconds"])
+        out.append(
+            _row(
+                f"reload-vs-first-load{suffix}",
+                f"Reload of the same {reload['rows']:,} rows (a re-export: every row already "
+                f"loaded){' on PostgreSQL' if suffix else ''} vs their first load",
+                again["median_seconds"],
+                "s",
+                "<= 1.0x",
+                None if ratio is None else ratio <= 1.0,
+                peer=first["median_seconds"],
+                peer_name="first load, same run",
+                ratio=ratio,
+                why=f"{ratio}x; CPU {again['median_cpu_seconds']} s vs "
+                f"{first['median_cpu_seconds']} s (our process only)",
+            )
+        )
+    return out
+
+
 def benchmarks(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target: ours, the peer measured in the same run, the ratio, met or not."""
     return [
         *_load_rows(results),
         *_postgres_load_rows(results),
+        *_reload_rows(results),
         *_scaling_rows(results),
         *_api_rows(results),
         *_callback_rows(results),

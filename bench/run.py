@@ -146,6 +146,16 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
         raise load.BenchError(
             f"our loader stored {by_tool['ours']['rows_stored']} rows, expected {expected}"
         )
+    # One run on each backend (~20 s for both at 1M rows, with the copies of the loaded
+    # databases): a reload costs about what a first load does.
+    reloads = 1
+    log(f"reload of the same rows: {reloads} run(s)")
+    results["reload"] = {
+        "rows": args.load_rows,
+        "sqlite": load.measure_reload(
+            generated.path, args.load_rows, serve_db, work, reloads, log=log
+        ),
+    }
 
     if args.postgres_url:
         log(f"load on PostgreSQL: {args.load_rows:,} rows, {args.repetitions} runs of each tool")
@@ -161,6 +171,15 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
                 log=log,
             ),
         }
+        results["reload"]["postgres"] = load.measure_reload(
+            generated.path,
+            args.load_rows,
+            serve_db,
+            work,
+            reloads,
+            server_url=args.postgres_url,
+            log=log,
+        )
     else:
         results["load_postgres"] = {"skipped": "no server: set BENCH_POSTGRES_URL"}
 

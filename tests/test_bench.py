@@ -56,6 +56,7 @@ def test_quick_run_reports_every_benchmark_with_numbers_and_ratios(quick_run):
         "load-vs-sqlite3-import",
         "load-vs-sqlite-utils",
         "load-peak-rss",
+        "reload-vs-first-load",
         "api-traces-by-source-state-rps",
         "api-traces-by-source-state-p99",
         "api-source-states-rps",

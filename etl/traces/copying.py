@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from db.models import Trace
+from etl.traces.aggregates import AggregateCounts
 from etl.traces.columns import INSERT_COLUMNS
 
 # A batch goes in as CSV text written by Arrow, in C: COPY's CSV reads an unquoted empty cell as
@@ -22,7 +23,8 @@ _CSV = arrow_csv.WriteOptions(include_header=False)
 
 
 def copy_text(rows: pa.Table) -> bytes:
-    """Rows of traces' insert columns as the CSV text `TRACES_COPY` reads."""
+    """A table's rows as the CSV text a `COPY ... (FORMAT csv)` of its columns reads (for traces:
+    `TRACES_COPY`)."""
     data = io.BytesIO()
     arrow_csv.write_csv(rows, data, _CSV)
     return data.getvalue()
@@ -54,13 +56,16 @@ class CopyGroup:
             sending = LibpqWriter(cursor, flush_threshold=0)
             self._copy = opening.enter_context(cursor.copy(TRACES_COPY, writer=sending))
             self._open = opening.pop_all()
-        self.batches: list[tuple[pa.Table, np.ndarray]] = []
+        self.batches: list[tuple[pa.Table, np.ndarray, AggregateCounts]] = []
         self.rows = 0
 
-    def write(self, rows: pa.Table, lines: np.ndarray, text: bytes) -> None:
-        """Send a batch's text (`copy_text` of `rows`), keeping the batch until the COPY ends."""
+    def write(
+        self, rows: pa.Table, lines: np.ndarray, text: bytes, counts: AggregateCounts
+    ) -> None:
+        """Send a batch's text (`copy_text` of `rows`), keeping the batch and its aggregates
+        until the COPY ends."""
         self._copy.write(text)
-        self.batches.append((rows, lines))
+        self.batches.append((rows, lines, counts))
         self.rows += rows.num_rows
 
     def end(self) -> bool:

@@ -1,0 +1,190 @@
+"""Reloading trace numbers already loaded: the refused batches are sorted in SQL, with the counts,
+ledger and aggregates the file would get loaded on its own."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from sqlalchemy import Engine, select, text
+
+from bench.synthetic import generate
+from db.models import RejectedRow, RunStatus, Trace, TraceAggregate
+from etl.traces import insert as inserter
+from etl.traces import known, load_trace_file
+from etl.traces.aggregates import AggregateCounts
+from etl.traces.rows import ROW_SCHEMA
+from tests.test_traces_parallel import overlapping_files, wipe_loads
+
+COUNTED = (
+    "recovery_year",
+    "recovery_state",
+    "firearm_type",
+    "source_category",
+    "source_state",
+    "time_to_crime_days",
+)
+
+
+def ledger(engine: Engine, run_id: int | None) -> list[tuple[int, str, dict[str, str]]]:
+    """A run's rejected rows: line, reason and kept cells, in line order."""
+    columns = (RejectedRow.line_number, RejectedRow.reason, RejectedRow.fields)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(*columns).where(RejectedRow.run_id == run_id).order_by(RejectedRow.line_number)
+        ).all()
+    return [(line, reason, json.loads(f) if isinstance(f, str) else f) for line, reason, f in rows]
+
+
+def aggregates(engine: Engine, trace_file_id: int | None) -> list[tuple]:
+    """The file's rows of trace_aggregates."""
+    table = TraceAggregate
+    columns = (table.dimension, table.year, table.key, table.firearms)
+    with engine.connect() as connection:
+        rows = connection.execute(select(*columns).where(table.trace_file_id == trace_file_id))
+        return sorted((tuple(row) for row in rows), key=repr)
+
+
+def aggregates_of_stored_rows(engine: Engine, trace_file_id: int | None) -> list[tuple]:
+    """The aggregates the file's rows in traces add up to, counted from scratch."""
+    names = ", ".join(COUNTED)
+    stored = pd.read_sql(
+        text(f"SELECT {names} FROM traces WHERE trace_file_id = :id"),
+        engine,
+        params={"id": trace_file_id},
+    )
+    counts = AggregateCounts()
+    counts.add(
+        pa.table(
+            {
+                name: pa.array(
+                    [None if pd.isna(v) else v for v in stored[name]],
+                    type=ROW_SCHEMA.field(name).type,
+                )
+                for name in COUNTED
+            }
+        )
+    )
+    rows = counts.rows(trace_file_id or 0)
+    return sorted(((r["dimension"], r["year"], r["key"], r["firearms"]) for r in rows), key=repr)
+
+
+def not_repeats(rows: list[tuple[int, str, dict[str, str]]]) -> list[tuple]:
+    return [row for row in rows if "within this file" not in row[1]]
+
+
+def trace_numbers(engine: Engine) -> list[tuple[str, int]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Trace.trace_number, Trace.trace_file_id)).all()
+    return sorted(tuple(row) for row in rows)
+
+
+@pytest.fixture
+def refusals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """(rows, known, of which this file's) of every refused batch the database sorted."""
+    seen: list[tuple[int, int, int]] = []
+    owners = known.RefusedBatch.owners  # SQLite
+    owner_codes = known.owner_codes  # PostgreSQL
+
+    def sqlite_spy(self: known.RefusedBatch, file_id: int) -> tuple[int, int]:
+        counted = owners(self, file_id)
+        seen.append((self.rows, *counted))
+        return counted
+
+    def postgresql_spy(connection: Any, file_id: int) -> np.ndarray:
+        codes = owner_codes(connection, file_id)
+        repeats = int(np.count_nonzero(codes == known.REPEAT))
+        seen.append((len(codes), int(np.count_nonzero(codes != known.NEW)), repeats))
+        return codes
+
+    monkeypatch.setattr(known.RefusedBatch, "owners", sqlite_spy)
+    monkeypatch.setattr(inserter, "owner_codes", postgresql_spy)
+    return seen
+
+
+def test_a_file_overlapping_a_loaded_one_gets_the_ledger_and_aggregates_it_gets_alone(
+    engine, tmp_path, monkeypatch, refusals
+):
+    """Batches partly and wholly known, and repeats only the database finds, are counted in SQL:
+    the file's ledger is the one it gets loaded alone, its loaded and duplicate rows add up to
+    what it loads alone, and its aggregates are those of the rows it stored."""
+    first, overlapping = overlapping_files(tmp_path)
+    lines = overlapping.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Rows of the file's own first stretch again at its end: repeats within the file that only
+    # the unique index catches, in a batch of new rows (and first-file rows) at that.
+    first_lines = first.read_text(encoding="utf-8").splitlines(keepends=True)
+    reloaded = tmp_path / "reloaded.csv"
+    reloaded.write_text("".join(lines + lines[2:12] + first_lines[40:50]), encoding="utf-8")
+
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 100_000)  # alone, in one batch: nothing refused
+    alone = load_trace_file(engine, reloaded)
+    assert alone.status == RunStatus.LOADED
+    assert refusals == []
+    alone_ledger = ledger(engine, alone.run_id)
+    assert any("within this file" in reason for _, reason, _ in alone_ledger)
+    wipe_loads(engine)
+
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 97)
+    before = load_trace_file(engine, first)
+    stored_before = trace_numbers(engine)
+    result = load_trace_file(engine, reloaded)
+
+    assert result.status == RunStatus.LOADED
+    whole = [r for r in refusals if r[0] == r[1]]
+    partly = [r for r in refusals if 0 < r[1] < r[0]]
+    assert whole and partly, refusals
+    assert sum(repeats for _, _, repeats in refusals) > 0  # repeats found by the database
+    assert ledger(engine, result.run_id) == alone_ledger
+    assert (result.rows_read, result.rows_rejected) == (alone.rows_read, alone.rows_rejected)
+    assert result.rows_loaded + result.rows_duplicate == alone.rows_loaded
+    first_numbers = {number for number, _ in stored_before}
+    stored = trace_numbers(engine)
+    assert result.rows_duplicate == sum(
+        1 for line in lines + first_lines[40:50] if line.split(",", 1)[0] in first_numbers
+    )
+    assert [row for row in stored if row[1] == before.trace_file_id] == stored_before
+    assert sum(1 for _, owner in stored if owner == result.trace_file_id) == result.rows_loaded
+    assert aggregates(engine, result.trace_file_id) == aggregates_of_stored_rows(
+        engine, result.trace_file_id
+    )
+    assert aggregates(engine, result.trace_file_id)
+
+
+@pytest.mark.parametrize("batch_rows", [97, 100_000])
+def test_a_reexport_of_a_loaded_file_loads_nothing_and_records_the_same_rejects(
+    engine, tmp_path, monkeypatch, refusals, batch_rows
+):
+    """The same rows with another checksum (CRLF line ends): every batch is wholly known."""
+    monkeypatch.setattr(inserter, "BATCH_ROWS", batch_rows)
+    original = generate(tmp_path / "export.csv", 600, seed=41, bad_rate=0.08).path
+    reexport = generate(tmp_path / "reexport.csv", 600, seed=41, bad_rate=0.08, crlf=True).path
+    first = load_trace_file(engine, original)
+    stored = trace_numbers(engine)
+    first_aggregates = aggregates(engine, first.trace_file_id)
+
+    again = load_trace_file(engine, reexport)
+
+    assert again.status == RunStatus.LOADED
+    assert refusals and all(rows == known_rows for rows, known_rows, _ in refusals)
+    assert (again.rows_read, again.rows_loaded, again.rows_duplicate) == (
+        first.rows_read,
+        0,
+        first.rows_loaded,
+    )
+    first_ledger, again_ledger = ledger(engine, first.run_id), ledger(engine, again.run_id)
+    assert again.rows_rejected == len(again_ledger)
+    assert again.rows_rejected + again.rows_duplicate == first.rows_rejected + first.rows_loaded
+    if batch_rows == 100_000:
+        assert again_ledger == first_ledger
+    else:
+        # A repeat of a number whose first row went in an earlier batch meets, on a reload, the
+        # first file's row: a duplicate, not a repeat within the file (as before SQL counted it).
+        assert all(row in first_ledger for row in again_ledger)
+        assert not_repeats(again_ledger) == not_repeats(first_ledger)
+    assert trace_numbers(engine) == stored
+    assert aggregates(engine, first.trace_file_id) == first_aggregates
+    assert aggregates(engine, again.trace_file_id) == []
