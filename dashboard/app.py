@@ -97,7 +97,7 @@ class _Dash(dash.Dash):
                 if view.screen:
                     # The view drawn before Dash starts (first_screen.py): what draws its graphs
                     # runs first (assets/first-screen.js), then React and Dash.
-                    kwargs["css"] = kwargs.get("css", "") + view.styles
+                    kwargs["css"] = kwargs.get("css", "") + view.head
                     kwargs["app_entry"] = view.screen + kwargs.get("app_entry", "")
                     kwargs["scripts"] = _drawing_first(kwargs["scripts"])
                 # After the scripts: what the page needs first is fetched first.

@@ -23,8 +23,9 @@ window.ironriverFirstScreen = (function () {
 
   function reveal() {
     if (!screen || !screen.isConnected) { return; }
-    screen.querySelectorAll(".js-plotly-plot").forEach(function (gd) { window.Plotly.purge(gd); });
     screen.remove();
+    // plotly.js's listeners of the copy's graphs (a responsive graph follows the window's size).
+    screen.querySelectorAll(".js-plotly-plot").forEach(function (gd) { window.Plotly.purge(gd); });
   }
 
   function graphsById(content) {
@@ -110,6 +111,7 @@ window.ironriverFirstScreen = (function () {
       if (!block || !window.Plotly || !Object.keys(pending).length) { reveal(); return; }
       files.then(drawGraphs);
     },
+    shown: function () { return Boolean(screen && screen.isConnected); },
     holds: function (gd) { return Boolean(screen && gd && screen.contains(gd)); },
     /* Dash's graph `gd` is being drawn (`drawn`: plotly's promise). */
     plotted: function (gd, drawn) {

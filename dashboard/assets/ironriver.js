@@ -293,7 +293,8 @@ window.ironriverRenderer = {
     // The router's callback is called when its location's pathname or search are set after
     // the layout: set here, it is not, and the page is already in place.
     syncFirstView(view.content);
-    window.ironriverDeferred.leaveOut(view.content);
+    // Behind a first screen the maps are drawn already: the page renders whole, in one go.
+    if (!window.ironriverFirstScreen.shown()) { window.ironriverDeferred.leaveOut(view.content); }
     content.props.children = view.content;
     store.props.data = view.store;
     window.ironriverFirstScreen.rendering();
