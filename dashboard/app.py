@@ -97,7 +97,9 @@ class _Dash(dash.Dash):
                 if view.screen:
                     # The view drawn before Dash starts (first_screen.py): what draws its graphs
                     # runs first (assets/first-screen.js), then React and Dash.
-                    kwargs["css"] = kwargs.get("css", "") + view.head
+                    # Before the site's stylesheet, as dcc puts its own: the site's overrides them.
+                    kwargs["metas"] = kwargs.get("metas", "") + view.styles
+                    kwargs["css"] = kwargs.get("css", "") + view.map_preloads
                     kwargs["app_entry"] = view.screen + kwargs.get("app_entry", "")
                     kwargs["scripts"] = _drawing_first(kwargs["scripts"])
                 # After the scripts: what the page needs first is fetched first.

@@ -50,11 +50,12 @@ class FirstView:
     preloads: str  # <link rel=preload> tags, for the head
     data: str  # the JSON data block
     scripts: str  # <script> tags of the view's lazy dcc chunks, run with Dash's scripts
-    # The view as static HTML, drawn before Dash starts (first_screen.py), and what the head
-    # carries for it (its map files' preloads, its stylesheets); both empty when the view
-    # cannot be rendered so.
+    # The view as static HTML, drawn before Dash starts (first_screen.py), its stylesheets (for
+    # the head, before the site's, as dcc puts its own) and its map files' preloads (for the head, before
+    # any script); all empty when the view cannot be rendered so.
     screen: str = ""
-    head: str = ""
+    styles: str = ""
+    map_preloads: str = ""
 
 
 def for_request(request: flask.Request) -> FirstView | None:
@@ -107,7 +108,6 @@ def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
     # A first screen draws its maps right after plotly.js: their files are asked for in the
     # head, before any script (a browser opens six connections to a server at most).
     links = renderer_links if screen else renderer_links + map_links
-    head = "\n".join(map_links) + styles if screen else ""
     # "<" escaped, so no text in the data can close the element; a data block is not run, so
     # the Content-Security-Policy needs no hash for it.
     data = serialized.replace("<", "\\u003c")
@@ -118,7 +118,8 @@ def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
         # rendered would move down when they appear.
         scripts="".join(f'<script src="{escape(url)}"></script>' for url in chunks),
         screen=screen,
-        head=head,
+        styles=styles,
+        map_preloads="\n".join(map_links) if screen else "",
     )
 
 

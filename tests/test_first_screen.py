@@ -66,9 +66,10 @@ def first_screen_components(node: object, kind: str) -> list[Any]:
 def test_the_copy_comes_with_dccs_stylesheets_and_its_scripts_first(client: Any) -> None:
     page = client.get("/").data.decode()
     head = page[: page.index("</head>")]
-    # dcc's stylesheets (which its scripts inject only when they run), after the site's.
+    # dcc's stylesheets (which its scripts inject only when they run), where they put them:
+    # before the site's, which may override them.
     style = head.index("<style>")
-    assert head.index("/assets/style.css") < style
+    assert style < head.index("/assets/style.css")
     assert first_screen.HIDE_LIVE_PAGE in head
     assert ".dash-dropdown {" in head and ".dash-options-list-option {" in head
     # What draws the copy's maps runs before React and Dash.
