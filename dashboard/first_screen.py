@@ -195,7 +195,7 @@ def _nothing(props: dict[str, Any], graphs: list[str]) -> str:
 
 def _link(props: dict[str, Any], graphs: list[str]) -> str:
     _only(props, {"id", "href", "className", "title", "children"})
-    attributes = {k: props[k] for k in ("className", "href", "title") if k in props}
+    attributes: dict[str, Any] = {k: props[k] for k in ("className", "href", "title") if k in props}
     return f"<a{_attributes(attributes)}>{_node(props.get('children'), graphs)}</a>"
 
 
