@@ -39,6 +39,8 @@ HIDE_LIVE_PAGE = (
     f"#{ELEMENT_ID} + #react-entry-point"
     "{position:absolute;top:0;left:0;width:100%;visibility:hidden}"
 )
+_CLASSES = re.compile(r'class="([^"]*)"')
+_CLASS_SELECTOR = re.compile(r"\.(-?[_a-zA-Z][\w-]*)")
 # dcc's style-loader entries: `.push([module.id, "<css>", ...` in its webpack bundles.
 _STYLE_ENTRY = re.compile(r'\.push\(\[\w+\.id,("(?:[^"\\]|\\.)*")')
 # Props of Dash's own (not the element's), and attributes naming an id, which the copy has not.
@@ -102,7 +104,15 @@ def render(content: object, chunks: Iterable[str]) -> tuple[str, str] | None:
         "</div>"
     )
     bundles = DCC_STYLED_BUNDLES + tuple(chunk.rsplit("/", 1)[-1] for chunk in chunks)
-    styles = "".join(css for bundle in bundles for css in dcc_stylesheets(bundle))
+    # Those that style the copy's classes (dcc's are scoped by class) or set dcc's variables: the
+    # rest would only cost the first paint their parsing.
+    classes = {name for names in _CLASSES.findall(screen) for name in names.split()}
+    styles = "".join(
+        css
+        for bundle in bundles
+        for css in dcc_stylesheets(bundle)
+        if ":root" in css or classes & set(_CLASS_SELECTOR.findall(css))
+    )
     return screen, f"<style>{HIDE_LIVE_PAGE}{styles}</style>"
 
 
