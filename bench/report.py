@@ -18,23 +18,30 @@ PAGE_WARM_BYTES = 2_000_000
 LOAD_WHY = (
     "`.import` copies raw text into a bare table in C; the loader checks every row against the "
     "format's rules, drops the sensitive columns, counts the aggregates and writes into a table "
-    "keyed by trace number, with an index and a CHECK, in one transaction. Plain stretches of "
-    "the file go to pyarrow's CSV reader (allow-listed columns only) and are checked on Arrow "
-    "arrays in a second thread (1.5 s of CPU per 1M rows); ADBC writes the checked rows into up "
-    "to nine staging files, each moved into `traces` as soon as it is sealed while parsing goes "
-    "on. Writing the checked rows alone costs 1.75-1.84 s of CPU, near `.import`'s whole job, and "
-    "start-up is a fixed ~0.5 s (interpreter and library imports; pyarrow imports pandas on its "
-    "first array, 0.15 s, and the schema check imports Alembic, 0.12 s), which is why the ratio "
-    "falls to about 1.45x at 10M rows (bench/README.md, sixth round). Next step: start-up"
+    "keyed by trace number, with an index and a CHECK, in one transaction. Three threads share "
+    "that work per 1M rows: the parser reads plain stretches with pyarrow's CSV reader "
+    "(allow-listed columns only) and checks them on Arrow arrays (1.2 s of CPU), a writer puts "
+    "the checked rows into staging files through ADBC (0.8 s), and the load's own connection "
+    "moves each sealed file into `traces` (0.8 s). What cannot overlap is serial: start-up "
+    "(interpreter, SQLAlchemy, numpy and pyarrow, ~0.3 s; pandas and Alembic are no longer "
+    "imported) and the file's checksum (0.15 s) before the first row, and after the last the "
+    "commit (0.4-0.6 s: SQLite copies the 150 MB write-ahead log into the database and syncs "
+    "both, the price of readers that never wait). Timeline of the seventh round, issue 13. "
+    "Next step: the checksum taken while the libraries load"
 )
 
 PG_LOAD_WHY = (
     "`psql \\copy` stores each line in a bare table and parses nothing on the client. The "
-    "loader's own COPY of the already-checked rows into `traces` (primary key, index, CHECK, "
-    "one transaction) costs its one server backend 2.0-2.2 s of CPU (1.75 s even as binary), "
-    "2.3-2.8x `psql \\copy`'s whole time before anything is read or checked, so 1.5x is out of "
-    "reach with these guarantees; the client's parse and checks (1.5 s of CPU) run beside it "
-    "(bench/README.md, sixth round)"
+    "loader's COPY of the already-checked rows into `traces` (unique key, index, CHECK, one "
+    "transaction) costs its one server backend 2.1 s of CPU, ~2.8x `psql \\copy`'s whole time, "
+    "so 1.5x is out of reach with these guarantees. The timeline (per-thread CPU and the "
+    "backend's, every 10 ms) shows the load loop now runs at the backend's pace: batches stream "
+    "four to a COPY, sorted and written as CSV in the parser's thread and flushed as written, so "
+    "the backend waits for the client 0.13-0.30 s of the loop instead of 1.16 s, and in a quiet "
+    "moment the loop took 2.32 s for 2.10 s of backend CPU. What is left is before the first "
+    "row: imports, the checksum pass and the first batch's parse, ~0.9 s with the backend idle "
+    "(bench/README.md, the loader on PostgreSQL, seventh round). Next step: start-up, or the "
+    "checksum pass overlapped with the load"
 )
 
 PAGE_WHY = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -80,7 +81,12 @@ class Context:
             with writer_lock(self.engine):
                 engine = self.upgraded_engine()
                 self._report_interrupted(engine)
-                yield engine
+                try:
+                    yield engine
+                finally:
+                    # Closed under the lock, not at exit: closing SQLite's last connection
+                    # checkpoints the write-ahead log and removes it, which is writing too.
+                    engine.dispose()
         except LockBusy as error:
             click.echo(f"not started: {error}", err=True)
             sys.exit(EXIT_LOCKED)
@@ -250,6 +256,10 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
             result = load_trace_file(engine, path)
             click.echo(result.summary())
             statuses.add(result.status)
+    # The load is over and its connections are closed. What is left is the libraries' objects,
+    # which the operating system frees: sparing them the garbage collector's passes at exit
+    # saves ~0.2 s of CPU per command (issue 13).
+    gc.freeze()
     if RunStatus.FAILED in statuses:
         sys.exit(1)
     if RunStatus.REFUSED in statuses:

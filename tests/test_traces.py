@@ -850,14 +850,16 @@ def test_an_error_part_way_rolls_back_and_keeps_row_values_out_of_the_message(
     path = generate(tmp_path / "big.csv", 25_000, seed=11, bad_rate=0.0).path
     calls = []
 
-    def broken_insert(self, rows, lines):
+    def broken_insert(self, rows, lines, *text):
         calls.append(rows.num_rows)
         if len(calls) == 2:
             raise ValueError(f"cannot store {rows.column('trace_number')[0]} {CANARY_SERIAL}")
-        original(self, rows, lines)
+        original(self, rows, lines, *text)
 
-    original = FileLoader._insert
-    monkeypatch.setattr(FileLoader, "_insert", broken_insert)
+    # A batch goes into PostgreSQL's open COPY (`_stream`), or SQLite's staging file (`_insert`).
+    inserting = "_stream" if engine.dialect.name == "postgresql" else "_insert"
+    original = getattr(FileLoader, inserting)
+    monkeypatch.setattr(FileLoader, inserting, broken_insert)
     monkeypatch.setattr(insert, "BATCH_ROWS", 10_000)  # the file is three batches
 
     result = load_trace_file(engine, path)

@@ -8,6 +8,8 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -338,3 +340,53 @@ def test_a_file_out_of_trace_number_order_is_stored_the_same_sorted_or_not(
     assert stored[0] == stored[1]
     assert stored[0][0][1][3] > 250
     assert any("within this file" in repr(row) for row in stored[0][1]["rejected_rows"])
+
+
+def test_staging_files_are_written_in_a_thread_of_their_own_beside_the_parser(
+    db_url, tmp_path, forced, monkeypatch
+):
+    """SQLite: the load's thread only moves staged rows; ADBC's writes run beside it and the
+    parser, so none of the three waits for another's work (issue 13's timeline)."""
+    writers: set[str] = set()
+    append = staging.StagingFile.append
+
+    def spy(self: staging.StagingFile, rows: pa.Table, lines: np.ndarray) -> tuple[int, int]:
+        writers.add(threading.current_thread().name)
+        return append(self, rows, lines)
+
+    monkeypatch.setattr(staging.StagingFile, "append", spy)
+    engine = make_engine(db_url)
+    source = generate(tmp_path / file_name(2000, 41), 2000, seed=41)
+    result = load_trace_file(engine, source.path)
+    engine.dispose()
+    assert result.status == RunStatus.LOADED
+    assert result.rows_loaded == 2000 - source.bad_rows
+    assert writers == {"ironriver-staging-writer"}
+    assert "ironriver-staging-writer" not in {t.name for t in threading.enumerate()}
+
+
+def test_a_staging_write_failing_in_its_thread_fails_the_load_which_keeps_nothing(
+    db_url, tmp_path, forced, monkeypatch
+):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    append = staging.StagingFile.append
+    calls = itertools.count()
+
+    def failing(self: staging.StagingFile, rows: pa.Table, lines: np.ndarray) -> tuple[int, int]:
+        if next(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return append(self, rows, lines)
+
+    monkeypatch.setattr(staging.StagingFile, "append", failing)
+    engine = make_engine(db_url)
+    before = content(engine)
+    source = generate(tmp_path / file_name(2000, 42), 2000, seed=42)
+    result = load_trace_file(engine, source.path)
+    assert result.status == RunStatus.FAILED
+    assert "No space left on device" in (result.message or "")
+    assert content(engine) == before
+    engine.dispose()
+    assert list(scratch.iterdir()) == []  # every staging file removed
+    assert "ironriver-staging-writer" not in {t.name for t in threading.enumerate()}

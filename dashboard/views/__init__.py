@@ -8,10 +8,11 @@ so the layout and the callback cannot show different things for the same state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, SupportsFloat, TypeVar
 
 from dashboard import components
 from dashboard.data import AppData
+from dashboard.figures.style import is_missing
 from dashboard.i18n import _
 from db.viewstate import ViewState
 from db.vocabulary import EVENT_KINDS
@@ -31,6 +32,16 @@ def shown(
     view = data.kept(f"view:{page}:{state!r}", lambda: build(data, state))
     content = data.kept(f"render:{page}:{state!r}", lambda: render(view))
     return view, content
+
+
+def optional_number(cell: SupportsFloat | None) -> float | None:
+    """A numeric cell of a frame as a float for a typed row; NULL (None, NaN or NA) as None.
+
+    The text helpers read None as they read NaN, and every number through float().
+    """
+    if cell is None or is_missing(cell):
+        return None
+    return float(cell)
 
 
 def source_labels(data: AppData) -> dict[str, str]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from dashboard import figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.i18n import _, ngettext
-from dashboard.views import source_labels
+from dashboard.views import optional_number, source_labels
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 from db.vocabulary import ESTIMATE_QUESTIONS
@@ -66,6 +67,36 @@ def state_from_url(data: AppData, query: dict[str, object]) -> tuple[ViewState, 
     return ViewState(question=question), problems
 
 
+class _Answer(NamedTuple):
+    """One estimate as a question's reading words it."""
+
+    producer: str
+    low: float | None
+    central: float | None
+    high: float | None
+    unit: str
+    value_qualifier: str
+    period: str
+    status: str
+
+    @classmethod
+    def rows(cls, frame: pd.DataFrame) -> list[_Answer]:
+        """The frame's estimates, each cell converted here once."""
+        return [
+            cls(
+                producer=str(r["producer"]),
+                low=optional_number(r["low"]),
+                central=optional_number(r["central"]),
+                high=optional_number(r["high"]),
+                unit=str(r["unit"]),
+                value_qualifier=str(r["value_qualifier"]),
+                period=str(r["period"]),
+                status=str(r["status"]),
+            )
+            for r in frame.to_dict("records")
+        ]
+
+
 def _reading(group: pd.DataFrame) -> str:
     unverified = int((group["status"] == "UNVERIFIED").sum())
     ranged = group.dropna(subset=["low", "high"])
@@ -73,7 +104,7 @@ def _reading(group: pd.DataFrame) -> str:
         f"{r.producer.split(' (')[0]}: "
         f"{text.estimate_text(r.low, r.central, r.high, r.unit, r.value_qualifier)}"
         f" ({r.period}{', ' + r.status if r.status != 'VERIFIED' else ''})"
-        for r in group.itertuples(index=False)
+        for r in _Answer.rows(group)
     )
     return (
         ngettext("{count} answer: {answers}", "{count} answers: {answers}", len(group)).format(
@@ -123,7 +154,7 @@ def build_view(data: AppData, state: ViewState) -> EstimatesView:
     shown = (state.question,) if state.question else known
     # A question's section is the same in every view that shows it: built once per data version.
     questions = tuple(
-        data.shared(f"estimates-question:{q}", lambda q=q: _question(data, q, labels))
+        data.shared(f"estimates-question:{q}", partial(_question, data, q, labels))
         for q in shown
         if q is not None
     )

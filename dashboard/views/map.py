@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -102,6 +102,28 @@ def slug(text: object) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:60] or "x"
 
 
+class _TraceFile(NamedTuple):
+    """A loaded trace file, as its series in the catalogue name it."""
+
+    id: int
+    file_name: str
+    checksum: str
+    synthetic: bool
+
+    @classmethod
+    def rows(cls, frame: pd.DataFrame) -> list[_TraceFile]:
+        """The frame's trace files, each cell converted here once."""
+        return [
+            cls(
+                id=int(r["id"]),
+                file_name=str(r["file_name"]),
+                checksum=str(r["checksum"]),
+                synthetic=bool(r["synthetic"]),
+            )
+            for r in frame.to_dict("records")
+        ]
+
+
 def catalogue(data: AppData) -> dict[str, Series]:
     """Every series the map can draw, keyed by its URL token, defaults first per country (its
     labels in the current language: shared per language)."""
@@ -113,9 +135,10 @@ def _catalogue(data: AppData) -> dict[str, Series]:
     rows = rows[rows["dataset"] != OVERLAY]
     found: dict[str, Series] = {}
     ranked: list[tuple[Any, ...]] = []
-    for (dataset, release, period), group in rows.groupby(
-        ["dataset", "release", "period"], sort=False, dropna=False
-    ):
+    for keys, group in rows.groupby(["dataset", "release", "period"], sort=False, dropna=False):
+        # As the label and the key have always written them: a NULL release (the column allows
+        # one; no map series has one) reads "nan".
+        dataset, release, period = (str(key) for key in keys)
         country = "US" if (group["geo_level"] == STATE_LEVELS["US"]).any() else "MX"
         units = tuple(sorted(set(group["unit"])))
         publishes = (any(u != "percent" for u in units), "percent" in units)
@@ -129,7 +152,7 @@ def _catalogue(data: AppData) -> dict[str, Series]:
                 "{title}: {period} · {release} ({states} states, {what})",
                 states,
             ).format(
-                title=_(SHORT_TITLES.get(str(dataset), str(dataset))),
+                title=_(SHORT_TITLES.get(dataset, dataset)),
                 period=period,
                 release=release,
                 states=states,
@@ -137,7 +160,7 @@ def _catalogue(data: AppData) -> dict[str, Series]:
             )
             + unverified
         )
-        found[key] = Series(key, country, str(dataset), label, release, period, units=units)
+        found[key] = Series(key, country, dataset, label, release, period, units=units)
         end = group["year_end"].max()
         ranked.append(
             (
@@ -151,7 +174,7 @@ def _catalogue(data: AppData) -> dict[str, Series]:
     ordered = {item[-1]: found[item[-1]] for item in sorted(ranked)}
     files = data.cached("trace_files", lambda: queries.trace_files(data.engine))
     years = data.cached("trace_file_years", lambda: queries.trace_file_years(data.engine))
-    for file in files.itertuples(index=False):
+    for file in _TraceFile.rows(files):
         file_years = tuple(int(y) for y in years.loc[years["trace_file_id"] == file.id, "year"])
         tag = " · SYNTHETIC" if file.synthetic else ""
         span = f"{file_years[0]}–{file_years[-1]}" if file_years else _("no years")
@@ -170,7 +193,7 @@ def _catalogue(data: AppData) -> dict[str, Series]:
                 + tag,
                 release=file.checksum[:12],
                 years=file_years,
-                synthetic=bool(file.synthetic),
+                synthetic=file.synthetic,
             )
     for country in COUNTRY_NAMES:
         # Two series of one country with one option key would make a choice ambiguous.

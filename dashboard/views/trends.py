@@ -3,7 +3,7 @@
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -11,7 +11,7 @@ from dashboard import figures, text
 from dashboard.data import AppData, ChartData
 from dashboard.figures.style import is_missing, rows_of
 from dashboard.i18n import N_, _, ngettext
-from dashboard.views import chosen_kinds, known_kinds, source_labels
+from dashboard.views import chosen_kinds, known_kinds, optional_number, source_labels
 from db.datasets import Filters, Selection
 from db.viewstate import ViewState, parse
 
@@ -198,6 +198,32 @@ def _summary(published: pd.DataFrame, traces: pd.DataFrame, state: str | None) -
     return f"{where}. " + " ".join(parts)
 
 
+class _ContextFigure(NamedTuple):
+    """A figure about a state that its trend does not draw, as the words list it."""
+
+    measure: str
+    value: float | None
+    unit: str
+    value_qualifier: str
+    period: str
+    release: str  # a NULL release reads "nan", as it always has
+
+    @classmethod
+    def rows(cls, frame: pd.DataFrame) -> list["_ContextFigure"]:
+        """The frame's figures, each cell converted here once."""
+        return [
+            cls(
+                measure=str(r["measure"]),
+                value=optional_number(r["value"]),
+                unit=str(r["unit"]),
+                value_qualifier=str(r["value_qualifier"]),
+                period=str(r["period"]),
+                release=str(r["release"]),
+            )
+            for r in frame.to_dict("records")
+        ]
+
+
 def _context_text(context: pd.DataFrame, where: str) -> str | None:
     """Figures about a state that are not comparable with its trend, said in words."""
     if context.empty:
@@ -205,7 +231,7 @@ def _context_text(context: pd.DataFrame, where: str) -> str | None:
     items = "; ".join(
         f"{text.measure_label(r.measure)}: "
         f"{text.format_value(r.value, r.unit, r.value_qualifier)} ({r.period}, {r.release})"
-        for r in context.itertuples(index=False)
+        for r in _ContextFigure.rows(context)
     )
     return _(
         "Also about {place}, not drawn because it is not comparable with the lines above: {items}."

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from etl.traces.arrays import to_numpy
 from etl.traces.columns import (
     TTC_BANDS,
     TTC_TOP_BAND,
@@ -34,7 +34,7 @@ _BAND_KEYS = [*_BAND_LABELS.tolist(), TTC_UNKNOWN_BAND]
 
 def _band_codes(days: pa.ChunkedArray) -> np.ndarray:
     """Each number of days' position in `_BAND_KEYS` (`ttc_band`, at once)."""
-    values = days.cast(pa.float64()).to_numpy()  # a null becomes NaN
+    values = to_numpy(days.cast(pa.float64()), null=np.nan)
     codes = np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")
     codes[np.isnan(values)] = len(_BAND_KEYS) - 1
     return codes
@@ -61,9 +61,12 @@ def _tally(
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     """(code per row, the distinct values) of a column; a null's code is -1."""
-    encoded = column.combine_chunks().dictionary_encode()
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    return codes.astype(np.intp), encoded.dictionary.to_pylist()
+    encoded = column.combine_chunks().dictionary_encode(null_encoding="encode")
+    codes = to_numpy(encoded.indices).astype(np.intp)
+    keys = encoded.dictionary.to_pylist()
+    if None in keys:  # the nulls' entry: no key
+        codes[codes == keys.index(None)] = -1
+    return codes, keys
 
 
 def ttc_band(days: int | None) -> str:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
+from etl.traces.arrays import empty_strings, from_numpy, strings, to_numpy
 from etl.traces.checks import (
     BLANK,
     CACHE_LIMIT,
@@ -86,7 +87,7 @@ class Accepted:
 def _distinct(column: pa.Array) -> tuple[np.ndarray, list[str]]:
     """(codes per row, each distinct text): the lookups then run once per distinct text."""
     encoded = column.dictionary_encode()
-    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
+    return to_numpy(encoded.indices), encoded.dictionary.to_pylist()
 
 
 def _per_value(lookup: Lookup, column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +108,7 @@ def _is_blank(results: np.ndarray) -> np.ndarray:
 
 def _texts(values: np.ndarray, codes: np.ndarray) -> pa.Array:
     """Per-distinct results (text or None) spread to rows, in C: one Arrow `take`."""
-    return pa.array(values, type=pa.string()).take(pa.array(codes))
+    return strings(values.tolist()).take(from_numpy(codes))
 
 
 class ColumnarChecks:
@@ -173,7 +174,7 @@ class ColumnarChecks:
             return None
         if table.num_rows != len(texts):
             return None
-        empty = pa.nulls(len(texts), pa.string()).fill_null("")
+        empty = empty_strings(len(texts))
         found = dict(self.present)
         return {
             name: table.column(str(found[name])).combine_chunks() if name in found else empty
@@ -234,7 +235,7 @@ class ColumnarChecks:
             rejects.append((first + number - 1, wrong_width(cells_read, self.width), None))  # type: ignore[operator]
         at = np.flatnonzero(read)  # each row's line in the stretch
         found = dict(self.present)
-        empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
+        empty = empty_strings(table.num_rows)
         cells = {
             name: table.column(str(found[name])).chunk(0) if name in found else empty
             for name in ALLOWED_COLUMNS
@@ -261,7 +262,7 @@ class ColumnarChecks:
         today, earliest = checks.today, checks.earliest
 
         stripped = pc.utf8_trim(cells["trace_number"], characters=PYTHON_WHITESPACE)
-        lengths = pc.utf8_length(stripped).to_numpy(zero_copy_only=False)
+        lengths = to_numpy(pc.utf8_length(stripped))
         ok = (lengths > 0) & (lengths <= MAX_LENGTHS["trace_number"])
 
         recovered, purchased = self.dates.rows_of([cells["recovery_date"], cells["purchase_date"]])
@@ -328,22 +329,22 @@ class ColumnarChecks:
             ok &= ~(ends_blank & any_filled)
 
         pick = np.flatnonzero(ok)
-        trace_numbers = stripped.take(pa.array(pick))
+        trace_numbers = stripped.take(from_numpy(pick))
 
         def rows_at(at: np.ndarray | None) -> pa.Table:
             chosen = pick if at is None else pick[at]
-            kept = pa.array(chosen)
+            kept = from_numpy(chosen)
 
             def spread(values: np.ndarray, codes: np.ndarray) -> pa.Array:
                 return _texts(values, codes[chosen])
 
-            days_kept = pa.array(days[chosen], type=pa.int64(), mask=~has_days[chosen])
+            days_kept = from_numpy(days[chosen].astype(_INT), nulls=~has_days[chosen])
             # Arrow columns, not Python lists: no object per cell on the way to the database.
             columns = {
-                "trace_file_id": pa.array(np.full(len(chosen), checks.file_id, dtype=_INT)),
-                "trace_number": trace_numbers if at is None else trace_numbers.take(pa.array(at)),
+                "trace_file_id": from_numpy(np.full(len(chosen), checks.file_id, dtype=_INT)),
+                "trace_number": trace_numbers if at is None else trace_numbers.take(from_numpy(at)),
                 "recovery_date": recovered.value.take(kept),
-                "recovery_year": pa.array(recovered.year[chosen], type=pa.int64()),
+                "recovery_year": from_numpy(recovered.year[chosen].astype(_INT)),
                 "recovery_country": spread(countries, country_codes),
                 "recovery_state": spread(states, state_codes),
                 "firearm_type": spread(firearms, firearm_codes),
@@ -394,7 +395,7 @@ class KeptResults:
         raise NotImplementedError
 
     def _start_again(self) -> None:
-        self._seen = pa.array([], type=pa.string())  # each text seen, at its position in the arrays
+        self._seen = strings([])  # each text seen, at its position in the arrays
         self._kept = self._fields([])
 
     def _learn(self, texts: list[str]) -> None:
@@ -406,7 +407,7 @@ class KeptResults:
             else np.concatenate((kept, more))
             for kept, more in zip(self._kept, added, strict=True)
         ]
-        self._seen = pa.concat_arrays([self._seen, pa.array(texts, type=pa.string())])
+        self._seen = pa.concat_arrays([self._seen, strings(texts)])
 
     def _positions(self, column: pa.Array) -> np.ndarray:
         """Where each cell's text is in the kept arrays."""
@@ -414,15 +415,16 @@ class KeptResults:
             self._start_again()
         found = pc.index_in(column, value_set=self._seen)
         if not found.null_count:
-            return found.to_numpy(zero_copy_only=False)
+            return to_numpy(found)
         # Texts not seen before: looked up, appended, and found among those alone.
-        unseen = found.is_null().to_numpy(zero_copy_only=False)
-        new_cells = column.filter(unseen)
+        unseen = to_numpy(found.is_null())
+        new_cells = column.filter(from_numpy(unseen))
         new_texts = pc.unique(new_cells)
         known = len(self._seen)
         self._learn(new_texts.to_pylist())
-        positions = found.fill_null(0).to_numpy(zero_copy_only=False, writable=True)
-        added = pc.index_in(new_cells, value_set=new_texts).to_numpy(zero_copy_only=False)
+        positions = np.empty(len(column), dtype=_INT)
+        positions[~unseen] = to_numpy(found.drop_null())
+        added = to_numpy(pc.index_in(new_cells, value_set=new_texts))
         positions[unseen] = added + known
         return positions
 
@@ -438,7 +440,7 @@ class DateColumns(KeptResults):
             np.fromiter((r[1] if isinstance(r, tuple) else 0 for r in results), _INT, size),
             np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in results), _INT, size),
             # ISO text of each, null if not a date
-            pa.array([r[0] if isinstance(r, tuple) else None for r in results], pa.string()),
+            strings([r[0] if isinstance(r, tuple) else None for r in results]),
         ]
 
     def rows(self, column: pa.Array) -> _Dates:
@@ -454,7 +456,7 @@ class DateColumns(KeptResults):
         for column in columns:
             here = at[start : start + len(column)]
             start += len(column)
-            value = values.take(pa.array(here))
+            value = values.take(from_numpy(here))
             dates.append(_Dates(valid[here], blank[here], value, year[here], ordinal[here]))
         return dates
 

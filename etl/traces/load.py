@@ -135,6 +135,8 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
                 .returning(TraceFile.id)
             ).scalar_one()
             parallel = worth_a_worker(path.stat().st_size)
+            if parallel and staging is not None:
+                staging.write_in_background()
             loader = FileLoader(
                 connection,
                 header,

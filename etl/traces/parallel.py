@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from etl.traces.checks import Batch, Progress
@@ -36,8 +36,13 @@ def worth_a_worker(size: int) -> bool:
     return two_cores() and size >= PARALLEL_MIN_BYTES
 
 
-def parse_in_worker(job: ParseJob, progress: Progress) -> Iterator[Batch]:
+def parse_in_worker(
+    job: ParseJob, progress: Progress, prepare: Callable[[Batch], Batch] | None = None
+) -> Iterator[Batch]:
     """`parse` run in a second thread, its batches received here as this thread inserts.
+
+    `prepare`, if given, runs on each batch in that thread too (PostgreSQL: the rows sorted and
+    written as COPY's text, so that this thread only sends them).
 
     A thread, not a forked process: the work of both sides is in C that lets go of the GIL
     (Arrow's reader and kernels, ADBC's ingest, SQLite, libpq), and a forked process would
@@ -61,7 +66,7 @@ def parse_in_worker(job: ParseJob, progress: Progress) -> Iterator[Batch]:
         own = Progress()
         try:
             for batch in parse(job, own):
-                if not hand_over(batch):
+                if not hand_over(batch if prepare is None else prepare(batch)):
                     return
         except BaseException as error:
             hand_over(_Failure(error, own.line))

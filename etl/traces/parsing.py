@@ -15,11 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from etl.traces.aggregates import AggregateCounts
+from etl.traces.arrays import from_numpy, to_numpy
 from etl.traces.checks import Batch, Checked, Progress, Reject, RowChecks, show, wrong_width
 from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks, Stretch
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
-from etl.traces.rows import ROW_SCHEMA, rows_table
+from etl.traces.rows import rows_table
 
 # Fewer lines than this in a stretch are checked one by one: the reader's fixed cost is not worth it.
 COLUMNAR_MIN_LINES = 64
@@ -93,7 +94,7 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
         yield batch
         del batch
         gc.collect(1)  # the load runs without automatic collection (see FileLoader.load)
-    yield Batch(ROW_SCHEMA.empty_table(), np.empty(0, np.int64), [], rows_read, line, last=True)
+    yield Batch(rows_table([]), np.empty(0, np.int64), [], rows_read, line, last=True)
 
 
 def _checked(
@@ -324,7 +325,7 @@ def _merge_both(
     if checked.rows:
         lines = np.concatenate((lines, np.asarray(checked.lines, dtype=np.int64)))
         tables.append(rows_table(checked.rows))
-    table = pa.concat_tables(tables) if tables else ROW_SCHEMA.empty_table()
+    table = pa.concat_tables(tables) if tables else rows_table([])
     if not len(lines):
         return table, lines
 
@@ -333,12 +334,12 @@ def _merge_both(
 
     order = np.argsort(lines, kind="stable")
     numbers = table.column("trace_number")
-    repeated = _repeated(numbers.take(pa.array(order)).combine_chunks())
+    repeated = _repeated(numbers.take(from_numpy(order)).combine_chunks())
     for index in np.sort(order[repeated]).tolist():
         checked.rejects.append((int(lines[index]), _repeat(numbers[index]), raw_cells(index)))
     order = order[~repeated]
     if checked.rows or repeated.any():
-        table = table.take(pa.array(order))
+        table = table.take(from_numpy(order))
         lines = lines[order]
     return table, lines
 
@@ -348,7 +349,7 @@ def _repeated(numbers: pa.Array) -> np.ndarray:
     encoded = numbers.dictionary_encode()
     repeated = np.zeros(len(numbers), dtype=bool)
     if len(encoded.dictionary) < len(numbers):
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        codes = to_numpy(encoded.indices)
         repeated[:] = True
         repeated[np.unique(codes, return_index=True)[1]] = False
     return repeated

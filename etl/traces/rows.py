@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from db.models import Trace
+from etl.traces.arrays import column
 from etl.traces.columns import INSERT_COLUMNS, Row
 
 # TraceRow's columns as Arrow stores them, typed from the model so that a schema change cannot
@@ -24,13 +25,8 @@ ROW_SCHEMA = pa.schema(
 
 def rows_table(rows: Sequence[Row]) -> pa.Table:
     """Rows checked one by one (plain tuples in TraceRow order) as a table of ROW_SCHEMA."""
-    if not rows:
-        return ROW_SCHEMA.empty_table()
-    columns = list(zip(*rows, strict=True))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ROW_SCHEMA)
     return pa.table(
-        [
-            pa.array(column, type=field.type)
-            for column, field in zip(columns, ROW_SCHEMA, strict=True)
-        ],
+        [column(values, field.type) for values, field in zip(columns, ROW_SCHEMA, strict=True)],
         schema=ROW_SCHEMA,
     )

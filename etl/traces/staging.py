@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import tempfile
+import threading
 from collections import deque
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+
+from etl.traces.arrays import from_numpy
 
 TABLE = "checked_rows"
 ATTACHED_AS = "ironriver_staging"
@@ -74,7 +78,7 @@ class StagingFile:
         """Write a batch's rows with their line numbers; return its (first, last) rowid."""
         if self._connection is None:
             self._connect()
-        self._ingest.bind_stream(rows.append_column("line", pa.array(lines)))
+        self._ingest.bind_stream(rows.append_column("line", from_numpy(lines)))
         self._ingest.execute_update()
         first = self.rows + 1
         self.rows += rows.num_rows
@@ -157,9 +161,18 @@ class Staging:
     on. So each file is moved into traces while the next one fills and the parser goes on, and
     only the rows of the last file filled are left to move after the last batch. File `i` is
     sealed when it holds `seal_at[i]` rows; the file after those takes whatever rows come after.
+
+    With `write_in_background`, the files are written by a thread of their own: the load's
+    thread then only hands each batch over and moves sealed ones, and its own connection's
+    moves, ADBC's writes and the parser's checks run at once (all three let go of the GIL in
+    their C work). Without it, the load was bound by its one thread writing and moving while
+    the parser waited (issue 13's timeline).
     """
 
     def __init__(self, seal_at: list[int], directory: Path | None = None) -> None:
+        self._handed: queue.Queue[tuple[pa.Table, np.ndarray] | None] | None = None
+        self._writer: threading.Thread | None = None
+        self._failure: BaseException | None = None
         directory = Path(directory or tempfile.gettempdir())
         remove_leftovers(directory)
         self.seal_at = seal_at
@@ -179,23 +192,68 @@ class Staging:
         """The name the load's connection attaches file `index` as."""
         return f"{ATTACHED_AS}_{index}"
 
+    def write_in_background(self) -> None:
+        """From now on, batches appended are written by a second thread, one at a time, in order;
+        at most one waits, so memory stays bounded."""
+        self._handed = queue.Queue(maxsize=1)
+        self._writer = threading.Thread(
+            target=self._write_handed, name="ironriver-staging-writer", daemon=True
+        )
+        self._writer.start()
+
+    def _write_handed(self) -> None:
+        handed = self._handed
+        assert handed is not None
+        while (batch := handed.get()) is not None:
+            if self._failure is None:  # after a failure, batches are only taken, so none waits
+                try:
+                    self._write(*batch)
+                except BaseException as error:
+                    self._failure = error
+
     def append(self, rows: pa.Table, lines: np.ndarray) -> None:
-        """Stage a batch's rows with their line numbers; seal the file once it is full."""
+        """Stage a batch's rows with their line numbers; a file is sealed once it is full."""
+        self._raise_failure()
+        if self._handed is None:
+            self._write(rows, lines)
+        else:
+            self._handed.put((rows, lines))
+
+    def _write(self, rows: pa.Table, lines: np.ndarray) -> None:
         staging_file = self.files[self._filling]
         first, last = staging_file.append(rows, lines)
         table = f"{self.alias(self._filling)}.{TABLE}"
         self._unsealed.append(StagedBatch(table, first, last, int(lines[-1])))
         if self._filling < len(self.seal_at) and staging_file.rows >= self.seal_at[self._filling]:
-            self.seal()
+            self._seal_filling()
             self._filling += 1
 
     def seal(self) -> None:
-        """Hand the filling file's batches over to be moved: nothing writes to it again."""
+        """Once every batch appended is written, hand the filling file's batches over to be
+        moved: nothing writes to it again."""
+        self._stop_writer()
+        self._raise_failure()
+        self._seal_filling()
+
+    def _seal_filling(self) -> None:
+        # Closed before its batches are handed over: the load's connection reads a whole file.
         self.files[self._filling].close()
         self.sealed.extend(self._unsealed)
         self._unsealed.clear()
 
+    def _stop_writer(self) -> None:
+        """Wait for the writing thread to write what it was handed, and end it."""
+        if self._writer is not None:
+            self._handed.put(None)  # type: ignore[union-attr]
+            self._writer.join()
+            self._writer = self._handed = None
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
     def remove(self) -> None:
         """Close every ADBC connection and delete every file."""
+        self._stop_writer()
         for staging_file in self.files:
             staging_file.remove()

@@ -1,0 +1,182 @@
+"""The loader's COPY stream on PostgreSQL: batches grouped per COPY, refusals, rejects, flushing."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from db.models import RunStatus
+from etl.traces import insert, load_trace_file
+from etl.traces.checks import Batch
+from etl.traces.columns import INSERT_COLUMNS
+from tests.test_traces import HEADER, write_csv
+from tests.test_traces_parallel import recount_aggregates_in_sql
+
+
+def good_row(number: str, day: int) -> str:
+    return f"{number},2021-01-{day:02d},MX,Jalisco,,rifle,,,,undetermined,,,"
+
+
+def traces_of(engine: Engine, file_name: str) -> list[str]:
+    return sorted(
+        pd.read_sql(
+            text(
+                "SELECT t.trace_number FROM traces t JOIN trace_files f ON f.id = t.trace_file_id "
+                "WHERE f.file_name = :name"
+            ),
+            engine,
+            params={"name": file_name},
+        )["trace_number"]
+    )
+
+
+def aggregates(engine: Engine) -> list[tuple]:
+    query = text("SELECT trace_file_id, dimension, year, key, firearms FROM trace_aggregates")
+    with engine.connect() as connection:
+        return sorted(connection.execute(query).all(), key=repr)
+
+
+def test_a_row_already_loaded_in_a_later_batch_of_a_copy_keeps_every_other_row_of_its_group(
+    engine, monkeypatch, tmp_path
+):
+    """On PostgreSQL four batches share one COPY: the unique constraint refusing the third
+    undoes all four, which must then go in again, without only the row already loaded."""
+    earlier = write_csv(tmp_path / "earlier.csv", [HEADER, good_row("OLD-1", 1)])
+    assert load_trace_file(engine, earlier).status == RunStatus.LOADED
+    numbers = [f"NEW-{n}" for n in range(1, 9)]
+    numbers[5] = "OLD-1"  # line 7: in the third batch of two rows
+    later = write_csv(
+        tmp_path / "later.csv",
+        [HEADER, *(good_row(number, day) for day, number in enumerate(numbers, 1))],
+    )
+    monkeypatch.setattr(insert, "BATCH_ROWS", 2)
+
+    result = load_trace_file(engine, later)
+
+    counts = (result.rows_read, result.rows_loaded, result.rows_rejected, result.rows_duplicate)
+    assert counts == (8, 7, 0, 1)
+    assert traces_of(engine, "later.csv") == sorted(set(numbers) - {"OLD-1"})
+    assert traces_of(engine, "earlier.csv") == ["OLD-1"]
+    counted = aggregates(engine)
+    with engine.begin() as connection:
+        recount_aggregates_in_sql(connection, result.trace_file_id)
+    assert counted == aggregates(engine)
+
+
+def test_rejects_that_fill_a_batch_while_rows_stream_are_all_recorded_at_their_lines(
+    engine, monkeypatch, tmp_path
+):
+    """No other statement can run during a COPY: the ledger waits for its COPY to end, which
+    ends early once a batch's worth of rejects is waiting, so none is lost and memory stays
+    bounded."""
+    lines = [HEADER]
+    bad_lines = []
+    for n in range(1, 41):
+        if n % 2:
+            lines.append(good_row(f"G-{n}", n % 28 + 1))
+        else:
+            lines.append(f"B-{n},2021-01-01,MX,Atlantis,,rifle,,,,undetermined,,,")
+            bad_lines.append(n + 1)  # the header is line 1
+    path = write_csv(tmp_path / "half-bad.csv", lines)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 4)  # two rejects a batch: a batch's worth in two
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (40, 20, 20)
+    ledger = pd.read_sql("SELECT line_number, reason FROM rejected_rows", engine)
+    assert sorted(ledger["line_number"]) == bad_lines
+    assert ledger["reason"].str.contains("recovery_state").all()
+    assert len(traces_of(engine, "half-bad.csv")) == 20
+
+
+def test_a_batch_reaches_the_server_before_the_next_one_is_awaited(
+    engine, backend_url, monkeypatch, tmp_path
+):
+    """libpq keeps what it is given until a flush: the loader flushes each batch, so the server
+    stores it while the next is parsed instead of waiting with nothing to do."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    path = write_csv(
+        tmp_path / "two-batches.csv",
+        [HEADER, *(good_row(f"F-{n}", n % 28 + 1) for n in range(1, 201))],
+    )
+    monkeypatch.setattr(insert, "BATCH_ROWS", 100)  # ~6 kB a batch, far below libpq's 1 MB
+    observer = create_engine(backend_url)
+    seen_before_second: list[int] = []
+    real_parse = insert.parse
+
+    def copied_rows() -> int:
+        """Rows the loader's COPY has stored so far, as another session sees its progress."""
+        query = text(
+            "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy "
+            "WHERE datname = current_database()"
+        )
+        with observer.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def parse_watching_the_server(job, progress, **options) -> Iterator[Batch]:
+        for number, batch in enumerate(real_parse(job, progress, **options)):
+            if number == 1:  # the first batch was sent: wait until the server has stored it
+                deadline = time.monotonic() + 20
+                while copied_rows() < 100 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                seen_before_second.append(copied_rows())
+            yield batch
+
+    monkeypatch.setattr(insert, "parse", parse_watching_the_server)
+    try:
+        result = load_trace_file(engine, path)
+    finally:
+        observer.dispose()
+
+    assert result.rows_loaded == 200
+    assert seen_before_second == [100]
+
+
+def test_each_batch_is_sorted_and_written_as_copy_text_in_the_parsers_thread(
+    engine, monkeypatch, tmp_path
+):
+    """With a second thread, a batch arrives sorted and as COPY's text (PostgreSQL), so the
+    inserting thread only sends it; on SQLite batches arrive as parsed."""
+    from etl.traces import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "two_cores", lambda: True)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 3)
+    rows = [good_row(f"T-{n}", n) for n in (5, 3, 9, 1, 7, 2)]
+    path = write_csv(tmp_path / "unsorted.csv", [HEADER, *rows])
+    prepared_in: list[str] = []
+    received: list[Batch] = []
+    real_prepare, real_flush = insert.prepared_for_copy, insert.FileLoader.flush
+
+    def recording_prepare(batch: Batch) -> Batch:
+        prepared_in.append(threading.current_thread().name)
+        return real_prepare(batch)
+
+    def recording_flush(self, batch: Batch) -> None:
+        received.append(batch)
+        real_flush(self, batch)
+
+    monkeypatch.setattr(insert, "prepared_for_copy", recording_prepare)
+    monkeypatch.setattr(insert.FileLoader, "flush", recording_flush)
+
+    assert load_trace_file(engine, path).rows_loaded == 6
+
+    full = [batch for batch in received if batch.rows.num_rows]
+    assert len(full) == 2
+    if engine.dialect.name != "postgresql":
+        assert prepared_in == []
+        assert all(batch.copy_text is None for batch in full)
+        return
+    assert set(prepared_in) == {"ironriver-trace-parser"}
+    for batch in full:
+        numbers = batch.rows.column("trace_number").to_pylist()
+        assert numbers == sorted(numbers)
+        copied = csv.reader(batch.copy_text.decode().splitlines())
+        assert [row[INSERT_COLUMNS.index("trace_number")] for row in copied] == numbers
