@@ -46,6 +46,13 @@ NOT_FOUND_TITLE = N_("Iron River · Page not found")
 # scripts still use comes alone: assets/regenerator-runtime.min.js. dash_table's bundle (9 KB
 # compressed, run on every load) comes because Dash imports it; no page uses a DataTable.
 UNUSED_BUNDLES = ("/deps/polyfill@", "/dash_table/")
+# What draws a first screen's graphs (first_screen.py), in the order they must run.
+DRAWING_SCRIPTS = (
+    "/assets/first-screen.js",
+    "/assets/plotly-custom.min.js",
+    "/assets/plotly-locale-",
+    "/assets/ironriver.js",
+)
 # Boundary files are versioned by `?v=<sha>` in their URL, so browsers may keep them a year.
 GEO_CACHE_SECONDS = 365 * 24 * 3600
 
@@ -87,6 +94,14 @@ class _Dash(dash.Dash):
             if view is not None:
                 kwargs["config"] = kwargs.get("config", "") + view.data
                 kwargs["scripts"] = kwargs.get("scripts", "") + view.scripts
+                if view.screen:
+                    # The view drawn before Dash starts (first_screen.py): what draws its graphs
+                    # runs first (assets/first-screen.js), then React and Dash.
+                    # Before the site's stylesheet, as dcc puts its own: the site's overrides them.
+                    kwargs["metas"] = kwargs.get("metas", "") + view.styles
+                    kwargs["css"] = kwargs.get("css", "") + view.map_preloads
+                    kwargs["app_entry"] = view.screen + kwargs.get("app_entry", "")
+                    kwargs["scripts"] = _drawing_first(kwargs["scripts"])
                 # After the scripts: what the page needs first is fetched first.
                 kwargs["renderer"] = kwargs.get("renderer", "") + view.preloads
         page = str(super().interpolate_index(**kwargs))
@@ -228,6 +243,13 @@ def _alternates(request: flask.Request) -> str:
     ]
     links.append(f'<link rel="alternate" hreflang="x-default" href="{root}{path}{search}">')
     return "\n".join(links)
+
+
+def _drawing_first(scripts: str) -> str:
+    """Dash's `<script>` tags, one a line, with plotly.js, its locale and ours moved first."""
+    lines = scripts.split("\n")
+    first = [line for name in DRAWING_SCRIPTS for line in lines if name in line]
+    return "\n".join(first + [line for line in lines if line not in first])
 
 
 def _shell() -> html.Div:

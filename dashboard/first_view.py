@@ -21,6 +21,7 @@ import dash
 import flask
 from plotly.io.json import to_json_plotly
 
+from dashboard import first_screen
 from dashboard.data import current
 
 # The id of the data block; `assets/ironriver.js` reads it once.
@@ -49,6 +50,12 @@ class FirstView:
     preloads: str  # <link rel=preload> tags, for the head
     data: str  # the JSON data block
     scripts: str  # <script> tags of the view's lazy dcc chunks, run with Dash's scripts
+    # The view as static HTML, drawn before Dash starts (first_screen.py), its stylesheets (for
+    # the head, before the site's, as dcc puts its own) and its map files' preloads (for the head, before
+    # any script); all empty when the view cannot be rendered so.
+    screen: str = ""
+    styles: str = ""
+    map_preloads: str = ""
 
 
 def for_request(request: flask.Request) -> FirstView | None:
@@ -88,13 +95,19 @@ def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
         }
     )
     view = json.loads(serialized)
-    links = [
+    renderer_links = [
         f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
         for url in RENDERER_REQUESTS
-    ] + [
+    ]
+    map_links = [
         f'<link rel="preload" href="{escape(url)}" as="fetch" crossorigin="anonymous">'
         for url in map_files(view)
     ]
+    chunks = lazy_chunks(view)
+    screen, styles = first_screen.render(view["content"], chunks) or ("", "")
+    # A first screen draws its maps right after plotly.js: their files are asked for in the
+    # head, before any script (a browser opens six connections to a server at most).
+    links = renderer_links if screen else renderer_links + map_links
     # "<" escaped, so no text in the data can close the element; a data block is not run, so
     # the Content-Security-Policy needs no hash for it.
     data = serialized.replace("<", "\\u003c")
@@ -103,7 +116,10 @@ def _laid_out(page: dict[str, Any], request: flask.Request) -> FirstView:
         data=f'<script id="{ELEMENT_ID}" type="application/json">{data}</script>',
         # All of them, not only dcc.Graph's: a graph drawn before the dropdowns above it are
         # rendered would move down when they appear.
-        scripts="".join(f'<script src="{escape(url)}"></script>' for url in lazy_chunks(view)),
+        scripts="".join(f'<script src="{escape(url)}"></script>' for url in chunks),
+        screen=screen,
+        styles=styles,
+        map_preloads="\n".join(map_links) if screen else "",
     )
 
 

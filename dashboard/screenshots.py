@@ -130,11 +130,13 @@ def wait_for_charts(page: Any, timeout: float = 20_000) -> None:
 
 
 def wait_for_drawn(page: Any, timeout: float = 20_000) -> None:
-    """Until Dash has rendered the page, every plotly graph on it has drawn and what is rendered
-    after the first plot (`data-deferred` containers, assets/ironriver.js) is in place."""
+    """Until Dash has rendered the page (in place of its first screen, if it had one), every
+    plotly graph on it has drawn and what is rendered after the first plot (`data-deferred` containers, assets/ironriver.js) is in place."""
     page.wait_for_selector("#_pages_content > *", timeout=timeout)
     page.wait_for_function(
         """() => {
+            // The first view's static copy (dashboard/first_screen.py) has made way for Dash's.
+            if (document.getElementById('ironriver-first-screen')) return false;
             const loading = document.querySelector('[data-dash-is-loading="true"]');
             const graphs = [...document.querySelectorAll('.dash-graph')];
             const drawn = graphs.every(g => g.querySelector('.main-svg'));

@@ -251,7 +251,7 @@ ORDER_WATCH = """
       if (seen[name] === undefined && document.querySelector(selector)) {
         seen[name] = performance.now();
         if (name === 'maps') {
-          const box = document.querySelector('#map-graph').getBoundingClientRect();
+          const box = document.querySelector(selector).closest('.dash-graph').getBoundingClientRect();
           window.__mapBox = [box.x, box.y, box.width, box.height];
         }
       }
@@ -316,6 +316,131 @@ MAP_BOX = """() => {
 }"""
 
 
+# What a cold load shows before Dash's page: when the first screen's maps have their paths (and
+# whether Dash had rendered anything then), every animation frame after that with no map shown,
+# and, as the copy is removed, each of its elements against Dash's (tag, classes, box) until the
+# first container Dash fills that the copy leaves empty (what follows may move down, what holds
+# it grows), with both
+# graphs' traces, layout and drawn text.
+SWAP_WATCH = """
+(() => {
+  window.__early = null;
+  window.__swap = null;
+  window.__framesWithoutMaps = 0;
+  const rect = e => [...Object.values(e.getBoundingClientRect().toJSON())].slice(0, 4)
+    .map(v => Math.round(v * 2) / 2);
+  const name = e => e.tagName + '.' + [...e.classList].join('.');
+  function compare(screen) {
+    const mismatches = [];
+    let compared = 0, stopped = false;
+    (function walk(copy, live) {
+      if (stopped) return;
+      compared += 1;
+      const [a, b] = [rect(copy), rect(live)];
+      if (name(copy) !== name(live) || a.slice(0, 3).join() !== b.slice(0, 3).join()) {
+        mismatches.push([name(copy), a, name(live), b]);
+      }
+      if (!copy.classList.contains('dash-graph')) {
+        if (!copy.children.length && live.children.length) {
+          stopped = live.getBoundingClientRect().height > 0;
+        } else if (copy.children.length !== live.children.length) {
+          mismatches.push([name(copy), copy.children.length, live.children.length]);
+        } else {
+          for (let i = 0; i < copy.children.length; i += 1) walk(copy.children[i], live.children[i]);
+        }
+      }
+      // A box holding what Dash filled grows by it; any other keeps its height.
+      if (!stopped && a[3] !== b[3]) mismatches.push([name(copy), a, name(live), b]);
+    }(screen.firstElementChild.firstElementChild.firstElementChild,
+      document.getElementById('_pages_content')));
+    const early = screen.querySelector('.js-plotly-plot');
+    const live = document.querySelector('#map-graph .js-plotly-plot');
+    const drawn = gd => ({
+      data: JSON.stringify(gd.data), layout: JSON.stringify(gd.layout),
+      text: gd.querySelector('.main-svg').textContent,
+      paths: gd.querySelectorAll('.choroplethlayer path').length,
+    });
+    return {compared, mismatches: mismatches.slice(0, 5), early: drawn(early), live: drawn(live)};
+  }
+  const remove = Element.prototype.remove;
+  Element.prototype.remove = function () {
+    if (this.id === 'ironriver-first-screen' && window.__swap === null) {
+      try {
+        window.__swap = compare(this);
+      } catch (error) {
+        window.__swap = {error: String(error)};
+      }
+    }
+    return remove.apply(this, arguments);
+  };
+  new MutationObserver(() => {
+    const screen = document.getElementById('ironriver-first-screen');
+    const path = screen && screen.querySelector('.choroplethlayer path');
+    if (window.__early || !path) return;
+    const gd = path.closest('.js-plotly-plot');
+    window.__early = {
+      box: rect(path.closest('.dash-graph')),
+      dashRendered: Boolean(document.querySelector('#_pages_content > *')),
+      traces: gd.data.filter(t => t.type === 'choropleth')
+        .map(t => ({geojson: t.geojson, locations: Array.from(t.locations), z: Array.from(t.z)})),
+    };
+    (function frame() {
+      const shown = [...document.querySelectorAll('.choroplethlayer path')]
+        .some(p => getComputedStyle(p).visibility === 'visible');
+      if (!shown) window.__framesWithoutMaps += 1;
+      if (document.getElementById('ironriver-first-screen') || !window.__swap) {
+        requestAnimationFrame(frame);
+      }
+    }());
+  }).observe(document, {subtree: true, childList: true});
+})();
+"""
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}]
+)
+@pytest.mark.parametrize("path", ["/", "/es/?measure=share"])
+def test_a_cold_map_page_shows_the_urls_maps_before_dash_then_the_same_page_live(
+    chromium: Any, base_url: str, viewport: dict[str, int], path: str
+) -> None:
+    context = chromium.new_context(viewport=viewport)
+    context.set_default_navigation_timeout(90_000)
+    context.add_init_script(SWAP_WATCH)
+    with watched_pages(context, base_url) as opener:
+        page = opener(path)
+    early, swap = page.evaluate("window.__early"), page.evaluate("window.__swap")
+    # The maps were drawn from the page's HTML before Dash had rendered anything.
+    assert early is not None and early["dashRendered"] is False
+    # They are the URL's maps: the traces of the figure the server laid out for it.
+    graph = laid_out(first_view(base_url, path)["content"], "map-graph")
+    assert early["traces"] == [
+        {"geojson": t["geojson"], "locations": t["locations"], "z": t["z"]}
+        for t in graph["props"]["figure"]["data"]
+        if t["type"] == "choropleth"
+    ]
+    # When Dash's page took their place, it looked the same: every element of the copy down to
+    # the maps and their sources, and the graph drawn from the same traces and layout, with the
+    # same words on it.
+    assert swap is not None and swap.get("compared", 0) > 60, swap
+    assert swap["mismatches"] == [], json.dumps(swap["mismatches"])
+    assert swap["early"] == swap["live"] and swap["live"]["paths"] >= 52 + 32
+    # No frame showed the page without its maps, and the maps' box never moved.
+    assert page.evaluate("window.__framesWithoutMaps") == 0
+    assert early["box"] == page.evaluate(
+        "[...Object.values(document.querySelector('#map-graph').getBoundingClientRect().toJSON())]"
+        ".slice(0, 4).map(v => Math.round(v * 2) / 2)"
+    )
+    # Then only Dash's page is left: nothing inert, nothing hidden, every id once.
+    assert page.evaluate("document.querySelectorAll('[inert], [data-early-graph]').length") == 0
+    assert page.evaluate(
+        "getComputedStyle(document.getElementById('react-entry-point')).visibility"
+    ) == ("visible")
+    ids = page.evaluate("[...document.querySelectorAll('[id]')].map(e => e.id)")
+    assert len(ids) == len(set(ids))
+    context.close()
+
+
 @pytest.mark.parametrize(
     "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}]
 )
@@ -353,9 +478,9 @@ def test_a_cold_map_page_draws_the_maps_once_then_the_unseen_as_laid_out_without
     seen = page.evaluate("window.__seen")
     assert seen["maps"] <= seen["tables"] and seen["maps"] <= seen["names"], seen
     assert seen["maps"] <= seen["links"], seen
-    # One graph, drawn once: no callback re-renders it on a cold load, and nothing rendered
-    # after it moves or resizes it.
-    assert page.evaluate("window.__plotCalls") == ["react"]
+    # One graph, drawn twice: in the first screen's copy, then by Dash behind it; no callback
+    # re-renders it on a cold load, and nothing rendered after it moves or resizes it.
+    assert page.evaluate("window.__plotCalls") == ["react", "react"]
     assert page.evaluate("window.__mapBox") == page.evaluate(MAP_BOX)
     context.close()
 

@@ -151,7 +151,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       const args = Array.prototype.slice.call(arguments);
       if (isPlain(figure) && Array.isArray(figure.data)) { args[1] = forScreen(figure); }
       const drawn = react.apply(this, args);
-      window.ironriverDeferred.plotted(drawn);
+      // The first screen's own graphs (below) are not the page's: Dash's draw after them.
+      if (!window.ironriverFirstScreen.holds(gd)) {
+        window.ironriverFirstScreen.plotted(gd, drawn);
+        window.ironriverDeferred.plotted(drawn);
+      }
       return drawn;
     };
     plotly.react.ironriverNarrow = true;
@@ -254,12 +258,17 @@ function syncFirstView(content) {
    then lays the page out, as without this. */
 window.ironriverRenderer = {
   layoutPost: function (layout) {
+    if (!window.ironriverRenderer.placeFirstView(layout)) {
+      window.ironriverFirstScreen.reveal();  // Dash lays the page out itself: show it at once
+    }
+  },
+  placeFirstView: function (layout) {
     const block = document.getElementById("ironriver-first-view");
-    if (!block) { return; }
+    if (!block) { return false; }
     block.remove();  // the first layout only (a development reload fetches the layout again)
     const view = JSON.parse(block.textContent);
     if (view.pathname !== window.location.pathname || view.search !== window.location.search) {
-      return;  // the address changed before the renderer started: let the router decide
+      return false;  // the address changed before the renderer started: let the router decide
     }
     const byId = {};
     const locations = [];
@@ -272,7 +281,7 @@ window.ironriverRenderer = {
     }(layout));
     const content = byId._pages_content;
     const store = byId._pages_store;
-    if (!byId._pages_location || !content || !store) { return; }
+    if (!byId._pages_location || !content || !store) { return false; }
     // Each dcc.Location as it sets itself when it mounts, but before: a Location that set its
     // props after mounting would be handed them again at a later render, and would then push
     // that (by then old) address, undoing a view's own address update (syncUrl).
@@ -284,8 +293,15 @@ window.ironriverRenderer = {
     // The router's callback is called when its location's pathname or search are set after
     // the layout: set here, it is not, and the page is already in place.
     syncFirstView(view.content);
-    window.ironriverDeferred.leaveOut(view.content);
+    // Behind a first screen the maps are drawn already: the page renders whole, in one go.
+    if (!window.ironriverFirstScreen.shown()) { window.ironriverDeferred.leaveOut(view.content); }
     content.props.children = view.content;
     store.props.data = view.store;
+    window.ironriverFirstScreen.rendering();
+    return true;
   },
 };
+
+/* The first screen's graphs (assets/first-screen.js) are drawn once plotly.js, its locale and
+   this file's wrapper of Plotly.react have run: app.py runs them in that order, before React. */
+window.ironriverFirstScreen.draw();
