@@ -62,6 +62,8 @@ _MOVE = (
     f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s "
     "WHERE s.rowid BETWEEN ? AND ?"
 )
+# SQLite: staged batches whose aggregates are kept until they move (see FileLoader).
+STAGED_COUNTS_KEPT = 16
 # Staged batches moved after each batch staged: more than one, so that the batches of a sealed
 # staging file are all moved before the next file is sealed.
 MOVES_PER_BATCH = 2
@@ -142,9 +144,11 @@ class FileLoader:
         self.reopen = reopen
         self._refused_later: dict[int, str] = {}  # line -> reason, cells read at the end
         self._numbers_table = False  # PostgreSQL: whether this transaction created it yet
-        # SQLite: each staged batch's aggregates, until it is moved, by its StagedBatch.line (the
-        # line of its last row, unique in the file): a batch whose rows traces all holds takes
-        # them away whole. About 70 kB a batch, for the batches staged but not yet moved.
+        # SQLite: staged batches' aggregates, until moved, by StagedBatch.line (the line of its
+        # last row, unique in the file): a batch whose rows traces all holds takes them away
+        # whole. At most STAGED_COUNTS_KEPT of them (~0.3-0.6 MB each): a file's first staging file
+        # holds 2/9 of its rows, so keeping all would make the peak RSS grow with the file
+        # (+36-60 MB at 10M rows); a later batch, if refused whole, is tallied in SQL instead.
         self._staged_counts: dict[int, AggregateCounts] = {}
         self.postgres = connection.dialect.name == "postgresql"
         if not self.postgres and staging is None:
@@ -248,7 +252,8 @@ class FileLoader:
                 self._repeat(line, number)
         self.rows_duplicate += known - repeats
         if known == refused.rows:  # a reload's usual batch: every row is known, nothing to move
-            self._counts.merge(refused.counts, sign=-1)
+            counts = refused.counts if refused.counts is not None else refused.tally()
+            self._counts.merge(counts, sign=-1)
         else:
             if known:
                 self._counts.merge(refused.tally(), sign=-1)
@@ -273,7 +278,8 @@ class FileLoader:
             if self.postgres:
                 self._stream(rows, lines, batch.copy_text, batch.counts)
             else:
-                self._staged_counts[int(lines[-1])] = batch.counts
+                if len(self._staged_counts) < STAGED_COUNTS_KEPT:
+                    self._staged_counts[int(lines[-1])] = batch.counts
                 self._insert(rows, lines)
         group = self._group
         if group is not None and (
@@ -384,7 +390,7 @@ class FileLoader:
         unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
         driver = self.connection.connection.driver_connection
         first, last = staged.first, staged.last
-        counts = self._staged_counts.pop(staged.line)
+        counts = self._staged_counts.pop(staged.line, None)
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             try:

@@ -98,10 +98,15 @@ _MOVE_NEW = (
 
 class RefusedBatch:
     """SQLite: one refused staged batch, rows `first` to `last` of `table`, and the aggregates
-    its rows were counted in (`counts`)."""
+    its rows were counted in (`counts`; None if they were not kept)."""
 
     def __init__(
-        self, connection: Connection, table: str, first: int, last: int, counts: AggregateCounts
+        self,
+        connection: Connection,
+        table: str,
+        first: int,
+        last: int,
+        counts: AggregateCounts | None,
     ) -> None:
         self.connection = connection
         self.table = table
