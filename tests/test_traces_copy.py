@@ -180,3 +180,52 @@ def test_each_batch_is_sorted_and_written_as_copy_text_in_the_parsers_thread(
         assert numbers == sorted(numbers)
         copied = csv.reader(batch.copy_text.decode().splitlines())
         assert [row[INSERT_COLUMNS.index("trace_number")] for row in copied] == numbers
+
+
+def test_after_a_refused_copy_batches_are_looked_up_first_until_one_holds_no_known_number(
+    engine, monkeypatch, tmp_path
+):
+    """PostgreSQL: once a COPY group is refused, the next batches' trace numbers are looked up
+    before any COPY (a reload would otherwise send every group twice for nothing); the first
+    batch with no known number sends the load back to streaming, and what is stored is the
+    same."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY groups are PostgreSQL's")
+    known = [f"OLD-{n:02d}" for n in range(1, 21)]
+    earlier = write_csv(
+        tmp_path / "earlier.csv", [HEADER, *(good_row(n, 1 + i % 28) for i, n in enumerate(known))]
+    )
+    assert load_trace_file(engine, earlier).status == RunStatus.LOADED
+    new = [f"NEW-{n:02d}" for n in range(1, 21)]
+    later = write_csv(
+        tmp_path / "later.csv",
+        [HEADER, *(good_row(n, 1 + i % 28) for i, n in enumerate(known + new))],
+    )
+    monkeypatch.setattr(insert, "BATCH_ROWS", 2)
+    calls: list[tuple[str, str]] = []  # (what, first trace number of the batch)
+    stream, copy_new = insert.FileLoader._stream, insert.FileLoader._copy_new
+
+    def streamed(self, rows, lines, text, counts):
+        calls.append(("stream", rows.column("trace_number")[0].as_py()))
+        stream(self, rows, lines, text, counts)
+
+    def looked_up(self, rows, lines, counts, *, try_whole=True):
+        calls.append(("look up" if not try_whole else "try whole", rows["trace_number"][0].as_py()))
+        return copy_new(self, rows, lines, counts, try_whole=try_whole)
+
+    monkeypatch.setattr(insert.FileLoader, "_stream", streamed)
+    monkeypatch.setattr(insert.FileLoader, "_copy_new", looked_up)
+
+    result = load_trace_file(engine, later)
+
+    assert (result.rows_loaded, result.rows_duplicate) == (20, 20)
+    assert traces_of(engine, "later.csv") == new
+    kinds = [kind for kind, _ in calls]
+    assert "try whole" not in kinds  # no batch of a refused group is sent in a COPY again
+    # The first group (4 batches of known numbers) streams and is refused; every batch after it
+    # is looked up while known numbers keep coming, then the new ones stream again.
+    first_new_stream = calls.index(("stream", "NEW-03"))
+    assert kinds[:4] == ["stream"] * 4
+    assert set(kinds[4:first_new_stream]) == {"look up"}
+    assert ("look up", "OLD-19") in calls and ("look up", "NEW-01") in calls
+    assert set(kinds[first_new_stream:]) == {"stream"}

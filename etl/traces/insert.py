@@ -144,6 +144,9 @@ class FileLoader:
         self.reopen = reopen
         self._refused_later: dict[int, str] = {}  # line -> reason, cells read at the end
         self._numbers_table = False  # PostgreSQL: whether this transaction created it yet
+        # PostgreSQL: whether the last batch looked up held a known trace number; the next is
+        # then looked up too, not streamed into a COPY the unique key would likely refuse.
+        self._known_seen = False
         # SQLite: staged batches' aggregates, until moved, by StagedBatch.line (the line of its
         # last row, unique in the file): a batch whose rows traces all holds takes them away
         # whole. At most STAGED_COUNTS_KEPT of them (~0.3-0.6 MB each): a file's first staging file
@@ -275,7 +278,9 @@ class FileLoader:
             if file_ids != {"min": self.file_id, "max": self.file_id}:
                 raise WrongTraceFile(f"a batch names a trace file other than {self.file_id}")
             self._counts.merge(batch.counts)
-            if self.postgres:
+            if self.postgres and self._known_seen:
+                self._known_seen = self._copy_new(rows, lines, batch.counts, try_whole=False)
+            elif self.postgres:
                 self._stream(rows, lines, batch.copy_text, batch.counts)
             else:
                 if len(self._staged_counts) < STAGED_COUNTS_KEPT:
@@ -308,8 +313,10 @@ class FileLoader:
         if group.end():
             self.rows_loaded += group.rows
             return
+        # A batch of a refused group is likely to hold a known number (a reload's every batch
+        # does): its numbers are looked up before it is copied, not tried in a COPY again.
         for rows, lines, counts in group.batches:
-            self._copy_new(rows, lines, counts)
+            self._known_seen = self._copy_new(rows, lines, counts, try_whole=False)
 
     def _abandon_copy(self, error: BaseException) -> None:
         """PostgreSQL: stop an open COPY, the load failing with `error`."""
@@ -317,11 +324,15 @@ class FileLoader:
         if group is not None:
             group.abandon(error)
 
-    def _copy_new(self, rows: pa.Table, lines: np.ndarray, counts: AggregateCounts) -> None:
-        """Copy a batch into traces; if the unique constraint refuses it, without the repeats."""
-        if self._insert_if_all_new(rows, lines):
+    def _copy_new(
+        self, rows: pa.Table, lines: np.ndarray, counts: AggregateCounts, *, try_whole: bool = True
+    ) -> bool:
+        """Copy a batch into traces, without the rows whose trace number the database holds:
+        tried whole first (`try_whole`), those rows looked up only if the unique key refuses.
+        Whether any row's trace number was known."""
+        if try_whole and self._insert_if_all_new(rows, lines):
             self.rows_loaded += rows.num_rows
-            return
+            return False
         numbers = rows.column("trace_number")
         owners = self._owners_of(numbers)
         for index in np.flatnonzero(owners == REPEAT).tolist():
@@ -330,12 +341,17 @@ class FileLoader:
         new = owners == NEW
         if not new.any():  # a reload's usual batch: every row is known
             self._counts.merge(counts, sign=-1)
-            return
+            return True
+        if new.all():
+            self._insert(rows, lines)
+            self.rows_loaded += rows.num_rows
+            return False
         dropped = AggregateCounts()
         dropped.add(rows.filter(from_numpy(~new)))
         self._counts.merge(dropped, sign=-1)
         self._insert(rows.filter(from_numpy(new)), lines[new])
         self.rows_loaded += int(np.count_nonzero(new))
+        return True
 
     def _owners_of(self, numbers: pa.ChunkedArray) -> np.ndarray:
         """PostgreSQL: who holds each trace number (see `known.owner_codes`). The numbers go in
