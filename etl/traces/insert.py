@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, insert
-from sqlalchemy.exc import IntegrityError
 
 from db.models import RejectedRow, Trace, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
@@ -403,7 +402,6 @@ class FileLoader:
 
     def _move(self, staged: StagedBatch) -> None:
         """Move one staged batch into traces, but the rows whose trace number the database has."""
-        unique_violation = (IntegrityError, self.connection.dialect.dbapi.IntegrityError)  # type: ignore[union-attr]
         driver = self.connection.connection.driver_connection
         first, last = staged.first, staged.last
         counts = self._staged_counts.pop(staged.line, None)
@@ -414,7 +412,7 @@ class FileLoader:
                     cursor.execute(_MOVE.format(staged=staged.table), (first, last))
                 self.rows_loaded += last - first + 1
                 return
-            except unique_violation:
+            except unique_violations(self.connection):
                 pass
             self._move_new_rows(RefusedBatch(self.connection, staged.table, first, last, counts))
         finally:
