@@ -934,6 +934,16 @@ def _first_page_details(measured: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def readme_table(results_path: str) -> str:
+    """The table of targets of a results file, as the README shows it (a cog block, rewritten
+    by `make bench` and `make readme`; a test fails while it differs from latest.json's)."""
+    import json
+    from pathlib import Path
+
+    results = json.loads(Path(results_path).read_text(encoding="utf-8"))
+    return table(benchmarks(results)) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Re-render `latest.md` (and the targets in `latest.json`) from the measurements kept."""
     import argparse
