@@ -133,13 +133,17 @@ def measure(
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        during = hammer(
-            server.url,
-            calls,
-            clients=phases.clients,
-            seconds=24 * 3600,
-            stop=lambda: loader.poll() is not None,
-        )
+        try:
+            during = hammer(
+                server.url,
+                calls,
+                clients=phases.clients,
+                seconds=24 * 3600,
+                stop=lambda: loader.poll() is not None,
+            )
+        finally:
+            if loader.poll() is None:  # the readers failed: no load left running behind
+                loader.kill()
         load_seconds = time.monotonic() - started
         summary = loader.stdout.read().strip() if loader.stdout else ""
         loader.wait()
