@@ -75,8 +75,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("BENCH_POSTGRES_URL"),
-        help="PostgreSQL server for the load benchmark on PostgreSQL, without a database name "
-        "(postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; skipped if unset)",
+        help="PostgreSQL server for the load and readers benchmarks on PostgreSQL, without a "
+        "database name (postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; "
+        "skipped if unset)",
     )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
     parser.add_argument(
