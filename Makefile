@@ -48,7 +48,8 @@ typecheck: $(STAMP)
 	  dashboard/data.py dashboard/first_view.py dashboard/first_screen.py dashboard/compressed.py dashboard/responses.py dashboard/dataset_words.py dashboard/glossary.py dashboard/wsgi.py \
 	  dashboard/views
 
-# The README's command and settings tables come from the click tree and db/settings.py (cog).
+# The README's command and settings tables come from the click tree and db/settings.py, its
+# performance table from bench/results/latest.json (cog).
 readme: $(STAMP)
 	$(BIN)/cog -r README.md
 
@@ -63,11 +64,13 @@ pytest: $(STAMP) system-deps $(AXE)
 
 test: lint typecheck pytest
 
-# Benchmarks of issue 5 against sqlite3 .import, sqlite-utils and Datasette (bench/README.md):
-# writes bench/results/latest.json and latest.md; under 15 minutes on 2 cores.
+# Benchmarks of issues 5 and 13 against sqlite3 .import, sqlite-utils, Datasette, ... (bench/README.md):
+# writes bench/results/latest.json and latest.md, and the README's table from them (cog);
+# under 15 minutes on 2 cores.
 bench: $(STAMP) system-deps
 	bash bench/system-deps.sh
 	BENCH_POSTGRES_URL=$${BENCH_POSTGRES_URL:-$$(bash .ci/pg.sh start)} $(BIN)/python -m bench.run
+	$(BIN)/cog -r README.md
 
 # The long reliability campaigns (tests/reliability): kill trials, loader and web fuzzing, concurrency.
 fuzz: $(STAMP) system-deps

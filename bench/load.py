@@ -56,9 +56,12 @@ def remove_database(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
+TEMPLATE_NAME = "template.sqlite"
+
+
 def build_template(work: Path) -> Path:
     """A database at the newest schema with the embedded published datasets: what a user has."""
-    template = work / "template.sqlite"
+    template = work / TEMPLATE_NAME
     remove_database(template)
     env = app_env(template, work / "datadir")
     for args in (("db", "upgrade"), ("etl", "run")):
@@ -200,7 +203,7 @@ def measure_load(
     return {name: summarise(runs, file_rows) for name, runs in results.items()}
 
 
-def _recreate_database(server_url: str, name: str, template: str | None = None) -> str:
+def recreate_database(server_url: str, name: str, template: str | None = None) -> str:
     """A fresh PostgreSQL database `name` on the server, empty or a copy of `template`;
     returns its SQLAlchemy URL."""
     from sqlalchemy import create_engine, text
@@ -224,7 +227,7 @@ def _libpq_url(sqlalchemy_url: str) -> str:
 
 def _ours_postgres(server_url: str, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
     def run(csv_path: Path, _database: Path) -> tuple[Run, int]:
-        url = _recreate_database(server_url, "bench_load_ours")
+        url = recreate_database(server_url, "bench_load_ours")
         env = {**app_env(Path("unused"), data_dir), "DATABASE_URL": url}
         upgrade = subprocess.run(
             [*ironriver_command(), "db", "upgrade"], env=env, cwd=ROOT, capture_output=True
@@ -238,7 +241,7 @@ def _ours_postgres(server_url: str, data_dir: Path) -> Callable[[Path, Path], tu
 
 def _psql_copy(server_url: str) -> Callable[[Path, Path], tuple[Run, int]]:
     def run(csv_path: Path, _database: Path) -> tuple[Run, int]:
-        url = _libpq_url(_recreate_database(server_url, "bench_load_copy"))
+        url = _libpq_url(recreate_database(server_url, "bench_load_copy"))
         # One text column per line: the file's misaligned rows make a 16-column COPY refuse
         # the whole file, and no CSV parsing at all is the lower floor.
         create = subprocess.run(
@@ -327,7 +330,7 @@ def measure_reload(
                 shutil.copyfile(loaded, database)
                 env = app_env(database, work / "datadir")
             else:
-                url = _recreate_database(server_url, "bench_reload_ours", "bench_load_ours")
+                url = recreate_database(server_url, "bench_reload_ours", "bench_load_ours")
                 env = {**app_env(Path("unused"), work / "datadir"), "DATABASE_URL": url}
             run, stored = _load_traces(again, env)
             runs.append((_reloaded(run), stored))

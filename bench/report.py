@@ -14,6 +14,9 @@ PAGE_MS = 1500.0  # warm reload, until both maps are drawn
 PAGE_FLOOR_TARGET = 1.3  # cold, ours / the static floor page, until both maps are drawn
 PAGE_BYTES = 1_000_000  # cold
 PAGE_WARM_BYTES = 2_000_000
+READERS_P99_RATIO = 3.0  # during a load / idle, API and callbacks, with 0 errors (issue 13)
+READERS_JUDGED = {"api": "API", "callback": "Callback"}  # what target 4 names; pages reported
+BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 LOAD_WHY = (
     "`.import` copies raw text into a bare table in C; the loader checks every row against the "
@@ -448,6 +451,118 @@ def _page_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _readers_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13 target 4: the API's and the callbacks' p99 during a load against idle."""
+    measured = results.get("readers")
+    if not measured:
+        return []
+    target = f"<= {READERS_P99_RATIO:.0f}x idle, 0 errors"
+    out = []
+    for backend, result in measured["backends"].items():
+        title = f"Readers during a {measured['rows']:,}-row load, {BACKEND_NAMES[backend]}"
+        if "skipped" in result or "error" in result:
+            out.append(
+                _row(
+                    f"readers-{backend}",
+                    title,
+                    None,
+                    "ms",
+                    target,
+                    None if "skipped" in result else False,
+                    why=f"not measured: {result.get('skipped') or result.get('error')}",
+                )
+            )
+            continue
+        idle, during = result["idle"], result["during_load"]
+        errors = idle["errors"] + during["errors"]
+        sound = errors == 0 and result["server_alive"] and result["load_returncode"] == 0
+        trouble = (
+            f"{errors} error(s) {dict(during['statuses'])} {during['failures'][:3]}; "
+            f"server {'alive' if result['server_alive'] else 'DEAD'}; loader exit "
+            f"{result['load_returncode']}"
+        )
+        for kind, kind_title in READERS_JUDGED.items():
+            found = result["kinds"].get(kind) or {}
+            ratio = found.get("ratio")
+            counted = during["by_kind"].get(kind, {}).get("requests", 0)
+            counted_idle = idle["by_kind"].get(kind, {}).get("requests", 0)
+            slowest = during["by_kind"].get(kind, {}).get("max_ms")
+            out.append(
+                _row(
+                    f"readers-{backend}-{kind}",
+                    f"{title}: {kind_title} p99 ({result['clients']} readers; {counted:,} "
+                    f"{kind} requests in the {during['seconds']} s load, {counted_idle:,} idle; "
+                    f"{errors} errors in {idle['requests'] + during['requests']:,} requests)",
+                    found.get("during_load_p99_ms"),
+                    "ms",
+                    target,
+                    sound and ratio is not None and ratio <= READERS_P99_RATIO,
+                    peer=found.get("idle_p99_ms"),
+                    peer_name="the same server idle, just before the load",
+                    ratio=ratio,
+                    why=(
+                        f"{ratio}x idle, slowest {slowest} ms during the load; "
+                        + (trouble if not sound else "no error")
+                        + f"; load average {result['load_average_before']} before the idle "
+                        f"phase, {result['load_average_after']} after the load"
+                    ),
+                )
+            )
+    return out
+
+
+def _first_page_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13 target 7: clone to first page and the venv, `make run` against `make venv run`."""
+    measured = results.get("first_page")
+    if not measured:
+        return []
+    if "error" in measured:
+        return [
+            _row(
+                "first-page",
+                "A newcomer's first page: fresh clone, `make run`, until `/` answers",
+                None,
+                "s",
+                "only what serving needs",
+                False,
+                why=f"the harness failed: {measured['error'][-300:]}",
+            )
+        ]
+    ours = measured["setups"]["serve"]
+    peer = measured["setups"].get("contributor")
+    quick = " (quick: pip a no-op, nothing installed)" if measured.get("quick") else ""
+    peer_name = peer and f"`{peer['label']}`: {peer['what']}"
+    extra = ours["not_needed_to_serve"]
+    return [
+        _row(
+            "first-page-time",
+            "A newcomer's first page: fresh clone, `make run`, until `/` answers 200 (pip's "
+            f"cache warm; the clone {ours['clone_seconds']} s of it){quick}",
+            ours["seconds"],
+            "s",
+            "reported (before and after)",
+            None,
+            peer=peer and peer["seconds"],
+            peer_name=peer_name,
+            ratio=_ratio(ours["seconds"], peer and peer["seconds"]),
+        ),
+        _row(
+            "first-page-venv",
+            f"The venv `make run` leaves: {ours['packages']} packages"
+            + (f" ({peer['packages']} with the extras)" if peer else "")
+            + quick,
+            round(ours["venv_bytes"] / 1e6),
+            "MB",
+            "only what serving needs",
+            not extra,
+            peer=peer and round(peer["venv_bytes"] / 1e6),
+            peer_name=peer_name,
+            ratio=_ratio(ours["venv_bytes"], peer and peer["venv_bytes"]),
+            why=f"installed but not needed to serve: {', '.join(extra)}",
+        ),
+    ]
+
+
 def _postgres_load_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     load = results.get("load_postgres")
     if not load:
@@ -531,6 +646,8 @@ def benchmarks(results: dict[str, Any]) -> list[dict[str, Any]]:
         *_callback_rows(results),
         *_after_load_rows(results),
         *_page_rows(results),
+        *_readers_rows(results),
+        *_first_page_rows(results),
     ]
 
 
@@ -745,7 +862,86 @@ def _details(results: dict[str, Any]) -> list[str]:
                     f"| {pages[f'{phase}_bytes_transferred'] / 1e6:.2f} | {last['requests']} "
                     f"| {last['from_cache']} |"
                 )
+    out += _readers_details(results.get("readers"))
+    out += _first_page_details(results.get("first_page"))
     return out
+
+
+def _readers_details(measured: dict[str, Any] | None) -> list[str]:
+    if not measured:
+        return []
+    phases = measured["phases"]
+    out = [
+        "",
+        "## Readers during a load",
+        "",
+        f"`ironriver serve` (one process, as `make run`, query cache 1 s) over the schema, the "
+        f"embedded datasets and the sample trace file; {phases['clients']} client threads send "
+        "pages, callbacks and API downloads found from the app, chosen at random, back to back: "
+        f"{phases['warmup_seconds']:.0f} s of warm-up, {phases['idle_seconds']:.0f} s idle, "
+        f"then for as long as `ironriver etl load-traces` (nice 10) of the load benchmark's "
+        f"{measured['rows']:,}-row file runs. One run per backend.",
+        "",
+        "| Backend | Phase | Seconds | Requests | Errors | p50 ms | p99 ms | Max ms "
+        "| p99 ms: page / callback / API |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for backend, result in measured["backends"].items():
+        name = BACKEND_NAMES[backend]
+        if "idle" not in result:
+            reason = result.get("skipped") or result.get("error")
+            out.append(f"| {name} | — | — | — | — | — | — | — | {reason} |")
+            continue
+        for label, key in (("idle", "idle"), ("during the load", "during_load")):
+            p = result[key]
+            kinds = " / ".join(
+                str(p["by_kind"].get(kind, {}).get("p99_ms", "—"))
+                for kind in ("page", "callback", "api")
+            )
+            out.append(
+                f"| {name} | {label} | {p['seconds']} | {p['requests']:,} | {p['errors']} "
+                f"| {p['p50_ms']} | {p['p99_ms']} | {p['max_ms']} | {kinds} |"
+            )
+        out.append(f"| {name} | the loader said | | | | | | | {result['load_summary']} |")
+    return out
+
+
+def _first_page_details(measured: dict[str, Any] | None) -> list[str]:
+    if not measured or "setups" not in measured:
+        return []
+    out = [
+        "",
+        "## A newcomer's first page",
+        "",
+        f"Each setup clones this repository at {measured['rev'][:10]} (a local clone), runs its "
+        "`make` targets in a new process group without the caller's make, venv or app settings, "
+        f"and polls `/` every 0.25 s until it answers 200; pip: {measured['pip']}. The venv's "
+        "size is its disk usage; a package is needed to serve when `ironriver` requires it, "
+        "directly or through what it requires, without an extra. One run each; the clone is "
+        "then removed.",
+        "",
+        "| Setup | First page s | Clone s | Venv MB | Packages | Not needed to serve |",
+        "|---|---|---|---|---|---|",
+    ]
+    for setup in measured["setups"].values():
+        extra = setup["not_needed_to_serve"]
+        listed = ", ".join(extra[:12]) + (f" and {len(extra) - 12} more" if len(extra) > 12 else "")
+        out.append(
+            f"| `{setup['label']}` ({setup['what']}) | {setup['seconds']} | {setup['clone_seconds']} "
+            f"| {setup['venv_bytes'] / 1e6:.0f} | {setup['packages']} "
+            f"| {len(extra)}{': ' + listed if extra else ''} |"
+        )
+    return out
+
+
+def readme_table(results_path: str) -> str:
+    """The table of targets of a results file, as the README shows it (a cog block, rewritten
+    by `make bench` and `make readme`; a test fails while it differs from latest.json's)."""
+    import json
+    from pathlib import Path
+
+    results = json.loads(Path(results_path).read_text(encoding="utf-8"))
+    return table(benchmarks(results)) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

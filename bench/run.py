@@ -1,8 +1,9 @@
-"""Run every benchmark of issue 5 and write `bench/results/latest.json` and `latest.md`.
+"""Run every benchmark of issues 5 and 13 and write `bench/results/latest.json` and `latest.md`.
 
     python -m bench.run                 # the full suite (what `make bench` runs)
     python -m bench.run --quick         # a tiny smoke run of the harness (seconds)
     python -m bench.run --only load,api # some benchmarks only
+    python -m bench.run --only readers,first_page   # issue 13's targets 4 and 7
 
 Each measurement is the median of several runs (`--repetitions`, default 3; the scaling
 sizes above the load size run `--large-repetitions` times, default 1) and every peer is
@@ -23,12 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import api, load, machine, page, report
+from bench import api, first_page, load, machine, page, readers, report
 from bench.measure import median
 from bench.synthetic import ensure
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("load", "scaling", "api", "callbacks", "page")
+BENCHMARKS = ("load", "scaling", "api", "callbacks", "page", "readers", "first_page")
 
 
 def log(message: str) -> None:
@@ -64,12 +65,19 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--after-load-rounds", type=int, help="new loads per request timed right after one (3)"
     )
     parser.add_argument("--page-repetitions", type=int, help="cold and warm page loads (5)")
+    parser.add_argument(
+        "--readers-idle-seconds",
+        type=float,
+        help="readers' idle phase before the load, seconds (15); the load phase lasts the load",
+    )
+    parser.add_argument("--readers-clients", type=int, help="reader threads (4)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic data seed (1)")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("BENCH_POSTGRES_URL"),
-        help="PostgreSQL server for the load benchmark on PostgreSQL, without a database name "
-        "(postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; skipped if unset)",
+        help="PostgreSQL server for the load and readers benchmarks on PostgreSQL, without a "
+        "database name (postgresql+psycopg://user@host:port; default $BENCH_POSTGRES_URL; "
+        "skipped if unset)",
     )
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
     parser.add_argument(
@@ -92,6 +100,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "callback_random": 1 if quick else 10,
         "after_load_rounds": 1 if quick else 3,
         "page_repetitions": 1 if quick else 5,
+        "readers_idle_seconds": 1.0 if quick else 15.0,
+        "readers_clients": 2 if quick else 4,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -322,6 +332,35 @@ def run_callbacks(args: argparse.Namespace, work: Path, db: Path, results: dict[
     results["callbacks"] = json.loads(out.read_text(encoding="utf-8"))
 
 
+def run_readers(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
+    """Readers idle and during a load of the load benchmark's file, on each backend."""
+    phases = readers.Phases(
+        clients=args.readers_clients,
+        # Long enough for the server's imports and each page's first view.
+        warmup_seconds=min(3.0, args.readers_idle_seconds),
+        idle_seconds=args.readers_idle_seconds,
+    )
+    results["readers"] = readers.measure_backends(
+        rows=args.load_rows,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        work=work,
+        template=work / load.TEMPLATE_NAME,
+        phases=phases,
+        postgres_url=args.postgres_url,
+        log=log,
+    )
+
+
+def run_first_page(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
+    """Fresh clones of this checkout's HEAD: `make run`, then `make venv run` as the peer."""
+    try:
+        results["first_page"] = first_page.measure_both(work=work, quick=args.quick, log=log)
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        results["first_page"] = {"error": str(error)[-3000:]}
+        log(f"first page failed: {error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     started = time.perf_counter()
@@ -346,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             "callback_random": args.callback_random,
             "after_load_rounds": args.after_load_rounds,
             "page_repetitions": args.page_repetitions,
+            "readers_clients": args.readers_clients,
+            "readers_idle_seconds": args.readers_idle_seconds,
             "seed": args.seed,
             "only": args.only,
         },
@@ -357,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
             run_api_and_page(args, work, db, results)
         if "callbacks" in args.only:
             run_callbacks(args, work, db, results)
+        if "readers" in args.only:
+            run_readers(args, work, results)
+        if "first_page" in args.only:
+            run_first_page(args, work, results)
     finally:
         results["duration_seconds"] = round(time.perf_counter() - started, 1)
         results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bench import page, report
+from bench import first_page, page, report
 from bench.callbacks import split_output, spread
 from bench.measure import percentile, run_measured
 from bench.synthetic import ensure
@@ -143,6 +144,167 @@ def test_first_answers_after_a_load_are_timed_warmed_and_as_before(quick_run):
     for measured in after["warmed"]["requests"].values():
         assert measured["served_after_median_ms"] > 0
     assert "## First answers after a load" in quick_run["_markdown"]
+
+
+def test_quick_run_reads_during_a_load_and_judges_api_and_callbacks(quick_run):
+    sqlite = quick_run["readers"]["backends"]["sqlite"]
+    assert sqlite["load_returncode"] == 0 and sqlite["server_alive"], sqlite
+    assert "accepted" in sqlite["load_summary"]
+    for phase in ("idle", "during_load"):
+        assert sqlite[phase]["requests"] > 0 and sqlite[phase]["errors"] == 0, sqlite[phase]
+    rows = by_id(quick_run)
+    for kind in ("api", "callback"):
+        row = rows[f"readers-sqlite-{kind}"]
+        assert row["target"] == "<= 3x idle, 0 errors"
+        assert row["met"] is not False or row["why"], row
+        if row["ratio"] is not None:
+            assert row["ratio"] == pytest.approx(row["ours"] / row["peer"], abs=0.01)
+    assert "## Readers during a load" in quick_run["_markdown"]
+
+
+def test_quick_run_times_a_first_page_from_a_fresh_clone(quick_run):
+    measured = quick_run["first_page"]
+    assert measured["quick"] and measured["rev"]
+    serve = measured["setups"]["serve"]
+    assert serve["seconds"] >= serve["clone_seconds"] > 0
+    assert serve["venv_bytes"] > 0 and serve["packages"] >= 1
+    rows = by_id(quick_run)
+    assert rows["first-page-time"]["ours"] == serve["seconds"]
+    assert rows["first-page-venv"]["met"] is True
+    assert "## A newcomer's first page" in quick_run["_markdown"]
+
+
+def test_a_first_page_that_never_answers_ends_its_server_and_removes_its_clone(tmp_path):
+    import psutil
+
+    quick = (f"BIN={Path(sys.executable).parent}", "PIP=:")
+    with pytest.raises(RuntimeError, match="did not answer"):
+        first_page.measure(
+            first_page.SERVE,
+            rev=first_page.head_commit(),
+            work=tmp_path,
+            make_overrides=quick,
+            timeout=2.0,
+        )
+    assert list(tmp_path.iterdir()) == []
+    left = []
+    for process in psutil.process_iter(["cwd", "cmdline"]):
+        if str(tmp_path) in (process.info["cwd"] or "") + " ".join(process.info["cmdline"] or []):
+            left.append(process.info)
+    assert not left, left
+
+
+def test_what_serving_needs_follows_requirements_and_their_extras():
+    installed = first_page.installed_distributions(Path(sys.prefix))
+    needed = first_page.needed_to_serve(installed)
+    # This venv has every extra: the serving dependencies, through psycopg[binary]'s own extra,
+    # and not what only tests, benchmarks or the trace loader use.
+    assert {"ironriver", "dash", "flask", "psycopg", "psycopg-binary"} <= needed
+    assert not {"pytest", "ruff", "datasette", "pyarrow", "playwright"} & needed
+    assert {"pytest", "pyarrow"} <= set(installed)
+
+
+def _readers_results(idle_ms: float, load_ms: float, errors: int = 0) -> dict:
+    def measured(p99: float, failed: int) -> dict:
+        return {
+            "seconds": 10.0,
+            "requests": 300,
+            "errors": failed,
+            "statuses": {"200": 300 - failed, **({"500": failed} if failed else {})},
+            "p50_ms": p99 / 3,
+            "p99_ms": p99,
+            "max_ms": p99 * 2,
+            "by_kind": {
+                kind: {"requests": 100, "p50_ms": p99 / 3, "p99_ms": p99, "max_ms": p99 * 2}
+                for kind in ("page", "callback", "api")
+            },
+            "failures": ["POST /_dash-update-component: 500"] * failed,
+        }
+
+    kinds = {
+        kind: {
+            "idle_p99_ms": idle_ms,
+            "during_load_p99_ms": load_ms,
+            "ratio": round(load_ms / idle_ms, 2),
+        }
+        for kind in ("page", "callback", "api")
+    }
+    backend = {
+        "clients": 4,
+        "idle": measured(idle_ms, 0),
+        "during_load": measured(load_ms, errors),
+        "kinds": kinds,
+        "server_alive": True,
+        "load_returncode": 0,
+        "load_summary": "accepted",
+        "load_average_before": [1.0, 1.0, 1.0],
+        "load_average_after": [1.5, 1.0, 1.0],
+    }
+    return {
+        "readers": {
+            "rows": 1_000_000,
+            "phases": {"clients": 4, "warmup_seconds": 3.0, "idle_seconds": 15.0},
+            "backends": {"sqlite": backend, "postgresql": {"skipped": "no server"}},
+        }
+    }
+
+
+def test_report_judges_readers_by_the_ratio_to_idle_and_by_errors():
+    calm = by_id({"benchmarks": report.benchmarks(_readers_results(40.0, 100.0))})
+    assert calm["readers-sqlite-api"]["ratio"] == 2.5 and calm["readers-sqlite-api"]["met"]
+    assert calm["readers-sqlite-callback"]["peer"] == 40.0
+    assert calm["readers-postgresql"]["met"] is None  # not measured is not "met"
+    slow = by_id({"benchmarks": report.benchmarks(_readers_results(40.0, 130.0))})
+    assert (
+        slow["readers-sqlite-api"]["met"] is False and "3.25x" in slow["readers-sqlite-api"]["why"]
+    )
+    failing = by_id({"benchmarks": report.benchmarks(_readers_results(40.0, 50.0, errors=2))})
+    assert failing["readers-sqlite-callback"]["met"] is False
+    assert "2 error(s)" in failing["readers-sqlite-callback"]["why"]
+
+
+def test_report_says_which_packages_make_run_installed_that_serving_does_not_need():
+    def setup(name: str, seconds: float, size: int, extra: list[str]) -> dict:
+        return {
+            "label": f"make {name}",
+            "what": name,
+            "seconds": seconds,
+            "clone_seconds": 0.5,
+            "venv_bytes": size,
+            "packages": 60 + len(extra),
+            "not_needed_to_serve": extra,
+        }
+
+    results = {
+        "first_page": {
+            "rev": "abc",
+            "pip": "warm",
+            "setups": {
+                "serve": setup("run", 20.0, 430_000_000, ["pytest"]),
+                "contributor": setup("venv run", 80.0, 1_000_000_000, ["pytest", "ruff"]),
+            },
+        }
+    }
+    rows = by_id({"benchmarks": report.benchmarks(results)})
+    assert rows["first-page-time"]["ratio"] == 0.25
+    assert rows["first-page-venv"]["ours"] == 430 and rows["first-page-venv"]["peer"] == 1000
+    assert rows["first-page-venv"]["met"] is False
+    assert "pytest" in rows["first-page-venv"]["why"]
+
+
+def test_the_readme_performance_table_is_the_one_of_latest_json(tmp_path):
+    from cogapp import Cog
+
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    shutil.copy(ROOT / "bench" / "results" / "latest.json", results / "latest.json")
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    assert Cog().main(["cog", "--check", str(tmp_path / "README.md")]) == 0
+    text = (results / "latest.json").read_text(encoding="utf-8")
+    measured = json.loads(text)
+    measured["load"]["tools"]["ours"]["median_seconds"] *= 2
+    (results / "latest.json").write_text(json.dumps(measured), encoding="utf-8")
+    assert Cog().main(["cog", "--check", str(tmp_path / "README.md")]) != 0
 
 
 def test_results_markdown_has_the_table_the_machine_and_the_reasons(quick_run):
