@@ -21,6 +21,7 @@ from etl.traces.parallel import worth_a_worker
 from etl.traces.privacy import describe_error, log_dropped_columns, read_header
 from etl.traces.reading import header_row, inspect_file, open_text, record_reader
 from etl.traces.staging import Staging, staging_plan
+from etl.traces.write_back import log_path, written_back
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,9 @@ def load_trace_file(
                 staging=staging,
                 parallel=parallel,
             )
-            loader.load(feed)
-            loader.write_aggregates()
+            with written_back(log_path(connection) if parallel else None):
+                loader.load(feed)
+                loader.write_aggregates()
             finish_run(
                 connection,
                 run_id,
