@@ -2,7 +2,7 @@
 
 A load writes its ~150 MB of pages per 1M rows into the write-ahead log as it goes, and the
 commit makes them durable with one fsync of the log (`synchronous=FULL`): with nothing written
-back before, that fsync writes all of them while the command waits (~0.1 s per 1M rows here).
+back before, that fsync writes all of them while the command waits (median 0.17 s here).
 Syncing the log every fraction of a second from a thread of its own writes them while the rows
 are still being parsed, and leaves the commit only the last ones. It adds no write and weakens
 nothing: the commit still syncs the log itself before it returns.
