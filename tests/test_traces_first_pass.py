@@ -89,9 +89,11 @@ def test_the_begun_pass_decides_what_the_loaders_own_pass_decides(tmp_path):
         "utf-8",
     ]
     assert own[-1].bad_lines == 1
-    assert [begun.result_for(path) for path in files] == [
-        first_pass.read_first_pass(first_pass.open_regular(path)) for path in files
-    ]
+    read_here = []
+    for path in files:
+        with first_pass.open_regular(path) as stream:
+            read_here.append(first_pass.read_first_pass(stream))
+    assert [begun.result_for(path) for path in files] == read_here
 
 
 def test_a_file_changed_after_its_pass_is_hashed_again(tmp_path):
