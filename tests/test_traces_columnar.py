@@ -10,11 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from etl.first_pass import is_utf8
 from etl.traces import columnar, parsing
 from etl.traces.checks import BLANK, Progress, RowChecks
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import read_header
-from etl.traces.reading import header_row, inspect_file, is_utf8, open_text, record_reader
+from etl.traces.reading import header_row, inspect_file, open_text, record_reader
 
 HEADER = (
     "trace_number,recovery_date,recovery_country,recovery_state,recovery_city,firearm_type,"

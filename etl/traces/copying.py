@@ -7,7 +7,6 @@ from contextlib import ExitStack
 
 import numpy as np
 import pyarrow as pa
-from psycopg.copy import LibpqWriter
 from pyarrow import csv as arrow_csv
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +45,8 @@ class CopyGroup:
     """
 
     def __init__(self, connection: Connection) -> None:
+        from psycopg.copy import LibpqWriter  # here: an SQLite load never imports psycopg (~45 ms)
+
         self._refused = unique_violations(connection)
         with ExitStack() as opening:  # what is entered is left again if opening fails
             opening.enter_context(connection.begin_nested())

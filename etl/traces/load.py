@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, insert, select
 
 from db.models import RunStatus, TraceFile
+from etl.first_pass import Begun
 from etl.runs import fail_run, finish_run, now, record_skip, start_run
 from etl.traces.columns import Refused
 from etl.traces.insert import FileLoader
@@ -20,6 +21,7 @@ from etl.traces.parallel import worth_a_worker
 from etl.traces.privacy import describe_error, log_dropped_columns, read_header
 from etl.traces.reading import header_row, inspect_file, open_text, record_reader
 from etl.traces.staging import Staging, staging_plan
+from etl.traces.write_back import log_path, written_back
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,18 @@ def shown_file_name(path: Path) -> str:
     )
 
 
-def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
-    """Load one eTrace-style CSV in one transaction; an identical file loaded before is skipped."""
+def load_trace_file(
+    engine: Engine, path: str | Path, first_passes: Begun | None = None
+) -> TraceLoadResult:
+    """Load one eTrace-style CSV in one transaction; an identical file loaded before is skipped.
+
+    `first_passes`: the checksum passes the CLI began as it started (`etl.first_pass`); the one
+    over this file, if it is there and the file unchanged, saves reading it again.
+    """
     path = Path(path)
     file_name = shown_file_name(path)[:200]
     try:
-        inspection = inspect_file(path)
+        inspection = inspect_file(path, first_passes)
     except Refused as refusal:  # not a regular file, or not CSV text: refused before hashing
         run_id = start_run(engine, KIND, file_name, None)
         with engine.begin() as connection:
@@ -147,8 +155,9 @@ def load_trace_file(engine: Engine, path: str | Path) -> TraceLoadResult:
                 staging=staging,
                 parallel=parallel,
             )
-            loader.load(feed)
-            loader.write_aggregates()
+            with written_back(log_path(connection) if parallel else None):
+                loader.load(feed)
+                loader.write_aggregates()
             finish_run(
                 connection,
                 run_id,

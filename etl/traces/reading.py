@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
-import os
-import stat
-import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-import pyarrow as pa
-
+from etl import first_pass
 from etl.traces.columns import Refused
-
-READ_CHUNK = 1 << 20
-LONGEST_SCANNED_LINE = 4 << 20  # a longer stretch without a line break is checked as one line
 
 # Undefined cp1252 bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) decode as their Latin-1 code points.
 _LATIN1_FALLBACK = "ironriver-latin1-fallback"
@@ -33,80 +25,18 @@ def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(_LATIN1_FALLBACK, _latin1_fallback)
 
-# What a file that is not CSV text starts with, and what to tell the user it is.
-_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "UTF-32 text: save it as UTF-8 or Windows-1252 CSV"),
-    (codecs.BOM_UTF32_BE, "UTF-32 text: save it as UTF-8 or Windows-1252 CSV"),
-    (codecs.BOM_UTF16_LE, "UTF-16 text: save it as UTF-8 or Windows-1252 CSV"),
-    (codecs.BOM_UTF16_BE, "UTF-16 text: save it as UTF-8 or Windows-1252 CSV"),
-    (b"\x1f\x8b", "a gzip archive: decompress it first"),
-    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one): export the sheet as CSV"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook: export the sheet as CSV"),
-    (b"%PDF-", "a PDF document"),
-    (b"BZh", "a bzip2 archive: decompress it first"),
-    (b"\xfd7zXZ\x00", "an xz archive: decompress it first"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: extract it first"),
-    (b"SQLite format 3\x00", "an SQLite database"),
-)
-_CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r\f") + b"\x7f"
-
 
 class NotCsvText(Refused):
     """The file is not a CSV text file at all (a device, a directory, an archive, UTF-16...)."""
 
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def open_regular(path: Path) -> BinaryIO:
-    """`path` opened for binary reading, refused unless it is a regular file.
-
-    Checked before opening (a FIFO would block the open, /dev/zero never ends) and again on the
-    open descriptor, so a path swapped in between is caught too.
-    """
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise NotCsvText(f"not a regular file: {_kind_of(mode)}")
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-    descriptor = os.open(path, flags)
+    """`path` opened for binary reading, refused unless it is a regular file (see
+    `first_pass.open_regular`)."""
     try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotCsvText(f"not a regular file: {_kind_of(mode)}")
-        return os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
-
-
-def _refuse_unless_text(head: bytes) -> None:
-    """Refuse a file whose first bytes say it is not CSV text, naming what it is."""
-    for signature, what in _SIGNATURES:
-        if head.startswith(signature):
-            raise NotCsvText(f"not a CSV text file: {what}")
-    sample = head[:65536]
-    if not sample:
-        return
-    even, odd = sample[0::2], sample[1::2]
-    if len(sample) >= 4 and (even.count(0) > len(even) // 2 or odd.count(0) > len(odd) // 2):
-        raise NotCsvText(
-            "not a CSV text file: UTF-16 text without a byte-order mark: "
-            "save it as UTF-8 or Windows-1252 CSV"
-        )
-    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
-    if controls * 20 > len(sample):  # one in twenty bytes a control character: not text
-        raise NotCsvText("not a CSV text file: binary data")
+        return first_pass.open_regular(path)
+    except first_pass.NotText as refusal:
+        raise NotCsvText(str(refusal)) from None
 
 
 @dataclass(frozen=True)
@@ -118,71 +48,25 @@ class Inspection:
     bad_lines: int = 0  # lines that are not UTF-8 in a file otherwise UTF-8: rejected one by one
 
 
-class _EncodingTally:
-    """Counts lines with non-ASCII bytes that are, and are not, valid UTF-8."""
-
-    def __init__(self) -> None:
-        self.utf8 = 0
-        self.not_utf8 = 0
-
-    def add(self, block: bytes) -> None:
-        if block.isascii():
-            return
-        if is_utf8(block):
-            self.utf8 += 1
-            return
-        for line in block.splitlines():
-            if line.isascii():
-                continue
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                self.not_utf8 += 1
-            else:
-                self.utf8 += 1
-
-
-def is_utf8(data: bytes) -> bool:
-    """Whether `data` is valid UTF-8, as Python's strict decoder has it (no surrogates, no overlong
-    forms). Arrow checks it in C without building a string: a tenth of the time of a decode."""
-    offsets = pa.py_buffer(struct.pack("<qq", 0, len(data)))
-    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
-    try:
-        text.validate(full=True)
-    except pa.ArrowInvalid:
-        return False
-    return True
-
-
-def inspect_file(path: Path) -> Inspection:
+def inspect_file(path: Path, begun: first_pass.Begun | None = None) -> Inspection:
     """Checksum a regular text file and decide its encoding; raise NotCsvText if it is not one.
 
     A file is read as cp1252 only when it is consistently not UTF-8: no line with non-ASCII
-    bytes is valid UTF-8. One stray byte in a UTF-8 file rejects only its line.
+    bytes is valid UTF-8. One stray byte in a UTF-8 file rejects only its line. `begun`: the
+    passes the CLI began as it started; the one over this very file, unchanged, is taken from
+    there instead of reading the file again.
     """
-    digest = hashlib.sha256()
-    tally = _EncodingTally()
-    with open_regular(path) as stream:
-        chunk = stream.read(READ_CHUNK)
-        _refuse_unless_text(chunk)
-        bom = chunk.startswith(codecs.BOM_UTF8)
-        carry = b""
-        while chunk:
-            digest.update(chunk)
-            data = carry + chunk
-            # Whole lines only, so a character split between two reads is not taken as invalid.
-            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
-            if cut == 0 and len(data) < LONGEST_SCANNED_LINE:
-                carry = data
-            else:
-                cut = cut or len(data)
-                tally.add(data[:cut])
-                carry = data[cut:]
-            chunk = stream.read(READ_CHUNK)
-        tally.add(carry)
-    if tally.not_utf8 and not tally.utf8:
-        return Inspection(digest.hexdigest(), "cp1252")
-    return Inspection(digest.hexdigest(), "utf-8-sig" if bom else "utf-8", tally.not_utf8)
+    found = begun.result_for(path) if begun is not None else None
+    if found is None:
+        try:
+            with first_pass.open_regular(path) as stream:
+                found = first_pass.read_first_pass(stream)
+        except first_pass.NotText as refusal:
+            raise NotCsvText(str(refusal)) from None
+    if found.not_utf8_lines and not found.utf8_blocks:
+        return Inspection(found.checksum, "cp1252")
+    encoding = "utf-8-sig" if found.bom else "utf-8"
+    return Inspection(found.checksum, encoding, found.not_utf8_lines)
 
 
 def open_text(path: Path, inspection: Inspection) -> TextIO:
