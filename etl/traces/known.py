@@ -95,8 +95,8 @@ class RefusedBatch:
         """The aggregates of the rows whose trace number traces holds, counted by
         `AggregateCounts.add` from their counted columns, read back (a batch's rows at most)."""
         statement = _KNOWN_COUNTED.format(staged=self.table, where=_STAGED_RANGE)
-        # The driver's own cursor: SQLAlchemy's rows took twice as long (~29 ms of ~45 ms for a
-        # batch of 16,384 known rows; now ~15 ms to read them and ~14 ms to count them).
+        # The driver's own cursor: SQLAlchemy's rows take twice as long to read. A batch of
+        # 16,384 known rows: ~15 ms read, ~13 ms counted (a SQL GROUP BY per dimension: ~35 ms).
         cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             known = cursor.execute(statement, self.range).fetchall()
