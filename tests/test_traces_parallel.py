@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import random
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from sqlalchemy import Connection, Engine, case, delete, func, insert, literal, 
 from bench.synthetic import file_name, generate
 from db.engine import make_engine
 from db.models import Base, RunStatus, Trace, TraceAggregate
-from etl.traces import AGGREGATE_DIMENSIONS, load_trace_file, parallel, staging
+from etl.traces import AGGREGATE_DIMENSIONS, checks, load_trace_file, parallel, parsing, staging
 from etl.traces import insert as inserter
 from etl.traces import load as trace_load
 from etl.traces.columns import TTC_BANDS, TTC_TOP_BAND, TTC_UNKNOWN_BAND, US_SOURCED
@@ -129,6 +131,39 @@ def test_aggregates_counted_while_loading_equal_the_sql_recount(engine, tmp_path
         recounted = sorted(connection.execute(query).all(), key=repr)
     assert counted == recounted
     assert {row[0] for row in counted} == set(AGGREGATE_DIMENSIONS)
+
+
+def test_a_read_failing_in_the_parsers_thread_is_reported_at_the_line_one_process_reports(
+    engine, tmp_path, monkeypatch
+):
+    """A failure in the parser's thread is raised in the load's at the line the parser reached,
+    as one process reports it, not at the end of the last batch the load received."""
+    monkeypatch.setattr(parallel, "two_cores", lambda: True)
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 97)
+    one_by_one = functools.partial(parsing.parse, columnar=False)  # every line through `run`
+    monkeypatch.setattr(parallel, "parse", one_by_one)
+    monkeypatch.setattr(inserter, "parse", one_by_one)
+    run = checks.RowChecks.run
+
+    def failing_at_line_250(self, feed, reader, out, progress):  # type: ignore[no-untyped-def]
+        def rows() -> Iterator[list[str]]:
+            for row in reader:
+                if feed.line == 250:
+                    raise OSError(5, "Input/output error")
+                yield row
+
+        return run(self, feed, rows(), out, progress)
+
+    monkeypatch.setattr(checks.RowChecks, "run", failing_at_line_250)
+    source = generate(tmp_path / file_name(600, 43), 600, seed=43)
+    messages = []
+    for threshold in (1 << 60, 0):  # one process, then a worker
+        monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", threshold)
+        result = load_trace_file(engine, source.path)
+        assert result.status == RunStatus.FAILED
+        messages.append(result.message)
+    assert messages[0] == messages[1]
+    assert "near line 249;" in messages[1]
 
 
 @pytest.mark.parametrize("threshold", [1 << 60, 0], ids=["one process", "worker"])

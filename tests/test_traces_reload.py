@@ -3,12 +3,12 @@ ledger and aggregates the file would get loaded on its own."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, select, text
 
@@ -16,18 +16,9 @@ from bench.synthetic import generate
 from db.models import RejectedRow, RunStatus, Trace, TraceAggregate
 from etl.traces import insert as inserter
 from etl.traces import known, load_trace_file
-from etl.traces.aggregates import AggregateCounts
-from etl.traces.rows import ROW_SCHEMA
+from etl.traces.aggregates import COUNTED_COLUMNS, AggregateCounts
+from etl.traces.columns import SOURCE_CATEGORIES, TTC_BANDS, US_SOURCED
 from tests.test_traces_parallel import overlapping_files, wipe_loads
-
-COUNTED = (
-    "recovery_year",
-    "recovery_state",
-    "firearm_type",
-    "source_category",
-    "source_state",
-    "time_to_crime_days",
-)
 
 
 def ledger(engine: Engine, run_id: int | None) -> list[tuple[int, str, dict[str, str]]]:
@@ -51,24 +42,11 @@ def aggregates(engine: Engine, trace_file_id: int | None) -> list[tuple]:
 
 def aggregates_of_stored_rows(engine: Engine, trace_file_id: int | None) -> list[tuple]:
     """The aggregates the file's rows in traces add up to, counted from scratch."""
-    names = ", ".join(COUNTED)
-    stored = pd.read_sql(
-        text(f"SELECT {names} FROM traces WHERE trace_file_id = :id"),
-        engine,
-        params={"id": trace_file_id},
-    )
+    query = text(f"SELECT {', '.join(COUNTED_COLUMNS)} FROM traces WHERE trace_file_id = :id")
+    with engine.connect() as connection:
+        stored = connection.execute(query, {"id": trace_file_id}).all()
     counts = AggregateCounts()
-    counts.add(
-        pa.table(
-            {
-                name: pa.array(
-                    [None if pd.isna(v) else v for v in stored[name]],
-                    type=ROW_SCHEMA.field(name).type,
-                )
-                for name in COUNTED
-            }
-        )
-    )
+    counts.add_tuples(stored)
     rows = counts.rows(trace_file_id or 0)
     return sorted(((r["dimension"], r["year"], r["key"], r["firearms"]) for r in rows), key=repr)
 
@@ -193,3 +171,67 @@ def test_a_reexport_of_a_loaded_file_loads_nothing_and_records_the_same_rejects(
     assert trace_numbers(engine) == stored
     assert aggregates(engine, first.trace_file_id) == first_aggregates
     assert aggregates(engine, again.trace_file_id) == []
+
+
+# Every edge of the aggregates' rules: each time-to-crime band's first and last day, none, and
+# each source category, US-sourced with and without a US state.
+BAND_EDGE_DAYS = ("", "0", *(str(limit + step) for limit, _ in TTC_BANDS for step in (-1, 0)))
+SOURCES = [
+    (category, state)
+    for category in SOURCE_CATEGORIES
+    for state in (("TX", "") if category in US_SOURCED else ("",))
+]
+HEADER = (
+    "trace_number,recovery_date,recovery_country,recovery_state,recovery_city,firearm_type,"
+    "manufacturer,caliber,country_of_manufacture,source_category,source_state,purchase_date,"
+    "time_to_crime_days"
+)
+
+
+def edge_rows(prefix: str) -> list[str]:
+    """One row for each (year, source, time-to-crime edge), across three states and two types."""
+    combinations = itertools.product((2019, 2021), SOURCES, BAND_EDGE_DAYS)
+    return [
+        f"{prefix}-{number:04d},{year}-06-15,MX,{('Sonora', 'Jalisco', 'Tamaulipas')[number % 3]},"
+        f",{('pistol', 'rifle')[number % 2]},,,,{category},{state},,{days}"
+        for number, (year, (category, state), days) in enumerate(combinations)
+    ]
+
+
+def write_csv(path: Path, rows: list[str], *, crlf: bool = False) -> Path:
+    end = "\r\n" if crlf else "\n"
+    path.write_bytes(end.join([HEADER, *rows, ""]).encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("counts_kept", [0, inserter.STAGED_COUNTS_KEPT])
+def test_known_rows_on_every_edge_of_the_aggregate_rules_are_taken_away_as_they_were_counted(
+    engine, tmp_path, monkeypatch, refusals, counts_kept
+):
+    """The known rows' aggregates are taken away as the load counted them, on every band's edge
+    and every source: a re-export nets to nothing, a partly new file to its stored rows' counts.
+    On SQLite, with no batch's counts kept, every known row is counted again after reading."""
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 16)
+    monkeypatch.setattr(inserter, "STAGED_COUNTS_KEPT", counts_kept)
+    rows = edge_rows("EDGE")
+    first = load_trace_file(engine, write_csv(tmp_path / "edges.csv", rows))
+    assert (first.status, first.rows_loaded) == (RunStatus.LOADED, len(rows))
+
+    again = load_trace_file(engine, write_csv(tmp_path / "reexport.csv", rows, crlf=True))
+    assert (again.rows_loaded, again.rows_duplicate) == (0, len(rows))
+    assert aggregates(engine, again.trace_file_id) == []
+
+    # Three batches wholly known, then each batch half known, half new.
+    new = edge_rows("FRESH")
+    mixed = rows[:48] + [row for pair in zip(rows[48:], new, strict=False) for row in pair]
+    overlapping = load_trace_file(engine, write_csv(tmp_path / "overlapping.csv", mixed))
+    assert (overlapping.rows_loaded, overlapping.rows_duplicate) == (len(rows) - 48, len(rows))
+    whole = [r for r in refusals if r[0] == r[1]]
+    partly = [r for r in refusals if 0 < r[1] < r[0]]
+    assert whole and partly, refusals
+    assert aggregates(engine, overlapping.trace_file_id) == aggregates_of_stored_rows(
+        engine, overlapping.trace_file_id
+    )
+    assert aggregates(engine, first.trace_file_id) == aggregates_of_stored_rows(
+        engine, first.trace_file_id
+    )

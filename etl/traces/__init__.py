@@ -3,7 +3,7 @@
 One module per step: `reading` (bytes, encodings), `privacy` (header and allow-list), `shifts`
 (rows a missing or extra cell moved over), `checks` (row checks, one record at a time),
 `columnar` (the same checks a column at a time, for plain lines), `parsing` (batches of both),
-`parallel` (the parser in a second thread), `staging` (SQLite's way in), `insert`, `aggregates`, and `load`, which runs them.
+`parallel` (the parser in a second thread), `handoff` (to a worker thread), `staging` (SQLite's way in), `insert`, `aggregates`, and `load`, which runs them.
 """
 
 from importlib.util import find_spec

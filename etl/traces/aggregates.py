@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from etl.traces.arrays import to_numpy
+from etl.traces.arrays import integers, to_numpy
 from etl.traces.columns import (
     TTC_BANDS,
     TTC_TOP_BAND,
     TTC_UNKNOWN_BAND,
     US_SOURCED,
 )
+from etl.traces.rows import ROW_SCHEMA, rows_table
 
 AGGREGATE_DIMENSIONS: tuple[str, ...] = (
     "total",
@@ -25,6 +27,16 @@ AGGREGATE_DIMENSIONS: tuple[str, ...] = (
     "us_sourced_by_mx_state",
     "time_to_crime_band",
 )
+# The columns `AggregateCounts.add` reads: a table of these alone can be counted.
+COUNTED_COLUMNS: tuple[str, ...] = (
+    "recovery_year",
+    "recovery_state",
+    "firearm_type",
+    "source_category",
+    "source_state",
+    "time_to_crime_days",
+)
+_COUNTED_SCHEMA = pa.schema([ROW_SCHEMA.field(name) for name in COUNTED_COLUMNS])
 _BAND_LIMITS = np.array([limit for limit, _ in TTC_BANDS], dtype=np.float64)
 _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtype=object)
 
@@ -32,7 +44,7 @@ _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtyp
 _BAND_KEYS = [*_BAND_LABELS.tolist(), TTC_UNKNOWN_BAND]
 
 
-def _band_codes(days: pa.ChunkedArray) -> np.ndarray:
+def _band_codes(days: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Each number of days' position in `_BAND_KEYS` (`ttc_band`, at once)."""
     values = to_numpy(days.cast(pa.float64()), null=np.nan)
     codes = np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")
@@ -70,13 +82,9 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
 
 
 def ttc_band(days: int | None) -> str:
-    """The time-to-crime band of a number of days (a year counts 365 days)."""
-    if days is None:
-        return TTC_UNKNOWN_BAND
-    for limit, label in TTC_BANDS:
-        if days < limit:
-            return label
-    return TTC_TOP_BAND
+    """The time-to-crime band of a number of days (a year counts 365 days), as the aggregates
+    count it."""
+    return _BAND_KEYS[int(_band_codes(integers([days]))[0])]
 
 
 class AggregateCounts:
@@ -126,6 +134,10 @@ class AggregateCounts:
             _band_codes(rows.column("time_to_crime_days")),
             _BAND_KEYS,
         )
+
+    def add_tuples(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Count rows given as plain tuples of COUNTED_COLUMNS (rows read back from a database)."""
+        self.add(rows_table(rows, _COUNTED_SCHEMA))
 
     def merge(self, other: AggregateCounts, *, sign: int = 1) -> None:
         """Add (or, with sign=-1, take away) the counts of `other`."""

@@ -23,10 +23,11 @@ ROW_SCHEMA = pa.schema(
 )
 
 
-def rows_table(rows: Sequence[Row]) -> pa.Table:
-    """Rows checked one by one (plain tuples in TraceRow order) as a table of ROW_SCHEMA."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ROW_SCHEMA)
+def rows_table(rows: Sequence[Row], schema: pa.Schema = ROW_SCHEMA) -> pa.Table:
+    """Rows checked one by one (plain tuples in TraceRow order) as a table of ROW_SCHEMA, or
+    rows of some of its columns as a table of `schema`, those columns in that order."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
     return pa.table(
-        [column(values, field.type) for values, field in zip(columns, ROW_SCHEMA, strict=True)],
-        schema=ROW_SCHEMA,
+        [column(values, field.type) for values, field in zip(columns, schema, strict=True)],
+        schema=schema,
     )

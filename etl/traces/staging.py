@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import re
 import tempfile
-import threading
 from collections import deque
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from etl.traces.arrays import from_numpy
+from etl.traces.handoff import HandOff
 
 TABLE = "checked_rows"
 ATTACHED_AS = "ironriver_staging"
@@ -170,9 +169,7 @@ class Staging:
     """
 
     def __init__(self, seal_at: list[int], directory: Path | None = None) -> None:
-        self._handed: queue.Queue[tuple[pa.Table, np.ndarray] | None] | None = None
-        self._writer: threading.Thread | None = None
-        self._failure: BaseException | None = None
+        self._writer: HandOff[None] | None = None
         directory = Path(directory or tempfile.gettempdir())
         remove_leftovers(directory)
         self.seal_at = seal_at
@@ -194,30 +191,16 @@ class Staging:
 
     def write_in_background(self) -> None:
         """From now on, batches appended are written by a second thread, one at a time, in order;
-        at most one waits, so memory stays bounded."""
-        self._handed = queue.Queue(maxsize=1)
-        self._writer = threading.Thread(
-            target=self._write_handed, name="ironriver-staging-writer", daemon=True
-        )
-        self._writer.start()
-
-    def _write_handed(self) -> None:
-        handed = self._handed
-        assert handed is not None
-        while (batch := handed.get()) is not None:
-            if self._failure is None:  # after a failure, batches are only taken, so none waits
-                try:
-                    self._write(*batch)
-                except BaseException as error:
-                    self._failure = error
+        at most one waits while one is written, so memory stays bounded; a failure to write one
+        is raised by a later `append` or by `seal`."""
+        self._writer = HandOff("ironriver-staging-writer", bound=2)
 
     def append(self, rows: pa.Table, lines: np.ndarray) -> None:
         """Stage a batch's rows with their line numbers; a file is sealed once it is full."""
-        self._raise_failure()
-        if self._handed is None:
+        if self._writer is None:
             self._write(rows, lines)
         else:
-            self._handed.put((rows, lines))
+            self._writer.hand_over(self._write, rows, lines)
 
     def _write(self, rows: pa.Table, lines: np.ndarray) -> None:
         staging_file = self.files[self._filling]
@@ -231,8 +214,9 @@ class Staging:
     def seal(self) -> None:
         """Once every batch appended is written, hand the filling file's batches over to be
         moved: nothing writes to it again."""
-        self._stop_writer()
-        self._raise_failure()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.finish()
         self._seal_filling()
 
     def _seal_filling(self) -> None:
@@ -241,19 +225,11 @@ class Staging:
         self.sealed.extend(self._unsealed)
         self._unsealed.clear()
 
-    def _stop_writer(self) -> None:
-        """Wait for the writing thread to write what it was handed, and end it."""
-        if self._writer is not None:
-            self._handed.put(None)  # type: ignore[union-attr]
-            self._writer.join()
-            self._writer = self._handed = None
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
     def remove(self) -> None:
-        """Close every ADBC connection and delete every file."""
-        self._stop_writer()
+        """Close every ADBC connection and delete every file (a write under way ends first; those
+        not started are dropped)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
         for staging_file in self.files:
             staging_file.remove()
