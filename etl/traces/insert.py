@@ -155,7 +155,7 @@ class FileLoader:
         # then looked up too, not streamed into a COPY the unique key would likely refuse.
         self._known_seen = False
         # PostgreSQL: whether the stored rows between a looked-up batch's least and greatest
-        # trace number have been few enough to walk (see `known.owner_codes`); once they are
+        # trace number have been few enough to walk (`known.owner_codes_in_range`); once they are
         # not, the file's numbers interleave with stored ones, and each is looked up alone.
         self._ranges_dense = True
         # SQLite: staged batches' aggregates, until moved, by StagedBatch.line (the line of its
