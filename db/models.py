@@ -142,10 +142,15 @@ class Trace(Base):
     # No foreign key (migration 0004): PostgreSQL would check it with a query per inserted row,
     # half the server's work in a load. The loader writes only the id of the trace_files row it
     # inserted in the same transaction, refuses a batch naming another, and nothing deletes a
-    # trace file; db/integrity.py finds orphans for `ironriver etl status --check`.
-    trace_file_id: Mapped[int] = mapped_column(Integer, index=True)
+    # trace file; db/integrity.py finds orphans for `ironriver etl status --check`. No index
+    # (migration 0007): that check was its only reader, and it cost every load.
+    trace_file_id: Mapped[int] = mapped_column(Integer)
     # The natural key (migration 0005): unique across loads, so no surrogate id, no sequence.
-    trace_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Compared bytewise (migration 0007), as the loader sorts it: on PostgreSQL a libc collation
+    # calls strcoll for every comparison in the key's index; SQLite's BINARY already is bytewise.
+    trace_number: Mapped[str] = mapped_column(
+        String(64).with_variant(String(64, collation="C"), "postgresql"), primary_key=True
+    )
     recovery_date: Mapped[dt.date] = mapped_column(Date)
     recovery_year: Mapped[int] = mapped_column(Integer)
     recovery_country: Mapped[str] = mapped_column(String(2))

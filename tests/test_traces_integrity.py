@@ -121,7 +121,7 @@ def test_a_batch_naming_another_trace_file_fails_the_load_and_keeps_nothing(
     assert runs(engine)[-1][1] == "failed"
 
 
-def test_orphans_are_found_among_files_through_the_index(engine, tmp_path):
+def test_orphans_are_found_among_files_below_and_above_every_file_id(engine, tmp_path):
     from bench.synthetic import generate
 
     load_trace_file(engine, SAMPLE_TRACES)

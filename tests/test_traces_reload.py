@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from bench.synthetic import generate
+from db.engine import make_engine
+from db.migrate import upgrade
 from db.models import RejectedRow, RunStatus, Trace, TraceAggregate
 from etl.traces import insert as inserter
 from etl.traces import known, load_trace_file
@@ -67,20 +69,31 @@ def refusals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     seen: list[tuple[int, int, int]] = []
     owners = known.RefusedBatch.owners  # SQLite
     owner_codes = known.owner_codes  # PostgreSQL
+    owner_codes_in_range = known.owner_codes_in_range
 
     def sqlite_spy(self: known.RefusedBatch, file_id: int) -> tuple[int, int]:
         counted = owners(self, file_id)
         seen.append((self.rows, *counted))
         return counted
 
-    def postgresql_spy(connection: Any, file_id: int) -> np.ndarray:
-        codes = owner_codes(connection, file_id)
+    def record(codes: np.ndarray) -> None:
         repeats = int(np.count_nonzero(codes == known.REPEAT))
         seen.append((len(codes), int(np.count_nonzero(codes != known.NEW)), repeats))
+
+    def postgresql_spy(connection: Any, file_id: int) -> np.ndarray:
+        codes = owner_codes(connection, file_id)
+        record(codes)
+        return codes
+
+    def postgresql_range_spy(connection: Any, file_id: int, most: int) -> np.ndarray | None:
+        codes = owner_codes_in_range(connection, file_id, most)
+        if codes is not None:
+            record(codes)
         return codes
 
     monkeypatch.setattr(known.RefusedBatch, "owners", sqlite_spy)
     monkeypatch.setattr(inserter, "owner_codes", postgresql_spy)
+    monkeypatch.setattr(inserter, "owner_codes_in_range", postgresql_range_spy)
     return seen
 
 
@@ -235,3 +248,48 @@ def test_known_rows_on_every_edge_of_the_aggregate_rules_are_taken_away_as_they_
     assert aggregates(engine, first.trace_file_id) == aggregates_of_stored_rows(
         engine, first.trace_file_id
     )
+
+
+def test_postgresql_walks_the_key_over_a_batch_side_by_side_and_looks_up_interleaved_numbers(
+    postgres_url, tmp_path, monkeypatch
+):
+    """A re-export's batches find their rows side by side in the key's order: one walk of the
+    index each. A file whose numbers lie far apart among stored ones gets the same answers by
+    looking each number up, from its first such batch on."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    walks: list[bool] = []  # per walk tried: whether it answered
+    walk = known.owner_codes_in_range
+
+    def walk_spy(connection: Any, file_id: int, most: int) -> np.ndarray | None:
+        codes = walk(connection, file_id, most)
+        walks.append(codes is not None)
+        return codes
+
+    monkeypatch.setattr(inserter, "owner_codes_in_range", walk_spy)
+    monkeypatch.setattr(inserter, "BATCH_ROWS", 50)
+    original = generate(tmp_path / "export.csv", 1000, seed=51, bad_rate=0.05).path
+    # Every 7th row of the file: each batch's numbers spread over ~7 times as many stored rows.
+    header, *lines = original.read_text(encoding="utf-8").splitlines(keepends=True)
+    sparse = tmp_path / "sparse.csv"
+    sparse.write_text(header + "".join(lines[3::7]), encoding="utf-8")
+    alone = load_trace_file(engine, sparse)
+    assert alone.rows_loaded > 0
+    alone_ledger = ledger(engine, alone.run_id)
+    wipe_loads(engine)
+
+    first = load_trace_file(engine, original)
+    stored = trace_numbers(engine)
+    assert walks == []  # nothing refused, nothing looked up
+    reexport = generate(tmp_path / "reexport.csv", 1000, seed=51, bad_rate=0.05, crlf=True).path
+    again = load_trace_file(engine, reexport)
+    assert (again.rows_loaded, again.rows_duplicate) == (0, first.rows_loaded)
+    assert len(walks) > 10 and all(walks)
+
+    walks.clear()
+    spread = load_trace_file(engine, sparse)
+    assert walks == [False]  # tried once, then every number looked up
+    assert (spread.rows_loaded, spread.rows_duplicate) == (0, alone.rows_loaded)
+    assert ledger(engine, spread.run_id) == alone_ledger
+    assert trace_numbers(engine) == stored
+    engine.dispose()

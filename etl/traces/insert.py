@@ -31,6 +31,7 @@ from etl.traces.known import (
     REPEAT,
     RefusedBatch,
     owner_codes,
+    owner_codes_in_range,
 )
 from etl.traces.parallel import parse_in_worker
 from etl.traces.parsing import ParseJob, parse
@@ -101,6 +102,13 @@ def in_trace_number_order(rows: pa.Table, lines: np.ndarray) -> tuple[pa.Table, 
     return rows.take(order), lines[to_numpy(order)]
 
 
+def _walk_at_most(numbers: pa.ChunkedArray) -> int:
+    """PostgreSQL: how many stored rows a batch's lookup walks at most over its numbers' range
+    before it looks them up one by one: a quarter more than the batch, so that a range holding
+    the batch's own rows and a few others still counts as side by side."""
+    return len(numbers) + len(numbers) // 4 + 1
+
+
 def prepared_for_copy(batch: Batch) -> Batch:
     """PostgreSQL: a batch's rows in trace-number order and written as COPY's text, work done
     in the parser's thread so that the inserting thread only sends it."""
@@ -146,6 +154,10 @@ class FileLoader:
         # PostgreSQL: whether the last batch looked up held a known trace number; the next is
         # then looked up too, not streamed into a COPY the unique key would likely refuse.
         self._known_seen = False
+        # PostgreSQL: whether the stored rows between a looked-up batch's least and greatest
+        # trace number have been few enough to walk (`known.owner_codes_in_range`); once they are
+        # not, the file's numbers interleave with stored ones, and each is looked up alone.
+        self._ranges_dense = True
         # SQLite: staged batches' aggregates, until moved, by StagedBatch.line (the line of its
         # last row, unique in the file): a batch whose rows traces all holds takes them away
         # whole. At most STAGED_COUNTS_KEPT of them (~0.3-0.6 MB each): a file's first staging file
@@ -366,6 +378,12 @@ class FileLoader:
         driver = self.connection.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(COPY_NUMBERS) as copy:  # type: ignore[union-attr]
             copy.write(text)
+        if self._ranges_dense:
+            most = _walk_at_most(numbers)
+            codes = owner_codes_in_range(self.connection, self.file_id, most)
+            if codes is not None:
+                return codes
+            self._ranges_dense = False
         return owner_codes(self.connection, self.file_id)
 
     def _insert_if_all_new(self, rows: pa.Table, lines: np.ndarray) -> bool:
