@@ -83,6 +83,23 @@ _DROPDOWN_ICON = (
 )
 
 
+# The element that keeps a first screen's page's React, Dash and what they fetch first until its
+# maps are drawn: a <template>, whose content no browser fetches or runs (assets/first-screen.js
+# puts it into the page then).
+LATER_ID = "ironriver-later"
+
+
+def later(markup: str) -> str:
+    """`markup` (`<script>` and `<link rel=preload>` tags) kept inert until first-screen.js
+    starts it: fetched and run in order once the copy's maps are drawn.
+
+    On a cold load, Dash's bundles (~230 KB compressed, a dozen requests) would otherwise be
+    fetched, and compiled on the browser's background threads, while plotly.js is fetched,
+    compiled and draws the maps: on two cores they compete for the same CPU. They run only after
+    the maps are drawn either way (they come after plotly.js in the page)."""
+    return f'<template id="{LATER_ID}">{markup}</template>'
+
+
 class Unsupported(Exception):
     """The view holds something this module cannot render as React will."""
 
