@@ -379,6 +379,7 @@ SWAP_WATCH = """
     if (window.__early || !path) return;
     const gd = path.closest('.js-plotly-plot');
     window.__early = {
+      at: performance.now(),
       box: rect(path.closest('.dash-graph')),
       dashRendered: Boolean(document.querySelector('#_pages_content > *')),
       traces: gd.data.filter(t => t.type === 'choropleth')
@@ -410,8 +411,15 @@ def test_a_cold_map_page_shows_the_urls_maps_before_dash_then_the_same_page_live
     with watched_pages(context, base_url) as opener:
         page = opener(path)
     early, swap = page.evaluate("window.__early"), page.evaluate("window.__swap")
-    # The maps were drawn from the page's HTML before Dash had rendered anything.
+    # The maps were drawn from the page's HTML before Dash had rendered anything, and before any
+    # of React's and Dash's files or Dash's layout was asked for: they wait until then.
     assert early is not None and early["dashRendered"] is False
+    dash_files = page.evaluate(
+        "performance.getEntriesByType('resource').filter(e => /\\/_dash-|react/.test(e.name))"
+        ".map(e => [e.name, e.startTime])"
+    )
+    assert len(dash_files) >= 10
+    assert [name for name, started in dash_files if started < early["at"]] == []
     # They are the URL's maps: the traces of the figure the server laid out for it.
     graph = laid_out(first_view(base_url, path)["content"], "map-graph")
     assert early["traces"] == [
