@@ -92,7 +92,9 @@ def test_the_copy_comes_with_dccs_stylesheets_and_its_scripts_first(client: Any)
     later, outside = page[start:end], page[:start] + page[end:]
     assert re.findall(r'<script src="([^"?]+)', outside) == drawing
     assert "new DashRenderer" in later and "new DashRenderer" not in outside
-    assert "_dashprivate_clientside_funcs" in later and "_dashprivate_clientside_funcs" not in outside
+    assert (
+        "_dashprivate_clientside_funcs" in later and "_dashprivate_clientside_funcs" not in outside
+    )
     assert '<link rel="preload" href="/_dash-layout"' in later
     assert [s for s in scripts if "/_dash-component-suites/" in s] == [
         s for s in re.findall(r'<script src="([^"?]+)', later) if "/_dash-component-suites/" in s

@@ -100,8 +100,10 @@ def test_the_map_page_preloads_exactly_the_files_its_view_fetches(client: Any) -
         before = url.decode() in boundaries or url.endswith(b"_110m.json")
         assert (html.index(b'<link rel="preload" href="' + url) < scripts) is before, url
     later = html.index(b'<template id="ironriver-later">')
-    assert later < html.index(b'<link rel="preload" href="/_dash-layout"') < html.index(
-        b"dash_renderer"
+    assert (
+        later
+        < html.index(b'<link rel="preload" href="/_dash-layout"')
+        < html.index(b"dash_renderer")
     )
 
 
