@@ -449,6 +449,47 @@ def test_a_cold_map_page_shows_the_urls_maps_before_dash_then_the_same_page_live
     context.close()
 
 
+# Whether the first screen was still in the page when Dash's page first rendered its map's box.
+COPY_WHEN_DASH_RENDERS = """
+(() => {
+  window.__copyWhenDashRendered = null;
+  new MutationObserver((_, observer) => {
+    if (document.querySelector('#react-entry-point #map-graph')) {
+      window.__copyWhenDashRendered = Boolean(document.getElementById('ironriver-first-screen'));
+      observer.disconnect();
+    }
+  }).observe(document, {subtree: true, childList: true});
+})();
+"""
+
+
+def test_a_first_screen_that_cannot_draw_makes_way_and_dash_still_starts(
+    chromium: Any, base_url: str
+) -> None:
+    # plotly.js never arrives: the copy cannot draw its maps. React and Dash, which wait for the
+    # copy's maps (first_screen.later), start all the same, and the copy, mapless, is gone before
+    # Dash's page appears rather than covering it.
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_navigation_timeout(90_000)
+    context.add_init_script(COPY_WHEN_DASH_RENDERS)
+    context.route("**/plotly-custom.min.js*", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(base_url + "/")
+    page.wait_for_function(
+        "() => window.__copyWhenDashRendered !== null && !document.getElementById('ironriver-later')",
+        timeout=60_000,
+    )
+    assert page.evaluate("window.__copyWhenDashRendered") is False
+    assert (
+        page.evaluate("document.querySelectorAll('#ironriver-first-screen, [inert]').length") == 0
+    )
+    assert page.evaluate(
+        "getComputedStyle(document.getElementById('react-entry-point')).visibility"
+    ) == ("visible")
+    assert "Where traced guns come from" in page.inner_text("#react-entry-point h1")
+    context.close()
+
+
 @pytest.mark.parametrize(
     "viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}]
 )

@@ -33,6 +33,10 @@ window.ironriverFirstScreen = (function () {
      in order, and an inline script runs once those before it have run, as the parser runs them. */
   function startDash() {
     if (dashStarted) { return; }
+    if (document.readyState === "loading") {  // the template comes after the drawing scripts
+      document.addEventListener("DOMContentLoaded", startDash);
+      return;
+    }
     dashStarted = true;
     const template = document.getElementById("ironriver-later");
     if (!template) { return; }
