@@ -13,7 +13,7 @@ import flask
 from dash import dcc, html
 from flask_caching import Cache
 
-from dashboard import compressed, embed, first_view, guard, i18n
+from dashboard import compressed, embed, first_screen, first_view, guard, i18n
 from dashboard.api import api, not_found
 from dashboard.data import EXTENSION, AppData
 from dashboard.figures import geojson_urls
@@ -96,14 +96,19 @@ class _Dash(dash.Dash):
                 kwargs["scripts"] = kwargs.get("scripts", "") + view.scripts
                 if view.screen:
                     # The view drawn before Dash starts (first_screen.py): what draws its graphs
-                    # runs first (assets/first-screen.js), then React and Dash.
+                    # runs first (assets/first-screen.js); React, Dash and what they fetch first
+                    # are fetched and run once its maps are drawn (first_screen.later).
                     # Before the site's stylesheet, as dcc puts its own: the site's overrides them.
                     kwargs["metas"] = kwargs.get("metas", "") + view.styles
                     kwargs["css"] = kwargs.get("css", "") + view.map_preloads
                     kwargs["app_entry"] = view.screen + kwargs.get("app_entry", "")
-                    kwargs["scripts"] = _drawing_first(kwargs["scripts"])
-                # After the scripts: what the page needs first is fetched first.
-                kwargs["renderer"] = kwargs.get("renderer", "") + view.preloads
+                    kwargs["scripts"], dash_scripts = _drawing_first(kwargs["scripts"])
+                    kwargs["renderer"] = first_screen.later(
+                        view.preloads + dash_scripts + kwargs.get("renderer", "")
+                    )
+                else:
+                    # After the scripts: what the page needs first is fetched first.
+                    kwargs["renderer"] = kwargs.get("renderer", "") + view.preloads
         page = str(super().interpolate_index(**kwargs))
         return page.replace('<html lang="en">', f'<html lang="{i18n.language()}">', 1)
 
@@ -245,11 +250,12 @@ def _alternates(request: flask.Request) -> str:
     return "\n".join(links)
 
 
-def _drawing_first(scripts: str) -> str:
-    """Dash's `<script>` tags, one a line, with plotly.js, its locale and ours moved first."""
+def _drawing_first(scripts: str) -> tuple[str, str]:
+    """Dash's `<script>` tags, one a line, split in two: what draws a first screen's graphs, in
+    the order it must run, and the rest (React, Dash, ...) in their order."""
     lines = scripts.split("\n")
     first = [line for name in DRAWING_SCRIPTS for line in lines if name in line]
-    return "\n".join(first + [line for line in lines if line not in first])
+    return "\n".join(first), "\n".join(line for line in lines if line not in first)
 
 
 def _shell() -> html.Div:

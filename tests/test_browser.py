@@ -379,6 +379,7 @@ SWAP_WATCH = """
     if (window.__early || !path) return;
     const gd = path.closest('.js-plotly-plot');
     window.__early = {
+      at: performance.now(),
       box: rect(path.closest('.dash-graph')),
       dashRendered: Boolean(document.querySelector('#_pages_content > *')),
       traces: gd.data.filter(t => t.type === 'choropleth')
@@ -410,8 +411,15 @@ def test_a_cold_map_page_shows_the_urls_maps_before_dash_then_the_same_page_live
     with watched_pages(context, base_url) as opener:
         page = opener(path)
     early, swap = page.evaluate("window.__early"), page.evaluate("window.__swap")
-    # The maps were drawn from the page's HTML before Dash had rendered anything.
+    # The maps were drawn from the page's HTML before Dash had rendered anything, and before any
+    # of React's and Dash's files or Dash's layout was asked for: they wait until then.
     assert early is not None and early["dashRendered"] is False
+    dash_files = page.evaluate(
+        "performance.getEntriesByType('resource').filter(e => /\\/_dash-|react/.test(e.name))"
+        ".map(e => [e.name, e.startTime])"
+    )
+    assert len(dash_files) >= 10
+    assert [name for name, started in dash_files if started < early["at"]] == []
     # They are the URL's maps: the traces of the figure the server laid out for it.
     graph = laid_out(first_view(base_url, path)["content"], "map-graph")
     assert early["traces"] == [
@@ -438,6 +446,47 @@ def test_a_cold_map_page_shows_the_urls_maps_before_dash_then_the_same_page_live
     ) == ("visible")
     ids = page.evaluate("[...document.querySelectorAll('[id]')].map(e => e.id)")
     assert len(ids) == len(set(ids))
+    context.close()
+
+
+# Whether the first screen was still in the page when Dash's page first rendered its map's box.
+COPY_WHEN_DASH_RENDERS = """
+(() => {
+  window.__copyWhenDashRendered = null;
+  new MutationObserver((_, observer) => {
+    if (document.querySelector('#react-entry-point #map-graph')) {
+      window.__copyWhenDashRendered = Boolean(document.getElementById('ironriver-first-screen'));
+      observer.disconnect();
+    }
+  }).observe(document, {subtree: true, childList: true});
+})();
+"""
+
+
+def test_a_first_screen_that_cannot_draw_makes_way_and_dash_still_starts(
+    chromium: Any, base_url: str
+) -> None:
+    # plotly.js never arrives: the copy cannot draw its maps. React and Dash, which wait for the
+    # copy's maps (first_screen.later), start all the same, and the copy, mapless, is gone before
+    # Dash's page appears rather than covering it.
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_navigation_timeout(90_000)
+    context.add_init_script(COPY_WHEN_DASH_RENDERS)
+    context.route("**/plotly-custom.min.js*", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(base_url + "/")
+    page.wait_for_function(
+        "() => window.__copyWhenDashRendered !== null && !document.getElementById('ironriver-later')",
+        timeout=60_000,
+    )
+    assert page.evaluate("window.__copyWhenDashRendered") is False
+    assert (
+        page.evaluate("document.querySelectorAll('#ironriver-first-screen, [inert]').length") == 0
+    )
+    assert page.evaluate(
+        "getComputedStyle(document.getElementById('react-entry-point')).visibility"
+    ) == ("visible")
+    assert "Where traced guns come from" in page.inner_text("#react-entry-point h1")
     context.close()
 
 

@@ -84,12 +84,28 @@ def test_the_copy_comes_with_dccs_stylesheets_and_its_scripts_first(client: Any)
     assert scripts.index("/assets/ironriver.js") < min(
         i for i, s in enumerate(scripts) if "/_dash-component-suites/" in s
     )
+    # Everything else (React, Dash, its inline scripts and the preloads of its layout and
+    # callbacks) waits in an inert <template> until the maps are drawn: nothing in a template is
+    # fetched or run. The drawing scripts are outside it, and nothing else is.
+    start = page.index(f'<template id="{first_screen.LATER_ID}">')
+    end = page.index("</template>", start)
+    later, outside = page[start:end], page[:start] + page[end:]
+    assert re.findall(r'<script src="([^"?]+)', outside) == drawing
+    assert "new DashRenderer" in later and "new DashRenderer" not in outside
+    assert (
+        "_dashprivate_clientside_funcs" in later and "_dashprivate_clientside_funcs" not in outside
+    )
+    assert '<link rel="preload" href="/_dash-layout"' in later
+    assert [s for s in scripts if "/_dash-component-suites/" in s] == [
+        s for s in re.findall(r'<script src="([^"?]+)', later) if "/_dash-component-suites/" in s
+    ]
 
 
 def test_pages_the_copy_cannot_render_exactly_load_as_before(client: Any) -> None:
     page = client.get("/trends").data.decode()
     assert 'id="ironriver-first-screen"' not in page
     assert first_screen.HIDE_LIVE_PAGE not in page
+    assert f'id="{first_screen.LATER_ID}"' not in page
     scripts = re.findall(r'<script src="([^"?]+)', page)
     assert scripts.index("/assets/ironriver.js") < scripts.index("/assets/plotly-custom.min.js")
 

@@ -93,12 +93,18 @@ def test_the_map_page_preloads_exactly_the_files_its_view_fetches(client: Any) -
     for url in preloaded:
         assert client.get(url).status_code == 200, url
     # The map files, drawn right after plotly.js by the first screen, are asked for before any
-    # script; Dash's layout and callbacks after the page's scripts, which are needed first.
+    # script; Dash's layout and callbacks with Dash's scripts, once the maps are drawn (they wait
+    # with them in the page's <template>, first_screen.later).
     scripts = html.index(b"<script src=")
     for url, _kind in PRELOAD.findall(html):
         before = url.decode() in boundaries or url.endswith(b"_110m.json")
         assert (html.index(b'<link rel="preload" href="' + url) < scripts) is before, url
-    assert html.index(b'<link rel="preload" href="/_dash-layout"') > html.index(b"dash_renderer")
+    later = html.index(b'<template id="ironriver-later">')
+    assert (
+        later
+        < html.index(b'<link rel="preload" href="/_dash-layout"')
+        < html.index(b"dash_renderer")
+    )
 
 
 def test_the_lazy_chunks_of_the_first_view_run_with_dash_scripts(client: Any) -> None:

@@ -10,9 +10,15 @@
    The maps' boundary files are fetched (from the preloads the page asked for) and parsed here,
    while plotly.js is still loading, and handed to plotly.js as already fetched
    (window.PlotlyGeoAssets, plotly's own cache): it then draws in one go, before React and Dash
-   run, instead of fetching them itself and finishing after them. */
+   run, instead of fetching them itself and finishing after them.
+
+   React, Dash and what they fetch first wait in a <template> (first_screen.later) until the
+   copy's maps are drawn and painted: fetched and compiled meanwhile, they would take the CPU
+   plotly.js needs to draw them. `startDash` puts them into the page then, or at once if the copy
+   cannot draw, or after START_LIMIT_MS whatever happens. */
 window.ironriverFirstScreen = (function () {
   const LIMIT_MS = 10000;
+  const START_LIMIT_MS = 3000;
   const screen = document.getElementById("ironriver-first-screen");
   const block = document.getElementById("ironriver-first-view");
   // The ids of the graphs the copy holds, and those of them Dash has started drawing.
@@ -20,8 +26,52 @@ window.ironriverFirstScreen = (function () {
   const started = {};
   let graphs = {};  // the view's dcc.Graph components by id
   let files = Promise.resolve();  // the boundary files, once in plotly's cache
+  let dashStarted = false;
+
+  /* The <template>'s elements made anew (an element parsed into a template never fetches or
+     runs) and put in its place: the preloads fetch at once; the scripts fetch together and run
+     in order, and an inline script runs once those before it have run, as the parser runs them. */
+  function startDash() {
+    if (dashStarted) { return; }
+    if (document.readyState === "loading") {  // the template comes after the drawing scripts
+      document.addEventListener("DOMContentLoaded", startDash);
+      return;
+    }
+    dashStarted = true;
+    const template = document.getElementById("ironriver-later");
+    if (!template) { return; }
+    const parent = template.parentNode;
+    const elements = Array.prototype.map.call(template.content.children, function (old) {
+      const element = document.createElement(old.localName);
+      Array.prototype.forEach.call(old.attributes, function (attribute) {
+        element.setAttribute(attribute.name, attribute.value);
+      });
+      element.textContent = old.textContent;
+      return element;
+    });
+    template.remove();
+    (function insert(index) {
+      let last = null;  // the last script with a source put in, not known to have run yet
+      for (; index < elements.length; index += 1) {
+        const element = elements[index];
+        const inline = element.localName === "script" && !element.hasAttribute("src");
+        if (inline && last) { break; }
+        if (element.localName === "script" && !inline) {
+          element.async = false;  // run in the order put in, as parsed scripts are
+          last = element;
+        }
+        parent.appendChild(element);
+      }
+      if (last) {
+        const next = insert.bind(null, index);
+        last.addEventListener("load", next);
+        last.addEventListener("error", next);
+      }
+    }(0));
+  }
 
   function reveal() {
+    startDash();
     if (!screen || !screen.isConnected) { return; }
     screen.remove();
     // plotly.js's listeners of the copy's graphs (a responsive graph follows the window's size).
@@ -76,7 +126,9 @@ window.ironriverFirstScreen = (function () {
     return Promise.all(loads);
   }
 
+  /* Draws the copy's graphs; resolves once they are drawn. */
   function drawGraphs() {
+    const drawn = [];
     screen.querySelectorAll("[data-early-graph]").forEach(function (element) {
       const id = element.getAttribute("data-early-graph");
       const props = graphs[id] && graphs[id].props;
@@ -90,12 +142,19 @@ window.ironriverFirstScreen = (function () {
         responsive: true,
         typesetMath: Boolean(props.mathjax),
       });
-      window.Plotly.react(element, {
+      drawn.push(window.Plotly.react(element, {
         data: figure.data, layout: layout, frames: figure.frames, config: config,
-      });
+      }));
     });
+    return Promise.all(drawn);
   }
 
+  /* Once a frame with the maps has been painted. */
+  function afterPaint() {
+    requestAnimationFrame(function () { setTimeout(startDash, 0); });
+  }
+
+  setTimeout(startDash, START_LIMIT_MS);
   if (screen && block) {
     screen.querySelectorAll("[data-early-graph]").forEach(function (element) {
       pending[element.getAttribute("data-early-graph")] = true;
@@ -109,7 +168,7 @@ window.ironriverFirstScreen = (function () {
     draw: function () {
       if (!screen) { return; }
       if (!block || !window.Plotly || !Object.keys(pending).length) { reveal(); return; }
-      files.then(drawGraphs);
+      files.then(drawGraphs).then(afterPaint, startDash);
     },
     shown: function () { return Boolean(screen && screen.isConnected); },
     holds: function (gd) { return Boolean(screen && gd && screen.contains(gd)); },
