@@ -33,6 +33,20 @@ def ironriver_command() -> list[str]:
     return [sys.executable, "-c", "from etl.cli import main; main()"]
 
 
+def run_ironriver(env: dict[str, str], *args: str) -> None:
+    """One `ironriver` command the bench needs to succeed; its error's tail if it does not."""
+    completed = subprocess.run(
+        [*ironriver_command(), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise BenchError(f"ironriver {' '.join(args)} failed: {completed.stderr[-2000:]}")
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
@@ -64,17 +78,8 @@ def build_template(work: Path) -> Path:
     template = work / TEMPLATE_NAME
     remove_database(template)
     env = app_env(template, work / "datadir")
-    for args in (("db", "upgrade"), ("etl", "run")):
-        completed = subprocess.run(
-            [*ironriver_command(), *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise BenchError(f"ironriver {' '.join(args)} failed: {completed.stderr[-2000:]}")
+    run_ironriver(env, "db", "upgrade")
+    run_ironriver(env, "etl", "run")
     Path(str(template) + ".lock").unlink(missing_ok=True)
     return template
 

@@ -53,27 +53,14 @@ def app_env(database_url: str, data_dir: Path) -> dict[str, str]:
     return {**load.app_env(Path("unused"), data_dir), "DATABASE_URL": database_url}
 
 
-def _ironriver(env: dict[str, str], *args: str) -> None:
-    completed = subprocess.run(
-        [*load.ironriver_command(), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise load.BenchError(f"ironriver {' '.join(args)} failed: {completed.stderr[-2000:]}")
-
-
 def prepare(database_url: str, data_dir: Path, *, migrated: bool = False) -> None:
     """Schema and embedded datasets (unless `migrated`: a copy of the benchmark's template
     database holds them), then the sample trace file: what `make run` serves, with traces."""
     env = app_env(database_url, data_dir)
     if not migrated:
-        _ironriver(env, "db", "upgrade")
-        _ironriver(env, "etl", "run")
-    _ironriver(env, "etl", "load-traces", str(SAMPLE_TRACES))
+        load.run_ironriver(env, "db", "upgrade")
+        load.run_ironriver(env, "etl", "run")
+    load.run_ironriver(env, "etl", "load-traces", str(SAMPLE_TRACES))
 
 
 def phase(tally: Tally, seconds: float) -> dict[str, Any]:
