@@ -16,16 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, insert
 
-from db.models import RejectedRow, Trace, TraceAggregate
+from db.models import RejectedRow, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.arrays import column, from_numpy, to_numpy
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
-from etl.traces.columns import INSERT_COLUMNS
 from etl.traces.copying import TRACES_COPY, CopyGroup, copy_text, unique_violations
 from etl.traces.known import (
     COPY_NUMBERS,
     CREATE_NUMBERS_TABLE,
     DUPLICATE,
+    MOVE_STAGED,
     NEW,
     NUMBERS_TABLE,
     REPEAT,
@@ -47,7 +47,6 @@ BATCH_ROWS = 16_384
 # On PostgreSQL, batches per COPY (and savepoint): the server idles between two COPYs, and a
 # group's batches are held until its COPY ends, in case it is refused and they go in again.
 COPY_GROUP_BATCHES = 4
-_NAMES = ", ".join(INSERT_COLUMNS)
 _REJECT_COLUMNS = ("run_id", "file_name", "line_number", "reason", "fields")
 _COPY_REJECTS = (
     f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN (FORMAT csv)"
@@ -55,12 +54,6 @@ _COPY_REJECTS = (
 _AGGREGATE_COLUMNS = ("trace_file_id", "dimension", "year", "key", "firearms")
 _COPY_AGGREGATES = (
     f"COPY {TraceAggregate.__tablename__} ({', '.join(_AGGREGATE_COLUMNS)}) FROM STDIN"
-)
-# On SQLite a staged batch moves in with one statement; if the unique trace_number stops it, the
-# rows the database already holds are sorted out in SQL (see `known`).
-_MOVE = (
-    f"INSERT INTO {Trace.__tablename__} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s "
-    "WHERE s.rowid BETWEEN ? AND ?"
 )
 # SQLite: staged batches whose aggregates are kept until they move (see FileLoader).
 STAGED_COUNTS_KEPT = 16
@@ -428,7 +421,9 @@ class FileLoader:
         try:
             try:
                 with self.connection.begin_nested():
-                    cursor.execute(_MOVE.format(staged=staged.table), (first, last))
+                    cursor.execute(
+                        MOVE_STAGED.format(staged=staged.table), {"first": first, "last": last}
+                    )
                 self.rows_loaded += last - first + 1
                 return
             except unique_violations(self.connection):

@@ -1,4 +1,4 @@
-"""A refused batch's rows that traces already holds: found and counted in SQL, and left out.
+"""A refused batch's rows that traces already holds: found in SQL, their counts taken away, left out.
 
 A batch the unique trace_number stops (a reload of an overlapping file, a re-export) is sorted
 into new rows and known ones by the database, by owner: another file (a duplicate) or this file
@@ -85,12 +85,18 @@ def _codes(codes: str) -> np.ndarray:
 
 
 _STAGED_RANGE = "WHERE s.rowid BETWEEN :first AND :last"
+# SQLite: a staged batch, rows :first to :last of its staging table, moves into traces with one
+# statement; if the unique trace_number stops it, its new rows move by the same statement with
+# the known ones left out (`RefusedBatch.move_new`).
+MOVE_STAGED = (
+    f"INSERT INTO {_TRACES} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s {_STAGED_RANGE}"
+)
 _JOIN = f"FROM {{staged}} AS s JOIN {_TRACES} AS t ON t.trace_number = s.trace_number {{where}}"
 _OWNERS = f"SELECT count(*), count(*) FILTER (WHERE t.trace_file_id = :file_id) {_JOIN}"
 _KNOWN_COUNTED = f"SELECT {', '.join(f's.{name}' for name in COUNTED_COLUMNS)} {_JOIN}"
 _REPEATS = f"SELECT s.line, s.trace_number {_JOIN} AND t.trace_file_id = :file_id"
 _MOVE_NEW = (
-    f"INSERT INTO {_TRACES} ({_NAMES}) SELECT {_NAMES} FROM {{staged}} AS s {{where}} "
+    f"{MOVE_STAGED} "
     f"AND NOT EXISTS (SELECT 1 FROM {_TRACES} AS t WHERE t.trace_number = s.trace_number)"
 )
 
