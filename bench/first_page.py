@@ -32,11 +32,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from bench.api import free_port
+from bench.api import free_port, wait_ready
+from bench.load import BenchError
 
 ROOT = Path(__file__).resolve().parent.parent
 # Installed into every venv by `python3 -m venv` (ensurepip), needed by nothing that serves.
@@ -149,19 +149,6 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def _wait_for_first_page(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"make exited {process.returncode} before {url} answered")
-        try:
-            if requests.get(url, timeout=10).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer 200 within the timeout")
-
-
 def measure(
     setup: Setup,
     *,
@@ -193,11 +180,14 @@ def measure(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        url = f"http://127.0.0.1:{port}/"
         try:
-            _wait_for_first_page(f"http://127.0.0.1:{port}/", process, started + timeout)
-        except RuntimeError as error:
+            wait_ready(url, process, timeout=max(0.0, started + timeout - time.monotonic()))
+        except BenchError as error:
             tail = make_log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise RuntimeError(f"{setup.label}: {error}; make's output ends:\n{tail}") from None
+            raise RuntimeError(
+                f"{setup.label}: {url} did not answer 200 ({error}); make's output ends:\n{tail}"
+            ) from None
         answered = time.monotonic()
         _stop_group(process)
         venv = clone / ".venv"
