@@ -30,5 +30,7 @@ def configure(level: str, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Alembic announces its dialect at INFO on every schema check; only real migrations matter.
-    logging.getLogger("alembic.runtime.migration").setLevel(max(root.level, logging.WARNING))
+    # Alembic announces its dialect on every schema check, and each of its plugins as it sets
+    # them up, at INFO: seven lines of its internals before a maintainer's first line.
+    for chatty in ("alembic.runtime.migration", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

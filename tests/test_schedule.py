@@ -17,6 +17,7 @@ import pytest
 
 from db.settings import SETTINGS
 from etl.cli import EXIT_LOCKED
+from tests.conftest import sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -132,6 +133,17 @@ def test_json_log_format_writes_one_json_object_per_line(db_url):
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any("reference" in line["message"] for line in lines)
+
+
+def test_a_first_run_logs_no_line_of_alembics_internals(tmp_path):
+    """A first run migrates a new database: Alembic's plugin set-up and dialect notes stay out."""
+    new = sqlite_url(tmp_path / "new.sqlite")
+    result = _ironriver(new, "--log-format", "json", "etl", "run", "--only", "reference")
+    loggers = {json.loads(line)["logger"] for line in result.stderr.splitlines() if line.strip()}
+
+    assert result.returncode == 0, result.stderr
+    assert any(name.startswith("etl.") for name in loggers)
+    assert not [name for name in loggers if name.startswith("alembic.runtime")]
 
 
 def _exec_start(unit: str) -> list[str]:
