@@ -30,7 +30,7 @@ def ironriver_command() -> list[str]:
     script = BIN / "ironriver"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from etl.cli import main; main()"]
+    return [sys.executable, "-c", "from etl.launcher import main; main()"]
 
 
 def run_ironriver(env: dict[str, str], *args: str) -> None:

@@ -10,30 +10,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from etl import first_pass
+import click
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
-# `etl load-traces`: the checksum passes over its files begin now, in a thread, and run while
-# the imports below and the loader's own take their half second (issue 13).
-FIRST_PASSES = first_pass.begin_for(sys.argv)
-if FIRST_PASSES is not None:
-    # Nothing the imports make is garbage, and the cyclic collector's passes over it cost a
-    # load ~0.1 s of CPU before its first row: collected from the load on (`etl_load_traces`).
-    gc.disable()
-
-import click  # noqa: E402
-from sqlalchemy import Engine  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from db.engine import make_engine  # noqa: E402
-from db.migrate import is_current, is_ready, upgrade  # noqa: E402
-from db.models import RunStatus  # noqa: E402
-from db.settings import Settings  # noqa: E402
-from etl import logs  # noqa: E402
+from db.engine import make_engine
+from db.migrate import is_current, is_ready, upgrade
+from db.models import RunStatus
+from db.settings import Settings
+from etl import logs
 
 if TYPE_CHECKING:  # the CLI imports pandas and the catalogue only in the commands that use them
     import pandas as pd
 
     from db.queries import Filters
+    from etl.first_pass import Begun
     from etl.traces import TraceLoadResult
 
 EXIT_REFUSED = 2
@@ -44,8 +35,10 @@ EXIT_LOCKED = 75
 class Context:
     """Settings and a lazily made engine, shared by every command of one invocation."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, first_passes: Begun | None = None) -> None:
         self.settings = settings
+        # `etl load-traces`: the checksum passes `etl.launcher` began over its files.
+        self.first_passes = first_passes
         self._engine: Engine | None = None
 
     @property
@@ -142,7 +135,7 @@ def cli(ctx: click.Context, log_format: str | None) -> None:
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     logs.configure(settings.log_level, log_format or settings.log_format)
-    ctx.obj = Context(settings)
+    ctx.obj = Context(settings, first_passes=ctx.obj)  # `main` passes them in as obj
 
 
 @cli.group()
@@ -239,7 +232,7 @@ def _load_trace_file(engine: Engine, path: Path) -> TraceLoadResult:
     return _trace_loader()(engine, path, None)
 
 
-def _trace_loader() -> Callable[[Engine, Path, first_pass.Begun | None], TraceLoadResult]:
+def _trace_loader() -> Callable[[Engine, Path, Begun | None], TraceLoadResult]:
     """The trace loader, imported only for a file to load: serving does not install it. Without
     its extra, one line says how to install it (exit 1)."""
     try:
@@ -260,13 +253,14 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
     Exit 0 if accepted, 2 if a file was refused, 1 on error.
     """
     load_trace_file = _trace_loader()
-    # The libraries' objects, made with the collector off, are left out of its passes for good.
+    # The libraries' objects (made with the collector off, by `etl.launcher`) are left out of
+    # its passes for good.
     gc.freeze()
     gc.enable()
     statuses = set()
     with context.writing() as engine:
         for path in files:
-            result = load_trace_file(engine, path, FIRST_PASSES)
+            result = load_trace_file(engine, path, context.first_passes)
             click.echo(result.summary())
             statuses.add(result.status)
     # The load is over and its connections are closed. What is left is the libraries' objects,
@@ -482,8 +476,9 @@ def serve(context: Context, host: str, port: int, workers: int, debug: bool) -> 
     app.run(host=host, port=port, debug=debug, request_handler=QuietRequestHandler)
 
 
-def main() -> None:
-    cli(prog_name="ironriver")
+def main(first_passes: Begun | None = None) -> None:
+    """Run the command line; `first_passes`: those `etl.launcher` began for `etl load-traces`."""
+    cli(prog_name="ironriver", obj=first_passes)
 
 
 if __name__ == "__main__":

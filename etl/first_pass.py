@@ -3,8 +3,9 @@
 A load must finish this pass before its first row: the file's SHA-256 says whether it was
 loaded before, and its non-ASCII lines say how to decode it. `ironriver etl load-traces`
 spends about half a second importing its libraries first, with one core idle; `begin_for`
-(called at the top of `etl.cli`, before those imports) runs the pass in a thread meanwhile.
-Reading, hashing and Arrow's UTF-8 check let go of the GIL, so the imports hardly wait for it.
+(called by the entry point, `etl.launcher`, before those imports) runs the pass in a thread
+meanwhile. Reading, hashing and Arrow's UTF-8 check let go of the GIL, so the imports hardly
+wait for it.
 
 This module imports only the standard library (pyarrow only inside the pass, for the UTF-8
 check): importing it costs nothing, and the thread starts at once. A result is used only for

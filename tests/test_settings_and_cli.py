@@ -182,7 +182,7 @@ _WITHOUT_THE_TRACES_EXTRA = """
 import importlib.util, sys
 found = importlib.util.find_spec
 importlib.util.find_spec = lambda name, *a: None if name == "pyarrow" else found(name, *a)
-from etl.cli import main
+from etl.launcher import main
 sys.argv = ["ironriver", *sys.argv[1:]]
 main()
 """

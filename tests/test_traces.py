@@ -29,7 +29,7 @@ from etl.traces.shifts import identifier_shaped
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = FIXTURES / "SYNTHETIC-etrace-style-sample.csv"
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "from etl.cli import main; main()"]
+CLI = [sys.executable, "-c", "from etl.launcher import main; main()"]
 
 CANARY_SERIAL = "CANARY-SN-7Q9X4Z"
 CANARY_NAME = "Zebulon Canarypurchaser"

@@ -95,7 +95,7 @@ def _load_reporting_imports(database_url: str, traces: Path) -> subprocess.Compl
     imported."""
     report = (
         "import sys\n"
-        "from etl.cli import main\n"
+        "from etl.launcher import main\n"
         "try:\n"
         "    main()\n"
         "finally:\n"

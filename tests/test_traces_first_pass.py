@@ -20,7 +20,7 @@ from etl.traces.insert import FileLoader
 from etl.traces.reading import inspect_file
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "from etl.cli import main; main()"]
+CLI = [sys.executable, "-c", "from etl.launcher import main; main()"]
 HEADER = (
     "trace_number,recovery_date,recovery_country,recovery_state,recovery_city,firearm_type,"
     "manufacturer,caliber,country_of_manufacture,source_category,source_state,purchase_date,"
@@ -207,3 +207,58 @@ def test_the_cli_loads_a_file_once_and_skips_it_unchanged_then_loads_it_changed(
     with engine.connect() as connection:
         checksums = list(connection.scalars(select(TraceFile.checksum).order_by(TraceFile.id)))
     assert checksums[-1] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# Prints, in order, when a thread starts and when `etl.cli` begins to import, with whether the
+# cyclic collector was on at that moment.
+_WATCH_THE_LAUNCHER = """
+import gc, sys, threading
+
+started = threading.Thread.start
+
+def start(thread):
+    print("thread", thread.name, flush=True)
+    started(thread)
+
+threading.Thread.start = start
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "etl.cli":
+            print("import etl.cli, collector on:", gc.isenabled(), flush=True)
+        return None
+
+sys.meta_path.insert(0, Watch())
+from etl.launcher import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", [["etl", "load-traces"], ["etl", "status"]])
+def test_the_entry_point_begins_a_loads_first_pass_before_the_cli_imports(
+    command, backend_url, tmp_path
+):
+    path = write(tmp_path / "export.csv", [HEADER, *rows(5)])
+    arguments = [str(path)] if command[-1] == "load-traces" else []
+
+    ran = subprocess.run(
+        [sys.executable, "-c", _WATCH_THE_LAUNCHER, *command, *arguments],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": backend_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    events = [line for line in ran.stdout.splitlines() if line.startswith(("thread", "import"))]
+
+    assert ran.returncode == 0, ran.stderr
+    if command[-1] == "load-traces":
+        assert events[:2] == [
+            "thread ironriver-first-pass",
+            "import etl.cli, collector on: False",
+        ]
+        assert "export.csv: accepted — read 5, loaded 5, rejected 0" in ran.stdout
+    else:
+        assert events[0] == "import etl.cli, collector on: True"
+        assert "thread ironriver-first-pass" not in events

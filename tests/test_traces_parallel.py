@@ -29,7 +29,7 @@ from etl.traces import load as trace_load
 from etl.traces.columns import TTC_BANDS, TTC_TOP_BAND, TTC_UNKNOWN_BAND, US_SOURCED
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "from etl.cli import main; main()"]
+CLI = [sys.executable, "-c", "from etl.launcher import main; main()"]
 
 
 def content(engine: Engine) -> dict[str, list[tuple]]:
