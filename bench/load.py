@@ -230,18 +230,41 @@ def _libpq_url(sqlalchemy_url: str) -> str:
     return f"{scheme.split('+', 1)[0]}://{rest}"
 
 
+def _migrated_postgres(server_url: str, name: str, data_dir: Path) -> dict[str, str]:
+    """A fresh database `name` at our newest migration; the environment our CLI uses on it."""
+    url = recreate_database(server_url, name)
+    env = {**app_env(Path("unused"), data_dir), "DATABASE_URL": url}
+    run_ironriver(env, "db", "upgrade")
+    return env
+
+
 def _ours_postgres(server_url: str, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
     def run(csv_path: Path, _database: Path) -> tuple[Run, int]:
-        url = recreate_database(server_url, "bench_load_ours")
-        env = {**app_env(Path("unused"), data_dir), "DATABASE_URL": url}
-        upgrade = subprocess.run(
-            [*ironriver_command(), "db", "upgrade"], env=env, cwd=ROOT, capture_output=True
-        )
-        if upgrade.returncode != 0:
-            raise BenchError(f"ironriver db upgrade failed: {upgrade.stderr[-2000:]!r}")
-        return _load_traces(csv_path, env)
+        return _load_traces(csv_path, _migrated_postgres(server_url, "bench_load_ours", data_dir))
 
     return run
+
+
+def _psql(url: str, command: str) -> str:
+    """One psql command that must succeed (`-At`: its rows as bare text)."""
+    done = subprocess.run(
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", command],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"psql {command[:60]!r} exited {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def _timed_psql(url: str, command: str) -> Run:
+    """One psql command, measured as every tool is; it must succeed."""
+    result = run_measured(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", command])
+    if result.returncode != 0:
+        raise BenchError(
+            f"psql {command[:60]!r} exited {result.returncode}: {result.stderr[-2000:]}"
+        )
+    return result
 
 
 def _psql_copy(server_url: str) -> Callable[[Path, Path], tuple[Run, int]]:
@@ -249,42 +272,44 @@ def _psql_copy(server_url: str) -> Callable[[Path, Path], tuple[Run, int]]:
         url = _libpq_url(recreate_database(server_url, "bench_load_copy"))
         # One text column per line: the file's misaligned rows make a 16-column COPY refuse
         # the whole file, and no CSV parsing at all is the lower floor.
-        create = subprocess.run(
-            [
-                "psql",
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                url,
-                "-c",
-                "CREATE TABLE raw (line text)",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if create.returncode != 0:
-            raise BenchError(f"psql could not create the bare table: {create.stderr[-2000:]}")
+        _psql(url, "CREATE TABLE raw (line text)")
         copy = (
             f"\\copy raw FROM '{csv_path}' "
             "WITH (FORMAT csv, HEADER true, DELIMITER E'\\x1f', QUOTE E'\\x1e')"
         )
-        result = run_measured(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy])
-        if result.returncode != 0:
-            raise BenchError(f"psql \\copy exited {result.returncode}: {result.stderr[-2000:]}")
-        counted = subprocess.run(
-            ["psql", "-X", "-At", url, "-c", "SELECT count(*) FROM raw"],
-            capture_output=True,
-            text=True,
-            check=True,
+        return _timed_psql(url, copy), int(_psql(url, "SELECT count(*) FROM raw"))
+
+    return run
+
+
+def _psql_copy_checked(server_url: str, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
+    """`psql \\copy` of the rows our loader stores, already checked, into the same `traces`
+    table (key, collation, CHECK): what storing them costs the server, whoever sends them."""
+    exported: dict[Path, Path] = {}
+
+    def checked_rows(csv_path: Path, work: Path) -> Path:
+        if csv_path not in exported:  # made once per file, not timed
+            env = _migrated_postgres(server_url, "bench_load_checked_source", data_dir)
+            _load_traces(csv_path, env)
+            rows = work / f"checked-{csv_path.name}"
+            _psql(_libpq_url(env["DATABASE_URL"]), f"\\copy traces TO '{rows}' (FORMAT csv)")
+            exported[csv_path] = rows
+        return exported[csv_path]
+
+    def run(csv_path: Path, database: Path) -> tuple[Run, int]:
+        rows = checked_rows(csv_path, database.parent)
+        url = _libpq_url(
+            _migrated_postgres(server_url, "bench_load_checked", data_dir)["DATABASE_URL"]
         )
-        return result, int(counted.stdout.strip())
+        copy = f"\\copy traces FROM '{rows}' (FORMAT csv)"
+        return _timed_psql(url, copy), int(_psql(url, "SELECT count(*) FROM traces"))
 
     return run
 
 
 def postgres_tools(server_url: str, data_dir: Path) -> dict[str, Tool]:
-    """Our loader and `psql \\copy` into a bare table, on a PostgreSQL server (no database name)."""
+    """Our loader, `psql \\copy` into a bare table and `psql \\copy` of our checked rows into
+    `traces`, on a PostgreSQL server (no database name)."""
     found = {
         "ours": Tool(
             "ours", "ironriver etl load-traces (PostgreSQL)", _ours_postgres(server_url, data_dir)
@@ -292,6 +317,11 @@ def postgres_tools(server_url: str, data_dir: Path) -> dict[str, Tool]:
     }
     if shutil.which("psql"):
         found["psql_copy"] = Tool("psql_copy", "psql \\copy (bare table)", _psql_copy(server_url))
+        found["psql_copy_checked"] = Tool(
+            "psql_copy_checked",
+            "psql \\copy of the checked rows into traces",
+            _psql_copy_checked(server_url, data_dir),
+        )
     return found
 
 

@@ -599,6 +599,43 @@ def _postgres_load_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _postgres_floor_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where the PostgreSQL load's floor is: `psql \\copy` of the rows our loader stores, already
+    checked, into the same keyed `traces`, against the bare table and against our loader."""
+    tools = (results.get("load_postgres") or {}).get("tools") or {}
+    ours, bare, checked = (tools.get(name) for name in ("ours", "psql_copy", "psql_copy_checked"))
+    if not ours or not bare or not checked:
+        return []
+    file_rows = results["load_postgres"]["rows"]
+    return [
+        _row(
+            "postgres-schema-floor-vs-bare-table",
+            f"The floor of our schema on PostgreSQL: `psql \\copy` of the rows our loader stores "
+            f"({checked['rows_stored']:,} of {file_rows:,}), already checked, into `traces` (key, "
+            "CHECK) vs the file into a bare table",
+            checked["median_seconds"],
+            "s",
+            "reported",
+            None,
+            peer=bare["median_seconds"],
+            peer_name="psql \\copy, bare table",
+            ratio=_ratio(checked["median_seconds"], bare["median_seconds"]),
+        ),
+        _row(
+            "load-postgres-vs-schema-floor",
+            f"Load {file_rows:,} rows on PostgreSQL: `ironriver etl load-traces` (reading, checks, "
+            "privacy, aggregates) vs that floor",
+            ours["median_seconds"],
+            "s",
+            "reported",
+            None,
+            peer=checked["median_seconds"],
+            peer_name="psql \\copy of the checked rows into traces",
+            ratio=_ratio(ours["median_seconds"], checked["median_seconds"]),
+        ),
+    ]
+
+
 def _reload_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """A re-export of the loaded file (every row already loaded) against its first load."""
     reload = results.get("reload") or {}
@@ -636,6 +673,7 @@ def benchmarks(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         *_load_rows(results),
         *_postgres_load_rows(results),
+        *_postgres_floor_rows(results),
         *_reload_rows(results),
         *_scaling_rows(results),
         *_api_rows(results),

@@ -432,3 +432,42 @@ def test_report_marks_a_missed_target_and_keeps_its_reason():
     assert found["load-vs-sqlite3-import"]["why"]
     assert found["load-vs-sqlite-utils"]["met"] is True
     assert found["load-vs-sqlite-utils"]["why"] is None
+
+
+def test_the_schema_floor_on_postgresql_copies_exactly_the_rows_our_loader_stores(
+    postgres_url, tmp_path
+):
+    """The floor peer's `traces` holds our loader's rows, value for value, and both are timed."""
+    from sqlalchemy import create_engine, text
+
+    from bench import load
+
+    server = postgres_url.rsplit("/", 1)[0]
+    generated = ensure(tmp_path / "data", 2_000, seed=3)
+    tools = load.postgres_tools(server, tmp_path / "datadir")
+    measured = load.measure_load(
+        generated.path, 2_000, list(tools.values()), tmp_path, 1, log=lambda _: None
+    )
+
+    def stored(name: str) -> list[tuple]:
+        engine = create_engine(f"{server}/{name}")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT * FROM traces ORDER BY trace_number")).all()
+        engine.dispose()
+        return [tuple(row) for row in rows]
+
+    try:
+        ours, floor = stored("bench_load_ours"), stored("bench_load_checked")
+    finally:  # the bench names its databases on the server; this test's are not left behind
+        admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for name in ("ours", "copy", "checked", "checked_source"):
+                connection.execute(
+                    text(f'DROP DATABASE IF EXISTS "bench_load_{name}" WITH (FORCE)')
+                )
+        admin.dispose()
+    assert len(ours) == 2_000 - generated.bad_rows
+    assert floor == ours
+    assert measured["psql_copy_checked"]["rows_stored"] == len(ours)
+    assert measured["psql_copy_checked"]["median_seconds"] > 0
+    assert measured["psql_copy"]["rows_stored"] == 2_000
