@@ -7,8 +7,8 @@ from contextlib import ExitStack
 
 import numpy as np
 import pyarrow as pa
-from pyarrow import csv as arrow_csv
 from pgpq import ArrowToPostgresBinaryEncoder
+from pyarrow import csv as arrow_csv
 from sqlalchemy import Connection, Date, Integer
 from sqlalchemy.exc import IntegrityError
 
