@@ -85,8 +85,10 @@ def refusals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
         record(codes)
         return codes
 
-    def postgresql_range_spy(connection: Any, file_id: int, most: int) -> np.ndarray | None:
-        codes = owner_codes_in_range(connection, file_id, most)
+    def postgresql_range_spy(
+        connection: Any, numbers: Any, file_id: int, most: int
+    ) -> np.ndarray | None:
+        codes = owner_codes_in_range(connection, numbers, file_id, most)
         if codes is not None:
             record(codes)
         return codes
@@ -261,8 +263,8 @@ def test_postgresql_walks_the_key_over_a_batch_side_by_side_and_looks_up_interle
     walks: list[bool] = []  # per walk tried: whether it answered
     walk = known.owner_codes_in_range
 
-    def walk_spy(connection: Any, file_id: int, most: int) -> np.ndarray | None:
-        codes = walk(connection, file_id, most)
+    def walk_spy(connection: Any, numbers: Any, file_id: int, most: int) -> np.ndarray | None:
+        codes = walk(connection, numbers, file_id, most)
         walks.append(codes is not None)
         return codes
 

@@ -366,8 +366,15 @@ class FileLoader:
         return True
 
     def _owners_of(self, numbers: pa.ChunkedArray) -> np.ndarray:
-        """PostgreSQL: who holds each trace number (see `known.owner_codes`). The numbers go in
-        by COPY, written by Arrow; one code a row comes back, no row."""
+        """PostgreSQL: who holds each trace number (see `known.owner_codes`): the stored rows
+        over the numbers' range if they are few (`known.owner_codes_in_range`), else the
+        numbers go in by COPY, written by Arrow, and one code a row comes back, no row."""
+        if self._ranges_dense:
+            most = _walk_at_most(numbers)
+            codes = owner_codes_in_range(self.connection, numbers, self.file_id, most)
+            if codes is not None:
+                return codes
+            self._ranges_dense = False
         if self._numbers_table:
             self.connection.exec_driver_sql(f"TRUNCATE {NUMBERS_TABLE}")
         else:
@@ -378,12 +385,6 @@ class FileLoader:
         driver = self.connection.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(COPY_NUMBERS) as copy:  # type: ignore[union-attr]
             copy.write(text)
-        if self._ranges_dense:
-            most = _walk_at_most(numbers)
-            codes = owner_codes_in_range(self.connection, self.file_id, most)
-            if codes is not None:
-                return codes
-            self._ranges_dense = False
         return owner_codes(self.connection, self.file_id)
 
     def _insert_if_all_new(self, rows: pa.Table, lines: np.ndarray) -> bool:
