@@ -60,11 +60,14 @@ _OWNER_CODES = (
 # number, when fewer than `most` rows lie there: a re-export's batch finds its rows side by side
 # (backend CPU of a 1M-row re-export's lookups: 1.8 s by number, 1.1 s walked). If more rows lie
 # there (the file's numbers interleave with stored ones), the walk stops after `most` rows.
-# The rows walked come back as CSV, matched to the batch by Arrow: no numbers table to fill,
-# join and sort on the server for each batch (bench/README.md, ninth round).
+# The rows walked come back as one CSV text (every number quoted), read by Arrow and matched to
+# the batch there: no numbers table to fill, join and sort on the server for each batch, and one
+# value to fetch, where a COPY TO's rows reach Python one at a time (bench/README.md, ninth round).
 _STORED_IN_RANGE = (
-    f"COPY (SELECT trace_number, trace_file_id FROM {_TRACES} WHERE trace_number BETWEEN %s "
-    "AND %s ORDER BY trace_number LIMIT %s) TO STDOUT (FORMAT csv)"
+    "SELECT count(*), string_agg("
+    """'"' || replace(trace_number, '"', '""') || '",' || trace_file_id, E'\\n') """
+    f"FROM (SELECT trace_number, trace_file_id FROM {_TRACES} WHERE trace_number "
+    "BETWEEN :least AND :greatest ORDER BY trace_number LIMIT :most) AS walked"
 )
 _STORED_NAMES = arrow_csv.ReadOptions(column_names=["trace_number", "trace_file_id"])
 _STORED_CELLS = arrow_csv.ParseOptions(newlines_in_values=True)
@@ -87,15 +90,15 @@ def owner_codes_in_range(
     walking the key's index between the least and the greatest of them; None, nothing found, if
     that range holds `most` stored rows or more."""
     bounds = pc.min_max(numbers).as_py()
-    driver = connection.connection.driver_connection
-    walk = (bounds["min"], bounds["max"], most)
-    with driver.cursor() as cursor, cursor.copy(_STORED_IN_RANGE, walk) as copy:  # type: ignore[union-attr]
-        walked = b"".join(copy)
-    if not walked:
-        return np.full(len(numbers), NEW, dtype=np.uint8)
-    stored = arrow_csv.read_csv(pa.py_buffer(walked), _STORED_NAMES, _STORED_CELLS, _STORED_TYPES)
-    if stored.num_rows >= most:
+    walk = {"least": bounds["min"], "greatest": bounds["max"], "most": most}
+    count, walked = connection.execute(text(_STORED_IN_RANGE), walk).one()
+    if count >= most:
         return None
+    if not count:
+        return np.full(len(numbers), NEW, dtype=np.uint8)
+    stored = arrow_csv.read_csv(
+        pa.py_buffer(walked.encode()), _STORED_NAMES, _STORED_CELLS, _STORED_TYPES
+    )
     found = pc.index_in(numbers, value_set=stored.column("trace_number").combine_chunks())
     owners = to_numpy(pc.take(stored.column("trace_file_id"), found), null=0)
     codes = np.full(len(numbers), NEW, dtype=np.uint8)
