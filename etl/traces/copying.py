@@ -52,8 +52,12 @@ def copy_tuples(rows: pa.Table) -> bytes:
     if encoder.write_header() != COPY_HEADER:  # the two constants hold only for this header
         raise RuntimeError("pgpq wrote a binary COPY header other than PostgreSQL's plain one")
     parts = [encoder.write_batch(batch) for batch in rows.cast(COPY_SCHEMA).to_batches()]
-    parts.append(encoder.finish())
-    return b"".join(parts)[: -len(COPY_TRAILER)]
+    rest = encoder.finish()  # what the encoder still held, then the trailer
+    if not rest.endswith(COPY_TRAILER):
+        raise RuntimeError("pgpq ended a binary COPY without PostgreSQL's trailer")
+    parts.append(rest[: -len(COPY_TRAILER)])
+    # A batch's tuples usually come whole from write_batch: join then returns them uncopied.
+    return b"".join(part for part in parts if part)
 
 
 def copy_stream(rows: pa.Table) -> bytes:
