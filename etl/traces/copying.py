@@ -17,7 +17,8 @@ from etl.traces.aggregates import AggregateCounts
 from etl.traces.columns import INSERT_COLUMNS
 
 # A batch of traces goes in as binary COPY, encoded from its Arrow columns in Rust by pgpq: the
-# server then parses no text (backend CPU per 1M rows 1.56 -> 1.36 s isolated, bench/README.md).
+# server then parses no text (backend CPU of a 1M-row load 1.63 -> 1.34 s; bench/README.md, the
+# loader on PostgreSQL, ninth round).
 # Each value is sent as the column's own binary form, so the columns are cast to what the table
 # declares (its integer is 4 bytes, its date a day count): a NULL is sent as a NULL (length -1)
 # and an empty text as an empty text (length 0), as the CSV did with "" and an empty cell.
