@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 from contextlib import ExitStack
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
 from pyarrow import csv as arrow_csv
-from sqlalchemy import Connection, Date, Integer
+from sqlalchemy import BigInteger, Connection, Date, Integer, String
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import TypeEngine
 
 from db.models import Trace
 from etl.traces.aggregates import AggregateCounts
@@ -19,15 +21,25 @@ from etl.traces.columns import INSERT_COLUMNS
 # A batch of traces goes in as binary COPY, encoded from its Arrow columns in Rust by pgpq: the
 # server then parses no text (backend CPU of a 1M-row load 1.63 -> 1.34 s; bench/README.md, the
 # loader on PostgreSQL, ninth round).
+TRACES_COPY = f"COPY {Trace.__tablename__} ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT binary)"
+
+
+def _sent_as(kind: TypeEngine[Any]) -> pa.DataType:
+    """The Arrow type pgpq encodes as the binary form of a traces column of type `kind`."""
+    if isinstance(kind, Date):
+        return pa.date32()
+    if isinstance(kind, Integer) and not isinstance(kind, BigInteger):
+        return pa.int32()
+    if isinstance(kind, String):
+        return pa.string()
+    raise TypeError(f"no binary COPY form chosen for a {kind!r} column")
+
+
 # Each value is sent as the column's own binary form, so the columns are cast to what the table
 # declares (its integer is 4 bytes, its date a day count): a NULL is sent as a NULL (length -1)
 # and an empty text as an empty text (length 0), as the CSV did with "" and an empty cell.
-TRACES_COPY = f"COPY {Trace.__tablename__} ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT binary)"
 COPY_SCHEMA = pa.schema(
-    [
-        pa.field(name, {Integer: pa.int32(), Date: pa.date32()}.get(type(kind), pa.string()))
-        for name, kind in ((name, Trace.__table__.c[name].type) for name in INSERT_COLUMNS)
-    ]
+    [pa.field(name, _sent_as(Trace.__table__.c[name].type)) for name in INSERT_COLUMNS]
 )
 # The binary format's header (signature, no flags, no extension) and trailer (a tuple of -1
 # fields), from PostgreSQL's COPY documentation: a COPY spanning several batches sends the header
