@@ -35,14 +35,17 @@ LOAD_WHY = (
 
 PG_LOAD_WHY = (
     "`psql \\copy` stores each line in a bare table and parses nothing on the client. The "
-    "loader's COPY of the already-checked rows into `traces` (unique key, CHECK, one "
-    "transaction) costs its one server backend ~1.5 s of CPU per 1M rows after migration 0007 "
-    "(the key compared bytewise, no index on `trace_file_id`: 1.95 -> 1.51 s isolated), ~2x "
-    "`psql \\copy`'s whole time, so 1.5x is out of reach with these guarantees. The load runs "
-    "at the backend's pace (batches stream four to a COPY, written as CSV in the parser's "
-    "thread); `perf` of the backend shows a flat profile (CSV input, tuple forming, WAL, btree "
-    "insertion; nothing above 5%). Next step: binary COPY written from Arrow (backend 1.56 -> "
-    "1.36 s isolated) (bench/README.md, the loader on PostgreSQL, eighth round)"
+    "loader's binary COPY of the already-checked rows into `traces` (unique key, CHECK, one "
+    "transaction; encoded from Arrow by pgpq in the parser's thread) costs its one server "
+    "backend ~1.34 s of CPU per 1M rows (1.63 s as CSV), ~1.75x `psql \\copy`'s whole time, "
+    "so 1.5x is out of reach with these guarantees. The load's first row reaches the server "
+    "~0.55 s after the process starts (imports; the checksum pass runs beside them); then the "
+    "backend (1.3 s), the parser thread (1.3 s: CSV reading, checks, aggregates, encoding) and "
+    "the inserting thread (0.26 s) share the 2 cores, so a quiet load takes ~2.0 s at best. "
+    "`perf` of the backend shows a flat profile (COPY input, varchar input, btree insertion, "
+    "page extension, WAL; nothing above 7%). Next step: less CPU in the checks shared with "
+    "SQLite, and PostgreSQL 16's bulk relation extension for the backend (bench/README.md, the "
+    "loader on PostgreSQL, ninth round)"
 )
 
 PAGE_WHY = (

@@ -3,6 +3,7 @@ ledger and aggregates the file would get loaded on its own."""
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 from pathlib import Path
@@ -85,8 +86,10 @@ def refusals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
         record(codes)
         return codes
 
-    def postgresql_range_spy(connection: Any, file_id: int, most: int) -> np.ndarray | None:
-        codes = owner_codes_in_range(connection, file_id, most)
+    def postgresql_range_spy(
+        connection: Any, numbers: Any, file_id: int, most: int
+    ) -> np.ndarray | None:
+        codes = owner_codes_in_range(connection, numbers, file_id, most)
         if codes is not None:
             record(codes)
         return codes
@@ -261,8 +264,8 @@ def test_postgresql_walks_the_key_over_a_batch_side_by_side_and_looks_up_interle
     walks: list[bool] = []  # per walk tried: whether it answered
     walk = known.owner_codes_in_range
 
-    def walk_spy(connection: Any, file_id: int, most: int) -> np.ndarray | None:
-        codes = walk(connection, file_id, most)
+    def walk_spy(connection: Any, numbers: Any, file_id: int, most: int) -> np.ndarray | None:
+        codes = walk(connection, numbers, file_id, most)
         walks.append(codes is not None)
         return codes
 
@@ -293,3 +296,45 @@ def test_postgresql_walks_the_key_over_a_batch_side_by_side_and_looks_up_interle
     assert ledger(engine, spread.run_id) == alone_ledger
     assert trace_numbers(engine) == stored
     engine.dispose()
+
+
+def test_a_reexport_finds_its_stored_rows_whatever_characters_their_numbers_hold(
+    engine, tmp_path, refusals
+):
+    """The trace numbers a re-export's batch finds stored come back from the database as CSV
+    (PostgreSQL's walk of the key): numbers that CSV must quote, or that differ only past a
+    shared prefix or by a non-ASCII letter, are each matched to their own stored row."""
+    numbers = ["AB,1", 'AB"2', "AB 3", "ABñ4", "AB5", "AB5.1", "AB5,1", "AB'6"]
+
+    def write(path: Path, chosen: list[str]) -> Path:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            stream.write(HEADER + "\n")
+            writer = csv.writer(stream, lineterminator="\n")
+            for number in chosen:
+                writer.writerow(
+                    [
+                        number,
+                        "2021-01-05",
+                        "MX",
+                        "Jalisco",
+                        "",
+                        "rifle",
+                        "",
+                        "",
+                        "",
+                        "undetermined",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+        return path
+
+    first = load_trace_file(engine, write(tmp_path / "first.csv", numbers))
+    assert (first.rows_loaded, first.rows_rejected) == (len(numbers), 0)
+    # The same rows re-exported in another order, with one new number among them.
+    again = load_trace_file(engine, write(tmp_path / "again.csv", [*numbers[::-1], "AB5,0"]))
+
+    assert (again.rows_loaded, again.rows_duplicate, again.rows_rejected) == (1, len(numbers), 0)
+    assert refusals == [(len(numbers) + 1, len(numbers), 0)]
+    assert sorted(n for n, _ in trace_numbers(engine)) == sorted([*numbers, "AB5,0"])

@@ -8,10 +8,10 @@ One module per step: `reading` (bytes, encodings), `privacy` (header and allow-l
 
 from importlib.util import find_spec
 
-if find_spec("pyarrow") is None or find_spec("adbc_driver_sqlite") is None:
+if any(find_spec(name) is None for name in ("pyarrow", "adbc_driver_sqlite", "pgpq")):
     # The `traces` extra, not installed to serve (`make run`).
     raise ImportError(
-        "the trace loader needs the `traces` extra (pyarrow, ADBC's SQLite driver): run "
+        "the trace loader needs the `traces` extra (pyarrow, ADBC's SQLite driver, pgpq): run "
         "`make venv`, or `pip install -e '.[traces]'` in the checkout"
     )
 

@@ -261,7 +261,7 @@ class Batch:
     line: int  # the line of the last row read
     last: bool = False  # the file has no more rows
     counts: Any = None  # the AggregateCounts of the good rows
-    copy_text: Any = None  # PostgreSQL: the good rows as COPY's CSV, written in the parser's thread
+    copy_tuples: Any = None  # PostgreSQL: the good rows as binary COPY's, in the parser's thread
 
 
 class Progress:

@@ -20,7 +20,14 @@ from db.models import RejectedRow, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.arrays import column, from_numpy, to_numpy
 from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
-from etl.traces.copying import TRACES_COPY, CopyGroup, copy_text, unique_violations
+from etl.traces.copying import (
+    TRACES_COPY,
+    CopyGroup,
+    copy_stream,
+    copy_text,
+    copy_tuples,
+    unique_violations,
+)
 from etl.traces.known import (
     COPY_NUMBERS,
     CREATE_NUMBERS_TABLE,
@@ -103,11 +110,11 @@ def _walk_at_most(numbers: pa.ChunkedArray) -> int:
 
 
 def prepared_for_copy(batch: Batch) -> Batch:
-    """PostgreSQL: a batch's rows in trace-number order and written as COPY's text, work done
-    in the parser's thread so that the inserting thread only sends it."""
+    """PostgreSQL: a batch's rows in trace-number order and encoded as COPY's tuples, work done
+    in the parser's thread so that the inserting thread only sends them."""
     if batch.rows.num_rows:
         batch.rows, batch.lines = in_trace_number_order(batch.rows, batch.lines)
-        batch.copy_text = copy_text(batch.rows)
+        batch.copy_tuples = copy_tuples(batch.rows)
     return batch
 
 
@@ -115,7 +122,7 @@ class FileLoader:
     """Inserts the checked rows of one file in batches and records the bad ones with reasons.
 
     On PostgreSQL each batch is streamed into traces as it arrives, a few batches to a COPY
-    (see `CopyGroup`), its text written beside the parser. On SQLite each batch is
+    (see `CopyGroup`), its tuples encoded beside the parser. On SQLite each batch is
     written to `staging` as it arrives, and moved into traces once its staging file is sealed,
     while later batches are parsed and staged (see `Staging`); the last file's batches are
     moved after the last batch.
@@ -275,7 +282,7 @@ class FileLoader:
         if rows.num_rows:
             if not self.postgres:
                 rows, lines = in_trace_number_order(rows, lines)
-            elif batch.copy_text is None:  # parsed in this thread
+            elif batch.copy_tuples is None:  # parsed in this thread
                 rows, lines = prepared_for_copy(batch).rows, batch.lines
             # traces.trace_file_id has no foreign key (migration 0004): this check is what keeps
             # every stored trace pointing at this load's own trace_files row.
@@ -286,7 +293,7 @@ class FileLoader:
             if self.postgres and self._known_seen:
                 self._known_seen = self._copy_new(rows, lines, batch.counts, try_whole=False)
             elif self.postgres:
-                self._stream(rows, lines, batch.copy_text, batch.counts)
+                self._stream(rows, lines, batch.copy_tuples, batch.counts)
             else:
                 if len(self._staged_counts) < STAGED_COUNTS_KEPT:
                     self._staged_counts[int(lines[-1])] = batch.counts
@@ -302,12 +309,12 @@ class FileLoader:
         self._write_rejects()
 
     def _stream(
-        self, rows: pa.Table, lines: np.ndarray, text: bytes, counts: AggregateCounts
+        self, rows: pa.Table, lines: np.ndarray, tuples: bytes, counts: AggregateCounts
     ) -> None:
         """PostgreSQL: send a batch into the open COPY, opening one (and its savepoint) if none."""
         if self._group is None:
             self._group = CopyGroup(self.connection)
-        self._group.write(rows, lines, text, counts)
+        self._group.write(rows, lines, tuples, counts)
 
     def _end_group(self) -> None:
         """PostgreSQL: end the open COPY; if the unique constraint refused it, its batches go in
@@ -359,8 +366,15 @@ class FileLoader:
         return True
 
     def _owners_of(self, numbers: pa.ChunkedArray) -> np.ndarray:
-        """PostgreSQL: who holds each trace number (see `known.owner_codes`). The numbers go in
-        by COPY, written by Arrow; one code a row comes back, no row."""
+        """PostgreSQL: who holds each trace number (see `known.owner_codes`): the stored rows
+        over the numbers' range if they are few (`known.owner_codes_in_range`), else the
+        numbers go in by COPY, written by Arrow, and one code a row comes back, no row."""
+        if self._ranges_dense:
+            most = _walk_at_most(numbers)
+            codes = owner_codes_in_range(self.connection, numbers, self.file_id, most)
+            if codes is not None:
+                return codes
+            self._ranges_dense = False
         if self._numbers_table:
             self.connection.exec_driver_sql(f"TRUNCATE {NUMBERS_TABLE}")
         else:
@@ -371,12 +385,6 @@ class FileLoader:
         driver = self.connection.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(COPY_NUMBERS) as copy:  # type: ignore[union-attr]
             copy.write(text)
-        if self._ranges_dense:
-            most = _walk_at_most(numbers)
-            codes = owner_codes_in_range(self.connection, self.file_id, most)
-            if codes is not None:
-                return codes
-            self._ranges_dense = False
         return owner_codes(self.connection, self.file_id)
 
     def _insert_if_all_new(self, rows: pa.Table, lines: np.ndarray) -> bool:
@@ -399,7 +407,7 @@ class FileLoader:
             return
         driver = self.connection.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(TRACES_COPY) as copy:  # type: ignore[union-attr]
-            copy.write(copy_text(rows))
+            copy.write(copy_stream(rows))
 
     def _move_staged(self, most: int) -> None:
         """SQLite: move up to `most` batches of sealed staging files into traces, in this
