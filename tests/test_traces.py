@@ -271,6 +271,30 @@ def test_a_repeat_the_database_finds_is_recorded_like_one_found_in_its_batch(
     assert CANARY_SERIAL not in repr(dump(engine))
 
 
+def test_a_repeat_whose_line_is_gone_when_read_again_is_recorded_without_cells(
+    engine, monkeypatch, tmp_path
+):
+    """The loader keeps only the line of a repeat the database refuses (issue 13: a reason
+    string each grew its memory with the file); its reason and cells are read again at the end.
+    A line the file no longer has (it changed during the load) is still recorded, with no cells
+    and so no number."""
+    from etl.traces import insert
+
+    rows = [f"R-{n},2019-01-01,MX,Sonora,,pistol,,,,undetermined,,," for n in (1, 2, 3, 1)]
+    path = write_csv(tmp_path / "repeat.csv", [HEADER, *rows])
+    monkeypatch.setattr(insert, "BATCH_ROWS", 2)  # the first R-1 goes in an earlier batch
+    monkeypatch.setattr(insert, "allowed_cells_at", lambda stream, header, wanted: iter(()))
+
+    result = load_trace_file(engine, path)
+
+    ledger = pd.read_sql("SELECT line_number, reason, fields FROM rejected_rows", engine)
+    fields = ledger["fields"][0]
+    assert list(ledger["line_number"]) == [5]
+    assert list(ledger["reason"]) == ["duplicate trace_number within this file"]
+    assert (json.loads(fields) if isinstance(fields, str) else fields) == {}
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (4, 3, 1)
+
+
 def test_rows_breaking_the_other_rules_are_rejected_with_their_reason(engine, tmp_path):
     path = write_csv(
         tmp_path / "rules.csv",

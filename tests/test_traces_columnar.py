@@ -301,3 +301,26 @@ def test_the_utf8_check_of_the_first_pass_agrees_with_pythons_decoder():
         else:
             decodes = True
         assert is_utf8(data) == decodes, data
+
+
+def test_the_parsers_arrow_buffers_come_from_jemalloc_not_glibcs_thread_arena(tmp_path):
+    """Issue 13: in glibc's malloc (the system pool) the parser thread's Arrow buffers crept up
+    its arena's heap, which gives no page back from the middle, and the loader's peak RSS grew
+    with the file; the loader allocates them from jemalloc, which does."""
+    try:
+        jemalloc = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow is built without jemalloc")
+    system = pa.system_memory_pool()
+    path = hostile_file(tmp_path / "plain.csv", 3000, 10, unquoted=True)
+    inspection = inspect_file(path)
+    jemalloc_before, system_before = jemalloc.bytes_allocated(), system.bytes_allocated()
+    with open_text(path, inspection) as stream:
+        feed, reader = record_reader(stream, inspection)
+        header = read_header(header_row(feed, reader))
+        batches = list(parse(ParseJob(feed, header, 7, 1000), Progress()))
+    rows_bytes = sum(batch.rows.nbytes for batch in batches)
+
+    assert rows_bytes > 100_000
+    assert jemalloc.bytes_allocated() - jemalloc_before >= rows_bytes // 2  # the rows held
+    assert system.bytes_allocated() == system_before
