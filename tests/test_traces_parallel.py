@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -328,6 +330,90 @@ def test_staged_rows_go_in_the_same_however_many_staging_files_carry_them(
 
     assert stored[0] == stored[1] == stored[2]
     assert stored[0][0][1][3] > 250  # the first file's rows came back as duplicates
+
+
+def test_every_staging_file_holds_its_table_before_it_is_attached_and_appends_keep_its_schema(
+    db_url, tmp_path, forced, monkeypatch
+):
+    """SQLite: the load's connection attaches the staging files before ADBC fills them, from
+    another copy of SQLite whose locks it cannot see. A table made by the first append changed a
+    file's schema under that connection, which then read every attached file's schema again,
+    the one being written included ("database disk image is malformed" now and then)."""
+    engine = make_engine(db_url)
+    path = generate(tmp_path / "export.csv", 2_000, seed=41, bad_rate=0.05).path
+    seen: list[tuple[Path, list[str], int, int]] = []  # file, tables and schema before, after
+    attached: list[set[str]] = []
+    append = staging.StagingFile.append
+    attach = trace_load._staging_for
+
+    def schema(file: Path) -> tuple[list[str], int]:
+        with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as reading:
+            tables = [name for (name,) in reading.execute("SELECT name FROM sqlite_master")]
+            return tables, reading.execute("PRAGMA schema_version").fetchone()[0]
+
+    def watched_append(self, rows, lines):
+        tables, before = schema(self.path)
+        result = append(self, rows, lines)
+        seen.append((self.path, tables, before, schema(self.path)[1]))
+        return result
+
+    @contextlib.contextmanager
+    def watched_attach(connection, expected_rows):
+        with attach(connection, expected_rows) as made:
+            aliases = [made.alias(index) for index in range(len(made.files))] if made else []
+            attached.append(
+                {
+                    alias
+                    for alias in aliases
+                    for (name,) in connection.exec_driver_sql(
+                        f"SELECT name FROM {alias}.sqlite_master"
+                    )
+                    if name == staging.TABLE
+                }
+            )
+            attached.append(set(aliases))
+            connection.commit()  # the load begins its own transaction
+            yield made
+
+    monkeypatch.setattr(staging, "MIN_ROWS_PER_FILE", 1)
+    monkeypatch.setattr(staging.StagingFile, "append", watched_append)
+    monkeypatch.setattr(trace_load, "_staging_for", watched_attach)
+    result = load_trace_file(engine, path)
+    engine.dispose()
+
+    assert result.status == RunStatus.LOADED
+    with_table, every_alias = attached
+    assert len(every_alias) > 3 and with_table == every_alias
+    assert len({file for file, *_ in seen}) > 3
+    assert all(tables == [staging.TABLE] for _, tables, _, _ in seen)
+    assert all(before == after for _, _, before, after in seen)
+
+
+def test_the_staging_table_is_the_one_adbc_makes_for_the_staged_columns(tmp_path):
+    """Made ahead with Python's sqlite3, it has the columns and declared types ADBC would give."""
+    import adbc_driver_sqlite
+    from adbc_driver_manager import AdbcConnection, AdbcStatement, StatementOptions
+
+    def columns(path: Path) -> list[tuple[str, str]]:
+        with contextlib.closing(sqlite3.connect(path)) as reading:
+            info = reading.execute(f"PRAGMA table_info({staging.TABLE})").fetchall()
+        return [(name, declared) for _, name, declared, *_ in info]
+
+    ours = tmp_path / "ours.sqlite"
+    with contextlib.closing(sqlite3.connect(ours)) as creating:
+        creating.execute(staging.CREATE_TABLE)
+    adbcs = tmp_path / "adbc.sqlite"
+    with (
+        adbc_driver_sqlite.connect(str(adbcs)) as database,
+        AdbcConnection(database) as connection,
+        AdbcStatement(connection) as statement,
+    ):
+        statement.set_options(**{StatementOptions.INGEST_TARGET_TABLE.value: staging.TABLE})
+        statement.bind_stream(staging.STAGED_COLUMNS.empty_table())
+        statement.execute_update()
+
+    assert columns(ours) == columns(adbcs)
+    assert [name for name, _ in columns(ours)] == staging.STAGED_COLUMNS.names
 
 
 def test_staging_files_shrink_towards_the_end_and_stay_within_sqlites_attach_limit():

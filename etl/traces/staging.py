@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
 import tempfile
 from collections import deque
 from pathlib import Path
@@ -23,12 +24,24 @@ import pyarrow as pa
 
 from etl.traces.arrays import from_numpy
 from etl.traces.handoff import HandOff
+from etl.traces.rows import ROW_SCHEMA
 
 TABLE = "checked_rows"
+# A staged batch: its checked rows, then the line each came from.
+STAGED_COLUMNS = ROW_SCHEMA.append(pa.field("line", pa.int64()))
+# The table ADBC's SQLite driver would make for those columns (a test holds the two together),
+# made here with Python's sqlite3: loading ADBC's driver costs ~0.12 s, which its writing
+# thread pays later beside the parser rather than the load before its first row.
+_DECLARED = {pa.int64(): "INTEGER", pa.string(): "TEXT"}
+CREATE_TABLE = (
+    f'CREATE TABLE "{TABLE}" ('
+    + ", ".join(f'"{field.name}" {_DECLARED[field.type]}' for field in STAGED_COLUMNS)
+    + ")"
+)
 ATTACHED_AS = "ironriver_staging"
 _PREFIX = "ironriver-staging-"
 _NAME = re.compile(re.escape(_PREFIX) + r"(\d+)-[^/]*\.sqlite(-journal)?")
-_CREATE_APPEND = "adbc.ingest.mode.create_append"
+_APPEND = "adbc.ingest.mode.append"
 # A staging file holds at least this many rows: fewer would only add files and statements.
 MIN_ROWS_PER_FILE = 32_768
 
@@ -60,6 +73,15 @@ class StagingFile:
 
     Rows are appended and never deleted, so the n-th row appended has rowid n: a batch is the
     range of rowids its rows got, and each move reads it through the rowid index.
+
+    The file's table is made as the file is (`CREATE_TABLE`), before the load's connection attaches it, and appends never change its schema. A table made
+    by the first append, while the load's connection had the file attached, changed the file's
+    schema under it: the next statement of that connection to miss a table checked the schema
+    of every attached file, reading each one's first page and schema, the file ADBC was filling
+    at that moment included. ADBC's SQLite is another copy of the library, whose locks the
+    load's connection does not see in this one process, so that read could catch a page half
+    written and fail the load with "database disk image is malformed" (5 of 24 loads of 1M rows,
+    two at a time under `strace -f`, always as a batch was moved; 0 of 48 since).
     """
 
     def __init__(self, directory: Path) -> None:
@@ -72,6 +94,13 @@ class StagingFile:
         self._database: Any = None
         self._connection: Any = None
         self._ingest: Any = None
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as creating:
+                creating.execute("PRAGMA journal_mode=OFF")  # a scratch file, as for its rows
+                creating.execute(CREATE_TABLE)
+        except BaseException:
+            self.remove()
+            raise
 
     def append(self, rows: pa.Table, lines: np.ndarray) -> tuple[int, int]:
         """Write a batch's rows with their line numbers; return its (first, last) rowid."""
@@ -85,7 +114,7 @@ class StagingFile:
 
     def _connect(self) -> None:
         # ADBC's driver manager directly, not its DB-API module (which imports pandas), and
-        # only when a load stages its first batch.
+        # only when a load stages rows.
         import adbc_driver_sqlite
         from adbc_driver_manager import AdbcConnection, AdbcStatement, StatementOptions
 
@@ -101,7 +130,7 @@ class StagingFile:
         self._ingest.set_options(
             **{
                 StatementOptions.INGEST_TARGET_TABLE.value: TABLE,
-                StatementOptions.INGEST_MODE.value: _CREATE_APPEND,
+                StatementOptions.INGEST_MODE.value: _APPEND,
             }
         )
 
@@ -154,7 +183,7 @@ def staging_plan(expected_rows: int, attach_limit: int) -> list[int]:
 class Staging:
     """One load's staging files, attached to the load's connection and filled one after another.
 
-    The load's connection reads a staging file for the first time only once it is sealed (the
+    The load's connection reads a staging file's rows only once it is sealed (the
     ADBC side will never write to it again): a read keeps the snapshot it started with until the
     load's transaction ends, and holds a shared lock that a later write to that file would wait
     on. So each file is moved into traces while the next one fills and the parser goes on, and
