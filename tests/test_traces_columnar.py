@@ -12,6 +12,7 @@ import pytest
 
 from etl.first_pass import is_utf8
 from etl.traces import columnar, parsing
+from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import BLANK, Progress, RowChecks
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import read_header
@@ -142,6 +143,7 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
     """Every batch of `parse` over the file, flattened: what the inserter would receive."""
     inspection = inspect_file(path)
     rows, lines, rejects = [], [], []
+    counts = AggregateCounts()
     with open_text(path, inspection) as stream:
         feed, reader = record_reader(stream, inspection)
         header = read_header(header_row(feed, reader))
@@ -150,12 +152,15 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
             rows += [tuple(row.values()) for row in batch.rows.to_pylist()]
             lines += batch.lines.tolist()
             rejects += batch.rejects
+            if batch.counts is not None:
+                counts.merge(batch.counts)
             last = batch
     return {
         "rows": rows,
         "lines": lines,
         "rejects": rejects,
         "rows_read": last.rows_read,
+        "aggregates": counts.rows(7),
     }
 
 
@@ -232,6 +237,40 @@ def test_stretches_read_whole_keep_and_reject_exactly_what_row_checks_do(
     widths = {reason.split(",")[0] for _, reason, _ in reference["rejects"] if "header" in reason}
     assert len(widths) == 2  # lines one cell short, and one cell over
     assert len(reference["rejects"]) > 1000
+
+
+@pytest.mark.parametrize(
+    ("encoding", "header_end", "ending", "whole"),
+    [
+        ("utf-8-sig", "\r\n", "\n", True),
+        ("utf-8", "\r", "\r\n", True),
+        ("cp1252", "\n", "\n", True),
+    ],
+)
+def test_stretches_after_any_header_in_any_accepted_encoding_match_row_checks(
+    tmp_path, encoding, header_end, ending, whole
+):
+    """A UTF-8 file's stretches are its bytes read again after the header line (a BOM, CR LF or a
+    lone CR ending it); a cp1252 file's are its text encoded: both give `RowChecks`' verdicts."""
+    plain = hostile_file(tmp_path / "plain.csv", 3000, 12, endings=(ending,), unquoted=True)
+    header, rest = plain.read_bytes().decode("utf-8").split(ending, 1)
+    path = tmp_path / f"{encoding}.csv"
+    path.write_bytes((header + header_end + rest).encode(encoding))
+    assert inspect_file(path).encoding == encoding
+    read_whole = []
+    read_stretch = columnar.ColumnarChecks.read_stretch
+
+    def counting(self, stretch):
+        result = read_stretch(self, stretch)
+        read_whole.append(result is not None)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columnar.ColumnarChecks, "read_stretch", counting)
+        fast = parsed(path, use_columns=True, batch_rows=700)
+    assert read_whole and all(read_whole) == whole
+    assert fast == parsed(path, use_columns=False, batch_rows=700)
+    assert fast["rows_read"] == 3000 and any("Juárez" in str(row) for row in fast["rows"])
 
 
 def test_a_lone_carriage_return_sends_its_stretch_line_by_line(tmp_path):

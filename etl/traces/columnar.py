@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
+from etl.traces.aggregates import AggregateCounts, band_codes, year_codes
 from etl.traces.arrays import empty_strings, from_numpy, strings, to_numpy
 from etl.traces.checks import (
     BLANK,
@@ -89,6 +90,9 @@ class Accepted:
     # of `positions`; each column is taken once, from the per-value results, in C.
     rows_at: Callable[[np.ndarray | None], pa.Table]
     cells: dict[str, pa.Array]  # the stretch's allow-listed cells as read, by column
+    # The aggregates of the same rows as `rows_at`'s, counted from the per-value codes (no
+    # column of text hashed again).
+    counts_at: Callable[[np.ndarray | None], AggregateCounts]
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -376,7 +380,22 @@ class ColumnarChecks:
             }
             return pa.table([columns[name] for name in ROW_SCHEMA.names], schema=ROW_SCHEMA)
 
-        return Accepted(pick, trace_numbers, rows_at, cells)
+        def counts_at(at: np.ndarray | None) -> AggregateCounts:
+            chosen = pick if at is None else pick[at]
+            counts = AggregateCounts()
+            counts.add_coded(
+                year_codes(recovered.year[chosen]),
+                {
+                    "recovery_state": (state_codes[chosen], states.tolist()),
+                    "firearm_type": (firearm_codes[chosen], firearms.tolist()),
+                    "source_category": (category_codes[chosen], categories.tolist()),
+                    "source_state": (us_codes[chosen], us_states.tolist()),  # blank: None
+                },
+                band_codes(np.where(has_days[chosen], days[chosen], np.nan)),
+            )
+            return counts
+
+        return Accepted(pick, trace_numbers, rows_at, cells, counts_at)
 
 
 class _Dates:

@@ -355,14 +355,15 @@ def _merge(checked: Checked, accepted: Accepted | None, plain_lines: Any) -> Bat
         if repeated.any():
             kept = np.flatnonzero(~repeated)
             table, lines = accepted.rows_at(kept), lines[kept]
+            counts = accepted.counts_at(kept)
         else:
-            table = accepted.table
+            table, counts = accepted.table, accepted.counts_at(None)
     else:
         table, lines = _merge_both(checked, accepted, plain_lines)
+        counts = AggregateCounts()
+        counts.add(table)
     rejects.sort(key=lambda reject: reject[0])
     table = table.combine_chunks()
-    counts = AggregateCounts()
-    counts.add(table)
     return Batch(table, lines, rejects, 0, 0, counts=counts)
 
 
