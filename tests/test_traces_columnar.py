@@ -6,7 +6,6 @@ import datetime as dt
 import random
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -296,19 +295,53 @@ def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatc
     lookup = RowChecks(read_header(HEADER.split(",")), 7).dates
     dates = columnar.DateColumns(lookup)
     rng = random.Random(5)
-    texts = CHOICES["recovery_date"] + CHOICES["purchase_date"]
-    for _ in range(40):
-        column = np.array([rng.choice(texts) for _ in range(rng.randrange(1, 30))], dtype=object)
-        found = dates.rows(pa.array(column, type=pa.string()))
-        for index, text in enumerate(column.tolist()):
+    texts = CHOICES["recovery_date"] + CHOICES["purchase_date"] + date_shaped_texts(rng)
+    for _ in range(120):
+        columns = [
+            pa.array([rng.choice(texts) for _ in range(rng.randrange(1, 30))], type=pa.string())
+            for _ in range(rng.choice((1, 2)))
+        ]
+        for column, found in zip(columns, dates.rows_of(columns), strict=True):
+            for index, text in enumerate(column.to_pylist()):
+                expected = lookup[text]
+                parsed_date = isinstance(expected, tuple)
+                assert found.valid[index] == parsed_date, text
+                assert found.blank[index] == (expected is BLANK), text
+                assert found.value[index].is_valid == parsed_date, text
+                if parsed_date:
+                    value, year, ordinal = expected
+                    assert (found.value[index].as_py(), found.year[index]) == (value, year), text
+                    assert found.ordinal[index] == ordinal, text
+
+
+def date_shaped_texts(rng: random.Random) -> list[str]:
+    """Texts of a date's 10 bytes, real days or not: every month and day edge, leap years and
+    years 0, 1900, 2000 and 2100, both shapes, and near misses (another separator, a letter, a
+    digit of another script)."""
+    texts = []
+    for year in (0, 1, 999, 1899, 1900, 2000, 2023, 2024, 2100, 9999):
+        for month in (0, 1, 2, 4, 12, 13):
+            for day in (0, 1, 28, 29, 30, 31, 32):
+                texts += [f"{year:04d}-{month:02d}-{day:02d}", f"{day:02d}/{month:02d}/{year:04d}"]
+    texts += ["2019/03/04", "04-03-2019", "201a-03-04", "2019-03-0\u0663", "2019-0３-04"]
+    texts += [f"{rng.randrange(10**10):010d}" for _ in range(20)]
+    return texts
+
+
+def test_day_counts_read_at_once_are_the_lookup_of_each_cell():
+    lookup = RowChecks(read_header(HEADER.split(",")), 7).integers
+    day_counts = columnar.DayCounts(lookup)
+    texts = CHOICES["time_to_crime_days"] + [" ", "007", "123456789", "0000000000", "12 ", " 5"]
+    texts += ["\u0663", "１２", "1\u00e9", "+0", "-0", "999999999", "1" * 40]
+    rng = random.Random(6)
+    for _ in range(60):
+        cells = [rng.choice(texts) for _ in range(rng.randrange(1, 30))]
+        readable, blank, days = day_counts.rows(pa.array(cells, type=pa.string()))
+        for index, text in enumerate(cells):
             expected = lookup[text]
-            parsed_date = isinstance(expected, tuple)
-            assert found.valid[index] == parsed_date, text
-            assert found.blank[index] == (expected is BLANK), text
-            if parsed_date:
-                value, year, ordinal = expected
-                assert (found.value[index].as_py(), found.year[index]) == (value, year), text
-                assert found.ordinal[index] == ordinal, text
+            assert readable[index] == (expected is not None), text
+            assert blank[index] == (expected is BLANK), text
+            assert days[index] == (expected if isinstance(expected, int) else 0), text
 
 
 def test_the_whitespace_trimmed_from_trace_numbers_is_what_str_strip_strips():

@@ -513,7 +513,27 @@ class DayCounts(KeptResults):
 
     def rows(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each cell of `column`: whether it reads as a number or blank, whether it is blank,
-        and its number (0 if none)."""
-        at = self._positions(column)
-        readable, blank, days = self._kept
-        return readable[at], blank[at], days[at]
+        and its number (0 if none). Cells of 1 to 9 ASCII digits, and empty ones, are read by
+        Arrow at once; the others (signs, spaces, words) through the lookup."""
+        count = len(column)
+        lengths = to_numpy(pc.binary_length(column))
+        blank = lengths == 0
+        digits = to_numpy(pc.ascii_is_decimal(column)) & (lengths <= _MAX_DIGITS)
+        readable = blank | digits
+        days = np.zeros(count, dtype=_INT)
+        at = np.flatnonzero(digits)
+        if len(at):
+            days[at] = to_numpy(column.take(from_numpy(at)).cast(pa.int64()))
+        rest = np.flatnonzero(~readable)
+        if len(rest):  # other shapes: the lookup's results, kept across batches
+            found = self._positions(column.take(from_numpy(rest)))
+            kept_readable, kept_blank, kept_days = self._kept
+            readable[rest], blank[rest], days[rest] = (
+                kept_readable[found],
+                kept_blank[found],
+                kept_days[found],
+            )
+        return readable, blank, days
+
+
+_MAX_DIGITS = 9  # `checks._INTEGER`: nine digits at most
