@@ -67,17 +67,36 @@ PYTHON_WHITESPACE = (
 
 @dataclass(frozen=True)
 class Stretch:
-    """Lines of a file as UTF-8 text, and where each one ends."""
+    """Lines of a file as UTF-8 text, and where each one ends.
+
+    The lines are `buffer[start:stop]`, a part of the text read, kept in place: the stretches
+    of one read share its buffer rather than each taking a copy of their part.
+    """
 
     first: int  # the first line's number
-    data: bytes
-    ends: np.ndarray  # the position in `data` of each line's last byte
-    strict: bool  # encoded strictly from text: valid UTF-8
+    buffer: bytes
+    start: int
+    stop: int
+    ends: np.ndarray  # the position of each line's last byte, from `start`
+    strict: bool  # valid UTF-8
 
     @property
     def count(self) -> int:
         """How many lines the stretch holds."""
         return len(self.ends)
+
+    @property
+    def data(self) -> memoryview:
+        """The stretch's bytes, in place."""
+        return memoryview(self.buffer)[self.start : self.stop]
+
+    def holds(self, text: bytes) -> bool:
+        """Whether `text` occurs among the stretch's bytes."""
+        return self.buffer.find(text, self.start, self.stop) >= 0
+
+    def line(self, first_byte: int, last_byte: int) -> str:
+        """The text of the line between these bytes of the stretch (from `start`)."""
+        return self.buffer[self.start + first_byte : self.start + last_byte + 1].decode("utf-8")
 
 
 @dataclass
@@ -228,11 +247,11 @@ class ColumnarChecks:
         this path does not accept are returned, with their line numbers, for `RowChecks`.
         """
         data, ends, first, count = stretch.data, stretch.ends, stretch.first, stretch.count
-        if not stretch.strict or b'"' in data or b"\x00" in data:
+        if not stretch.strict or stretch.holds(b'"') or stretch.holds(b"\x00"):
             return None  # a byte that is not UTF-8, a quote or a NUL
         codes = np.frombuffer(data, np.uint8)
         last_bytes = codes[ends]
-        if b"\r" in data and (last_bytes == 13).any():
+        if stretch.holds(b"\r") and (last_bytes == 13).any():
             return None  # a line ending in a lone CR
         lengths = np.diff(ends, prepend=-1)  # each line's bytes, its line end included
         newline_only = (lengths == 1) | ((lengths == 2) & (codes[ends - 1] == 13))
@@ -270,7 +289,7 @@ class ColumnarChecks:
         refused[accepted.positions] = False
         starts = ends - lengths + 1
         careful = [
-            (first + int(line), data[starts[line] : ends[line] + 1].decode("utf-8"))
+            (first + int(line), stretch.line(starts[line], ends[line]))
             for line in at[refused].tolist()
         ]
         return checked, accepted, first + at, careful

@@ -111,7 +111,7 @@ def _checked(
         if fast is not None and source.count >= COLUMNAR_MIN_LINES:
             read = fast.read_stretch(source)
         if read is None:
-            text = source.data.decode("utf-8", "surrogateescape")
+            text = bytes(source.data).decode("utf-8", "surrogateescape")
             source = list(enumerate(io.StringIO(text, newline=""), source.first))
     if read is None:
         read = _read_lines(source, checks.header, fast, check_utf8)  # type: ignore[arg-type]
@@ -154,10 +154,13 @@ def _stretches(stream: TextIO, read: int, batch_rows: int) -> Iterator[Stretch]:
             continue
         buffer = b"".join(parts) if len(parts) > 1 else parts[0]
         ends = np.concatenate(part_ends) if len(part_ends) > 1 else part_ends[0]
+        ascii = buffer.isascii()  # the usual text: every stretch of it valid at once
         start = taken = 0
         while found - taken >= batch_rows:
             cut = int(ends[taken + batch_rows - 1]) + 1
-            yield _stretch(first, buffer[start:cut], ends[taken : taken + batch_rows] - start)
+            yield _stretch(
+                first, buffer, start, cut, ends[taken : taken + batch_rows] - start, ascii
+            )
             first += batch_rows
             start, taken = cut, taken + batch_rows
         parts = [buffer[start:]]
@@ -168,15 +171,18 @@ def _stretches(stream: TextIO, read: int, batch_rows: int) -> Iterator[Stretch]:
         ends = np.concatenate(part_ends)
         if not buffer.endswith((b"\n", b"\r")):  # the file's last line, without its line end
             ends = np.append(ends, len(buffer) - 1)
-        yield _stretch(first, buffer, ends)
+        yield _stretch(first, buffer, 0, len(buffer), ends, buffer.isascii())
 
 
-def _stretch(first: int, data: bytes, ends: np.ndarray) -> Stretch:
-    """Lines as read, marked strict if they are valid UTF-8 (ASCII, the usual text, at once)."""
-    return Stretch(first, data, ends, data.isascii() or _valid_utf8(data))
+def _stretch(
+    first: int, buffer: bytes, start: int, stop: int, ends: np.ndarray, ascii: bool
+) -> Stretch:
+    """Lines read, in place, marked strict if they are valid UTF-8 (`ascii`: all of `buffer` is)."""
+    strict = ascii or _valid_utf8(memoryview(buffer)[start:stop])
+    return Stretch(first, buffer, start, stop, ends, strict)
 
 
-def _valid_utf8(data: bytes) -> bool:
+def _valid_utf8(data: bytes | memoryview) -> bool:
     """Whether `data` is valid UTF-8, checked by Arrow in place (no text is made)."""
     offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
     try:
