@@ -6,12 +6,12 @@ import datetime as dt
 import random
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
 from etl.first_pass import is_utf8
 from etl.traces import columnar, parsing
+from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import BLANK, Progress, RowChecks
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import read_header
@@ -142,6 +142,7 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
     """Every batch of `parse` over the file, flattened: what the inserter would receive."""
     inspection = inspect_file(path)
     rows, lines, rejects = [], [], []
+    counts = AggregateCounts()
     with open_text(path, inspection) as stream:
         feed, reader = record_reader(stream, inspection)
         header = read_header(header_row(feed, reader))
@@ -150,12 +151,15 @@ def parsed(path: Path, *, use_columns: bool, batch_rows: int) -> dict[str, objec
             rows += [tuple(row.values()) for row in batch.rows.to_pylist()]
             lines += batch.lines.tolist()
             rejects += batch.rejects
+            if batch.counts is not None:
+                counts.merge(batch.counts)
             last = batch
     return {
         "rows": rows,
         "lines": lines,
         "rejects": rejects,
         "rows_read": last.rows_read,
+        "aggregates": counts.rows(7),
     }
 
 
@@ -234,6 +238,40 @@ def test_stretches_read_whole_keep_and_reject_exactly_what_row_checks_do(
     assert len(reference["rejects"]) > 1000
 
 
+@pytest.mark.parametrize(
+    ("encoding", "header_end", "ending", "whole"),
+    [
+        ("utf-8-sig", "\r\n", "\n", True),
+        ("utf-8", "\r", "\r\n", True),
+        ("cp1252", "\n", "\n", True),
+    ],
+)
+def test_stretches_after_any_header_in_any_accepted_encoding_match_row_checks(
+    tmp_path, encoding, header_end, ending, whole
+):
+    """A UTF-8 file's stretches are its bytes read again after the header line (a BOM, CR LF or a
+    lone CR ending it); a cp1252 file's are its text encoded: both give `RowChecks`' verdicts."""
+    plain = hostile_file(tmp_path / "plain.csv", 3000, 12, endings=(ending,), unquoted=True)
+    header, rest = plain.read_bytes().decode("utf-8").split(ending, 1)
+    path = tmp_path / f"{encoding}.csv"
+    path.write_bytes((header + header_end + rest).encode(encoding))
+    assert inspect_file(path).encoding == encoding
+    read_whole = []
+    read_stretch = columnar.ColumnarChecks.read_stretch
+
+    def counting(self, stretch):
+        result = read_stretch(self, stretch)
+        read_whole.append(result is not None)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columnar.ColumnarChecks, "read_stretch", counting)
+        fast = parsed(path, use_columns=True, batch_rows=700)
+    assert read_whole and all(read_whole) == whole
+    assert fast == parsed(path, use_columns=False, batch_rows=700)
+    assert fast["rows_read"] == 3000 and any("Juárez" in str(row) for row in fast["rows"])
+
+
 def test_a_lone_carriage_return_sends_its_stretch_line_by_line(tmp_path):
     path = hostile_file(tmp_path / "mac.csv", 3000, 8, endings=("\n", "\r"), unquoted=True)
     fast = parsed(path, use_columns=True, batch_rows=500)
@@ -257,19 +295,53 @@ def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatc
     lookup = RowChecks(read_header(HEADER.split(",")), 7).dates
     dates = columnar.DateColumns(lookup)
     rng = random.Random(5)
-    texts = CHOICES["recovery_date"] + CHOICES["purchase_date"]
-    for _ in range(40):
-        column = np.array([rng.choice(texts) for _ in range(rng.randrange(1, 30))], dtype=object)
-        found = dates.rows(pa.array(column, type=pa.string()))
-        for index, text in enumerate(column.tolist()):
+    texts = CHOICES["recovery_date"] + CHOICES["purchase_date"] + date_shaped_texts(rng)
+    for _ in range(120):
+        columns = [
+            pa.array([rng.choice(texts) for _ in range(rng.randrange(1, 30))], type=pa.string())
+            for _ in range(rng.choice((1, 2)))
+        ]
+        for column, found in zip(columns, dates.rows_of(columns), strict=True):
+            for index, text in enumerate(column.to_pylist()):
+                expected = lookup[text]
+                parsed_date = isinstance(expected, tuple)
+                assert found.valid[index] == parsed_date, text
+                assert found.blank[index] == (expected is BLANK), text
+                assert found.value[index].is_valid == parsed_date, text
+                if parsed_date:
+                    value, year, ordinal = expected
+                    assert (found.value[index].as_py(), found.year[index]) == (value, year), text
+                    assert found.ordinal[index] == ordinal, text
+
+
+def date_shaped_texts(rng: random.Random) -> list[str]:
+    """Texts of a date's 10 bytes, real days or not: every month and day edge, leap years and
+    years 0, 1900, 2000 and 2100, both shapes, and near misses (another separator, a letter, a
+    digit of another script)."""
+    texts = []
+    for year in (0, 1, 999, 1899, 1900, 2000, 2023, 2024, 2100, 9999):
+        for month in (0, 1, 2, 4, 12, 13):
+            for day in (0, 1, 28, 29, 30, 31, 32):
+                texts += [f"{year:04d}-{month:02d}-{day:02d}", f"{day:02d}/{month:02d}/{year:04d}"]
+    texts += ["2019/03/04", "04-03-2019", "201a-03-04", "2019-03-0\u0663", "2019-0３-04"]
+    texts += [f"{rng.randrange(10**10):010d}" for _ in range(20)]
+    return texts
+
+
+def test_day_counts_read_at_once_are_the_lookup_of_each_cell():
+    lookup = RowChecks(read_header(HEADER.split(",")), 7).integers
+    day_counts = columnar.DayCounts(lookup)
+    texts = CHOICES["time_to_crime_days"] + [" ", "007", "123456789", "0000000000", "12 ", " 5"]
+    texts += ["\u0663", "１２", "1\u00e9", "+0", "-0", "999999999", "1" * 40]
+    rng = random.Random(6)
+    for _ in range(60):
+        cells = [rng.choice(texts) for _ in range(rng.randrange(1, 30))]
+        readable, blank, days = day_counts.rows(pa.array(cells, type=pa.string()))
+        for index, text in enumerate(cells):
             expected = lookup[text]
-            parsed_date = isinstance(expected, tuple)
-            assert found.valid[index] == parsed_date, text
-            assert found.blank[index] == (expected is BLANK), text
-            if parsed_date:
-                value, year, ordinal = expected
-                assert (found.value[index].as_py(), found.year[index]) == (value, year), text
-                assert found.ordinal[index] == ordinal, text
+            assert readable[index] == (expected is not None), text
+            assert blank[index] == (expected is BLANK), text
+            assert days[index] == (expected if isinstance(expected, int) else 0), text
 
 
 def test_the_whitespace_trimmed_from_trace_numbers_is_what_str_strip_strips():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,33 +41,20 @@ _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtyp
 
 
 _BAND_KEYS = [*_BAND_LABELS.tolist(), TTC_UNKNOWN_BAND]
+# The one key of the "total" dimension (stored as no key): every row of a year.
+_ALL = "*"
 
 
 def _band_codes(days: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Each number of days' position in `_BAND_KEYS` (`ttc_band`, at once)."""
-    values = to_numpy(days.cast(pa.float64()), null=np.nan)
+    return band_codes(to_numpy(days.cast(pa.float64()), null=np.nan))
+
+
+def band_codes(values: np.ndarray) -> np.ndarray:
+    """Each number of days (float, NaN: none) as its band's position in the band keys."""
     codes = np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")
     codes[np.isnan(values)] = len(_BAND_KEYS) - 1
     return codes
-
-
-def _tally(
-    counter: Counter[Any],
-    year_codes: np.ndarray,
-    years: list[int],
-    codes: np.ndarray,
-    keys: list[Any],
-    rows: np.ndarray | None = None,
-) -> None:
-    """Count rows per (year, key) from codes (-1: no key, not counted), with `np.bincount`."""
-    if rows is not None:
-        year_codes, codes = year_codes[rows], codes[rows]
-    known = codes >= 0
-    flat = year_codes[known] * len(keys) + codes[known]
-    tallies = np.bincount(flat, minlength=len(years) * len(keys))
-    for index in np.flatnonzero(tallies).tolist():
-        year, key = divmod(index, len(keys))
-        counter[(years[year], keys[key])] += int(tallies[index])
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
@@ -79,6 +65,76 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     if None in keys:  # the nulls' entry: no key
         codes[codes == keys.index(None)] = -1
     return codes, keys
+
+
+def year_codes(years: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """(code per row, the years coded) of recovery years: each year's offset from the earliest,
+    found without hashing (the years of a file span a few decades)."""
+    if not len(years):
+        return np.zeros(0, np.intp), []
+    earliest = int(years.min())
+    return (years - earliest).astype(np.intp), list(range(earliest, int(years.max()) + 1))
+
+
+class _Grid:
+    """Counts per (year, key) of one dimension, a numpy array grown as years and keys appear:
+    a batch is added with a few array operations, never a Python step per (year, key)."""
+
+    __slots__ = ("cells", "key_at", "keys", "year_at", "years")
+
+    def __init__(self) -> None:
+        self.years: list[int] = []
+        self.year_at: dict[int, int] = {}
+        self.keys: list[Any] = []
+        self.key_at: dict[Any, int] = {}
+        self.cells = np.zeros((0, 0), dtype=np.int64)
+
+    def _places(self, values: list[Any], at: dict[Any, int], known: list[Any]) -> np.ndarray:
+        for value in values:
+            if value not in at:
+                at[value] = len(known)
+                known.append(value)
+        return np.fromiter((at[value] for value in values), np.intp, len(values))
+
+    def add(self, years: list[int], keys: list[Any], counts: np.ndarray, sign: int = 1) -> None:
+        """Add `counts` (one row per year of `years`, one column per key of `keys`; keys may
+        repeat, a None key is no key and not counted)."""
+        has_key = np.fromiter((key is not None for key in keys), bool, len(keys))
+        if not has_key.all():
+            keys = [key for key in keys if key is not None]
+            counts = counts[:, has_key]
+        rows = self._places(years, self.year_at, self.years)
+        columns = self._places(keys, self.key_at, self.keys)
+        if self.cells.shape != (len(self.years), len(self.keys)):
+            grown = np.zeros((len(self.years), len(self.keys)), dtype=np.int64)
+            grown[: self.cells.shape[0], : self.cells.shape[1]] = self.cells
+            self.cells = grown
+        np.add.at(self.cells, np.ix_(rows, columns), counts if sign > 0 else -counts)
+
+    def items(self) -> list[tuple[tuple[int, Any], int]]:
+        """((year, key), count) of every count not zero."""
+        years, keys = self.years, self.keys
+        return [
+            ((years[row], keys[column]), int(self.cells[row, column]))
+            for row, column in zip(*np.nonzero(self.cells), strict=True)
+        ]
+
+
+def _grid_counts(
+    year_codes: np.ndarray,
+    years: list[int],
+    codes: np.ndarray,
+    keys: list[Any],
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows counted per (year, key code) with one `np.bincount` (a code of -1: not counted)."""
+    if rows is not None:
+        year_codes, codes = year_codes[rows], codes[rows]
+    known = codes >= 0
+    if not known.all():
+        year_codes, codes = year_codes[known], codes[known]
+    flat = year_codes * len(keys) + codes
+    return np.bincount(flat, minlength=len(years) * len(keys)).reshape(len(years), len(keys))
 
 
 def ttc_band(days: int | None) -> str:
@@ -96,43 +152,61 @@ class AggregateCounts:
     """
 
     def __init__(self) -> None:
-        self.counters: dict[str, Counter[Any]] = {name: Counter() for name in AGGREGATE_DIMENSIONS}
+        self.grids: dict[str, _Grid] = {name: _Grid() for name in AGGREGATE_DIMENSIONS}
 
     def add(self, rows: pa.Table) -> None:
-        """Count a batch of rows (a table of TraceRow's columns): each column is dictionary-encoded
-        once and every dimension is one `np.bincount` of (year, key) codes."""
+        """Count a batch of rows (a table of TraceRow's columns): each text column is
+        dictionary-encoded once and every dimension is one `np.bincount` of (year, key) codes."""
         if not rows.num_rows:
             return
-        year_codes, year_list = _codes(rows.column("recovery_year"))
-        counters = self.counters
-        per_year = np.bincount(year_codes, minlength=len(year_list))
-        for year, count in zip(year_list, per_year.tolist(), strict=True):
-            counters["total"][year] += count
-        coded = {}
-        for dimension in ("recovery_state", "firearm_type", "source_category", "source_state"):
-            coded[dimension] = _codes(rows.column(dimension))
+        self.add_coded(
+            year_codes(to_numpy(rows.column("recovery_year"))),
+            {
+                dimension: _codes(rows.column(dimension))
+                for dimension in (
+                    "recovery_state",
+                    "firearm_type",
+                    "source_category",
+                    "source_state",
+                )
+            },
+            _band_codes(rows.column("time_to_crime_days")),
+        )
+
+    def add_coded(
+        self,
+        years: tuple[np.ndarray, list[int]],
+        coded: dict[str, tuple[np.ndarray, list[Any]]],
+        band_codes: np.ndarray,
+    ) -> None:
+        """Count rows given as codes: their (year code, years), per text dimension (code per
+        row, the value of each code: values may repeat, a code of -1 or a None value is no
+        value), and their time-to-crime bands' positions in the band keys."""
+        year_code, year_list = years
+        if not len(year_code):
+            return
+        grids = self.grids
+        per_year = np.bincount(year_code, minlength=len(year_list))
+        grids["total"].add(year_list, [_ALL], per_year.reshape(-1, 1))
         for dimension in ("recovery_state", "firearm_type", "source_category"):
-            _tally(counters[dimension], year_codes, year_list, *coded[dimension])
+            codes, keys = coded[dimension]
+            grids[dimension].add(year_list, keys, _grid_counts(year_code, year_list, codes, keys))
         category_codes, category_keys = coded["source_category"]
         us_sourced = np.flatnonzero(
             np.array([key in US_SOURCED for key in category_keys], dtype=bool)[category_codes]
         )
         # Rows without a US state have no code: they are counted in no state.
-        _tally(counters["source_state"], year_codes, year_list, *coded["source_state"], us_sourced)
-        # A Mexican state's US-sourced share needs this pair; the trends page reads it per state.
-        _tally(
-            counters["us_sourced_by_mx_state"],
-            year_codes,
-            year_list,
-            *coded["recovery_state"],
-            us_sourced,
+        codes, keys = coded["source_state"]
+        grids["source_state"].add(
+            year_list, keys, _grid_counts(year_code, year_list, codes, keys, us_sourced)
         )
-        _tally(
-            counters["time_to_crime_band"],
-            year_codes,
-            year_list,
-            _band_codes(rows.column("time_to_crime_days")),
-            _BAND_KEYS,
+        # A Mexican state's US-sourced share needs this pair; the trends page reads it per state.
+        codes, keys = coded["recovery_state"]
+        grids["us_sourced_by_mx_state"].add(
+            year_list, keys, _grid_counts(year_code, year_list, codes, keys, us_sourced)
+        )
+        grids["time_to_crime_band"].add(
+            year_list, _BAND_KEYS, _grid_counts(year_code, year_list, band_codes, _BAND_KEYS)
         )
 
     def add_tuples(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -141,27 +215,21 @@ class AggregateCounts:
 
     def merge(self, other: AggregateCounts, *, sign: int = 1) -> None:
         """Add (or, with sign=-1, take away) the counts of `other`."""
-        for dimension, counts in other.counters.items():
-            if sign > 0:
-                self.counters[dimension].update(counts)
-            else:
-                self.counters[dimension].subtract(counts)
+        for dimension, grid in other.grids.items():
+            self.grids[dimension].add(grid.years, grid.keys, grid.cells, sign)
 
     def rows(self, trace_file_id: int) -> list[dict[str, Any]]:
         """trace_aggregates rows, by dimension, year and key."""
         rows: list[dict[str, Any]] = []
         for dimension in AGGREGATE_DIMENSIONS:
-            counts = self.counters[dimension]
-            if dimension == "total":
-                items = sorted(((year, None), n) for year, n in counts.items())
-            else:
-                items = sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+            counts = self.grids[dimension].items()
+            items = sorted(counts, key=lambda item: (item[0][0], item[0][1] or ""))
             rows.extend(
                 {
                     "trace_file_id": trace_file_id,
                     "dimension": dimension,
                     "year": year,
-                    "key": key,
+                    "key": None if dimension == "total" else key,
                     "firearms": firearms,
                 }
                 for (year, key), firearms in items

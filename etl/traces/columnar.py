@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
+from etl.traces.aggregates import AggregateCounts, band_codes, year_codes
 from etl.traces.arrays import empty_strings, from_numpy, strings, to_numpy
 from etl.traces.checks import (
     BLANK,
@@ -66,17 +67,36 @@ PYTHON_WHITESPACE = (
 
 @dataclass(frozen=True)
 class Stretch:
-    """Lines of a file as UTF-8 text, and where each one ends."""
+    """Lines of a file as UTF-8 text, and where each one ends.
+
+    The lines are `buffer[start:stop]`, a part of the text read, kept in place: the stretches
+    of one read share its buffer rather than each taking a copy of their part.
+    """
 
     first: int  # the first line's number
-    data: bytes
-    ends: np.ndarray  # the position in `data` of each line's last byte
-    strict: bool  # encoded strictly from text: valid UTF-8
+    buffer: bytes
+    start: int
+    stop: int
+    ends: np.ndarray  # the position of each line's last byte, from `start`
+    strict: bool  # valid UTF-8
 
     @property
     def count(self) -> int:
         """How many lines the stretch holds."""
         return len(self.ends)
+
+    @property
+    def data(self) -> memoryview:
+        """The stretch's bytes, in place."""
+        return memoryview(self.buffer)[self.start : self.stop]
+
+    def holds(self, text: bytes) -> bool:
+        """Whether `text` occurs among the stretch's bytes."""
+        return self.buffer.find(text, self.start, self.stop) >= 0
+
+    def line(self, first_byte: int, last_byte: int) -> str:
+        """The text of the line between these bytes of the stretch (from `start`)."""
+        return self.buffer[self.start + first_byte : self.start + last_byte + 1].decode("utf-8")
 
 
 @dataclass
@@ -89,6 +109,9 @@ class Accepted:
     # of `positions`; each column is taken once, from the per-value results, in C.
     rows_at: Callable[[np.ndarray | None], pa.Table]
     cells: dict[str, pa.Array]  # the stretch's allow-listed cells as read, by column
+    # The aggregates of the same rows as `rows_at`'s, counted from the per-value codes (no
+    # column of text hashed again).
+    counts_at: Callable[[np.ndarray | None], AggregateCounts]
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -224,11 +247,11 @@ class ColumnarChecks:
         this path does not accept are returned, with their line numbers, for `RowChecks`.
         """
         data, ends, first, count = stretch.data, stretch.ends, stretch.first, stretch.count
-        if not stretch.strict or b'"' in data or b"\x00" in data:
+        if not stretch.strict or stretch.holds(b'"') or stretch.holds(b"\x00"):
             return None  # a byte that is not UTF-8, a quote or a NUL
         codes = np.frombuffer(data, np.uint8)
         last_bytes = codes[ends]
-        if b"\r" in data and (last_bytes == 13).any():
+        if stretch.holds(b"\r") and (last_bytes == 13).any():
             return None  # a line ending in a lone CR
         lengths = np.diff(ends, prepend=-1)  # each line's bytes, its line end included
         newline_only = (lengths == 1) | ((lengths == 2) & (codes[ends - 1] == 13))
@@ -266,7 +289,7 @@ class ColumnarChecks:
         refused[accepted.positions] = False
         starts = ends - lengths + 1
         careful = [
-            (first + int(line), data[starts[line] : ends[line] + 1].decode("utf-8"))
+            (first + int(line), stretch.line(starts[line], ends[line]))
             for line in at[refused].tolist()
         ]
         return checked, accepted, first + at, careful
@@ -376,7 +399,22 @@ class ColumnarChecks:
             }
             return pa.table([columns[name] for name in ROW_SCHEMA.names], schema=ROW_SCHEMA)
 
-        return Accepted(pick, trace_numbers, rows_at, cells)
+        def counts_at(at: np.ndarray | None) -> AggregateCounts:
+            chosen = pick if at is None else pick[at]
+            counts = AggregateCounts()
+            counts.add_coded(
+                year_codes(recovered.year[chosen]),
+                {
+                    "recovery_state": (state_codes[chosen], states.tolist()),
+                    "firearm_type": (firearm_codes[chosen], firearms.tolist()),
+                    "source_category": (category_codes[chosen], categories.tolist()),
+                    "source_state": (us_codes[chosen], us_states.tolist()),  # blank: None
+                },
+                band_codes(np.where(has_days[chosen], days[chosen], np.nan)),
+            )
+            return counts
+
+        return Accepted(pick, trace_numbers, rows_at, cells, counts_at)
 
 
 class _Dates:
@@ -494,7 +532,27 @@ class DayCounts(KeptResults):
 
     def rows(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each cell of `column`: whether it reads as a number or blank, whether it is blank,
-        and its number (0 if none)."""
-        at = self._positions(column)
-        readable, blank, days = self._kept
-        return readable[at], blank[at], days[at]
+        and its number (0 if none). Cells of 1 to 9 ASCII digits, and empty ones, are read by
+        Arrow at once; the others (signs, spaces, words) through the lookup."""
+        count = len(column)
+        lengths = to_numpy(pc.binary_length(column))
+        blank = lengths == 0
+        digits = to_numpy(pc.ascii_is_decimal(column)) & (lengths <= _MAX_DIGITS)
+        readable = blank | digits
+        days = np.zeros(count, dtype=_INT)
+        at = np.flatnonzero(digits)
+        if len(at):
+            days[at] = to_numpy(column.take(from_numpy(at)).cast(pa.int64()))
+        rest = np.flatnonzero(~readable)
+        if len(rest):  # other shapes: the lookup's results, kept across batches
+            found = self._positions(column.take(from_numpy(rest)))
+            kept_readable, kept_blank, kept_days = self._kept
+            readable[rest], blank[rest], days[rest] = (
+                kept_readable[found],
+                kept_blank[found],
+                kept_days[found],
+            )
+        return readable, blank, days
+
+
+_MAX_DIGITS = 9  # `checks._INTEGER`: nine digits at most

@@ -63,7 +63,7 @@ def parse(job: ParseJob, progress: Progress, *, columnar: bool = True) -> Iterat
     in_stretches = (
         fast is not None and stream is not None and not check_utf8 and not header.left_exposed
     )
-    stretches = _stretches(stream, feed.line + 1, batch_rows) if in_stretches else None  # type: ignore[arg-type]
+    stretches = _stretches(stream, feed.line, batch_rows) if in_stretches else None  # type: ignore[arg-type]
     lines = feed.numbered_lines()
     rows_read = 0
     line = feed.line
@@ -111,7 +111,7 @@ def _checked(
         if fast is not None and source.count >= COLUMNAR_MIN_LINES:
             read = fast.read_stretch(source)
         if read is None:
-            text = source.data.decode("utf-8", "surrogateescape")
+            text = bytes(source.data).decode("utf-8", "surrogateescape")
             source = list(enumerate(io.StringIO(text, newline=""), source.first))
     if read is None:
         read = _read_lines(source, checks.header, fast, check_utf8)  # type: ignore[arg-type]
@@ -124,80 +124,141 @@ def _checked(
     return batch
 
 
-# Characters read from the file at a time when it is read in stretches.
-READ_CHARS = 1 << 20
+# Bytes read from the file at a time when it is read in stretches (characters, when it is not UTF-8).
+READ_SIZE = 1 << 20
 # What checking a stretch gave before the one-by-one checks: their results so far (rejects,
 # records), the rows the columnar path accepted, the line of each row it read, and the lines
 # left for `RowChecks`.
 Read = tuple[Checked, Accepted | None, Any, list[tuple[int, str]]]
 
 
-def _stretches(stream: TextIO, first: int, batch_rows: int) -> Iterator[Stretch]:
-    """The rest of `stream` in stretches of `batch_rows` lines (the last one perhaps fewer).
+def _stretches(stream: TextIO, read: int, batch_rows: int) -> Iterator[Stretch]:
+    """The rest of `stream`, after its first `read` lines, in stretches of `batch_rows` lines (the
+    last one perhaps fewer).
 
     Lines end as the text reader ends them (LF, CR LF or a lone CR), so the stretches hold the
     same lines as `batch_rows` lines read one by one. Each part read is scanned for line ends
     once, in C (numpy), and a stretch is cut where its last line ends: no Python work per line.
     """
+    first = read + 1
     parts: list[bytes] = []
     part_ends: list[np.ndarray] = []
     size = 0  # bytes in parts
     found = 0  # line ends in parts
-    strict = True  # every part in `parts` was encoded strictly
-    for data, encoded_strictly in _encoded_parts(stream):
+    for data in _utf8_parts(stream, read):
         part_ends.append(_line_ends(data) + size)
         parts.append(data)
         size += len(data)
         found += len(part_ends[-1])
-        strict = strict and encoded_strictly
         if found < batch_rows:
             continue
-        buffer = b"".join(parts)
-        ends = np.concatenate(part_ends)
+        buffer = b"".join(parts) if len(parts) > 1 else parts[0]
+        ends = np.concatenate(part_ends) if len(part_ends) > 1 else part_ends[0]
+        ascii = buffer.isascii()  # the usual text: every stretch of it valid at once
         start = taken = 0
         while found - taken >= batch_rows:
             cut = int(ends[taken + batch_rows - 1]) + 1
-            yield Stretch(
-                first, buffer[start:cut], ends[taken : taken + batch_rows] - start, strict
+            yield _stretch(
+                first, buffer, start, cut, ends[taken : taken + batch_rows] - start, ascii
             )
             first += batch_rows
             start, taken = cut, taken + batch_rows
         parts = [buffer[start:]]
         part_ends = [ends[taken:] - start]
         size, found = len(parts[0]), found - taken
-        strict = strict or not size  # what is left came from the parts just read
     if size:
         buffer = b"".join(parts)
         ends = np.concatenate(part_ends)
         if not buffer.endswith((b"\n", b"\r")):  # the file's last line, without its line end
             ends = np.append(ends, len(buffer) - 1)
-        yield Stretch(first, buffer, ends, strict)
+        yield _stretch(first, buffer, 0, len(buffer), ends, buffer.isascii())
 
 
-def _encoded_parts(stream: TextIO) -> Iterator[tuple[bytes, bool]]:
-    """The rest of `stream` as UTF-8, READ_CHARS characters at a time, and whether each part was
-    encoded strictly (valid UTF-8); a part never ends in a CR unless the file does, so each
-    part's line ends are its own (a LF may follow a CR)."""
-    held = ""
-    while True:
-        text = stream.read(READ_CHARS)
-        if not text:
-            break
-        text = held + text
-        held = ""
-        if text.endswith("\r"):
-            text, held = text[:-1], "\r"
-        if text:
-            yield _encoded(text)
-    if held:
-        yield _encoded(held)
+def _stretch(
+    first: int, buffer: bytes, start: int, stop: int, ends: np.ndarray, ascii: bool
+) -> Stretch:
+    """Lines read, in place, marked strict if they are valid UTF-8 (`ascii`: all of `buffer` is)."""
+    strict = ascii or _valid_utf8(memoryview(buffer)[start:stop])
+    return Stretch(first, buffer, start, stop, ends, strict)
 
 
-def _encoded(text: str) -> tuple[bytes, bool]:
+def _valid_utf8(data: bytes | memoryview) -> bool:
+    """Whether `data` is valid UTF-8, checked by Arrow in place (no text is made)."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
     try:
-        return text.encode("utf-8"), True
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)]).validate(
+            full=True
+        )
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+# The encodings whose bytes are the UTF-8 the stretches hold: read as they are, never decoded.
+_UTF8 = frozenset({"utf-8", "utf-8-sig"})
+
+
+def _utf8_parts(stream: TextIO, read: int) -> Iterator[bytes]:
+    """The rest of `stream`, after its first `read` lines, as UTF-8, READ_SIZE bytes or characters at a time; a
+    part never ends in a CR unless the file does, so each part's line ends are its own (a LF may
+    follow a CR).
+
+    A UTF-8 file (its BOM in the first line) is read again from its start as bytes, which are
+    already what the stretches hold: decoding it and encoding it again would cost a tenth of the
+    parser's time. Bytes that are not UTF-8 (the file changed after its inspection) are found
+    per stretch, as before. Other text (cp1252) is read on from the text reader and encoded.
+    """
+    binary = getattr(stream, "buffer", None)
+    parts: Iterator[bytes]
+    if (
+        binary is not None
+        and getattr(stream, "encoding", "").lower() in _UTF8
+        and binary.seekable()
+    ):
+        binary.seek(0)
+        parts = iter(lambda: binary.read(READ_SIZE), b"")
+        parts = _after_lines(parts, read)
+    else:
+        parts = (_encoded(text) for text in iter(lambda: stream.read(READ_SIZE), ""))
+    held = b""
+    for data in parts:
+        data = held + data if held else data
+        held = b""
+        if data.endswith(b"\r"):
+            data, held = data[:-1], b"\r"
+        if data:
+            yield data
+    if held:
+        yield held
+
+
+def _after_lines(parts: Iterator[bytes], lines: int) -> Iterator[bytes]:
+    """`parts` without their first `lines` lines (ended as the text reader ends them)."""
+    data = b""
+    for part in parts:
+        data += part
+        if data.endswith(b"\r"):
+            continue  # a LF may follow
+        ends = _line_ends(data)
+        if len(ends) >= lines:
+            if lines:
+                data = data[int(ends[lines - 1]) + 1 :]
+            break
+    else:
+        ends = _line_ends(data)
+        if len(ends) < lines:  # the file ended (changed since its header was read)
+            return
+        data = data[int(ends[lines - 1]) + 1 :] if lines else data
+    if data:
+        yield data
+    yield from parts
+
+
+def _encoded(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
     except UnicodeEncodeError:  # a byte that is not UTF-8 (the file changed after its inspection)
-        return text.encode("utf-8", "surrogateescape"), False
+        return text.encode("utf-8", "surrogateescape")
 
 
 def _line_ends(data: bytes) -> np.ndarray:
@@ -300,14 +361,15 @@ def _merge(checked: Checked, accepted: Accepted | None, plain_lines: Any) -> Bat
         if repeated.any():
             kept = np.flatnonzero(~repeated)
             table, lines = accepted.rows_at(kept), lines[kept]
+            counts = accepted.counts_at(kept)
         else:
-            table = accepted.table
+            table, counts = accepted.table, accepted.counts_at(None)
     else:
         table, lines = _merge_both(checked, accepted, plain_lines)
+        counts = AggregateCounts()
+        counts.add(table)
     rejects.sort(key=lambda reject: reject[0])
     table = table.combine_chunks()
-    counts = AggregateCounts()
-    counts.add(table)
     return Batch(table, lines, rejects, 0, 0, counts=counts)
 
 
