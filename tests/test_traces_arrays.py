@@ -92,7 +92,7 @@ def test_nulls_come_back_as_the_value_given_for_them_and_never_silently() -> Non
 
 def _load_reporting_imports(database_url: str, traces: Path) -> subprocess.CompletedProcess[str]:
     """`ironriver etl load-traces` in a new process that says which of pandas and Alembic it
-    imported."""
+    imported, and which database drivers (psycopg, ADBC's SQLite driver)."""
     report = (
         "import sys\n"
         "from etl.launcher import main\n"
@@ -100,6 +100,8 @@ def _load_reporting_imports(database_url: str, traces: Path) -> subprocess.Compl
         "    main()\n"
         "finally:\n"
         "    print('imported:', [m for m in ('pandas', 'alembic') if m in sys.modules])\n"
+        "    drivers = ('psycopg', 'adbc_driver_sqlite')\n"
+        "    print('drivers:', [m for m in drivers if m in sys.modules])\n"
     )
     return subprocess.run(
         [sys.executable, "-c", report, "etl", "load-traces", str(traces)],
@@ -121,6 +123,9 @@ def test_a_trace_load_imports_neither_pandas_nor_alembic_on_both_backends(
     assert completed.returncode == 0, completed.stderr
     assert "accepted — read 2000" in completed.stdout
     assert "imported: []" in completed.stdout
+    # Each backend's own driver only (importing psycopg alone is ~35 ms of CPU).
+    sqlite = backend_url.startswith("sqlite")
+    assert f"drivers: {['adbc_driver_sqlite'] if sqlite else ['psycopg']}" in completed.stdout
 
 
 def test_a_trace_load_closes_its_connection_so_no_write_ahead_log_is_left(tmp_path: Path) -> None:
