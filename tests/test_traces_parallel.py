@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import itertools
 import os
@@ -250,6 +251,27 @@ def test_only_the_staging_files_of_ended_processes_are_removed(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([mine.name, other.name])
 
 
+def test_a_live_loads_staging_file_is_kept_where_its_process_id_says_nothing(tmp_path, monkeypatch):
+    """A load in another PID namespace (a container sharing the directory) looks gone by its
+    process id: the lock each staging file is held with keeps another load's clean-up off it."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    foreign = tmp_path / f"ironriver-staging-{finished.pid}-held.sqlite"
+    foreign.write_bytes(b"")
+    held = os.open(foreign, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_SH)
+    live = staging.StagingFile(tmp_path)
+    monkeypatch.setattr(staging, "_alive", lambda pid: False)  # every process id looks gone
+    try:
+        assert staging.remove_leftovers(tmp_path) == []
+        assert foreign.exists() and live.path.exists()
+    finally:
+        os.close(held)
+    assert staging.remove_leftovers(tmp_path) == [foreign]  # let go of: a leftover
+    live.remove()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_rows_go_in_the_same_however_many_rows_one_batch_carries(engine, tmp_path, monkeypatch):
     # Trace numbers of the first file in the middle of the second: its batches (staged on SQLite,
     # copied on PostgreSQL) meet the unique index, and the rows they carried are sorted into
@@ -387,6 +409,50 @@ def test_every_staging_file_holds_its_table_before_it_is_attached_and_appends_ke
     assert len({file for file, *_ in seen}) > 3
     assert all(tables == [staging.TABLE] for _, tables, _, _ in seen)
     assert all(before == after for _, _, before, after in seen)
+
+
+@pytest.mark.parametrize("how", ["removed once attached", "shorter than written"])
+def test_a_staging_file_that_is_not_what_was_written_fails_the_load_which_keeps_nothing(
+    how, db_url, tmp_path, forced, monkeypatch
+):
+    """Another process's clean-up removing a live load's staging file, or a file holding fewer
+    rows than were staged, fails the load loudly: no row is counted as loaded that is not."""
+    engine = make_engine(db_url)
+    path = generate(tmp_path / "export.csv", 2_000, seed=43, bad_rate=0.05).path
+    attach = trace_load._staging_for
+    move = inserter.FileLoader._move
+    cut: list[int] = []
+
+    @contextlib.contextmanager
+    def then_removed(connection, expected_rows):
+        with attach(connection, expected_rows) as made:
+            made.files[1].path.unlink()
+            yield made
+
+    def cut_short_first(self, staged):
+        if not cut:  # the first batch moved loses its last row before it is read
+            index = int(staged.table.split(".")[0].rsplit("_", 1)[1])
+            with contextlib.closing(sqlite3.connect(self.staging.files[index].path)) as other:
+                other.execute(f"DELETE FROM {staging.TABLE} WHERE rowid = ?", (staged.last,))
+                other.commit()
+            cut.append(staged.last)
+        move(self, staged)
+
+    monkeypatch.setattr(staging, "MIN_ROWS_PER_FILE", 1)
+    if how == "removed once attached":
+        monkeypatch.setattr(trace_load, "_staging_for", then_removed)
+    else:
+        monkeypatch.setattr(inserter.FileLoader, "_move", cut_short_first)
+    result = load_trace_file(engine, path)
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(Trace)).scalar_one()
+    engine.dispose()
+
+    assert result.status == RunStatus.FAILED
+    assert result.message.endswith("nothing from this file was kept")
+    assert stored == 0
+    if how == "shorter than written":
+        assert result.message.startswith("StagedRowsMissing")
 
 
 def test_the_staging_table_is_the_one_adbc_makes_for_the_staged_columns(tmp_path):

@@ -77,6 +77,11 @@ class WrongTraceFile(Exception):
     """A batch holds rows naming a trace file other than the one this load inserted."""
 
 
+class StagedRowsMissing(Exception):
+    """A move found fewer staged rows than were written: the staging file is not the one written
+    (replaced or cut short by someone else), so the load must fail, not count rows it lost."""
+
+
 def allowed_cells_at(
     stream: TextIO, header: Header, wanted: set[int]
 ) -> Iterator[tuple[int, RawCells]]:
@@ -443,6 +448,10 @@ class FileLoader:
                 with self.connection.begin_nested():
                     cursor.execute(
                         MOVE_STAGED.format(staged=staged.table), {"first": first, "last": last}
+                    )
+                if cursor.rowcount != last - first + 1:
+                    raise StagedRowsMissing(
+                        f"{cursor.rowcount} of the {last - first + 1} rows staged were found"
                     )
                 self.rows_loaded += last - first + 1
                 return

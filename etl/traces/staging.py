@@ -11,6 +11,7 @@ removed after the load, and those left by a killed load are removed by the next 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import sqlite3
@@ -56,12 +57,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _held(path: Path) -> bool:
+    """Whether a live load holds `path` (its lock on the file, `StagingFile`): the lock is the
+    kernel's, so it holds where the process id in the name says nothing, as for a load in
+    another PID namespace (a container) sharing this directory."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return True  # gone already: nothing to remove
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # and with it the lock this took, if it took one
+    return False
+
+
 def remove_leftovers(directory: Path) -> list[Path]:
     """Remove the staging files of loads whose process is gone (killed); return what was removed."""
     removed = []
     for path in directory.glob(f"{_PREFIX}*"):
         match = _NAME.fullmatch(path.name)
-        if match and not _alive(int(match.group(1))):
+        if match and not _alive(int(match.group(1))) and not _held(path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
@@ -88,7 +106,10 @@ class StagingFile:
         descriptor, name = tempfile.mkstemp(
             prefix=f"{_PREFIX}{os.getpid()}-", suffix=".sqlite", dir=directory
         )
-        os.close(descriptor)
+        # Held until the file is removed: another load's `remove_leftovers` leaves it alone.
+        # (flock, not SQLite's own fcntl locks: the two kinds do not meet on Linux.)
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+        self._held = descriptor
         self.path = Path(name)
         self.rows = 0
         self._database: Any = None
@@ -147,6 +168,9 @@ class StagingFile:
         self.close()
         for path in (self.path, Path(f"{self.path}-journal")):
             path.unlink(missing_ok=True)
+        if self._held >= 0:
+            os.close(self._held)
+            self._held = -1
 
 
 class StagedBatch(NamedTuple):
