@@ -179,6 +179,13 @@ def show(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
+def repeat_reason(number: str | None) -> str:
+    """The ledger's reason for a row whose trace number an earlier row of its file holds;
+    without the number when the row could not be read again (the file changed)."""
+    shown = "" if number is None else f" {show(number)}"
+    return f"duplicate trace_number{shown} within this file"
+
+
 def quoted(text: str, shape: re.Pattern[str]) -> str:
     """The cell, quoted after a space, if it has `shape` (so cannot be personal data); else ""."""
     text = text.strip()

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, delete, insert
 from db.models import RejectedRow, TraceAggregate
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.arrays import column, from_numpy, to_numpy
-from etl.traces.checks import Batch, Progress, RawCells, kept_fields, show
+from etl.traces.checks import Batch, Progress, RawCells, kept_fields, repeat_reason
 from etl.traces.columns import ALLOWED_COLUMNS
 from etl.traces.copying import (
     TRACES_COPY,
@@ -65,7 +65,6 @@ _COPY_AGGREGATES = (
     f"COPY {TraceAggregate.__tablename__} ({', '.join(_AGGREGATE_COLUMNS)}) FROM STDIN"
 )
 _TRACE_NUMBER_AT = ALLOWED_COLUMNS.index("trace_number")
-_REPEAT_NOT_FOUND = "duplicate trace_number within this file"
 # SQLite: staged batches whose aggregates are kept until they move (see FileLoader).
 STAGED_COUNTS_KEPT = 16
 # Staged batches moved after each batch staged: more than one, so that the batches of a sealed
@@ -262,11 +261,10 @@ class FileLoader:
         with self.reopen() as stream:
             for line, values in allowed_cells_at(stream, self.header, left):
                 left.discard(line)
-                number = show(values[_TRACE_NUMBER_AT])
-                reason = f"duplicate trace_number {number} within this file"
+                reason = repeat_reason(values[_TRACE_NUMBER_AT])
                 self._rejects.append(self._ledger_row(line, reason, values))
         for line in sorted(left):  # not found again: the file changed; no cells
-            self._rejects.append(self._ledger_row(line, _REPEAT_NOT_FOUND, None))
+            self._rejects.append(self._ledger_row(line, repeat_reason(None), None))
         self._write_rejects()
 
     def _repeat(self, line: int) -> None:

@@ -16,7 +16,15 @@ import pyarrow as pa
 
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.arrays import from_numpy, to_numpy
-from etl.traces.checks import Batch, Checked, Progress, Reject, RowChecks, show, wrong_width
+from etl.traces.checks import (
+    Batch,
+    Checked,
+    Progress,
+    Reject,
+    RowChecks,
+    repeat_reason,
+    wrong_width,
+)
 from etl.traces.columnar import FIELD_LIMIT, Accepted, ColumnarChecks, Stretch
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
@@ -418,4 +426,4 @@ def _repeated(numbers: pa.Array) -> np.ndarray:
 
 
 def _repeat(number: pa.Scalar) -> str:
-    return f"duplicate trace_number {show(number.as_py())} within this file"
+    return repeat_reason(number.as_py())
