@@ -75,7 +75,8 @@ def _held(path: Path) -> bool:
 
 
 def remove_leftovers(directory: Path) -> list[Path]:
-    """Remove the staging files of loads whose process is gone (killed); return what was removed."""
+    """Remove the staging files of loads whose process is gone (killed) and which no live load
+    holds; return what was removed."""
     removed = []
     for path in directory.glob(f"{_PREFIX}*"):
         match = _NAME.fullmatch(path.name)
@@ -92,9 +93,9 @@ class StagingFile:
     Rows are appended and never deleted, so the n-th row appended has rowid n: a batch is the
     range of rowids its rows got, and each move reads it through the rowid index.
 
-    The file's table is made as the file is (`CREATE_TABLE`), before the load's connection attaches it, and appends never change its schema. A table made
-    by the first append, while the load's connection had the file attached, changed the file's
-    schema under it: the next statement of that connection to miss a table checked the schema
+    The file's table is made as the file is (`CREATE_TABLE`), before the load's connection
+    attaches it, and appends never change its schema. A table made by the first append, while
+    the load's connection had the file attached, changed the file's schema under it: the next statement of that connection to miss a table checked the schema
     of every attached file, reading each one's first page and schema, the file ADBC was filling
     at that moment included. ADBC's SQLite is another copy of the library, whose locks the
     load's connection does not see in this one process, so that read could catch a page half
