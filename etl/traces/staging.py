@@ -95,12 +95,13 @@ class StagingFile:
 
     The file's table is made as the file is (`CREATE_TABLE`), before the load's connection
     attaches it, and appends never change its schema. A table made by the first append, while
-    the load's connection had the file attached, changed the file's schema under it: the next statement of that connection to miss a table checked the schema
-    of every attached file, reading each one's first page and schema, the file ADBC was filling
-    at that moment included. ADBC's SQLite is another copy of the library, whose locks the
-    load's connection does not see in this one process, so that read could catch a page half
-    written and fail the load with "database disk image is malformed" (5 of 24 loads of 1M rows,
-    two at a time under `strace -f`, always as a batch was moved; 0 of 48 since).
+    the load's connection had the file attached, changed the file's schema under it: the next
+    statement of that connection to miss a table checked the schema of every attached file,
+    reading each one's first page and schema, the file ADBC was filling at that moment included.
+    ADBC's SQLite is another copy of the library, whose locks the load's connection does not see
+    in this one process, so that read could catch a page half written and fail the load with
+    "database disk image is malformed" (5 of 24 loads of 1M rows, two at a time under `strace
+    -f`, always as a batch was moved; 0 of 48 since).
     """
 
     def __init__(self, directory: Path) -> None:
