@@ -127,33 +127,6 @@ class Accepted:
         return tuple(str(self.cells[name][line].as_py()) for name in ALLOWED_COLUMNS)
 
 
-def _distinct(column: pa.Array) -> tuple[np.ndarray, list[str]]:
-    """(codes per row, each distinct text): the lookups then run once per distinct text."""
-    encoded = column.dictionary_encode()
-    return to_numpy(encoded.indices), encoded.dictionary.to_pylist()
-
-
-def _per_value(lookup: Lookup, column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The lookup applied once per distinct cell text: (codes per row, results per distinct text)."""
-    codes, uniques = _distinct(column)
-    results = np.empty(len(uniques), dtype=object)
-    results[:] = [lookup[text] for text in uniques]
-    return codes, results
-
-
-def _known(results: np.ndarray) -> np.ndarray:
-    return np.fromiter((r is not None for r in results), bool, len(results))
-
-
-def _is_blank(results: np.ndarray) -> np.ndarray:
-    return np.fromiter((r is BLANK for r in results), bool, len(results))
-
-
-def _texts(values: np.ndarray, codes: np.ndarray) -> pa.Array:
-    """Per-distinct results (text or None) spread to rows, in C: one Arrow `take`."""
-    return strings(values.tolist()).take(from_numpy(codes))
-
-
 class ColumnarChecks:
     """The plain rows of a stretch checked column by column, with the lookups of `RowChecks`.
 
@@ -201,6 +174,15 @@ class ColumnarChecks:
         )
         self.dates = DateColumns(checks.dates)
         self.day_counts = DayCounts(checks.integers)
+        self.countries = KeptCodes(checks.countries)
+        self.mx_states = KeptCodes(checks.mx_states)
+        self.firearms = KeptCodes(checks.firearms)
+        self.categories = KeptCodes(checks.categories)
+        self.us_states = KeptCodes(checks.us_states)
+        self.texts = {
+            name: KeptTexts(checks.texts, checks.identifiers[name], MAX_LENGTHS[name])
+            for name in FREE_TEXT_COLUMNS
+        }
 
     def _read(self, texts: list[str]) -> dict[str, pa.Array] | None:
         """The allow-listed cells of plain lines, by column; None if the reader disagrees."""
@@ -312,20 +294,19 @@ class ColumnarChecks:
         r_day = recovered.ordinal
         ok &= recovered.valid & (r_day <= today) & (r_day >= earliest)
 
-        country_codes, countries = _per_value(checks.countries, cells["recovery_country"])
-        ok &= _known(countries)[country_codes]
-        state_codes, states = _per_value(checks.mx_states, cells["recovery_state"])
-        ok &= _known(states)[state_codes]
-        firearm_codes, firearms = _per_value(checks.firearms, cells["firearm_type"])
-        ok &= _known(firearms)[firearm_codes]
-        category_codes, categories = _per_value(checks.categories, cells["source_category"])
-        ok &= _known(categories)[category_codes]
-        us_sourced = np.fromiter((c in US_SOURCED for c in categories), bool, len(categories))
-        us_codes, us_states = _per_value(checks.us_states, cells["source_state"])
-        us_blank = _is_blank(us_states)
-        ok &= _known(us_states)[us_codes]
-        ok &= us_blank[us_codes] | us_sourced[category_codes]  # a US state only for US sources
-        us_states[us_blank] = None
+        country = self.countries.coded(cells["recovery_country"])
+        ok &= country.known[country.at]
+        state = self.mx_states.coded(cells["recovery_state"])
+        ok &= state.known[state.at]
+        firearm = self.firearms.coded(cells["firearm_type"])
+        ok &= firearm.known[firearm.at]
+        category = self.categories.coded(cells["source_category"])
+        ok &= category.known[category.at]
+        us_sourced = category.of_keys([key in US_SOURCED for key in category.keys])
+        us_state = self.us_states.coded(cells["source_state"])
+        ok &= us_state.known[us_state.at]
+        # A US state only for US sources.
+        ok &= us_state.blank[us_state.at] | us_sourced[category.at]
 
         p_day = purchased.ordinal
         ok &= purchased.valid | purchased.blank
@@ -337,27 +318,13 @@ class ColumnarChecks:
         days = np.where(given_blank, r_day - p_day, given_days)
         ok &= ~has_days | ((days >= 0) & (r_day - days >= earliest))
 
-        text_columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         exposed = checks.header.left_exposed
         filled: dict[str, np.ndarray] = {"trace_number": lengths > 0}  # for exposed columns
-        for name in FREE_TEXT_COLUMNS:
-            codes, uniques = _distinct(cells[name])
-            texts_of = np.empty(len(uniques), dtype=object)
-            texts_of[:] = [checks.texts[text] for text in uniques]
-            identifier = checks.identifiers[name]
-            fits = np.fromiter(
-                (
-                    (t is None or len(t) <= MAX_LENGTHS[name]) and not identifier[raw]
-                    for t, raw in zip(texts_of, uniques, strict=True)
-                ),
-                bool,
-                len(texts_of),
-            )
-            ok &= fits[codes]
-            text_columns[name] = (texts_of, codes)
+        free_texts = {name: self.texts[name].coded(cells[name]) for name in FREE_TEXT_COLUMNS}
+        for name, text in free_texts.items():
+            ok &= text.fits[text.at]
             if name in exposed:
-                given_text = np.fromiter((t is not None for t in texts_of), bool, len(texts_of))
-                filled[name] = given_text[codes]
+                filled[name] = text.given[text.at]
         if exposed:
             assert texts is not None, "an exposed layout is read line by line"
             tail = checks.header.unnamed_tail
@@ -378,9 +345,6 @@ class ColumnarChecks:
             chosen = pick if at is None else pick[at]
             kept = from_numpy(chosen)
 
-            def spread(values: np.ndarray, codes: np.ndarray) -> pa.Array:
-                return _texts(values, codes[chosen])
-
             days_kept = from_numpy(days[chosen].astype(_INT), nulls=~has_days[chosen])
             # Arrow columns, not Python lists: no object per cell on the way to the database.
             columns = {
@@ -388,14 +352,14 @@ class ColumnarChecks:
                 "trace_number": trace_numbers if at is None else trace_numbers.take(from_numpy(at)),
                 "recovery_date": recovered.value.take(kept),
                 "recovery_year": from_numpy(recovered.year[chosen].astype(_INT)),
-                "recovery_country": spread(countries, country_codes),
-                "recovery_state": spread(states, state_codes),
-                "firearm_type": spread(firearms, firearm_codes),
-                "source_category": spread(categories, category_codes),
-                "source_state": spread(us_states, us_codes),
+                "recovery_country": country.stored_at(chosen),
+                "recovery_state": state.stored_at(chosen),
+                "firearm_type": firearm.stored_at(chosen),
+                "source_category": category.stored_at(chosen),
+                "source_state": us_state.stored_at(chosen),  # blank: null
                 "purchase_date": purchased.value.take(kept),
                 "time_to_crime_days": days_kept,
-                **{name: spread(*text_columns[name]) for name in FREE_TEXT_COLUMNS},
+                **{name: text.stored_at(chosen) for name, text in free_texts.items()},
             }
             return pa.table([columns[name] for name in ROW_SCHEMA.names], schema=ROW_SCHEMA)
 
@@ -405,10 +369,10 @@ class ColumnarChecks:
             counts.add_coded(
                 year_codes(recovered.year[chosen]),
                 {
-                    "recovery_state": (state_codes[chosen], states.tolist()),
-                    "firearm_type": (firearm_codes[chosen], firearms.tolist()),
-                    "source_category": (category_codes[chosen], categories.tolist()),
-                    "source_state": (us_codes[chosen], us_states.tolist()),  # blank: None
+                    "recovery_state": state.keys_at(chosen),
+                    "firearm_type": firearm.keys_at(chosen),
+                    "source_category": category.keys_at(chosen),
+                    "source_state": us_state.keys_at(chosen),  # blank: no key
                 },
                 band_codes(np.where(has_days[chosen], days[chosen], np.nan)),
             )
@@ -438,38 +402,44 @@ class _Dates:
 class KeptResults:
     """A lookup's results kept as arrays, one entry per distinct text seen in the file.
 
-    Some texts (dates, day counts) repeat across batches but many differ within one, so the
-    results are kept from batch to batch: a batch then costs one hash probe per cell against the
-    texts seen (Arrow's `index_in`, in C), and only texts not seen before go through the lookup
-    and are appended. At most CACHE_LIMIT texts are kept; past that the arrays start again.
+    Texts repeat across batches, so the results are kept from batch to batch: a batch then costs
+    one hash probe per cell against the texts seen (Arrow's `index_in`, in C), and only texts not
+    seen before go through the lookup and are appended. Past `limit` texts the arrays start
+    again (the value set is hashed again for each batch, so it is kept small).
     """
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self._start_again()
 
-    def _fields(self, results: list[Any]) -> list[Any]:
+    @property
+    def limit(self) -> int:
+        """How many texts are kept before the arrays start again."""
+        return CACHE_LIMIT
+
+    def _fields(self, texts: list[str], results: list[Any]) -> list[Any]:
         """The lookup's results for new texts as arrays (numpy, or Arrow for text), one per field."""
         raise NotImplementedError
 
     def _start_again(self) -> None:
         self._seen = strings([])  # each text seen, at its position in the arrays
-        self._kept = self._fields([])
+        self._kept = self._fields([], [])
 
-    def _learn(self, texts: list[str]) -> None:
+    def _learn(self, texts: pa.Array) -> None:
         """Look up texts not seen before and append their results."""
-        added = self._fields([self.lookup[text] for text in texts])
+        listed = texts.to_pylist()
+        added = self._fields(listed, [self.lookup[text] for text in listed])
         self._kept = [
             pa.concat_arrays([kept, more])
             if isinstance(kept, pa.Array)
             else np.concatenate((kept, more))
             for kept, more in zip(self._kept, added, strict=True)
         ]
-        self._seen = pa.concat_arrays([self._seen, strings(texts)])
+        self._seen = pa.concat_arrays([self._seen, texts])
 
     def _positions(self, column: pa.Array) -> np.ndarray:
         """Where each cell's text is in the kept arrays."""
-        if len(self._seen) > CACHE_LIMIT:
+        if len(self._seen) > self.limit:
             self._start_again()
         found = pc.index_in(column, value_set=self._seen)
         if not found.null_count:
@@ -479,7 +449,7 @@ class KeptResults:
         new_cells = column.filter(from_numpy(unseen))
         new_texts = pc.unique(new_cells)
         known = len(self._seen)
-        self._learn(new_texts.to_pylist())
+        self._learn(new_texts)
         positions = np.empty(len(column), dtype=_INT)
         positions[~unseen] = to_numpy(found.drop_null())
         added = to_numpy(pc.index_in(new_cells, value_set=new_texts))
@@ -487,10 +457,134 @@ class KeptResults:
         return positions
 
 
+# Texts a vocabulary or free-text column keeps across batches. Its value set is hashed again for
+# each batch, so past a few thousand texts (a column of mostly distinct cells) it costs more than
+# hashing the batch's cells alone: then the kept texts start again.
+VALUE_SET_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """A vocabulary column of one batch: each cell's place among the kept texts, and per text
+    the lookup's verdict, the value stored and that value's place among `keys`."""
+
+    at: np.ndarray  # each cell's text, as its place in the arrays below
+    known: np.ndarray  # the lookup read the text (a value, or blank where blank is allowed)
+    blank: np.ndarray  # the text is blank
+    key: np.ndarray  # the value's place in `keys`; -1 for none (blank or unread)
+    stored: pa.Array  # the value stored, null for none
+    keys: tuple[str, ...]  # every value met, each once
+
+    def of_keys(self, flags: list[bool]) -> np.ndarray:
+        """A flag per key (in `keys` order) as a flag per text: False for a text with no value."""
+        return np.append(np.asarray(flags, dtype=bool), False)[self.key]
+
+    def stored_at(self, rows: np.ndarray) -> pa.Array:
+        """The values stored for these rows, taken in C."""
+        return self.stored.take(from_numpy(self.at[rows]))
+
+    def keys_at(self, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """These rows' values for the aggregates: (a code per row, -1 for none; the keys)."""
+        return self.key[self.at[rows]], list(self.keys)
+
+
+class KeptCodes(KeptResults):
+    """A vocabulary column's cells through its lookup (a value, BLANK or None), kept across batches.
+
+    Hashing a batch's cells against the texts already seen costs less than encoding them afresh
+    (Arrow's `dictionary_encode` builds a new dictionary each batch, which then goes through the
+    lookups in Python again), and the values stored are taken from one kept Arrow array.
+    """
+
+    def __init__(self, lookup: Lookup) -> None:
+        self._keys: tuple[str, ...] = ()
+        self._key_at: dict[str, int] = {}
+        super().__init__(lookup)
+
+    @property
+    def limit(self) -> int:
+        return VALUE_SET_LIMIT
+
+    def _start_again(self) -> None:
+        self._keys, self._key_at = (), {}
+        super()._start_again()
+
+    def _fields(self, texts: list[str], results: list[Any]) -> list[Any]:
+        size = len(results)
+        for value in results:
+            if isinstance(value, str) and value not in self._key_at:
+                self._key_at[value] = len(self._key_at)
+        self._keys = tuple(self._key_at)
+        return [
+            np.fromiter((r is not None for r in results), bool, size),
+            np.fromiter((r is BLANK for r in results), bool, size),
+            np.fromiter(
+                (self._key_at[r] if isinstance(r, str) else -1 for r in results), np.intp, size
+            ),
+            strings([r if isinstance(r, str) else None for r in results]),
+        ]
+
+    def coded(self, column: pa.Array) -> _Coded:
+        """The column's cells as places among the texts seen, with the kept results."""
+        at = self._positions(column)
+        known, blank, key, stored = self._kept
+        return _Coded(at, known, blank, key, stored, self._keys)
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """A free-text column of one batch: each cell's place among the kept texts, and per text
+    whether it fits the column, whether it is given, and the text stored."""
+
+    at: np.ndarray
+    fits: np.ndarray  # not over the column's width, not shaped like an identifier
+    given: np.ndarray  # not blank
+    stored: pa.Array  # the text stripped, null if blank
+
+    def stored_at(self, rows: np.ndarray) -> pa.Array:
+        """The texts stored for these rows, taken in C."""
+        return self.stored.take(from_numpy(self.at[rows]))
+
+
+class KeptTexts(KeptResults):
+    """A free-text column's cells (stripped, None if blank), with the column's width and its
+    identifier check, kept across batches."""
+
+    def __init__(self, lookup: Lookup, identifier: Lookup, width: int) -> None:
+        self.identifier = identifier
+        self.width = width
+        super().__init__(lookup)
+
+    @property
+    def limit(self) -> int:
+        return VALUE_SET_LIMIT
+
+    def _fields(self, texts: list[str], results: list[Any]) -> list[Any]:
+        size, width, identifier = len(results), self.width, self.identifier
+        return [
+            np.fromiter(
+                (
+                    (text is None or len(text) <= width) and not identifier[raw]
+                    for text, raw in zip(results, texts, strict=True)
+                ),
+                bool,
+                size,
+            ),
+            np.fromiter((text is not None for text in results), bool, size),
+            strings(results),
+        ]
+
+    def coded(self, column: pa.Array) -> _Texts:
+        """The column's cells as places among the texts seen, with the kept results."""
+        at = self._positions(column)
+        fits, given, stored = self._kept
+        return _Texts(at, fits, given, stored)
+
+
 class DateColumns(KeptResults):
     """Date cells through the date lookup (a date's ISO text, year and day, or blank or None)."""
 
-    def _fields(self, results: list[Any]) -> list[Any]:
+    def _fields(self, texts: list[str], results: list[Any]) -> list[Any]:
         size = len(results)
         return [
             np.fromiter((isinstance(r, tuple) for r in results), bool, size),
@@ -522,7 +616,7 @@ class DateColumns(KeptResults):
 class DayCounts(KeptResults):
     """Day-count cells through the integer lookup (a number, or blank, or None)."""
 
-    def _fields(self, results: list[Any]) -> list[Any]:
+    def _fields(self, texts: list[str], results: list[Any]) -> list[Any]:
         size = len(results)
         return [
             np.fromiter((r is not None for r in results), bool, size),
