@@ -15,7 +15,14 @@ import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
 from etl.traces.aggregates import AggregateCounts, band_codes, year_codes
-from etl.traces.arrays import empty_strings, from_numpy, strings, to_numpy
+from etl.traces.arrays import (
+    empty_strings,
+    fixed_width_strings,
+    fixed_width_texts,
+    from_numpy,
+    strings,
+    to_numpy,
+)
 from etl.traces.checks import (
     BLANK,
     CACHE_LIMIT,
@@ -423,12 +430,16 @@ class KeptResults:
 
     def _start_again(self) -> None:
         self._seen = strings([])  # each text seen, at its position in the arrays
-        self._kept = self._fields([], [])
+        self._kept = self._fields_of(self._seen)
+
+    def _fields_of(self, texts: pa.Array) -> list[Any]:
+        """The fields of texts not seen before, each text through the lookup."""
+        listed = texts.to_pylist()
+        return self._fields(listed, [self.lookup[text] for text in listed])
 
     def _learn(self, texts: pa.Array) -> None:
         """Look up texts not seen before and append their results."""
-        listed = texts.to_pylist()
-        added = self._fields(listed, [self.lookup[text] for text in listed])
+        added = self._fields_of(texts)
         self._kept = [
             pa.concat_arrays([kept, more])
             if isinstance(kept, pa.Array)
@@ -584,16 +595,41 @@ class KeptTexts(KeptResults):
 class DateColumns(KeptResults):
     """Date cells through the date lookup (a date's ISO text, year and day, or blank or None)."""
 
-    def _fields(self, texts: list[str], results: list[Any]) -> list[Any]:
-        size = len(results)
-        return [
-            np.fromiter((isinstance(r, tuple) for r in results), bool, size),
-            np.fromiter((r is BLANK for r in results), bool, size),
-            np.fromiter((r[1] if isinstance(r, tuple) else 0 for r in results), _INT, size),
-            np.fromiter((r[2] if isinstance(r, tuple) else 0 for r in results), _INT, size),
-            # ISO text of each, null if not a date
-            strings([r[0] if isinstance(r, tuple) else None for r in results]),
-        ]
+    def _fields_of(self, texts: pa.Array) -> list[Any]:
+        """The results of texts not seen before. A file holds thousands of distinct days, each a
+        regular expression and a `date` in Python through the lookup (41 ms of a 1M-row file's
+        19,202): those written exactly `YYYY-MM-DD` or `DD/MM/YYYY` in ASCII digits, the usual
+        shapes, are read in numpy at once; the others go through the lookup."""
+        count = len(texts)
+        valid, blank = np.zeros(count, dtype=bool), np.zeros(count, dtype=bool)
+        year, ordinal = np.zeros(count, dtype=_INT), np.zeros(count, dtype=_INT)
+        iso = np.zeros((count, _ISO_WIDTH), dtype=np.uint8)
+        ten, chars = fixed_width_texts(texts, _ISO_WIDTH)
+        shaped = np.zeros(count, dtype=bool)
+        if len(chars):
+            read = _read_dates(chars)
+            at = np.flatnonzero(ten)[read.shaped]
+            shaped[at] = True
+            valid[at], year[at], ordinal[at], iso[at] = (
+                read.valid,
+                read.year,
+                read.ordinal,
+                read.iso,
+            )
+        rest = np.flatnonzero(~shaped)
+        if len(rest):
+            results = [self.lookup[text] for text in texts.take(from_numpy(rest)).to_pylist()]
+            dates = [result for result in results if isinstance(result, tuple)]
+            parsed = rest[np.fromiter((isinstance(r, tuple) for r in results), bool, len(rest))]
+            blank[rest] = np.fromiter((r is BLANK for r in results), bool, len(rest))
+            valid[parsed] = True
+            if dates:
+                year[parsed] = [date[1] for date in dates]
+                ordinal[parsed] = [date[2] for date in dates]
+                texts_read = "".join(date[0] for date in dates).encode("ascii")
+                iso[parsed] = np.frombuffer(texts_read, np.uint8).reshape(-1, _ISO_WIDTH)
+        # ISO text of each, null if not a date
+        return [valid, blank, year, ordinal, fixed_width_strings(iso, valid)]
 
     def rows(self, column: pa.Array) -> _Dates:
         """The results for each cell of `column`."""
@@ -611,6 +647,66 @@ class DateColumns(KeptResults):
             value = values.take(from_numpy(here))
             dates.append(_Dates(valid[here], blank[here], value, year[here], ordinal[here]))
         return dates
+
+
+# A date's ISO text is always 10 bytes: `date.isoformat()` writes years 1 to 9999 in 4 digits.
+_ISO_WIDTH = 10
+# The digits of each shape, by position in its 10 bytes; the rest are its two separators.
+_ISO_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9]
+_DMY_DIGITS = [0, 1, 3, 4, 6, 7, 8, 9]
+# Where the bytes of a `DD/MM/YYYY` text go in its ISO text (the separators then made `-`).
+_DMY_TO_ISO = [6, 7, 8, 9, 2, 3, 4, 5, 0, 1]
+_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=_INT)
+_DAYS_BEFORE_MONTH = np.concatenate(([0], np.cumsum(_DAYS_IN_MONTH)[:-1]))
+
+
+@dataclass(frozen=True)
+class _ReadDates:
+    """Texts of 10 bytes read as dates; for those `shaped`, whether each is a real day, its year,
+    its day ordinal (`date.toordinal()`) and its ISO text's bytes."""
+
+    shaped: np.ndarray
+    valid: np.ndarray
+    year: np.ndarray
+    ordinal: np.ndarray
+    iso: np.ndarray
+
+
+def _read_dates(chars: np.ndarray) -> _ReadDates:
+    """`checks.parse_date` of texts of 10 bytes (one row of bytes each), in numpy: a text shaped
+    exactly `YYYY-MM-DD` or `DD/MM/YYYY` in ASCII digits is a date if it names a real day (year
+    1 to 9999, month 1 to 12, day within its month); any other text is not `shaped`, for the
+    lookup to read (it may be a date after its spaces are stripped)."""
+    digits = chars.astype(_INT) - ord("0")
+    is_digit = (digits >= 0) & (digits <= 9)
+    iso_shaped = (chars[:, 4] == ord("-")) & (chars[:, 7] == ord("-"))
+    iso_shaped &= is_digit[:, _ISO_DIGITS].all(axis=1)
+    dmy_shaped = (chars[:, 2] == ord("/")) & (chars[:, 5] == ord("/"))
+    dmy_shaped &= is_digit[:, _DMY_DIGITS].all(axis=1)
+    shaped = iso_shaped | dmy_shaped
+    chars, digits, iso_shaped = chars[shaped], digits[shaped], iso_shaped[shaped]
+    iso = np.where(iso_shaped[:, None], chars, chars[:, _DMY_TO_ISO])
+    iso[:, [4, 7]] = ord("-")
+    digits = np.where(iso_shaped[:, None], digits, digits[:, _DMY_TO_ISO])
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 5] * 10 + digits[:, 6]
+    day = digits[:, 8] * 10 + digits[:, 9]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    known_month = (month >= 1) & (month <= 12)
+    month_at = np.where(known_month, month - 1, 0)
+    in_month = _DAYS_IN_MONTH[month_at] + (leap & (month == 2))
+    valid = (year >= 1) & known_month & (day >= 1) & (day <= in_month)
+    before = year - 1
+    ordinal = (
+        before * 365
+        + before // 4
+        - before // 100
+        + before // 400
+        + _DAYS_BEFORE_MONTH[month_at]
+        + (leap & (month > 2))
+        + day
+    )
+    return _ReadDates(shaped, valid, np.where(valid, year, 0), np.where(valid, ordinal, 0), iso)
 
 
 class DayCounts(KeptResults):
