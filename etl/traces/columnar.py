@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
-from etl.traces.aggregates import AggregateCounts, band_codes, year_codes
+from etl.traces.aggregates import AggregateCounts, day_band_codes, year_codes
 from etl.traces.arrays import (
     empty_strings,
     fixed_width_strings,
@@ -132,6 +132,12 @@ class Accepted:
         """The allow-listed cells of the `index`-th accepted row as read, should it be rejected."""
         line = int(self.positions[index])
         return tuple(str(self.cells[name][line].as_py()) for name in ALLOWED_COLUMNS)
+
+    def raw_cells_at(self, indices: np.ndarray) -> list[RawCells]:
+        """`raw_cells` of several accepted rows: each column taken once, not a cell at a time."""
+        lines = from_numpy(self.positions[indices])
+        columns = [self.cells[name].take(lines).to_pylist() for name in ALLOWED_COLUMNS]
+        return [tuple(map(str, cells)) for cells in zip(*columns, strict=True)]
 
 
 class ColumnarChecks:
@@ -381,7 +387,7 @@ class ColumnarChecks:
                     "source_category": category.keys_at(chosen),
                     "source_state": us_state.keys_at(chosen),  # blank: no key
                 },
-                band_codes(np.where(has_days[chosen], days[chosen], np.nan)),
+                day_band_codes(days[chosen], has_days[chosen]),
             )
             return counts
 
