@@ -356,21 +356,19 @@ class ColumnarChecks:
 
         def rows_at(at: np.ndarray | None) -> pa.Table:
             chosen = pick if at is None else pick[at]
-            kept = from_numpy(chosen)
-
             days_kept = from_numpy(days[chosen].astype(_INT), nulls=~has_days[chosen])
             # Arrow columns, not Python lists: no object per cell on the way to the database.
             columns = {
                 "trace_file_id": from_numpy(np.full(len(chosen), checks.file_id, dtype=_INT)),
                 "trace_number": trace_numbers if at is None else trace_numbers.take(from_numpy(at)),
-                "recovery_date": recovered.value.take(kept),
+                "recovery_date": recovered.value_at(chosen),
                 "recovery_year": from_numpy(recovered.year[chosen].astype(_INT)),
                 "recovery_country": country.stored_at(chosen),
                 "recovery_state": state.stored_at(chosen),
                 "firearm_type": firearm.stored_at(chosen),
                 "source_category": category.stored_at(chosen),
                 "source_state": us_state.stored_at(chosen),  # blank: null
-                "purchase_date": purchased.value.take(kept),
+                "purchase_date": purchased.value_at(chosen),
                 "time_to_crime_days": days_kept,
                 **{name: text.stored_at(chosen) for name, text in free_texts.items()},
             }
@@ -394,22 +392,21 @@ class ColumnarChecks:
         return Accepted(pick, trace_numbers, rows_at, cells, counts_at)
 
 
+@dataclass(frozen=True)
 class _Dates:
-    """A date column through the date lookup: per row, valid or blank, value, year and day."""
+    """A date column through the date lookup: per row, valid or blank, year and day; its ISO
+    texts are taken only for the rows stored (one `take` of text, not two)."""
 
-    def __init__(
-        self,
-        valid: np.ndarray,
-        blank: np.ndarray,
-        value: pa.Array,
-        year: np.ndarray,
-        ordinal: np.ndarray,
-    ) -> None:
-        self.valid = valid
-        self.blank = blank
-        self.value = value
-        self.year = year
-        self.ordinal = ordinal
+    valid: np.ndarray
+    blank: np.ndarray
+    year: np.ndarray
+    ordinal: np.ndarray
+    at: np.ndarray  # each row's place among the kept texts
+    texts: pa.Array  # the ISO text of each kept text, null if it is not a date
+
+    def value_at(self, rows: np.ndarray) -> pa.Array:
+        """The ISO text (null if none) of these rows."""
+        return self.texts.take(from_numpy(self.at[rows]))
 
 
 class KeptResults:
@@ -650,8 +647,7 @@ class DateColumns(KeptResults):
         for column in columns:
             here = at[start : start + len(column)]
             start += len(column)
-            value = values.take(from_numpy(here))
-            dates.append(_Dates(valid[here], blank[here], value, year[here], ordinal[here]))
+            dates.append(_Dates(valid[here], blank[here], year[here], ordinal[here], here, values))
         return dates
 
 
