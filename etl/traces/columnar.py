@@ -520,7 +520,7 @@ class KeptCodes(KeptResults):
         return VALUE_SET_LIMIT
 
     def _start_again(self) -> None:
-        self._keys, self._key_at = (), {}
+        self._key_at = {}  # `_fields` then makes `_keys` from it
         super()._start_again()
 
     def _fields(self, texts: list[str], results: list[Any]) -> list[Any]:
