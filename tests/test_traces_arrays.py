@@ -17,7 +17,15 @@ import pytest
 from bench.synthetic import generate
 from db.engine import make_engine
 from db.migrate import upgrade
-from etl.traces.arrays import column, empty_strings, from_numpy, strings, to_numpy
+from etl.traces.arrays import (
+    column,
+    empty_strings,
+    fixed_width_strings,
+    fixed_width_texts,
+    from_numpy,
+    strings,
+    to_numpy,
+)
 from etl.traces.rows import ROW_SCHEMA, rows_table
 from tests.conftest import sqlite_url
 
@@ -52,6 +60,21 @@ def test_nulls_are_where_the_mask_says_as_pyarrow_puts_them() -> None:
 )
 def test_texts_become_the_arrow_strings_pyarrow_makes(values: list[str | None]) -> None:
     assert strings(values).equals(pa.array(values, type=pa.string()))
+
+
+def test_texts_of_one_width_are_found_with_their_bytes_and_come_back_as_arrow_strings() -> None:
+    # "Michoacán!" is 10 characters but 11 bytes.
+    texts = ["2019-03-04", "", "04/03/2019", "x", "Michoacán!", "2019-03-045", "1999-12-31"]
+    array = pa.array(["skipped", *texts], type=pa.string()).slice(1)  # an offset, as slices have
+    chosen, chars = fixed_width_texts(array, 10)
+
+    ten_bytes = [len(text.encode()) == 10 for text in texts]
+    assert chosen.tolist() == ten_bytes
+    assert [bytes(row).decode() for row in chars] == [t for t in texts if len(t.encode()) == 10]
+    made = fixed_width_strings(chars, np.array([True, False, True]))
+    made.validate(full=True)
+    assert made.equals(pa.array(["2019-03-04", None, "1999-12-31"], type=pa.string()))
+    assert fixed_width_texts(pa.array(["", "ab"], type=pa.string()), 10)[1].shape == (0, 10)
 
 
 def test_columns_of_python_values_are_typed_as_rows_are_stored() -> None:

@@ -6,11 +6,12 @@ import datetime as dt
 import random
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from etl.first_pass import is_utf8
-from etl.traces import columnar, parsing
+from etl.traces import columnar, columns, parsing
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import BLANK, Progress, RowChecks
 from etl.traces.parsing import ParseJob, parse
@@ -284,6 +285,7 @@ def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_pat
     whole = parsed(path, use_columns=True, batch_rows=100_000)
     in_batches = parsed(path, use_columns=True, batch_rows=200)
     monkeypatch.setattr(columnar, "CACHE_LIMIT", 5)  # the kept date results start again, often
+    monkeypatch.setattr(columnar, "VALUE_SET_LIMIT", 3)  # and so do the other columns'
     assert parsed(path, use_columns=True, batch_rows=200) == in_batches
     monkeypatch.setattr(parsing, "COLUMNAR_MIN_LINES", 10**9)
     one_by_one = parsed(path, use_columns=True, batch_rows=100_000)
@@ -302,16 +304,93 @@ def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatc
             for _ in range(rng.choice((1, 2)))
         ]
         for column, found in zip(columns, dates.rows_of(columns), strict=True):
+            values = found.value_at(np.arange(len(column)))
             for index, text in enumerate(column.to_pylist()):
                 expected = lookup[text]
                 parsed_date = isinstance(expected, tuple)
                 assert found.valid[index] == parsed_date, text
                 assert found.blank[index] == (expected is BLANK), text
-                assert found.value[index].is_valid == parsed_date, text
+                assert values[index].is_valid == parsed_date, text
                 if parsed_date:
                     value, year, ordinal = expected
-                    assert (found.value[index].as_py(), found.year[index]) == (value, year), text
+                    assert (values[index].as_py(), found.year[index]) == (value, year), text
                     assert found.ordinal[index] == ordinal, text
+
+
+def test_every_day_in_either_usual_shape_is_read_at_once_as_the_lookup_reads_it():
+    """New date texts of exactly `YYYY-MM-DD` or `DD/MM/YYYY` are read in numpy, not by the
+    lookup: every day of four years (a leap year among them, and 1900, which is not one), the
+    first and last of each month of years 1 and 9999, and the day after each month's last."""
+    lookup = RowChecks(read_header(HEADER.split(",")), 7).dates
+    days = [dt.date(1899, 12, 1) + dt.timedelta(days=n) for n in range(4 * 366)]
+    days += [dt.date(year, month, 1) for year in (1, 9999) for month in range(1, 13)]
+    days += [dt.date(year, 12, 31) for year in (1, 9999)]
+    texts = [day.isoformat() for day in days] + [day.strftime("%d/%m/%Y") for day in days]
+    texts += [f"{year:04d}-{month:02d}-{last + 1:02d}" for year, month, last in _month_ends()]
+    texts += [f"{last + 1:02d}/{month:02d}/{year:04d}" for year, month, last in _month_ends()]
+    found = columnar.DateColumns(lookup).rows(pa.array(texts, type=pa.string()))
+    values = found.value_at(np.arange(len(texts))).to_pylist()
+    for index, text in enumerate(texts):
+        expected = lookup[text]
+        if isinstance(expected, tuple):
+            got = (values[index], int(found.year[index]), int(found.ordinal[index]))
+            assert found.valid[index] and got == expected, text
+        else:
+            assert not found.valid[index] and values[index] is None, text
+
+
+def _month_ends() -> list[tuple[int, int, int]]:
+    """(year, month, its last day) of every month of 1900, 2000, 2023 and 2024."""
+    ends = []
+    for year in (1900, 2000, 2023, 2024):
+        for month in range(1, 13):
+            following = dt.date(year + month // 12, month % 12 + 1, 1)
+            ends.append((year, month, (following - dt.timedelta(days=1)).day))
+    return ends
+
+
+def test_vocabulary_and_free_text_results_kept_across_batches_are_the_lookup_of_each_cell(
+    monkeypatch,
+):
+    """The other columns' results are kept across batches too (and start again past
+    VALUE_SET_LIMIT texts): each cell gets what `RowChecks`' lookups give its text."""
+    monkeypatch.setattr(columnar, "VALUE_SET_LIMIT", 4)
+    checks = RowChecks(read_header(HEADER.split(",")), 7)
+    fast = columnar.ColumnarChecks(checks)
+    vocabularies = {
+        "recovery_country": (fast.countries, checks.countries),
+        "recovery_state": (fast.mx_states, checks.mx_states),
+        "firearm_type": (fast.firearms, checks.firearms),
+        "source_category": (fast.categories, checks.categories),
+        "source_state": (fast.us_states, checks.us_states),
+    }
+    rng = random.Random(14)
+    for _ in range(80):
+        for name, (kept, lookup) in vocabularies.items():
+            cells = [rng.choice(CHOICES[name]) for _ in range(rng.randrange(1, 30))]
+            coded = kept.coded(pa.array(cells, type=pa.string()))
+            rows = np.arange(len(cells))
+            stored = coded.stored_at(rows).to_pylist()
+            codes, keys = coded.keys_at(rows)
+            for index, text in enumerate(cells):
+                expected = lookup[text]
+                value = expected if isinstance(expected, str) else None
+                assert coded.known[coded.at[index]] == (expected is not None), text
+                assert coded.blank[coded.at[index]] == (expected is BLANK), text
+                assert stored[index] == value, text
+                assert (keys[codes[index]] if codes[index] >= 0 else None) == value, text
+        for name in columns.FREE_TEXT_COLUMNS:
+            cells = [rng.choice(CHOICES[name]) for _ in range(rng.randrange(1, 30))]
+            texts = fast.texts[name].coded(pa.array(cells, type=pa.string()))
+            stored = texts.stored_at(np.arange(len(cells))).to_pylist()
+            for index, text in enumerate(cells):
+                expected = checks.texts[text]
+                fits = (expected is None or len(expected) <= columns.MAX_LENGTHS[name]) and not (
+                    checks.identifiers[name][text]
+                )
+                assert texts.fits[texts.at[index]] == fits, text
+                assert texts.given[texts.at[index]] == (expected is not None), text
+                assert stored[index] == expected, text
 
 
 def date_shaped_texts(rng: random.Random) -> list[str]:

@@ -106,3 +106,30 @@ def column(values: Sequence[int | str | None], arrow_type: pa.DataType) -> pa.Ar
     if arrow_type == pa.string():
         return strings(values)  # type: ignore[arg-type]
     raise TypeError(f"no column of {arrow_type} is made here")
+
+
+def fixed_width_texts(texts: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The texts of an Arrow string array (no nulls) that are `width` bytes long: (which ones,
+    their bytes as a numpy array of one row per such text)."""
+    count = len(texts)
+    _, offsets_buffer, data_buffer = texts.buffers()
+    offsets = np.frombuffer(offsets_buffer, _OFFSET, count + 1, texts.offset * 4)
+    chosen = np.diff(offsets) == width
+    if data_buffer is None or not chosen.any():
+        return chosen, np.zeros((0, width), dtype=np.uint8)
+    data = np.frombuffer(data_buffer, np.uint8)
+    return chosen, data[offsets[:-1][chosen, None] + np.arange(width)]
+
+
+def fixed_width_strings(texts: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """ASCII texts of one width (a numpy array of bytes, one row each) as an Arrow string array;
+    where `valid` is False, the text is null (and empty)."""
+    count, width = texts.shape
+    offsets = np.zeros(count + 1, dtype=_OFFSET)
+    np.cumsum(valid * width, out=offsets[1:])
+    validity = None if valid.all() else _bitmap(valid)
+    return pa.Array.from_buffers(
+        pa.string(),
+        count,
+        [validity, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(texts[valid]))],
+    )

@@ -364,8 +364,16 @@ def _merge(checked: Checked, accepted: Accepted | None, plain_lines: Any) -> Bat
         lines = np.asarray(plain_lines, dtype=np.int64)[accepted.positions]
         numbers = accepted.trace_numbers
         repeated = _repeated(numbers)
-        for index in np.flatnonzero(repeated).tolist():
-            rejects.append((int(lines[index]), _repeat(numbers[index]), accepted.raw_cells(index)))
+        repeats = np.flatnonzero(repeated)
+        if len(repeats):
+            repeated_numbers = numbers.take(from_numpy(repeats)).to_pylist()
+            for line, number, cells in zip(
+                lines[repeats].tolist(),
+                repeated_numbers,
+                accepted.raw_cells_at(repeats),
+                strict=True,
+            ):
+                rejects.append((line, repeat_reason(number), cells))
         if repeated.any():
             kept = np.flatnonzero(~repeated)
             table, lines = accepted.rows_at(kept), lines[kept]
