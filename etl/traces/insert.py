@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gc
 import logging
+import sys
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -70,6 +71,11 @@ STAGED_COUNTS_KEPT = 16
 # Staged batches moved after each batch staged: more than one, so that the batches of a sealed
 # staging file are all moved before the next file is sealed.
 MOVES_PER_BATCH = 2
+# While the parser runs in a second thread, how long it may hold the GIL when this thread asks for
+# it back. This thread mostly waits (for a batch, for the server) and then has a moment's work;
+# at Python's default of 5 ms each of those moments could wait up to 5 ms for the parser's
+# Python code to let go, while the server, with nothing to read, waited too.
+PARSER_SWITCH_SECONDS = 0.0005
 
 
 class WrongTraceFile(Exception):
@@ -218,6 +224,9 @@ class FileLoader:
         # per batch, which keeps memory flat. It is restored after the load.
         collecting = gc.isenabled()
         gc.disable()
+        switch_interval = sys.getswitchinterval()
+        if self.parallel:
+            sys.setswitchinterval(PARSER_SWITCH_SECONDS)
         job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)
         if self.parallel:
             batches = parse_in_worker(job, progress, prepared_for_copy if self.postgres else None)
@@ -246,6 +255,7 @@ class FileLoader:
             raise
         finally:
             batches.close()  # type: ignore[attr-defined]
+            sys.setswitchinterval(switch_interval)
             if collecting:
                 gc.enable()
         self.line = 0  # what fails from here on (aggregates, commit) is not at a line
