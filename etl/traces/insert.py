@@ -57,6 +57,10 @@ BATCH_ROWS = 16_384
 # On PostgreSQL, batches per COPY (and savepoint): the server idles between two COPYs, and a
 # group's batches are held until its COPY ends, in case it is refused and they go in again.
 COPY_GROUP_BATCHES = 4
+# On PostgreSQL, batches the parser may have ready (or be parsing) beyond the one being sent.
+# The server's pace is uneven (each COPY's end waits for it to store what it was sent): with two,
+# the parser stopped while this thread waited, then this thread and the server waited for it.
+PARSED_AHEAD_POSTGRES = 4
 _REJECT_COLUMNS = ("run_id", "file_name", "line_number", "reason", "fields")
 _COPY_REJECTS = (
     f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN (FORMAT csv)"
@@ -229,7 +233,12 @@ class FileLoader:
             sys.setswitchinterval(PARSER_SWITCH_SECONDS)
         job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)
         if self.parallel:
-            batches = parse_in_worker(job, progress, prepared_for_copy if self.postgres else None)
+            if self.postgres:
+                batches = parse_in_worker(
+                    job, progress, prepared_for_copy, ahead=PARSED_AHEAD_POSTGRES
+                )
+            else:
+                batches = parse_in_worker(job, progress)
         else:
             batches = parse(job, progress)
         try:
