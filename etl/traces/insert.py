@@ -75,10 +75,10 @@ STAGED_COUNTS_KEPT = 16
 # Staged batches moved after each batch staged: more than one, so that the batches of a sealed
 # staging file are all moved before the next file is sealed.
 MOVES_PER_BATCH = 2
-# While the parser runs in a second thread, how long it may hold the GIL when this thread asks for
-# it back. This thread mostly waits (for a batch, for the server) and then has a moment's work;
-# at Python's default of 5 ms each of those moments could wait up to 5 ms for the parser's
-# Python code to let go, while the server, with nothing to read, waited too.
+# PostgreSQL: while the parser runs in a second thread, how long its Python code may keep the GIL
+# once this thread asks for it. This thread mostly waits (for a batch, for the server) and then
+# has a moment's work, each moment (and the server, waiting for what it sends) delayed by up to
+# Python's default of 5 ms.
 PARSER_SWITCH_SECONDS = 0.0005
 
 
@@ -229,16 +229,12 @@ class FileLoader:
         collecting = gc.isenabled()
         gc.disable()
         switch_interval = sys.getswitchinterval()
-        if self.parallel:
-            sys.setswitchinterval(PARSER_SWITCH_SECONDS)
         job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)
-        if self.parallel:
-            if self.postgres:
-                batches = parse_in_worker(
-                    job, progress, prepared_for_copy, ahead=PARSED_AHEAD_POSTGRES
-                )
-            else:
-                batches = parse_in_worker(job, progress)
+        if self.parallel and self.postgres:
+            sys.setswitchinterval(PARSER_SWITCH_SECONDS)
+            batches = parse_in_worker(job, progress, prepared_for_copy, ahead=PARSED_AHEAD_POSTGRES)
+        elif self.parallel:
+            batches = parse_in_worker(job, progress)
         else:
             batches = parse(job, progress)
         try:
