@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -248,3 +249,155 @@ def test_after_a_refused_copy_batches_are_looked_up_first_until_one_holds_no_kno
     assert set(kinds[4:first_new_stream]) == {"look up"}
     assert ("look up", "OLD-19") in calls and ("look up", "NEW-01") in calls
     assert set(kinds[first_new_stream:]) == {"stream"}
+
+
+def parallel_postgres_load(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip on SQLite; otherwise parse every file in a second thread, as a big file is."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the COPY stream is PostgreSQL's")
+    from etl.traces import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "two_cores", lambda: True)
+
+
+def one_bad_row_a_batch(path, batches: int, batch_rows: int):
+    """`batches` batches of `batch_rows` lines, the last line of each an unknown state; the file
+    and the lines of its bad rows."""
+    lines, bad_lines = [HEADER], []
+    for n in range(1, batches * batch_rows + 1):
+        if n % batch_rows:
+            lines.append(good_row(f"G-{n}", n % 28 + 1))
+        else:
+            lines.append(f"B-{n},2021-01-01,MX,Atlantis,,rifle,,,,undetermined,,,")
+            bad_lines.append(n + 1)  # the header is line 1
+    return write_csv(path, lines), bad_lines
+
+
+def test_the_ledger_goes_in_once_a_batch_of_rejects_waits_not_after_every_copy(
+    engine, monkeypatch, tmp_path
+):
+    """Between two COPYs of traces, a COPY of the ledger kept the server waiting for three more
+    round trips: the rejects wait (as text) until a batch's worth has gathered, or the end, and
+    every one of them is still recorded at its line."""
+    parallel_postgres_load(engine, monkeypatch)
+    path, bad_lines = one_bad_row_a_batch(tmp_path / "spread.csv", batches=16, batch_rows=8)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 8)  # 16 batches, 4 COPY groups, 16 rejects
+    import psycopg
+
+    statements: list[str] = []
+    real_copy = psycopg.Cursor.copy
+
+    def recording_copy(self, statement, *args, **kwargs):
+        statements.append(str(statement))
+        return real_copy(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", recording_copy)
+
+    result = load_trace_file(engine, path)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (128, 112, 16)
+    ledger = pd.read_sql("SELECT line_number, reason FROM rejected_rows", engine)
+    assert sorted(ledger["line_number"]) == bad_lines
+    assert sum(s.startswith("COPY traces ") for s in statements) == 4
+    assert sum(s.startswith("COPY rejected_rows ") for s in statements) == 16 // 8
+
+
+def test_a_batchs_rows_are_sent_before_its_rejects_are_written_up(engine, monkeypatch, tmp_path):
+    """The server stores a batch while the inserting thread sets its rejected rows aside for the
+    ledger, not after."""
+    parallel_postgres_load(engine, monkeypatch)
+    path, bad_lines = one_bad_row_a_batch(tmp_path / "spread.csv", batches=3, batch_rows=8)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 8)
+    events: list[tuple[str, int]] = []
+    real_write, real_reject = insert.CopyGroup.write, insert.FileLoader.reject
+
+    def recording_write(self, rows, lines, tuples, counts):
+        events.append(("sent", int(lines.max())))
+        real_write(self, rows, lines, tuples, counts)
+
+    def recording_reject(self, line, reason, values):
+        events.append(("set aside", line))
+        real_reject(self, line, reason, values)
+
+    monkeypatch.setattr(insert.CopyGroup, "write", recording_write)
+    monkeypatch.setattr(insert.FileLoader, "reject", recording_reject)
+
+    assert load_trace_file(engine, path).rows_rejected == 3
+
+    # Each batch: its good rows (lines up to the one before its bad row) sent, then the reject.
+    assert events == [
+        event for bad in bad_lines for event in (("sent", bad - 1), ("set aside", bad))
+    ]
+
+
+def test_while_a_batch_is_sent_the_parser_readies_the_next_four(engine, monkeypatch, tmp_path):
+    """The server's pace is uneven (a COPY's end waits for all it was sent): with four batches
+    ready beyond the one being sent, not two, the parser does not stop while the inserting
+    thread waits, nor the server after it."""
+    parallel_postgres_load(engine, monkeypatch)
+    monkeypatch.setattr(insert, "BATCH_ROWS", 4)
+    path = write_csv(
+        tmp_path / "ten-batches.csv",
+        [HEADER, *(good_row(f"A-{n:02d}", n % 28 + 1) for n in range(1, 41))],
+    )
+    prepared: list[int] = []
+    ready_while_first_sent: list[int] = []
+    real_prepare, real_flush = insert.prepared_for_copy, insert.FileLoader.flush
+
+    def counting_prepare(batch: Batch) -> Batch:
+        prepared.append(batch.line)
+        return real_prepare(batch)
+
+    def waiting_flush(self, batch: Batch) -> None:
+        if not ready_while_first_sent:  # the first batch: wait on the parser's state
+            deadline = time.monotonic() + 20
+            while len(prepared) < 1 + insert.PARSED_AHEAD_POSTGRES and time.monotonic() < deadline:
+                time.sleep(0.005)
+            ready_while_first_sent.append(len(prepared))
+        real_flush(self, batch)
+
+    monkeypatch.setattr(insert, "prepared_for_copy", counting_prepare)
+    monkeypatch.setattr(insert.FileLoader, "flush", waiting_flush)
+
+    assert load_trace_file(engine, path).rows_loaded == 40
+
+    assert insert.PARSED_AHEAD_POSTGRES == 4
+    assert ready_while_first_sent == [1 + 4]
+
+
+def test_a_postgresql_load_lets_the_parser_hold_the_gil_briefly_and_restores_the_interval(
+    engine, monkeypatch, tmp_path
+):
+    """The inserting thread waits often and briefly; at Python's 5 ms the parser's Python code
+    could hold it back that long each time. The interval is lowered while the parser runs and
+    restored after the load, whether it succeeded or failed."""
+    parallel_postgres_load(engine, monkeypatch)
+    path = write_csv(
+        tmp_path / "small.csv", [HEADER, *(good_row(f"S-{n}", n) for n in range(1, 9))]
+    )
+    seen_by_parser: list[float] = []
+    real_prepare = insert.prepared_for_copy
+
+    def recording_prepare(batch: Batch) -> Batch:
+        seen_by_parser.append(sys.getswitchinterval())
+        return real_prepare(batch)
+
+    monkeypatch.setattr(insert, "prepared_for_copy", recording_prepare)
+    before = sys.getswitchinterval()
+
+    assert load_trace_file(engine, path).rows_loaded == 8
+
+    assert seen_by_parser and set(seen_by_parser) == {insert.PARSER_SWITCH_SECONDS}
+    assert before > insert.PARSER_SWITCH_SECONDS
+    assert sys.getswitchinterval() == before
+
+    def failing_prepare(batch: Batch) -> Batch:
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(insert, "prepared_for_copy", failing_prepare)
+    again = write_csv(
+        tmp_path / "again.csv", [HEADER, *(good_row(f"R-{n}", n) for n in range(1, 9))]
+    )
+    assert load_trace_file(engine, again).status == RunStatus.FAILED
+    assert sys.getswitchinterval() == before
