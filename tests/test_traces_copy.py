@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -329,75 +328,3 @@ def test_a_batchs_rows_are_sent_before_its_rejects_are_written_up(engine, monkey
     assert events == [
         event for bad in bad_lines for event in (("sent", bad - 1), ("set aside", bad))
     ]
-
-
-def test_while_a_batch_is_sent_the_parser_readies_the_next_four(engine, monkeypatch, tmp_path):
-    """The server's pace is uneven (a COPY's end waits for all it was sent): with four batches
-    ready beyond the one being sent, not two, the parser does not stop while the inserting
-    thread waits, nor the server after it."""
-    parallel_postgres_load(engine, monkeypatch)
-    monkeypatch.setattr(insert, "BATCH_ROWS", 4)
-    path = write_csv(
-        tmp_path / "ten-batches.csv",
-        [HEADER, *(good_row(f"A-{n:02d}", n % 28 + 1) for n in range(1, 41))],
-    )
-    prepared: list[int] = []
-    ready_while_first_sent: list[int] = []
-    real_prepare, real_flush = insert.prepared_for_copy, insert.FileLoader.flush
-
-    def counting_prepare(batch: Batch) -> Batch:
-        prepared.append(batch.line)
-        return real_prepare(batch)
-
-    def waiting_flush(self, batch: Batch) -> None:
-        if not ready_while_first_sent:  # the first batch: wait on the parser's state
-            deadline = time.monotonic() + 20
-            while len(prepared) < 1 + insert.PARSED_AHEAD_POSTGRES and time.monotonic() < deadline:
-                time.sleep(0.005)
-            ready_while_first_sent.append(len(prepared))
-        real_flush(self, batch)
-
-    monkeypatch.setattr(insert, "prepared_for_copy", counting_prepare)
-    monkeypatch.setattr(insert.FileLoader, "flush", waiting_flush)
-
-    assert load_trace_file(engine, path).rows_loaded == 40
-
-    assert insert.PARSED_AHEAD_POSTGRES == 4
-    assert ready_while_first_sent == [1 + 4]
-
-
-def test_a_postgresql_load_lets_the_parser_hold_the_gil_briefly_and_restores_the_interval(
-    engine, monkeypatch, tmp_path
-):
-    """The inserting thread waits often and briefly; at Python's 5 ms the parser's Python code
-    could hold it back that long each time. The interval is lowered while the parser runs and
-    restored after the load, whether it succeeded or failed."""
-    parallel_postgres_load(engine, monkeypatch)
-    path = write_csv(
-        tmp_path / "small.csv", [HEADER, *(good_row(f"S-{n}", n) for n in range(1, 9))]
-    )
-    seen_by_parser: list[float] = []
-    real_prepare = insert.prepared_for_copy
-
-    def recording_prepare(batch: Batch) -> Batch:
-        seen_by_parser.append(sys.getswitchinterval())
-        return real_prepare(batch)
-
-    monkeypatch.setattr(insert, "prepared_for_copy", recording_prepare)
-    before = sys.getswitchinterval()
-
-    assert load_trace_file(engine, path).rows_loaded == 8
-
-    assert seen_by_parser and set(seen_by_parser) == {insert.PARSER_SWITCH_SECONDS}
-    assert before > insert.PARSER_SWITCH_SECONDS
-    assert sys.getswitchinterval() == before
-
-    def failing_prepare(batch: Batch) -> Batch:
-        raise OSError("the disk went away")
-
-    monkeypatch.setattr(insert, "prepared_for_copy", failing_prepare)
-    again = write_csv(
-        tmp_path / "again.csv", [HEADER, *(good_row(f"R-{n}", n) for n in range(1, 9))]
-    )
-    assert load_trace_file(engine, again).status == RunStatus.FAILED
-    assert sys.getswitchinterval() == before

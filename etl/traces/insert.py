@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gc
 import logging
-import sys
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -57,10 +56,6 @@ BATCH_ROWS = 16_384
 # On PostgreSQL, batches per COPY (and savepoint): the server idles between two COPYs, and a
 # group's batches are held until its COPY ends, in case it is refused and they go in again.
 COPY_GROUP_BATCHES = 4
-# On PostgreSQL, batches the parser may have ready (or be parsing) beyond the one being sent.
-# The server's pace is uneven (each COPY's end waits for it to store what it was sent): with two,
-# the parser stopped while this thread waited, then this thread and the server waited for it.
-PARSED_AHEAD_POSTGRES = 4
 _REJECT_COLUMNS = ("run_id", "file_name", "line_number", "reason", "fields")
 _COPY_REJECTS = (
     f"COPY {RejectedRow.__tablename__} ({', '.join(_REJECT_COLUMNS)}) FROM STDIN (FORMAT csv)"
@@ -75,11 +70,6 @@ STAGED_COUNTS_KEPT = 16
 # Staged batches moved after each batch staged: more than one, so that the batches of a sealed
 # staging file are all moved before the next file is sealed.
 MOVES_PER_BATCH = 2
-# PostgreSQL: while the parser runs in a second thread, how long its Python code may keep the GIL
-# once this thread asks for it. This thread mostly waits (for a batch, for the server) and then
-# has a moment's work, each moment (and the server, waiting for what it sends) delayed by up to
-# Python's default of 5 ms.
-PARSER_SWITCH_SECONDS = 0.0005
 
 
 class WrongTraceFile(Exception):
@@ -228,13 +218,9 @@ class FileLoader:
         # per batch, which keeps memory flat. It is restored after the load.
         collecting = gc.isenabled()
         gc.disable()
-        switch_interval = sys.getswitchinterval()
         job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)
-        if self.parallel and self.postgres:
-            sys.setswitchinterval(PARSER_SWITCH_SECONDS)
-            batches = parse_in_worker(job, progress, prepared_for_copy, ahead=PARSED_AHEAD_POSTGRES)
-        elif self.parallel:
-            batches = parse_in_worker(job, progress)
+        if self.parallel:
+            batches = parse_in_worker(job, progress, prepared_for_copy if self.postgres else None)
         else:
             batches = parse(job, progress)
         try:
@@ -258,7 +244,6 @@ class FileLoader:
             raise
         finally:
             batches.close()  # type: ignore[attr-defined]
-            sys.setswitchinterval(switch_interval)
             if collecting:
                 gc.enable()
         self.line = 0  # what fails from here on (aggregates, commit) is not at a line

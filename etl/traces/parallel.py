@@ -26,31 +26,25 @@ def worth_a_worker(size: int) -> bool:
 
 
 def parse_in_worker(
-    job: ParseJob,
-    progress: Progress,
-    prepare: Callable[[Batch], Batch] | None = None,
-    *,
-    ahead: int = 2,
+    job: ParseJob, progress: Progress, prepare: Callable[[Batch], Batch] | None = None
 ) -> Iterator[Batch]:
     """`parse` run in a second thread, its batches received here as this thread inserts.
 
     `prepare`, if given, runs on each batch in that thread too (PostgreSQL: the rows sorted and
-    encoded as COPY's tuples, so that this thread only sends them). `ahead`: how many batches
-    that thread may have parsed, or be parsing, beyond the one this thread holds.
+    written as COPY's text, so that this thread only sends them).
 
     A thread, not a forked process: the work of both sides is in C that lets go of the GIL
     (Arrow's reader and kernels, ADBC's ingest, SQLite, libpq), and a forked process would
     count every page of the libraries and modules this process holds a second time (the
-    process tree's peak RSS, issue 13). At most `ahead` batches are parsed or being parsed, so
+    process tree's peak RSS, issue 13). At most one batch waits while the next is parsed, so
     memory stays bounded; closing this iterator (the load ending, or failing) stops the thread.
     """
     own = Progress()
     parsed = parse(job, own)
     try:
+        # One batch parsed ahead, and the next being parsed, while this thread inserts one.
         yield from read_ahead(
-            parsed if prepare is None else map(prepare, parsed),
-            "ironriver-trace-parser",
-            bound=ahead,
+            parsed if prepare is None else map(prepare, parsed), "ironriver-trace-parser", bound=2
         )
     except Exception:
         progress.line = own.line  # reading the file failed there
