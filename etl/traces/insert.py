@@ -227,6 +227,8 @@ class FileLoader:
             for batch in batches:
                 self.rows_read = batch.rows_read
                 self.line = batch.line
+                for line, reason, values in batch.rejects:
+                    self.reject(line, reason, values)
                 self.flush(batch)
                 del batch
                 gc.collect(1)
@@ -236,7 +238,7 @@ class FileLoader:
                 self.staging.seal()
                 self._move_staged(len(self.staging.sealed))
             self._end_group()
-            self._write_rejects(final=True)
+            self._write_rejects()
         except BaseException as error:
             # A failure while reading is at the parser's line; one while inserting, the batch's.
             self.line = max(self.line, progress.line)
@@ -263,7 +265,7 @@ class FileLoader:
                 self._rejects.append(self._ledger_row(line, reason, values))
         for line in sorted(left):  # not found again: the file changed; no cells
             self._rejects.append(self._ledger_row(line, repeat_reason(None), None))
-        self._write_rejects(final=True)
+        self._write_rejects()
 
     def _repeat(self, line: int) -> None:
         """Reject a row whose trace number an earlier batch of this file holds."""
@@ -289,8 +291,7 @@ class FileLoader:
         self.rows_loaded += refused.rows - known
 
     def flush(self, batch: Batch) -> None:
-        """Insert (or stage) a batch's rows, but those whose trace number the database has, and
-        set its rejected rows aside for the ledger."""
+        """Insert (or stage) a batch's rows, but those whose trace number the database has."""
         rows: pa.Table = batch.rows
         lines: np.ndarray = batch.lines
         if rows.num_rows:
@@ -312,9 +313,6 @@ class FileLoader:
                 if len(self._staged_counts) < STAGED_COUNTS_KEPT:
                     self._staged_counts[int(lines[-1])] = batch.counts
                 self._insert(rows, lines)
-        # After the rows are sent: the server stores them while the rejects are written up.
-        for line, reason, values in batch.rejects:
-            self.reject(line, reason, values)
         group = self._group
         if group is not None and (
             len(group.batches) >= COPY_GROUP_BATCHES
@@ -477,9 +475,7 @@ class FileLoader:
         else:
             self.connection.execute(insert(table), rows)
 
-    def _write_rejects(self, *, final: bool = False) -> None:
-        """Write the rows set aside into the ledger; on PostgreSQL, once a batch's worth waits,
-        or at the end (`final`)."""
+    def _write_rejects(self) -> None:
         if not self.postgres:
             if self._rejects:
                 self.connection.execute(insert(RejectedRow), self._rejects)
@@ -488,16 +484,12 @@ class FileLoader:
         # COPY, not an INSERT per row: a fifth of the client's CPU and a third of the wall of
         # SQLAlchemy's executemany for the ~20,000 rejects of a 1M-row file. No other statement
         # can run during a COPY: while one is open the rows are only written as text, so that
-        # when it ends the server is not kept waiting while they are. They wait for a batch's
-        # worth (or the end), not for each COPY's end: a COPY of the ledger between two of traces
-        # was three more round trips there, with the server idle.
+        # when it ends the server is not kept waiting while they are.
         if self._rejects:
             self._ledger_texts.append(self._ledger_text(self._rejects))
             self._ledger_rows += len(self._rejects)
             self._rejects.clear()
         if not self._ledger_texts or self._group is not None:
-            return
-        if not final and self._ledger_rows < BATCH_ROWS:
             return
         driver = self.connection.connection.driver_connection
         with driver.cursor() as cursor, cursor.copy(_COPY_REJECTS) as copy:  # type: ignore[union-attr]
