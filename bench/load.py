@@ -107,7 +107,9 @@ class Tool:
 
 def _load_traces(csv_path: Path, env: dict[str, str]) -> tuple[Run, int]:
     """`ironriver etl load-traces` of `csv_path`, measured; the rows it says it loaded."""
-    result = run_measured([*ironriver_command(), "etl", "load-traces", csv_path], env=env)
+    result = run_measured(
+        [*ironriver_command(), "etl", "load-traces", csv_path], env=env, settle_first=True
+    )
     match = _SUMMARY.search(result.stdout)
     if result.returncode != 0 or match is None:
         raise BenchError(
@@ -129,7 +131,7 @@ def _ours(template: Path, data_dir: Path) -> Callable[[Path, Path], tuple[Run, i
 
 def _sqlite_import(csv_path: Path, database: Path) -> tuple[Run, int]:
     remove_database(database)
-    result = run_measured(["sqlite3", database, f".import --csv {csv_path} raw"])
+    result = run_measured(["sqlite3", database, f".import --csv {csv_path} raw"], settle_first=True)
     if result.returncode != 0:
         raise BenchError(f"sqlite3 .import exited {result.returncode}: {result.stderr[-2000:]}")
     return result, count_rows(database, "raw")
@@ -137,7 +139,9 @@ def _sqlite_import(csv_path: Path, database: Path) -> tuple[Run, int]:
 
 def _sqlite_utils(csv_path: Path, database: Path) -> tuple[Run, int]:
     remove_database(database)
-    result = run_measured([SQLITE_UTILS, "insert", database, "raw", csv_path, "--csv"])
+    result = run_measured(
+        [SQLITE_UTILS, "insert", database, "raw", csv_path, "--csv"], settle_first=True
+    )
     if result.returncode != 0:
         raise BenchError(f"sqlite-utils exited {result.returncode}: {result.stderr[-2000:]}")
     return result, count_rows(database, "raw")
@@ -174,6 +178,7 @@ def summarise(runs: list[tuple[Run, int]], file_rows: int) -> dict[str, Any]:
         "max_main_max_rss_mb": round(max(mains) / 1e6, 1),
         "max_peak_pss_mb": round(max(run.peak_pss_bytes for run, _ in runs) / 1e6, 1),
         "median_cpu_seconds": round(median([run.cpu_seconds for run, _ in runs]), 3),
+        "median_system_seconds": round(median([run.system_seconds for run, _ in runs]), 3),
         "runs": [run.as_dict() for run, _ in runs],
     }
 
@@ -189,23 +194,51 @@ def measure_load(
     log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Any]]:
     """Each tool `repetitions` times on one file, interleaved so drift hits every tool alike."""
-    warm_file(csv_path)
-    results: dict[str, list[tuple[Run, int]]] = {tool.name: [] for tool in chosen}
+    measured = measure_sizes(
+        [(csv_path, file_rows)], chosen, work, repetitions, keep_ours=keep_ours, log=log
+    )
+    return measured[file_rows]
+
+
+def measure_sizes(
+    files: list[tuple[Path, int]],
+    chosen: list[Tool],
+    work: Path,
+    repetitions: int,
+    *,
+    keep_ours: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Each tool `repetitions` times on each (file, rows), by rounds: every file and tool once
+    per round, so drift on the machine hits every size and tool alike. By rows, then tool.
+
+    `keep_ours` keeps our last database of the first file.
+    """
+    for csv_path, _ in files:
+        warm_file(csv_path)
+    results: dict[int, dict[str, list[tuple[Run, int]]]] = {
+        rows: {tool.name: [] for tool in chosen} for _, rows in files
+    }
     for repetition in range(repetitions):
-        for tool in chosen:
-            database = work / f"load-{tool.name}.sqlite"
-            run, stored = tool.run(csv_path, database)
-            results[tool.name].append((run, stored))
-            log(
-                f"  {tool.label}: {file_rows:,} rows, run {repetition + 1}/{repetitions}: "
-                f"{run.seconds:.2f} s, peak RSS {run.peak_rss_bytes / 1e6:.0f} MB"
-            )
-            if tool.name == "ours" and keep_ours is not None and repetition == repetitions - 1:
-                remove_database(keep_ours)
-                database.rename(keep_ours)
-            else:
-                remove_database(database)
-    return {name: summarise(runs, file_rows) for name, runs in results.items()}
+        for index, (csv_path, file_rows) in enumerate(files):
+            for tool in chosen:
+                database = work / f"load-{tool.name}.sqlite"
+                run, stored = tool.run(csv_path, database)
+                results[file_rows][tool.name].append((run, stored))
+                log(
+                    f"  {tool.label}: {file_rows:,} rows, run {repetition + 1}/{repetitions}: "
+                    f"{run.seconds:.2f} s, peak RSS {run.peak_rss_bytes / 1e6:.0f} MB"
+                )
+                last_of_first = index == 0 and repetition == repetitions - 1
+                if tool.name == "ours" and keep_ours is not None and last_of_first:
+                    remove_database(keep_ours)
+                    database.rename(keep_ours)
+                else:
+                    remove_database(database)
+    return {
+        file_rows: {name: summarise(runs, file_rows) for name, runs in by_tool.items()}
+        for file_rows, by_tool in results.items()
+    }
 
 
 def recreate_database(server_url: str, name: str, template: str | None = None) -> str:
@@ -259,7 +292,9 @@ def _psql(url: str, command: str) -> str:
 
 def _timed_psql(url: str, command: str) -> Run:
     """One psql command, measured as every tool is; it must succeed."""
-    result = run_measured(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", command])
+    result = run_measured(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", command], settle_first=True
+    )
     if result.returncode != 0:
         raise BenchError(
             f"psql {command[:60]!r} exited {result.returncode}: {result.stderr[-2000:]}"
