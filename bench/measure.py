@@ -27,12 +27,14 @@ class Settled:
 
     dirty_mb: float | None  # page cache waiting to be written back, before the sync
     sync_seconds: float
+    pause_seconds: float
     load_average: float  # one-minute load average once settled: other work on the machine
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "dirty_mb_before_sync": self.dirty_mb,
             "sync_seconds": round(self.sync_seconds, 3),
+            "pause_seconds": self.pause_seconds,
             "load_average": round(self.load_average, 2),
         }
 
@@ -58,7 +60,12 @@ def settle(pause: float = SETTLE_SECONDS) -> Settled:
     os.sync()
     synced = time.perf_counter() - started
     time.sleep(pause)
-    return Settled(dirty_mb=dirty, sync_seconds=synced, load_average=os.getloadavg()[0])
+    return Settled(
+        dirty_mb=dirty,
+        sync_seconds=synced,
+        pause_seconds=pause,
+        load_average=os.getloadavg()[0],
+    )
 
 
 @dataclass
