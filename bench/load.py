@@ -271,9 +271,13 @@ def _migrated_postgres(server_url: str, name: str, data_dir: Path) -> dict[str, 
     return env
 
 
+OURS_POSTGRES_DATABASE = "bench_load_ours"  # where our loader's runs on PostgreSQL load
+
+
 def _ours_postgres(server_url: str, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
     def run(csv_path: Path, _database: Path) -> tuple[Run, int]:
-        return _load_traces(csv_path, _migrated_postgres(server_url, "bench_load_ours", data_dir))
+        env = _migrated_postgres(server_url, OURS_POSTGRES_DATABASE, data_dir)
+        return _load_traces(csv_path, env)
 
     return run
 
@@ -380,36 +384,38 @@ def _reloaded(run: Run) -> Run:
 def measure_reload(
     csv_path: Path,
     file_rows: int,
-    loaded: Path,
+    first_load: Tool,
     work: Path,
     repetitions: int,
     *,
     server_url: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """`ironriver etl load-traces` of a re-export of `csv_path` into a copy of the database its
-    first load left (`loaded`: a SQLite file, or on `server_url` the PostgreSQL loader's
-    database): the path where every batch meets rows the database already holds."""
+    """By rounds: a first load of `csv_path` by `first_load` (our loader, on SQLite or on
+    `server_url`), then `ironriver etl load-traces` of a re-export of it into the database
+    that load left, the path where every batch meets rows the database already holds. Both are
+    timed, so the reload is compared with first loads made beside it (`first_load`)."""
     again = reexport(csv_path, work)
-    runs = []
+    firsts: list[tuple[Run, int]] = []
+    reloads: list[tuple[Run, int]] = []
+    suffix = " (PostgreSQL)" if server_url else ""
     try:
         for repetition in range(repetitions):
+            database = work / "reload.sqlite"
+            firsts.append(first_load.run(csv_path, database))
             if server_url is None:
-                database = work / "reload.sqlite"
-                remove_database(database)
-                shutil.copyfile(loaded, database)
                 env = app_env(database, work / "datadir")
             else:
-                url = recreate_database(server_url, "bench_reload_ours", "bench_load_ours")
+                url = f"{server_url}/{OURS_POSTGRES_DATABASE}"
                 env = {**app_env(Path("unused"), work / "datadir"), "DATABASE_URL": url}
             run, stored = _load_traces(again, env)
-            runs.append((_reloaded(run), stored))
+            reloads.append((_reloaded(run), stored))
             log(
-                f"  reload of the same rows{' (PostgreSQL)' if server_url else ''}, run "
-                f"{repetition + 1}/{repetitions}: {run.seconds:.2f} s, {run.cpu_seconds:.2f} s CPU"
+                f"  first load, then reload of the same rows{suffix}, run {repetition + 1}/"
+                f"{repetitions}: {firsts[-1][0].seconds:.2f} s, then {run.seconds:.2f} s "
+                f"({run.cpu_seconds:.2f} s CPU)"
             )
-            if server_url is None:
-                remove_database(database)
+            remove_database(database)
     finally:
         again.unlink(missing_ok=True)
-    return summarise(runs, file_rows)
+    return {**summarise(reloads, file_rows), "first_load": summarise(firsts, file_rows)}

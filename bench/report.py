@@ -667,15 +667,18 @@ def _reload_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("postgres", "load_postgres", "-postgres"),
     ):
         again = reload.get(backend)
-        first = ((results.get(load_key) or {}).get("tools") or {}).get("ours")
+        # First loads made by rounds with the reloads, when the run has them (older results
+        # compared with the load benchmark's, made before).
+        beside = again and again.get("first_load")
+        first = beside or ((results.get(load_key) or {}).get("tools") or {}).get("ours")
         if not again or not first:
             continue
         ratio = _ratio(again["median_seconds"], first["median_seconds"])
         runs = ""
-        if again["repetitions"] > 1:
+        if beside:
             runs = (
                 f" (median of {again['repetitions']} reloads, {again['min_seconds']}–"
-                f"{again['max_seconds']} s; of {first['repetitions']} first loads, "
+                f"{again['max_seconds']} s, each just after a first load: "
                 f"{first['min_seconds']}–{first['max_seconds']} s)"
             )
         out.append(
@@ -688,7 +691,9 @@ def _reload_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "<= 1.0x",
                 None if ratio is None else ratio <= 1.0,
                 peer=first["median_seconds"],
-                peer_name="first load, same run",
+                peer_name="first loads, by rounds with the reloads"
+                if beside
+                else "first load, same run",
                 ratio=ratio,
                 why=f"{ratio}x; CPU {again['median_cpu_seconds']} s vs "
                 f"{first['median_cpu_seconds']} s (our process only)",
@@ -818,7 +823,9 @@ def _settled_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
     for key in ("load", "load_postgres"):
         summaries += ((results.get(key) or {}).get("tools") or {}).values()
-    summaries += [v for v in (results.get("reload") or {}).values() if isinstance(v, dict)]
+    for reload in (results.get("reload") or {}).values():
+        if isinstance(reload, dict):
+            summaries += [reload, *([reload["first_load"]] if "first_load" in reload else [])]
     scaling = results.get("scaling") or {}
     for size in [*scaling.get("sizes", []), *([scaling["base"]] if "base" in scaling else [])]:
         summaries += [v for v in size.values() if isinstance(v, dict)]
@@ -1093,6 +1100,8 @@ def _runs_note(results: dict[str, Any]) -> str:
     reload = (results.get("reload") or {}).get("sqlite")
     if reload:
         note += f"; reloads: {reload['repetitions']} on each backend"
+        if "first_load" in reload:
+            note += ", each just after a first load of its own"
     return note
 
 
