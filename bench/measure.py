@@ -16,8 +16,8 @@ from typing import Any
 import psutil
 
 POLL_SECONDS = 0.05
-# After `sync`, before a timed run: long enough for the writeback `sync` started to end and the
-# flusher threads to go idle, short enough that the ~40 timed load runs of `make bench` pay ~20 s.
+# The pause after `sync`, before a timed run, so that the writeback it forced is behind the
+# run rather than in its first second; the ~50 timed load runs of `make bench` pay ~30 s for both.
 SETTLE_SECONDS = 0.5
 
 
