@@ -192,7 +192,7 @@ def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {RSS_FLAT_TARGET:.2f}x (flat)",
             None if flat is None else flat <= RSS_FLAT_TARGET,
             peer=peak_base,
-            peer_name=f"ours at {base['rows']:,} rows",
+            peer_name=f"ours at {base['rows']:,} rows" + (", interleaved" if interleaved else ""),
             ratio=flat,
             why=f"memory grew {flat}x from {base['rows']:,} to {top['rows']:,} rows",
         )
@@ -208,6 +208,7 @@ def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     slope = _ratio(ours_top, ours_base)
     imp_slope = _ratio(per_million(top, "sqlite3_import"), per_million(base, "sqlite3_import"))
     how = f"`.import`: {imp_slope}x"
+    why = f"per-row time grew {slope}x ({how})"
     peer_name = f"ours at {base['rows']:,} rows"
     if interleaved:
         ours = top["ours"]
@@ -223,6 +224,13 @@ def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"at {top['rows']:,}; CPU per row {cpu_slope}x; {how}"
         )
         peer_name += ", interleaved"
+        loads = [run["settled"]["load_average"] for run in ours["runs"] if "settled" in run]
+        why = f"per-row time grew {slope}x, CPU per row {cpu_slope}x" + (
+            f"; the one-minute load average before the {top['rows']:,}-row runs was "
+            f"{min(loads):.2f}–{max(loads):.2f} on {results['machine']['cores']} cores"
+            if loads and "machine" in results
+            else ""
+        )
     out.append(
         _row(
             "scaling-linear",
@@ -234,7 +242,7 @@ def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             peer=ours_base,
             peer_name=peer_name,
             ratio=slope,
-            why=f"per-row time grew {slope}x ({how})",
+            why=why,
         )
     )
     return out

@@ -514,6 +514,18 @@ def test_the_per_row_ratio_compares_the_runs_made_by_rounds_with_the_large_size(
     assert row["peer_name"] == "ours at 1,000,000 rows, interleaved"
     text = "\n".join(report._scaling_table(results["scaling"]))
     assert "| 1,000,000 (by rounds with the larger) | 3 | 2.5 (2.4–2.6) |" in text
+    # Slower at 10M with the same CPU per row (the machine busy): not met, and the reason says
+    # what the CPU and the load average were.
+    slow = results["scaling"]["sizes"][1]["ours"] = _summary([31.0, 32.0, 40.0], [33.0] * 3)
+    for run, load_average in zip(slow["runs"], (4.2, 4.8, 4.5), strict=True):
+        run["settled"] = {"load_average": load_average}
+    missed = by_id({"benchmarks": report.benchmarks({**results, "machine": {"cores": 2}})})
+    row = missed["scaling-linear"]
+    assert row["ratio"] == 1.28 and row["met"] is False
+    assert row["why"] == (
+        "per-row time grew 1.28x, CPU per row 0.971x; the one-minute load average before the "
+        "10,000,000-row runs was 4.20–4.80 on 2 cores"
+    )
     # Without runs made by rounds (older results), the load size's own runs, as before.
     del results["scaling"]["base"]
     old = by_id({"benchmarks": report.benchmarks(results)})["scaling-linear"]
