@@ -676,3 +676,27 @@ def test_the_schema_floor_on_postgresql_copies_exactly_the_rows_our_loader_store
     assert measured["psql_copy_checked"]["rows_stored"] == len(ours)
     assert measured["psql_copy_checked"]["median_seconds"] > 0
     assert measured["psql_copy"]["rows_stored"] == 2_000
+
+
+def test_each_reload_on_postgresql_follows_a_first_load_into_its_database(postgres_url, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    server = postgres_url.rsplit("/", 1)[0]
+    generated = ensure(tmp_path / "data", 2_000, seed=3)
+    first_load = load.postgres_tools(server, tmp_path / "datadir")["ours"]
+    try:
+        measured = load.measure_reload(
+            generated.path, 2_000, first_load, tmp_path, 2, server_url=server, log=lambda _: None
+        )
+    finally:  # the bench names its databases on the server; this test's are not left behind
+        admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'DROP DATABASE IF EXISTS "{load.OURS_POSTGRES_DATABASE}" WITH (FORCE)')
+            )
+        admin.dispose()
+    # Each round: a first load storing the good rows, then a reload storing none of them again.
+    assert measured["first_load"]["repetitions"] == measured["repetitions"] == 2
+    assert measured["first_load"]["rows_stored"] == 2_000 - generated.bad_rows
+    assert measured["rows_stored"] == 0
+    assert all("settled" in run for run in measured["runs"] + measured["first_load"]["runs"])
