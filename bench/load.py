@@ -107,7 +107,9 @@ class Tool:
 
 def _load_traces(csv_path: Path, env: dict[str, str]) -> tuple[Run, int]:
     """`ironriver etl load-traces` of `csv_path`, measured; the rows it says it loaded."""
-    result = run_measured([*ironriver_command(), "etl", "load-traces", csv_path], env=env)
+    result = run_measured(
+        [*ironriver_command(), "etl", "load-traces", csv_path], env=env, settle_first=True
+    )
     match = _SUMMARY.search(result.stdout)
     if result.returncode != 0 or match is None:
         raise BenchError(
@@ -129,7 +131,7 @@ def _ours(template: Path, data_dir: Path) -> Callable[[Path, Path], tuple[Run, i
 
 def _sqlite_import(csv_path: Path, database: Path) -> tuple[Run, int]:
     remove_database(database)
-    result = run_measured(["sqlite3", database, f".import --csv {csv_path} raw"])
+    result = run_measured(["sqlite3", database, f".import --csv {csv_path} raw"], settle_first=True)
     if result.returncode != 0:
         raise BenchError(f"sqlite3 .import exited {result.returncode}: {result.stderr[-2000:]}")
     return result, count_rows(database, "raw")
@@ -137,7 +139,9 @@ def _sqlite_import(csv_path: Path, database: Path) -> tuple[Run, int]:
 
 def _sqlite_utils(csv_path: Path, database: Path) -> tuple[Run, int]:
     remove_database(database)
-    result = run_measured([SQLITE_UTILS, "insert", database, "raw", csv_path, "--csv"])
+    result = run_measured(
+        [SQLITE_UTILS, "insert", database, "raw", csv_path, "--csv"], settle_first=True
+    )
     if result.returncode != 0:
         raise BenchError(f"sqlite-utils exited {result.returncode}: {result.stderr[-2000:]}")
     return result, count_rows(database, "raw")
@@ -174,6 +178,7 @@ def summarise(runs: list[tuple[Run, int]], file_rows: int) -> dict[str, Any]:
         "max_main_max_rss_mb": round(max(mains) / 1e6, 1),
         "max_peak_pss_mb": round(max(run.peak_pss_bytes for run, _ in runs) / 1e6, 1),
         "median_cpu_seconds": round(median([run.cpu_seconds for run, _ in runs]), 3),
+        "median_system_seconds": round(median([run.system_seconds for run, _ in runs]), 3),
         "runs": [run.as_dict() for run, _ in runs],
     }
 
@@ -189,23 +194,51 @@ def measure_load(
     log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Any]]:
     """Each tool `repetitions` times on one file, interleaved so drift hits every tool alike."""
-    warm_file(csv_path)
-    results: dict[str, list[tuple[Run, int]]] = {tool.name: [] for tool in chosen}
+    measured = measure_sizes(
+        [(csv_path, file_rows)], chosen, work, repetitions, keep_ours=keep_ours, log=log
+    )
+    return measured[file_rows]
+
+
+def measure_sizes(
+    files: list[tuple[Path, int]],
+    chosen: list[Tool],
+    work: Path,
+    repetitions: int,
+    *,
+    keep_ours: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Each tool `repetitions` times on each (file, rows), by rounds: every file and tool once
+    per round, so drift on the machine hits every size and tool alike. By rows, then tool.
+
+    `keep_ours` keeps our last database of the first file.
+    """
+    for csv_path, _ in files:
+        warm_file(csv_path)
+    results: dict[int, dict[str, list[tuple[Run, int]]]] = {
+        rows: {tool.name: [] for tool in chosen} for _, rows in files
+    }
     for repetition in range(repetitions):
-        for tool in chosen:
-            database = work / f"load-{tool.name}.sqlite"
-            run, stored = tool.run(csv_path, database)
-            results[tool.name].append((run, stored))
-            log(
-                f"  {tool.label}: {file_rows:,} rows, run {repetition + 1}/{repetitions}: "
-                f"{run.seconds:.2f} s, peak RSS {run.peak_rss_bytes / 1e6:.0f} MB"
-            )
-            if tool.name == "ours" and keep_ours is not None and repetition == repetitions - 1:
-                remove_database(keep_ours)
-                database.rename(keep_ours)
-            else:
-                remove_database(database)
-    return {name: summarise(runs, file_rows) for name, runs in results.items()}
+        for index, (csv_path, file_rows) in enumerate(files):
+            for tool in chosen:
+                database = work / f"load-{tool.name}.sqlite"
+                run, stored = tool.run(csv_path, database)
+                results[file_rows][tool.name].append((run, stored))
+                log(
+                    f"  {tool.label}: {file_rows:,} rows, run {repetition + 1}/{repetitions}: "
+                    f"{run.seconds:.2f} s, peak RSS {run.peak_rss_bytes / 1e6:.0f} MB"
+                )
+                last_of_first = index == 0 and repetition == repetitions - 1
+                if tool.name == "ours" and keep_ours is not None and last_of_first:
+                    remove_database(keep_ours)
+                    database.rename(keep_ours)
+                else:
+                    remove_database(database)
+    return {
+        file_rows: {name: summarise(runs, file_rows) for name, runs in by_tool.items()}
+        for file_rows, by_tool in results.items()
+    }
 
 
 def recreate_database(server_url: str, name: str, template: str | None = None) -> str:
@@ -238,9 +271,13 @@ def _migrated_postgres(server_url: str, name: str, data_dir: Path) -> dict[str, 
     return env
 
 
+OURS_POSTGRES_DATABASE = "bench_load_ours"  # where our loader's runs on PostgreSQL load
+
+
 def _ours_postgres(server_url: str, data_dir: Path) -> Callable[[Path, Path], tuple[Run, int]]:
     def run(csv_path: Path, _database: Path) -> tuple[Run, int]:
-        return _load_traces(csv_path, _migrated_postgres(server_url, "bench_load_ours", data_dir))
+        env = _migrated_postgres(server_url, OURS_POSTGRES_DATABASE, data_dir)
+        return _load_traces(csv_path, env)
 
     return run
 
@@ -259,7 +296,9 @@ def _psql(url: str, command: str) -> str:
 
 def _timed_psql(url: str, command: str) -> Run:
     """One psql command, measured as every tool is; it must succeed."""
-    result = run_measured(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", command])
+    result = run_measured(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", command], settle_first=True
+    )
     if result.returncode != 0:
         raise BenchError(
             f"psql {command[:60]!r} exited {result.returncode}: {result.stderr[-2000:]}"
@@ -345,36 +384,38 @@ def _reloaded(run: Run) -> Run:
 def measure_reload(
     csv_path: Path,
     file_rows: int,
-    loaded: Path,
+    first_load: Tool,
     work: Path,
     repetitions: int,
     *,
     server_url: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """`ironriver etl load-traces` of a re-export of `csv_path` into a copy of the database its
-    first load left (`loaded`: a SQLite file, or on `server_url` the PostgreSQL loader's
-    database): the path where every batch meets rows the database already holds."""
+    """By rounds: a first load of `csv_path` by `first_load` (our loader, on SQLite or on
+    `server_url`), then `ironriver etl load-traces` of a re-export of it into the database
+    that load left, the path where every batch meets rows the database already holds. Both are
+    timed, so the reload is compared with first loads made beside it (`first_load`)."""
     again = reexport(csv_path, work)
-    runs = []
+    firsts: list[tuple[Run, int]] = []
+    reloads: list[tuple[Run, int]] = []
+    suffix = " (PostgreSQL)" if server_url else ""
     try:
         for repetition in range(repetitions):
+            database = work / "reload.sqlite"
+            firsts.append(first_load.run(csv_path, database))
             if server_url is None:
-                database = work / "reload.sqlite"
-                remove_database(database)
-                shutil.copyfile(loaded, database)
                 env = app_env(database, work / "datadir")
             else:
-                url = recreate_database(server_url, "bench_reload_ours", "bench_load_ours")
+                url = f"{server_url}/{OURS_POSTGRES_DATABASE}"
                 env = {**app_env(Path("unused"), work / "datadir"), "DATABASE_URL": url}
             run, stored = _load_traces(again, env)
-            runs.append((_reloaded(run), stored))
+            reloads.append((_reloaded(run), stored))
             log(
-                f"  reload of the same rows{' (PostgreSQL)' if server_url else ''}, run "
-                f"{repetition + 1}/{repetitions}: {run.seconds:.2f} s, {run.cpu_seconds:.2f} s CPU"
+                f"  first load, then reload of the same rows{suffix}, run {repetition + 1}/"
+                f"{repetitions}: {firsts[-1][0].seconds:.2f} s, then {run.seconds:.2f} s "
+                f"({run.cpu_seconds:.2f} s CPU)"
             )
-            if server_url is None:
-                remove_database(database)
+            remove_database(database)
     finally:
         again.unlink(missing_ok=True)
-    return summarise(runs, file_rows)
+    return {**summarise(reloads, file_rows), "first_load": summarise(firsts, file_rows)}

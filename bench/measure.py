@@ -16,6 +16,56 @@ from typing import Any
 import psutil
 
 POLL_SECONDS = 0.05
+# The pause after `sync`, before a timed run, so that the writeback it forced is behind the
+# run rather than in its first second; the ~50 timed load runs of `make bench` pay ~30 s for both.
+SETTLE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What `settle` found and did before a timed run (kept with the run, to judge it by)."""
+
+    dirty_mb: float | None  # page cache waiting to be written back, before the sync
+    sync_seconds: float
+    pause_seconds: float
+    load_average: float  # one-minute load average once settled: other work on the machine
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dirty_mb_before_sync": self.dirty_mb,
+            "sync_seconds": round(self.sync_seconds, 3),
+            "pause_seconds": self.pause_seconds,
+            "load_average": round(self.load_average, 2),
+        }
+
+
+def dirty_mb() -> float | None:
+    """The system's dirty page cache in MB (`Dirty:` of /proc/meminfo; None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("Dirty:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def settle(pause: float = SETTLE_SECONDS) -> Settled:
+    """Write every dirty page back (`sync`), then wait `pause` s: a timed run starts with no
+    one else's writes queued before its own fsyncs (the PostgreSQL runs just before the 10M-row
+    load left ~2 GB; bench/README.md, "The 10M-row point and the reloads")."""
+    dirty = dirty_mb()
+    started = time.perf_counter()
+    os.sync()
+    synced = time.perf_counter() - started
+    time.sleep(pause)
+    return Settled(
+        dirty_mb=dirty,
+        sync_seconds=synced,
+        pause_seconds=pause,
+        load_average=os.getloadavg()[0],
+    )
 
 
 @dataclass
@@ -31,14 +81,17 @@ class Run:
     # upper bound, exact only when it is larger than that.
     main_max_rss_bytes: int
     cpu_seconds: float  # user + system of the command and its waited-for children
+    system_seconds: float = 0.0  # the system (kernel) part of cpu_seconds
     # "samples" when the command was sampled running; "ru_maxrss (upper bound)" when it ended
     # within the first poll interval, so the samples hold only its state at exec and
     # peak_rss_bytes is main_max_rss_bytes instead.
     peak_rss_source: str = "samples"
     stdout: str = ""
     stderr: str = ""
+    settled: Settled | None = None  # the sync and pause before the command, if asked for
 
     def as_dict(self) -> dict[str, Any]:
+        settled = {"settled": self.settled.as_dict()} if self.settled else {}
         return {
             "seconds": round(self.seconds, 4),
             "returncode": self.returncode,
@@ -46,7 +99,9 @@ class Run:
             "peak_pss_mb": mb(self.peak_pss_bytes),
             "main_max_rss_mb": mb(self.main_max_rss_bytes),
             "cpu_seconds": round(self.cpu_seconds, 3),
+            "system_seconds": round(self.system_seconds, 3),
             "peak_rss_source": self.peak_rss_source,
+            **settled,
         }
 
 
@@ -117,8 +172,12 @@ def run_measured(
     cwd: str | Path | None = None,
     timeout: float = 1800,
     stdin_path: Path | None = None,
+    settle_first: bool = False,
 ) -> Run:
-    """Run `command` to completion, timing it and sampling its memory; output is captured."""
+    """Run `command` to completion, timing it and sampling its memory; output is captured.
+
+    With `settle_first`, `settle` runs just before the command starts (not timed)."""
+    settled = settle() if settle_first else None
     stdin = stdin_path.open("rb") if stdin_path else subprocess.DEVNULL
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -178,8 +237,10 @@ def run_measured(
         main_max_rss_bytes=main_max_rss,
         peak_rss_source="samples" if seen_running else "ru_maxrss (upper bound)",
         cpu_seconds=rusage.ru_utime + rusage.ru_stime,
+        system_seconds=rusage.ru_stime,
         stdout=(out[0] if out else b"").decode("utf-8", "replace"),
         stderr=(err[0] if err else b"").decode("utf-8", "replace"),
+        settled=settled,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from statistics import median
 from typing import Any
 
 LOAD_IMPORT_TARGET = 1.5  # ours / sqlite3 .import, time
@@ -171,7 +172,10 @@ def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     if not scaling or not scaling["sizes"] or not load:
         return []
     sizes = scaling["sizes"]
-    base = next((s for s in sizes if s["rows"] == load["rows"]), sizes[0])
+    # Runs at the load size made by rounds with the largest size's, when the run has them
+    # (older results compared with the load benchmark's runs, made minutes before).
+    interleaved = scaling.get("base")
+    base = interleaved or next((s for s in sizes if s["rows"] == load["rows"]), sizes[0])
     top = sizes[-1]
     if top is base:
         return []
@@ -188,7 +192,7 @@ def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {RSS_FLAT_TARGET:.2f}x (flat)",
             None if flat is None else flat <= RSS_FLAT_TARGET,
             peer=peak_base,
-            peer_name=f"ours at {base['rows']:,} rows",
+            peer_name=f"ours at {base['rows']:,} rows" + (", interleaved" if interleaved else ""),
             ratio=flat,
             why=f"memory grew {flat}x from {base['rows']:,} to {top['rows']:,} rows",
         )
@@ -203,19 +207,42 @@ def _scaling_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     ours_top, ours_base = per_million(top, "ours"), per_million(base, "ours")
     slope = _ratio(ours_top, ours_base)
     imp_slope = _ratio(per_million(top, "sqlite3_import"), per_million(base, "sqlite3_import"))
+    how = f"`.import`: {imp_slope}x"
+    why = f"per-row time grew {slope}x ({how})"
+    peer_name = f"ours at {base['rows']:,} rows"
+    if interleaved:
+        ours = top["ours"]
+        cpu_slope = _ratio(
+            ours["median_cpu_seconds"] / top["rows"],
+            base["ours"]["median_cpu_seconds"] / base["rows"],
+        )
+        spread = "–".join(
+            f"{ours[key] / top['rows'] * 1e6:.2f}" for key in ("min_seconds", "max_seconds")
+        )
+        how = (
+            f"median of {ours['repetitions']} runs of each, interleaved; {spread} s per 1M rows "
+            f"at {top['rows']:,}; CPU per row {cpu_slope}x; {how}"
+        )
+        peer_name += ", interleaved"
+        loads = [run["settled"]["load_average"] for run in ours["runs"] if "settled" in run]
+        why = f"per-row time grew {slope}x, CPU per row {cpu_slope}x" + (
+            f"; the one-minute load average before the {top['rows']:,}-row runs was "
+            f"{min(loads):.2f}–{max(loads):.2f} on {results['machine']['cores']} cores"
+            if loads and "machine" in results
+            else ""
+        )
     out.append(
         _row(
             "scaling-linear",
-            f"Load time per 1M rows at {top['rows']:,} rows vs at {base['rows']:,} "
-            f"(`.import`: {imp_slope}x)",
+            f"Load time per 1M rows at {top['rows']:,} rows vs at {base['rows']:,} ({how})",
             ours_top,
             "s per 1M rows",
             f"<= {LINEAR_TARGET:.2f}x (linear)",
             None if slope is None else slope <= LINEAR_TARGET,
             peer=ours_base,
-            peer_name=f"ours at {base['rows']:,} rows",
+            peer_name=peer_name,
             ratio=slope,
-            why=f"per-row time grew {slope}x (`.import`: {imp_slope}x)",
+            why=why,
         )
     )
     return out
@@ -648,21 +675,33 @@ def _reload_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("postgres", "load_postgres", "-postgres"),
     ):
         again = reload.get(backend)
-        first = ((results.get(load_key) or {}).get("tools") or {}).get("ours")
+        # First loads made by rounds with the reloads, when the run has them (older results
+        # compared with the load benchmark's, made before).
+        beside = again and again.get("first_load")
+        first = beside or ((results.get(load_key) or {}).get("tools") or {}).get("ours")
         if not again or not first:
             continue
         ratio = _ratio(again["median_seconds"], first["median_seconds"])
+        runs = ""
+        if beside:
+            runs = (
+                f" (median of {again['repetitions']} reloads, {again['min_seconds']}–"
+                f"{again['max_seconds']} s, each just after a first load: "
+                f"{first['min_seconds']}–{first['max_seconds']} s)"
+            )
         out.append(
             _row(
                 f"reload-vs-first-load{suffix}",
                 f"Reload of the same {reload['rows']:,} rows (a re-export: every row already "
-                f"loaded){' on PostgreSQL' if suffix else ''} vs their first load",
+                f"loaded){' on PostgreSQL' if suffix else ''} vs their first load{runs}",
                 again["median_seconds"],
                 "s",
                 "<= 1.0x",
                 None if ratio is None else ratio <= 1.0,
                 peer=first["median_seconds"],
-                peer_name="first load, same run",
+                peer_name="first loads, by rounds with the reloads"
+                if beside
+                else "first load, same run",
                 ratio=ratio,
                 why=f"{ratio}x; CPU {again['median_cpu_seconds']} s vs "
                 f"{first['median_cpu_seconds']} s (our process only)",
@@ -737,6 +776,90 @@ def _machine(results: dict[str, Any]) -> str:
     )
 
 
+def _scaling_method(scaling: dict[str, Any], settings: dict[str, Any]) -> str:
+    text = (
+        f"Sizes up to the load size run {settings['repetitions']} times, larger ones "
+        f"{settings['large_repetitions']} time(s) (medians)"
+    )
+    base = scaling.get("base")
+    if not base:
+        return text + "."
+    return (
+        text + f", by rounds with {base['ours']['repetitions']} new runs at {base['rows']:,} "
+        "rows (each round: ours and `.import` at each size, smallest first); the per-row ratio "
+        "compares those runs, made side by side."
+    )
+
+
+def _scaling_table(scaling: dict[str, Any]) -> list[str]:
+    """One line per size, and one for the runs at the load size made by rounds with the larger
+    sizes, just before those."""
+    lines = [
+        "| Rows | Runs | Ours s (min–max) | Ours s per 1M | Ours CPU s per 1M "
+        "| Ours peak RSS MB (PSS) | `.import` s (min–max) | `.import` s per 1M | Ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    sizes = list(scaling["sizes"])
+    base = scaling.get("base")
+    if base:
+        larger = next(i for i, size in enumerate(sizes) if size["rows"] > base["rows"])
+        sizes.insert(larger, {**base, "label": f"{base['rows']:,} (by rounds with the larger)"})
+    for size in sizes:
+        ours = size["ours"]
+        imp = size.get("sqlite3_import")
+        million = size["rows"] / 1e6
+        imp_per = f"{imp['median_seconds'] / million:.2f}" if imp else "—"
+        vs = _ratio(ours["median_seconds"], imp and imp["median_seconds"]) or "—"
+        lines.append(
+            f"| {size.get('label') or format(size['rows'], ',')} | {ours['repetitions']} "
+            f"| {_median_and_range(ours)} | {ours['median_seconds'] / million:.2f} "
+            f"| {ours['median_cpu_seconds'] / million:.2f} "
+            f"| {ours['max_peak_rss_mb']} ({ours.get('max_peak_pss_mb', '—')}) "
+            f"| {_median_and_range(imp)} | {imp_per} | {vs} |"
+        )
+    return lines
+
+
+def _median_and_range(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return "—"
+    return f"{summary['median_seconds']} ({summary['min_seconds']}–{summary['max_seconds']})"
+
+
+def _settled_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """What `settle` found before each timed load run of the results (none in older ones)."""
+    summaries: list[dict[str, Any]] = []
+    for key in ("load", "load_postgres"):
+        summaries += ((results.get(key) or {}).get("tools") or {}).values()
+    for reload in (results.get("reload") or {}).values():
+        if isinstance(reload, dict):
+            summaries += [reload, *([reload["first_load"]] if "first_load" in reload else [])]
+    scaling = results.get("scaling") or {}
+    for size in [*scaling.get("sizes", []), *([scaling["base"]] if "base" in scaling else [])]:
+        summaries += [v for v in size.values() if isinstance(v, dict)]
+    return [run["settled"] for summary in summaries for run in summary["runs"] if "settled" in run]
+
+
+def _settle_note(results: dict[str, Any]) -> list[str]:
+    settled = _settled_runs(results)
+    if not settled:
+        return []
+    dirty = [s["dirty_mb_before_sync"] for s in settled if s["dirty_mb_before_sync"] is not None]
+    loads = [s["load_average"] for s in settled]
+    found = (
+        f"up to {max(dirty):,.0f} MB of dirty pages (median {median(dirty):,.0f} MB), "
+        if dirty
+        else ""
+    )
+    return [
+        "",
+        f"Before each of the {len(settled)} timed load runs, every tool alike: `sync` (it found "
+        f"{found}the longest took {max(s['sync_seconds'] for s in settled):.2f} s) and "
+        f"a pause of {max(s['pause_seconds'] for s in settled)} s, not timed; the one-minute load average then was "
+        f"{min(loads):.2f}–{max(loads):.2f} (other work on the machine).",
+    ]
+
+
 def _details(results: dict[str, Any]) -> list[str]:
     out: list[str] = []
     s = results["settings"]
@@ -770,31 +893,11 @@ def _details(results: dict[str, Any]) -> list[str]:
             "pyarrow's reader are C that lets go of the GIL). Peak RSS is summed over the process "
             "tree (for the peers, their shell); PSS splits pages shared between processes.",
         ]
+        out += _settle_note(results)
     scaling = results.get("scaling")
     if scaling and scaling["sizes"]:
-        out += [
-            "",
-            "## Scaling",
-            "",
-            f"Sizes up to the load size run {s['repetitions']} times, larger ones "
-            f"{s['large_repetitions']} time(s) (medians).",
-            "",
-            "| Rows | Ours s | Ours rows/s | Ours s per 1M | Ours peak RSS MB (PSS) | `.import` s "
-            "| `.import` rows/s | Ratio |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for size in scaling["sizes"]:
-            ours = size["ours"]
-            imp = size.get("sqlite3_import")
-            per = ours["median_seconds"] / size["rows"] * 1e6
-            imp_seconds = imp["median_seconds"] if imp else "—"
-            imp_rate = f"{imp['file_rows_per_second']:,}" if imp else "—"
-            vs = _ratio(ours["median_seconds"], imp and imp["median_seconds"]) or "—"
-            out.append(
-                f"| {size['rows']:,} | {ours['median_seconds']} | {ours['file_rows_per_second']:,} "
-                f"| {per:.2f} | {ours['max_peak_rss_mb']} ({ours.get('max_peak_pss_mb', '—')}) "
-                f"| {imp_seconds} | {imp_rate} | {vs} |"
-            )
+        out += ["", "## Scaling", "", _scaling_method(scaling, s), ""]
+        out += _scaling_table(scaling)
     measured = results.get("api")
     if measured:
         out += [
@@ -997,6 +1100,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _runs_note(results: dict[str, Any]) -> str:
+    s = results["settings"]
+    note = f"scaling sizes above {s['load_rows']:,} rows: {s['large_repetitions']}"
+    if "base" in (results.get("scaling") or {}):
+        note += f", by rounds with as many at {s['load_rows']:,}"
+    reload = (results.get("reload") or {}).get("sqlite")
+    if reload:
+        note += f"; reloads: {reload['repetitions']} on each backend"
+        if "first_load" in reload:
+            note += ", each just after a first load of its own"
+    return note
+
+
 def markdown(results: dict[str, Any]) -> str:
     rows = benchmarks(results)
     s = results["settings"]
@@ -1006,9 +1122,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         _machine(results),
         "",
-        f"Each number is the median of {s['repetitions']} runs (scaling sizes above "
-        f"{s['load_rows']:,} rows: {s['large_repetitions']}), the peer measured in the same run. "
-        "Ratio is ours / peer: lower is better for times and memory, higher for requests/s.",
+        f"Each number is the median of {s['repetitions']} runs ({_runs_note(results)}), the "
+        "peer measured in the same run. Ratio is ours / peer: lower is better for times and "
+        "memory, higher for requests/s.",
         "",
         table(rows),
         "",

@@ -6,9 +6,11 @@
     python -m bench.run --only readers,first_page   # issue 13's targets 4 and 7
 
 Each measurement is the median of several runs (`--repetitions`, default 3; the scaling
-sizes above the load size run `--large-repetitions` times, default 1) and every peer is
-measured in the same run, interleaved with ours. Synthetic inputs are written once under
-`bench/data/` and reused; databases live in `bench/data/work/` and are removed afterwards.
+sizes above the load size run `--large-repetitions` times, default 3, by rounds with as many new
+runs at the load size) and every peer is measured in the same run, interleaved with ours; each
+timed load starts after `sync` and a short pause (`bench.measure.settle`). Synthetic inputs are
+written once under `bench/data/` and reused; databases live in `bench/data/work/` and are
+removed afterwards.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-rows", type=int, help="rows of the load benchmark (1000000)")
     parser.add_argument("--repetitions", type=int, help="runs per measurement (3)")
     parser.add_argument(
-        "--large-repetitions", type=int, help="runs per scaling size above --load-rows (1)"
+        "--large-repetitions",
+        type=int,
+        help="runs per scaling size above --load-rows, by rounds with as many at it (3)",
     )
     parser.add_argument(
         "--api-seconds", type=float, help="load per endpoint and server, seconds (10)"
@@ -93,7 +97,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "rows": "1000,2000,4000" if quick else "100000,1000000,10000000",
         "load_rows": 2000 if quick else 1_000_000,
         "repetitions": 1 if quick else 3,
-        "large_repetitions": 1,
+        "large_repetitions": 1 if quick else 3,
         "api_seconds": 1.0 if quick else 10.0,
         "callback_repeat": 2 if quick else 7,
         "callback_variants": 2 if quick else 6,
@@ -156,14 +160,14 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
         raise load.BenchError(
             f"our loader stored {by_tool['ours']['rows_stored']} rows, expected {expected}"
         )
-    # One run on each backend (~20 s for both at 1M rows, with the copies of the loaded
-    # databases): a reload costs about what a first load does.
-    reloads = 1
-    log(f"reload of the same rows: {reloads} run(s)")
+    # Reloads by rounds with first loads of their own (~6 s a round at 1M rows): the ratio is
+    # of two medians of runs made side by side, not of one run that any other job can slow.
+    reloads = args.repetitions
+    log(f"first load, then reload of the same rows: {reloads} round(s)")
     results["reload"] = {
         "rows": args.load_rows,
         "sqlite": load.measure_reload(
-            generated.path, args.load_rows, serve_db, work, reloads, log=log
+            generated.path, args.load_rows, tools["ours"], work, reloads, log=log
         ),
     }
 
@@ -184,7 +188,7 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
         results["reload"]["postgres"] = load.measure_reload(
             generated.path,
             args.load_rows,
-            serve_db,
+            pg_tools["ours"],
             work,
             reloads,
             server_url=args.postgres_url,
@@ -194,20 +198,48 @@ def run_load_and_scaling(args: argparse.Namespace, work: Path, results: dict[str
         results["load_postgres"] = {"skipped": "no server: set BENCH_POSTGRES_URL"}
 
     if "scaling" in args.only:
-        results["scaling"] = {"sizes": [], "repetitions": args.repetitions}
-        peers = [tools[name] for name in ("sqlite3_import",) if name in tools]
-        for size in args.sizes:
-            if size == args.load_rows:
-                measured = {k: v for k, v in by_tool.items() if k in ("ours", "sqlite3_import")}
-            else:
-                file = ensure(args.data_dir, size, seed=args.seed).path
-                reps = args.large_repetitions if size > args.load_rows else args.repetitions
-                log(f"scaling: {size:,} rows, {reps} run(s) each")
-                measured = load.measure_load(
-                    file, size, [tools["ours"], *peers], work, reps, log=log
-                )
-            results["scaling"]["sizes"].append({"rows": size, **measured})
+        results["scaling"] = measure_scaling(args, tools, by_tool, work)
     return serve_db
+
+
+def measure_scaling(
+    args: argparse.Namespace,
+    tools: dict[str, load.Tool],
+    at_load_size: dict[str, dict[str, Any]],
+    work: Path,
+) -> dict[str, Any]:
+    """Our loader and `.import` at each scaling size. Sizes up to the load size run
+    `--repetitions` times (the load size's runs are the load benchmark's); the larger ones run
+    `--large-repetitions` times, by rounds with as many new runs at the load size (`base`): the
+    per-row ratio compares runs made side by side, not minutes apart."""
+    chosen = [tools[name] for name in ("ours", "sqlite3_import") if name in tools]
+    scaling: dict[str, Any] = {
+        "sizes": [],
+        "repetitions": args.repetitions,
+        "large_repetitions": args.large_repetitions,
+    }
+    for size in (s for s in args.sizes if s <= args.load_rows):
+        if size == args.load_rows:
+            measured = {k: v for k, v in at_load_size.items() if k in ("ours", "sqlite3_import")}
+        else:
+            log(f"scaling: {size:,} rows, {args.repetitions} run(s) each")
+            file = ensure(args.data_dir, size, seed=args.seed).path
+            measured = load.measure_load(file, size, chosen, work, args.repetitions, log=log)
+        scaling["sizes"].append({"rows": size, **measured})
+    large = [size for size in args.sizes if size > args.load_rows]
+    if large:
+        log(
+            f"scaling: {', '.join(f'{size:,}' for size in large)} rows by rounds with "
+            f"{args.load_rows:,}, {args.large_repetitions} run(s) each"
+        )
+        files = [(ensure(args.data_dir, size, seed=args.seed).path, size) for size in large]
+        base_file = ensure(args.data_dir, args.load_rows, seed=args.seed).path
+        measured_by_size = load.measure_sizes(
+            [(base_file, args.load_rows), *files], chosen, work, args.large_repetitions, log=log
+        )
+        scaling["base"] = {"rows": args.load_rows, **measured_by_size[args.load_rows]}
+        scaling["sizes"] += [{"rows": size, **measured_by_size[size]} for size in large]
+    return scaling
 
 
 def run_api_and_page(

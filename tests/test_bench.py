@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import first_page, page, report
+from bench import first_page, load, measure, page, report
 from bench.callbacks import split_output, spread
-from bench.measure import percentile, run_measured
+from bench.measure import Run, percentile, run_measured
 from bench.synthetic import ensure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,12 @@ def test_quick_run_reports_every_benchmark_with_numbers_and_ratios(quick_run):
         "api-source-states-p99",
     ]
     own_only = ["rss-flat", "scaling-linear"]
+    # The larger scaling size ran by rounds with new runs at the load size, and as many
+    # reloads ran as first loads.
+    assert quick_run["scaling"]["base"]["rows"] == quick_run["settings"]["load_rows"]
+    reps = quick_run["settings"]["repetitions"]
+    assert quick_run["reload"]["sqlite"]["repetitions"] == reps
+    assert quick_run["reload"]["sqlite"]["first_load"]["repetitions"] == reps
     for ident in with_peer + own_only:
         assert ident in rows, ident
         row = rows[ident]
@@ -327,6 +334,204 @@ def test_synthetic_inputs_are_reused_and_named_synthetic(quick_run):
     assert not list(data.glob("work"))  # databases are removed after the run
 
 
+def test_every_timed_load_run_of_every_tool_starts_after_a_sync(quick_run):
+    """Ours, `.import`, sqlite-utils (and psql with a server), first loads, reloads and every
+    scaling size: each run kept what `settle` found just before it."""
+    settled = report._settled_runs(quick_run)
+
+    def runs_under(value: object) -> list[dict]:
+        """Every run of every summary anywhere under `value`."""
+        if isinstance(value, list):
+            return [run for item in value for run in runs_under(item)]
+        if isinstance(value, dict):
+            own = value.get("runs", [])
+            return own + [run for v in value.values() for run in runs_under(v)]
+        return []
+
+    timed = runs_under([quick_run[key] for key in ("load", "load_postgres", "reload", "scaling")])
+    assert {"ours", "sqlite3_import"} <= set(quick_run["load"]["tools"])
+    assert len(settled) == len(timed) > 0
+    for run in timed:
+        assert run["settled"]["pause_seconds"] == measure.SETTLE_SECONDS, run
+        assert run["settled"]["sync_seconds"] >= 0, run
+    assert "`sync`" in quick_run["_markdown"]
+
+
+def test_settle_syncs_and_pauses_before_the_command_starts(monkeypatch, tmp_path):
+    events: list[tuple[str, float]] = []
+    real_sync, real_popen = measure.os.sync, measure.subprocess.Popen
+
+    def sync() -> None:
+        events.append(("sync", measure.time.perf_counter()))
+        real_sync()
+
+    def popen(*args, **kwargs):
+        events.append(("start", measure.time.perf_counter()))
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(measure.os, "sync", sync)
+    monkeypatch.setattr(measure.subprocess, "Popen", popen)
+    run = run_measured(["true"], settle_first=True)
+    assert [name for name, _ in events] == ["sync", "start"]
+    assert events[1][1] - events[0][1] >= measure.SETTLE_SECONDS
+    assert run.settled is not None and run.as_dict()["settled"]["pause_seconds"] > 0
+    events.clear()
+    assert run_measured(["true"]).settled is None
+    assert events == [("start", events[0][1])]  # no sync unless asked for
+
+
+def _fake_run(seconds: float, cpu: float | None = None) -> Run:
+    return Run(
+        seconds=seconds,
+        returncode=0,
+        peak_rss_bytes=100_000_000,
+        peak_pss_bytes=90_000_000,
+        main_max_rss_bytes=100_000_000,
+        cpu_seconds=seconds if cpu is None else cpu,
+    )
+
+
+def test_larger_sizes_are_measured_by_rounds_with_the_load_size(tmp_path):
+    calls: list[tuple[str, str]] = []
+
+    def tool(name: str) -> load.Tool:
+        def run(csv_path: Path, database: Path) -> tuple[Run, int]:
+            calls.append((csv_path.name, name))
+            return _fake_run(1.0 if csv_path.name == "small.csv" else 10.0), 7
+
+        return load.Tool(name, name, run)
+
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    for path in (small, large):
+        path.write_text("header\n", encoding="utf-8")
+    measured = load.measure_sizes(
+        [(small, 100), (large, 1000)], [tool("ours"), tool("peer")], tmp_path, 3, log=print
+    )
+    one_round = [("small.csv", "ours"), ("small.csv", "peer"), ("large.csv", "ours")]
+    assert calls == [*one_round, ("large.csv", "peer")] * 3
+    assert measured[100]["ours"]["repetitions"] == 3
+    assert measured[1000]["peer"]["median_seconds"] == 10.0
+
+
+def _summary(seconds: list[float], cpu: list[float] | None = None) -> dict:
+    cpus = cpu or seconds
+    return load.summarise([(_fake_run(s, c), 1) for s, c in zip(seconds, cpus, strict=True)], 1)
+
+
+def test_the_reload_rows_are_medians_of_their_runs_against_first_loads_beside_them():
+    earlier = _summary([3.0, 3.1, 3.2])  # the load benchmark's, made minutes before
+    results = {
+        "load": {"rows": 1_000_000, "tools": {"ours": earlier}},
+        "load_postgres": {"rows": 1_000_000, "tools": {"ours": earlier}},
+        "reload": {
+            "rows": 1_000_000,
+            # One slow run of three (another job on the machine) moves the median not at all.
+            "sqlite": {**_summary([1.8, 1.7, 3.9]), "first_load": _summary([2.0, 2.2, 2.4])},
+            "postgres": {**_summary([2.1, 2.6, 2.3]), "first_load": _summary([2.2, 2.1, 2.3])},
+        },
+    }
+    rows = by_id({"benchmarks": report.benchmarks(results)})
+    sqlite, postgres = rows["reload-vs-first-load"], rows["reload-vs-first-load-postgres"]
+    assert sqlite["ours"] == 1.8 and sqlite["peer"] == 2.2 and sqlite["met"] is True
+    assert (
+        "(median of 3 reloads, 1.7–3.9 s, each just after a first load: 2.0–2.4 s)"
+        in (sqlite["name"])
+    )
+    assert sqlite["peer_name"] == "first loads, by rounds with the reloads"
+    assert postgres["ratio"] == pytest.approx(2.3 / 2.2, rel=1e-3) and postgres["met"] is False
+    assert "1.045x" in postgres["why"]
+    # Older results without first loads of their own: the load benchmark's, as before.
+    for backend in ("sqlite", "postgres"):
+        del results["reload"][backend]["first_load"]
+    old = by_id({"benchmarks": report.benchmarks(results)})["reload-vs-first-load"]
+    assert old["peer"] == 3.1 and old["name"].endswith("vs their first load")
+
+
+def test_each_reload_follows_a_first_load_into_the_database_it_left(monkeypatch, tmp_path):
+    calls: list[tuple[str, str]] = []
+
+    def first_load(csv_path: Path, database: Path) -> tuple[Run, int]:
+        calls.append(("first load", str(database)))
+        database.write_bytes(b"loaded")
+        return _fake_run(2.0), 9
+
+    def load_traces(csv_path: Path, env: dict[str, str]) -> tuple[Run, int]:
+        database = env["DATABASE_URL"].removeprefix("sqlite:///")
+        assert Path(database).read_bytes() == b"loaded"  # the first load's, not a new one
+        assert csv_path.read_bytes().startswith(codecs.BOM_UTF8)  # a re-export of the file
+        calls.append(("reload", database))
+        run = _fake_run(1.5)
+        run.stdout = "x.csv: accepted — read 10, loaded 0, rejected 1, duplicate 9"
+        return run, 0
+
+    monkeypatch.setattr(load, "_load_traces", load_traces)
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text("header\n", encoding="utf-8")
+    tool = load.Tool("ours", "ours", first_load)
+    measured = load.measure_reload(csv_path, 10, tool, tmp_path, 3, log=print)
+    database = str((tmp_path / "reload.sqlite").resolve())
+    assert calls == [("first load", str(tmp_path / "reload.sqlite")), ("reload", database)] * 3
+    assert measured["median_seconds"] == 1.5 and measured["repetitions"] == 3
+    assert measured["first_load"]["median_seconds"] == 2.0
+    assert measured["first_load"]["repetitions"] == 3
+
+
+def test_the_per_row_ratio_compares_the_runs_made_by_rounds_with_the_large_size():
+    load_size = {
+        "rows": 1_000_000,
+        "ours": _summary([3.0, 3.1, 3.2]),
+        "sqlite3_import": _summary([2.0] * 3),
+    }
+    results = {
+        "settings": {"repetitions": 3, "load_rows": 1_000_000, "large_repetitions": 3},
+        "load": {
+            "rows": 1_000_000,
+            "tools": {"ours": load_size["ours"], "sqlite3_import": load_size["sqlite3_import"]},
+        },
+        "scaling": {
+            "sizes": [
+                load_size,
+                {
+                    "rows": 10_000_000,
+                    "ours": _summary([24.0, 25.0, 30.0], [33.0, 34.0, 36.0]),
+                    "sqlite3_import": _summary([20.0, 20.5, 21.0]),
+                },
+            ],
+            "base": {
+                "rows": 1_000_000,
+                "ours": _summary([2.4, 2.5, 2.6], [3.3, 3.4, 3.5]),
+                "sqlite3_import": _summary([2.0, 2.1, 2.2]),
+            },
+        },
+    }
+    row = by_id({"benchmarks": report.benchmarks(results)})["scaling-linear"]
+    # 25 s per 10M (the median, not the slow 30 s) against 2.5 s per 1M made beside it, not
+    # the load benchmark's 3.1 s.
+    assert row["ours"] == 2.5 and row["peer"] == 2.5 and row["ratio"] == 1.0
+    assert row["met"] is True
+    assert "median of 3 runs of each, interleaved; 2.40–3.00 s per 1M rows" in row["name"]
+    assert "CPU per row 1.0x" in row["name"] and "`.import`: 0.976x" in row["name"]
+    assert row["peer_name"] == "ours at 1,000,000 rows, interleaved"
+    text = "\n".join(report._scaling_table(results["scaling"]))
+    assert "| 1,000,000 (by rounds with the larger) | 3 | 2.5 (2.4–2.6) |" in text
+    # Slower at 10M with the same CPU per row (the machine busy): not met, and the reason says
+    # what the CPU and the load average were.
+    slow = results["scaling"]["sizes"][1]["ours"] = _summary([31.0, 32.0, 40.0], [33.0] * 3)
+    for run, load_average in zip(slow["runs"], (4.2, 4.8, 4.5), strict=True):
+        run["settled"] = {"load_average": load_average}
+    missed = by_id({"benchmarks": report.benchmarks({**results, "machine": {"cores": 2}})})
+    row = missed["scaling-linear"]
+    assert row["ratio"] == 1.28 and row["met"] is False
+    assert row["why"] == (
+        "per-row time grew 1.28x, CPU per row 0.971x; the one-minute load average before the "
+        "10,000,000-row runs was 4.20–4.80 on 2 cores"
+    )
+    # Without runs made by rounds (older results), the load size's own runs, as before.
+    del results["scaling"]["base"]
+    old = by_id({"benchmarks": report.benchmarks(results)})["scaling-linear"]
+    assert old["peer"] == 3.1 and old["name"].endswith("(`.import`: 1.025x)")
+
+
 def test_a_command_that_ends_before_the_first_poll_still_has_a_peak_rss():
     # `true` ends within microseconds of its exec, long before the sampler's 50 ms poll.
     for _ in range(10):
@@ -471,3 +676,27 @@ def test_the_schema_floor_on_postgresql_copies_exactly_the_rows_our_loader_store
     assert measured["psql_copy_checked"]["rows_stored"] == len(ours)
     assert measured["psql_copy_checked"]["median_seconds"] > 0
     assert measured["psql_copy"]["rows_stored"] == 2_000
+
+
+def test_each_reload_on_postgresql_follows_a_first_load_into_its_database(postgres_url, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    server = postgres_url.rsplit("/", 1)[0]
+    generated = ensure(tmp_path / "data", 2_000, seed=3)
+    first_load = load.postgres_tools(server, tmp_path / "datadir")["ours"]
+    try:
+        measured = load.measure_reload(
+            generated.path, 2_000, first_load, tmp_path, 2, server_url=server, log=lambda _: None
+        )
+    finally:  # the bench names its databases on the server; this test's are not left behind
+        admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'DROP DATABASE IF EXISTS "{load.OURS_POSTGRES_DATABASE}" WITH (FORCE)')
+            )
+        admin.dispose()
+    # Each round: a first load storing the good rows, then a reload storing none of them again.
+    assert measured["first_load"]["repetitions"] == measured["repetitions"] == 2
+    assert measured["first_load"]["rows_stored"] == 2_000 - generated.bad_rows
+    assert measured["rows_stored"] == 0
+    assert all("settled" in run for run in measured["runs"] + measured["first_load"]["runs"])
