@@ -46,7 +46,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy db etl geo dashboard/figures dashboard/guard.py dashboard/api.py dashboard/images.py dashboard/embed.py dashboard/i18n.py dashboard/messages.py dashboard/text.py \
 	  dashboard/data.py dashboard/first_view.py dashboard/first_screen.py dashboard/compressed.py dashboard/responses.py dashboard/dataset_words.py dashboard/glossary.py dashboard/wsgi.py \
-	  dashboard/views
+	  dashboard/views bench
 
 # The README's command and settings tables come from the click tree and db/settings.py, its
 # performance table from bench/results/latest.json (cog).

@@ -265,7 +265,9 @@ class Bench:
         seen = set(queue)
         while queue:
             path = queue.pop(0)
-            values = {(d["id"], d["property"]): None for d in dep["inputs"] + dep.get("state", [])}
+            values: dict[tuple[str, str], str | None] = {
+                (d["id"], d["property"]): None for d in dep["inputs"] + dep.get("state", [])
+            }
             location = next(
                 (d["id"] for d in dep["inputs"] if d["property"] == "pathname"), "_pages_location"
             )

@@ -318,13 +318,13 @@ def _measure_api(
                     f"  api {endpoint.name} {name} run {repetition + 1}/{args.repetitions}: "
                     f"{measured['requests_per_second']:.0f} req/s, p99 {measured['p99_ms']:.1f} ms"
                 )
-        for name, measured in runs.items():
+        for name, server_runs in runs.items():
             entry[name] = {
-                "requests_per_second": median([m["requests_per_second"] for m in measured]),
-                "p50_ms": median([m["p50_ms"] for m in measured]),
-                "p99_ms": median([m["p99_ms"] for m in measured]),
-                "non_2xx": sum(m["non_2xx"] for m in measured),
-                "runs": measured,
+                "requests_per_second": median([m["requests_per_second"] for m in server_runs]),
+                "p50_ms": median([m["p50_ms"] for m in server_runs]),
+                "p99_ms": median([m["p99_ms"] for m in server_runs]),
+                "non_2xx": sum(m["non_2xx"] for m in server_runs),
+                "runs": server_runs,
             }
         out["endpoints"].append(entry)
     return out
