@@ -6,9 +6,10 @@ import logging
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Connection, Engine, insert, select
 
@@ -16,10 +17,18 @@ from db.models import RunStatus, TraceFile
 from etl.first_pass import Begun
 from etl.runs import fail_run, finish_run, now, record_skip, start_run
 from etl.traces.columns import Refused
-from etl.traces.insert import FileLoader
-from etl.traces.parallel import worth_a_worker
-from etl.traces.privacy import describe_error, log_dropped_columns, read_header
-from etl.traces.reading import header_row, inspect_file, open_text, record_reader
+from etl.traces.insert import BATCH_ROWS, FileIdLater, FileLoader, prepared_once_known
+from etl.traces.parallel import ParsedInWorker, worth_a_worker
+from etl.traces.parsing import ParseJob
+from etl.traces.privacy import Header, describe_error, log_dropped_columns, read_header
+from etl.traces.reading import (
+    Inspection,
+    LineFeed,
+    header_row,
+    inspect_file,
+    open_text,
+    record_reader,
+)
 from etl.traces.staging import Staging, staging_plan
 from etl.traces.write_back import log_path, written_back
 
@@ -69,18 +78,82 @@ def shown_file_name(path: Path) -> str:
     )
 
 
+class EarlyParse:
+    """A file's parser, started before the database is opened (issue 13): the engine, the
+    writer lock, the schema check, the run row and the trace_files row take ~0.1 s of client
+    Python with the second core idle; the parser needs none of them, its rows being given the
+    file's id where they are written (`FileLoader.flush`, `prepared_once_known`).
+
+    `close` stops the parser, joins its thread and closes the file, on every path: the load
+    done, failed, skipped, or never begun (the lock held by another load, say).
+    """
+
+    def __init__(
+        self, path: Path, inspection: Inspection, *, postgres: bool, closes: ExitStack
+    ) -> None:
+        self.path = path
+        self.inspection = inspection
+        self.file_id = FileIdLater()
+        self._closing = closes
+        self.stream: TextIO = closes.enter_context(open_text(path, inspection))
+        self.feed: LineFeed
+        self.feed, reader = record_reader(self.stream, inspection)
+        self.header: Header = read_header(header_row(self.feed, reader))
+        job = ParseJob(self.feed, self.header, 0, BATCH_ROWS)  # 0: the id is not known yet
+        self.parsed = ParsedInWorker(job, prepared_once_known(self.file_id) if postgres else None)
+        closes.callback(self.parsed.close)  # the thread stopped before the file closes
+
+    def close(self) -> None:
+        """Stop the parser, join its thread, close the file (again: nothing more)."""
+        self._closing.close()
+
+
+def begin_parsing(
+    path: str | Path, first_passes: Begun | None = None, *, postgres: bool
+) -> EarlyParse | None:
+    """The file's parser started now, before the database is opened, if the file is worth a
+    second thread; None if not, or if it cannot be (not a text file, a bad header...):
+    `load_trace_file` then finds and records why, as it would have without this."""
+    path = Path(path)
+    closes = ExitStack()
+    try:
+        if not worth_a_worker(path.stat().st_size):
+            return None
+        inspection = inspect_file(path, first_passes)
+        return EarlyParse(path, inspection, postgres=postgres, closes=closes)
+    except (Refused, OSError):
+        closes.close()
+        return None
+    except BaseException:
+        closes.close()
+        raise
+
+
 def load_trace_file(
-    engine: Engine, path: str | Path, first_passes: Begun | None = None
+    engine: Engine,
+    path: str | Path,
+    first_passes: Begun | None = None,
+    early: EarlyParse | None = None,
 ) -> TraceLoadResult:
     """Load one eTrace-style CSV in one transaction; an identical file loaded before is skipped.
 
     `first_passes`: the checksum passes the CLI began as it started (`etl.first_pass`); the one
-    over this file, if it is there and the file unchanged, saves reading it again.
+    over this file, if it is there and the file unchanged, saves reading it again. `early`:
+    this file's parser, begun before the database was opened (`begin_parsing`); closed here.
     """
     path = Path(path)
+    if early is not None and early.path != path:
+        raise ValueError(f"the parser begun is not over {path}")
+    with closing(early) if early is not None else nullcontext():
+        return _load(engine, path, first_passes, early)
+
+
+def _load(
+    engine: Engine, path: Path, first_passes: Begun | None, early: EarlyParse | None
+) -> TraceLoadResult:
     file_name = shown_file_name(path)[:200]
     try:
-        inspection = inspect_file(path, first_passes)
+        inspection = early.inspection if early is not None else inspect_file(path, first_passes)
     except Refused as refusal:  # not a regular file, or not CSV text: refused before hashing
         run_id = start_run(engine, KIND, file_name, None)
         with engine.begin() as connection:
@@ -113,11 +186,16 @@ def load_trace_file(
             engine.connect() as connection,
             _staging_for(connection, _expected_rows(path)) as staging,
             connection.begin(),
-            open_text(path, inspection) as stream,
+            (
+                nullcontext(early.stream) if early is not None else open_text(path, inspection)
+            ) as stream,
         ):
-            feed, reader = record_reader(stream, inspection)
             try:
-                header = read_header(header_row(feed, reader))
+                if early is not None:
+                    feed, header = early.feed, early.header
+                else:
+                    feed, reader = record_reader(stream, inspection)
+                    header = read_header(header_row(feed, reader))
             except Refused as refusal:
                 finish_run(connection, run_id, RunStatus.REFUSED, error=str(refusal))
                 log.error("%s: REFUSED, %s", file_name, refusal)
@@ -142,7 +220,9 @@ def load_trace_file(
                 )
                 .returning(TraceFile.id)
             ).scalar_one()
-            parallel = worth_a_worker(path.stat().st_size)
+            if early is not None:
+                early.file_id.value = file_id
+            parallel = early is not None or worth_a_worker(path.stat().st_size)
             if parallel and staging is not None:
                 staging.write_in_background()
             loader = FileLoader(
@@ -156,7 +236,7 @@ def load_trace_file(
                 parallel=parallel,
             )
             with written_back(log_path(connection) if parallel else None):
-                loader.load(feed)
+                loader.load(feed, early.parsed if early is not None else None)
                 loader.write_aggregates()
             finish_run(
                 connection,
