@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -78,23 +79,16 @@ def shown_file_name(path: Path) -> str:
     )
 
 
-class EarlyParse:
-    """A file's parser, started before the database is opened (issue 13): the engine, the
-    writer lock, the schema check, the run row and the trace_files row take ~0.1 s of client
-    Python with the second core idle; the parser needs none of them, its rows being given the
-    file's id where they are written (`FileLoader.flush`, `prepared_once_known`).
-
-    `close` stops the parser, joins its thread and closes the file, on every path: the load
-    done, failed, skipped, or never begun (the lock held by another load, say).
-    """
+class StartedParse:
+    """A file inspected, its header read and its parser started before its load has a
+    trace_files row: the rows are given the row's id where they are written
+    (`FileLoader.flush`, `prepared_once_known`). What it opens is closed by `closes`."""
 
     def __init__(
         self, path: Path, inspection: Inspection, *, postgres: bool, closes: ExitStack
     ) -> None:
-        self.path = path
         self.inspection = inspection
         self.file_id = FileIdLater()
-        self._closing = closes
         self.stream: TextIO = closes.enter_context(open_text(path, inspection))
         self.feed: LineFeed
         self.feed, reader = record_reader(self.stream, inspection)
@@ -103,30 +97,60 @@ class EarlyParse:
         self.parsed = ParsedInWorker(job, prepared_once_known(self.file_id) if postgres else None)
         closes.callback(self.parsed.close)  # the thread stopped before the file closes
 
+
+class EarlyParse:
+    """A file's parser, started while the CLI opens the database (issue 13): the engine, the
+    writer lock, the schema check and the run rows take ~0.1 s of client Python with the
+    second core idle, and the parser needs none of them. A thread of its own waits for the
+    file's first pass (`etl.first_pass`: its encoding), reads the header and starts the parser,
+    so that the database's start-up does not wait for the first pass either.
+
+    `close` stops the parser, joins its threads and closes the file, on every path: the load
+    done, failed, skipped, or never begun (the lock held by another load, say).
+    """
+
+    def __init__(self, path: Path, first_passes: Begun | None, *, postgres: bool) -> None:
+        self.path = path
+        self._closes = ExitStack()
+        self._started: StartedParse | None = None
+        self._starter = threading.Thread(
+            target=self._start, args=(first_passes, postgres), name="ironriver-parser-start"
+        )
+        self._starter.start()
+
+    def _start(self, first_passes: Begun | None, postgres: bool) -> None:
+        try:
+            inspection = inspect_file(self.path, first_passes)
+            self._started = StartedParse(
+                self.path, inspection, postgres=postgres, closes=self._closes
+            )
+        except Exception:
+            # again without this, and records why (`load_trace_file`), as it always has.
+            self._started = None
+
+    def started(self) -> StartedParse | None:
+        """The parser once started; None if it could not be (the load then starts over)."""
+        self._starter.join()
+        return self._started
+
     def close(self) -> None:
-        """Stop the parser, join its thread, close the file (again: nothing more)."""
-        self._closing.close()
+        """Stop the parser, join its threads, close the file (again: nothing more)."""
+        self._starter.join()
+        self._closes.close()
 
 
 def begin_parsing(
     path: str | Path, first_passes: Begun | None = None, *, postgres: bool
 ) -> EarlyParse | None:
-    """The file's parser started now, before the database is opened, if the file is worth a
-    second thread; None if not, or if it cannot be (not a text file, a bad header...):
-    `load_trace_file` then finds and records why, as it would have without this."""
+    """The file's parser starting now, before the database is opened, if the file is worth a
+    second thread (`worth_a_worker`); None if not."""
     path = Path(path)
-    closes = ExitStack()
     try:
         if not worth_a_worker(path.stat().st_size):
             return None
-        inspection = inspect_file(path, first_passes)
-        return EarlyParse(path, inspection, postgres=postgres, closes=closes)
-    except (Refused, OSError):
-        closes.close()
+    except OSError:  # the load says why
         return None
-    except BaseException:
-        closes.close()
-        raise
+    return EarlyParse(path, first_passes, postgres=postgres)
 
 
 def load_trace_file(
@@ -145,11 +169,11 @@ def load_trace_file(
     if early is not None and early.path != path:
         raise ValueError(f"the parser begun is not over {path}")
     with closing(early) if early is not None else nullcontext():
-        return _load(engine, path, first_passes, early)
+        return _load(engine, path, first_passes, early.started() if early is not None else None)
 
 
 def _load(
-    engine: Engine, path: Path, first_passes: Begun | None, early: EarlyParse | None
+    engine: Engine, path: Path, first_passes: Begun | None, early: StartedParse | None
 ) -> TraceLoadResult:
     file_name = shown_file_name(path)[:200]
     try:
