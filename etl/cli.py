@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # the CLI imports pandas and the catalogue only in the comman
     from db.queries import Filters
     from etl.first_pass import Begun
     from etl.traces import TraceLoadResult
-    from etl.traces.load import EarlyParse
 
 EXIT_REFUSED = 2
 # sysexits' EX_TEMPFAIL: schedulers read it as "try again later", not as a failed load.
@@ -230,10 +229,10 @@ def etl_run(context: Context, only: tuple[str, ...], force: bool) -> None:
 
 
 def _load_trace_file(engine: Engine, path: Path) -> TraceLoadResult:
-    return _trace_loader()(engine, path, None, None)
+    return _trace_loader()(engine, path, None)
 
 
-def _trace_loader() -> Callable[[Engine, Path, Begun | None, EarlyParse | None], TraceLoadResult]:
+def _trace_loader() -> Callable[[Engine, Path, Begun | None], TraceLoadResult]:
     """The trace loader, imported only for a file to load: serving does not install it. Without
     its extra, one line says how to install it (exit 1)."""
     try:
@@ -254,27 +253,16 @@ def etl_load_traces(context: Context, files: tuple[Path, ...]) -> None:
     Exit 0 if accepted, 2 if a file was refused, 1 on error.
     """
     load_trace_file = _trace_loader()
-    from etl.traces import begin_parsing  # imported with the loader, which is there by now
-
     # The libraries' objects (made with the collector off, by `etl.launcher`) are left out of
     # its passes for good.
     gc.freeze()
     gc.enable()
     statuses = set()
-    # The first file's parser starts before the database is opened (lock, schema, run rows:
-    # ~0.1 s of this thread with the second core idle), and is joined however the load ends.
-    postgres = make_url(context.settings.database_url).get_backend_name() == "postgresql"
-    early = begin_parsing(files[0], context.first_passes, postgres=postgres)
-    try:
-        with context.writing() as engine:
-            for index, path in enumerate(files):
-                begun = early if index == 0 else None
-                result = load_trace_file(engine, path, context.first_passes, begun)
-                click.echo(result.summary())
-                statuses.add(result.status)
-    finally:
-        if early is not None:
-            early.close()
+    with context.writing() as engine:
+        for path in files:
+            result = load_trace_file(engine, path, context.first_passes)
+            click.echo(result.summary())
+            statuses.add(result.status)
     # The load is over and its connections are closed. What is left is the libraries' objects,
     # which the operating system frees: sparing them the garbage collector's passes at exit
     # saves ~0.2 s of CPU per command (issue 13).

@@ -18,7 +18,7 @@ if any(find_spec(name) is None for name in ("pyarrow", "adbc_driver_sqlite", "pg
 from etl.traces.aggregates import AGGREGATE_DIMENSIONS, ttc_band
 from etl.traces.checks import firearm_type_code, parse_date, source_category_code
 from etl.traces.columns import ALLOWED_COLUMNS, REQUIRED_COLUMNS, Refused
-from etl.traces.load import KIND, TraceLoadResult, begin_parsing, load_trace_file
+from etl.traces.load import KIND, TraceLoadResult, load_trace_file
 from etl.traces.privacy import describe_error
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "Refused",
     "TraceLoadResult",
-    "begin_parsing",
     "describe_error",
     "firearm_type_code",
     "load_trace_file",

@@ -81,42 +81,18 @@ class HandOff(Generic[R]):
             raise
 
 
-class ReadAhead(Generic[T]):
+def read_ahead(items: Iterator[T], name: str, *, bound: int) -> Iterator[T]:
     """`items`, each made in a thread of its own (`HandOff`) while the caller works on the ones
-    before: at most `bound` made or being made ahead of the one the caller holds.
-
-    The thread starts making them at once, before the first is asked for, so that a load can
-    start parsing while it opens its database (issue 13). A failure to make one is raised where
-    it would have been received; running out, failing, or `close` stops the thread.
-    """
-
-    def __init__(self, items: Iterator[T], name: str, *, bound: int) -> None:
-        self._items = items
-        self._closed = False
-        self._worker = HandOff[T](name, bound=bound)
+    before: at most `bound` made or being made ahead of the one the caller holds. A failure to
+    make one is raised where it would have been received; closing this iterator stops the
+    thread."""
+    with HandOff[T](name, bound=bound) as worker:
         for _ in range(bound):
-            self._worker.hand_over(next, items)
-
-    def __iter__(self) -> ReadAhead[T]:
-        return self
-
-    def __next__(self) -> T:
-        if self._closed:
-            raise StopIteration
-        try:
-            item = self._worker.take()
-        except BaseException:  # StopIteration (the end) included: the thread's work is over
-            self.close()
-            raise
-        self._worker.hand_over(next, self._items)
-        return item
-
-    def close(self) -> None:
-        """Drop the items not started, wait for the one being made, and end the thread."""
-        self._closed = True
-        self._worker.close()
-
-
-def read_ahead(items: Iterator[T], name: str, *, bound: int) -> ReadAhead[T]:
-    """`items` made ahead in a thread of their own, starting now (`ReadAhead`)."""
-    return ReadAhead(items, name, bound=bound)
+            worker.hand_over(next, items)
+        while True:
+            try:
+                item = worker.take()
+            except StopIteration:
+                return
+            worker.hand_over(next, items)
+            yield item

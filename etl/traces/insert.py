@@ -42,7 +42,7 @@ from etl.traces.known import (
     owner_codes,
     owner_codes_in_range,
 )
-from etl.traces.parallel import ParsedInWorker
+from etl.traces.parallel import parse_in_worker
 from etl.traces.parsing import ParseJob, parse
 from etl.traces.privacy import Header
 from etl.traces.reading import LineFeed
@@ -126,36 +126,6 @@ def prepared_for_copy(batch: Batch) -> Batch:
     return batch
 
 
-class FileIdLater:
-    """The id of the load's trace_files row, None until the row is inserted: the parser starts
-    before it is (issue 13), and the rows are given it where they are written."""
-
-    def __init__(self) -> None:
-        self.value: int | None = None  # set by the inserting thread, read by the parser's
-
-
-def with_file_id(rows: pa.Table, file_id: int) -> pa.Table:
-    """A batch's rows with `file_id` as every row's trace_file_id."""
-    at = rows.schema.get_field_index("trace_file_id")
-    ids = from_numpy(np.full(rows.num_rows, file_id, dtype=np.int64))
-    return rows.set_column(at, rows.schema.field(at), ids)
-
-
-def prepared_once_known(file_id: FileIdLater) -> Callable[[Batch], Batch]:
-    """PostgreSQL, a parser started before the trace_files row exists: `prepared_for_copy` in
-    the parser's thread once the id is known; a batch parsed before that is given the id and
-    prepared in the inserting thread (`FileLoader.flush`), so the parser never waits."""
-
-    def prepare(batch: Batch) -> Batch:
-        known = file_id.value
-        if known is None or not batch.rows.num_rows:
-            return batch
-        batch.rows = with_file_id(batch.rows, known)
-        return prepared_for_copy(batch)
-
-    return prepare
-
-
 class FileLoader:
     """Inserts the checked rows of one file in batches and records the bad ones with reasons.
 
@@ -221,8 +191,6 @@ class FileLoader:
         # PostgreSQL: ledger rows written as COPY's text while a COPY was open, and how many.
         self._ledger_texts: list[bytes] = []
         self._ledger_rows = 0
-        # Whether the rows were parsed before the trace_files row existed: given its id in flush.
-        self._rows_without_id = False
 
     def reject(self, line: int, reason: str, values: RawCells | None) -> None:
         """Set a row aside with its reason and the cells of the allow-listed columns it has."""
@@ -242,29 +210,19 @@ class FileLoader:
             "fields": fields,
         }
 
-    def load(self, feed: LineFeed, parsed: ParsedInWorker | None = None) -> None:
-        """Parse (here or in a second thread) and insert every batch of the file.
-
-        `parsed`: the file's parser, started before the trace_files row was inserted (its rows
-        are given this load's file id here, where they are written); its thread is joined when
-        the load ends or fails.
-        """
+    def load(self, feed: LineFeed) -> None:
+        """Parse (here or in a second thread) and insert every batch of the file."""
         progress = Progress()
         # The one-by-one checks make many small objects: the automatic cyclic garbage collector
         # would rescan them again and again. Instead the young generations are collected once
         # per batch, which keeps memory flat. It is restored after the load.
         collecting = gc.isenabled()
         gc.disable()
-        batches: Iterator[Batch]
-        if parsed is not None:
-            self._rows_without_id = True
-            batches, progress = parsed, parsed.progress
-        elif self.parallel:
-            job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)
-            parsed = ParsedInWorker(job, prepared_for_copy if self.postgres else None)
-            batches, progress = parsed, parsed.progress
+        job = ParseJob(feed, self.header, self.file_id, BATCH_ROWS)
+        if self.parallel:
+            batches = parse_in_worker(job, progress, prepared_for_copy if self.postgres else None)
         else:
-            batches = parse(ParseJob(feed, self.header, self.file_id, BATCH_ROWS), progress)
+            batches = parse(job, progress)
         try:
             for batch in batches:
                 self.rows_read = batch.rows_read
@@ -334,8 +292,6 @@ class FileLoader:
 
     def flush(self, batch: Batch) -> None:
         """Insert (or stage) a batch's rows, but those whose trace number the database has."""
-        if batch.rows.num_rows and self._rows_without_id:
-            batch.rows = with_file_id(batch.rows, self.file_id)
         rows: pa.Table = batch.rows
         lines: np.ndarray = batch.lines
         if rows.num_rows:

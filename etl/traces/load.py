@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from sqlalchemy import Connection, Engine, insert, select
 
@@ -18,18 +16,10 @@ from db.models import RunStatus, TraceFile
 from etl.first_pass import Begun
 from etl.runs import fail_run, finish_run, now, record_skip, start_run
 from etl.traces.columns import Refused
-from etl.traces.insert import BATCH_ROWS, FileIdLater, FileLoader, prepared_once_known
-from etl.traces.parallel import ParsedInWorker, worth_a_worker
-from etl.traces.parsing import ParseJob
-from etl.traces.privacy import Header, describe_error, log_dropped_columns, read_header
-from etl.traces.reading import (
-    Inspection,
-    LineFeed,
-    header_row,
-    inspect_file,
-    open_text,
-    record_reader,
-)
+from etl.traces.insert import FileLoader
+from etl.traces.parallel import worth_a_worker
+from etl.traces.privacy import describe_error, log_dropped_columns, read_header
+from etl.traces.reading import header_row, inspect_file, open_text, record_reader
 from etl.traces.staging import Staging, staging_plan
 from etl.traces.write_back import log_path, written_back
 
@@ -79,105 +69,18 @@ def shown_file_name(path: Path) -> str:
     )
 
 
-class StartedParse:
-    """A file inspected, its header read and its parser started before its load has a
-    trace_files row: the rows are given the row's id where they are written
-    (`FileLoader.flush`, `prepared_once_known`). What it opens is closed by `closes`."""
-
-    def __init__(
-        self, path: Path, inspection: Inspection, *, postgres: bool, closes: ExitStack
-    ) -> None:
-        self.inspection = inspection
-        self.file_id = FileIdLater()
-        self.stream: TextIO = closes.enter_context(open_text(path, inspection))
-        self.feed: LineFeed
-        self.feed, reader = record_reader(self.stream, inspection)
-        self.header: Header = read_header(header_row(self.feed, reader))
-        job = ParseJob(self.feed, self.header, 0, BATCH_ROWS)  # 0: the id is not known yet
-        self.parsed = ParsedInWorker(job, prepared_once_known(self.file_id) if postgres else None)
-        closes.callback(self.parsed.close)  # the thread stopped before the file closes
-
-
-class EarlyParse:
-    """A file's parser, started while the CLI opens the database (issue 13): the engine, the
-    writer lock, the schema check and the run rows take ~0.1 s of client Python with the
-    second core idle, and the parser needs none of them. A thread of its own waits for the
-    file's first pass (`etl.first_pass`: its encoding), reads the header and starts the parser,
-    so that the database's start-up does not wait for the first pass either.
-
-    `close` stops the parser, joins its threads and closes the file, on every path: the load
-    done, failed, skipped, or never begun (the lock held by another load, say).
-    """
-
-    def __init__(self, path: Path, first_passes: Begun | None, *, postgres: bool) -> None:
-        self.path = path
-        self._closes = ExitStack()
-        self._started: StartedParse | None = None
-        self._starter = threading.Thread(
-            target=self._start, args=(first_passes, postgres), name="ironriver-parser-start"
-        )
-        self._starter.start()
-
-    def _start(self, first_passes: Begun | None, postgres: bool) -> None:
-        try:
-            inspection = inspect_file(self.path, first_passes)
-            self._started = StartedParse(
-                self.path, inspection, postgres=postgres, closes=self._closes
-            )
-        except Exception:
-            # again without this, and records why (`load_trace_file`), as it always has.
-            self._started = None
-
-    def started(self) -> StartedParse | None:
-        """The parser once started; None if it could not be (the load then starts over)."""
-        self._starter.join()
-        return self._started
-
-    def close(self) -> None:
-        """Stop the parser, join its threads, close the file (again: nothing more)."""
-        self._starter.join()
-        self._closes.close()
-
-
-def begin_parsing(
-    path: str | Path, first_passes: Begun | None = None, *, postgres: bool
-) -> EarlyParse | None:
-    """The file's parser starting now, before the database is opened, if the file is worth a
-    second thread (`worth_a_worker`); None if not."""
-    path = Path(path)
-    try:
-        if not worth_a_worker(path.stat().st_size):
-            return None
-    except OSError:  # the load says why
-        return None
-    return EarlyParse(path, first_passes, postgres=postgres)
-
-
 def load_trace_file(
-    engine: Engine,
-    path: str | Path,
-    first_passes: Begun | None = None,
-    early: EarlyParse | None = None,
+    engine: Engine, path: str | Path, first_passes: Begun | None = None
 ) -> TraceLoadResult:
     """Load one eTrace-style CSV in one transaction; an identical file loaded before is skipped.
 
     `first_passes`: the checksum passes the CLI began as it started (`etl.first_pass`); the one
-    over this file, if it is there and the file unchanged, saves reading it again. `early`:
-    this file's parser, begun before the database was opened (`begin_parsing`); closed here.
+    over this file, if it is there and the file unchanged, saves reading it again.
     """
     path = Path(path)
-    if early is not None and early.path != path:
-        raise ValueError(f"the parser begun is not over {path}")
-    with closing(early) if early is not None else nullcontext():
-        return _load(engine, path, first_passes, early.started() if early is not None else None)
-
-
-def _load(
-    engine: Engine, path: Path, first_passes: Begun | None, early: StartedParse | None
-) -> TraceLoadResult:
     file_name = shown_file_name(path)[:200]
     try:
-        inspection = early.inspection if early is not None else inspect_file(path, first_passes)
+        inspection = inspect_file(path, first_passes)
     except Refused as refusal:  # not a regular file, or not CSV text: refused before hashing
         run_id = start_run(engine, KIND, file_name, None)
         with engine.begin() as connection:
@@ -210,16 +113,11 @@ def _load(
             engine.connect() as connection,
             _staging_for(connection, _expected_rows(path)) as staging,
             connection.begin(),
-            (
-                nullcontext(early.stream) if early is not None else open_text(path, inspection)
-            ) as stream,
+            open_text(path, inspection) as stream,
         ):
+            feed, reader = record_reader(stream, inspection)
             try:
-                if early is not None:
-                    feed, header = early.feed, early.header
-                else:
-                    feed, reader = record_reader(stream, inspection)
-                    header = read_header(header_row(feed, reader))
+                header = read_header(header_row(feed, reader))
             except Refused as refusal:
                 finish_run(connection, run_id, RunStatus.REFUSED, error=str(refusal))
                 log.error("%s: REFUSED, %s", file_name, refusal)
@@ -244,9 +142,7 @@ def _load(
                 )
                 .returning(TraceFile.id)
             ).scalar_one()
-            if early is not None:
-                early.file_id.value = file_id
-            parallel = early is not None or worth_a_worker(path.stat().st_size)
+            parallel = worth_a_worker(path.stat().st_size)
             if parallel and staging is not None:
                 staging.write_in_background()
             loader = FileLoader(
@@ -260,7 +156,7 @@ def _load(
                 parallel=parallel,
             )
             with written_back(log_path(connection) if parallel else None):
-                loader.load(feed, early.parsed if early is not None else None)
+                loader.load(feed)
                 loader.write_aggregates()
             finish_run(
                 connection,
