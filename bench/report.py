@@ -40,13 +40,16 @@ PG_LOAD_WHY = (
     "costs `psql \\copy` itself ~2x the bare table (the row below, measured in the same run): "
     "the target sits below the floor of the schema, whoever sends the rows, so it cannot be met "
     "with these guarantees. Against that floor the loader takes ~1.4x for reading, checks, "
-    "privacy and aggregates. Its binary COPY (encoded from Arrow by pgpq in the parser's "
-    "thread) costs the backend ~1.34 s of CPU per 1M rows (1.63 s as CSV); the backend, the "
-    "parser thread (~1.1 s) and the inserting thread (~0.25 s) share the 2 cores after ~0.5 s "
-    "of start-up. `perf` of the backend is flat (COPY input, varchar input, btree insertion, "
-    "page extension, WAL; nothing above 7%). Next step: PostgreSQL 16's bulk relation "
-    "extension for the backend, and the parser's per-batch dictionary encoding (bench/README.md, "
-    "the loader on PostgreSQL, ninth round)"
+    "privacy and aggregates. A timeline of one load (`perf sched`, per thread and the backend) "
+    "shows the backend doing the floor's work and no more: ~1.33 s of CPU per 1M rows for its "
+    "binary COPY (encoded from Arrow by pgpq), against 1.26-1.48 s for `psql \\copy` of the "
+    "checked rows; no lookups or ANALYZE on a first load, ~0.01 s for the aggregates. What is "
+    "ours is the ~0.45 s before the first COPY byte (the imports, with the checksum pass beside "
+    "them) and the client's ~1.4 s of CPU (the parser thread ~1.0 s, the inserting thread "
+    "~0.25 s) sharing the 2 cores with the backend in the loop, which is CPU-bound. Next step: "
+    "the checksum pass ending sooner (the parser waits 0.03-0.06 s for it), less CPU in the "
+    "parser (finding line ends; pgpq's preparation, ~0.13 s) and the ORM out of the load's "
+    "imports (~0.05 s) (bench/README.md, the loader on PostgreSQL, eleventh round)"
 )
 
 PAGE_WHY = (
