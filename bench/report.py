@@ -46,10 +46,11 @@ PG_LOAD_WHY = (
     "checked rows; no lookups or ANALYZE on a first load, ~0.01 s for the aggregates. What is "
     "ours is the ~0.45 s before the first COPY byte (the imports, with the checksum pass beside "
     "them) and the client's ~1.4 s of CPU (the parser thread ~1.0 s, the inserting thread "
-    "~0.25 s) sharing the 2 cores with the backend in the loop, which is CPU-bound. Next step: "
-    "the checksum pass ending sooner (the parser waits 0.03-0.06 s for it), less CPU in the "
-    "parser (finding line ends; pgpq's preparation, ~0.13 s) and the ORM out of the load's "
-    "imports (~0.05 s) (bench/README.md, the loader on PostgreSQL, eleventh round)"
+    "~0.25 s) sharing the 2 cores with the backend in the loop, which is CPU-bound. The "
+    "start-up was tried three ways (the parser before the database, larger or copy-free reads "
+    "in the checksum pass), ~1% or less each. Next step: less CPU in the parser thread "
+    "(finding line ends; pgpq's preparation, ~0.13 s per 1M rows) (bench/README.md, the loader "
+    "on PostgreSQL, eleventh round)"
 )
 
 PAGE_WHY = (
