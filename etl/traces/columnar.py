@@ -128,13 +128,9 @@ class Accepted:
         """Every accepted row as stored, one per position."""
         return self.rows_at(None)
 
-    def raw_cells(self, index: int) -> RawCells:
-        """The allow-listed cells of the `index`-th accepted row as read, should it be rejected."""
-        line = int(self.positions[index])
-        return tuple(str(self.cells[name][line].as_py()) for name in ALLOWED_COLUMNS)
-
     def raw_cells_at(self, indices: np.ndarray) -> list[RawCells]:
-        """`raw_cells` of several accepted rows: each column taken once, not a cell at a time."""
+        """The allow-listed cells of these accepted rows as read, should they be rejected: each
+        column taken once, not a cell at a time."""
         lines = from_numpy(self.positions[indices])
         columns = [self.cells[name].take(lines).to_pylist() for name in ALLOWED_COLUMNS]
         return [tuple(map(str, cells)) for cells in zip(*columns, strict=True)]

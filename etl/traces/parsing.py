@@ -407,14 +407,19 @@ def _merge_both(
     if not len(lines):
         return table, lines
 
-    def raw_cells(index: int) -> Any:
-        return accepted.raw_cells(index) if index < fast else checked.values[index - fast]  # type: ignore[union-attr]
-
     order = np.argsort(lines, kind="stable")
     numbers = table.column("trace_number")
     repeated = _repeated(numbers.take(from_numpy(order)).combine_chunks())
-    for index in np.sort(order[repeated]).tolist():
-        checked.rejects.append((int(lines[index]), _repeat(numbers[index]), raw_cells(index)))
+    repeats = np.sort(order[repeated])
+    from_columns = repeats[repeats < fast]  # the others are rows of the one-by-one checks
+    cells_of = (
+        dict(zip(from_columns.tolist(), accepted.raw_cells_at(from_columns), strict=True))
+        if accepted is not None and len(from_columns)
+        else {}
+    )
+    for index in repeats.tolist():
+        cells = cells_of[index] if index < fast else checked.values[index - fast]
+        checked.rejects.append((int(lines[index]), _repeat(numbers[index]), cells))
     order = order[~repeated]
     if checked.rows or repeated.any():
         table = table.take(from_numpy(order))
