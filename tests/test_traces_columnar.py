@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from etl.first_pass import is_utf8
-from etl.traces import columnar, columns, parsing
+from etl.traces import columnar, columns, kept, parsing
 from etl.traces.aggregates import AggregateCounts
 from etl.traces.checks import BLANK, Progress, RowChecks
 from etl.traces.parsing import ParseJob, parse
@@ -284,8 +284,8 @@ def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_pat
     path = hostile_file(tmp_path / "hostile.csv", 3000, 9)
     whole = parsed(path, use_columns=True, batch_rows=100_000)
     in_batches = parsed(path, use_columns=True, batch_rows=200)
-    monkeypatch.setattr(columnar, "CACHE_LIMIT", 5)  # the kept date results start again, often
-    monkeypatch.setattr(columnar, "VALUE_SET_LIMIT", 3)  # and so do the other columns'
+    monkeypatch.setattr(kept, "CACHE_LIMIT", 5)  # the kept date results start again, often
+    monkeypatch.setattr(kept, "VALUE_SET_LIMIT", 3)  # and so do the other columns'
     assert parsed(path, use_columns=True, batch_rows=200) == in_batches
     monkeypatch.setattr(parsing, "COLUMNAR_MIN_LINES", 10**9)
     one_by_one = parsed(path, use_columns=True, batch_rows=100_000)
@@ -293,9 +293,9 @@ def test_a_stretch_too_short_for_columns_and_one_file_in_one_batch_agree(tmp_pat
 
 
 def test_date_results_kept_across_batches_are_the_lookup_of_each_cell(monkeypatch):
-    monkeypatch.setattr(columnar, "CACHE_LIMIT", 6)  # the kept results start again, mid-file
+    monkeypatch.setattr(kept, "CACHE_LIMIT", 6)  # the kept results start again, mid-file
     lookup = RowChecks(read_header(HEADER.split(",")), 7).dates
-    dates = columnar.DateColumns(lookup)
+    dates = kept.DateColumns(lookup)
     rng = random.Random(5)
     texts = CHOICES["recovery_date"] + CHOICES["purchase_date"] + date_shaped_texts(rng)
     for _ in range(120):
@@ -328,7 +328,7 @@ def test_every_day_in_either_usual_shape_is_read_at_once_as_the_lookup_reads_it(
     texts = [day.isoformat() for day in days] + [day.strftime("%d/%m/%Y") for day in days]
     texts += [f"{year:04d}-{month:02d}-{last + 1:02d}" for year, month, last in _month_ends()]
     texts += [f"{last + 1:02d}/{month:02d}/{year:04d}" for year, month, last in _month_ends()]
-    found = columnar.DateColumns(lookup).rows(pa.array(texts, type=pa.string()))
+    found = kept.DateColumns(lookup).rows(pa.array(texts, type=pa.string()))
     values = found.value_at(np.arange(len(texts))).to_pylist()
     for index, text in enumerate(texts):
         expected = lookup[text]
@@ -354,7 +354,7 @@ def test_vocabulary_and_free_text_results_kept_across_batches_are_the_lookup_of_
 ):
     """The other columns' results are kept across batches too (and start again past
     VALUE_SET_LIMIT texts): each cell gets what `RowChecks`' lookups give its text."""
-    monkeypatch.setattr(columnar, "VALUE_SET_LIMIT", 4)
+    monkeypatch.setattr(kept, "VALUE_SET_LIMIT", 4)
     checks = RowChecks(read_header(HEADER.split(",")), 7)
     fast = columnar.ColumnarChecks(checks)
     vocabularies = {
@@ -366,9 +366,9 @@ def test_vocabulary_and_free_text_results_kept_across_batches_are_the_lookup_of_
     }
     rng = random.Random(14)
     for _ in range(80):
-        for name, (kept, lookup) in vocabularies.items():
+        for name, (kept_codes, lookup) in vocabularies.items():
             cells = [rng.choice(CHOICES[name]) for _ in range(rng.randrange(1, 30))]
-            coded = kept.coded(pa.array(cells, type=pa.string()))
+            coded = kept_codes.coded(pa.array(cells, type=pa.string()))
             rows = np.arange(len(cells))
             stored = coded.stored_at(rows).to_pylist()
             codes, keys = coded.keys_at(rows)
@@ -409,7 +409,7 @@ def date_shaped_texts(rng: random.Random) -> list[str]:
 
 def test_day_counts_read_at_once_are_the_lookup_of_each_cell():
     lookup = RowChecks(read_header(HEADER.split(",")), 7).integers
-    day_counts = columnar.DayCounts(lookup)
+    day_counts = kept.DayCounts(lookup)
     texts = CHOICES["time_to_crime_days"] + [" ", "007", "123456789", "0000000000", "12 ", " 5"]
     texts += ["\u0663", "１２", "1\u00e9", "+0", "-0", "999999999", "1" * 40]
     rng = random.Random(6)
