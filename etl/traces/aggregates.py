@@ -36,8 +36,7 @@ COUNTED_COLUMNS: tuple[str, ...] = (
     "time_to_crime_days",
 )
 _COUNTED_SCHEMA = pa.schema([ROW_SCHEMA.field(name) for name in COUNTED_COLUMNS])
-_BAND_LIMITS = np.array([limit for limit, _ in TTC_BANDS], dtype=np.float64)
-_BAND_DAYS = _BAND_LIMITS.astype(np.int64)
+_BAND_DAYS = np.array([limit for limit, _ in TTC_BANDS], dtype=np.int64)
 _BAND_LABELS = np.array([*(label for _, label in TTC_BANDS), TTC_TOP_BAND], dtype=object)
 
 
@@ -48,19 +47,12 @@ _ALL = "*"
 
 def _band_codes(days: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Each number of days' position in `_BAND_KEYS` (`ttc_band`, at once)."""
-    return band_codes(to_numpy(days.cast(pa.float64()), null=np.nan))
+    return band_codes(to_numpy(days, null=0), to_numpy(days.is_valid()))
 
 
-def band_codes(values: np.ndarray) -> np.ndarray:
-    """Each number of days (float, NaN: none) as its band's position in the band keys."""
-    codes = np.searchsorted(_BAND_LIMITS, np.nan_to_num(values), side="right")
-    codes[np.isnan(values)] = len(_BAND_KEYS) - 1
-    return codes
-
-
-def day_band_codes(days: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """`band_codes` of whole numbers of days, where `known` (else no number: the unknown band),
-    without making them floats."""
+def band_codes(days: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Each whole number of days as its band's position in the band keys; where not `known`
+    (no number), the unknown band's."""
     codes = np.searchsorted(_BAND_DAYS, days, side="right")
     codes[~known] = len(_BAND_KEYS) - 1
     return codes

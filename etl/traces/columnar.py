@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
-from etl.traces.aggregates import AggregateCounts, day_band_codes, year_codes
+from etl.traces.aggregates import AggregateCounts, band_codes, year_codes
 from etl.traces.arrays import empty_strings, from_numpy, to_numpy
 from etl.traces.checks import Checked, RawCells, Reject, RowChecks, wrong_width
 from etl.traces.columns import ALLOWED_COLUMNS, FREE_TEXT_COLUMNS, MAX_LENGTHS, US_SOURCED
@@ -366,7 +366,7 @@ class ColumnarChecks:
                     "source_category": category.keys_at(chosen),
                     "source_state": us_state.keys_at(chosen),  # blank: no key
                 },
-                day_band_codes(days[chosen], has_days[chosen]),
+                band_codes(days[chosen], has_days[chosen]),
             )
             return counts
 
